@@ -1,0 +1,148 @@
+//! The `radgate` command line: one file per command group.
+
+mod output;
+mod serve;
+mod token;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::Config;
+
+/// Exit codes (documented in the README).
+pub const EXIT_OK: u8 = 0;
+/// Operational failure: database error, code not found, port in use.
+pub const EXIT_FAILURE: u8 = 1;
+/// Invalid input: bad option values, a field that fails validation.
+pub const EXIT_INPUT: u8 = 2;
+/// Invalid or unreadable configuration file.
+pub const EXIT_CONFIG: u8 = 3;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "radgate",
+    version,
+    about = "RADIUS server for WiFi access codes",
+    after_help = "Examples:\n  radgate serve\n  radgate token create --code WELCOME1 --minutes 60\n  radgate token list --active --format json\n  radgate check-config --config /etc/radgate/radgate.toml"
+)]
+pub struct Cli {
+    /// Configuration file (default: $RADGATE_CONFIG, ./radgate.toml, /etc/radgate/radgate.toml, else built-in defaults).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the RADIUS server.
+    Serve,
+    /// Manage access tokens (codes).
+    #[command(subcommand)]
+    Token(Box<token::TokenCommand>),
+    /// Validate the configuration and print a summary.
+    CheckConfig,
+}
+
+#[derive(Debug, Clone, Copy, Default, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    #[default]
+    Table,
+    Json,
+    Csv,
+}
+
+/// An error with the exit code it maps to. The message is printed as is.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: u8,
+    pub message: String,
+}
+
+impl CliError {
+    pub fn input(message: impl Into<String>) -> Self {
+        CliError {
+            code: EXIT_INPUT,
+            message: message.into(),
+        }
+    }
+    pub fn failure(message: impl Into<String>) -> Self {
+        CliError {
+            code: EXIT_FAILURE,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for CliError {
+    fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError as E;
+        match e {
+            E::DuplicateCode { .. } | E::Ambiguous(..) => CliError::input(e.to_string()),
+            _ => CliError::failure(e.to_string()),
+        }
+    }
+}
+
+fn load_config(cli: &Cli) -> Result<Config, CliError> {
+    Config::load(cli.config.as_deref()).map_err(|e| CliError {
+        code: EXIT_CONFIG,
+        message: e.to_string(),
+    })
+}
+
+/// Run the command line; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let serve = matches!(cli.command, Command::Serve);
+    init_logging(serve);
+    let rt = if serve {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    };
+    let rt = match rt {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("radgate: error: cannot start the runtime: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::from(EXIT_OK),
+        Err(e) => {
+            eprintln!("radgate: error: {}", e.message);
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+fn init_logging(serve: bool) {
+    let default = if serve { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RADGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    let config = load_config(&cli)?;
+    match cli.command {
+        Command::Serve => serve::run(config).await,
+        Command::CheckConfig => {
+            println!("{}", config.describe());
+            Ok(())
+        }
+        Command::Token(cmd) => token::run(*cmd, &config).await,
+    }
+}

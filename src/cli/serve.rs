@@ -1,0 +1,48 @@
+//! `radgate serve`.
+
+use std::sync::Arc;
+
+use super::CliError;
+use crate::config::Config;
+use crate::radius::server;
+use crate::store::Store;
+
+pub async fn run(config: Config) -> Result<(), CliError> {
+    if config.is_builtin() {
+        tracing::warn!(
+            "no configuration file found (--config, $RADGATE_CONFIG, ./radgate.toml, /etc/radgate/radgate.toml); \
+             using built-in defaults: loopback only, client 127.0.0.1 with secret \"testing123\", database ./radgate.db"
+        );
+    }
+    let store = Store::open(&config.database).await?;
+    tracing::info!(database = %config.database.url, "database open");
+    let handle = server::start(Arc::new(config), &store)
+        .await
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    handle.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,1994 @@
+//! Configuration: locating, parsing and validating `radgate.toml`.
+//!
+//! The file is deserialized into private "raw" structs (every key optional,
+//! unknown keys rejected, values carrying their position in the file), then
+//! validated into the typed structs below. Every error names the file, the key
+//! path (`server.auth_listen`, `client[2] "lobby".address`) and the problem,
+//! plus the line number when it is known.
+//!
+//! The annotated reference for every key is `config/radgate.toml`.
+
+use std::{
+    collections::HashMap,
+    env,
+    ffi::OsString,
+    fmt, fs, io,
+    net::{IpAddr, SocketAddr},
+    ops::{Range, RangeInclusive},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use ipnet::{IpNet, Ipv4Net};
+use serde::Deserialize;
+use toml::Spanned;
+
+/// Environment variable naming the config file (second in the lookup order).
+pub const CONFIG_ENV_VAR: &str = "RADGATE_CONFIG";
+/// System-wide config file (last in the lookup order).
+pub const SYSTEM_CONFIG_PATH: &str = "/etc/radgate/radgate.toml";
+/// Config file looked up in the working directory (third in the lookup order).
+pub const LOCAL_CONFIG_FILE: &str = "radgate.toml";
+
+const DEFAULT_AUTH_LISTEN: &str = "127.0.0.1:1812";
+const DEFAULT_ACCT_LISTEN: &str = "127.0.0.1:1813";
+const DEFAULT_TIMEZONE: chrono_tz::Tz = chrono_tz::UTC;
+const DEFAULT_DUPLICATE_WINDOW_S: i64 = 5;
+const DEFAULT_DB_URL: &str = "sqlite://radgate.db";
+const DEFAULT_BUSY_TIMEOUT_MS: i64 = 5000;
+const DEFAULT_ACCT_INTERIM_S: i64 = 300;
+const DEFAULT_PENDING_PLACE_TTL_S: i64 = 60;
+const MIN_SECRET_CHARS: usize = 8;
+const MAX_REPLY_MESSAGE_BYTES: usize = 253;
+
+// ---------------------------------------------------------------------------
+// Public types
+// ---------------------------------------------------------------------------
+
+/// Where the configuration came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    File(PathBuf),
+    BuiltinDefault,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub source: ConfigSource,
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub auth: AuthConfig,
+    pub messages: Messages,
+    pub clients: Vec<ClientConfig>,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    pub auth_listen: SocketAddr,
+    pub acct_listen: SocketAddr,
+    /// Zone-less datetimes in the CLI/API are local time in this zone.
+    pub timezone: chrono_tz::Tz,
+    /// How long a response is cached to answer retransmissions (RFC 5080).
+    pub duplicate_window: Duration,
+}
+
+/// `[database]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseConfig {
+    /// Always a `sqlite:` URL for now; a relative path is relative to the
+    /// working directory of the process.
+    pub url: String,
+    pub synchronous: Synchronous,
+    pub busy_timeout: Duration,
+}
+
+/// SQLite `PRAGMA synchronous` level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Synchronous {
+    Full,
+    Normal,
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    /// Seconds, sent as Acct-Interim-Interval; 0 = do not send the attribute.
+    pub acct_interim_interval: u32,
+    /// How long an Access-Accept holds a UserLimit place until accounting Start.
+    pub pending_place_ttl: Duration,
+    pub bind_mac_on_first_use: bool,
+    pub case_sensitive_codes: bool,
+    /// Default for clients that do not set `accept_any_password` themselves.
+    pub accept_any_password: bool,
+}
+
+/// `[messages]`: Reply-Message texts sent with an Access-Reject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Messages {
+    pub unknown_code: String,
+    pub wrong_password: String,
+    pub not_yet_valid: String,
+    pub expired: String,
+    pub no_minutes_left: String,
+    pub mac_mismatch: String,
+    pub user_limit_reached: String,
+}
+
+/// One `[[client]]`: a NAS (or range of NASes) allowed to talk to radgate.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientConfig {
+    pub name: String,
+    /// Host bits are always zero; IPv4-mapped IPv6 ranges are stored as IPv4.
+    pub network: IpNet,
+    pub secret: String,
+    pub require_message_authenticator: MaPolicy,
+    /// Resolved: the client's own value, else `[auth].accept_any_password`.
+    pub accept_any_password: bool,
+    /// When set, only codes of this BusinessId are accepted from this client.
+    pub business_id: Option<i64>,
+}
+
+/// Per-client Message-Authenticator requirement for incoming requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaPolicy {
+    Yes,
+    No,
+    /// Required from a client once it has sent one.
+    Auto,
+}
+
+/// A configuration problem: `{file}: {key}: {problem}`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {}{problem}", key_prefix(.key))]
+pub struct ConfigError {
+    pub file: String,
+    pub key: String,
+    pub problem: String,
+}
+
+fn key_prefix(key: &str) -> String {
+    if key.is_empty() {
+        String::new()
+    } else {
+        format!("{key}: ")
+    }
+}
+
+impl fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("name", &self.name)
+            .field("network", &self.network)
+            .field("secret", &"<redacted>")
+            .field(
+                "require_message_authenticator",
+                &self.require_message_authenticator,
+            )
+            .field("accept_any_password", &self.accept_any_password)
+            .field("business_id", &self.business_id)
+            .finish()
+    }
+}
+
+impl fmt::Display for Synchronous {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Synchronous::Full => "full",
+            Synchronous::Normal => "normal",
+        })
+    }
+}
+
+impl fmt::Display for MaPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MaPolicy::Yes => "yes",
+            MaPolicy::No => "no",
+            MaPolicy::Auto => "auto",
+        })
+    }
+}
+
+impl fmt::Display for ConfigSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigSource::File(p) => write!(f, "{}", p.display()),
+            ConfigSource::BuiltinDefault => f.write_str("built-in defaults"),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            auth_listen: DEFAULT_AUTH_LISTEN.parse().expect("valid default"),
+            acct_listen: DEFAULT_ACCT_LISTEN.parse().expect("valid default"),
+            timezone: DEFAULT_TIMEZONE,
+            duplicate_window: secs(DEFAULT_DUPLICATE_WINDOW_S),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: DEFAULT_DB_URL.to_string(),
+            synchronous: Synchronous::Full,
+            busy_timeout: millis(DEFAULT_BUSY_TIMEOUT_MS),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            acct_interim_interval: DEFAULT_ACCT_INTERIM_S as u32,
+            pending_place_ttl: secs(DEFAULT_PENDING_PLACE_TTL_S),
+            bind_mac_on_first_use: false,
+            case_sensitive_codes: false,
+            accept_any_password: false,
+        }
+    }
+}
+
+impl Default for Messages {
+    fn default() -> Self {
+        Messages {
+            unknown_code: "Unknown access code".into(),
+            wrong_password: "Wrong password".into(),
+            not_yet_valid: "This access code is not valid yet".into(),
+            expired: "This access code has expired".into(),
+            no_minutes_left: "No time left on this access code".into(),
+            mac_mismatch: "This access code is in use by another device".into(),
+            user_limit_reached: "Too many devices are using this access code".into(),
+        }
+    }
+}
+
+fn secs(n: i64) -> Duration {
+    Duration::from_secs(n as u64)
+}
+
+fn millis(n: i64) -> Duration {
+    Duration::from_millis(n as u64)
+}
+
+// ---------------------------------------------------------------------------
+// Loading
+// ---------------------------------------------------------------------------
+
+impl Config {
+    /// Lookup order: explicit path, `$RADGATE_CONFIG`, `./radgate.toml`,
+    /// `/etc/radgate/radgate.toml`; none found -> [`Config::builtin_default`].
+    /// An explicit or `$RADGATE_CONFIG` path that does not exist is an error.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let local = env::current_dir()
+            .map(|d| d.join(LOCAL_CONFIG_FILE))
+            .unwrap_or_else(|_| PathBuf::from(LOCAL_CONFIG_FILE));
+        load_with(
+            explicit,
+            env::var_os(CONFIG_ENV_VAR),
+            &[local, PathBuf::from(SYSTEM_CONFIG_PATH)],
+        )
+    }
+
+    /// Parses and validates `text`; `origin` is used in messages and stored
+    /// in `source`.
+    pub fn from_toml_str(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+        let ctx = Ctx {
+            file: origin.display().to_string(),
+            text,
+        };
+        let doc: toml::Table = text.parse().map_err(|e| ctx.syntax_error(&e))?;
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ctx.serde_error(&e, &doc))?;
+        ctx.validate(raw, origin)
+    }
+
+    /// Loopback-only defaults used when no config file exists.
+    pub fn builtin_default() -> Config {
+        Config {
+            source: ConfigSource::BuiltinDefault,
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            auth: AuthConfig::default(),
+            messages: Messages::default(),
+            clients: vec![ClientConfig {
+                name: "localhost".into(),
+                network: "127.0.0.1/32".parse().expect("valid default"),
+                secret: "testing123".into(),
+                require_message_authenticator: MaPolicy::Auto,
+                accept_any_password: false,
+                business_id: None,
+            }],
+        }
+    }
+
+    /// The client whose range covers `ip` (IPv4-mapped IPv6 is treated as IPv4).
+    pub fn find_client(&self, ip: IpAddr) -> Option<&ClientConfig> {
+        let ip = ip.to_canonical();
+        self.clients.iter().find(|c| c.network.contains(&ip))
+    }
+
+    pub fn is_builtin(&self) -> bool {
+        self.source == ConfigSource::BuiltinDefault
+    }
+
+    /// Multi-line human summary (for `radgate check-config`). Never shows secrets.
+    pub fn describe(&self) -> String {
+        use std::fmt::Write as _;
+        let yn = |b: bool| if b { "yes" } else { "no" };
+        let mut s = String::new();
+        match &self.source {
+            ConfigSource::File(p) => {
+                let _ = writeln!(s, "config file:      {}", p.display());
+            }
+            ConfigSource::BuiltinDefault => {
+                let _ = writeln!(
+                    s,
+                    "config file:      none found, using built-in defaults (loopback only)"
+                );
+            }
+        }
+        let sv = &self.server;
+        let _ = writeln!(s, "auth listener:    {} (udp)", sv.auth_listen);
+        let _ = writeln!(s, "acct listener:    {} (udp)", sv.acct_listen);
+        let _ = writeln!(s, "timezone:         {}", sv.timezone.name());
+        let _ = writeln!(s, "duplicate window: {} s", sv.duplicate_window.as_secs());
+        let db = &self.database;
+        let _ = writeln!(
+            s,
+            "database:         {} (synchronous={}, busy_timeout={} ms)",
+            redact_url(&db.url),
+            db.synchronous,
+            db.busy_timeout.as_millis()
+        );
+        let a = &self.auth;
+        let interim = if a.acct_interim_interval == 0 {
+            "not sent".to_string()
+        } else {
+            format!("{} s", a.acct_interim_interval)
+        };
+        let _ = writeln!(s, "interim interval: {interim}");
+        let _ = writeln!(s, "pending place:    {} s", a.pending_place_ttl.as_secs());
+        let _ = writeln!(
+            s,
+            "codes:            case-sensitive={}, bind MAC on first use={}, accept any password={}",
+            yn(a.case_sensitive_codes),
+            yn(a.bind_mac_on_first_use),
+            yn(a.accept_any_password)
+        );
+        let _ = writeln!(s, "clients:          {}", self.clients.len());
+        for c in &self.clients {
+            let business = match c.business_id {
+                Some(id) => id.to_string(),
+                None => "any".to_string(),
+            };
+            let _ = writeln!(
+                s,
+                "  {:?} {}: message-authenticator={}, accept any password={}, business={}",
+                c.name,
+                c.network,
+                c.require_message_authenticator,
+                yn(c.accept_any_password),
+                business
+            );
+        }
+        s
+    }
+}
+
+/// `load` with its environment passed in, so that it can be tested without
+/// touching the process environment or working directory.
+fn load_with(
+    explicit: Option<&Path>,
+    env_value: Option<OsString>,
+    candidates: &[PathBuf],
+) -> Result<Config, ConfigError> {
+    if let Some(path) = explicit {
+        return load_file(path, "");
+    }
+    if let Some(v) = env_value.filter(|v| !v.is_empty()) {
+        return load_file(
+            Path::new(&v),
+            &format!(" (path taken from ${CONFIG_ENV_VAR})"),
+        );
+    }
+    for path in candidates {
+        match fs::metadata(path) {
+            Ok(_) => return load_file(path, ""),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(read_error(path, "", &e)),
+        }
+    }
+    Ok(Config::builtin_default())
+}
+
+fn load_file(path: &Path, note: &str) -> Result<Config, ConfigError> {
+    let text = fs::read_to_string(path).map_err(|e| read_error(path, note, &e))?;
+    Config::from_toml_str(&text, path)
+}
+
+fn read_error(path: &Path, note: &str, e: &io::Error) -> ConfigError {
+    ConfigError {
+        file: path.display().to_string(),
+        key: String::new(),
+        problem: format!("cannot read{note}: {e}"),
+    }
+}
+
+/// Hides a password in `scheme://user:password@host/...`.
+fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        let authority = &rest[..authority_end];
+        if let Some(at) = authority.rfind('@') {
+            if let Some((user, _)) = authority[..at].split_once(':') {
+                return format!("{scheme}://{user}:***{}", &rest[at..]);
+            }
+        }
+    }
+    url.to_string()
+}
+
+// ---------------------------------------------------------------------------
+// Raw (as written) structs
+// ---------------------------------------------------------------------------
+
+type Sp<T> = Option<Spanned<T>>;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawConfig {
+    server: RawServer,
+    database: RawDatabase,
+    auth: RawAuth,
+    messages: RawMessages,
+    client: Vec<RawClient>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawServer {
+    auth_listen: Sp<String>,
+    acct_listen: Sp<String>,
+    timezone: Sp<String>,
+    duplicate_window: Sp<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawDatabase {
+    url: Sp<String>,
+    synchronous: Sp<toml::Value>,
+    busy_timeout_ms: Sp<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawAuth {
+    acct_interim_interval: Sp<i64>,
+    pending_place_ttl: Sp<i64>,
+    bind_mac_on_first_use: Option<bool>,
+    case_sensitive_codes: Option<bool>,
+    accept_any_password: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawMessages {
+    unknown_code: Sp<String>,
+    wrong_password: Sp<String>,
+    not_yet_valid: Sp<String>,
+    expired: Sp<String>,
+    no_minutes_left: Sp<String>,
+    mac_mismatch: Sp<String>,
+    user_limit_reached: Sp<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawClient {
+    name: Sp<String>,
+    address: Sp<String>,
+    secret: Sp<String>,
+    require_message_authenticator: Sp<toml::Value>,
+    accept_any_password: Option<bool>,
+    business_id: Sp<i64>,
+}
+
+// ---------------------------------------------------------------------------
+// Validation
+// ---------------------------------------------------------------------------
+
+struct Ctx<'a> {
+    file: String,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(
+        &self,
+        key: impl Into<String>,
+        problem: impl Into<String>,
+        span: Option<Range<usize>>,
+    ) -> ConfigError {
+        let mut problem = problem.into();
+        if let Some(span) = span {
+            problem.push_str(&format!(" (line {})", self.line_of(span.start)));
+        }
+        ConfigError {
+            file: self.file.clone(),
+            key: key.into(),
+            problem,
+        }
+    }
+
+    /// 1-based line number of a byte offset.
+    fn line_of(&self, offset: usize) -> usize {
+        let offset = offset.min(self.text.len());
+        self.text.as_bytes()[..offset]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    fn syntax_error(&self, e: &toml::de::Error) -> ConfigError {
+        let msg = one_line(e.message());
+        let problem = match e.span() {
+            Some(span) => {
+                let line = self.line_of(span.start);
+                let line_start = self.text[..span.start.min(self.text.len())]
+                    .rfind('\n')
+                    .map_or(0, |i| i + 1);
+                let column = self.text[line_start..span.start.min(self.text.len())]
+                    .chars()
+                    .count()
+                    + 1;
+                format!("TOML syntax error: {msg} (line {line}, column {column})")
+            }
+            None => format!("TOML syntax error: {msg}"),
+        };
+        self.err("", problem, None)
+    }
+
+    /// Maps a serde error (unknown key, wrong type) to a key path, using the
+    /// error's span and the table headers above it.
+    fn serde_error(&self, e: &toml::de::Error, doc: &toml::Table) -> ConfigError {
+        let msg = one_line(e.message());
+        let unknown = parse_unknown_field(&msg);
+        let Some(span) = e.span() else {
+            return self.err("", msg, None);
+        };
+        let lines: Vec<&str> = self.text.split('\n').collect();
+        let idx = self.line_of(span.start) - 1;
+        let section = section_before(&lines, idx, doc);
+        let this_line = lines.get(idx).copied().unwrap_or("");
+
+        // Key path as written on the error's line.
+        let line_key = match parse_header(this_line) {
+            Some(Header::Table(name) | Header::Array(name)) => Some(name),
+            None => this_line
+                .split_once('=')
+                .map(|(k, _)| join_key(&section, &norm_key(k))),
+        };
+
+        let (key, problem) = match unknown {
+            Some((name, allowed)) => {
+                let key = match line_key {
+                    Some(k) if k == name || k.ends_with(&format!(".{name}")) => k,
+                    _ => join_key(&section, &name),
+                };
+                (key, format!("unknown key; allowed here: {allowed}"))
+            }
+            None => (line_key.unwrap_or(section), tidy_serde_message(&msg)),
+        };
+        self.err(key, problem, Some(span))
+    }
+
+    fn validate(&self, raw: RawConfig, origin: &Path) -> Result<Config, ConfigError> {
+        let server = self.server(raw.server)?;
+        let database = self.database(raw.database)?;
+        let auth = self.auth(raw.auth)?;
+        let messages = self.messages(raw.messages)?;
+        let clients = self.clients(raw.client, &auth)?;
+        Ok(Config {
+            source: ConfigSource::File(origin.to_path_buf()),
+            server,
+            database,
+            auth,
+            messages,
+            clients,
+        })
+    }
+
+    fn server(&self, raw: RawServer) -> Result<ServerConfig, ConfigError> {
+        let d = ServerConfig::default();
+        let auth_listen = self.listen("server.auth_listen", raw.auth_listen, d.auth_listen)?;
+        let acct_listen =
+            self.listen("server.acct_listen", raw.acct_listen.clone(), d.acct_listen)?;
+        if auth_listen == acct_listen && auth_listen.port() != 0 {
+            return Err(self.err(
+                "server.acct_listen",
+                format!("{acct_listen} is also server.auth_listen; the two listeners need different ports"),
+                raw.acct_listen.map(|s| s.span()),
+            ));
+        }
+        let timezone = match raw.timezone {
+            None => d.timezone,
+            Some(tz) => tz.get_ref().trim().parse::<chrono_tz::Tz>().map_err(|_| {
+                self.err(
+                    "server.timezone",
+                    format!(
+                        "unknown time zone {:?}: expected an IANA name such as \"UTC\" or \"Europe/Berlin\"",
+                        tz.get_ref()
+                    ),
+                    Some(tz.span()),
+                )
+            })?,
+        };
+        let duplicate_window = secs(self.int(
+            "server.duplicate_window",
+            &raw.duplicate_window,
+            DEFAULT_DUPLICATE_WINDOW_S,
+            1..=60,
+            " seconds",
+        )?);
+        Ok(ServerConfig {
+            auth_listen,
+            acct_listen,
+            timezone,
+            duplicate_window,
+        })
+    }
+
+    fn listen(
+        &self,
+        key: &str,
+        raw: Sp<String>,
+        default: SocketAddr,
+    ) -> Result<SocketAddr, ConfigError> {
+        let Some(v) = raw else { return Ok(default) };
+        let s = v.get_ref().trim();
+        s.parse::<SocketAddr>().map_err(|_| {
+            let hint = if s.parse::<IpAddr>().is_ok() {
+                " (the port is missing)"
+            } else {
+                ""
+            };
+            self.err(
+                key,
+                format!(
+                    "{s:?} is not a listen address{hint}: expected IP:port, e.g. \"0.0.0.0:1812\" or \"[::]:1812\""
+                ),
+                Some(v.span()),
+            )
+        })
+    }
+
+    fn database(&self, raw: RawDatabase) -> Result<DatabaseConfig, ConfigError> {
+        let d = DatabaseConfig::default();
+        let url = match raw.url {
+            None => d.url,
+            Some(v) => {
+                let url = v.get_ref().trim().to_string();
+                self.check_db_url(&url)
+                    .map_err(|p| self.err("database.url", p, Some(v.span())))?;
+                url
+            }
+        };
+        let synchronous = match raw.synchronous {
+            None => d.synchronous,
+            Some(v) => match v.get_ref().as_str().map(|s| s.trim().to_ascii_lowercase()) {
+                Some(s) if s == "full" => Synchronous::Full,
+                Some(s) if s == "normal" => Synchronous::Normal,
+                _ => {
+                    return Err(self.err(
+                        "database.synchronous",
+                        format!("must be \"full\" or \"normal\", got {}", v.get_ref()),
+                        Some(v.span()),
+                    ))
+                }
+            },
+        };
+        let busy_timeout = millis(self.int(
+            "database.busy_timeout_ms",
+            &raw.busy_timeout_ms,
+            DEFAULT_BUSY_TIMEOUT_MS,
+            0..=600_000,
+            " milliseconds",
+        )?);
+        Ok(DatabaseConfig {
+            url,
+            synchronous,
+            busy_timeout,
+        })
+    }
+
+    fn check_db_url(&self, url: &str) -> Result<(), String> {
+        if url.is_empty() {
+            return Err("must not be empty: expected sqlite://PATH".into());
+        }
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            let rest = rest.strip_prefix("//").unwrap_or(rest);
+            let path = rest.split('?').next().unwrap_or("");
+            if path.is_empty() {
+                return Err(
+                    "no database file given: expected e.g. \"sqlite://radgate.db\" or \"sqlite:///var/lib/radgate/radgate.db\""
+                        .into(),
+                );
+            }
+            return Ok(());
+        }
+        let scheme = url.split_once(':').map_or(url, |(s, _)| s);
+        if scheme.eq_ignore_ascii_case("postgres") || scheme.eq_ignore_ascii_case("postgresql") {
+            return Err("PostgreSQL is not supported yet: use sqlite://PATH".into());
+        }
+        Err(format!(
+            "unsupported database URL scheme {scheme:?}: expected sqlite://PATH"
+        ))
+    }
+
+    fn auth(&self, raw: RawAuth) -> Result<AuthConfig, ConfigError> {
+        let d = AuthConfig::default();
+        let acct_interim_interval = match &raw.acct_interim_interval {
+            None => d.acct_interim_interval,
+            Some(v) => {
+                let n = *v.get_ref();
+                if n != 0 && !(60..=86_400).contains(&n) {
+                    return Err(self.err(
+                        "auth.acct_interim_interval",
+                        format!("must be 0 (do not send) or between 60 and 86400 seconds, got {n}"),
+                        Some(v.span()),
+                    ));
+                }
+                n as u32
+            }
+        };
+        let pending_place_ttl = secs(self.int(
+            "auth.pending_place_ttl",
+            &raw.pending_place_ttl,
+            DEFAULT_PENDING_PLACE_TTL_S,
+            5..=3600,
+            " seconds",
+        )?);
+        Ok(AuthConfig {
+            acct_interim_interval,
+            pending_place_ttl,
+            bind_mac_on_first_use: raw.bind_mac_on_first_use.unwrap_or(d.bind_mac_on_first_use),
+            case_sensitive_codes: raw.case_sensitive_codes.unwrap_or(d.case_sensitive_codes),
+            accept_any_password: raw.accept_any_password.unwrap_or(d.accept_any_password),
+        })
+    }
+
+    fn int(
+        &self,
+        key: &str,
+        v: &Sp<i64>,
+        default: i64,
+        range: RangeInclusive<i64>,
+        unit: &str,
+    ) -> Result<i64, ConfigError> {
+        let Some(v) = v else { return Ok(default) };
+        let n = *v.get_ref();
+        if !range.contains(&n) {
+            return Err(self.err(
+                key,
+                format!(
+                    "must be between {} and {}{unit}, got {n}",
+                    range.start(),
+                    range.end()
+                ),
+                Some(v.span()),
+            ));
+        }
+        Ok(n)
+    }
+
+    fn messages(&self, raw: RawMessages) -> Result<Messages, ConfigError> {
+        let d = Messages::default();
+        let m = |key: &str, v: Sp<String>, default: String| -> Result<String, ConfigError> {
+            let Some(v) = v else { return Ok(default) };
+            let len = v.get_ref().len();
+            if len == 0 || len > MAX_REPLY_MESSAGE_BYTES {
+                return Err(self.err(
+                    format!("messages.{key}"),
+                    format!(
+                        "must be 1 to {MAX_REPLY_MESSAGE_BYTES} bytes (the RADIUS attribute limit), got {len}"
+                    ),
+                    Some(v.span()),
+                ));
+            }
+            Ok(v.into_inner())
+        };
+        Ok(Messages {
+            unknown_code: m("unknown_code", raw.unknown_code, d.unknown_code)?,
+            wrong_password: m("wrong_password", raw.wrong_password, d.wrong_password)?,
+            not_yet_valid: m("not_yet_valid", raw.not_yet_valid, d.not_yet_valid)?,
+            expired: m("expired", raw.expired, d.expired)?,
+            no_minutes_left: m("no_minutes_left", raw.no_minutes_left, d.no_minutes_left)?,
+            mac_mismatch: m("mac_mismatch", raw.mac_mismatch, d.mac_mismatch)?,
+            user_limit_reached: m(
+                "user_limit_reached",
+                raw.user_limit_reached,
+                d.user_limit_reached,
+            )?,
+        })
+    }
+
+    fn clients(
+        &self,
+        raw: Vec<RawClient>,
+        auth: &AuthConfig,
+    ) -> Result<Vec<ClientConfig>, ConfigError> {
+        if raw.is_empty() {
+            return Err(self.err(
+                "client",
+                "no [[client]] defined: every request would be dropped",
+                None,
+            ));
+        }
+        let mut clients: Vec<ClientConfig> = Vec::with_capacity(raw.len());
+        let mut names: HashMap<String, usize> = HashMap::new();
+        for (i, rc) in raw.into_iter().enumerate() {
+            let header_span = self.array_header_span("client", i);
+            let name_str = rc.name.as_ref().map(|n| n.get_ref().as_str());
+            let label = client_label(i, name_str);
+            let key = |field: &str| format!("{label}.{field}");
+            let missing = |field: &str| {
+                self.err(
+                    key(field),
+                    "missing: every [[client]] needs name, address and secret",
+                    header_span.clone(),
+                )
+            };
+
+            let name = rc.name.ok_or_else(|| missing("name"))?;
+            if name.get_ref().trim().is_empty() {
+                return Err(self.err(key("name"), "must not be empty", Some(name.span())));
+            }
+            if let Some(&j) = names.get(name.get_ref()) {
+                return Err(self.err(
+                    key("name"),
+                    format!(
+                        "duplicate name: client[{j}] is also called {:?}",
+                        name.get_ref()
+                    ),
+                    Some(name.span()),
+                ));
+            }
+            names.insert(name.get_ref().clone(), i);
+
+            let address = rc.address.ok_or_else(|| missing("address"))?;
+            let network = parse_network(address.get_ref())
+                .map_err(|p| self.err(key("address"), p, Some(address.span())))?;
+
+            let secret = rc.secret.ok_or_else(|| missing("secret"))?;
+            let chars = secret.get_ref().chars().count();
+            if chars == 0 {
+                return Err(self.err(key("secret"), "shared secret is empty", Some(secret.span())));
+            }
+            if chars < MIN_SECRET_CHARS {
+                return Err(self.err(
+                    key("secret"),
+                    format!(
+                        "shared secret is too short: {chars} characters, at least {MIN_SECRET_CHARS} required (16+ recommended)"
+                    ),
+                    Some(secret.span()),
+                ));
+            }
+
+            let require_message_authenticator = match rc.require_message_authenticator {
+                None => MaPolicy::Auto,
+                Some(v) => parse_ma_policy(v.get_ref()).ok_or_else(|| {
+                    self.err(
+                        key("require_message_authenticator"),
+                        format!("must be \"yes\", \"no\" or \"auto\", got {}", v.get_ref()),
+                        Some(v.span()),
+                    )
+                })?,
+            };
+
+            let business_id = match rc.business_id {
+                None => None,
+                Some(v) if *v.get_ref() < 0 => {
+                    return Err(self.err(
+                        key("business_id"),
+                        format!("must be 0 or greater, got {}", v.get_ref()),
+                        Some(v.span()),
+                    ))
+                }
+                Some(v) => Some(v.into_inner()),
+            };
+
+            for (j, other) in clients.iter().enumerate() {
+                if nets_overlap(&network, &other.network) {
+                    return Err(self.err(
+                        key("address"),
+                        format!(
+                            "{network} overlaps {} of {}: every source address must belong to exactly one client",
+                            other.network,
+                            client_label(j, Some(&other.name)),
+                        ),
+                        Some(address.span()),
+                    ));
+                }
+            }
+
+            clients.push(ClientConfig {
+                name: name.into_inner(),
+                network,
+                secret: secret.into_inner(),
+                require_message_authenticator,
+                accept_any_password: rc.accept_any_password.unwrap_or(auth.accept_any_password),
+                business_id,
+            });
+        }
+        Ok(clients)
+    }
+
+    /// Byte span of the `i`-th `[[name]]` header, for errors about the table as a whole.
+    fn array_header_span(&self, name: &str, i: usize) -> Option<Range<usize>> {
+        let mut offset = 0;
+        let mut seen = 0;
+        for line in self.text.split('\n') {
+            if let Some(Header::Array(n)) = parse_header(line) {
+                if n == name {
+                    if seen == i {
+                        return Some(offset..offset + line.len());
+                    }
+                    seen += 1;
+                }
+            }
+            offset += line.len() + 1;
+        }
+        None
+    }
+}
+
+/// `client[2] "lobby"` (or `client[2]` when the name is unknown).
+fn client_label(i: usize, name: Option<&str>) -> String {
+    match name {
+        Some(n) => format!("client[{i}] {n:?}"),
+        None => format!("client[{i}]"),
+    }
+}
+
+fn parse_ma_policy(v: &toml::Value) -> Option<MaPolicy> {
+    match v {
+        toml::Value::Boolean(true) => Some(MaPolicy::Yes),
+        toml::Value::Boolean(false) => Some(MaPolicy::No),
+        toml::Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "yes" => Some(MaPolicy::Yes),
+            "no" => Some(MaPolicy::No),
+            "auto" => Some(MaPolicy::Auto),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// One IP address or a CIDR range with zero host bits. IPv4-mapped IPv6
+/// (`::ffff:192.0.2.1`) becomes IPv4, matching how `find_client` looks up.
+fn parse_network(s: &str) -> Result<IpNet, String> {
+    let s = s.trim();
+    let bad = || {
+        format!(
+            "{s:?} is not an IP address or CIDR range (e.g. \"192.0.2.10\", \"192.0.2.0/24\", \"2001:db8::/32\")"
+        )
+    };
+    let net = if s.contains('/') {
+        let net: IpNet = s.parse().map_err(|_| bad())?;
+        if net.trunc() != net {
+            return Err(format!(
+                "{s} has host bits set: did you mean {}?",
+                net.trunc()
+            ));
+        }
+        net
+    } else {
+        IpNet::from(s.parse::<IpAddr>().map_err(|_| bad())?)
+    };
+    if let IpNet::V6(v6) = net {
+        if v6.prefix_len() >= 96 {
+            if let Some(v4) = v6.network().to_ipv4_mapped() {
+                return Ok(IpNet::V4(
+                    Ipv4Net::new(v4, v6.prefix_len() - 96).expect("prefix <= 32"),
+                ));
+            }
+        }
+    }
+    Ok(net)
+}
+
+/// CIDR ranges either nest or are disjoint.
+fn nets_overlap(a: &IpNet, b: &IpNet) -> bool {
+    a.contains(b) || b.contains(a)
+}
+
+// --- helpers for mapping toml/serde errors ---------------------------------
+
+enum Header {
+    Table(String),
+    Array(String),
+}
+
+fn parse_header(line: &str) -> Option<Header> {
+    let t = line.trim_start();
+    if let Some(r) = t.strip_prefix("[[") {
+        let end = r.find("]]")?;
+        Some(Header::Array(norm_key(&r[..end])))
+    } else if let Some(r) = t.strip_prefix('[') {
+        let end = r.find(']')?;
+        Some(Header::Table(norm_key(&r[..end])))
+    } else {
+        None
+    }
+}
+
+/// `server . "auth_listen"` -> `server.auth_listen`.
+fn norm_key(k: &str) -> String {
+    k.split('.')
+        .map(|p| p.trim().trim_matches(|c| c == '"' || c == '\''))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+fn join_key(section: &str, key: &str) -> String {
+    if section.is_empty() {
+        key.to_string()
+    } else {
+        format!("{section}.{key}")
+    }
+}
+
+/// Key path of the table that line `idx` belongs to (`server`, `client[1] "x"`).
+fn section_before(lines: &[&str], idx: usize, doc: &toml::Table) -> String {
+    let mut current = String::new();
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for line in lines.iter().take(idx) {
+        match parse_header(line) {
+            Some(Header::Table(n)) => current = n,
+            Some(Header::Array(n)) => {
+                let c = counts.entry(n.clone()).or_default();
+                current = if n == "client" {
+                    let name = doc
+                        .get("client")
+                        .and_then(|v| v.as_array())
+                        .and_then(|a| a.get(*c))
+                        .and_then(|v| v.get("name"))
+                        .and_then(|v| v.as_str());
+                    client_label(*c, name)
+                } else {
+                    format!("{n}[{c}]")
+                };
+                *c += 1;
+            }
+            None => {}
+        }
+    }
+    current
+}
+
+/// `unknown field `x`, expected one of `a`, `b`` -> (`x`, "a, b").
+fn parse_unknown_field(msg: &str) -> Option<(String, String)> {
+    let rest = msg.strip_prefix("unknown field `")?;
+    let (name, tail) = rest.split_once('`')?;
+    let allowed = if let Some(list) = tail
+        .strip_prefix(", expected one of ")
+        .or_else(|| tail.strip_prefix(", expected "))
+    {
+        list.replace('`', "")
+    } else {
+        "none".to_string()
+    };
+    Some((name.to_string(), allowed))
+}
+
+fn tidy_serde_message(msg: &str) -> String {
+    let msg = match msg.find("expected struct Raw") {
+        Some(i) => format!("{}expected a table", &msg[..i]),
+        None => msg.to_string(),
+    };
+    msg.replace("expected i64", "expected an integer")
+        .replace("expected a boolean", "expected true or false")
+        .replace("expected a sequence", "expected an array")
+}
+
+/// Joins a multi-line message into one line: `a\nb` -> `a: b`.
+fn one_line(s: &str) -> String {
+    s.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    const ORIGIN: &str = "/etc/radgate/test.toml";
+
+    const ONE_CLIENT: &str = r#"
+[[client]]
+name = "lobby"
+address = "192.0.2.0/24"
+secret = "a long shared secret"
+"#;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml_str(text, Path::new(ORIGIN))
+    }
+
+    /// `extra` followed by one valid client.
+    fn with_client(extra: &str) -> Result<Config, ConfigError> {
+        parse(&format!("{extra}\n{ONE_CLIENT}"))
+    }
+
+    #[track_caller]
+    fn assert_err(result: Result<Config, ConfigError>, key: &str, needle: &str) -> ConfigError {
+        let err = result.expect_err("expected a config error");
+        let shown = err.to_string();
+        assert_eq!(err.file, ORIGIN, "{shown}");
+        assert_eq!(err.key, key, "{shown}");
+        assert!(shown.starts_with(&format!("{ORIGIN}: {key}")), "{shown}");
+        assert!(shown.contains(needle), "{shown:?} lacks {needle:?}");
+        assert!(!shown.contains('\n'), "multi-line error: {shown:?}");
+        err
+    }
+
+    fn client(name: &str, address: &str) -> String {
+        format!("[[client]]\nname = \"{name}\"\naddress = \"{address}\"\nsecret = \"0123456789abcdef\"\n")
+    }
+
+    #[test]
+    fn defaults_with_one_client() {
+        let c = with_client("").unwrap();
+        assert_eq!(c.source, ConfigSource::File(PathBuf::from(ORIGIN)));
+        assert!(!c.is_builtin());
+        assert_eq!(c.server.auth_listen, "127.0.0.1:1812".parse().unwrap());
+        assert_eq!(c.server.acct_listen, "127.0.0.1:1813".parse().unwrap());
+        assert_eq!(c.server.timezone, chrono_tz::UTC);
+        assert_eq!(c.server.duplicate_window, Duration::from_secs(5));
+        assert_eq!(c.database.url, "sqlite://radgate.db");
+        assert_eq!(c.database.synchronous, Synchronous::Full);
+        assert_eq!(c.database.busy_timeout, Duration::from_millis(5000));
+        assert_eq!(c.auth.acct_interim_interval, 300);
+        assert_eq!(c.auth.pending_place_ttl, Duration::from_secs(60));
+        assert!(!c.auth.bind_mac_on_first_use);
+        assert!(!c.auth.case_sensitive_codes);
+        assert!(!c.auth.accept_any_password);
+        assert_eq!(c.messages, Messages::default());
+        assert_eq!(c.messages.unknown_code, "Unknown access code");
+        assert_eq!(
+            c.messages.user_limit_reached,
+            "Too many devices are using this access code"
+        );
+        assert_eq!(c.clients.len(), 1);
+        let cl = &c.clients[0];
+        assert_eq!(cl.name, "lobby");
+        assert_eq!(cl.network, "192.0.2.0/24".parse::<IpNet>().unwrap());
+        assert_eq!(cl.secret, "a long shared secret");
+        assert_eq!(cl.require_message_authenticator, MaPolicy::Auto);
+        assert!(!cl.accept_any_password);
+        assert_eq!(cl.business_id, None);
+    }
+
+    #[test]
+    fn builtin_default() {
+        let c = Config::builtin_default();
+        assert!(c.is_builtin());
+        assert_eq!(c.source, ConfigSource::BuiltinDefault);
+        assert_eq!(c.server.auth_listen, "127.0.0.1:1812".parse().unwrap());
+        assert_eq!(c.server.acct_listen, "127.0.0.1:1813".parse().unwrap());
+        assert_eq!(c.database.url, "sqlite://radgate.db");
+        assert_eq!(c.clients.len(), 1);
+        assert_eq!(c.clients[0].name, "localhost");
+        assert_eq!(
+            c.clients[0].network,
+            "127.0.0.1/32".parse::<IpNet>().unwrap()
+        );
+        assert_eq!(c.clients[0].secret, "testing123");
+        assert!(c.find_client(IpAddr::V4(Ipv4Addr::LOCALHOST)).is_some());
+        assert!(c.find_client("127.0.0.2".parse().unwrap()).is_none());
+        // Same values as an equivalent file.
+        let f = parse(
+            "[[client]]\nname = \"localhost\"\naddress = \"127.0.0.1\"\nsecret = \"testing123\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            Config {
+                source: ConfigSource::BuiltinDefault,
+                ..f
+            },
+            c
+        );
+        assert!(c.describe().contains("built-in defaults"));
+    }
+
+    #[test]
+    fn full_example() {
+        let c = parse(
+            r#"
+[server]
+auth_listen = "0.0.0.0:11812"
+acct_listen = "[::]:11813"
+timezone = "Europe/Berlin"
+duplicate_window = 10
+
+[database]
+url = "sqlite:///var/lib/radgate/radgate.db"
+synchronous = "normal"
+busy_timeout_ms = 250
+
+[auth]
+acct_interim_interval = 0
+pending_place_ttl = 120
+bind_mac_on_first_use = true
+case_sensitive_codes = true
+accept_any_password = true
+
+[messages]
+unknown_code = "a"
+wrong_password = "b"
+not_yet_valid = "c"
+expired = "d"
+no_minutes_left = "e"
+mac_mismatch = "f"
+user_limit_reached = "g"
+
+[[client]]
+name = "lobby"
+address = "192.0.2.0/24"
+secret = "0123456789abcdef"
+require_message_authenticator = "yes"
+accept_any_password = false
+business_id = 7
+
+[[client]]
+name = "v6 single"
+address = "2001:db8::1"
+secret = "ünïcödé!"
+require_message_authenticator = "NO"
+
+[[client]]
+name = "bool policy"
+address = "198.51.100.7"
+secret = "0123456789abcdef"
+require_message_authenticator = true
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.server.auth_listen, "0.0.0.0:11812".parse().unwrap());
+        assert_eq!(c.server.acct_listen, "[::]:11813".parse().unwrap());
+        assert_eq!(c.server.timezone, chrono_tz::Europe::Berlin);
+        assert_eq!(c.server.duplicate_window, Duration::from_secs(10));
+        assert_eq!(c.database.url, "sqlite:///var/lib/radgate/radgate.db");
+        assert_eq!(c.database.synchronous, Synchronous::Normal);
+        assert_eq!(c.database.busy_timeout, Duration::from_millis(250));
+        assert_eq!(c.auth.acct_interim_interval, 0);
+        assert_eq!(c.auth.pending_place_ttl, Duration::from_secs(120));
+        assert!(
+            c.auth.bind_mac_on_first_use
+                && c.auth.case_sensitive_codes
+                && c.auth.accept_any_password
+        );
+        let m = &c.messages;
+        assert_eq!(
+            [
+                &m.unknown_code,
+                &m.wrong_password,
+                &m.not_yet_valid,
+                &m.expired,
+                &m.no_minutes_left,
+                &m.mac_mismatch,
+                &m.user_limit_reached
+            ],
+            ["a", "b", "c", "d", "e", "f", "g"]
+        );
+        assert_eq!(c.clients.len(), 3);
+        let [a, b, d] = [&c.clients[0], &c.clients[1], &c.clients[2]];
+        assert_eq!(a.require_message_authenticator, MaPolicy::Yes);
+        assert!(!a.accept_any_password, "client value overrides [auth]");
+        assert_eq!(a.business_id, Some(7));
+        assert_eq!(b.network, "2001:db8::1/128".parse::<IpNet>().unwrap());
+        assert_eq!(b.require_message_authenticator, MaPolicy::No);
+        assert!(b.accept_any_password, "inherits [auth].accept_any_password");
+        assert_eq!(b.business_id, None);
+        assert_eq!(d.network, "198.51.100.7/32".parse::<IpNet>().unwrap());
+        assert_eq!(d.require_message_authenticator, MaPolicy::Yes);
+    }
+
+    #[test]
+    fn shipped_reference_config_parses() {
+        let text = include_str!("../config/radgate.toml");
+        let c = Config::from_toml_str(text, Path::new("config/radgate.toml")).unwrap();
+        // It documents the defaults.
+        let d = Config::builtin_default();
+        assert_eq!(c.server, d.server);
+        assert_eq!(c.database, d.database);
+        assert_eq!(c.auth, d.auth);
+        assert_eq!(c.messages, d.messages);
+        assert_eq!(c.clients.len(), 1);
+        assert!(c.clients[0].secret.chars().count() >= 16);
+        assert_eq!(c.clients[0].require_message_authenticator, MaPolicy::Auto);
+        // And it mentions every key the parser knows.
+        for key in [
+            "auth_listen",
+            "acct_listen",
+            "timezone",
+            "duplicate_window",
+            "url",
+            "synchronous",
+            "busy_timeout_ms",
+            "acct_interim_interval",
+            "pending_place_ttl",
+            "bind_mac_on_first_use",
+            "case_sensitive_codes",
+            "accept_any_password",
+            "unknown_code",
+            "wrong_password",
+            "not_yet_valid",
+            "expired",
+            "no_minutes_left",
+            "mac_mismatch",
+            "user_limit_reached",
+            "name",
+            "address",
+            "secret",
+            "require_message_authenticator",
+            "business_id",
+        ] {
+            assert!(
+                text.contains(&format!("\n{key} = ")) || text.contains(&format!("# {key} = ")),
+                "{key} not documented"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_keys() {
+        assert_err(
+            with_client("[server]\nauth_lisen = \"0.0.0.0:1812\""),
+            "server.auth_lisen",
+            "unknown key",
+        );
+        let e = assert_err(
+            with_client("\n[database]\nsyncronous = \"full\""),
+            "database.syncronous",
+            "allowed here: url, synchronous, busy_timeout_ms",
+        );
+        assert!(e.problem.ends_with("(line 3)"), "{e}");
+        assert_err(with_client("[serverr]"), "serverr", "unknown key");
+        assert_err(
+            with_client("listen = 1"),
+            "listen",
+            "allowed here: server, database, auth, messages, client",
+        );
+        assert_err(with_client("[auth]\nfoo = true"), "auth.foo", "unknown key");
+        assert_err(
+            with_client("[messages]\nhello = \"x\""),
+            "messages.hello",
+            "unknown key",
+        );
+        assert_err(
+            with_client("[server.extra]\nx = 1"),
+            "server.extra",
+            "unknown key",
+        );
+        assert_err(
+            parse(&format!(
+                "{}\n{}coa_port = 3799\n",
+                client("a", "192.0.2.1"),
+                client("b", "192.0.2.2")
+            )),
+            "client[1] \"b\".coa_port",
+            "unknown key",
+        );
+    }
+
+    #[test]
+    fn wrong_types_name_the_key() {
+        assert_err(
+            with_client("[server]\nduplicate_window = \"5\""),
+            "server.duplicate_window",
+            "expected an integer (line 2)",
+        );
+        assert_err(
+            with_client("[server]\nauth_listen = 1812"),
+            "server.auth_listen",
+            "expected a string",
+        );
+        assert_err(
+            with_client("[auth]\ncase_sensitive_codes = \"yes\""),
+            "auth.case_sensitive_codes",
+            "expected true or false",
+        );
+        assert_err(with_client("server = 5"), "server", "expected a table");
+        assert_err(
+            parse("[[client]]\nname = \"a\"\naddress = \"192.0.2.1\"\nsecret = 12345678\n"),
+            "client[0] \"a\".secret",
+            "expected a string (line 4)",
+        );
+    }
+
+    #[test]
+    fn syntax_errors_are_one_line_with_line_number() {
+        for (text, line) in [
+            ("[server\n", "line 1"),
+            (&format!("{ONE_CLIENT}\n[auth]\nx = = 1\n")[..], "line 8"),
+            ("a = 1\na = 2\n", "line 2"),
+        ] {
+            let e = parse(text).unwrap_err();
+            let shown = e.to_string();
+            assert!(e.key.is_empty(), "{shown}");
+            assert!(
+                shown.starts_with(&format!("{ORIGIN}: TOML syntax error: ")),
+                "{shown}"
+            );
+            assert!(shown.contains(line), "{shown}");
+            assert!(!shown.contains('\n'), "{shown:?}");
+        }
+    }
+
+    #[test]
+    fn server_values() {
+        assert_err(
+            with_client("[server]\nauth_listen = \"0.0.0.0\""),
+            "server.auth_listen",
+            "port is missing",
+        );
+        assert_err(
+            with_client("[server]\nacct_listen = \"localhost:1813\""),
+            "server.acct_listen",
+            "not a listen address",
+        );
+        assert_err(
+            with_client("[server]\nacct_listen = \"127.0.0.1:1812\""),
+            "server.acct_listen",
+            "different ports",
+        );
+        // Port 0 (ephemeral, for tests) may be used for both.
+        assert!(with_client(
+            "[server]\nauth_listen = \"127.0.0.1:0\"\nacct_listen = \"127.0.0.1:0\""
+        )
+        .is_ok());
+        assert_err(
+            with_client("[server]\ntimezone = \"Mars/Olympus\""),
+            "server.timezone",
+            "unknown time zone \"Mars/Olympus\"",
+        );
+        assert_err(
+            with_client("[server]\nduplicate_window = 0"),
+            "server.duplicate_window",
+            "between 1 and 60 seconds, got 0",
+        );
+        assert_err(
+            with_client("[server]\nduplicate_window = 61"),
+            "server.duplicate_window",
+            "got 61",
+        );
+    }
+
+    #[test]
+    fn database_values() {
+        assert_err(
+            with_client("[database]\nurl = \"postgres://u:pw@db/radgate\""),
+            "database.url",
+            "not supported yet",
+        );
+        assert_err(
+            with_client("[database]\nurl = \"postgresql://db/radgate\""),
+            "database.url",
+            "not supported yet",
+        );
+        let e = assert_err(
+            with_client("[database]\nurl = \"mysql://u:hunter2@db/x\""),
+            "database.url",
+            "unsupported database URL scheme \"mysql\"",
+        );
+        assert!(!e.to_string().contains("hunter2"));
+        assert_err(
+            with_client("[database]\nurl = \"\""),
+            "database.url",
+            "must not be empty",
+        );
+        assert_err(
+            with_client("[database]\nurl = \"sqlite://\""),
+            "database.url",
+            "no database file",
+        );
+        assert!(with_client("[database]\nurl = \"sqlite::memory:\"").is_ok());
+        assert!(with_client("[database]\nurl = \"sqlite:data/r.db?mode=rwc\"").is_ok());
+        assert_err(
+            with_client("[database]\nsynchronous = \"off\""),
+            "database.synchronous",
+            "must be \"full\" or \"normal\", got \"off\"",
+        );
+        assert_err(
+            with_client("[database]\nsynchronous = 2"),
+            "database.synchronous",
+            "must be \"full\" or \"normal\", got 2",
+        );
+        assert_eq!(
+            with_client("[database]\nsynchronous = \"FULL\"")
+                .unwrap()
+                .database
+                .synchronous,
+            Synchronous::Full
+        );
+        assert_err(
+            with_client("[database]\nbusy_timeout_ms = -1"),
+            "database.busy_timeout_ms",
+            "between 0 and 600000 milliseconds",
+        );
+    }
+
+    #[test]
+    fn auth_values() {
+        assert_err(
+            with_client("[auth]\nacct_interim_interval = 30"),
+            "auth.acct_interim_interval",
+            "0 (do not send) or between 60 and 86400 seconds, got 30",
+        );
+        assert_err(
+            with_client("[auth]\nacct_interim_interval = 86401"),
+            "auth.acct_interim_interval",
+            "got 86401",
+        );
+        assert_err(
+            with_client("[auth]\nacct_interim_interval = -5"),
+            "auth.acct_interim_interval",
+            "got -5",
+        );
+        assert_eq!(
+            with_client("[auth]\nacct_interim_interval = 60")
+                .unwrap()
+                .auth
+                .acct_interim_interval,
+            60
+        );
+        assert_eq!(
+            with_client("[auth]\nacct_interim_interval = 86400")
+                .unwrap()
+                .auth
+                .acct_interim_interval,
+            86400
+        );
+        assert_err(
+            with_client("[auth]\npending_place_ttl = 4"),
+            "auth.pending_place_ttl",
+            "between 5 and 3600 seconds, got 4",
+        );
+        assert_err(
+            with_client("[auth]\npending_place_ttl = 3601"),
+            "auth.pending_place_ttl",
+            "got 3601",
+        );
+    }
+
+    #[test]
+    fn message_lengths() {
+        assert_err(
+            with_client("[messages]\nexpired = \"\""),
+            "messages.expired",
+            "must be 1 to 253 bytes",
+        );
+        let long = "x".repeat(254);
+        assert_err(
+            with_client(&format!("[messages]\nmac_mismatch = \"{long}\"")),
+            "messages.mac_mismatch",
+            "got 254",
+        );
+        // 127 two-byte characters = 254 bytes.
+        let wide = "é".repeat(127);
+        assert_err(
+            with_client(&format!("[messages]\nunknown_code = \"{wide}\"")),
+            "messages.unknown_code",
+            "got 254",
+        );
+        let ok = "x".repeat(253);
+        assert_eq!(
+            with_client(&format!("[messages]\nwrong_password = \"{ok}\""))
+                .unwrap()
+                .messages
+                .wrong_password,
+            ok
+        );
+    }
+
+    #[test]
+    fn no_clients() {
+        assert_err(
+            parse(""),
+            "client",
+            "no [[client]] defined: every request would be dropped",
+        );
+        assert_err(
+            parse("[server]\ntimezone = \"UTC\"\n"),
+            "client",
+            "every request would be dropped",
+        );
+    }
+
+    #[test]
+    fn client_required_keys() {
+        let e = assert_err(
+            parse("[[client]]\nname = \"a\"\naddress = \"192.0.2.1\"\n"),
+            "client[0] \"a\".secret",
+            "missing",
+        );
+        assert!(e.problem.contains("(line 1)"), "{e}");
+        let two = format!(
+            "{}\n[[client]]\naddress = \"192.0.2.2\"\nsecret = \"0123456789\"\n",
+            client("a", "192.0.2.1")
+        );
+        let e = assert_err(
+            parse(&two),
+            "client[1].name",
+            "every [[client]] needs name, address and secret",
+        );
+        assert!(e.problem.contains("(line 6)"), "{e}");
+        assert_err(
+            parse("[[client]]\nname = \"a\"\nsecret = \"0123456789\"\n"),
+            "client[0] \"a\".address",
+            "missing",
+        );
+    }
+
+    #[test]
+    fn client_name_errors() {
+        assert_err(
+            parse(&client("", "192.0.2.1")),
+            "client[0] \"\".name",
+            "must not be empty",
+        );
+        assert_err(
+            parse(&client("  ", "192.0.2.1")),
+            "client[0] \"  \".name",
+            "must not be empty",
+        );
+        let dup = format!(
+            "{}{}{}",
+            client("a", "192.0.2.1"),
+            client("b", "192.0.2.2"),
+            client("a", "192.0.2.3")
+        );
+        assert_err(
+            parse(&dup),
+            "client[2] \"a\".name",
+            "duplicate name: client[0] is also called \"a\"",
+        );
+    }
+
+    #[test]
+    fn client_address_errors() {
+        assert_err(
+            parse(&client("a", "lobby.example")),
+            "client[0] \"a\".address",
+            "not an IP address or CIDR range",
+        );
+        assert_err(
+            parse(&client("a", "192.0.2.0/33")),
+            "client[0] \"a\".address",
+            "not an IP address or CIDR range",
+        );
+        assert_err(
+            parse(&client("a", "192.0.2.0/")),
+            "client[0] \"a\".address",
+            "not an IP address",
+        );
+        assert_err(
+            parse(&client("lobby", "192.0.2.1/24")),
+            "client[0] \"lobby\".address",
+            "host bits set: did you mean 192.0.2.0/24?",
+        );
+        assert_err(
+            parse(&client("a", "2001:db8::1/64")),
+            "client[0] \"a\".address",
+            "did you mean 2001:db8::/64?",
+        );
+        // A single address and mapped IPv6 are normalised.
+        let c = parse(&client("a", " 192.0.2.9 ")).unwrap();
+        assert_eq!(
+            c.clients[0].network,
+            "192.0.2.9/32".parse::<IpNet>().unwrap()
+        );
+        let c = parse(&client("a", "::ffff:192.0.2.0/120")).unwrap();
+        assert_eq!(
+            c.clients[0].network,
+            "192.0.2.0/24".parse::<IpNet>().unwrap()
+        );
+        let c = parse(&client("a", "::ffff:192.0.2.9")).unwrap();
+        assert_eq!(
+            c.clients[0].network,
+            "192.0.2.9/32".parse::<IpNet>().unwrap()
+        );
+    }
+
+    #[test]
+    fn client_secret_errors() {
+        let s = |secret: &str| {
+            parse(&format!(
+                "[[client]]\nname = \"a\"\naddress = \"192.0.2.1\"\nsecret = \"{secret}\"\n"
+            ))
+        };
+        assert_err(s(""), "client[0] \"a\".secret", "shared secret is empty");
+        let e = assert_err(
+            s("short"),
+            "client[0] \"a\".secret",
+            "shared secret is too short: 5 characters, at least 8 required (16+ recommended)",
+        );
+        assert!(!e.to_string().contains("\"short\""), "secret leaked: {e}");
+        // Counted in characters, not bytes.
+        assert_err(s("ééééééé"), "client[0] \"a\".secret", "7 characters");
+        assert!(s("12345678").is_ok());
+    }
+
+    #[test]
+    fn client_policy_and_business_errors() {
+        let base = "[[client]]\nname = \"a\"\naddress = \"192.0.2.1\"\nsecret = \"0123456789\"\n";
+        assert_err(
+            parse(&format!(
+                "{base}require_message_authenticator = \"maybe\"\n"
+            )),
+            "client[0] \"a\".require_message_authenticator",
+            "must be \"yes\", \"no\" or \"auto\", got \"maybe\"",
+        );
+        assert_err(
+            parse(&format!("{base}require_message_authenticator = 1\n")),
+            "client[0] \"a\".require_message_authenticator",
+            "\"yes\", \"no\" or \"auto\"",
+        );
+        assert_eq!(
+            parse(&format!("{base}require_message_authenticator = false\n"))
+                .unwrap()
+                .clients[0]
+                .require_message_authenticator,
+            MaPolicy::No
+        );
+        assert_err(
+            parse(&format!("{base}business_id = -1\n")),
+            "client[0] \"a\".business_id",
+            "must be 0 or greater",
+        );
+        assert_eq!(
+            parse(&format!("{base}business_id = 0\n")).unwrap().clients[0].business_id,
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn overlapping_ranges_v4() {
+        let t = format!(
+            "{}{}{}",
+            client("wide", "192.0.2.0/24"),
+            client("other", "198.51.100.0/24"),
+            client("narrow", "192.0.2.128/25")
+        );
+        let e = assert_err(
+            parse(&t),
+            "client[2] \"narrow\".address",
+            "192.0.2.128/25 overlaps 192.0.2.0/24 of client[0] \"wide\"",
+        );
+        assert!(e.problem.contains("(line 11)"), "{e}");
+        // Narrow first, wide second: also detected.
+        let t = format!(
+            "{}{}",
+            client("one", "192.0.2.77"),
+            client("all", "0.0.0.0/0")
+        );
+        assert_err(
+            parse(&t),
+            "client[1] \"all\".address",
+            "0.0.0.0/0 overlaps 192.0.2.77/32 of client[0] \"one\"",
+        );
+        // Same single host twice.
+        let t = format!(
+            "{}{}",
+            client("x", "192.0.2.5"),
+            client("y", "192.0.2.5/32")
+        );
+        assert_err(parse(&t), "client[1] \"y\".address", "overlaps");
+        // Mapped IPv6 overlaps IPv4.
+        let t = format!(
+            "{}{}",
+            client("v4", "192.0.2.0/24"),
+            client("mapped", "::ffff:192.0.2.1")
+        );
+        assert_err(
+            parse(&t),
+            "client[1] \"mapped\".address",
+            "overlaps 192.0.2.0/24 of client[0] \"v4\"",
+        );
+        // Adjacent ranges are fine.
+        let t = format!(
+            "{}{}",
+            client("lo", "192.0.2.0/25"),
+            client("hi", "192.0.2.128/25")
+        );
+        assert_eq!(parse(&t).unwrap().clients.len(), 2);
+    }
+
+    #[test]
+    fn overlapping_ranges_v6() {
+        let t = format!(
+            "{}{}",
+            client("site", "2001:db8::/32"),
+            client("ap", "2001:db8:1::5")
+        );
+        assert_err(
+            parse(&t),
+            "client[1] \"ap\".address",
+            "2001:db8:1::5/128 overlaps 2001:db8::/32 of client[0] \"site\"",
+        );
+        let t = format!(
+            "{}{}",
+            client("a", "2001:db8::/48"),
+            client("b", "2001:db8:1::/48")
+        );
+        assert_eq!(parse(&t).unwrap().clients.len(), 2);
+        // v4 and v6 never overlap.
+        let t = format!("{}{}", client("any4", "0.0.0.0/0"), client("any6", "::/0"));
+        assert_eq!(parse(&t).unwrap().clients.len(), 2);
+    }
+
+    #[test]
+    fn find_client_lookup() {
+        let t = format!(
+            "{}{}{}",
+            client("lan", "192.0.2.0/24"),
+            client("nas", "198.51.100.7"),
+            client("v6", "2001:db8::/64")
+        );
+        let c = parse(&t).unwrap();
+        let find = |s: &str| c.find_client(s.parse().unwrap()).map(|c| c.name.as_str());
+        assert_eq!(find("192.0.2.200"), Some("lan"));
+        assert_eq!(find("198.51.100.7"), Some("nas"));
+        assert_eq!(find("198.51.100.8"), None);
+        assert_eq!(find("2001:db8::42"), Some("v6"));
+        assert_eq!(find("2001:db8:0:1::42"), None);
+        // IPv4-mapped IPv6 (dual-stack socket) is looked up as IPv4.
+        assert_eq!(find("::ffff:192.0.2.1"), Some("lan"));
+        assert_eq!(find("::ffff:198.51.100.7"), Some("nas"));
+        let mapped = IpAddr::V6(Ipv4Addr::new(198, 51, 100, 8).to_ipv6_mapped());
+        assert!(c.find_client(mapped).is_none());
+        assert!(c.find_client(IpAddr::V6(Ipv6Addr::LOCALHOST)).is_none());
+    }
+
+    #[test]
+    fn secrets_are_never_shown() {
+        let c = with_client("").unwrap();
+        let debug = format!("{c:?}");
+        assert!(debug.contains("<redacted>"), "{debug}");
+        assert!(!debug.contains("a long shared secret"), "{debug}");
+        let d = c.describe();
+        assert!(!d.contains("a long shared secret"), "{d}");
+        assert!(d.contains(ORIGIN), "{d}");
+        assert!(
+            d.contains("127.0.0.1:1812") && d.contains("127.0.0.1:1813"),
+            "{d}"
+        );
+        assert!(
+            d.contains("sqlite://radgate.db") && d.contains("UTC"),
+            "{d}"
+        );
+        assert!(
+            d.contains("\"lobby\" 192.0.2.0/24: message-authenticator=auto"),
+            "{d}"
+        );
+        assert_eq!(
+            redact_url("postgres://u:pw@db:5432/x"),
+            "postgres://u:***@db:5432/x"
+        );
+        assert_eq!(redact_url("sqlite://radgate.db"), "sqlite://radgate.db");
+    }
+
+    #[test]
+    fn error_display() {
+        let e = ConfigError {
+            file: "f".into(),
+            key: "k".into(),
+            problem: "p".into(),
+        };
+        assert_eq!(e.to_string(), "f: k: p");
+        let e = ConfigError {
+            file: "f".into(),
+            key: String::new(),
+            problem: "p".into(),
+        };
+        assert_eq!(e.to_string(), "f: p");
+    }
+
+    #[test]
+    fn lookup_order_without_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, client_name: &str| {
+            let p = dir.path().join(name);
+            fs::write(&p, client(client_name, "192.0.2.1")).unwrap();
+            p
+        };
+        let explicit = write("explicit.toml", "explicit");
+        let from_env = write("env.toml", "env");
+        let local = write("local.toml", "local");
+        let system = write("system.toml", "system");
+        let missing = dir.path().join("missing.toml");
+        let name = |c: Config| c.clients[0].name.clone();
+        let cands = |v: &[&PathBuf]| v.iter().map(|p| p.to_path_buf()).collect::<Vec<_>>();
+
+        let all = cands(&[&local, &system]);
+        assert_eq!(
+            name(load_with(Some(&explicit), Some(from_env.clone().into()), &all).unwrap()),
+            "explicit"
+        );
+        assert_eq!(
+            name(load_with(None, Some(from_env.clone().into()), &all).unwrap()),
+            "env"
+        );
+        assert_eq!(
+            name(load_with(None, Some(OsString::new()), &all).unwrap()),
+            "local",
+            "empty env var = unset"
+        );
+        assert_eq!(name(load_with(None, None, &all).unwrap()), "local");
+        assert_eq!(
+            name(load_with(None, None, &cands(&[&missing, &system])).unwrap()),
+            "system"
+        );
+        let c = load_with(None, None, &cands(&[&missing])).unwrap();
+        assert!(c.is_builtin());
+        let c = load_with(None, None, &all).unwrap();
+        assert_eq!(c.source, ConfigSource::File(local.clone()));
+
+        // Explicit or env path that does not exist is an error, not a fallback.
+        let e = load_with(Some(&missing), None, &all).unwrap_err();
+        assert_eq!(e.file, missing.display().to_string());
+        assert!(e.to_string().contains("cannot read: "), "{e}");
+        let e = load_with(None, Some(missing.clone().into()), &all).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("cannot read (path taken from $RADGATE_CONFIG): "),
+            "{e}"
+        );
+        // A directory where a file is expected cannot be read.
+        let e = load_with(Some(dir.path()), None, &all).unwrap_err();
+        assert!(e.problem.starts_with("cannot read"), "{e}");
+        // Validation errors carry the file path.
+        fs::write(&local, "[server]\nbogus = 1\n").unwrap();
+        let e = load_with(None, None, &all).unwrap_err();
+        assert_eq!(e.file, local.display().to_string());
+        assert_eq!(e.key, "server.bogus");
+    }
+
+    /// The only test that touches the process environment.
+    #[test]
+    fn load_uses_env_var() {
+        let dir = tempfile::tempdir().unwrap();
+        let explicit = dir.path().join("explicit.toml");
+        let from_env = dir.path().join("env.toml");
+        fs::write(&explicit, client("explicit", "192.0.2.1")).unwrap();
+        fs::write(&from_env, client("env", "192.0.2.1")).unwrap();
+        let missing = dir.path().join("missing.toml");
+
+        env::set_var(CONFIG_ENV_VAR, &from_env);
+        let via_env = Config::load(None);
+        let via_explicit = Config::load(Some(&explicit));
+        env::set_var(CONFIG_ENV_VAR, &missing);
+        let via_missing = Config::load(None);
+        env::remove_var(CONFIG_ENV_VAR);
+
+        let via_env = via_env.unwrap();
+        assert_eq!(via_env.clients[0].name, "env");
+        assert_eq!(via_env.source, ConfigSource::File(from_env));
+        assert_eq!(via_explicit.unwrap().clients[0].name, "explicit");
+        let e = via_missing.unwrap_err();
+        assert_eq!(e.file, missing.display().to_string());
+        assert!(e.problem.contains("$RADGATE_CONFIG"), "{e}");
+        let e = Config::load(Some(&missing)).unwrap_err();
+        assert!(e.problem.starts_with("cannot read: "), "{e}");
+    }
+}

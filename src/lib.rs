@@ -1,0 +1,12 @@
+//! radgate: a RADIUS server for WiFi access codes.
+//!
+//! A request flows one way: wire ([`radius`]) → decision ([`policy`]) →
+//! store ([`store`]) → wire.
+
+pub mod cli;
+pub mod config;
+pub mod policy;
+pub mod radius;
+pub mod store;
+pub mod token;
+pub mod token_parse;

@@ -1,0 +1,549 @@
+//! Access-Request decision (SPEC §2): first failure wins, in this order:
+//! unknown code · wrong password · not yet valid · expired · no minutes left ·
+//! bound to another device · device limit reached.
+
+use crate::radius::codec::Credential;
+use crate::token_parse::code_key;
+
+/// What the decision needs to know about a token. Times are Unix seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenFacts {
+    pub access_code: String,
+    pub minutes_included: i64,
+    pub seconds_used: i64,
+    pub valid_from: Option<i64>,
+    pub valid_to: Option<i64>,
+    pub user_limit: Option<i64>,
+    /// Normalized `AA:BB:CC:DD:EE:FF`.
+    pub mac_address: Option<String>,
+}
+
+impl TokenFacts {
+    /// Seconds of access left, never below 0.
+    pub fn seconds_left(&self) -> i64 {
+        seconds_left(self.minutes_included, self.seconds_used)
+    }
+}
+
+/// Seconds left of `minutes_included` after `seconds_used`, never below 0.
+pub fn seconds_left(minutes_included: i64, seconds_used: i64) -> i64 {
+    minutes_included
+        .saturating_mul(60)
+        .saturating_sub(seconds_used)
+        .max(0)
+}
+
+/// MinutesLeft as shown to admins: whole minutes, rounded **up**, so that a
+/// code is shown with 0 minutes exactly when it is refused for lack of time
+/// (30 s left shows as 1 minute and is still admitted).
+pub fn minutes_left(minutes_included: i64, seconds_used: i64) -> i64 {
+    let s = seconds_left(minutes_included, seconds_used);
+    (s + 59) / 60
+}
+
+/// Facts of one Access-Request.
+#[derive(Debug, Clone)]
+pub struct RequestFacts<'a> {
+    /// The code as the guest typed it (User-Name).
+    pub user_name: &'a str,
+    pub credential: &'a Credential,
+    /// Device identity from Calling-Station-Id (normalized MAC when it is one).
+    pub device: Option<&'a str>,
+    /// Calling-Station-Id parsed as a MAC, if it is one.
+    pub device_mac: Option<&'a str>,
+}
+
+/// Switches that shape the decision.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AuthOptions {
+    pub accept_any_password: bool,
+    pub case_sensitive_codes: bool,
+    pub bind_mac_on_first_use: bool,
+}
+
+/// Devices that hold a place on the token now (live session or unexpired
+/// pending place). `None` entries are places held by requests without a
+/// Calling-Station-Id: each counts as a device of its own.
+#[derive(Debug, Clone, Default)]
+pub struct LivePlaces {
+    pub devices: Vec<Option<String>>,
+}
+
+impl LivePlaces {
+    pub fn holds(&self, device: &str) -> bool {
+        self.devices.iter().any(|d| d.as_deref() == Some(device))
+    }
+    /// Distinct devices: named ones once each, anonymous ones each.
+    pub fn distinct(&self) -> usize {
+        let mut named: Vec<&str> = self.devices.iter().filter_map(|d| d.as_deref()).collect();
+        named.sort_unstable();
+        named.dedup();
+        named.len() + self.devices.iter().filter(|d| d.is_none()).count()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectReason {
+    UnknownCode,
+    WrongPassword,
+    NotYetValid,
+    Expired,
+    NoMinutesLeft,
+    MacMismatch,
+    UserLimitReached,
+}
+
+impl RejectReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::UnknownCode => "unknown code",
+            RejectReason::WrongPassword => "wrong password",
+            RejectReason::NotYetValid => "not yet valid",
+            RejectReason::Expired => "expired",
+            RejectReason::NoMinutesLeft => "no minutes left",
+            RejectReason::MacMismatch => "bound to another device",
+            RejectReason::UserLimitReached => "device limit reached",
+        }
+    }
+}
+
+/// An accepted request: what to answer and what to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// min(seconds left, seconds until ValidTo), at least 1.
+    pub session_timeout: u32,
+    /// Bind the token to this MAC (bind_mac_on_first_use).
+    pub bind_mac: Option<String>,
+    /// The device already holds a place: do not count it again.
+    pub already_holds_place: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Accept(Grant),
+    Reject(RejectReason),
+}
+
+/// Does the credential prove the code? With CHAP the server cannot fold
+/// case, so it is checked against the code as typed in User-Name (when that
+/// matches the stored code) and against the stored code.
+fn password_ok(token: &TokenFacts, req: &RequestFacts, opts: AuthOptions) -> bool {
+    if opts.accept_any_password {
+        return true;
+    }
+    match req.credential {
+        Credential::Pap(pw) => {
+            if opts.case_sensitive_codes {
+                req.credential.matches(token.access_code.as_bytes())
+            } else {
+                match std::str::from_utf8(pw) {
+                    Ok(pw) => code_key(pw) == code_key(&token.access_code),
+                    Err(_) => false,
+                }
+            }
+        }
+        Credential::Chap { .. } => {
+            req.credential.matches(token.access_code.as_bytes())
+                || (!opts.case_sensitive_codes
+                    && code_key(req.user_name) == code_key(&token.access_code)
+                    && req.credential.matches(req.user_name.as_bytes()))
+        }
+        Credential::Invalid | Credential::None => false,
+    }
+}
+
+/// Decide an Access-Request. `token` is `None` when no code matched.
+pub fn decide(
+    token: Option<&TokenFacts>,
+    req: &RequestFacts,
+    live: &LivePlaces,
+    opts: AuthOptions,
+    now: i64,
+) -> Decision {
+    let Some(token) = token else {
+        return Decision::Reject(RejectReason::UnknownCode);
+    };
+    if opts.case_sensitive_codes && token.access_code != req.user_name {
+        return Decision::Reject(RejectReason::UnknownCode);
+    }
+    if !password_ok(token, req, opts) {
+        return Decision::Reject(RejectReason::WrongPassword);
+    }
+    if let Some(from) = token.valid_from {
+        if now < from {
+            return Decision::Reject(RejectReason::NotYetValid);
+        }
+    }
+    if let Some(to) = token.valid_to {
+        if now >= to {
+            return Decision::Reject(RejectReason::Expired);
+        }
+    }
+    let left = token.seconds_left();
+    if left <= 0 {
+        return Decision::Reject(RejectReason::NoMinutesLeft);
+    }
+    let mut bind_mac = None;
+    match (&token.mac_address, req.device_mac) {
+        (Some(bound), Some(mac)) if bound == mac => {}
+        (Some(_), _) => return Decision::Reject(RejectReason::MacMismatch),
+        (None, Some(mac)) if opts.bind_mac_on_first_use => bind_mac = Some(mac.to_string()),
+        (None, _) => {}
+    }
+    let already_holds_place = req.device.is_some_and(|d| live.holds(d));
+    if let Some(limit) = token.user_limit {
+        if !already_holds_place && live.distinct() as i64 >= limit {
+            return Decision::Reject(RejectReason::UserLimitReached);
+        }
+    }
+    let mut timeout = left;
+    if let Some(to) = token.valid_to {
+        timeout = timeout.min(to - now);
+    }
+    Decision::Accept(Grant {
+        session_timeout: timeout.clamp(1, u32::MAX as i64) as u32,
+        bind_mac,
+        already_holds_place,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use md5::{Digest, Md5};
+
+    const NOW: i64 = 1_750_000_000;
+    const MAC: &str = "AA:BB:CC:DD:EE:FF";
+    const OTHER: &str = "11:22:33:44:55:66";
+
+    fn token() -> TokenFacts {
+        TokenFacts {
+            access_code: "Welcome1".into(),
+            minutes_included: 60,
+            seconds_used: 0,
+            valid_from: None,
+            valid_to: None,
+            user_limit: None,
+            mac_address: None,
+        }
+    }
+
+    fn pap(pw: &str) -> Credential {
+        Credential::Pap(pw.as_bytes().to_vec())
+    }
+
+    fn chap(pw: &str) -> Credential {
+        let challenge = b"sixteen-byte-chl".to_vec();
+        let mut h = Md5::new();
+        h.update([5u8]);
+        h.update(pw.as_bytes());
+        h.update(&challenge);
+        Credential::Chap {
+            ident: 5,
+            response: h.finalize().into(),
+            challenge,
+        }
+    }
+
+    fn run(
+        t: &TokenFacts,
+        user: &str,
+        cred: &Credential,
+        dev: Option<&str>,
+        live: &LivePlaces,
+        opts: AuthOptions,
+    ) -> Decision {
+        let req = RequestFacts {
+            user_name: user,
+            credential: cred,
+            device: dev,
+            device_mac: dev,
+        };
+        decide(Some(t), &req, live, opts, NOW)
+    }
+
+    fn simple(t: &TokenFacts) -> Decision {
+        run(
+            t,
+            "Welcome1",
+            &pap("Welcome1"),
+            Some(MAC),
+            &LivePlaces::default(),
+            AuthOptions::default(),
+        )
+    }
+
+    fn reject(r: RejectReason) -> Decision {
+        Decision::Reject(r)
+    }
+
+    #[test]
+    fn accept_with_session_timeout_from_minutes() {
+        match simple(&token()) {
+            Decision::Accept(g) => {
+                assert_eq!(g.session_timeout, 3600);
+                assert_eq!(g.bind_mac, None);
+                assert!(!g.already_holds_place);
+            }
+            d => panic!("{d:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_code() {
+        let cred = pap("x");
+        let req = RequestFacts {
+            user_name: "x",
+            credential: &cred,
+            device: None,
+            device_mac: None,
+        };
+        assert_eq!(
+            decide(
+                None,
+                &req,
+                &LivePlaces::default(),
+                AuthOptions::default(),
+                NOW
+            ),
+            reject(RejectReason::UnknownCode)
+        );
+    }
+
+    #[test]
+    fn pap_is_case_insensitive_by_default_and_checked() {
+        let t = token();
+        let o = AuthOptions::default();
+        let l = LivePlaces::default();
+        assert!(matches!(
+            run(&t, "WELCOME1", &pap("welcome1"), None, &l, o),
+            Decision::Accept(_)
+        ));
+        assert_eq!(
+            run(&t, "Welcome1", &pap("nope"), None, &l, o),
+            reject(RejectReason::WrongPassword)
+        );
+        assert_eq!(
+            run(&t, "Welcome1", &Credential::None, None, &l, o),
+            reject(RejectReason::WrongPassword)
+        );
+        assert_eq!(
+            run(&t, "Welcome1", &Credential::Invalid, None, &l, o),
+            reject(RejectReason::WrongPassword)
+        );
+    }
+
+    #[test]
+    fn case_sensitive_mode() {
+        let t = token();
+        let o = AuthOptions {
+            case_sensitive_codes: true,
+            ..Default::default()
+        };
+        let l = LivePlaces::default();
+        assert_eq!(
+            run(&t, "WELCOME1", &pap("WELCOME1"), None, &l, o),
+            reject(RejectReason::UnknownCode)
+        );
+        assert_eq!(
+            run(&t, "Welcome1", &pap("welcome1"), None, &l, o),
+            reject(RejectReason::WrongPassword)
+        );
+        assert!(matches!(
+            run(&t, "Welcome1", &pap("Welcome1"), None, &l, o),
+            Decision::Accept(_)
+        ));
+    }
+
+    #[test]
+    fn chap_checks_code_as_typed() {
+        let t = token();
+        let o = AuthOptions::default();
+        let l = LivePlaces::default();
+        // Guest typed lower case in both fields: CHAP over "welcome1".
+        assert!(matches!(
+            run(&t, "welcome1", &chap("welcome1"), None, &l, o),
+            Decision::Accept(_)
+        ));
+        // Stored form also works.
+        assert!(matches!(
+            run(&t, "WELCOME1", &chap("Welcome1"), None, &l, o),
+            Decision::Accept(_)
+        ));
+        // Password differs from the user name in case: not provable.
+        assert_eq!(
+            run(&t, "welcome1", &chap("WELCOME1"), None, &l, o),
+            reject(RejectReason::WrongPassword)
+        );
+        assert_eq!(
+            run(&t, "welcome1", &chap("other"), None, &l, o),
+            reject(RejectReason::WrongPassword)
+        );
+    }
+
+    #[test]
+    fn accept_any_password_switch() {
+        let o = AuthOptions {
+            accept_any_password: true,
+            ..Default::default()
+        };
+        assert!(matches!(
+            run(
+                &token(),
+                "Welcome1",
+                &Credential::None,
+                None,
+                &LivePlaces::default(),
+                o
+            ),
+            Decision::Accept(_)
+        ));
+    }
+
+    #[test]
+    fn validity_window() {
+        let mut t = token();
+        t.valid_from = Some(NOW + 1);
+        assert_eq!(simple(&t), reject(RejectReason::NotYetValid));
+        t.valid_from = Some(NOW);
+        assert!(matches!(simple(&t), Decision::Accept(_)));
+        t.valid_to = Some(NOW);
+        assert_eq!(simple(&t), reject(RejectReason::Expired));
+        t.valid_to = Some(NOW + 600);
+        match simple(&t) {
+            Decision::Accept(g) => assert_eq!(g.session_timeout, 600),
+            d => panic!("{d:?}"),
+        }
+    }
+
+    #[test]
+    fn minutes_exhausted_and_rounding() {
+        let mut t = token();
+        t.seconds_used = 3600;
+        assert_eq!(simple(&t), reject(RejectReason::NoMinutesLeft));
+        t.seconds_used = 4000;
+        assert_eq!(simple(&t), reject(RejectReason::NoMinutesLeft));
+        assert_eq!(minutes_left(60, 4000), 0);
+        t.seconds_used = 3570;
+        match simple(&t) {
+            Decision::Accept(g) => assert_eq!(g.session_timeout, 30),
+            d => panic!("{d:?}"),
+        }
+        assert_eq!(minutes_left(60, 3570), 1, "30 s left shows as 1 minute");
+        assert_eq!(minutes_left(60, 0), 60);
+        assert_eq!(minutes_left(60, 60), 59);
+        assert_eq!(minutes_left(60, 61), 59);
+        assert_eq!(minutes_left(0, 0), 0);
+    }
+
+    #[test]
+    fn mac_binding() {
+        let mut t = token();
+        t.mac_address = Some(MAC.into());
+        let l = LivePlaces::default();
+        let o = AuthOptions::default();
+        assert!(matches!(simple(&t), Decision::Accept(_)));
+        assert_eq!(
+            run(&t, "Welcome1", &pap("Welcome1"), Some(OTHER), &l, o),
+            reject(RejectReason::MacMismatch)
+        );
+        assert_eq!(
+            run(&t, "Welcome1", &pap("Welcome1"), None, &l, o),
+            reject(RejectReason::MacMismatch)
+        );
+    }
+
+    #[test]
+    fn bind_on_first_use() {
+        let o = AuthOptions {
+            bind_mac_on_first_use: true,
+            ..Default::default()
+        };
+        match run(
+            &token(),
+            "Welcome1",
+            &pap("Welcome1"),
+            Some(MAC),
+            &LivePlaces::default(),
+            o,
+        ) {
+            Decision::Accept(g) => assert_eq!(g.bind_mac.as_deref(), Some(MAC)),
+            d => panic!("{d:?}"),
+        }
+        // Without the switch nothing is bound.
+        match simple(&token()) {
+            Decision::Accept(g) => assert_eq!(g.bind_mac, None),
+            d => panic!("{d:?}"),
+        }
+    }
+
+    #[test]
+    fn user_limit_counts_distinct_devices_and_lets_holders_back_in() {
+        let mut t = token();
+        t.user_limit = Some(2);
+        let o = AuthOptions::default();
+        let live = LivePlaces {
+            devices: vec![Some(MAC.into()), Some(MAC.into())],
+        };
+        // Same device twice counts once: a second device fits.
+        assert!(matches!(
+            run(&t, "Welcome1", &pap("Welcome1"), Some(OTHER), &live, o),
+            Decision::Accept(_)
+        ));
+        let full = LivePlaces {
+            devices: vec![Some(MAC.into()), Some(OTHER.into())],
+        };
+        assert_eq!(
+            run(
+                &t,
+                "Welcome1",
+                &pap("Welcome1"),
+                Some("22:22:22:22:22:22"),
+                &full,
+                o
+            ),
+            reject(RejectReason::UserLimitReached)
+        );
+        // Anonymous requests each count.
+        let anon = LivePlaces {
+            devices: vec![None, None],
+        };
+        assert_eq!(
+            run(&t, "Welcome1", &pap("Welcome1"), None, &anon, o),
+            reject(RejectReason::UserLimitReached)
+        );
+        // A holder re-authenticates without counting twice.
+        match run(&t, "Welcome1", &pap("Welcome1"), Some(MAC), &full, o) {
+            Decision::Accept(g) => assert!(g.already_holds_place),
+            d => panic!("{d:?}"),
+        }
+    }
+
+    #[test]
+    fn order_first_failure_wins() {
+        // Everything wrong at once: wrong password is reported (after unknown code).
+        let mut t = token();
+        t.valid_from = Some(NOW + 10);
+        t.valid_to = Some(NOW - 10);
+        t.seconds_used = 99_999;
+        t.mac_address = Some(OTHER.into());
+        t.user_limit = Some(1);
+        let full = LivePlaces {
+            devices: vec![Some("33:33:33:33:33:33".into())],
+        };
+        let o = AuthOptions::default();
+        let go = |t: &TokenFacts, pw: &str| run(t, "Welcome1", &pap(pw), Some(MAC), &full, o);
+        assert_eq!(go(&t, "bad"), reject(RejectReason::WrongPassword));
+        assert_eq!(go(&t, "Welcome1"), reject(RejectReason::NotYetValid));
+        t.valid_from = None;
+        assert_eq!(go(&t, "Welcome1"), reject(RejectReason::Expired));
+        t.valid_to = None;
+        assert_eq!(go(&t, "Welcome1"), reject(RejectReason::NoMinutesLeft));
+        t.seconds_used = 0;
+        assert_eq!(go(&t, "Welcome1"), reject(RejectReason::MacMismatch));
+        t.mac_address = None;
+        assert_eq!(go(&t, "Welcome1"), reject(RejectReason::UserLimitReached));
+        t.user_limit = None;
+        assert!(matches!(go(&t, "Welcome1"), Decision::Accept(_)));
+    }
+}

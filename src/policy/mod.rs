@@ -1,0 +1,2 @@
+//! The decisions: pure functions, no I/O, the clock passed in.
+pub mod auth;

@@ -1,0 +1,4 @@
+//! The wire: everything that knows RADIUS bytes.
+pub mod cache;
+pub mod codec;
+pub mod server;

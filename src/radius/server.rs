@@ -1,0 +1,358 @@
+//! UDP listeners, client lookup by source address, the retransmit cache and
+//! dispatch to the handlers. No business rules here: decisions come from the
+//! policy layer through the store's writer.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use radius::core::code::Code;
+use tokio::net::UdpSocket;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::cache::{Lookup, RetransmitCache};
+use super::codec::{self, Attrs, DropReason, Request};
+use crate::config::{ClientConfig, Config, MaPolicy};
+use crate::policy::auth::{Decision, RejectReason};
+use crate::store::{AuthJob, Store, Writer, WriterSettings};
+use crate::token_parse::{device_id, normalize_mac};
+
+/// Entries the retransmit cache holds at most.
+const CACHE_CAPACITY: usize = 65_536;
+
+/// Counters, readable while the server runs.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub received: AtomicU64,
+    pub unknown_client: AtomicU64,
+    pub malformed: AtomicU64,
+    pub unexpected_code: AtomicU64,
+    pub bad_authenticator: AtomicU64,
+    pub bad_message_authenticator: AtomicU64,
+    pub missing_message_authenticator: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub access_accepts: AtomicU64,
+    pub access_rejects: AtomicU64,
+    pub status_server: AtomicU64,
+    pub store_errors: AtomicU64,
+}
+
+impl Stats {
+    fn bump(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+    fn dropped(&self, r: DropReason) {
+        Stats::bump(match r {
+            DropReason::Malformed => &self.malformed,
+            DropReason::UnexpectedCode => &self.unexpected_code,
+            DropReason::BadAuthenticator => &self.bad_authenticator,
+            DropReason::BadMessageAuthenticator => &self.bad_message_authenticator,
+            DropReason::MissingMessageAuthenticator => &self.missing_message_authenticator,
+        })
+    }
+    /// Total of datagrams dropped without an answer.
+    pub fn dropped_total(&self) -> u64 {
+        [
+            &self.unknown_client,
+            &self.malformed,
+            &self.unexpected_code,
+            &self.bad_authenticator,
+            &self.bad_message_authenticator,
+            &self.missing_message_authenticator,
+        ]
+        .iter()
+        .map(|c| Stats::get(c))
+        .sum()
+    }
+}
+
+struct ClientState {
+    cfg: ClientConfig,
+    /// `auto`: set once the client has sent a Message-Authenticator.
+    ma_learned: AtomicBool,
+}
+
+impl ClientState {
+    fn requires_ma(&self) -> bool {
+        match self.cfg.require_message_authenticator {
+            MaPolicy::Yes => true,
+            MaPolicy::No => false,
+            MaPolicy::Auto => self.ma_learned.load(Ordering::Relaxed),
+        }
+    }
+}
+
+struct Shared {
+    config: Arc<Config>,
+    clients: Vec<ClientState>,
+    writer: Writer,
+    cache: RetransmitCache,
+    stats: Arc<Stats>,
+}
+
+impl Shared {
+    fn client_index(&self, src: SocketAddr) -> Option<usize> {
+        let ip = src.ip().to_canonical();
+        self.clients
+            .iter()
+            .position(|c| c.cfg.network.contains(&ip))
+    }
+}
+
+/// A running server. Dropping it does not stop it; call [`shutdown`](Self::shutdown).
+pub struct ServerHandle {
+    pub auth_addr: SocketAddr,
+    pub stats: Arc<Stats>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr} ({key}): {source}")]
+    Bind {
+        addr: SocketAddr,
+        key: &'static str,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Bind the listeners and start serving. Returns once the sockets are bound:
+/// that is the readiness signal.
+pub async fn start(config: Arc<Config>, store: &Store) -> Result<ServerHandle, ServeError> {
+    let auth_sock = UdpSocket::bind(config.server.auth_listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.server.auth_listen,
+            key: "server.auth_listen",
+            source,
+        })?;
+    let auth_addr = auth_sock.local_addr().map_err(|source| ServeError::Bind {
+        addr: config.server.auth_listen,
+        key: "server.auth_listen",
+        source,
+    })?;
+    let writer = store
+        .spawn_writer(WriterSettings {
+            case_sensitive_codes: config.auth.case_sensitive_codes,
+            bind_mac_on_first_use: config.auth.bind_mac_on_first_use,
+            pending_place_ttl: config.auth.pending_place_ttl.as_secs() as i64,
+        })
+        .await?;
+    let stats = Arc::new(Stats::default());
+    let shared = Arc::new(Shared {
+        clients: config
+            .clients
+            .iter()
+            .map(|c| ClientState {
+                cfg: c.clone(),
+                ma_learned: AtomicBool::new(false),
+            })
+            .collect(),
+        cache: RetransmitCache::new(config.server.duplicate_window, CACHE_CAPACITY),
+        config,
+        writer,
+        stats: stats.clone(),
+    });
+    let (stop, stop_rx) = watch::channel(false);
+    let auth = tokio::spawn(auth_loop(shared, Arc::new(auth_sock), stop_rx));
+    tracing::info!("auth listening on {auth_addr}");
+    Ok(ServerHandle {
+        auth_addr,
+        stats,
+        stop,
+        tasks: vec![auth],
+    })
+}
+
+async fn auth_loop(shared: Arc<Shared>, sock: Arc<UdpSocket>, mut stop: watch::Receiver<bool>) {
+    // One byte more than the RADIUS maximum, to notice oversized datagrams.
+    let mut buf = vec![0u8; codec::MAX_PACKET_LEN + 1];
+    loop {
+        let (n, src) = tokio::select! {
+            r = sock.recv_from(&mut buf) => match r {
+                Ok(v) => v,
+                Err(e) => {
+                    // ICMP errors surface here on some systems; keep serving.
+                    tracing::debug!(error = %e, "recv_from failed");
+                    continue;
+                }
+            },
+            _ = stop.changed() => break,
+        };
+        let stats = &shared.stats;
+        Stats::bump(&stats.received);
+        let Some(ci) = shared.client_index(src) else {
+            Stats::bump(&stats.unknown_client);
+            tracing::warn!(%src, "request from an address no client covers; dropped");
+            continue;
+        };
+        if n > codec::MAX_PACKET_LEN {
+            stats.dropped(DropReason::Malformed);
+            tracing::warn!(%src, len = n, "datagram larger than 4096 bytes; dropped");
+            continue;
+        }
+        let dg = &buf[..n];
+        let Some((_, ident, auth)) = codec::peek_header(dg) else {
+            stats.dropped(DropReason::Malformed);
+            continue;
+        };
+        let client = &shared.clients[ci];
+        let secret = client.cfg.secret.as_bytes();
+        let req =
+            match codec::decode_request(dg, secret, &[Code::AccessRequest, Code::StatusServer]) {
+                Ok(r) => r,
+                Err(r) => {
+                    stats.dropped(r);
+                    tracing::warn!(%src, client = %client.cfg.name, "dropped: {}", r.as_str());
+                    continue;
+                }
+            };
+        if req.has_message_authenticator {
+            if client.cfg.require_message_authenticator == MaPolicy::Auto
+                && !client.ma_learned.swap(true, Ordering::Relaxed)
+            {
+                tracing::info!(client = %client.cfg.name, "client sends Message-Authenticator; requiring it from now on");
+            }
+        } else if client.requires_ma() || req.code == Code::StatusServer {
+            stats.dropped(DropReason::MissingMessageAuthenticator);
+            tracing::warn!(%src, client = %client.cfg.name, "dropped: {}", DropReason::MissingMessageAuthenticator.as_str());
+            continue;
+        }
+        if req.code == Code::StatusServer {
+            Stats::bump(&stats.status_server);
+            let mut a = Attrs::default();
+            a.push_string(codec::ATTR_REPLY_MESSAGE, "radgate ok");
+            if let Some(bytes) = codec::encode_response(&req, Code::AccessAccept, &a, secret) {
+                let _ = sock.send_to(&bytes, src).await;
+            }
+            continue;
+        }
+        let key = (src, ident, auth);
+        match shared.cache.check(key, Instant::now()) {
+            Lookup::New => {}
+            Lookup::InProgress => {
+                Stats::bump(&stats.duplicates);
+                continue;
+            }
+            Lookup::Done(resp) => {
+                Stats::bump(&stats.duplicates);
+                let _ = sock.send_to(&resp, src).await;
+                continue;
+            }
+        }
+        let shared = shared.clone();
+        let sock = sock.clone();
+        tokio::spawn(async move {
+            match handle_access(&shared, ci, &req).await {
+                Some(bytes) => {
+                    let bytes: Arc<[u8]> = Arc::from(bytes);
+                    shared.cache.complete(&key, bytes.clone());
+                    let _ = sock.send_to(&bytes, src).await;
+                }
+                None => shared.cache.abandon(&key),
+            }
+        });
+    }
+}
+
+/// Mask an access code for logs: the first two characters, then stars.
+pub fn mask_code(code: &str) -> String {
+    let mut out: String = code.chars().take(2).collect();
+    out.extend(std::iter::repeat_n(
+        '*',
+        code.chars().count().saturating_sub(2).min(8),
+    ));
+    out
+}
+
+async fn handle_access(shared: &Shared, ci: usize, req: &Request) -> Option<Vec<u8>> {
+    let client = &shared.clients[ci];
+    let cfg = &shared.config;
+    let user_name = req.user_name().unwrap_or_default();
+    let csid = req.calling_station_id();
+    let device = csid.as_deref().and_then(device_id);
+    let device_mac = csid.as_deref().and_then(|c| normalize_mac(c).ok());
+    let job = AuthJob {
+        user_name: user_name.clone(),
+        credential: req.credential(),
+        device: device.clone(),
+        device_mac,
+        nas: client.cfg.name.clone(),
+        business_id: client.cfg.business_id,
+        accept_any_password: client.cfg.accept_any_password,
+        now: chrono::Utc::now().timestamp(),
+    };
+    let outcome = match shared.writer.authorize(job).await {
+        Ok(o) => o,
+        Err(e) => {
+            Stats::bump(&shared.stats.store_errors);
+            tracing::error!(error = %e, "store error; request not answered (the NAS will retry)");
+            return None;
+        }
+    };
+    let secret = client.cfg.secret.as_bytes();
+    let mut attrs = Attrs::default();
+    let code = match &outcome.decision {
+        Decision::Accept(g) => {
+            Stats::bump(&shared.stats.access_accepts);
+            attrs.push_u32(codec::ATTR_SESSION_TIMEOUT, g.session_timeout);
+            if cfg.auth.acct_interim_interval > 0 {
+                attrs.push_u32(
+                    codec::ATTR_ACCT_INTERIM_INTERVAL,
+                    cfg.auth.acct_interim_interval,
+                );
+            }
+            tracing::info!(
+                code = %mask_code(&user_name),
+                nas = %client.cfg.name,
+                device = device.as_deref().unwrap_or("-"),
+                session_timeout = g.session_timeout,
+                "Access-Accept"
+            );
+            Code::AccessAccept
+        }
+        Decision::Reject(r) => {
+            Stats::bump(&shared.stats.access_rejects);
+            attrs.push_string(codec::ATTR_REPLY_MESSAGE, reject_message(cfg, *r));
+            tracing::info!(
+                code = %mask_code(&user_name),
+                nas = %client.cfg.name,
+                device = device.as_deref().unwrap_or("-"),
+                reason = r.as_str(),
+                "Access-Reject"
+            );
+            Code::AccessReject
+        }
+    };
+    codec::encode_response(req, code, &attrs, secret)
+}
+
+fn reject_message(cfg: &Config, r: RejectReason) -> &str {
+    let m = &cfg.messages;
+    match r {
+        RejectReason::UnknownCode => &m.unknown_code,
+        RejectReason::WrongPassword => &m.wrong_password,
+        RejectReason::NotYetValid => &m.not_yet_valid,
+        RejectReason::Expired => &m.expired,
+        RejectReason::NoMinutesLeft => &m.no_minutes_left,
+        RejectReason::MacMismatch => &m.mac_mismatch,
+        RejectReason::UserLimitReached => &m.user_limit_reached,
+    }
+}

@@ -1,0 +1,26 @@
+//! Persistence. SQLite is the embedded default; the daemon's writes go
+//! through one writer task that commits requests in batches (group commit),
+//! so that each request's read-check-write is serialized by the database and
+//! one fsync covers a whole batch.
+
+pub mod sqlite;
+pub mod writer;
+
+pub use sqlite::{SessionRow, Store, TokenFilter};
+pub use writer::{AuthJob, AuthOutcome, Writer, WriterSettings};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("AccessCode: \"{code}\" already exists for BusinessId {business_id}")]
+    DuplicateCode { code: String, business_id: i64 },
+    #[error("no access token matches \"{0}\"")]
+    NotFound(String),
+    #[error("\"{0}\" matches codes in several businesses ({1}); use the Id instead")]
+    Ambiguous(String, String),
+    #[error("database url {0:?}: {1}")]
+    BadUrl(String, String),
+    #[error("the store's writer task has stopped")]
+    WriterGone,
+}

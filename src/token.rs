@@ -1,0 +1,321 @@
+//! The AccessToken model (Nexudus field names) and its validation.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use crate::policy::auth::minutes_left;
+use crate::token_parse::{
+    format_utc, normalize_mac, normalize_uuid, parse_datetime, validate_code,
+};
+
+/// A stored access token. Times are Unix seconds (UTC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessToken {
+    pub id: i64,
+    pub unique_id: String,
+    pub business_id: i64,
+    pub access_code: String,
+    pub description: Option<String>,
+    pub minutes_included: i64,
+    pub seconds_used: i64,
+    pub valid_from: Option<i64>,
+    pub valid_to: Option<i64>,
+    pub user_limit: Option<i64>,
+    pub mac_address: Option<String>,
+    pub booking_guid: Option<String>,
+    pub visitor_guid: Option<String>,
+    pub last_access: Option<i64>,
+    pub created_on: i64,
+    pub updated_on: i64,
+    pub updated_by: Option<String>,
+}
+
+impl AccessToken {
+    pub fn minutes_left(&self) -> i64 {
+        minutes_left(self.minutes_included, self.seconds_used)
+    }
+
+    /// The JSON form with Nexudus field names; datetimes RFC 3339 UTC.
+    pub fn to_json(&self) -> TokenJson {
+        let t = |s: Option<i64>| s.map(|s| format_utc(ts(s)));
+        TokenJson {
+            id: self.id,
+            unique_id: self.unique_id.clone(),
+            business_id: self.business_id,
+            access_code: self.access_code.clone(),
+            description: self.description.clone(),
+            minutes_included: self.minutes_included,
+            minutes_left: self.minutes_left(),
+            valid_from: t(self.valid_from),
+            valid_to: t(self.valid_to),
+            user_limit: self.user_limit,
+            mac_address: self.mac_address.clone(),
+            booking_guid: self.booking_guid.clone(),
+            visitor_guid: self.visitor_guid.clone(),
+            last_access: t(self.last_access),
+            created_on: format_utc(ts(self.created_on)),
+            updated_on: format_utc(ts(self.updated_on)),
+            updated_by: self.updated_by.clone(),
+        }
+    }
+}
+
+/// Unix seconds to a UTC datetime (out-of-range values clamp to the epoch).
+pub fn ts(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(secs, 0).unwrap_or_default()
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TokenJson {
+    pub id: i64,
+    pub unique_id: String,
+    pub business_id: i64,
+    pub access_code: String,
+    pub description: Option<String>,
+    pub minutes_included: i64,
+    pub minutes_left: i64,
+    pub valid_from: Option<String>,
+    pub valid_to: Option<String>,
+    pub user_limit: Option<i64>,
+    pub mac_address: Option<String>,
+    pub booking_guid: Option<String>,
+    pub visitor_guid: Option<String>,
+    pub last_access: Option<String>,
+    pub created_on: String,
+    pub updated_on: String,
+    pub updated_by: Option<String>,
+}
+
+/// A token to create, validated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewToken {
+    pub business_id: i64,
+    pub access_code: String,
+    pub description: Option<String>,
+    pub minutes_included: i64,
+    pub valid_from: Option<i64>,
+    pub valid_to: Option<i64>,
+    pub user_limit: Option<i64>,
+    pub mac_address: Option<String>,
+    pub booking_guid: Option<String>,
+    pub visitor_guid: Option<String>,
+    pub updated_by: Option<String>,
+}
+
+/// Raw, unvalidated input (from the CLI now, the HTTP API later).
+#[derive(Debug, Clone, Default)]
+pub struct TokenInput {
+    pub business_id: Option<i64>,
+    pub access_code: Option<String>,
+    pub description: Option<String>,
+    pub minutes_included: Option<i64>,
+    pub valid_from: Option<String>,
+    pub valid_to: Option<String>,
+    pub user_limit: Option<i64>,
+    pub mac_address: Option<String>,
+    pub booking_guid: Option<String>,
+    pub visitor_guid: Option<String>,
+}
+
+/// One invalid field: its Nexudus name and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+fn err(field: &'static str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field,
+        message: message.into(),
+    }
+}
+
+impl TokenInput {
+    /// Validate into a [`NewToken`]; every failing field is reported.
+    pub fn validate(&self, tz: Tz, default_business_id: i64) -> Result<NewToken, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let access_code = match self.access_code.as_deref() {
+            None => {
+                errors.push(err("AccessCode", "is a required field"));
+                String::new()
+            }
+            Some(c) => {
+                if let Err(e) = validate_code(c) {
+                    errors.push(err("AccessCode", e));
+                }
+                c.to_string()
+            }
+        };
+        let minutes_included = match self.minutes_included {
+            None => {
+                errors.push(err("MinutesIncluded", "is a required field"));
+                0
+            }
+            Some(m) if m < 0 => {
+                errors.push(err(
+                    "MinutesIncluded",
+                    format!("must be 0 or more, got {m}"),
+                ));
+                0
+            }
+            Some(m) if m > 100_000_000 => {
+                errors.push(err("MinutesIncluded", format!("is too large: {m}")));
+                0
+            }
+            Some(m) => m,
+        };
+        let business_id = self.business_id.unwrap_or(default_business_id);
+        if business_id < 0 {
+            errors.push(err(
+                "BusinessId",
+                format!("must be 0 or more, got {business_id}"),
+            ));
+        }
+        let mut date = |field: &'static str, v: &Option<String>| -> Option<i64> {
+            let s = v.as_deref()?;
+            match parse_datetime(s, tz) {
+                Ok(d) => Some(d.timestamp()),
+                Err(e) => {
+                    errors.push(err(field, e));
+                    None
+                }
+            }
+        };
+        let valid_from = date("ValidFrom", &self.valid_from);
+        let valid_to = date("ValidTo", &self.valid_to);
+        if let (Some(f), Some(t)) = (valid_from, valid_to) {
+            if t <= f {
+                errors.push(err("ValidTo", "must be after ValidFrom"));
+            }
+        }
+        if let Some(u) = self.user_limit {
+            if u < 1 {
+                errors.push(err(
+                    "UserLimit",
+                    format!("must be 1 or more (leave it out for unlimited), got {u}"),
+                ));
+            }
+        }
+        let mac_address = match self.mac_address.as_deref() {
+            None | Some("") => None,
+            Some(m) => match normalize_mac(m) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    errors.push(err("MacAddress", e));
+                    None
+                }
+            },
+        };
+        let mut guid = |field: &'static str, v: &Option<String>| -> Option<String> {
+            match v.as_deref() {
+                None | Some("") => None,
+                Some(g) => match normalize_uuid(g) {
+                    Ok(g) => Some(g),
+                    Err(e) => {
+                        errors.push(err(field, e));
+                        None
+                    }
+                },
+            }
+        };
+        let booking_guid = guid("BookingGuid", &self.booking_guid);
+        let visitor_guid = guid("VisitorGuid", &self.visitor_guid);
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(NewToken {
+            business_id,
+            access_code,
+            description: self.description.clone().filter(|d| !d.is_empty()),
+            minutes_included,
+            valid_from,
+            valid_to,
+            user_limit: self.user_limit,
+            mac_address,
+            booking_guid,
+            visitor_guid,
+            updated_by: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input() -> TokenInput {
+        TokenInput {
+            access_code: Some("WELCOME1".into()),
+            minutes_included: Some(60),
+            ..Default::default()
+        }
+    }
+
+    fn fields(r: Result<NewToken, Vec<FieldError>>) -> Vec<&'static str> {
+        r.unwrap_err().into_iter().map(|e| e.field).collect()
+    }
+
+    #[test]
+    fn valid_minimal() {
+        let t = input().validate(Tz::UTC, 0).unwrap();
+        assert_eq!(t.access_code, "WELCOME1");
+        assert_eq!(t.minutes_included, 60);
+        assert_eq!(t.user_limit, None);
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let mut i = input();
+        i.minutes_included = Some(-1);
+        assert_eq!(fields(i.validate(Tz::UTC, 0)), ["MinutesIncluded"]);
+        let mut i = input();
+        i.user_limit = Some(0);
+        assert_eq!(fields(i.validate(Tz::UTC, 0)), ["UserLimit"]);
+        let mut i = input();
+        i.mac_address = Some("zz:zz".into());
+        assert_eq!(fields(i.validate(Tz::UTC, 0)), ["MacAddress"]);
+        let mut i = input();
+        i.valid_from = Some("2025-07-21T12:45".into());
+        i.valid_to = Some("2025-07-21T12:00".into());
+        assert_eq!(fields(i.validate(Tz::UTC, 0)), ["ValidTo"]);
+        let mut i = input();
+        i.valid_to = Some("next tuesday".into());
+        assert_eq!(fields(i.validate(Tz::UTC, 0)), ["ValidTo"]);
+        let i = TokenInput::default();
+        assert_eq!(
+            fields(i.validate(Tz::UTC, 0)),
+            ["AccessCode", "MinutesIncluded"]
+        );
+    }
+
+    #[test]
+    fn zoneless_dates_are_local_time() {
+        let mut i = input();
+        i.valid_from = Some("2025-07-21T12:45".into());
+        let tz: Tz = "Europe/Berlin".parse().unwrap();
+        let t = i.validate(tz, 0).unwrap();
+        assert_eq!(
+            format_utc(ts(t.valid_from.unwrap())),
+            "2025-07-21T10:45:00Z"
+        );
+    }
+
+    #[test]
+    fn mac_is_normalized() {
+        let mut i = input();
+        i.mac_address = Some("aabb.ccdd.eeff".into());
+        assert_eq!(
+            i.validate(Tz::UTC, 0).unwrap().mac_address.as_deref(),
+            Some("AA:BB:CC:DD:EE:FF")
+        );
+    }
+}

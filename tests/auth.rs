@@ -1,0 +1,448 @@
+//! End-to-end authentication tests: real UDP packets to a running server,
+//! real SQLite files in temporary directories.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use radgate::config::MaPolicy;
+use radgate::radius::codec::PacketCode as Code;
+
+#[tokio::test]
+async fn pap_accept_carries_session_timeout_and_interim_interval() {
+    let s = TestServer::start().await;
+    s.token("WELCOME1", 60, |_| {}).await;
+    let c = Client::new(s.addr).await;
+    let r = c
+        .auth(
+            1,
+            "WELCOME1",
+            Pw::Pap("WELCOME1"),
+            Some("aa-bb-cc-dd-ee-01"),
+        )
+        .await;
+    assert!(r.is_accept(), "{r:?}");
+    assert_eq!(r.session_timeout(), Some(3600));
+    assert_eq!(r.interim_interval(), Some(300));
+    // LastAccess stamped, and a pending place recorded for the device.
+    let t = s.store.find_token("WELCOME1").await.unwrap();
+    assert!(t.last_access.is_some());
+    let live = s
+        .store
+        .live_sessions(t.id, chrono::Utc::now().timestamp())
+        .await
+        .unwrap();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].state, "pending");
+    assert_eq!(live[0].device.as_deref(), Some("AA:BB:CC:DD:EE:01"));
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn codes_match_case_insensitively_with_pap_and_chap() {
+    let s = TestServer::start().await;
+    s.token("Welcome1", 30, |_| {}).await;
+    let c = Client::new(s.addr).await;
+    assert!(c
+        .auth(1, "welcome1", Pw::Pap("WELCOME1"), None)
+        .await
+        .is_accept());
+    // CHAP with a CHAP-Challenge attribute, code typed in lower case.
+    let r = c.auth(2, "welcome1", Pw::Chap("welcome1"), None).await;
+    assert!(r.is_accept());
+    assert_eq!(r.session_timeout(), Some(1800));
+    // CHAP with the Request Authenticator as challenge.
+    assert!(c
+        .auth(3, "WELCOME1", Pw::ChapAuth("WELCOME1"), None)
+        .await
+        .is_accept());
+    // CHAP with a wrong password.
+    let r = c.auth(4, "welcome1", Pw::Chap("welcome2"), None).await;
+    assert_eq!(r.code, Code::AccessReject);
+    assert_eq!(r.reply_message().as_deref(), Some("Wrong password"));
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn every_reject_reason_has_its_own_reply_message() {
+    let s = TestServer::start_with(|c| {
+        c.messages.expired = "Code expired, ask reception".into();
+    })
+    .await;
+    let now = chrono::Utc::now();
+    let fmt = |d: chrono::DateTime<chrono::Utc>| d.to_rfc3339();
+    s.token("FUTURE", 60, |t| {
+        t.valid_from = Some(fmt(now + chrono::Duration::hours(1)))
+    })
+    .await;
+    s.token("OLD", 60, |t| {
+        t.valid_from = Some(fmt(now - chrono::Duration::hours(2)));
+        t.valid_to = Some(fmt(now - chrono::Duration::hours(1)));
+    })
+    .await;
+    let used = s.token("USEDUP", 10, |_| {}).await;
+    s.exec(&format!(
+        "UPDATE access_tokens SET seconds_used = 600 WHERE id = {}",
+        used.id
+    ))
+    .await;
+    s.token("BOUND", 60, |t| {
+        t.mac_address = Some("AA:BB:CC:00:00:01".into())
+    })
+    .await;
+    s.token("SOLO", 60, |t| t.user_limit = Some(1)).await;
+    let c = Client::new(s.addr).await;
+    assert!(c
+        .auth(1, "SOLO", Pw::Pap("SOLO"), Some("AA:BB:CC:00:00:09"))
+        .await
+        .is_accept());
+
+    let cases = [
+        ("NOSUCH", "NOSUCH", None, "Unknown access code"),
+        ("FUTURE", "wrong", None, "Wrong password"),
+        (
+            "FUTURE",
+            "FUTURE",
+            None,
+            "This access code is not valid yet",
+        ),
+        ("OLD", "OLD", None, "Code expired, ask reception"),
+        ("USEDUP", "USEDUP", None, "No time left on this access code"),
+        (
+            "BOUND",
+            "BOUND",
+            Some("AA:BB:CC:00:00:02"),
+            "This access code is in use by another device",
+        ),
+        (
+            "SOLO",
+            "SOLO",
+            Some("AA:BB:CC:00:00:03"),
+            "Too many devices are using this access code",
+        ),
+    ];
+    for (i, (user, pw, mac, msg)) in cases.iter().enumerate() {
+        let r = c.auth(10 + i as u8, user, Pw::Pap(pw), *mac).await;
+        assert_eq!(r.code, Code::AccessReject, "{user}");
+        assert_eq!(r.reply_message().as_deref(), Some(*msg), "{user}");
+    }
+    // The bound code works from its own device, in any MAC notation.
+    assert!(c
+        .auth(30, "BOUND", Pw::Pap("BOUND"), Some("aabb.cc00.0001"))
+        .await
+        .is_accept());
+    assert_eq!(stat(&s.stats().access_rejects), 7);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn session_timeout_is_capped_by_valid_to() {
+    let s = TestServer::start().await;
+    let to = chrono::Utc::now() + chrono::Duration::seconds(600);
+    s.token("SHORT", 60, |t| t.valid_to = Some(to.to_rfc3339()))
+        .await;
+    let c = Client::new(s.addr).await;
+    let r = c.auth(1, "SHORT", Pw::Pap("SHORT"), None).await;
+    let st = r.session_timeout().unwrap();
+    assert!((595..=600).contains(&st), "Session-Timeout {st}");
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn user_limit_race_twenty_devices_one_accept() {
+    let s = TestServer::start().await;
+    s.token("RACE", 60, |t| t.user_limit = Some(1)).await;
+    let mut clients = Vec::new();
+    for _ in 0..20 {
+        clients.push(Arc::new(Client::new(s.addr).await));
+    }
+    // Build all requests first, then fire them together.
+    let reqs: Vec<Vec<u8>> = (0..20)
+        .map(|i| {
+            access_request(
+                i as u8,
+                "RACE",
+                Pw::Pap("RACE"),
+                Some(&format!("02:00:00:00:00:{i:02X}")),
+                true,
+                SECRET,
+            )
+        })
+        .collect();
+    let barrier = Arc::new(tokio::sync::Barrier::new(20));
+    let mut tasks = Vec::new();
+    for (c, req) in clients.into_iter().zip(reqs) {
+        let b = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            b.wait().await;
+            c.roundtrip(&req).await
+        }));
+    }
+    let mut accepts = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        if r.is_accept() {
+            accepts += 1;
+        } else {
+            assert_eq!(
+                r.reply_message().as_deref(),
+                Some("Too many devices are using this access code")
+            );
+        }
+    }
+    assert_eq!(
+        accepts, 1,
+        "exactly one of 20 devices gets the UserLimit=1 place"
+    );
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_device_holding_a_place_re_authenticates_without_counting_twice() {
+    let s = TestServer::start().await;
+    let t = s.token("TWO", 60, |t| t.user_limit = Some(2)).await;
+    let c = Client::new(s.addr).await;
+    for i in 0..3 {
+        assert!(c
+            .auth(i, "TWO", Pw::Pap("TWO"), Some("02:00:00:00:00:01"))
+            .await
+            .is_accept());
+    }
+    assert!(c
+        .auth(5, "TWO", Pw::Pap("TWO"), Some("02:00:00:00:00:02"))
+        .await
+        .is_accept());
+    assert!(!c
+        .auth(6, "TWO", Pw::Pap("TWO"), Some("02:00:00:00:00:03"))
+        .await
+        .is_accept());
+    let live = s
+        .store
+        .live_sessions(t.id, chrono::Utc::now().timestamp())
+        .await
+        .unwrap();
+    assert_eq!(live.len(), 2, "{live:?}");
+    // When device 1's pending place expires, device 3 gets in.
+    s.exec("UPDATE sessions SET expires_at = 0 WHERE device = '02:00:00:00:00:01'")
+        .await;
+    assert!(c
+        .auth(7, "TWO", Pw::Pap("TWO"), Some("02:00:00:00:00:03"))
+        .await
+        .is_accept());
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn bind_mac_on_first_use_binds_the_first_device() {
+    let s = TestServer::start_with(|c| c.auth.bind_mac_on_first_use = true).await;
+    s.token("BINDME", 60, |_| {}).await;
+    let c = Client::new(s.addr).await;
+    assert!(c
+        .auth(1, "BINDME", Pw::Pap("BINDME"), Some("aa:bb:cc:dd:ee:ff"))
+        .await
+        .is_accept());
+    let t = s.store.find_token("BINDME").await.unwrap();
+    assert_eq!(t.mac_address.as_deref(), Some("AA:BB:CC:DD:EE:FF"));
+    let r = c
+        .auth(2, "BINDME", Pw::Pap("BINDME"), Some("AA-BB-CC-DD-EE-00"))
+        .await;
+    assert_eq!(
+        r.reply_message().as_deref(),
+        Some("This access code is in use by another device")
+    );
+    assert!(c
+        .auth(3, "BINDME", Pw::Pap("BINDME"), Some("AABBCCDDEEFF"))
+        .await
+        .is_accept());
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn retransmission_gets_the_cached_reply_without_a_second_decision() {
+    let s = TestServer::start().await;
+    let t = s.token("ONCE", 60, |t| t.user_limit = Some(5)).await;
+    let c = Client::new(s.addr).await;
+    let req = access_request(77, "ONCE", Pw::Pap("ONCE"), None, true, SECRET);
+    let first = c.roundtrip(&req).await;
+    let second = c.roundtrip(&req).await;
+    assert!(first.is_accept());
+    assert_eq!(first.raw, second.raw, "byte-identical cached reply");
+    assert_eq!(stat(&s.stats().duplicates), 1);
+    assert_eq!(stat(&s.stats().access_accepts), 1);
+    // Without a Calling-Station-Id every decision would take a new place:
+    // one place proves one decision.
+    let live = s
+        .store
+        .live_sessions(t.id, chrono::Utc::now().timestamp())
+        .await
+        .unwrap();
+    assert_eq!(live.len(), 1);
+    // Same identifier, new authenticator: a new request.
+    let req2 = access_request(77, "ONCE", Pw::Pap("ONCE"), None, true, SECRET);
+    assert!(c.roundtrip(&req2).await.is_accept());
+    assert_eq!(stat(&s.stats().access_accepts), 2);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn status_server_is_answered() {
+    let s = TestServer::start().await;
+    let c = Client::new(s.addr).await;
+    let req = radgate::radius::codec::encode_request(
+        Code::StatusServer,
+        9,
+        &Default::default(),
+        SECRET.as_bytes(),
+        true,
+    )
+    .unwrap();
+    let r = c.roundtrip(&req).await;
+    assert_eq!(r.code, Code::AccessAccept);
+    assert_eq!(stat(&s.stats().status_server), 1);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_source_and_bad_secret_are_dropped_silently_and_counted() {
+    // Only 127.0.0.2 is a client; 127.0.0.1 is unknown.
+    let s = TestServer::start_with(|c| {
+        c.clients[0].network = "127.0.0.2/32".parse().unwrap();
+    })
+    .await;
+    s.token("CODE", 60, |_| {}).await;
+    let stranger = Client::bind("127.0.0.1:0", s.addr).await;
+    let nas = Client::bind("127.0.0.2:0", s.addr).await;
+    stranger
+        .send(&access_request(
+            1,
+            "CODE",
+            Pw::Pap("CODE"),
+            None,
+            true,
+            SECRET,
+        ))
+        .await;
+    // Wrong secret from a known client: Message-Authenticator fails.
+    nas.send(&access_request(
+        2,
+        "CODE",
+        Pw::Pap("CODE"),
+        None,
+        true,
+        "wrong-secret-1",
+    ))
+    .await;
+    // A valid request after them: its reply proves the earlier ones were processed.
+    let ok = access_request(3, "CODE", Pw::Pap("CODE"), None, true, SECRET);
+    let r = nas.roundtrip(&ok).await;
+    assert!(r.is_accept());
+    assert!(nas.nothing_pending());
+    assert!(stranger.nothing_pending());
+    assert_eq!(stat(&s.stats().unknown_client), 1);
+    assert_eq!(stat(&s.stats().bad_message_authenticator), 1);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn message_authenticator_policies() {
+    let s = TestServer::start_with(|c| {
+        let mut yes = c.clients[0].clone();
+        yes.name = "yes".into();
+        yes.network = "127.0.0.3/32".parse().unwrap();
+        yes.require_message_authenticator = MaPolicy::Yes;
+        let mut no = c.clients[0].clone();
+        no.name = "no".into();
+        no.network = "127.0.0.4/32".parse().unwrap();
+        no.require_message_authenticator = MaPolicy::No;
+        c.clients[0].require_message_authenticator = MaPolicy::Auto;
+        c.clients.push(yes);
+        c.clients.push(no);
+    })
+    .await;
+    s.token("MA", 60, |_| {}).await;
+    let without = |i| access_request(i, "MA", Pw::Pap("MA"), None, false, SECRET);
+    let with = |i| access_request(i, "MA", Pw::Pap("MA"), None, true, SECRET);
+
+    // yes: without is dropped, with is answered.
+    let c = Client::bind("127.0.0.3:0", s.addr).await;
+    c.send(&without(1)).await;
+    assert!(c.roundtrip(&with(2)).await.is_accept());
+    assert!(c.nothing_pending());
+    assert_eq!(stat(&s.stats().missing_message_authenticator), 1);
+
+    // no: both answered.
+    let c = Client::bind("127.0.0.4:0", s.addr).await;
+    assert!(c.roundtrip(&without(1)).await.is_accept());
+    assert!(c.roundtrip(&with(2)).await.is_accept());
+
+    // auto: without is answered until the client first sends one.
+    let c = Client::bind("127.0.0.1:0", s.addr).await;
+    assert!(c.roundtrip(&without(1)).await.is_accept());
+    assert!(c.roundtrip(&with(2)).await.is_accept());
+    c.send(&without(3)).await;
+    assert!(c.roundtrip(&with(4)).await.is_accept());
+    assert!(c.nothing_pending());
+    assert_eq!(stat(&s.stats().missing_message_authenticator), 2);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn malformed_datagrams_are_dropped_and_the_server_keeps_serving() {
+    let s = TestServer::start().await;
+    s.token("ALIVE", 60, |_| {}).await;
+    let c = Client::new(s.addr).await;
+    let good = access_request(1, "ALIVE", Pw::Pap("ALIVE"), None, true, SECRET);
+    let mut bad: Vec<Vec<u8>> = vec![
+        vec![],
+        vec![1],
+        good[..19].to_vec(),
+        good[..good.len() - 1].to_vec(), // length field larger than datagram
+        vec![0u8; 4097],                 // larger than the RADIUS maximum
+    ];
+    let mut zero_len = good.clone();
+    zero_len[21] = 0;
+    bad.push(zero_len);
+    let mut one_len = good.clone();
+    one_len[21] = 1;
+    bad.push(one_len);
+    let mut overrun = good.clone();
+    overrun[39] = 250; // User-Name (after the 18-byte Message-Authenticator) runs past the end
+    bad.push(overrun);
+    let mut short_len = good.clone();
+    short_len[2] = 0;
+    short_len[3] = 10; // below the 20-byte header
+    bad.push(short_len);
+    let mut acct = good.clone();
+    acct[0] = 4; // Accounting-Request on the auth port
+    bad.push(acct);
+    for b in &bad {
+        c.send(b).await;
+    }
+    assert!(c.roundtrip(&good).await.is_accept());
+    assert!(c.nothing_pending());
+    let st = s.stats();
+    let dropped =
+        stat(&st.malformed) + stat(&st.unexpected_code) + stat(&st.bad_message_authenticator);
+    assert_eq!(
+        dropped,
+        bad.len() as u64,
+        "malformed={} unexpected={} bad_ma={}",
+        stat(&st.malformed),
+        stat(&st.unexpected_code),
+        stat(&st.bad_message_authenticator)
+    );
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn deleted_code_stops_working_at_once() {
+    let s = TestServer::start().await;
+    let t = s.token("GONE", 60, |_| {}).await;
+    let c = Client::new(s.addr).await;
+    assert!(c.auth(1, "GONE", Pw::Pap("GONE"), None).await.is_accept());
+    assert!(s.store.delete_token(t.id).await.unwrap());
+    let r = c.auth(2, "GONE", Pw::Pap("GONE"), None).await;
+    assert_eq!(r.reply_message().as_deref(), Some("Unknown access code"));
+    s.shutdown().await;
+}

@@ -1,0 +1,327 @@
+//! The real `radgate` binary against a real database file.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Self::with_config("")
+    }
+
+    /// A config file with the given extra [server] lines and a temp database.
+    fn with_config(server_extra: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = format!(
+            "[server]\nauth_listen = \"127.0.0.1:0\"\nacct_listen = \"127.0.0.1:0\"\n{server_extra}\n\
+             [database]\nurl = \"sqlite://{}\"\n\n[[client]]\nname = \"local\"\naddress = \"127.0.0.1\"\nsecret = \"testing123\"\n",
+            dir.path().join("radgate.db").display()
+        );
+        std::fs::write(dir.path().join("radgate.toml"), cfg).unwrap();
+        Env { dir }
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("radgate.toml")
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        radgate(
+            self.dir.path(),
+            &[&["--config", self.config().to_str().unwrap()], args].concat(),
+        )
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        serde_json::from_str(&self.ok(args)).unwrap()
+    }
+
+    /// Runs, expects failure with `code`; returns stderr.
+    fn fails(&self, args: &[&str], code: i32) -> String {
+        let o = self.run(args);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        err
+    }
+}
+
+fn radgate(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_radgate"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("RADGATE_CONFIG")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn create_then_show_in_json_with_nexudus_names() {
+    let e = Env::new();
+    let v = e.json(&[
+        "token",
+        "create",
+        "--code",
+        "WELCOME1",
+        "--minutes",
+        "60",
+        "--user-limit",
+        "2",
+        "--mac",
+        "aa-bb-cc-dd-ee-ff",
+        "--description",
+        "lobby",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(v["AccessCode"], "WELCOME1");
+    assert_eq!(v["MinutesIncluded"], 60);
+    assert_eq!(v["MinutesLeft"], 60);
+    assert_eq!(v["UserLimit"], 2);
+    assert_eq!(v["MacAddress"], "AA:BB:CC:DD:EE:FF");
+    assert_eq!(v["BusinessId"], 0);
+    assert_eq!(v["Description"], "lobby");
+    assert!(v["Id"].as_i64().unwrap() >= 1);
+    assert_eq!(v["UniqueId"].as_str().unwrap().len(), 36);
+    for k in [
+        "ValidFrom",
+        "ValidTo",
+        "LastAccess",
+        "BookingGuid",
+        "VisitorGuid",
+        "CreatedOn",
+        "UpdatedOn",
+        "UpdatedBy",
+    ] {
+        assert!(v.get(k).is_some(), "{k} missing");
+    }
+    let shown = e.json(&["token", "show", "welcome1", "--format", "json"]);
+    assert_eq!(shown["Id"], v["Id"]);
+    assert_eq!(shown["LiveSessions"], serde_json::json!([]));
+    let by_id = e.json(&["token", "show", &v["Id"].to_string(), "--format", "json"]);
+    assert_eq!(by_id["AccessCode"], "WELCOME1");
+    let table = e.ok(&["token", "show", "WELCOME1"]);
+    assert!(
+        table.contains("MinutesLeft") && table.contains("AA:BB:CC:DD:EE:FF"),
+        "{table}"
+    );
+}
+
+#[test]
+fn bad_input_is_refused_naming_the_field() {
+    let e = Env::new();
+    e.ok(&["token", "create", "--code", "DUP", "--minutes", "5"]);
+    let cases: &[(&[&str], &str)] = &[
+        (&["--code", "dup", "--minutes", "5"], "AccessCode"),
+        (
+            &["--code", "M1", "--minutes", "5", "--mac", "not-a-mac"],
+            "MacAddress",
+        ),
+        (
+            &[
+                "--code",
+                "M2",
+                "--minutes",
+                "5",
+                "--valid-from",
+                "2025-07-21T12:45",
+                "--valid-to",
+                "2025-07-21T12:00",
+            ],
+            "ValidTo",
+        ),
+        (
+            &["--code", "M3", "--minutes", "5", "--user-limit", "0"],
+            "UserLimit",
+        ),
+        (&["--code", "M4", "--minutes", "-5"], "MinutesIncluded"),
+        (
+            &[
+                "--code",
+                "M5",
+                "--minutes",
+                "5",
+                "--valid-to",
+                "tomorrow-ish",
+            ],
+            "ValidTo",
+        ),
+        (&["--code", " M6", "--minutes", "5"], "AccessCode"),
+    ];
+    for (args, field) in cases {
+        let err = e.fails(&[&["token", "create"], *args].concat(), 2);
+        assert!(err.contains(field), "{args:?}: {err}");
+    }
+    // Nothing but DUP was created.
+    let v = e.json(&["token", "list", "--format", "json"]);
+    assert_eq!(v["TotalItems"], 1);
+}
+
+#[test]
+fn zoneless_dates_are_local_time_in_the_configured_zone() {
+    let e = Env::with_config("timezone = \"Europe/Berlin\"");
+    let v = e.json(&[
+        "token",
+        "create",
+        "--code",
+        "TZ",
+        "--minutes",
+        "5",
+        "--valid-from",
+        "2025-07-21T12:45",
+        "--valid-to",
+        "2025-07-21T14:00Z",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(v["ValidFrom"], "2025-07-21T10:45:00Z");
+    assert_eq!(v["ValidTo"], "2025-07-21T14:00:00Z");
+    let table = e.ok(&["token", "show", "TZ"]);
+    assert!(table.contains("2025-07-21 12:45"), "{table}");
+}
+
+#[test]
+fn list_filters_pages_and_formats() {
+    let e = Env::new();
+    for i in 0..5 {
+        e.ok(&[
+            "token",
+            "create",
+            "--code",
+            &format!("CODE{i}"),
+            "--minutes",
+            "10",
+        ]);
+    }
+    e.ok(&[
+        "token",
+        "create",
+        "--code",
+        "OLD",
+        "--minutes",
+        "10",
+        "--valid-from",
+        "2020-01-01T00:00Z",
+        "--valid-to",
+        "2020-01-02T00:00Z",
+    ]);
+    e.ok(&[
+        "token",
+        "create",
+        "--code",
+        "OTHER",
+        "--minutes",
+        "10",
+        "--business-id",
+        "7",
+    ]);
+    let v = e.json(&[
+        "token", "list", "--size", "3", "--page", "2", "--format", "json",
+    ]);
+    assert_eq!(v["TotalItems"], 7);
+    assert_eq!(v["TotalPages"], 3);
+    assert_eq!(v["CurrentPage"], 2);
+    assert_eq!(v["FirstItem"], 4);
+    assert_eq!(v["LastItem"], 6);
+    assert_eq!(v["HasNextPage"], true);
+    assert_eq!(v["HasPreviousPage"], true);
+    assert_eq!(v["Records"].as_array().unwrap().len(), 3);
+    let v = e.json(&["token", "list", "--expired", "--format", "json"]);
+    assert_eq!(v["TotalItems"], 1);
+    assert_eq!(v["Records"][0]["AccessCode"], "OLD");
+    let v = e.json(&["token", "list", "--active", "--format", "json"]);
+    assert_eq!(v["TotalItems"], 6);
+    let v = e.json(&["token", "list", "--business-id", "7", "--format", "json"]);
+    assert_eq!(v["Records"][0]["AccessCode"], "OTHER");
+    let csv = e.ok(&["token", "list", "--code", "code3", "--format", "csv"]);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(lines[0].starts_with("Id,UniqueId,BusinessId,AccessCode"));
+    assert!(lines[1].contains(",CODE3,"));
+    let table = e.ok(&["token", "list"]);
+    assert!(table.lines().next().unwrap().starts_with("Id"), "{table}");
+    e.fails(&["token", "list", "--page", "0"], 2);
+}
+
+#[test]
+fn delete_by_code_and_unknown_code() {
+    let e = Env::new();
+    e.ok(&["token", "create", "--code", "BYE", "--minutes", "10"]);
+    let out = e.ok(&["token", "delete", "bye"]);
+    assert!(out.contains("deleted"), "{out}");
+    let err = e.fails(&["token", "show", "BYE"], 1);
+    assert!(err.contains("BYE"), "{err}");
+    e.fails(&["token", "delete", "BYE"], 1);
+}
+
+#[test]
+fn bad_config_names_file_key_and_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "[[client]]\nname = \"x\"\naddress = \"300.1.2.3\"\nsecret = \"long-enough-secret\"\n",
+    )
+    .unwrap();
+    let o = radgate(
+        dir.path(),
+        &["--config", path.to_str().unwrap(), "check-config"],
+    );
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("bad.toml") && err.contains("address") && err.contains("300.1.2.3"),
+        "{err}"
+    );
+    std::fs::write(
+        &path,
+        "[server]\nauth_listen = \"127.0.0.1:1812\"\nbogus = 1\n",
+    )
+    .unwrap();
+    let o = radgate(
+        dir.path(),
+        &["--config", path.to_str().unwrap(), "check-config"],
+    );
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("bogus"), "{err}");
+    // A missing explicit file is an error, not a fallback.
+    let o = radgate(
+        dir.path(),
+        &["--config", "/nonexistent/radgate.toml", "check-config"],
+    );
+    assert_eq!(o.status.code(), Some(3));
+}
+
+#[test]
+fn check_config_summarizes_without_secrets() {
+    let e = Env::new();
+    let out = e.ok(&["check-config"]);
+    assert!(out.contains("local"), "{out}");
+    assert!(!out.contains("testing123"), "secret printed: {out}");
+}
+
+#[test]
+fn builtin_defaults_when_no_config_file() {
+    // In an empty directory with no config, commands use ./radgate.db.
+    let dir = tempfile::tempdir().unwrap();
+    let o = radgate(
+        dir.path(),
+        &["token", "create", "--code", "DEFAULT1", "--minutes", "1"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(dir.path().join("radgate.db").exists());
+}

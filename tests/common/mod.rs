@@ -1,0 +1,277 @@
+//! Shared helpers for the end-to-end tests: a server on an ephemeral
+//! loopback port over a real SQLite file in a temporary directory, and a
+//! small RADIUS client.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use md5::{Digest, Md5};
+use radgate::config::Config;
+use radgate::radius::codec::{self, PacketCode as Code};
+use radgate::radius::server::{self, ServerHandle};
+use radgate::store::Store;
+use radgate::token::{AccessToken, TokenInput};
+use radius::core::packet::Packet;
+use tokio::net::UdpSocket;
+
+pub const SECRET: &str = "testing123";
+
+pub struct TestServer {
+    pub dir: tempfile::TempDir,
+    pub store: Store,
+    pub handle: Option<ServerHandle>,
+    pub addr: SocketAddr,
+    pub config: Arc<Config>,
+}
+
+/// The built-in default config, on an ephemeral port and a temp database.
+pub fn test_config(dir: &tempfile::TempDir) -> Config {
+    let mut c = Config::builtin_default();
+    c.server.auth_listen = "127.0.0.1:0".parse().unwrap();
+    c.server.acct_listen = "127.0.0.1:0".parse().unwrap();
+    c.database.url = format!("sqlite://{}", dir.path().join("radgate.db").display());
+    c
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(f: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = test_config(&dir);
+        f(&mut c);
+        let store = Store::open(&c.database).await.unwrap();
+        let config = Arc::new(c);
+        let handle = server::start(config.clone(), &store).await.unwrap();
+        TestServer {
+            addr: handle.auth_addr,
+            handle: Some(handle),
+            dir,
+            store,
+            config,
+        }
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("radgate.db")
+    }
+
+    pub fn stats(&self) -> &server::Stats {
+        &self.handle.as_ref().unwrap().stats
+    }
+
+    pub async fn token(
+        &self,
+        code: &str,
+        minutes: i64,
+        f: impl FnOnce(&mut TokenInput),
+    ) -> AccessToken {
+        let mut input = TokenInput {
+            access_code: Some(code.into()),
+            minutes_included: Some(minutes),
+            ..Default::default()
+        };
+        f(&mut input);
+        let new = input.validate(chrono_tz::UTC, 0).unwrap();
+        self.store
+            .create_token(&new, chrono::Utc::now().timestamp())
+            .await
+            .unwrap()
+    }
+
+    pub async fn exec(&self, sql: &str) {
+        sqlx::query(sql).execute(self.store.pool()).await.unwrap();
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(h) = self.handle.take() {
+            h.shutdown().await;
+        }
+    }
+}
+
+pub fn stat(c: &std::sync::atomic::AtomicU64) -> u64 {
+    c.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// What the client sends as password.
+#[derive(Clone, Debug)]
+pub enum Pw<'a> {
+    Pap(&'a str),
+    /// CHAP with a CHAP-Challenge attribute.
+    Chap(&'a str),
+    /// CHAP using the Request Authenticator as challenge.
+    ChapAuth(&'a str),
+    None,
+}
+
+/// Build an Access-Request. Returns the bytes.
+pub fn access_request(
+    ident: u8,
+    user: &str,
+    pw: Pw,
+    mac: Option<&str>,
+    with_ma: bool,
+    secret: &str,
+) -> Vec<u8> {
+    let mut p = Packet::new_with_identifier(Code::AccessRequest, secret.as_bytes(), ident);
+    let auth = p.get_authenticator().clone();
+    if with_ma {
+        p.add(codec::Avp::from_bytes(
+            codec::ATTR_MESSAGE_AUTHENTICATOR,
+            &[0u8; 16],
+        ));
+    }
+    p.add(codec::Avp::from_string(codec::ATTR_USER_NAME, user));
+    let chap = |pw: &str, ch: &[u8]| {
+        let mut h = Md5::new();
+        h.update([ident]);
+        h.update(pw.as_bytes());
+        h.update(ch);
+        let mut v = vec![ident];
+        v.extend_from_slice(&h.finalize());
+        v
+    };
+    match pw {
+        Pw::Pap(pw) => {
+            p.add(codec::pap_attribute(pw.as_bytes(), secret.as_bytes(), &auth).unwrap())
+        }
+        Pw::Chap(pw) => {
+            let ch = b"0123456789ABCDEF";
+            p.add(codec::Avp::from_bytes(codec::ATTR_CHAP_CHALLENGE, ch));
+            p.add(codec::Avp::from_bytes(
+                codec::ATTR_CHAP_PASSWORD,
+                &chap(pw, ch),
+            ));
+        }
+        Pw::ChapAuth(pw) => p.add(codec::Avp::from_bytes(
+            codec::ATTR_CHAP_PASSWORD,
+            &chap(pw, &auth),
+        )),
+        Pw::None => {}
+    }
+    if let Some(mac) = mac {
+        p.add(codec::Avp::from_string(codec::ATTR_CALLING_STATION_ID, mac));
+    }
+    let mut bytes = p.encode().unwrap();
+    if with_ma {
+        use hmac::{Hmac, Mac};
+        let mut m = Hmac::<Md5>::new_from_slice(secret.as_bytes()).unwrap();
+        m.update(&bytes);
+        let mac: [u8; 16] = m.finalize().into_bytes().into();
+        bytes[22..38].copy_from_slice(&mac);
+    }
+    bytes
+}
+
+/// A decoded, verified reply.
+#[derive(Debug)]
+pub struct Reply {
+    pub code: Code,
+    pub raw: Vec<u8>,
+    pub packet: Packet,
+}
+
+impl Reply {
+    pub fn session_timeout(&self) -> Option<u32> {
+        radius::core::rfc2865::lookup_session_timeout(&self.packet).and_then(|r| r.ok())
+    }
+    pub fn interim_interval(&self) -> Option<u32> {
+        radius::core::rfc2869::lookup_acct_interim_interval(&self.packet).and_then(|r| r.ok())
+    }
+    pub fn reply_message(&self) -> Option<String> {
+        radius::core::rfc2865::lookup_reply_message(&self.packet).and_then(|r| r.ok())
+    }
+    pub fn is_accept(&self) -> bool {
+        self.code == Code::AccessAccept
+    }
+}
+
+pub struct Client {
+    pub sock: UdpSocket,
+    pub server: SocketAddr,
+    pub secret: String,
+}
+
+impl Client {
+    pub async fn new(server: SocketAddr) -> Client {
+        Self::bind("127.0.0.1:0", server).await
+    }
+
+    pub async fn bind(local: &str, server: SocketAddr) -> Client {
+        Client {
+            sock: UdpSocket::bind(local).await.unwrap(),
+            server,
+            secret: SECRET.into(),
+        }
+    }
+
+    pub async fn send(&self, bytes: &[u8]) {
+        self.sock.send_to(bytes, self.server).await.unwrap();
+    }
+
+    /// Receive one reply to `request` (verified against it), within 5 s.
+    pub async fn recv_for(&self, request: &[u8]) -> Reply {
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(5), self.sock.recv(&mut buf))
+            .await
+            .expect("no reply within 5 s")
+            .unwrap();
+        let raw = buf[..n].to_vec();
+        assert_eq!(raw[1], request[1], "reply identifier");
+        assert_eq!(
+            raw[codec::HEADER_LEN],
+            codec::ATTR_MESSAGE_AUTHENTICATOR,
+            "Message-Authenticator first"
+        );
+        let packet =
+            codec::verify_response(&raw, request, self.secret.as_bytes()).expect("reply verifies");
+        Reply {
+            code: packet.get_code(),
+            raw,
+            packet,
+        }
+    }
+
+    pub async fn roundtrip(&self, request: &[u8]) -> Reply {
+        self.send(request).await;
+        self.recv_for(request).await
+    }
+
+    /// Nothing is waiting on the socket right now.
+    pub fn nothing_pending(&self) -> bool {
+        let mut buf = [0u8; 4096];
+        matches!(self.sock.try_recv(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    }
+
+    pub async fn auth(&self, ident: u8, user: &str, pw: Pw<'_>, mac: Option<&str>) -> Reply {
+        let req = access_request(ident, user, pw, mac, true, &self.secret);
+        self.roundtrip(&req).await
+    }
+}
+
+/// Whether interop tests must run (CI) or may be skipped.
+pub fn require_interop() -> bool {
+    std::env::var("RADGATE_REQUIRE_INTEROP").is_ok_and(|v| v == "1")
+}
+
+/// Find an external tool; skip loudly (or fail under RADGATE_REQUIRE_INTEROP=1).
+pub fn tool(name: &str, package: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        if require_interop() {
+            panic!("{name} not found and RADGATE_REQUIRE_INTEROP=1: install the Debian package {package}");
+        }
+        eprintln!("\n*** SKIPPED: {name} not found; install the Debian package {package} to run this interop test ***\n");
+    }
+    found
+}

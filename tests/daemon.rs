@@ -1,0 +1,144 @@
+//! The real daemon: `radgate serve` as a process, codes created with the CLI
+//! while it runs, then authenticated over UDP (our client and radclient).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+
+use common::*;
+
+struct Daemon {
+    child: Child,
+    auth: SocketAddr,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn write_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let cfg = format!(
+        "[server]\nauth_listen = \"127.0.0.1:0\"\nacct_listen = \"127.0.0.1:0\"\n\n\
+         [database]\nurl = \"sqlite://{}\"\n\n[[client]]\nname = \"local\"\naddress = \"127.0.0.1\"\nsecret = \"testing123\"\n",
+        dir.join("radgate.db").display()
+    );
+    let path = dir.join("radgate.toml");
+    std::fs::write(&path, cfg).unwrap();
+    path
+}
+
+/// Start `radgate serve` and wait for its "auth listening on ADDR" line.
+fn start_daemon(config: &std::path::Path) -> Daemon {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_radgate"))
+        .args(["--config", config.to_str().unwrap(), "serve"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let mut seen = Vec::new();
+    let auth = loop {
+        let Some(Ok(line)) = lines.next() else {
+            let _ = child.kill();
+            panic!("daemon exited before listening:\n{}", seen.join("\n"));
+        };
+        if let Some(rest) = line.split("auth listening on ").nth(1) {
+            break rest.trim().parse().unwrap();
+        }
+        seen.push(line);
+    };
+    // Keep draining stderr so the daemon never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Daemon { child, auth }
+}
+
+fn cli(config: &std::path::Path, args: &[&str]) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_radgate"))
+        .args([&["--config", config.to_str().unwrap()], args].concat())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn serve_then_create_code_with_cli_then_authenticate() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path());
+    let d = start_daemon(&cfg);
+    cli(
+        &cfg,
+        &["token", "create", "--code", "WELCOME1", "--minutes", "60"],
+    );
+    let c = Client::new(d.auth).await;
+    let r = c.auth(1, "WELCOME1", Pw::Pap("WELCOME1"), None).await;
+    assert!(r.is_accept());
+    assert_eq!(r.session_timeout(), Some(3600));
+    // The CLI sees the place the daemon reserved, while the daemon runs.
+    let show = cli(&cfg, &["token", "show", "WELCOME1", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&show).unwrap();
+    assert_eq!(v["LiveSessions"].as_array().unwrap().len(), 1);
+    assert!(v["LastAccess"].is_string());
+    // Deleted with the CLI: refused at once by the running daemon.
+    cli(&cfg, &["token", "delete", "WELCOME1"]);
+    let r = c.auth(2, "WELCOME1", Pw::Pap("WELCOME1"), None).await;
+    assert!(!r.is_accept());
+
+    // And the real radtest-style client, when installed.
+    cli(
+        &cfg,
+        &["token", "create", "--code", "RADTEST1", "--minutes", "60"],
+    );
+    if let Some(radtest) = tool("radtest", "freeradius-utils") {
+        let port = d.auth.port().to_string();
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new(radtest)
+                .args([
+                    "-t",
+                    "pap",
+                    "RADTEST1",
+                    "RADTEST1",
+                    &format!("127.0.0.1:{port}"),
+                    "0",
+                    "testing123",
+                ])
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Received Access-Accept"), "{text}");
+        assert!(text.contains("Session-Timeout = 3600"), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn serve_fails_clearly_when_the_port_is_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let cfg = format!(
+        "[server]\nauth_listen = \"127.0.0.1:{port}\"\n[database]\nurl = \"sqlite://{}\"\n[[client]]\nname = \"l\"\naddress = \"127.0.0.1\"\nsecret = \"testing123\"\n",
+        dir.path().join("x.db").display()
+    );
+    let path = dir.path().join("radgate.toml");
+    std::fs::write(&path, cfg).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_radgate"))
+        .args(["--config", path.to_str().unwrap(), "serve"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("server.auth_listen") && err.contains(&port.to_string()),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}

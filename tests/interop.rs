@@ -1,0 +1,205 @@
+//! Interop: independent clients (FreeRADIUS radclient, python3-pyrad)
+//! against the running server. Skipped loudly when the tool is missing;
+//! required under RADGATE_REQUIRE_INTEROP=1 (CI).
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::*;
+
+/// Run radclient with `input` (attribute lines) and return (exit ok, stdout).
+fn radclient(port: u16, kind: &str, input: &str) -> Option<(bool, String)> {
+    let bin = tool("radclient", "freeradius-utils")?;
+    let mut child = Command::new(bin)
+        .args([
+            "-x",
+            "-r",
+            "2",
+            "-t",
+            "3",
+            &format!("127.0.0.1:{port}"),
+            kind,
+            SECRET,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some((out.status.success(), text))
+}
+
+async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn radclient_pap_accept_with_session_timeout() {
+    let s = TestServer::start().await;
+    s.token("WELCOME1", 60, |_| {}).await;
+    let port = s.addr.port();
+    let Some((ok, out)) = run_blocking(move || radclient(port, "auth", "User-Name = \"WELCOME1\"\nUser-Password = \"WELCOME1\"\nCalling-Station-Id = \"AA-BB-CC-DD-EE-01\"\n")).await else {
+        return;
+    };
+    assert!(ok, "{out}");
+    assert!(out.contains("Received Access-Accept"), "{out}");
+    assert!(out.contains("Session-Timeout = 3600"), "{out}");
+    assert!(out.contains("Acct-Interim-Interval = 300"), "{out}");
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn radclient_chap_accept() {
+    let s = TestServer::start().await;
+    s.token("Welcome2", 30, |_| {}).await;
+    let port = s.addr.port();
+    // radclient turns a cleartext CHAP-Password into a CHAP response.
+    let Some((ok, out)) = run_blocking(move || {
+        radclient(
+            port,
+            "auth",
+            "User-Name = \"welcome2\"\nCHAP-Password = \"welcome2\"\n",
+        )
+    })
+    .await
+    else {
+        return;
+    };
+    assert!(ok, "{out}");
+    assert!(out.contains("Received Access-Accept"), "{out}");
+    assert!(out.contains("Session-Timeout = 1800"), "{out}");
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn radclient_reject_with_reply_message() {
+    let s = TestServer::start().await;
+    let port = s.addr.port();
+    let Some((ok, out)) = run_blocking(move || {
+        radclient(
+            port,
+            "auth",
+            "User-Name = \"NOPE\"\nUser-Password = \"NOPE\"\n",
+        )
+    })
+    .await
+    else {
+        return;
+    };
+    assert!(!ok, "radclient exits non-zero on reject: {out}");
+    assert!(out.contains("Received Access-Reject"), "{out}");
+    assert!(
+        out.contains("Reply-Message = \"Unknown access code\""),
+        "{out}"
+    );
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn radclient_status_server() {
+    let s = TestServer::start().await;
+    let port = s.addr.port();
+    let Some((ok, out)) =
+        run_blocking(move || radclient(port, "status", "Message-Authenticator = 0x00\n")).await
+    else {
+        return;
+    };
+    assert!(ok, "{out}");
+    assert!(out.contains("Received Access-Accept"), "{out}");
+    s.shutdown().await;
+}
+
+fn pyrad(
+    port: u16,
+    method: &str,
+    user: &str,
+    pw: &str,
+    mac: Option<&str>,
+) -> Option<serde_json::Value> {
+    // Debian's python3-pyrad lives in the system python, which may not be
+    // the first python3 on PATH.
+    let py = ["python3", "/usr/bin/python3"].into_iter().find(|py| {
+        Command::new(py)
+            .args(["-c", "import pyrad"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    let Some(py) = py else {
+        if require_interop() {
+            panic!("python3-pyrad not installed and RADGATE_REQUIRE_INTEROP=1");
+        }
+        eprintln!("\n*** SKIPPED: python3 module pyrad missing; install the Debian package python3-pyrad ***\n");
+        return None;
+    };
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/pyrad_client.py");
+    let mut args = vec![
+        script.to_string(),
+        port.to_string(),
+        SECRET.into(),
+        method.into(),
+        user.into(),
+        pw.into(),
+    ];
+    if let Some(m) = mac {
+        args.push(m.into());
+    }
+    let out = Command::new(py).args(&args).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "pyrad client failed: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(serde_json::from_str(&text).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pyrad_pap_chap_and_reject() {
+    let s = TestServer::start().await;
+    s.token("PyCode1", 45, |t| t.user_limit = Some(1)).await;
+    let port = s.addr.port();
+    let Some(v) =
+        run_blocking(move || pyrad(port, "pap", "PYCODE1", "pycode1", Some("02:00:00:00:00:01")))
+            .await
+    else {
+        return;
+    };
+    assert_eq!(v["code"], 2, "{v}");
+    assert_eq!(v["attributes"]["Session-Timeout"][0], 2700, "{v}");
+    let v = run_blocking(move || {
+        pyrad(
+            port,
+            "chap",
+            "pycode1",
+            "pycode1",
+            Some("02:00:00:00:00:01"),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(v["code"], 2, "{v}");
+    let v =
+        run_blocking(move || pyrad(port, "pap", "PYCODE1", "PYCODE1", Some("02:00:00:00:00:02")))
+            .await
+            .unwrap();
+    assert_eq!(v["code"], 3, "{v}");
+    assert_eq!(
+        v["attributes"]["Reply-Message"][0], "Too many devices are using this access code",
+        "{v}"
+    );
+    s.shutdown().await;
+}
