@@ -209,7 +209,9 @@ pub async fn run(cmd: TokenCommand, config: &Config) -> Result<(), CliError> {
 }
 
 fn whoami() -> String {
-    std::env::var("USER").map(|u| format!("cli:{u}")).unwrap_or_else(|_| "cli".into())
+    std::env::var("USER")
+        .map(|u| format!("cli:{u}"))
+        .unwrap_or_else(|_| "cli".into())
 }
 
 fn pages(total: i64, size: i64) -> i64 {
