@@ -29,7 +29,7 @@ CREATE INDEX access_tokens_code_key ON access_tokens (code_key);
 CREATE TABLE sessions (
     id                 INTEGER PRIMARY KEY,
     token_id           INTEGER NOT NULL REFERENCES access_tokens (id) ON DELETE CASCADE,
-    nas                TEXT    NOT NULL,
+    nas                TEXT    NOT NULL,          -- NAS source IP address
     device             TEXT,                      -- Calling-Station-Id (normalized MAC when it is one)
     state              TEXT    NOT NULL CHECK (state IN ('pending', 'active', 'closed')),
     acct_session_id    TEXT,
@@ -39,7 +39,8 @@ CREATE TABLE sessions (
     expires_at         INTEGER,                   -- pending places only
     session_time       INTEGER NOT NULL DEFAULT 0,
     stopped_at         INTEGER,
-    terminate_cause    INTEGER,
+    terminate_cause    INTEGER,                   -- Acct-Terminate-Cause of the Stop
+    close_reason       TEXT,                      -- stop | stale | nas-restart
     input_octets       INTEGER NOT NULL DEFAULT 0,
     output_octets      INTEGER NOT NULL DEFAULT 0,
     input_packets      INTEGER NOT NULL DEFAULT 0,

@@ -38,6 +38,9 @@ const DEFAULT_DB_URL: &str = "sqlite://radgate.db";
 const DEFAULT_BUSY_TIMEOUT_MS: i64 = 5000;
 const DEFAULT_ACCT_INTERIM_S: i64 = 300;
 const DEFAULT_PENDING_PLACE_TTL_S: i64 = 60;
+const DEFAULT_STALE_AFTER_INTERVALS: i64 = 3;
+const DEFAULT_STALE_AFTER_NO_INTERIM_S: i64 = 86_400;
+const DEFAULT_SWEEP_INTERVAL_S: i64 = 60;
 const MIN_SECRET_CHARS: usize = 8;
 const MAX_REPLY_MESSAGE_BYTES: usize = 253;
 
@@ -59,8 +62,29 @@ pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
+    pub accounting: AccountingConfig,
     pub messages: Messages,
     pub clients: Vec<ClientConfig>,
+}
+
+/// `[accounting]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountingConfig {
+    /// A live session with no accounting packet for this long is closed as
+    /// stale: `stale_after_intervals` × `auth.acct_interim_interval`, or
+    /// `stale_after_no_interim` when no interim interval is sent.
+    pub stale_after: Duration,
+    /// How often the stale-session sweep runs.
+    pub sweep_interval: Duration,
+}
+
+impl Default for AccountingConfig {
+    fn default() -> Self {
+        AccountingConfig {
+            stale_after: secs(DEFAULT_STALE_AFTER_INTERVALS * DEFAULT_ACCT_INTERIM_S),
+            sweep_interval: secs(DEFAULT_SWEEP_INTERVAL_S),
+        }
+    }
 }
 
 /// `[server]`
@@ -293,6 +317,7 @@ impl Config {
             server: ServerConfig::default(),
             database: DatabaseConfig::default(),
             auth: AuthConfig::default(),
+            accounting: AccountingConfig::default(),
             messages: Messages::default(),
             clients: vec![ClientConfig {
                 name: "localhost".into(),
@@ -352,6 +377,12 @@ impl Config {
         };
         let _ = writeln!(s, "interim interval: {interim}");
         let _ = writeln!(s, "pending place:    {} s", a.pending_place_ttl.as_secs());
+        let _ = writeln!(
+            s,
+            "stale sessions:   closed after {} s without accounting (sweep every {} s)",
+            self.accounting.stale_after.as_secs(),
+            self.accounting.sweep_interval.as_secs()
+        );
         let _ = writeln!(
             s,
             "codes:            case-sensitive={}, bind MAC on first use={}, accept any password={}",
@@ -444,6 +475,7 @@ struct RawConfig {
     server: RawServer,
     database: RawDatabase,
     auth: RawAuth,
+    accounting: RawAccounting,
     messages: RawMessages,
     client: Vec<RawClient>,
 }
@@ -473,6 +505,14 @@ struct RawAuth {
     bind_mac_on_first_use: Option<bool>,
     case_sensitive_codes: Option<bool>,
     accept_any_password: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawAccounting {
+    stale_after_intervals: Sp<i64>,
+    stale_after_no_interim: Sp<i64>,
+    sweep_interval: Sp<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -592,6 +632,7 @@ impl Ctx<'_> {
         let server = self.server(raw.server)?;
         let database = self.database(raw.database)?;
         let auth = self.auth(raw.auth)?;
+        let accounting = self.accounting(raw.accounting, &auth)?;
         let messages = self.messages(raw.messages)?;
         let clients = self.clients(raw.client, &auth)?;
         Ok(Config {
@@ -599,8 +640,46 @@ impl Ctx<'_> {
             server,
             database,
             auth,
+            accounting,
             messages,
             clients,
+        })
+    }
+
+    fn accounting(
+        &self,
+        raw: RawAccounting,
+        auth: &AuthConfig,
+    ) -> Result<AccountingConfig, ConfigError> {
+        let intervals = self.int(
+            "accounting.stale_after_intervals",
+            &raw.stale_after_intervals,
+            DEFAULT_STALE_AFTER_INTERVALS,
+            2..=100,
+            "",
+        )?;
+        let no_interim = self.int(
+            "accounting.stale_after_no_interim",
+            &raw.stale_after_no_interim,
+            DEFAULT_STALE_AFTER_NO_INTERIM_S,
+            600..=30 * 86_400,
+            " seconds",
+        )?;
+        let sweep = self.int(
+            "accounting.sweep_interval",
+            &raw.sweep_interval,
+            DEFAULT_SWEEP_INTERVAL_S,
+            1..=3600,
+            " seconds",
+        )?;
+        let stale_after = if auth.acct_interim_interval == 0 {
+            secs(no_interim)
+        } else {
+            secs(intervals * auth.acct_interim_interval as i64)
+        };
+        Ok(AccountingConfig {
+            stale_after,
+            sweep_interval: secs(sweep),
         })
     }
 
@@ -1327,6 +1406,9 @@ require_message_authenticator = true
             "busy_timeout_ms",
             "acct_interim_interval",
             "pending_place_ttl",
+            "stale_after_intervals",
+            "stale_after_no_interim",
+            "sweep_interval",
             "bind_mac_on_first_use",
             "case_sensitive_codes",
             "accept_any_password",
@@ -1367,7 +1449,7 @@ require_message_authenticator = true
         assert_err(
             with_client("listen = 1"),
             "listen",
-            "allowed here: server, database, auth, messages, client",
+            "allowed here: server, database, auth, accounting, messages, client",
         );
         assert_err(with_client("[auth]\nfoo = true"), "auth.foo", "unknown key");
         assert_err(

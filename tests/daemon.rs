@@ -12,6 +12,7 @@ use common::*;
 struct Daemon {
     child: Child,
     auth: SocketAddr,
+    acct: SocketAddr,
 }
 
 impl Drop for Daemon {
@@ -32,7 +33,7 @@ fn write_config(dir: &std::path::Path) -> std::path::PathBuf {
     path
 }
 
-/// Start `radgate serve` and wait for its "auth listening on ADDR" line.
+/// Start `radgate serve` and wait for its "auth/acct listening on ADDR" lines.
 fn start_daemon(config: &std::path::Path) -> Daemon {
     let mut child = Command::new(env!("CARGO_BIN_EXE_radgate"))
         .args(["--config", config.to_str().unwrap(), "serve"])
@@ -43,19 +44,27 @@ fn start_daemon(config: &std::path::Path) -> Daemon {
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
     let mut seen = Vec::new();
-    let auth = loop {
+    let (mut auth, mut acct) = (None, None);
+    while auth.is_none() || acct.is_none() {
         let Some(Ok(line)) = lines.next() else {
             let _ = child.kill();
             panic!("daemon exited before listening:\n{}", seen.join("\n"));
         };
         if let Some(rest) = line.split("auth listening on ").nth(1) {
-            break rest.trim().parse().unwrap();
+            auth = Some(rest.trim().parse().unwrap());
+        }
+        if let Some(rest) = line.split("acct listening on ").nth(1) {
+            acct = Some(rest.trim().parse().unwrap());
         }
         seen.push(line);
-    };
+    }
     // Keep draining stderr so the daemon never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    Daemon { child, auth }
+    Daemon {
+        child,
+        auth: auth.unwrap(),
+        acct: acct.unwrap(),
+    }
 }
 
 fn cli(config: &std::path::Path, args: &[&str]) -> String {
@@ -141,4 +150,53 @@ async fn serve_fails_clearly_when_the_port_is_taken() {
         "{err}"
     );
     assert!(!err.contains("panicked"), "{err}");
+}
+
+fn minutes_left(config: &std::path::Path, code: &str) -> i64 {
+    let v: serde_json::Value =
+        serde_json::from_str(&cli(config, &["token", "show", code, "--format", "json"])).unwrap();
+    v["MinutesLeft"].as_i64().unwrap()
+}
+
+/// Nothing acknowledged is lost: SIGKILL right after an acknowledged Interim,
+/// restart, and the charge is there; the rest of the session continues.
+#[tokio::test]
+async fn acknowledged_accounting_survives_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path());
+    cli(
+        &cfg,
+        &["token", "create", "--code", "DURABLE", "--minutes", "60"],
+    );
+    let pkt = |status, t| Acct {
+        status,
+        user: "DURABLE",
+        session_id: "k1",
+        session_time: Some(t),
+        mac: Some("02:00:00:00:00:01"),
+        ..Default::default()
+    };
+    let mut d = start_daemon(&cfg);
+    let c = Client::new(d.acct).await;
+    c.acct(1, &pkt(START, 0)).await;
+    c.acct(2, &pkt(INTERIM, 600)).await;
+    // Killed the instant after the acknowledgement arrived.
+    d.child.kill().unwrap();
+    d.child.wait().unwrap();
+    assert_eq!(minutes_left(&cfg, "DURABLE"), 50);
+
+    let d = start_daemon(&cfg);
+    let c = Client::new(d.acct).await;
+    // The NAS repeats the Interim (new identifier): nothing changes.
+    c.acct(3, &pkt(INTERIM, 600)).await;
+    assert_eq!(minutes_left(&cfg, "DURABLE"), 50);
+    c.acct(4, &pkt(STOP, 900)).await;
+    assert_eq!(minutes_left(&cfg, "DURABLE"), 45);
+    let sessions: serde_json::Value = serde_json::from_str(&cli(
+        &cfg,
+        &["session", "list", "--code", "durable", "--format", "json"],
+    ))
+    .unwrap();
+    assert_eq!(sessions[0]["State"], "closed");
+    assert_eq!(sessions[0]["SessionTime"], 900);
 }

@@ -203,3 +203,46 @@ async fn pyrad_pap_chap_and_reject() {
     );
     s.shutdown().await;
 }
+
+/// SPEC/issue scenario: Start / Interim(600 s) / Stop(900 s) with radclient
+/// leaves a 60-minute code at 45 minutes; a repeated Interim changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn radclient_accounting_start_interim_stop() {
+    let s = TestServer::start().await;
+    s.token("ACCT60", 60, |_| {}).await;
+    let port = s.acct_addr.port();
+    let base = "User-Name = \"ACCT60\"\nAcct-Session-Id = \"80000001\"\nCalling-Station-Id = \"AA:BB:CC:DD:EE:01\"\nFramed-IP-Address = 10.5.50.2\nNAS-IP-Address = 127.0.0.1\n";
+    let send = move |extra: &str| {
+        let input = format!("{base}{extra}");
+        radclient(port, "acct", &input)
+    };
+    let Some((ok, out)) =
+        run_blocking(move || send("Acct-Status-Type = Start\nAcct-Session-Time = 0\n")).await
+    else {
+        return;
+    };
+    assert!(ok && out.contains("Received Accounting-Response"), "{out}");
+    for _ in 0..2 {
+        let (ok, out) = run_blocking(move || {
+            send("Acct-Status-Type = Interim-Update\nAcct-Session-Time = 600\n")
+        })
+        .await
+        .unwrap();
+        assert!(ok && out.contains("Received Accounting-Response"), "{out}");
+        assert_eq!(
+            s.store.find_token("ACCT60").await.unwrap().minutes_left(),
+            50
+        );
+    }
+    let (ok, out) = run_blocking(move || {
+        send("Acct-Status-Type = Stop\nAcct-Session-Time = 900\nAcct-Terminate-Cause = User-Request\nAcct-Input-Octets = 12345\n")
+    })
+    .await
+    .unwrap();
+    assert!(ok && out.contains("Received Accounting-Response"), "{out}");
+    assert_eq!(
+        s.store.find_token("ACCT60").await.unwrap().minutes_left(),
+        45
+    );
+    s.shutdown().await;
+}

@@ -2,6 +2,7 @@
 
 mod output;
 mod serve;
+mod session;
 mod token;
 
 use std::path::PathBuf;
@@ -42,6 +43,9 @@ pub enum Command {
     /// Manage access tokens (codes).
     #[command(subcommand)]
     Token(Box<token::TokenCommand>),
+    /// List accounting sessions and pending places.
+    #[command(subcommand)]
+    Session(session::SessionCommand),
     /// Validate the configuration and print a summary.
     CheckConfig,
 }
@@ -144,5 +148,6 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Token(cmd) => token::run(*cmd, &config).await,
+        Command::Session(cmd) => session::run(cmd, &config).await,
     }
 }

@@ -1,2 +1,3 @@
 //! The decisions: pure functions, no I/O, the clock passed in.
+pub mod accounting;
 pub mod auth;

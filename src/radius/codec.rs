@@ -24,6 +24,17 @@ pub const ATTR_VENDOR_SPECIFIC: u8 = 26;
 pub const ATTR_SESSION_TIMEOUT: u8 = 27;
 pub const ATTR_CALLING_STATION_ID: u8 = 31;
 pub const ATTR_PROXY_STATE: u8 = 33;
+pub const ATTR_FRAMED_IP_ADDRESS: u8 = 8;
+pub const ATTR_ACCT_STATUS_TYPE: u8 = 40;
+pub const ATTR_ACCT_INPUT_OCTETS: u8 = 42;
+pub const ATTR_ACCT_OUTPUT_OCTETS: u8 = 43;
+pub const ATTR_ACCT_SESSION_ID: u8 = 44;
+pub const ATTR_ACCT_SESSION_TIME: u8 = 46;
+pub const ATTR_ACCT_INPUT_PACKETS: u8 = 47;
+pub const ATTR_ACCT_OUTPUT_PACKETS: u8 = 48;
+pub const ATTR_ACCT_TERMINATE_CAUSE: u8 = 49;
+pub const ATTR_ACCT_INPUT_GIGAWORDS: u8 = 52;
+pub const ATTR_ACCT_OUTPUT_GIGAWORDS: u8 = 53;
 pub const ATTR_CHAP_CHALLENGE: u8 = 60;
 pub const ATTR_MESSAGE_AUTHENTICATOR: u8 = 80;
 pub const ATTR_ACCT_INTERIM_INTERVAL: u8 = 85;
@@ -133,6 +144,12 @@ impl Request {
         self.packet
             .lookup(typ)
             .and_then(|avp| avp.encode_u32().ok())
+    }
+
+    pub fn ipv4_attr(&self, typ: u8) -> Option<std::net::Ipv4Addr> {
+        self.packet
+            .lookup(typ)
+            .and_then(|avp| avp.encode_ipv4().ok())
     }
 
     pub fn has_attr(&self, typ: u8) -> bool {
@@ -369,12 +386,21 @@ impl Attrs {
     }
 }
 
-/// Encode a response to `req` (code, identifier and request authenticator),
-/// with Message-Authenticator as the first attribute, then `attrs`, and
-/// any Proxy-State attributes of the request copied in order (RFC 2865 §5.33).
+/// Encode a response to `req` (code, identifier and request authenticator):
+/// Message-Authenticator as the first attribute, then `attrs`, then any
+/// Proxy-State attributes of the request in order (RFC 2865 §5.33).
+///
+/// An Accounting-Response to an Accounting-Request carries no
+/// Message-Authenticator: no RFC defines how it is computed there and
+/// implementations disagree (FreeRADIUS 3.2 verifies it over a zeroed
+/// authenticator), so adding one could only make a NAS drop the answer. All
+/// Access-* replies and replies to Status-Server carry it (BlastRADIUS).
 pub fn encode_response(req: &Request, code: Code, attrs: &Attrs, secret: &[u8]) -> Option<Vec<u8>> {
+    let with_ma = !(code == Code::AccountingResponse && req.code == Code::AccountingRequest);
     let mut resp = Packet::new_with_identifier(code, secret, req.identifier);
-    resp.add(AVP::from_bytes(ATTR_MESSAGE_AUTHENTICATOR, &[0u8; 16]));
+    if with_ma {
+        resp.add(AVP::from_bytes(ATTR_MESSAGE_AUTHENTICATOR, &[0u8; 16]));
+    }
     resp.extend(attrs.0.clone());
     for ps in req.packet.lookup_all(ATTR_PROXY_STATE) {
         resp.add(AVP::from_bytes(ATTR_PROXY_STATE, &ps.encode_bytes()));
@@ -382,18 +408,25 @@ pub fn encode_response(req: &Request, code: Code, attrs: &Attrs, secret: &[u8]) 
     // The crate computes the Response Authenticator over whatever is in the
     // header; we redo it after filling Message-Authenticator.
     let mut bytes = resp.encode().ok()?;
-    sign_response(&mut bytes, &req.authenticator, secret)?;
+    sign_response(&mut bytes, &req.authenticator, secret, with_ma)?;
     Some(bytes)
 }
 
 /// Fill Message-Authenticator (first attribute, zeroed) and the Response
 /// Authenticator of an encoded response.
-fn sign_response(bytes: &mut [u8], request_auth: &[u8; 16], secret: &[u8]) -> Option<()> {
-    let ma_at = HEADER_LEN + 2;
+fn sign_response(
+    bytes: &mut [u8],
+    request_auth: &[u8; 16],
+    secret: &[u8],
+    with_ma: bool,
+) -> Option<()> {
     bytes.get_mut(4..HEADER_LEN)?.copy_from_slice(request_auth);
-    bytes.get_mut(ma_at..ma_at + 16)?.fill(0);
-    let mac = hmac_md5(secret, &[bytes]);
-    bytes.get_mut(ma_at..ma_at + 16)?.copy_from_slice(&mac);
+    if with_ma {
+        let ma_at = HEADER_LEN + 2;
+        bytes.get_mut(ma_at..ma_at + 16)?.fill(0);
+        let mac = hmac_md5(secret, &[bytes]);
+        bytes.get_mut(ma_at..ma_at + 16)?.copy_from_slice(&mac);
+    }
     let mut h = Md5::new();
     h.update(&*bytes);
     h.update(secret);

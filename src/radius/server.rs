@@ -15,8 +15,9 @@ use tokio::task::JoinHandle;
 use super::cache::{Lookup, RetransmitCache};
 use super::codec::{self, Attrs, DropReason, Request};
 use crate::config::{ClientConfig, Config, MaPolicy};
+use crate::policy::accounting::{counter64, AcctStatus};
 use crate::policy::auth::{Decision, RejectReason};
-use crate::store::{AuthJob, Store, Writer, WriterSettings};
+use crate::store::{AcctJob, AuthJob, Store, Writer, WriterSettings};
 use crate::token_parse::{device_id, normalize_mac};
 
 /// Entries the retransmit cache holds at most.
@@ -35,6 +36,9 @@ pub struct Stats {
     pub duplicates: AtomicU64,
     pub access_accepts: AtomicU64,
     pub access_rejects: AtomicU64,
+    pub acct_responses: AtomicU64,
+    pub acct_ignored: AtomicU64,
+    pub stale_closed: AtomicU64,
     pub status_server: AtomicU64,
     pub store_errors: AtomicU64,
 }
@@ -107,6 +111,7 @@ impl Shared {
 /// A running server. Dropping it does not stop it; call [`shutdown`](Self::shutdown).
 pub struct ServerHandle {
     pub auth_addr: SocketAddr,
+    pub acct_addr: SocketAddr,
     pub stats: Arc<Stats>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -135,19 +140,16 @@ pub enum ServeError {
 
 /// Bind the listeners and start serving. Returns once the sockets are bound:
 /// that is the readiness signal.
+async fn bind(addr: SocketAddr, key: &'static str) -> Result<(UdpSocket, SocketAddr), ServeError> {
+    let err = |source| ServeError::Bind { addr, key, source };
+    let sock = UdpSocket::bind(addr).await.map_err(err)?;
+    let local = sock.local_addr().map_err(err)?;
+    Ok((sock, local))
+}
+
 pub async fn start(config: Arc<Config>, store: &Store) -> Result<ServerHandle, ServeError> {
-    let auth_sock = UdpSocket::bind(config.server.auth_listen)
-        .await
-        .map_err(|source| ServeError::Bind {
-            addr: config.server.auth_listen,
-            key: "server.auth_listen",
-            source,
-        })?;
-    let auth_addr = auth_sock.local_addr().map_err(|source| ServeError::Bind {
-        addr: config.server.auth_listen,
-        key: "server.auth_listen",
-        source,
-    })?;
+    let (auth_sock, auth_addr) = bind(config.server.auth_listen, "server.auth_listen").await?;
+    let (acct_sock, acct_addr) = bind(config.server.acct_listen, "server.acct_listen").await?;
     let writer = store
         .spawn_writer(WriterSettings {
             case_sensitive_codes: config.auth.case_sensitive_codes,
@@ -171,17 +173,87 @@ pub async fn start(config: Arc<Config>, store: &Store) -> Result<ServerHandle, S
         stats: stats.clone(),
     });
     let (stop, stop_rx) = watch::channel(false);
-    let auth = tokio::spawn(auth_loop(shared, Arc::new(auth_sock), stop_rx));
+    let tasks = vec![
+        tokio::spawn(serve_loop(
+            shared.clone(),
+            Arc::new(auth_sock),
+            Port::Auth,
+            stop_rx.clone(),
+        )),
+        tokio::spawn(serve_loop(
+            shared.clone(),
+            Arc::new(acct_sock),
+            Port::Acct,
+            stop_rx.clone(),
+        )),
+        tokio::spawn(sweep_loop(shared, stop_rx)),
+    ];
     tracing::info!("auth listening on {auth_addr}");
+    tracing::info!("acct listening on {acct_addr}");
     Ok(ServerHandle {
         auth_addr,
+        acct_addr,
         stats,
         stop,
-        tasks: vec![auth],
+        tasks,
     })
 }
 
-async fn auth_loop(shared: Arc<Shared>, sock: Arc<UdpSocket>, mut stop: watch::Receiver<bool>) {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Port {
+    Auth,
+    Acct,
+}
+
+impl Port {
+    fn codes(self) -> &'static [Code] {
+        match self {
+            Port::Auth => &[Code::AccessRequest, Code::StatusServer],
+            Port::Acct => &[Code::AccountingRequest, Code::StatusServer],
+        }
+    }
+}
+
+/// Close stale sessions and purge expired pending places, periodically.
+async fn sweep_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let acct = &shared.config.accounting;
+    let mut tick = tokio::time::interval(acct.sweep_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => break,
+        }
+        let now = chrono::Utc::now().timestamp();
+        match shared
+            .writer
+            .sweep(now, acct.stale_after.as_secs() as i64)
+            .await
+        {
+            Ok(o) => {
+                if o.stale_closed > 0 {
+                    shared
+                        .stats
+                        .stale_closed
+                        .fetch_add(o.stale_closed, Ordering::Relaxed);
+                    tracing::info!(
+                        sessions = o.stale_closed,
+                        "closed stale sessions (no accounting for {} s)",
+                        acct.stale_after.as_secs()
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "stale-session sweep failed"),
+        }
+    }
+}
+
+async fn serve_loop(
+    shared: Arc<Shared>,
+    sock: Arc<UdpSocket>,
+    port: Port,
+    mut stop: watch::Receiver<bool>,
+) {
     // One byte more than the RADIUS maximum, to notice oversized datagrams.
     let mut buf = vec![0u8; codec::MAX_PACKET_LEN + 1];
     loop {
@@ -215,22 +287,21 @@ async fn auth_loop(shared: Arc<Shared>, sock: Arc<UdpSocket>, mut stop: watch::R
         };
         let client = &shared.clients[ci];
         let secret = client.cfg.secret.as_bytes();
-        let req =
-            match codec::decode_request(dg, secret, &[Code::AccessRequest, Code::StatusServer]) {
-                Ok(r) => r,
-                Err(r) => {
-                    stats.dropped(r);
-                    tracing::warn!(%src, client = %client.cfg.name, "dropped: {}", r.as_str());
-                    continue;
-                }
-            };
+        let req = match codec::decode_request(dg, secret, port.codes()) {
+            Ok(r) => r,
+            Err(r) => {
+                stats.dropped(r);
+                tracing::warn!(%src, client = %client.cfg.name, "dropped: {}", r.as_str());
+                continue;
+            }
+        };
         if req.has_message_authenticator {
             if client.cfg.require_message_authenticator == MaPolicy::Auto
                 && !client.ma_learned.swap(true, Ordering::Relaxed)
             {
                 tracing::info!(client = %client.cfg.name, "client sends Message-Authenticator; requiring it from now on");
             }
-        } else if client.requires_ma() || req.code == Code::StatusServer {
+        } else if (port == Port::Auth && client.requires_ma()) || req.code == Code::StatusServer {
             stats.dropped(DropReason::MissingMessageAuthenticator);
             tracing::warn!(%src, client = %client.cfg.name, "dropped: {}", DropReason::MissingMessageAuthenticator.as_str());
             continue;
@@ -239,7 +310,11 @@ async fn auth_loop(shared: Arc<Shared>, sock: Arc<UdpSocket>, mut stop: watch::R
             Stats::bump(&stats.status_server);
             let mut a = Attrs::default();
             a.push_string(codec::ATTR_REPLY_MESSAGE, "radgate ok");
-            if let Some(bytes) = codec::encode_response(&req, Code::AccessAccept, &a, secret) {
+            let code = match port {
+                Port::Auth => Code::AccessAccept,
+                Port::Acct => Code::AccountingResponse,
+            };
+            if let Some(bytes) = codec::encode_response(&req, code, &a, secret) {
                 let _ = sock.send_to(&bytes, src).await;
             }
             continue;
@@ -260,7 +335,12 @@ async fn auth_loop(shared: Arc<Shared>, sock: Arc<UdpSocket>, mut stop: watch::R
         let shared = shared.clone();
         let sock = sock.clone();
         tokio::spawn(async move {
-            match handle_access(&shared, ci, &req).await {
+            let nas = src.ip().to_canonical().to_string();
+            let reply = match port {
+                Port::Auth => handle_access(&shared, ci, nas, &req).await,
+                Port::Acct => handle_accounting(&shared, ci, nas, &req).await,
+            };
+            match reply {
                 Some(bytes) => {
                     let bytes: Arc<[u8]> = Arc::from(bytes);
                     shared.cache.complete(&key, bytes.clone());
@@ -282,7 +362,7 @@ pub fn mask_code(code: &str) -> String {
     out
 }
 
-async fn handle_access(shared: &Shared, ci: usize, req: &Request) -> Option<Vec<u8>> {
+async fn handle_access(shared: &Shared, ci: usize, nas: String, req: &Request) -> Option<Vec<u8>> {
     let client = &shared.clients[ci];
     let cfg = &shared.config;
     let user_name = req.user_name().unwrap_or_default();
@@ -294,7 +374,7 @@ async fn handle_access(shared: &Shared, ci: usize, req: &Request) -> Option<Vec<
         credential: req.credential(),
         device: device.clone(),
         device_mac,
-        nas: client.cfg.name.clone(),
+        nas,
         business_id: client.cfg.business_id,
         accept_any_password: client.cfg.accept_any_password,
         now: chrono::Utc::now().timestamp(),
@@ -342,6 +422,83 @@ async fn handle_access(shared: &Shared, ci: usize, req: &Request) -> Option<Vec<
         }
     };
     codec::encode_response(req, code, &attrs, secret)
+}
+
+async fn handle_accounting(
+    shared: &Shared,
+    ci: usize,
+    nas: String,
+    req: &Request,
+) -> Option<Vec<u8>> {
+    let client = &shared.clients[ci];
+    let Some(status) = codec::acct_status_type(req).map(AcctStatus::from_u32) else {
+        Stats::bump(&shared.stats.acct_ignored);
+        tracing::warn!(client = %client.cfg.name, "Accounting-Request without Acct-Status-Type; dropped");
+        return None;
+    };
+    let u = |t| req.u32_attr(t);
+    let user_name = req.user_name();
+    let job = AcctJob {
+        status,
+        nas,
+        acct_session_id: req.string_attr(codec::ATTR_ACCT_SESSION_ID),
+        user_name: user_name.clone(),
+        device: req.calling_station_id().as_deref().and_then(device_id),
+        framed_ip: req
+            .ipv4_attr(codec::ATTR_FRAMED_IP_ADDRESS)
+            .map(|ip| ip.to_string()),
+        session_time: u(codec::ATTR_ACCT_SESSION_TIME).map(i64::from),
+        terminate_cause: u(codec::ATTR_ACCT_TERMINATE_CAUSE),
+        input_octets: counter64(
+            u(codec::ATTR_ACCT_INPUT_OCTETS),
+            u(codec::ATTR_ACCT_INPUT_GIGAWORDS),
+        ),
+        output_octets: counter64(
+            u(codec::ATTR_ACCT_OUTPUT_OCTETS),
+            u(codec::ATTR_ACCT_OUTPUT_GIGAWORDS),
+        ),
+        input_packets: u(codec::ATTR_ACCT_INPUT_PACKETS)
+            .map(i64::from)
+            .unwrap_or(0),
+        output_packets: u(codec::ATTR_ACCT_OUTPUT_PACKETS)
+            .map(i64::from)
+            .unwrap_or(0),
+        business_id: client.cfg.business_id,
+        now: chrono::Utc::now().timestamp(),
+    };
+    let session_id = job.acct_session_id.clone();
+    let outcome = match shared.writer.account(job).await {
+        Ok(o) => o,
+        Err(e) => {
+            Stats::bump(&shared.stats.store_errors);
+            tracing::error!(error = %e, "store error; accounting not acknowledged (the NAS will retry)");
+            return None;
+        }
+    };
+    Stats::bump(&shared.stats.acct_responses);
+    let code = mask_code(user_name.as_deref().unwrap_or(""));
+    let session = session_id.as_deref().unwrap_or("-");
+    match outcome.ignored {
+        Some(why) => {
+            Stats::bump(&shared.stats.acct_ignored);
+            tracing::info!(status = status.as_str(), %code, nas = %client.cfg.name, session, "Accounting-Response (nothing recorded: {why})");
+        }
+        None => tracing::info!(
+            status = status.as_str(),
+            %code,
+            nas = %client.cfg.name,
+            session,
+            charged = outcome.charged,
+            closed = outcome.closed,
+            "Accounting-Response"
+        ),
+    }
+    codec::encode_response(
+        req,
+        Code::AccountingResponse,
+        &Attrs::default(),
+        client.cfg.secret.as_bytes(),
+    )
 }
 
 fn reject_message(cfg: &Config, r: RejectReason) -> &str {

@@ -3,11 +3,15 @@
 //! so that each request's read-check-write is serialized by the database and
 //! one fsync covers a whole batch.
 
+pub mod sessions;
 pub mod sqlite;
 pub mod writer;
 
+pub use sessions::{SessionFilter, SessionInfo};
 pub use sqlite::{SessionRow, Store, TokenFilter};
-pub use writer::{AuthJob, AuthOutcome, Writer, WriterSettings};
+pub use writer::{
+    AcctJob, AcctOutcome, AuthJob, AuthOutcome, SweepOutcome, Writer, WriterSettings,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -21,6 +25,8 @@ pub enum StoreError {
     Ambiguous(String, String),
     #[error("database url {0:?}: {1}")]
     BadUrl(String, String),
+    #[error("commit failed: {0}")]
+    CommitFailed(String),
     #[error("the store's writer task has stopped")]
     WriterGone,
 }

@@ -1,0 +1,187 @@
+//! Accounting decisions (SPEC §3): how a packet moves a session and how much
+//! it charges. Charging is by the **increase** of Acct-Session-Time over the
+//! highest value already seen for the session, so retransmitted, duplicated
+//! or reordered packets never charge twice, and a lost Start is tolerated.
+
+/// Acct-Status-Type (RFC 2866 §5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcctStatus {
+    Start,
+    Stop,
+    Interim,
+    AccountingOn,
+    AccountingOff,
+    Other(u32),
+}
+
+impl AcctStatus {
+    pub fn from_u32(v: u32) -> AcctStatus {
+        match v {
+            1 => AcctStatus::Start,
+            2 => AcctStatus::Stop,
+            3 => AcctStatus::Interim,
+            7 => AcctStatus::AccountingOn,
+            8 => AcctStatus::AccountingOff,
+            n => AcctStatus::Other(n),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AcctStatus::Start => "Start",
+            AcctStatus::Stop => "Stop",
+            AcctStatus::Interim => "Interim-Update",
+            AcctStatus::AccountingOn => "Accounting-On",
+            AcctStatus::AccountingOff => "Accounting-Off",
+            AcctStatus::Other(_) => "other",
+        }
+    }
+}
+
+/// What is stored about a session already seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    pub closed: bool,
+    /// Highest Acct-Session-Time seen, seconds.
+    pub session_time: i64,
+}
+
+/// The effect of one packet on one session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    /// Create the session (it was not seen before).
+    pub open: bool,
+    /// Close it (Stop).
+    pub close: bool,
+    /// Seconds to add to the token's usage.
+    pub charge: i64,
+    /// The session's new highest Acct-Session-Time.
+    pub session_time: i64,
+    /// Nothing to record (duplicate, or a packet for a closed session).
+    pub ignore: bool,
+}
+
+/// Decide what a Start/Interim/Stop does to a session.
+/// `reported`: Acct-Session-Time of the packet, if present (negative values
+/// are treated as 0).
+pub fn transition(seen: Option<Seen>, status: AcctStatus, reported: Option<i64>) -> Transition {
+    let reported = reported.map(|r| r.max(0));
+    match seen {
+        None => {
+            // A Start charges nothing; a first Interim or Stop (lost Start)
+            // opens the session and charges what it reports.
+            let t = match status {
+                AcctStatus::Start => 0,
+                _ => reported.unwrap_or(0),
+            };
+            Transition {
+                open: true,
+                close: status == AcctStatus::Stop,
+                charge: t,
+                session_time: t,
+                ignore: false,
+            }
+        }
+        Some(s) if s.closed => Transition {
+            open: false,
+            close: false,
+            charge: 0,
+            session_time: s.session_time,
+            ignore: true,
+        },
+        Some(s) => {
+            if status == AcctStatus::Start {
+                return Transition {
+                    open: false,
+                    close: false,
+                    charge: 0,
+                    session_time: s.session_time,
+                    ignore: true,
+                };
+            }
+            let new = reported.unwrap_or(s.session_time).max(s.session_time);
+            Transition {
+                open: false,
+                close: status == AcctStatus::Stop,
+                charge: new - s.session_time,
+                session_time: new,
+                ignore: false,
+            }
+        }
+    }
+}
+
+/// A 64-bit counter from its 32-bit value and Gigawords (RFC 2869 §5.1).
+pub fn counter64(low: Option<u32>, gigawords: Option<u32>) -> i64 {
+    ((gigawords.unwrap_or(0) as i64) << 32) | low.unwrap_or(0) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use AcctStatus::*;
+
+    fn active(t: i64) -> Option<Seen> {
+        Some(Seen {
+            closed: false,
+            session_time: t,
+        })
+    }
+
+    #[test]
+    fn start_interim_stop_charges_increases() {
+        let t = transition(None, Start, Some(0));
+        assert!(t.open && !t.close && t.charge == 0);
+        let t = transition(active(0), Interim, Some(600));
+        assert_eq!((t.charge, t.session_time, t.close), (600, 600, false));
+        let t = transition(active(600), Stop, Some(900));
+        assert_eq!((t.charge, t.session_time, t.close), (300, 900, true));
+    }
+
+    #[test]
+    fn duplicates_and_reordering_never_charge_twice() {
+        assert_eq!(transition(active(600), Interim, Some(600)).charge, 0);
+        // An older Interim arriving late.
+        let t = transition(active(900), Interim, Some(600));
+        assert_eq!((t.charge, t.session_time), (0, 900));
+        // A second Start for a live session.
+        assert!(transition(active(300), Start, Some(0)).ignore);
+        // Anything after Stop.
+        let closed = Some(Seen {
+            closed: true,
+            session_time: 900,
+        });
+        for st in [Start, Interim, Stop] {
+            let t = transition(closed, st, Some(1200));
+            assert!(t.ignore && t.charge == 0, "{st:?}");
+        }
+    }
+
+    #[test]
+    fn lost_start_is_tolerated() {
+        let t = transition(None, Interim, Some(600));
+        assert!(t.open && !t.close);
+        assert_eq!(t.charge, 600);
+        let t = transition(None, Stop, Some(120));
+        assert!(t.open && t.close);
+        assert_eq!(t.charge, 120);
+    }
+
+    #[test]
+    fn missing_or_negative_session_time() {
+        assert_eq!(transition(active(100), Interim, None).charge, 0);
+        assert_eq!(transition(None, Interim, Some(-5)).charge, 0);
+    }
+
+    #[test]
+    fn status_codes_and_counters() {
+        assert_eq!(AcctStatus::from_u32(1), Start);
+        assert_eq!(AcctStatus::from_u32(2), Stop);
+        assert_eq!(AcctStatus::from_u32(3), Interim);
+        assert_eq!(AcctStatus::from_u32(7), AccountingOn);
+        assert_eq!(AcctStatus::from_u32(8), AccountingOff);
+        assert_eq!(AcctStatus::from_u32(15), Other(15));
+        assert_eq!(counter64(Some(5), Some(1)), (1 << 32) + 5);
+        assert_eq!(counter64(None, None), 0);
+    }
+}

@@ -1,0 +1,312 @@
+//! End-to-end accounting tests (SPEC §3): real UDP, real SQLite files.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn pkt<'a>(status: u32, user: &'a str, sid: &'a str, t: Option<u32>) -> Acct<'a> {
+    Acct {
+        status,
+        user,
+        session_id: sid,
+        session_time: t,
+        mac: Some("02:00:00:00:00:01"),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn start_interim_stop_charges_the_increase() {
+    let s = TestServer::start().await;
+    s.token("SIXTY", 60, |_| {}).await;
+    let acct = Client::new(s.acct_addr).await;
+    acct.acct(
+        1,
+        &Acct {
+            framed_ip: Some("10.5.50.7".parse().unwrap()),
+            ..pkt(START, "sixty", "s1", Some(0))
+        },
+    )
+    .await;
+    assert_eq!(s.seconds_used("SIXTY").await, 0);
+    acct.acct(2, &pkt(INTERIM, "SIXTY", "s1", Some(600))).await;
+    assert_eq!(s.seconds_used("SIXTY").await, 600);
+    acct.acct(
+        3,
+        &Acct {
+            terminate_cause: Some(1),
+            input_octets: Some(1000),
+            output_octets: Some(5000),
+            ..pkt(STOP, "SIXTY", "s1", Some(900))
+        },
+    )
+    .await;
+    let t = s.store.find_token("SIXTY").await.unwrap();
+    assert_eq!(t.seconds_used, 900);
+    assert_eq!(t.minutes_left(), 45);
+    assert!(t.last_access.is_some());
+    assert!(s.store.live_sessions(t.id, now()).await.unwrap().is_empty());
+    let (state, cause, framed, out): (String, Option<i64>, Option<String>, i64) = sqlx::query_as(
+        "SELECT state, terminate_cause, framed_ip, output_octets FROM sessions WHERE acct_session_id = 's1'",
+    )
+    .fetch_one(s.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        (state.as_str(), cause, framed.as_deref(), out),
+        ("closed", Some(1), Some("10.5.50.7"), 5000)
+    );
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn retransmits_duplicates_and_reordering_never_charge_twice() {
+    let s = TestServer::start().await;
+    s.token("DUPS", 60, |_| {}).await;
+    let c = Client::new(s.acct_addr).await;
+    c.acct(1, &pkt(START, "DUPS", "d1", Some(0))).await;
+    // The same datagram twice: the second is answered from the cache.
+    let interim = acct_request(2, &pkt(INTERIM, "DUPS", "d1", Some(600)), SECRET);
+    let a = c.roundtrip(&interim).await;
+    let b = c.roundtrip(&interim).await;
+    assert_eq!(a.raw, b.raw);
+    assert_eq!(stat(&s.stats().duplicates), 1);
+    // The same content with a new identifier (a new packet to the cache).
+    c.acct(3, &pkt(INTERIM, "DUPS", "d1", Some(600))).await;
+    assert_eq!(s.seconds_used("DUPS").await, 600);
+    // A later interim, then an older one arriving late.
+    c.acct(4, &pkt(INTERIM, "DUPS", "d1", Some(1200))).await;
+    c.acct(5, &pkt(INTERIM, "DUPS", "d1", Some(900))).await;
+    assert_eq!(s.seconds_used("DUPS").await, 1200);
+    c.acct(6, &pkt(STOP, "DUPS", "d1", Some(1500))).await;
+    // A retransmitted Stop with a new identifier, and an Interim after Stop.
+    c.acct(7, &pkt(STOP, "DUPS", "d1", Some(1500))).await;
+    c.acct(8, &pkt(INTERIM, "DUPS", "d1", Some(1800))).await;
+    assert_eq!(s.seconds_used("DUPS").await, 1500);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn lost_start_first_interim_opens_the_session() {
+    let s = TestServer::start().await;
+    let t = s.token("NOSTART", 60, |_| {}).await;
+    let c = Client::new(s.acct_addr).await;
+    c.acct(1, &pkt(INTERIM, "NOSTART", "x1", Some(300))).await;
+    assert_eq!(s.seconds_used("NOSTART").await, 300);
+    let live = s.store.live_sessions(t.id, now()).await.unwrap();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].state, "active");
+    // A Stop alone (Start and Interims lost) opens and closes a session.
+    c.acct(2, &pkt(STOP, "NOSTART", "x2", Some(120))).await;
+    assert_eq!(s.seconds_used("NOSTART").await, 420);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn exhausted_code_is_rejected_at_next_login() {
+    let s = TestServer::start().await;
+    s.token("TEN", 10, |_| {}).await;
+    let auth = Client::new(s.addr).await;
+    let acct = Client::new(s.acct_addr).await;
+    let r = auth
+        .auth(1, "TEN", Pw::Pap("TEN"), Some("02:00:00:00:00:01"))
+        .await;
+    assert_eq!(r.session_timeout(), Some(600));
+    acct.acct(1, &pkt(START, "TEN", "t1", Some(0))).await;
+    acct.acct(2, &pkt(INTERIM, "TEN", "t1", Some(570))).await;
+    // 30 s left: still admitted, and shown as 1 minute.
+    let r = auth
+        .auth(2, "TEN", Pw::Pap("TEN"), Some("02:00:00:00:00:01"))
+        .await;
+    assert!(r.is_accept());
+    assert_eq!(r.session_timeout(), Some(30));
+    assert_eq!(s.store.find_token("TEN").await.unwrap().minutes_left(), 1);
+    acct.acct(3, &pkt(STOP, "TEN", "t1", Some(640))).await;
+    let t = s.store.find_token("TEN").await.unwrap();
+    assert_eq!(t.minutes_left(), 0, "never below 0");
+    let r = auth
+        .auth(3, "TEN", Pw::Pap("TEN"), Some("02:00:00:00:00:01"))
+        .await;
+    assert!(!r.is_accept());
+    assert_eq!(
+        r.reply_message().as_deref(),
+        Some("No time left on this access code")
+    );
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn start_confirms_the_pending_place_and_user_limit_counts_live_sessions() {
+    let s = TestServer::start().await;
+    let t = s.token("ONE", 60, |t| t.user_limit = Some(1)).await;
+    let auth = Client::new(s.addr).await;
+    let acct = Client::new(s.acct_addr).await;
+    assert!(auth
+        .auth(1, "ONE", Pw::Pap("ONE"), Some("02:00:00:00:00:01"))
+        .await
+        .is_accept());
+    acct.acct(1, &pkt(START, "ONE", "p1", Some(0))).await;
+    let live = s.store.live_sessions(t.id, now()).await.unwrap();
+    assert_eq!(
+        live.len(),
+        1,
+        "the pending place became the session: {live:?}"
+    );
+    assert_eq!(live[0].state, "active");
+    assert_eq!(live[0].acct_session_id.as_deref(), Some("p1"));
+    // Even when the pending place would have expired, the live session holds the place.
+    s.exec("UPDATE sessions SET expires_at = 0").await;
+    let r = auth
+        .auth(2, "ONE", Pw::Pap("ONE"), Some("02:00:00:00:00:02"))
+        .await;
+    assert_eq!(
+        r.reply_message().as_deref(),
+        Some("Too many devices are using this access code")
+    );
+    // The holder itself re-authenticates (roaming).
+    assert!(auth
+        .auth(3, "ONE", Pw::Pap("ONE"), Some("02:00:00:00:00:01"))
+        .await
+        .is_accept());
+    // Stop frees the place.
+    acct.acct(2, &pkt(STOP, "ONE", "p1", Some(60))).await;
+    assert!(auth
+        .auth(4, "ONE", Pw::Pap("ONE"), Some("02:00:00:00:00:02"))
+        .await
+        .is_accept());
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn accounting_on_from_a_nas_frees_its_places() {
+    let s = TestServer::start().await;
+    s.token("REBOOT", 60, |t| t.user_limit = Some(1)).await;
+    let auth = Client::new(s.addr).await;
+    let acct = Client::new(s.acct_addr).await;
+    assert!(auth
+        .auth(1, "REBOOT", Pw::Pap("REBOOT"), Some("02:00:00:00:00:01"))
+        .await
+        .is_accept());
+    acct.acct(1, &pkt(START, "REBOOT", "r1", Some(0))).await;
+    assert!(!auth
+        .auth(2, "REBOOT", Pw::Pap("REBOOT"), Some("02:00:00:00:00:02"))
+        .await
+        .is_accept());
+    // The NAS reboots: Accounting-On closes all its sessions.
+    acct.acct(
+        2,
+        &Acct {
+            status: ACCOUNTING_ON,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(auth
+        .auth(3, "REBOOT", Pw::Pap("REBOOT"), Some("02:00:00:00:00:02"))
+        .await
+        .is_accept());
+    // Later packets of the closed session charge nothing.
+    acct.acct(3, &pkt(INTERIM, "REBOOT", "r1", Some(600))).await;
+    assert_eq!(s.seconds_used("REBOOT").await, 0);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn stale_sessions_are_closed_by_the_sweep() {
+    let s = TestServer::start_with(|c| {
+        c.accounting.stale_after = Duration::from_secs(60);
+        c.accounting.sweep_interval = Duration::from_millis(50);
+    })
+    .await;
+    let t = s.token("STALE", 60, |t| t.user_limit = Some(1)).await;
+    let auth = Client::new(s.addr).await;
+    let acct = Client::new(s.acct_addr).await;
+    assert!(auth
+        .auth(1, "STALE", Pw::Pap("STALE"), Some("02:00:00:00:00:01"))
+        .await
+        .is_accept());
+    acct.acct(1, &pkt(START, "STALE", "st1", Some(0))).await;
+    acct.acct(2, &pkt(START, "STALE", "st2", Some(0))).await;
+    // st1 last heard of 2 minutes ago (lost Stop); st2 is fresh.
+    s.exec("UPDATE sessions SET updated_at = updated_at - 120 WHERE acct_session_id = 'st1'")
+        .await;
+    // Wait (bounded) for the sweep to close it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let live = s.store.live_sessions(t.id, now()).await.unwrap();
+        if live.len() == 1 {
+            assert_eq!(live[0].acct_session_id.as_deref(), Some("st2"));
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "sweep did not close the stale session: {live:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let reason: String =
+        sqlx::query_scalar("SELECT close_reason FROM sessions WHERE acct_session_id = 'st1'")
+            .fetch_one(s.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(reason, "stale");
+    assert!(stat(&s.stats().stale_closed) >= 1);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_authenticator_and_unknown_codes() {
+    let s = TestServer::start().await;
+    s.token("OK", 60, |_| {}).await;
+    let c = Client::new(s.acct_addr).await;
+    // Wrong secret: dropped silently.
+    c.send(&acct_request(
+        1,
+        &pkt(INTERIM, "OK", "b1", Some(600)),
+        "wrong-secret-1",
+    ))
+    .await;
+    // Unknown code: acknowledged (nothing to charge), so the NAS stops retrying.
+    c.acct(2, &pkt(INTERIM, "NOSUCH", "b2", Some(600))).await;
+    assert!(c.nothing_pending());
+    assert_eq!(stat(&s.stats().bad_authenticator), 1);
+    assert_eq!(stat(&s.stats().acct_ignored), 1);
+    // An Access-Request on the accounting port is dropped.
+    c.send(&access_request(3, "OK", Pw::Pap("OK"), None, true, SECRET))
+        .await;
+    c.acct(4, &pkt(INTERIM, "OK", "b3", Some(60))).await;
+    assert!(c.nothing_pending());
+    assert_eq!(stat(&s.stats().unexpected_code), 1);
+    assert_eq!(s.seconds_used("OK").await, 60);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn concurrent_interims_for_one_session_charge_exactly_once() {
+    let s = TestServer::start().await;
+    s.token("BURST", 600, |_| {}).await;
+    let c = std::sync::Arc::new(Client::new(s.acct_addr).await);
+    c.acct(0, &pkt(START, "BURST", "c1", Some(0))).await;
+    // 30 copies of the same Interim with different identifiers, all at once.
+    let reqs: Vec<Vec<u8>> = (1..=30)
+        .map(|i| acct_request(i, &pkt(INTERIM, "BURST", "c1", Some(600)), SECRET))
+        .collect();
+    for r in &reqs {
+        c.send(r).await;
+    }
+    let mut buf = vec![0u8; 4096];
+    for _ in 0..30 {
+        tokio::time::timeout(Duration::from_secs(5), c.sock.recv(&mut buf))
+            .await
+            .expect("reply")
+            .unwrap();
+    }
+    assert_eq!(s.seconds_used("BURST").await, 600);
+    s.shutdown().await;
+}
