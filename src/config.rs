@@ -63,6 +63,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
     pub accounting: AccountingConfig,
+    pub throttle: ThrottleConfig,
     pub messages: Messages,
     pub clients: Vec<ClientConfig>,
 }
@@ -87,6 +88,40 @@ impl Default for AccountingConfig {
     }
 }
 
+/// `[throttle]`: brute-force protection. Failed logins (unknown code or
+/// wrong password) are counted per device (Calling-Station-Id) and per NAS
+/// (source address); past the threshold within the window, further attempts
+/// are rejected without a store lookup until the cool-down ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThrottleConfig {
+    /// Failures of one device within `device_window`; 0 disables.
+    pub device_failures: u32,
+    pub device_window: Duration,
+    pub device_cooldown: Duration,
+    /// Failures of all devices behind one NAS within `nas_window`; 0 disables.
+    /// While a NAS cools down, only devices that logged in successfully in
+    /// the last `nas_cooldown` are let through.
+    pub nas_failures: u32,
+    pub nas_window: Duration,
+    pub nas_cooldown: Duration,
+    /// Devices and NASes tracked at most (oldest forgotten first).
+    pub max_tracked: usize,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        ThrottleConfig {
+            device_failures: 5,
+            device_window: secs(60),
+            device_cooldown: secs(300),
+            nas_failures: 30,
+            nas_window: secs(60),
+            nas_cooldown: secs(60),
+            max_tracked: 100_000,
+        }
+    }
+}
+
 /// `[server]`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
@@ -96,6 +131,8 @@ pub struct ServerConfig {
     pub timezone: chrono_tz::Tz,
     /// How long a response is cached to answer retransmissions (RFC 5080).
     pub duplicate_window: Duration,
+    /// Show access codes in the log only as their first two characters.
+    pub mask_codes: bool,
 }
 
 /// `[database]`
@@ -138,6 +175,8 @@ pub struct Messages {
     pub no_minutes_left: String,
     pub mac_mismatch: String,
     pub user_limit_reached: String,
+    /// Sent while a device or NAS is cooling down after repeated failures.
+    pub throttled: String,
 }
 
 /// One `[[client]]`: a NAS (or range of NASes) allowed to talk to radgate.
@@ -152,6 +191,9 @@ pub struct ClientConfig {
     pub accept_any_password: bool,
     /// When set, only codes of this BusinessId are accepted from this client.
     pub business_id: Option<i64>,
+    /// Drop an Access-Request that carries Proxy-State but no
+    /// Message-Authenticator (BlastRADIUS).
+    pub limit_proxy_state: bool,
 }
 
 /// Per-client Message-Authenticator requirement for incoming requests.
@@ -231,6 +273,7 @@ impl Default for ServerConfig {
             acct_listen: DEFAULT_ACCT_LISTEN.parse().expect("valid default"),
             timezone: DEFAULT_TIMEZONE,
             duplicate_window: secs(DEFAULT_DUPLICATE_WINDOW_S),
+            mask_codes: true,
         }
     }
 }
@@ -267,6 +310,7 @@ impl Default for Messages {
             no_minutes_left: "No time left on this access code".into(),
             mac_mismatch: "This access code is in use by another device".into(),
             user_limit_reached: "Too many devices are using this access code".into(),
+            throttled: "Too many failed attempts, please wait a few minutes".into(),
         }
     }
 }
@@ -318,6 +362,7 @@ impl Config {
             database: DatabaseConfig::default(),
             auth: AuthConfig::default(),
             accounting: AccountingConfig::default(),
+            throttle: ThrottleConfig::default(),
             messages: Messages::default(),
             clients: vec![ClientConfig {
                 name: "localhost".into(),
@@ -326,6 +371,7 @@ impl Config {
                 require_message_authenticator: MaPolicy::Auto,
                 accept_any_password: false,
                 business_id: None,
+                limit_proxy_state: true,
             }],
         }
     }
@@ -476,6 +522,7 @@ struct RawConfig {
     database: RawDatabase,
     auth: RawAuth,
     accounting: RawAccounting,
+    throttle: RawThrottle,
     messages: RawMessages,
     client: Vec<RawClient>,
 }
@@ -487,6 +534,7 @@ struct RawServer {
     acct_listen: Sp<String>,
     timezone: Sp<String>,
     duplicate_window: Sp<i64>,
+    mask_codes: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -509,6 +557,18 @@ struct RawAuth {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
+struct RawThrottle {
+    device_failures: Sp<i64>,
+    device_window: Sp<i64>,
+    device_cooldown: Sp<i64>,
+    nas_failures: Sp<i64>,
+    nas_window: Sp<i64>,
+    nas_cooldown: Sp<i64>,
+    max_tracked: Sp<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
 struct RawAccounting {
     stale_after_intervals: Sp<i64>,
     stale_after_no_interim: Sp<i64>,
@@ -525,6 +585,7 @@ struct RawMessages {
     no_minutes_left: Sp<String>,
     mac_mismatch: Sp<String>,
     user_limit_reached: Sp<String>,
+    throttled: Sp<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -536,6 +597,7 @@ struct RawClient {
     require_message_authenticator: Sp<toml::Value>,
     accept_any_password: Option<bool>,
     business_id: Sp<i64>,
+    limit_proxy_state: Option<bool>,
 }
 
 // ---------------------------------------------------------------------------
@@ -633,6 +695,7 @@ impl Ctx<'_> {
         let database = self.database(raw.database)?;
         let auth = self.auth(raw.auth)?;
         let accounting = self.accounting(raw.accounting, &auth)?;
+        let throttle = self.throttle(raw.throttle)?;
         let messages = self.messages(raw.messages)?;
         let clients = self.clients(raw.client, &auth)?;
         Ok(Config {
@@ -641,8 +704,67 @@ impl Ctx<'_> {
             database,
             auth,
             accounting,
+            throttle,
             messages,
             clients,
+        })
+    }
+
+    fn throttle(&self, raw: RawThrottle) -> Result<ThrottleConfig, ConfigError> {
+        let d = ThrottleConfig::default();
+        let n = |key: &str, v: &Sp<i64>, def: i64, range: RangeInclusive<i64>, unit: &str| {
+            self.int(&format!("throttle.{key}"), v, def, range, unit)
+        };
+        Ok(ThrottleConfig {
+            device_failures: n(
+                "device_failures",
+                &raw.device_failures,
+                d.device_failures as i64,
+                0..=1000,
+                "",
+            )? as u32,
+            device_window: secs(n(
+                "device_window",
+                &raw.device_window,
+                d.device_window.as_secs() as i64,
+                1..=86_400,
+                " seconds",
+            )?),
+            device_cooldown: secs(n(
+                "device_cooldown",
+                &raw.device_cooldown,
+                d.device_cooldown.as_secs() as i64,
+                1..=86_400,
+                " seconds",
+            )?),
+            nas_failures: n(
+                "nas_failures",
+                &raw.nas_failures,
+                d.nas_failures as i64,
+                0..=100_000,
+                "",
+            )? as u32,
+            nas_window: secs(n(
+                "nas_window",
+                &raw.nas_window,
+                d.nas_window.as_secs() as i64,
+                1..=86_400,
+                " seconds",
+            )?),
+            nas_cooldown: secs(n(
+                "nas_cooldown",
+                &raw.nas_cooldown,
+                d.nas_cooldown.as_secs() as i64,
+                1..=86_400,
+                " seconds",
+            )?),
+            max_tracked: n(
+                "max_tracked",
+                &raw.max_tracked,
+                d.max_tracked as i64,
+                1000..=10_000_000,
+                "",
+            )? as usize,
         })
     }
 
@@ -720,6 +842,7 @@ impl Ctx<'_> {
             acct_listen,
             timezone,
             duplicate_window,
+            mask_codes: raw.mask_codes.unwrap_or(true),
         })
     }
 
@@ -894,6 +1017,7 @@ impl Ctx<'_> {
                 raw.user_limit_reached,
                 d.user_limit_reached,
             )?,
+            throttled: m("throttled", raw.throttled, d.throttled)?,
         })
     }
 
@@ -1003,6 +1127,7 @@ impl Ctx<'_> {
                 require_message_authenticator,
                 accept_any_password: rc.accept_any_password.unwrap_or(auth.accept_any_password),
                 business_id,
+                limit_proxy_state: rc.limit_proxy_state.unwrap_or(true),
             });
         }
         Ok(clients)
@@ -1409,6 +1534,16 @@ require_message_authenticator = true
             "stale_after_intervals",
             "stale_after_no_interim",
             "sweep_interval",
+            "mask_codes",
+            "limit_proxy_state",
+            "device_failures",
+            "device_window",
+            "device_cooldown",
+            "nas_failures",
+            "nas_window",
+            "nas_cooldown",
+            "max_tracked",
+            "throttled",
             "bind_mac_on_first_use",
             "case_sensitive_codes",
             "accept_any_password",
@@ -1449,7 +1584,7 @@ require_message_authenticator = true
         assert_err(
             with_client("listen = 1"),
             "listen",
-            "allowed here: server, database, auth, accounting, messages, client",
+            "allowed here: server, database, auth, accounting, throttle, messages, client",
         );
         assert_err(with_client("[auth]\nfoo = true"), "auth.foo", "unknown key");
         assert_err(

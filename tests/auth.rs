@@ -12,7 +12,7 @@ use radgate::radius::codec::PacketCode as Code;
 #[tokio::test]
 async fn pap_accept_carries_session_timeout_and_interim_interval() {
     let s = TestServer::start().await;
-    s.token("WELCOME1", 60, |_| {}).await;
+    s.token("WELCOME1", 60, |t| t.user_limit = Some(3)).await;
     let c = Client::new(s.addr).await;
     let r = c
         .auth(

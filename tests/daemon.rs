@@ -83,7 +83,16 @@ async fn serve_then_create_code_with_cli_then_authenticate() {
     let d = start_daemon(&cfg);
     cli(
         &cfg,
-        &["token", "create", "--code", "WELCOME1", "--minutes", "60"],
+        &[
+            "token",
+            "create",
+            "--code",
+            "WELCOME1",
+            "--minutes",
+            "60",
+            "--user-limit",
+            "2",
+        ],
     );
     let c = Client::new(d.auth).await;
     let r = c.auth(1, "WELCOME1", Pw::Pap("WELCOME1"), None).await;

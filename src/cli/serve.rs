@@ -14,6 +14,7 @@ pub async fn run(config: Config) -> Result<(), CliError> {
              using built-in defaults: loopback only, client 127.0.0.1 with secret \"testing123\", database ./radgate.db"
         );
     }
+    warn_if_config_readable(&config);
     let store = Store::open(&config.database).await?;
     tracing::info!(database = %config.database.url, "database open");
     let handle = server::start(Arc::new(config), &store)
@@ -44,5 +45,22 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The config file holds the shared secrets: warn when others can read it.
+fn warn_if_config_readable(config: &Config) {
+    #[cfg(unix)]
+    if let crate::config::ConfigSource::File(path) = &config.source {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            if meta.permissions().mode() & 0o004 != 0 {
+                tracing::warn!(
+                    "{} is readable by every user on this machine and holds the RADIUS shared secrets; \
+                     restrict it (chmod 640, owned by root and the radgate group)",
+                    path.display()
+                );
+            }
+        }
     }
 }

@@ -1,3 +1,4 @@
 //! The decisions: pure functions, no I/O, the clock passed in.
 pub mod accounting;
 pub mod auth;
+pub mod throttle;

@@ -2,7 +2,7 @@
 //! dispatch to the handlers. No business rules here: decisions come from the
 //! policy layer through the store's writer.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,6 +17,7 @@ use super::codec::{self, Attrs, DropReason, Request};
 use crate::config::{ClientConfig, Config, MaPolicy};
 use crate::policy::accounting::{counter64, AcctStatus};
 use crate::policy::auth::{Decision, RejectReason};
+use crate::policy::throttle::{Throttle, Verdict};
 use crate::store::{AcctJob, AuthJob, Store, Writer, WriterSettings};
 use crate::token_parse::{device_id, normalize_mac};
 
@@ -40,6 +41,8 @@ pub struct Stats {
     pub acct_ignored: AtomicU64,
     pub stale_closed: AtomicU64,
     pub status_server: AtomicU64,
+    pub throttled: AtomicU64,
+    pub proxy_state_without_ma: AtomicU64,
     pub store_errors: AtomicU64,
 }
 
@@ -68,6 +71,7 @@ impl Stats {
             &self.bad_authenticator,
             &self.bad_message_authenticator,
             &self.missing_message_authenticator,
+            &self.proxy_state_without_ma,
         ]
         .iter()
         .map(|c| Stats::get(c))
@@ -96,10 +100,24 @@ struct Shared {
     clients: Vec<ClientState>,
     writer: Writer,
     cache: RetransmitCache,
+    throttle: std::sync::Mutex<Throttle>,
     stats: Arc<Stats>,
 }
 
 impl Shared {
+    fn throttle(&self) -> std::sync::MutexGuard<'_, Throttle> {
+        self.throttle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// An access code as it may appear in the log.
+    fn log_code(&self, code: &str) -> String {
+        if self.config.server.mask_codes {
+            mask_code(code)
+        } else {
+            code.to_string()
+        }
+    }
+
     fn client_index(&self, src: SocketAddr) -> Option<usize> {
         let ip = src.ip().to_canonical();
         self.clients
@@ -113,11 +131,31 @@ pub struct ServerHandle {
     pub auth_addr: SocketAddr,
     pub acct_addr: SocketAddr,
     pub stats: Arc<Stats>,
+    shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// Entries held in the in-memory tables (all bounded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryUse {
+    pub retransmit_cache: usize,
+    pub throttled_devices: usize,
+    pub throttled_nases: usize,
+    pub good_devices: usize,
+}
+
 impl ServerHandle {
+    pub fn memory_use(&self) -> MemoryUse {
+        let (d, n, g) = self.shared.throttle().tracked();
+        MemoryUse {
+            retransmit_cache: self.shared.cache.len(),
+            throttled_devices: d,
+            throttled_nases: n,
+            good_devices: g,
+        }
+    }
+
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         for t in self.tasks {
@@ -168,6 +206,7 @@ pub async fn start(config: Arc<Config>, store: &Store) -> Result<ServerHandle, S
             })
             .collect(),
         cache: RetransmitCache::new(config.server.duplicate_window, CACHE_CAPACITY),
+        throttle: std::sync::Mutex::new(Throttle::new(config.throttle.clone())),
         config,
         writer,
         stats: stats.clone(),
@@ -186,7 +225,7 @@ pub async fn start(config: Arc<Config>, store: &Store) -> Result<ServerHandle, S
             Port::Acct,
             stop_rx.clone(),
         )),
-        tokio::spawn(sweep_loop(shared, stop_rx)),
+        tokio::spawn(sweep_loop(shared.clone(), stop_rx)),
     ];
     tracing::info!("auth listening on {auth_addr}");
     tracing::info!("acct listening on {acct_addr}");
@@ -194,6 +233,7 @@ pub async fn start(config: Arc<Config>, store: &Store) -> Result<ServerHandle, S
         auth_addr,
         acct_addr,
         stats,
+        shared,
         stop,
         tasks,
     })
@@ -306,6 +346,15 @@ async fn serve_loop(
             tracing::warn!(%src, client = %client.cfg.name, "dropped: {}", DropReason::MissingMessageAuthenticator.as_str());
             continue;
         }
+        if port == Port::Auth
+            && client.cfg.limit_proxy_state
+            && !req.has_message_authenticator
+            && req.has_attr(codec::ATTR_PROXY_STATE)
+        {
+            Stats::bump(&stats.proxy_state_without_ma);
+            tracing::warn!(%src, client = %client.cfg.name, "dropped: Proxy-State without Message-Authenticator (limit_proxy_state)");
+            continue;
+        }
         if req.code == Code::StatusServer {
             Stats::bump(&stats.status_server);
             let mut a = Attrs::default();
@@ -337,7 +386,7 @@ async fn serve_loop(
         tokio::spawn(async move {
             let nas = src.ip().to_canonical().to_string();
             let reply = match port {
-                Port::Auth => handle_access(&shared, ci, nas, &req).await,
+                Port::Auth => handle_access(&shared, ci, src.ip().to_canonical(), &req).await,
                 Port::Acct => handle_accounting(&shared, ci, nas, &req).await,
             };
             match reply {
@@ -362,24 +411,65 @@ pub fn mask_code(code: &str) -> String {
     out
 }
 
-async fn handle_access(shared: &Shared, ci: usize, nas: String, req: &Request) -> Option<Vec<u8>> {
+async fn handle_access(
+    shared: &Shared,
+    ci: usize,
+    nas_ip: IpAddr,
+    req: &Request,
+) -> Option<Vec<u8>> {
     let client = &shared.clients[ci];
     let cfg = &shared.config;
+    let secret = client.cfg.secret.as_bytes();
     let user_name = req.user_name().unwrap_or_default();
     let csid = req.calling_station_id();
     let device = csid.as_deref().and_then(device_id);
     let device_mac = csid.as_deref().and_then(|c| normalize_mac(c).ok());
+    let verdict = shared
+        .throttle()
+        .begin(nas_ip, device.as_deref(), Instant::now());
+    if verdict != Verdict::Allow {
+        Stats::bump(&shared.stats.throttled);
+        Stats::bump(&shared.stats.access_rejects);
+        tracing::warn!(
+            code = %shared.log_code(&user_name),
+            nas = %client.cfg.name,
+            device = device.as_deref().unwrap_or("-"),
+            "Access-Reject: {}",
+            if verdict == Verdict::DeviceThrottled { "device throttled after repeated failures" } else { "NAS throttled after repeated failures" }
+        );
+        let mut attrs = Attrs::default();
+        attrs.push_string(codec::ATTR_REPLY_MESSAGE, &cfg.messages.throttled);
+        return codec::encode_response(req, Code::AccessReject, &attrs, secret);
+    }
     let job = AuthJob {
         user_name: user_name.clone(),
         credential: req.credential(),
         device: device.clone(),
         device_mac,
-        nas,
+        nas: nas_ip.to_string(),
         business_id: client.cfg.business_id,
         accept_any_password: client.cfg.accept_any_password,
         now: chrono::Utc::now().timestamp(),
     };
-    let outcome = match shared.writer.authorize(job).await {
+    let result = shared.writer.authorize(job).await;
+    let (guess_failed, accepted) = match &result {
+        Ok(o) => (
+            matches!(
+                o.decision,
+                Decision::Reject(RejectReason::UnknownCode | RejectReason::WrongPassword)
+            ),
+            matches!(o.decision, Decision::Accept(_)),
+        ),
+        Err(_) => (false, false),
+    };
+    shared.throttle().finish(
+        nas_ip,
+        device.as_deref(),
+        guess_failed,
+        accepted,
+        Instant::now(),
+    );
+    let outcome = match result {
         Ok(o) => o,
         Err(e) => {
             Stats::bump(&shared.stats.store_errors);
@@ -387,7 +477,6 @@ async fn handle_access(shared: &Shared, ci: usize, nas: String, req: &Request) -
             return None;
         }
     };
-    let secret = client.cfg.secret.as_bytes();
     let mut attrs = Attrs::default();
     let code = match &outcome.decision {
         Decision::Accept(g) => {
@@ -400,7 +489,7 @@ async fn handle_access(shared: &Shared, ci: usize, nas: String, req: &Request) -
                 );
             }
             tracing::info!(
-                code = %mask_code(&user_name),
+                code = %shared.log_code(&user_name),
                 nas = %client.cfg.name,
                 device = device.as_deref().unwrap_or("-"),
                 session_timeout = g.session_timeout,
@@ -412,7 +501,7 @@ async fn handle_access(shared: &Shared, ci: usize, nas: String, req: &Request) -
             Stats::bump(&shared.stats.access_rejects);
             attrs.push_string(codec::ATTR_REPLY_MESSAGE, reject_message(cfg, *r));
             tracing::info!(
-                code = %mask_code(&user_name),
+                code = %shared.log_code(&user_name),
                 nas = %client.cfg.name,
                 device = device.as_deref().unwrap_or("-"),
                 reason = r.as_str(),
@@ -476,7 +565,7 @@ async fn handle_accounting(
         }
     };
     Stats::bump(&shared.stats.acct_responses);
-    let code = mask_code(user_name.as_deref().unwrap_or(""));
+    let code = shared.log_code(user_name.as_deref().unwrap_or(""));
     let session = session_id.as_deref().unwrap_or("-");
     match outcome.ignored {
         Some(why) => {

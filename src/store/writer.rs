@@ -247,7 +247,11 @@ async fn authorize(
     let decision = auth::decide(Some(&facts), &req, &live, opts, now);
     if let Decision::Accept(g) = &decision {
         let expires = now + s.pending_place_ttl;
-        let refreshed = if g.already_holds_place {
+        // Places matter only where a UserLimit counts them: an unlimited
+        // token records none, so a flood of logins cannot grow the table.
+        let refreshed = if token.user_limit.is_none() {
+            true
+        } else if g.already_holds_place {
             // Refresh the device's pending place, if that is what it holds;
             // a live session needs nothing.
             sqlx::query(

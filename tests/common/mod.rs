@@ -308,6 +308,23 @@ impl Client {
         }
     }
 
+    /// Receive one reply of several in flight (they may come in any order):
+    /// decoded, not matched to its request.
+    pub async fn recv_any(&self) -> Reply {
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(10), self.sock.recv(&mut buf))
+            .await
+            .expect("no reply within 10 s")
+            .unwrap();
+        let raw = buf[..n].to_vec();
+        let packet = Packet::decode(&raw, self.secret.as_bytes()).expect("reply decodes");
+        Reply {
+            code: packet.get_code(),
+            raw,
+            packet,
+        }
+    }
+
     pub async fn roundtrip(&self, request: &[u8]) -> Reply {
         self.send(request).await;
         self.recv_for(request).await
