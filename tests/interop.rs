@@ -130,6 +130,22 @@ fn pyrad(
     pw: &str,
     mac: Option<&str>,
 ) -> Option<serde_json::Value> {
+    pyrad_args(
+        port,
+        method,
+        user,
+        pw,
+        mac.into_iter().map(String::from).collect(),
+    )
+}
+
+fn pyrad_args(
+    port: u16,
+    method: &str,
+    user: &str,
+    pw: &str,
+    extra: Vec<String>,
+) -> Option<serde_json::Value> {
     // Debian's python3-pyrad lives in the system python, which may not be
     // the first python3 on PATH.
     let py = ["python3", "/usr/bin/python3"].into_iter().find(|py| {
@@ -154,9 +170,7 @@ fn pyrad(
         user.into(),
         pw.into(),
     ];
-    if let Some(m) = mac {
-        args.push(m.into());
-    }
+    args.extend(extra);
     let out = Command::new(py).args(&args).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -242,6 +256,39 @@ async fn radclient_accounting_start_interim_stop() {
     assert!(ok && out.contains("Received Accounting-Response"), "{out}");
     assert_eq!(
         s.store.find_token("ACCT60").await.unwrap().minutes_left(),
+        45
+    );
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pyrad_accounting_start_interim_stop() {
+    let s = TestServer::start().await;
+    s.token("PYACCT", 60, |_| {}).await;
+    let port = s.acct_addr.port();
+    let send = move |status: &'static str, t: u32| {
+        move || {
+            pyrad_args(
+                port,
+                "acct",
+                "PYACCT",
+                status,
+                vec!["py-1".into(), t.to_string()],
+            )
+        }
+    };
+    let Some(v) = run_blocking(send("Start", 0)).await else {
+        return;
+    };
+    assert_eq!(v["code"], 5, "{v}");
+    let v = run_blocking(send("Interim-Update", 600)).await.unwrap();
+    assert_eq!(v["code"], 5, "{v}");
+    let v = run_blocking(send("Interim-Update", 600)).await.unwrap();
+    assert_eq!(v["code"], 5, "{v}");
+    let v = run_blocking(send("Stop", 900)).await.unwrap();
+    assert_eq!(v["code"], 5, "{v}");
+    assert_eq!(
+        s.store.find_token("PYACCT").await.unwrap().minutes_left(),
         45
     );
     s.shutdown().await;

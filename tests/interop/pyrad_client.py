@@ -2,6 +2,7 @@
 """Independent RADIUS client for interop tests (Debian python3-pyrad).
 
 usage: pyrad_client.py PORT SECRET pap|chap USER PASSWORD [MAC]
+       pyrad_client.py PORT SECRET acct USER STATUS SESSION-ID SESSION-TIME
 Prints one JSON object: {"code": N, "attributes": {name: [values]}}.
 Exit 0 on any verified reply, 2 on timeout.
 """
@@ -17,14 +18,23 @@ import pyrad.packet
 
 def main():
     port, secret, method, user, password = sys.argv[1:6]
-    mac = sys.argv[6] if len(sys.argv) > 6 else None
+    mac = sys.argv[6] if len(sys.argv) > 6 and method != "acct" else None
     here = os.path.dirname(os.path.abspath(__file__))
-    c = Client(server="127.0.0.1", authport=int(port), secret=secret.encode(),
-               dict=Dictionary(os.path.join(here, "dictionary")))
+    c = Client(server="127.0.0.1", authport=int(port), acctport=int(port),
+               secret=secret.encode(), dict=Dictionary(os.path.join(here, "dictionary")))
     c.timeout = 3
     c.retries = 1
-    req = c.CreateAuthPacket(code=pyrad.packet.AccessRequest, User_Name=user)
-    if method == "pap":
+    if method == "acct":
+        req = c.CreateAcctPacket(User_Name=user)
+        req["Acct-Status-Type"] = password
+        req["Acct-Session-Id"] = sys.argv[6]
+        req["Acct-Session-Time"] = int(sys.argv[7])
+        req["Calling-Station-Id"] = "02:00:00:00:00:42"
+    else:
+        req = c.CreateAuthPacket(code=pyrad.packet.AccessRequest, User_Name=user)
+    if method == "acct":
+        pass
+    elif method == "pap":
         req["User-Password"] = req.PwCrypt(password)
     else:
         ident = 7
