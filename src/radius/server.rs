@@ -102,6 +102,46 @@ struct Shared {
     cache: RetransmitCache,
     throttle: std::sync::Mutex<Throttle>,
     stats: Arc<Stats>,
+    /// Dropped packets are logged at most a few times per second, so a
+    /// flood cannot flood the log; the counters see every one.
+    drop_log: LogLimiter,
+}
+
+/// Allows at most `LogLimiter::PER_SECOND` log lines per second.
+#[derive(Debug, Default)]
+struct LogLimiter {
+    /// (second << 16) | count within that second.
+    state: AtomicU64,
+}
+
+impl LogLimiter {
+    const PER_SECOND: u64 = 10;
+
+    fn allow(&self) -> bool {
+        let sec = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let mut cur = self.state.load(Ordering::Relaxed);
+        loop {
+            let (s, n) = (cur >> 16, cur & 0xffff);
+            let next = if s == sec {
+                if n >= Self::PER_SECOND {
+                    return false;
+                }
+                cur + 1
+            } else {
+                (sec << 16) | 1
+            };
+            match self
+                .state
+                .compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
 }
 
 impl Shared {
@@ -207,6 +247,7 @@ pub async fn start(config: Arc<Config>, store: &Store) -> Result<ServerHandle, S
             .collect(),
         cache: RetransmitCache::new(config.server.duplicate_window, CACHE_CAPACITY),
         throttle: std::sync::Mutex::new(Throttle::new(config.throttle.clone())),
+        drop_log: LogLimiter::default(),
         config,
         writer,
         stats: stats.clone(),
@@ -312,12 +353,16 @@ async fn serve_loop(
         Stats::bump(&stats.received);
         let Some(ci) = shared.client_index(src) else {
             Stats::bump(&stats.unknown_client);
-            tracing::warn!(%src, "request from an address no client covers; dropped");
+            if shared.drop_log.allow() {
+                tracing::warn!(%src, "request from an address no client covers; dropped");
+            }
             continue;
         };
         if n > codec::MAX_PACKET_LEN {
             stats.dropped(DropReason::Malformed);
-            tracing::warn!(%src, len = n, "datagram larger than 4096 bytes; dropped");
+            if shared.drop_log.allow() {
+                tracing::warn!(%src, len = n, "datagram larger than 4096 bytes; dropped");
+            }
             continue;
         }
         let dg = &buf[..n];
@@ -331,7 +376,9 @@ async fn serve_loop(
             Ok(r) => r,
             Err(r) => {
                 stats.dropped(r);
-                tracing::warn!(%src, client = %client.cfg.name, "dropped: {}", r.as_str());
+                if shared.drop_log.allow() {
+                    tracing::warn!(%src, client = %client.cfg.name, "dropped: {}", r.as_str());
+                }
                 continue;
             }
         };
@@ -343,7 +390,9 @@ async fn serve_loop(
             }
         } else if (port == Port::Auth && client.requires_ma()) || req.code == Code::StatusServer {
             stats.dropped(DropReason::MissingMessageAuthenticator);
-            tracing::warn!(%src, client = %client.cfg.name, "dropped: {}", DropReason::MissingMessageAuthenticator.as_str());
+            if shared.drop_log.allow() {
+                tracing::warn!(%src, client = %client.cfg.name, "dropped: {}", DropReason::MissingMessageAuthenticator.as_str());
+            }
             continue;
         }
         if port == Port::Auth
@@ -352,7 +401,9 @@ async fn serve_loop(
             && req.has_attr(codec::ATTR_PROXY_STATE)
         {
             Stats::bump(&stats.proxy_state_without_ma);
-            tracing::warn!(%src, client = %client.cfg.name, "dropped: Proxy-State without Message-Authenticator (limit_proxy_state)");
+            if shared.drop_log.allow() {
+                tracing::warn!(%src, client = %client.cfg.name, "dropped: Proxy-State without Message-Authenticator (limit_proxy_state)");
+            }
             continue;
         }
         if req.code == Code::StatusServer {
