@@ -137,6 +137,9 @@ fn load_config(cli: &Cli) -> Result<Config, CliError> {
 /// Run the command line; returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve) {
+        restore_sigpipe();
+    }
     // Generated from the clap definitions; need no configuration.
     match &cli.command {
         Command::Completions { shell } => {
@@ -179,6 +182,18 @@ pub fn main() -> ExitCode {
             eprintln!("{} {}", style::error_prefix(), e.message);
             ExitCode::from(e.code)
         }
+    }
+}
+
+/// `radgate token export | head` should end quietly when `head` exits, as
+/// other command-line tools do, instead of failing on the closed pipe: let
+/// SIGPIPE end the process (Rust ignores it by default). Not for `serve`.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called at start-up before any other thread exists; setting a
+    // signal's disposition to its default is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

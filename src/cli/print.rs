@@ -123,26 +123,24 @@ impl Sheet<'_> {
             }
         };
         let network = self.network.map_or(String::new(), |n| {
-            format!(
-                "<div class=\"network\"><span class=\"label\">Network</span> {}</div>",
-                esc(n)
-            )
+            format!("<div class=\"network\">{}</div>", esc(n))
         });
         let note = self.note.map_or(String::new(), |n| {
             format!("<div class=\"note\">{}</div>", esc(n))
         });
-        let code_class = if t.access_code.chars().count() > 12 {
-            "code long"
-        } else {
-            "code"
+        // Smaller type for longer codes, so that every code fits its card.
+        let code_class = match t.access_code.chars().count() {
+            0..=10 => "code",
+            11..=15 => "code medium",
+            _ => "code long",
         };
         Ok(format!(
-            "<article class=\"card{qr_class}\">\n  <div class=\"text\">\n    <div class=\"title\">{title}</div>\n    {network}\n    <div class=\"{code_class}\">{code}</div>\n    <div class=\"minutes\">{minutes}</div>\n    <div class=\"validity\">{validity}</div>\n    {note}\n  </div>\n  {qr}\n</article>\n",
+            "<article class=\"card{qr_class}\">\n  <header><div class=\"title\">{title}</div>{network}</header>\n  <div class=\"text\">\n    <div class=\"{code_class}\">{code}</div>\n    <div class=\"minutes\">{minutes}</div>\n    <div class=\"validity\">{validity}</div>\n  </div>\n  {qr}\n  {note}\n</article>\n",
             qr_class = if qr.is_empty() { "" } else { " with-qr" },
             title = esc(self.title),
             code = esc(&t.access_code),
             minutes = esc(&duration_text(t.minutes_included)),
-            validity = esc(&validity_text(t.valid_from, t.valid_to, self.tz)),
+            validity = validity_html(t.valid_from, t.valid_to, self.tz),
         ))
     }
 }
@@ -168,9 +166,15 @@ pub fn duration_text(minutes: i64) -> String {
     format!("{d} of access")
 }
 
-/// The validity window in local time.
-pub fn validity_text(from: Option<i64>, to: Option<i64>, tz: Tz) -> String {
-    let f = |s: i64| format_local(ts(s), tz);
+/// The validity window in local time, as HTML: each date and time is kept
+/// on one line.
+pub fn validity_html(from: Option<i64>, to: Option<i64>, tz: Tz) -> String {
+    let f = |s: i64| {
+        format!(
+            "<span class=\"when\">{}</span>",
+            esc(&format_local(ts(s), tz))
+        )
+    };
     match (from, to) {
         (None, None) => "No expiry date".into(),
         (Some(a), None) => format!("Valid from {}", f(a)),
@@ -257,31 +261,34 @@ const HEAD: &str = r#"<!DOCTYPE html>
   .card {
     border: 0.3mm dashed #777;
     border-radius: 2mm;
-    padding: 2mm 2.5mm;
-    display: flex;
-    align-items: center;
-    gap: 2mm;
+    padding: 1.8mm 2.5mm;
+    display: grid;
+    grid-template-columns: 1fr;
+    grid-template-rows: auto 1fr auto;
+    column-gap: 2mm;
     overflow: hidden;
     break-inside: avoid;
   }
-  .text { flex: 1 1 auto; min-width: 0; display: flex; flex-direction: column; gap: 0.6mm; }
-  .title { font-size: 7.5pt; text-transform: uppercase; letter-spacing: 0.08em; color: #555; }
-  .network { font-size: 8.5pt; font-weight: 600; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
-  .label { font-weight: 400; color: #555; }
+  .card.with-qr { grid-template-columns: 1fr 21mm; }
+  header { grid-column: 1 / -1; display: flex; align-items: baseline; gap: 1.5mm; min-width: 0; }
+  .title { flex: none; font-size: 7pt; text-transform: uppercase; letter-spacing: 0.08em; color: #555; }
+  .network { font-size: 8.5pt; font-weight: 700; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; min-width: 0; }
+  .text { min-width: 0; display: flex; flex-direction: column; justify-content: center; gap: 0.5mm; }
   .code {
     font-family: "DejaVu Sans Mono", "Consolas", "Menlo", monospace;
     font-size: 15pt;
     font-weight: 700;
     letter-spacing: 0.06em;
     white-space: nowrap;
-    padding: 0.4mm 0;
   }
-  .with-qr .code { font-size: 13pt; letter-spacing: 0.03em; }
-  .code.long { font-size: 9pt; white-space: normal; overflow-wrap: anywhere; letter-spacing: 0; }
+  .with-qr .code { font-size: 13pt; letter-spacing: 0.02em; }
+  .code.medium, .with-qr .code.medium { font-size: 10.5pt; letter-spacing: 0; }
+  .code.long, .with-qr .code.long { font-size: 8.5pt; white-space: normal; overflow-wrap: anywhere; letter-spacing: 0; }
   .minutes { font-size: 8.5pt; }
   .validity { font-size: 7.5pt; color: #333; }
-  .note { font-size: 6.5pt; color: #555; }
-  .qr { flex: 0 0 23mm; width: 23mm; height: 23mm; }
+  .when { white-space: nowrap; }
+  .note { grid-column: 1 / -1; font-size: 6.5pt; color: #555; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+  .qr { align-self: center; width: 21mm; height: 21mm; }
   .qr svg { width: 100%; height: 100%; display: block; }
   @media print {
     body { background: none; }
@@ -327,10 +334,10 @@ mod tests {
         assert_eq!(duration_text(90), "1 h 30 min of access");
         assert_eq!(duration_text(2880), "2 days of access");
         assert_eq!(
-            validity_text(None, Some(1_767_225_540), Tz::UTC),
-            "Valid until 2025-12-31 23:59"
+            validity_html(None, Some(1_767_225_540), Tz::UTC),
+            "Valid until <span class=\"when\">2025-12-31 23:59</span>"
         );
-        assert_eq!(validity_text(None, None, Tz::UTC), "No expiry date");
+        assert_eq!(validity_html(None, None, Tz::UTC), "No expiry date");
         assert_eq!(
             esc("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
