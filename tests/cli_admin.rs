@@ -1139,6 +1139,37 @@ fn completions_and_man_page() {
 }
 
 #[test]
+fn progress_bar_and_colour_on_a_terminal() {
+    // `script` runs the command on a pseudo-terminal.
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!(
+            "SKIP progress_bar_and_colour_on_a_terminal: `script` (util-linux) not installed"
+        );
+        return;
+    }
+    let e = Env::new();
+    let bin = env!("CARGO_BIN_EXE_radgate");
+    let cfg = e.path("radgate.toml");
+    let cmd = format!(
+        "{bin} --config {c} token generate --count 600 --minutes 5 --format json >/dev/null; \
+         {bin} --config {c} token show NOPE",
+        c = cfg.display()
+    );
+    let o = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env_remove("NO_COLOR")
+        .env("TERM", "xterm")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("generating codes ["), "{out}");
+    assert!(out.contains("600/600 100%"), "{out}");
+    assert!(out.contains("\x1b[1;31mradgate: error:\x1b[0m"), "{out}");
+    assert_eq!(e.codes(&[]).len(), 600);
+}
+
+#[test]
 fn exit_codes_and_no_colour_in_pipes() {
     let e = Env::new();
     // 2: invalid input (clap and field validation alike).

@@ -10,7 +10,7 @@ pub struct Progress {
     label: &'static str,
     total: usize,
     enabled: bool,
-    drawn_permille: Option<usize>,
+    drawn_percent: Option<usize>,
     start: Instant,
 }
 
@@ -20,21 +20,21 @@ impl Progress {
             label,
             total,
             enabled: total >= MIN_TOTAL && std::io::stderr().is_terminal(),
-            drawn_permille: None,
+            drawn_percent: None,
             start: Instant::now(),
         }
     }
 
-    /// `done` items finished; redraws at most every 0.1 %.
+    /// `done` items finished; redraws once per percent.
     pub fn set(&mut self, done: usize) {
         if !self.enabled {
             return;
         }
-        let permille = done * 1000 / self.total.max(1);
-        if self.drawn_permille == Some(permille) && done != self.total {
+        let percent = done * 100 / self.total.max(1);
+        if self.drawn_percent == Some(percent) {
             return;
         }
-        self.drawn_permille = Some(permille);
+        self.drawn_percent = Some(percent);
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "\r{}", render(self.label, done, self.total, 30));
         let _ = err.flush();
@@ -42,7 +42,7 @@ impl Progress {
 
     /// End the bar's line (with the elapsed time).
     pub fn finish(&mut self) {
-        if self.enabled && self.drawn_permille.is_some() {
+        if self.enabled && self.drawn_percent.is_some() {
             eprintln!(" {:.1}s", self.start.elapsed().as_secs_f64());
         }
     }
