@@ -486,11 +486,17 @@ async fn generate(store: &Store, a: GenerateArgs, tz: chrono_tz::Tz) -> Result<(
     template.updated_by = Some(whoami());
     let mut seen = std::collections::HashSet::with_capacity(count);
     let prefix = a.prefix.clone();
-    let next_code = move || loop {
-        let code = format!("{prefix}{}", generate_code(length, &mut rng));
-        if seen.insert(code_key(&code)) {
-            return code;
+    // Skips codes drawn earlier in this batch (cheaper than a failed insert);
+    // the database's unique index is the real check, and bounds the retries.
+    let next_code = move || {
+        let mut code = String::new();
+        for _ in 0..100 {
+            code = format!("{prefix}{}", generate_code(length, &mut rng));
+            if seen.insert(code_key(&code)) {
+                break;
+            }
         }
+        code
     };
     let mut bar = Progress::new("generating codes", count);
     let res = store
