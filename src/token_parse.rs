@@ -233,6 +233,36 @@ pub fn parse_datetime(s: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
     }
 }
 
+/// The span of time a datetime filter value stands for, as `[start, end)`:
+/// a date alone (`2025-07-21`) is that whole local day, a value with seconds
+/// that second, any other form that minute (`2025-07-21T12:45` is 12:45:00 up
+/// to 12:46:00, the Nexudus minute precision). Same input forms as
+/// [`parse_datetime`]. Used for exact (`start <= t < end`) and range filters
+/// (`--from-…` is `t >= start`, `--to-…` is `t < end`, so both bounds are
+/// inclusive of the unit given).
+pub fn parse_datetime_span(s: &str, tz: Tz) -> Result<(DateTime<Utc>, DateTime<Utc>), String> {
+    let start = parse_datetime(s, tz)?;
+    let t = s.trim();
+    let (body, _) = split_zone(t).map_err(|()| datetime_format_error(t, tz))?;
+    if body.len() == 10 {
+        // Date only: up to the next local midnight (23, 24 or 25 hours).
+        let day = NaiveDate::parse_from_str(body, "%Y-%m-%d")
+            .map_err(|_| datetime_format_error(t, tz))?;
+        let next = day
+            .succ_opt()
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .ok_or_else(|| format!("{} is out of range", quote(t)))?;
+        let end =
+            parse_datetime(&next, tz).or_else(|_| parse_datetime(&format!("{next}T01:00"), tz))?;
+        return Ok((start, end));
+    }
+    // Seconds given: `HH:MM:SS` after the date and the separator.
+    let unit = if body.len() >= 19 { 1 } else { 60 };
+    let start_unit = start.timestamp() - start.timestamp().rem_euclid(unit);
+    let start = DateTime::from_timestamp(start_unit, 0).unwrap_or(start);
+    Ok((start, start + chrono::Duration::seconds(unit)))
+}
+
 /// `"2025-07-21 14:45"` in `tz`, for tables.
 pub fn format_local(dt: DateTime<Utc>, tz: Tz) -> String {
     dt.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()
@@ -687,6 +717,39 @@ mod tests {
         );
         let parsed = parse_datetime(&format_local(dt, Berlin), Berlin).unwrap();
         assert_eq!(parsed.with_timezone(&Berlin).hour(), 14);
+    }
+
+    // ---------- datetime spans ----------
+
+    #[test]
+    fn datetime_span_units() {
+        let span = |s: &str, tz: Tz| {
+            let (a, b) = parse_datetime_span(s, tz).unwrap();
+            (format_utc(a), format_utc(b))
+        };
+        assert_eq!(
+            span("2025-07-21T12:45", Tz::UTC),
+            ("2025-07-21T12:45:00Z".into(), "2025-07-21T12:46:00Z".into())
+        );
+        assert_eq!(
+            span("2025-07-21T12:45:30", Tz::UTC),
+            ("2025-07-21T12:45:30Z".into(), "2025-07-21T12:45:31Z".into())
+        );
+        assert_eq!(
+            span("2025-07-21T12:45+02:00", Tz::UTC),
+            ("2025-07-21T10:45:00Z".into(), "2025-07-21T10:46:00Z".into())
+        );
+        assert_eq!(
+            span("2025-07-21", Berlin),
+            ("2025-07-20T22:00:00Z".into(), "2025-07-21T22:00:00Z".into())
+        );
+        // The day clocks go forward has 23 hours.
+        assert_eq!(
+            span("2025-03-30", Berlin),
+            ("2025-03-29T23:00:00Z".into(), "2025-03-30T22:00:00Z".into())
+        );
+        assert!(parse_datetime_span("tomorrow", Berlin).is_err());
+        assert!(parse_datetime_span("2025-07-21Z", Berlin).is_err());
     }
 
     // ---------- codes ----------

@@ -1,14 +1,19 @@
 //! The `radgate` command line: one file per command group.
 
+mod filter;
+mod import;
 mod output;
+mod print;
+mod progress;
 mod serve;
 mod session;
+mod style;
 mod token;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::config::Config;
 
@@ -26,7 +31,17 @@ pub const EXIT_CONFIG: u8 = 3;
     name = "radgate",
     version,
     about = "RADIUS server for WiFi access codes",
-    after_help = "Examples:\n  radgate serve\n  radgate token create --code WELCOME1 --minutes 60\n  radgate token list --active --format json\n  radgate check-config --config /etc/radgate/radgate.toml"
+    after_help = concat!(
+        "Examples:\n",
+        "  radgate serve\n",
+        "  radgate token create --code WELCOME1 --minutes 60\n",
+        "  radgate token generate --count 100 --minutes 120 --format csv > batch.csv\n",
+        "  radgate token list --active --format json\n",
+        "  radgate check-config --config /etc/radgate/radgate.toml\n",
+        "  radgate completions bash > /etc/bash_completion.d/radgate\n\n",
+        "Exit codes: 0 success; 1 operational failure (database, code not found, port in use);\n",
+        "2 invalid input (the message names the field); 3 invalid or missing configuration file."
+    )
 )]
 pub struct Cli {
     /// Configuration file (default: $RADGATE_CONFIG, ./radgate.toml, /etc/radgate/radgate.toml, else built-in defaults).
@@ -39,15 +54,41 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the RADIUS server.
+    #[command(
+        after_help = "Examples:\n  radgate serve\n  radgate --config /etc/radgate/radgate.toml serve\n  RADGATE_LOG=debug radgate serve"
+    )]
     Serve,
     /// Manage access tokens (codes).
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  radgate token create --code WELCOME1 --minutes 60\n  radgate token generate --count 50 --minutes 120\n  radgate token list --unused --format csv\n  radgate token update WELCOME1 --add-minutes 30\n  radgate token print --unused --network Guest --output vouchers.html"
+    )]
     Token(Box<token::TokenCommand>),
     /// List accounting sessions and pending places.
     #[command(subcommand)]
     Session(session::SessionCommand),
     /// Validate the configuration and print a summary.
+    #[command(
+        after_help = "Examples:\n  radgate check-config\n  radgate check-config --config /etc/radgate/radgate.toml"
+    )]
     CheckConfig,
+    /// Print a shell completion script to stdout.
+    #[command(
+        after_help = "Examples:\n  radgate completions bash > /etc/bash_completion.d/radgate\n  radgate completions zsh > \"${fpath[1]}/_radgate\"\n  radgate completions fish > ~/.config/fish/completions/radgate.fish"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout, or write one per command.
+    #[command(
+        after_help = "Examples:\n  radgate man | man -l -\n  radgate man > /usr/local/share/man/man1/radgate.1\n  radgate man --dir /usr/local/share/man/man1"
+    )]
+    Man {
+        /// Write radgate.1, radgate-token.1, radgate-token-list.1, … into DIR.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Default, ValueEnum, PartialEq, Eq)]
@@ -100,6 +141,27 @@ fn load_config(cli: &Cli) -> Result<Config, CliError> {
 /// Run the command line; returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve) {
+        restore_sigpipe();
+    }
+    // Generated from the clap definitions; need no configuration.
+    match &cli.command {
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(*shell, &mut cmd, "radgate", &mut std::io::stdout());
+            return ExitCode::from(EXIT_OK);
+        }
+        Command::Man { dir } => {
+            return match man(dir.as_deref()) {
+                Ok(()) => ExitCode::from(EXIT_OK),
+                Err(e) => {
+                    eprintln!("{} {e}", style::error_prefix());
+                    ExitCode::from(EXIT_FAILURE)
+                }
+            };
+        }
+        _ => {}
+    }
     let serve = matches!(cli.command, Command::Serve);
     init_logging(serve);
     let rt = if serve {
@@ -114,16 +176,40 @@ pub fn main() -> ExitCode {
     let rt = match rt {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("radgate: error: cannot start the runtime: {e}");
+            eprintln!("{} cannot start the runtime: {e}", style::error_prefix());
             return ExitCode::from(EXIT_FAILURE);
         }
     };
     match rt.block_on(run(cli)) {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(e) => {
-            eprintln!("radgate: error: {}", e.message);
+            eprintln!("{} {}", style::error_prefix(), e.message);
             ExitCode::from(e.code)
         }
+    }
+}
+
+/// `radgate token export | head` should end quietly when `head` exits, as
+/// other command-line tools do, instead of failing on the closed pipe: let
+/// SIGPIPE end the process (Rust ignores it by default). Not for `serve`.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called at start-up before any other thread exists; setting a
+    // signal's disposition to its default is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+fn man(dir: Option<&std::path::Path>) -> std::io::Result<()> {
+    let cmd = Cli::command();
+    match dir {
+        Some(dir) => {
+            clap_mangen::generate_to(cmd, dir)?;
+            eprintln!("wrote man pages to {}", dir.display());
+            Ok(())
+        }
+        None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout()),
     }
 }
 
@@ -149,5 +235,6 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Token(cmd) => token::run(*cmd, &config).await,
         Command::Session(cmd) => session::run(cmd, &config).await,
+        Command::Completions { .. } | Command::Man { .. } => Ok(()),
     }
 }

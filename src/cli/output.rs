@@ -38,7 +38,7 @@ pub fn print_table(header: &[&str], rows: &[Vec<Cell>]) {
         .zip(&widths)
         .map(|(h, w)| format!("{h:<w$}"))
         .collect();
-    println!("{}", line.join("  ").trim_end());
+    println!("{}", super::style::bold(line.join("  ").trim_end()));
     for r in rows {
         let line: Vec<String> = r
             .iter()

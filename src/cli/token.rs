@@ -1,22 +1,44 @@
-//! `radgate token …`: create, show, list, delete.
+//! `radgate token …`: create, generate, show, list, update, delete, import,
+//! export, print.
+
+use std::io::Write;
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
+use super::filter::{field_errors, FilterArgs, OrderArgs};
 use super::output::{print_json, print_kv, print_table, Cell};
+use super::progress::Progress;
 use super::{CliError, Format};
 use crate::config::Config;
+use crate::store::sqlite::{GenerateError, TokenField, TokenUpdate};
 use crate::store::{SessionRow, Store, TokenFilter};
-use crate::token::{ts, AccessToken, TokenInput, TokenJson};
-use crate::token_parse::{format_local, format_utc};
+use crate::token::{ts, AccessToken, FieldError, TokenInput, TokenJson};
+use crate::token_parse::{code_key, format_local, format_utc, generate_code, CODE_ALPHABET};
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Create one access token.
-    #[command(
-        after_help = "Examples:\n  radgate token create --code WELCOME1 --minutes 60\n  radgate token create --code LOBBY-7 --minutes 1440 --valid-to 2025-12-31T23:59 --user-limit 2\n  radgate token create --code ROOM12 --minutes 600 --mac aa-bb-cc-dd-ee-ff --format json"
-    )]
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  radgate token create --code WELCOME1 --minutes 60\n",
+        "  radgate token create --code LOBBY-7 --minutes 1440 --valid-to 2025-12-31T23:59 --user-limit 2\n",
+        "  radgate token create --code ROOM12 --minutes 600 --mac aa-bb-cc-dd-ee-ff --format json\n\n",
+        "Dates: 2025-07-21T12:45 (the Nexudus format) and other zone-less forms are local time in server.timezone; with Z or an offset they are absolute."
+    ))]
     Create(CreateArgs),
+    /// Create many tokens with random codes (all or none).
+    #[command(after_help = concat!(
+        "Codes use the alphabet ABCDEFGHJKMNPQRSTUVWXYZ23456789 (no 0/O, 1/I/L look-alikes) and are\n",
+        "unique, also against existing codes. All codes are created in one transaction: on any\n",
+        "error none is. A progress bar is shown on a terminal for large batches.\n\n",
+        "Examples:\n",
+        "  radgate token generate --count 50 --minutes 120\n",
+        "  radgate token generate --count 1000 --minutes 1440 --length 6 --prefix CAFE- --valid-to 2025-12-31T23:59\n",
+        "  radgate token generate --count 200 --minutes 60 --user-limit 1 --format csv > batch.csv"
+    ))]
+    Generate(GenerateArgs),
     /// Show one token (by code or Id) with its live sessions.
     #[command(
         after_help = "Examples:\n  radgate token show WELCOME1\n  radgate token show 42 --format json"
@@ -27,27 +49,81 @@ pub enum TokenCommand {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
-    /// List tokens.
-    #[command(
-        after_help = "Examples:\n  radgate token list\n  radgate token list --active --format json\n  radgate token list --business-id 3 --page 2 --size 50 --format csv"
-    )]
+    /// List tokens: Nexudus filters, ranges, order and pages.
+    #[command(after_help = concat!(
+        "Every filter given must hold. Exact date filters match the whole minute (2025-07-21T12:45)\n",
+        "or day (2025-07-21) given; --from-X / --to-X include their bounds.\n",
+        "--format json prints the Nexudus list envelope (Records, CurrentPage, TotalItems, …).\n\n",
+        "Examples:\n",
+        "  radgate token list\n",
+        "  radgate token list --active --format json\n",
+        "  radgate token list --business-id 3 --page 2 --size 50 --format csv\n",
+        "  radgate token list --from-minutes-left 1 --to-minutes-left 10 --order-by MinutesLeft\n",
+        "  radgate token list --from-created-on 2025-07-01 --to-created-on 2025-07-31 --order-by CreatedOn --dir -1\n",
+        "  radgate token list --unused --to-valid-to 2025-07-21"
+    ))]
     List(ListArgs),
-    /// Delete a token (by code or Id).
-    #[command(after_help = "Example:\n  radgate token delete WELCOME1")]
-    Delete {
-        /// The access code (case-insensitive) or the token's Id.
-        code_or_id: String,
-    },
+    /// Change a token (by code or Id): any field, minutes, usage.
+    #[command(after_help = concat!(
+        "An empty value clears an optional field (--valid-to '', --mac ''); --user-limit unlimited\n",
+        "removes the device limit. The same rules as for create apply to the resulting token\n",
+        "(e.g. ValidTo must be after ValidFrom, also the stored one). Takes effect at the next\n",
+        "login, also while `radgate serve` runs.\n\n",
+        "Examples:\n",
+        "  radgate token update WELCOME1 --add-minutes 30\n",
+        "  radgate token update WELCOME1 --reset-usage --valid-to 2025-12-31T23:59\n",
+        "  radgate token update 42 --user-limit unlimited --mac '' --description 'room 12'"
+    ))]
+    Update(UpdateArgs),
+    /// Delete tokens: by code or Id, or all that match filters.
+    #[command(after_help = concat!(
+        "With codes, all of them are deleted or (if one does not exist) none. With filters (or\n",
+        "--all), the matching tokens are counted and deleted after a confirmation on stdin;\n",
+        "--yes skips it. Their sessions go with them.\n\n",
+        "Examples:\n",
+        "  radgate token delete WELCOME1\n",
+        "  radgate token delete ABC123 XYZ789 42\n",
+        "  radgate token delete --expired\n",
+        "  radgate token delete --exhausted --to-last-access 2025-06-30 --yes"
+    ))]
+    Delete(DeleteArgs),
+    /// Create tokens from a CSV file (the columns of `token export`).
+    #[command(after_help = concat!(
+        "The header row names the columns (Nexudus names, any case): AccessCode and\n",
+        "MinutesIncluded are required; BusinessId, Description, ValidFrom, ValidTo, UserLimit,\n",
+        "MacAddress, BookingGuid, VisitorGuid, UniqueId, MinutesLeft (restores usage), LastAccess\n",
+        "and CreatedOn are used when present; Id, UpdatedOn and UpdatedBy are ignored. Every bad\n",
+        "row is reported with its line number, and then nothing is imported.\n\n",
+        "Examples:\n",
+        "  radgate token import vouchers.csv\n",
+        "  radgate token export --business-id 3 | radgate --config other.toml token import -\n",
+        "  radgate token import vouchers.csv --dry-run"
+    ))]
+    Import(ImportArgs),
+    /// Write tokens as CSV (all that match the filters).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  radgate token export > all.csv\n",
+        "  radgate token export --active --output active.csv\n",
+        "  radgate token export --from-created-on 2025-07-01 --order-by AccessCode"
+    ))]
+    Export(ExportArgs),
+    /// Write a printable HTML sheet of voucher cards.
+    #[command(after_help = concat!(
+        "Each card shows the code, the minutes, the validity, the network name and, with\n",
+        "--login-url, a QR code for the hotspot login ({code} is replaced by the code). Open the\n",
+        "file in a browser and print it (A4, 24 cards a page), or save it as PDF from there.\n\n",
+        "Examples:\n",
+        "  radgate token print --unused --network Guest-WiFi --output vouchers.html\n",
+        "  radgate token print --created-on 2025-07-21 --network Cafe \\\n",
+        "      --login-url 'http://hotspot.lan/login?username={code}&password={code}' --output today.html"
+    ))]
+    Print(super::print::PrintArgs),
 }
 
+/// The token options that create, generate and import share.
 #[derive(Debug, Args)]
-pub struct CreateArgs {
-    /// The code guests type (AccessCode).
-    #[arg(long)]
-    pub code: String,
-    /// Minutes of access (MinutesIncluded).
-    #[arg(long, allow_negative_numbers = true)]
-    pub minutes: i64,
+pub struct TokenOptions {
     /// Start of validity: 2025-07-21T12:45 (local time in server.timezone) or RFC 3339 with Z/offset.
     #[arg(long, value_name = "T")]
     pub valid_from: Option<String>,
@@ -60,12 +136,145 @@ pub struct CreateArgs {
     /// Bind the code to one device MAC (any common notation).
     #[arg(long)]
     pub mac: Option<String>,
+    /// Free text (Description).
     #[arg(long)]
     pub description: Option<String>,
+    /// Tenant / location owning the code (default 0).
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub business_id: Option<i64>,
     #[arg(long, value_name = "UUID")]
     pub booking_guid: Option<String>,
+    #[arg(long, value_name = "UUID")]
+    pub visitor_guid: Option<String>,
+}
+
+impl TokenOptions {
+    fn input(&self, code: String, minutes: i64) -> TokenInput {
+        TokenInput {
+            business_id: self.business_id,
+            access_code: Some(code),
+            description: self.description.clone(),
+            minutes_included: Some(minutes),
+            valid_from: self.valid_from.clone(),
+            valid_to: self.valid_to.clone(),
+            user_limit: self.user_limit,
+            mac_address: self.mac.clone(),
+            booking_guid: self.booking_guid.clone(),
+            visitor_guid: self.visitor_guid.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The code guests type (AccessCode).
+    #[arg(long)]
+    pub code: String,
+    /// Minutes of access (MinutesIncluded).
+    #[arg(long, allow_negative_numbers = true)]
+    pub minutes: i64,
+    #[command(flatten)]
+    pub opts: TokenOptions,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// How many codes (1 to 100000).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub count: i64,
+    /// Minutes of access of each code (MinutesIncluded).
+    #[arg(long, value_name = "M", allow_negative_numbers = true)]
+    pub minutes: i64,
+    /// Random characters per code (4 to 64), after the prefix.
+    #[arg(
+        long,
+        value_name = "L",
+        default_value_t = 8,
+        allow_negative_numbers = true
+    )]
+    pub length: i64,
+    /// Text put before every code (e.g. CAFE-).
+    #[arg(long, value_name = "P", default_value = "")]
+    pub prefix: String,
+    #[command(flatten)]
+    pub opts: TokenOptions,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Seed the random generator (for tests: repeatable codes).
+    #[arg(long, hide = true)]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    #[command(flatten)]
+    pub order: OrderArgs,
+    /// Page number, from 1.
+    #[arg(
+        long,
+        default_value_t = 1,
+        allow_negative_numbers = true,
+        help_heading = "Order and page"
+    )]
+    pub page: i64,
+    /// Tokens per page (1 to 10000).
+    #[arg(
+        long,
+        default_value_t = 25,
+        allow_negative_numbers = true,
+        help_heading = "Order and page"
+    )]
+    pub size: i64,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// The access code (case-insensitive) or the token's Id.
+    pub code_or_id: String,
+    /// New code (AccessCode).
+    #[arg(long)]
+    pub code: Option<String>,
+    /// New MinutesIncluded.
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        conflicts_with = "add_minutes"
+    )]
+    pub minutes: Option<i64>,
+    /// Add N minutes to MinutesIncluded (negative to take away).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub add_minutes: Option<i64>,
+    /// Forget the usage: MinutesLeft becomes MinutesIncluded again.
+    #[arg(long)]
+    pub reset_usage: bool,
+    /// New ValidFrom ('' clears it).
+    #[arg(long, value_name = "T")]
+    pub valid_from: Option<String>,
+    /// New ValidTo ('' clears it).
+    #[arg(long, value_name = "T")]
+    pub valid_to: Option<String>,
+    /// New UserLimit ('unlimited' or '' removes the limit).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub user_limit: Option<String>,
+    /// Bind to this device MAC ('' unbinds).
+    #[arg(long)]
+    pub mac: Option<String>,
+    /// New Description ('' clears it).
+    #[arg(long)]
+    pub description: Option<String>,
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub business_id: Option<i64>,
+    /// New BookingGuid ('' clears it).
+    #[arg(long, value_name = "UUID")]
+    pub booking_guid: Option<String>,
+    /// New VisitorGuid ('' clears it).
     #[arg(long, value_name = "UUID")]
     pub visitor_guid: Option<String>,
     #[arg(long, value_enum, default_value_t)]
@@ -73,27 +282,42 @@ pub struct CreateArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ListArgs {
-    /// Only this code (case-insensitive).
+pub struct DeleteArgs {
+    /// Access codes (case-insensitive) or Ids of the tokens to delete.
+    #[arg(value_name = "CODE|ID")]
+    pub codes: Vec<String>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Delete every token (asks for confirmation unless --yes).
     #[arg(long)]
-    pub code: Option<String>,
-    #[arg(long, value_name = "N")]
-    pub business_id: Option<i64>,
-    /// Only tokens usable now (inside their window, with time left).
-    #[arg(long)]
-    pub active: bool,
-    /// Only tokens whose ValidTo has passed.
-    #[arg(long)]
-    pub expired: bool,
-    #[arg(long, default_value_t = 1)]
-    pub page: i64,
-    #[arg(long, default_value_t = 25)]
-    pub size: i64,
-    #[arg(long, value_enum, default_value_t)]
-    pub format: Format,
+    pub all: bool,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
-fn now() -> i64 {
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// CSV file to read ('-' for stdin).
+    #[arg(value_name = "FILE.csv")]
+    pub file: PathBuf,
+    /// Check the file and report problems, but import nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    #[command(flatten)]
+    pub order: OrderArgs,
+    /// Write to this file instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+pub(super) fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
@@ -102,37 +326,16 @@ pub async fn run(cmd: TokenCommand, config: &Config) -> Result<(), CliError> {
     let tz = config.server.timezone;
     match cmd {
         TokenCommand::Create(a) => {
-            let input = TokenInput {
-                business_id: a.business_id,
-                access_code: Some(a.code),
-                description: a.description,
-                minutes_included: Some(a.minutes),
-                valid_from: a.valid_from,
-                valid_to: a.valid_to,
-                user_limit: a.user_limit,
-                mac_address: a.mac,
-                booking_guid: a.booking_guid,
-                visitor_guid: a.visitor_guid,
-            };
-            let mut new = input.validate(tz, 0).map_err(|errs| {
-                CliError::input(
-                    errs.iter()
-                        .map(|e| e.to_string())
-                        .collect::<Vec<_>>()
-                        .join("\n"),
-                )
-            })?;
+            let mut new = a
+                .opts
+                .input(a.code, a.minutes)
+                .validate(tz, 0)
+                .map_err(|e| field_errors(&e))?;
             new.updated_by = Some(whoami());
             let t = store.create_token(&new, now()).await?;
-            match a.format {
-                Format::Json => print_json(&t.to_json()),
-                Format::Csv => print_csv(&[t]),
-                Format::Table => {
-                    show_token(&t, &[], tz);
-                    Ok(())
-                }
-            }
+            print_tokens(std::slice::from_ref(&t), a.format, tz, true)
         }
+        TokenCommand::Generate(a) => generate(&store, a, tz).await,
         TokenCommand::Show { code_or_id, format } => {
             let t = store.find_token(&code_or_id).await?;
             let sessions = store.live_sessions(t.id, now()).await?;
@@ -170,17 +373,12 @@ pub async fn run(cmd: TokenCommand, config: &Config) -> Result<(), CliError> {
                     a.size
                 )));
             }
-            let f = TokenFilter {
-                code: a.code,
-                business_id: a.business_id,
-                active: a.active,
-                expired: a.expired,
-                page: a.page,
-                size: a.size,
-            };
+            let mut f = a.filter.to_filter(tz, &a.order)?;
+            f.page = a.page;
+            f.size = a.size;
             let (tokens, total) = store.list_tokens(&f, now()).await?;
             match a.format {
-                Format::Json => print_json(&envelope(&tokens, total, a.page, a.size)),
+                Format::Json => print_json(&envelope(&tokens, total, &f)),
                 Format::Csv => print_csv(&tokens),
                 Format::Table => {
                     list_table(&tokens, tz);
@@ -194,21 +392,300 @@ pub async fn run(cmd: TokenCommand, config: &Config) -> Result<(), CliError> {
                 }
             }
         }
-        TokenCommand::Delete { code_or_id } => {
-            let t = store.find_token(&code_or_id).await?;
-            if store.delete_token(t.id).await? {
-                println!("deleted token {} ({})", t.id, t.access_code);
-                Ok(())
-            } else {
-                Err(CliError::failure(format!(
-                    "no access token matches \"{code_or_id}\""
-                )))
+        TokenCommand::Update(a) => update(&store, a, tz).await,
+        TokenCommand::Delete(a) => delete(&store, a, tz).await,
+        TokenCommand::Import(a) => super::import::run(&store, a, tz).await,
+        TokenCommand::Export(a) => {
+            let f = a.filter.to_filter(tz, &a.order)?;
+            let tokens = store.all_tokens(&f, now()).await?;
+            match &a.output {
+                None => print_csv(&tokens),
+                Some(path) => {
+                    let file = std::fs::File::create(path).map_err(|e| {
+                        CliError::failure(format!("cannot write {}: {e}", path.display()))
+                    })?;
+                    write_csv(std::io::BufWriter::new(file), &tokens).map_err(|e| {
+                        CliError::failure(format!("writing {}: {e}", path.display()))
+                    })?;
+                    eprintln!("exported {} token(s) to {}", tokens.len(), path.display());
+                    Ok(())
+                }
             }
+        }
+        TokenCommand::Print(a) => super::print::run(&store, a, tz).await,
+    }
+}
+
+/// Print created or changed tokens: one in detail as a table, several as a
+/// list; JSON is the record (one) or an array of records (`single` false).
+fn print_tokens(
+    tokens: &[AccessToken],
+    format: Format,
+    tz: chrono_tz::Tz,
+    single: bool,
+) -> Result<(), CliError> {
+    match format {
+        Format::Json if single && tokens.len() == 1 => print_json(&tokens[0].to_json()),
+        Format::Json => print_json(&tokens.iter().map(|t| t.to_json()).collect::<Vec<_>>()),
+        Format::Csv => print_csv(tokens),
+        Format::Table if single && tokens.len() == 1 => {
+            show_token(&tokens[0], &[], tz);
+            Ok(())
+        }
+        Format::Table => {
+            list_table(tokens, tz);
+            Ok(())
         }
     }
 }
 
-fn whoami() -> String {
+/// Largest batch `token generate` makes at once.
+const MAX_GENERATE: i64 = 100_000;
+
+async fn generate(store: &Store, a: GenerateArgs, tz: chrono_tz::Tz) -> Result<(), CliError> {
+    let mut errs = Vec::new();
+    if !(1..=MAX_GENERATE).contains(&a.count) {
+        errs.push(format!(
+            "--count: must be 1..{MAX_GENERATE}, got {}",
+            a.count
+        ));
+    }
+    if !(4..=64).contains(&a.length) {
+        errs.push(format!("--length: must be 4..64, got {}", a.length));
+    }
+    if !errs.is_empty() {
+        return Err(CliError::input(errs.join("\n")));
+    }
+    let (count, length) = (a.count as usize, a.length as usize);
+    // Distinct codes of this length: 31^length (saturating). With the limits
+    // above (length >= 4: 923521 codes) this always holds; it guards the
+    // limits against a change. Codes already taken are handled by retrying.
+    let space = (CODE_ALPHABET.len() as u128)
+        .checked_pow(length as u32)
+        .unwrap_or(u128::MAX);
+    if (count as u128) * 2 > space {
+        return Err(CliError::input(format!(
+            "--count: {count} codes need more than {length} characters (only {space} codes of \
+             that length exist); use a larger --length"
+        )));
+    }
+    let mut rng: Box<dyn rand::RngCore> = match a.seed {
+        Some(seed) => Box::new(<rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(
+            seed,
+        )),
+        None => Box::new(rand::thread_rng()),
+    };
+    // Validate the options once, with a sample code: every code differs only
+    // in its random part.
+    let sample = format!("{}{}", a.prefix, generate_code(length, &mut rng));
+    let mut template = a
+        .opts
+        .input(sample, a.minutes)
+        .validate(tz, 0)
+        .map_err(|e| field_errors(&e))?;
+    template.updated_by = Some(whoami());
+    let mut seen = std::collections::HashSet::with_capacity(count);
+    let prefix = a.prefix.clone();
+    // Skips codes drawn earlier in this batch (cheaper than a failed insert);
+    // the database's unique index is the real check, and bounds the retries.
+    let next_code = move || {
+        let mut code = String::new();
+        for _ in 0..100 {
+            code = format!("{prefix}{}", generate_code(length, &mut rng));
+            if seen.insert(code_key(&code)) {
+                break;
+            }
+        }
+        code
+    };
+    let mut bar = Progress::new("generating codes", count);
+    let res = store
+        .generate_tokens(&template, count, now(), 1000, next_code, |n| bar.set(n))
+        .await;
+    bar.finish();
+    let tokens = res.map_err(|e| match e {
+        GenerateError::Store(e) => CliError::from(e),
+        GenerateError::NoFreeCode(n) => CliError::failure(format!(
+            "no free code found after {n} tries (most codes of this length and prefix are \
+             taken); nothing was created; use a larger --length"
+        )),
+    })?;
+    print_tokens(&tokens, a.format, tz, false)?;
+    eprintln!("created {} token(s)", tokens.len());
+    Ok(())
+}
+
+/// `''` or `none` (any case): clear the field.
+fn clears(v: &str) -> bool {
+    v.trim().is_empty() || v.trim().eq_ignore_ascii_case("none")
+}
+
+/// The stored token with the requested changes, as raw input for the same
+/// validation as `create`.
+fn merged_input(cur: &AccessToken, a: &UpdateArgs) -> Result<TokenInput, Vec<FieldError>> {
+    let mut errs = Vec::new();
+    let time = |new: &Option<String>, old: Option<i64>| match new {
+        Some(v) if clears(v) => None,
+        Some(v) => Some(v.clone()),
+        None => old.map(|t| format_utc(ts(t))),
+    };
+    let text = |new: &Option<String>, old: &Option<String>| match new {
+        Some(v) if clears(v) => None,
+        Some(v) => Some(v.clone()),
+        None => old.clone(),
+    };
+    let minutes = match (a.minutes, a.add_minutes) {
+        (Some(m), _) => m,
+        (None, Some(add)) => match cur.minutes_included.checked_add(add) {
+            Some(m) => m,
+            None => {
+                errs.push(FieldError {
+                    field: "MinutesIncluded",
+                    message: format!("is too large: {} + {add}", cur.minutes_included),
+                });
+                cur.minutes_included
+            }
+        },
+        (None, None) => cur.minutes_included,
+    };
+    let user_limit = match a.user_limit.as_deref().map(str::trim) {
+        None => cur.user_limit,
+        Some(v) if clears(v) || v.eq_ignore_ascii_case("unlimited") => None,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                errs.push(FieldError {
+                    field: "UserLimit",
+                    message: format!("{v:?} is not a number (give 1 or more, or 'unlimited')"),
+                });
+                None
+            }
+        },
+    };
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    Ok(TokenInput {
+        business_id: Some(a.business_id.unwrap_or(cur.business_id)),
+        access_code: Some(a.code.clone().unwrap_or_else(|| cur.access_code.clone())),
+        description: match &a.description {
+            Some(d) => Some(d.clone()),
+            None => cur.description.clone(),
+        },
+        minutes_included: Some(minutes),
+        valid_from: time(&a.valid_from, cur.valid_from),
+        valid_to: time(&a.valid_to, cur.valid_to),
+        user_limit,
+        mac_address: text(&a.mac, &cur.mac_address),
+        booking_guid: text(&a.booking_guid, &cur.booking_guid),
+        visitor_guid: text(&a.visitor_guid, &cur.visitor_guid),
+    })
+}
+
+async fn update(store: &Store, a: UpdateArgs, tz: chrono_tz::Tz) -> Result<(), CliError> {
+    let changes = a.code.is_some()
+        || a.minutes.is_some()
+        || a.add_minutes.is_some()
+        || a.reset_usage
+        || a.valid_from.is_some()
+        || a.valid_to.is_some()
+        || a.user_limit.is_some()
+        || a.mac.is_some()
+        || a.description.is_some()
+        || a.business_id.is_some()
+        || a.booking_guid.is_some()
+        || a.visitor_guid.is_some();
+    if !changes {
+        return Err(CliError::input(
+            "nothing to change: give at least one option (see radgate token update --help)",
+        ));
+    }
+    let t = store
+        .update_token(&a.code_or_id, now(), |cur| {
+            let input = merged_input(cur, &a).map_err(|e| field_errors(&e))?;
+            let mut token = input
+                .validate(tz, cur.business_id)
+                .map_err(|e| field_errors(&e))?;
+            token.updated_by = Some(whoami());
+            Ok::<_, CliError>(TokenUpdate {
+                token,
+                reset_usage: a.reset_usage,
+            })
+        })
+        .await?;
+    print_tokens(std::slice::from_ref(&t), a.format, tz, true)
+}
+
+async fn delete(store: &Store, a: DeleteArgs, tz: chrono_tz::Tz) -> Result<(), CliError> {
+    let f = a.filter.to_filter(tz, &OrderArgs::default())?;
+    let by_filter = !f.is_empty() || a.all;
+    if !a.codes.is_empty() {
+        if by_filter {
+            return Err(CliError::input(
+                "give either codes/Ids or filters (or --all), not both",
+            ));
+        }
+        return match store.delete_tokens(&a.codes).await? {
+            Ok(deleted) => {
+                for t in &deleted {
+                    println!("deleted token {} ({})", t.id, t.access_code);
+                }
+                Ok(())
+            }
+            Err(missing) => Err(CliError::failure(format!(
+                "no access token matches {}; nothing was deleted",
+                missing
+                    .iter()
+                    .map(|m| format!("\"{m}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        };
+    }
+    if !by_filter {
+        return Err(CliError::input(
+            "nothing to delete: give codes or Ids, filters (e.g. --expired) or --all",
+        ));
+    }
+    let tokens = store.all_tokens(&f, now()).await?;
+    if tokens.is_empty() {
+        println!("no token matches; nothing deleted");
+        return Ok(());
+    }
+    if !a.yes {
+        let mut sample: Vec<&str> = tokens
+            .iter()
+            .take(5)
+            .map(|t| t.access_code.as_str())
+            .collect();
+        if tokens.len() > 5 {
+            sample.push("…");
+        }
+        eprint!(
+            "delete {} token(s) ({})? [y/N] ",
+            tokens.len(),
+            sample.join(", ")
+        );
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        let answer = answer.trim().to_ascii_lowercase();
+        if answer != "y" && answer != "yes" {
+            if answer.is_empty() {
+                eprintln!();
+            }
+            return Err(CliError::failure(
+                "not confirmed; nothing deleted (use --yes to skip the question)",
+            ));
+        }
+    }
+    let ids: Vec<i64> = tokens.iter().map(|t| t.id).collect();
+    let n = store.delete_matching(&f, &ids, now()).await?;
+    println!("deleted {n} token(s)");
+    Ok(())
+}
+
+pub(super) fn whoami() -> String {
     std::env::var("USER")
         .map(|u| format!("cli:{u}"))
         .unwrap_or_else(|_| "cli".into())
@@ -233,9 +710,12 @@ struct Envelope {
     total_pages: i64,
     has_next_page: bool,
     has_previous_page: bool,
+    page_number: i64,
+    page_size: i64,
 }
 
-fn envelope(tokens: &[AccessToken], total: i64, page: i64, size: i64) -> Envelope {
+fn envelope(tokens: &[AccessToken], total: i64, f: &TokenFilter) -> Envelope {
+    let (page, size) = (f.page, f.size);
     let first = if tokens.is_empty() {
         0
     } else {
@@ -246,8 +726,8 @@ fn envelope(tokens: &[AccessToken], total: i64, page: i64, size: i64) -> Envelop
         records: tokens.iter().map(|t| t.to_json()).collect(),
         current_page: page,
         current_page_size: size,
-        current_order_field: "Id",
-        current_sort_direction: 1,
+        current_order_field: f.order_by.unwrap_or(TokenField::Id).name(),
+        current_sort_direction: if f.descending { -1 } else { 1 },
         first_item: first,
         last_item: if tokens.is_empty() {
             0
@@ -258,6 +738,8 @@ fn envelope(tokens: &[AccessToken], total: i64, page: i64, size: i64) -> Envelop
         total_pages,
         has_next_page: page < total_pages,
         has_previous_page: page > 1,
+        page_number: page,
+        page_size: size,
     }
 }
 
@@ -396,53 +878,59 @@ fn list_table(tokens: &[AccessToken], tz: chrono_tz::Tz) {
     print_table(&header, &body);
 }
 
+/// The CSV columns of list, export and import: the Nexudus names.
+pub(super) const CSV_HEADER: [&str; 17] = [
+    "Id",
+    "UniqueId",
+    "BusinessId",
+    "AccessCode",
+    "Description",
+    "MinutesIncluded",
+    "MinutesLeft",
+    "ValidFrom",
+    "ValidTo",
+    "UserLimit",
+    "MacAddress",
+    "BookingGuid",
+    "VisitorGuid",
+    "LastAccess",
+    "CreatedOn",
+    "UpdatedOn",
+    "UpdatedBy",
+];
+
 fn print_csv(tokens: &[AccessToken]) -> Result<(), CliError> {
-    let mut w = csv::Writer::from_writer(std::io::stdout());
-    let mut write = || -> Result<(), csv::Error> {
+    write_csv(std::io::stdout().lock(), tokens)
+        .map_err(|e| CliError::failure(format!("writing CSV: {e}")))
+}
+
+/// Tokens as CSV with a header row; datetimes RFC 3339 UTC.
+fn write_csv<W: std::io::Write>(out: W, tokens: &[AccessToken]) -> Result<(), csv::Error> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(CSV_HEADER)?;
+    for t in tokens {
+        let j = t.to_json();
+        let o = |v: &Option<String>| v.clone().unwrap_or_default();
         w.write_record([
-            "Id",
-            "UniqueId",
-            "BusinessId",
-            "AccessCode",
-            "Description",
-            "MinutesIncluded",
-            "MinutesLeft",
-            "ValidFrom",
-            "ValidTo",
-            "UserLimit",
-            "MacAddress",
-            "BookingGuid",
-            "VisitorGuid",
-            "LastAccess",
-            "CreatedOn",
-            "UpdatedOn",
-            "UpdatedBy",
+            j.id.to_string(),
+            j.unique_id,
+            j.business_id.to_string(),
+            j.access_code.clone(),
+            o(&j.description),
+            j.minutes_included.to_string(),
+            j.minutes_left.to_string(),
+            o(&j.valid_from),
+            o(&j.valid_to),
+            j.user_limit.map(|u| u.to_string()).unwrap_or_default(),
+            o(&j.mac_address),
+            o(&j.booking_guid),
+            o(&j.visitor_guid),
+            o(&j.last_access),
+            j.created_on.clone(),
+            j.updated_on.clone(),
+            o(&j.updated_by),
         ])?;
-        for t in tokens {
-            let j = t.to_json();
-            let o = |v: &Option<String>| v.clone().unwrap_or_default();
-            w.write_record([
-                j.id.to_string(),
-                j.unique_id,
-                j.business_id.to_string(),
-                j.access_code.clone(),
-                o(&j.description),
-                j.minutes_included.to_string(),
-                j.minutes_left.to_string(),
-                o(&j.valid_from),
-                o(&j.valid_to),
-                j.user_limit.map(|u| u.to_string()).unwrap_or_default(),
-                o(&j.mac_address),
-                o(&j.booking_guid),
-                o(&j.visitor_guid),
-                o(&j.last_access),
-                j.created_on.clone(),
-                j.updated_on.clone(),
-                o(&j.updated_by),
-            ])?;
-        }
-        w.flush()?;
-        Ok(())
-    };
-    write().map_err(|e| CliError::failure(format!("writing CSV: {e}")))
+    }
+    w.flush()?;
+    Ok(())
 }

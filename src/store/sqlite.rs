@@ -57,7 +57,159 @@ pub struct SessionRow {
     pub session_time: i64,
 }
 
-/// Filters for `token list`.
+/// A token field by its Nexudus name, for filters and ordering. The SQL
+/// for each is a fixed string (a whitelist): user input never reaches SQL
+/// text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenField {
+    Id,
+    UniqueId,
+    BusinessId,
+    AccessCode,
+    Description,
+    MinutesIncluded,
+    MinutesLeft,
+    ValidFrom,
+    ValidTo,
+    UserLimit,
+    MacAddress,
+    BookingGuid,
+    VisitorGuid,
+    LastAccess,
+    CreatedOn,
+    UpdatedOn,
+    UpdatedBy,
+}
+
+impl TokenField {
+    pub const ALL: [TokenField; 17] = [
+        TokenField::Id,
+        TokenField::UniqueId,
+        TokenField::BusinessId,
+        TokenField::AccessCode,
+        TokenField::Description,
+        TokenField::MinutesIncluded,
+        TokenField::MinutesLeft,
+        TokenField::ValidFrom,
+        TokenField::ValidTo,
+        TokenField::UserLimit,
+        TokenField::MacAddress,
+        TokenField::BookingGuid,
+        TokenField::VisitorGuid,
+        TokenField::LastAccess,
+        TokenField::CreatedOn,
+        TokenField::UpdatedOn,
+        TokenField::UpdatedBy,
+    ];
+
+    /// The Nexudus field name (`MinutesIncluded`).
+    pub fn name(self) -> &'static str {
+        match self {
+            TokenField::Id => "Id",
+            TokenField::UniqueId => "UniqueId",
+            TokenField::BusinessId => "BusinessId",
+            TokenField::AccessCode => "AccessCode",
+            TokenField::Description => "Description",
+            TokenField::MinutesIncluded => "MinutesIncluded",
+            TokenField::MinutesLeft => "MinutesLeft",
+            TokenField::ValidFrom => "ValidFrom",
+            TokenField::ValidTo => "ValidTo",
+            TokenField::UserLimit => "UserLimit",
+            TokenField::MacAddress => "MacAddress",
+            TokenField::BookingGuid => "BookingGuid",
+            TokenField::VisitorGuid => "VisitorGuid",
+            TokenField::LastAccess => "LastAccess",
+            TokenField::CreatedOn => "CreatedOn",
+            TokenField::UpdatedOn => "UpdatedOn",
+            TokenField::UpdatedBy => "UpdatedBy",
+        }
+    }
+
+    /// Parse a field name case-insensitively, ignoring `-`, `_` and an
+    /// `AccessToken_` prefix: `MinutesLeft`, `minutes-left`, `minutes_left`.
+    pub fn parse(s: &str) -> Option<TokenField> {
+        let norm: String = s
+            .trim()
+            .chars()
+            .filter(|c| *c != '-' && *c != '_')
+            .flat_map(char::to_lowercase)
+            .collect();
+        let norm = norm.strip_prefix("accesstoken").unwrap_or(&norm);
+        let norm = if norm == "business" {
+            "businessid"
+        } else {
+            norm
+        };
+        TokenField::ALL
+            .into_iter()
+            .find(|f| f.name().to_ascii_lowercase() == norm)
+    }
+
+    /// The SQL expression for this field (a fixed string from this list).
+    fn sql(self) -> &'static str {
+        match self {
+            TokenField::Id => "id",
+            TokenField::UniqueId => "unique_id",
+            TokenField::BusinessId => "business_id",
+            TokenField::AccessCode => "code_key",
+            TokenField::Description => "description",
+            TokenField::MinutesIncluded => "minutes_included",
+            TokenField::MinutesLeft => MINUTES_LEFT_SQL,
+            TokenField::ValidFrom => "valid_from",
+            TokenField::ValidTo => "valid_to",
+            TokenField::UserLimit => "user_limit",
+            TokenField::MacAddress => "mac_address",
+            TokenField::BookingGuid => "booking_guid",
+            TokenField::VisitorGuid => "visitor_guid",
+            TokenField::LastAccess => "last_access",
+            TokenField::CreatedOn => "created_on",
+            TokenField::UpdatedOn => "updated_on",
+            TokenField::UpdatedBy => "updated_by",
+        }
+    }
+}
+
+/// MinutesLeft in SQL, rounded up like [`crate::policy::auth::minutes_left`].
+const MINUTES_LEFT_SQL: &str = "MAX(0, (minutes_included * 60 - seconds_used + 59) / 60)";
+
+/// A value compared in a filter condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FilterValue {
+    Int(i64),
+    Text(String),
+}
+
+/// Comparison of a [`TokenCond`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ge,
+    Le,
+    Lt,
+}
+
+impl CmpOp {
+    fn sql(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "=",
+            CmpOp::Ge => ">=",
+            CmpOp::Le => "<=",
+            CmpOp::Lt => "<",
+        }
+    }
+}
+
+/// One condition: `field op value`. Times are Unix seconds; an AccessCode
+/// value is compared case-insensitively (through its code key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenCond {
+    pub field: TokenField,
+    pub op: CmpOp,
+    pub value: FilterValue,
+}
+
+/// Filters, order and page for listing tokens (Nexudus list semantics).
+/// All conditions must hold.
 #[derive(Debug, Clone, Default)]
 pub struct TokenFilter {
     pub code: Option<String>,
@@ -66,8 +218,166 @@ pub struct TokenFilter {
     pub active: bool,
     /// ValidTo in the past.
     pub expired: bool,
+    /// Never used: LastAccess is empty.
+    pub unused: bool,
+    /// No time left: usage >= MinutesIncluded.
+    pub exhausted: bool,
+    /// Any further field conditions.
+    pub conds: Vec<TokenCond>,
+    /// Order by this field (default Id), then by Id.
+    pub order_by: Option<TokenField>,
+    pub descending: bool,
     pub page: i64,
     pub size: i64,
+}
+
+impl TokenFilter {
+    /// Whether the filter selects every token.
+    pub fn is_empty(&self) -> bool {
+        self.code.is_none()
+            && self.business_id.is_none()
+            && !self.active
+            && !self.expired
+            && !self.unused
+            && !self.exhausted
+            && self.conds.is_empty()
+    }
+
+    /// The WHERE clause (without `WHERE`) and its bind values, in order.
+    fn where_sql(&self, now: i64) -> (String, Vec<FilterValue>) {
+        let mut cond = vec!["1 = 1".to_string()];
+        let mut binds = Vec::new();
+        if let Some(c) = &self.code {
+            cond.push("code_key = ?".into());
+            binds.push(FilterValue::Text(code_key(c)));
+        }
+        if let Some(b) = self.business_id {
+            cond.push("business_id = ?".into());
+            binds.push(FilterValue::Int(b));
+        }
+        if self.active {
+            cond.push(
+                "(valid_from IS NULL OR valid_from <= ?) AND (valid_to IS NULL OR valid_to > ?) \
+                 AND seconds_used < minutes_included * 60"
+                    .into(),
+            );
+            binds.push(FilterValue::Int(now));
+            binds.push(FilterValue::Int(now));
+        }
+        if self.expired {
+            cond.push("valid_to IS NOT NULL AND valid_to <= ?".into());
+            binds.push(FilterValue::Int(now));
+        }
+        if self.unused {
+            cond.push("last_access IS NULL".into());
+        }
+        if self.exhausted {
+            cond.push("seconds_used >= minutes_included * 60".into());
+        }
+        for c in &self.conds {
+            cond.push(format!("{} {} ?", c.field.sql(), c.op.sql()));
+            binds.push(match (&c.field, &c.value) {
+                (TokenField::AccessCode, FilterValue::Text(t)) => FilterValue::Text(code_key(t)),
+                (_, v) => v.clone(),
+            });
+        }
+        (cond.join(" AND "), binds)
+    }
+
+    fn order_sql(&self) -> String {
+        let dir = if self.descending { "DESC" } else { "ASC" };
+        let field = self.order_by.unwrap_or(TokenField::Id);
+        if field == TokenField::Id {
+            format!("id {dir}")
+        } else {
+            format!("{} {dir}, id {dir}", field.sql())
+        }
+    }
+}
+
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+type SqliteScalar<'q, T> =
+    sqlx::query::QueryScalar<'q, sqlx::Sqlite, T, sqlx::sqlite::SqliteArguments<'q>>;
+
+fn bind_all<'q>(mut q: SqliteQuery<'q>, binds: &'q [FilterValue]) -> SqliteQuery<'q> {
+    for b in binds {
+        q = match b {
+            FilterValue::Int(i) => q.bind(*i),
+            FilterValue::Text(t) => q.bind(t.as_str()),
+        };
+    }
+    q
+}
+
+fn bind_all_scalar<'q, T>(
+    mut q: SqliteScalar<'q, T>,
+    binds: &'q [FilterValue],
+) -> SqliteScalar<'q, T> {
+    for b in binds {
+        q = match b {
+            FilterValue::Int(i) => q.bind(*i),
+            FilterValue::Text(t) => q.bind(t.as_str()),
+        };
+    }
+    q
+}
+
+/// A validated change to one token: its new field values and whether to
+/// reset its usage.
+#[derive(Debug, Clone)]
+pub struct TokenUpdate {
+    pub token: NewToken,
+    pub reset_usage: bool,
+}
+
+/// One token to import: the fields of a new token plus what an export
+/// carries about its past (all optional).
+#[derive(Debug, Clone, Default)]
+pub struct ImportToken {
+    pub token: NewToken,
+    pub unique_id: Option<String>,
+    pub seconds_used: i64,
+    pub last_access: Option<i64>,
+    pub created_on: Option<i64>,
+}
+
+/// An imported row that clashes with a stored token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportConflict {
+    Code { code: String, business_id: i64 },
+    UniqueId(String),
+}
+
+impl std::fmt::Display for ImportConflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ImportConflict::Code { code, business_id } => write!(
+                f,
+                "AccessCode: \"{code}\" already exists for BusinessId {business_id}"
+            ),
+            ImportConflict::UniqueId(u) => write!(f, "UniqueId: {u} already exists"),
+        }
+    }
+}
+
+/// Why a generated batch could not be created.
+#[derive(Debug)]
+pub enum GenerateError {
+    Store(StoreError),
+    /// No free code was found after this many tries in a row.
+    NoFreeCode(usize),
+}
+
+impl From<StoreError> for GenerateError {
+    fn from(e: StoreError) -> Self {
+        GenerateError::Store(e)
+    }
+}
+
+impl From<sqlx::Error> for GenerateError {
+    fn from(e: sqlx::Error) -> Self {
+        GenerateError::Store(e.into())
+    }
 }
 
 #[derive(Clone)]
@@ -134,29 +444,8 @@ impl Store {
 
     /// Find a token by its code (case-insensitive) or, failing that, its Id.
     pub async fn find_token(&self, code_or_id: &str) -> Result<AccessToken, StoreError> {
-        let sql = format!("SELECT {TOKEN_COLS} FROM access_tokens WHERE code_key = ? LIMIT 10");
-        let rows = sqlx::query(&sql)
-            .bind(code_key(code_or_id))
-            .fetch_all(&self.pool)
-            .await?;
-        match rows.len() {
-            1 => return Ok(token_from_row(&rows[0])?),
-            0 => {}
-            _ => {
-                let ids: Vec<String> = rows
-                    .iter()
-                    .filter_map(|r| r.try_get::<i64, _>(2).ok())
-                    .map(|b| format!("BusinessId {b}"))
-                    .collect();
-                return Err(StoreError::Ambiguous(code_or_id.into(), ids.join(", ")));
-            }
-        }
-        if let Ok(id) = code_or_id.trim().parse::<i64>() {
-            if let Some(t) = self.token_by_id(id).await? {
-                return Ok(t);
-            }
-        }
-        Err(StoreError::NotFound(code_or_id.into()))
+        let mut conn = self.pool.acquire().await?;
+        find_in(&mut conn, code_or_id).await
     }
 
     pub async fn delete_token(&self, id: i64) -> Result<bool, StoreError> {
@@ -173,47 +462,250 @@ impl Store {
         f: &TokenFilter,
         now: i64,
     ) -> Result<(Vec<AccessToken>, i64), StoreError> {
-        let mut cond = vec!["1 = 1".to_string()];
-        if f.code.is_some() {
-            cond.push("code_key = ?1".into());
-        }
-        if f.business_id.is_some() {
-            cond.push("business_id = ?2".into());
-        }
-        if f.active {
-            cond.push(
-                "(valid_from IS NULL OR valid_from <= ?3) AND (valid_to IS NULL OR valid_to > ?3) \
-                 AND seconds_used < minutes_included * 60"
-                    .into(),
-            );
-        }
-        if f.expired {
-            cond.push("valid_to IS NOT NULL AND valid_to <= ?3".into());
-        }
-        let wh = cond.join(" AND ");
+        let (wh, binds) = f.where_sql(now);
         let size = f.size.clamp(1, 10_000);
         let page = f.page.max(1);
         let list_sql = format!(
-            "SELECT {TOKEN_COLS} FROM access_tokens WHERE {wh} ORDER BY id LIMIT ?4 OFFSET ?5"
+            "SELECT {TOKEN_COLS} FROM access_tokens WHERE {wh} ORDER BY {} LIMIT ? OFFSET ?",
+            f.order_sql()
         );
         let count_sql = format!("SELECT COUNT(*) FROM access_tokens WHERE {wh}");
-        let code = f.code.as_deref().map(code_key);
-        let rows = sqlx::query(&list_sql)
-            .bind(&code)
-            .bind(f.business_id)
-            .bind(now)
+        let rows = bind_all(sqlx::query(&list_sql), &binds)
             .bind(size)
-            .bind((page - 1) * size)
+            .bind((page - 1).saturating_mul(size))
             .fetch_all(&self.pool)
             .await?;
-        let total: i64 = sqlx::query_scalar(&count_sql)
-            .bind(&code)
-            .bind(f.business_id)
-            .bind(now)
+        let total: i64 = bind_all_scalar(sqlx::query_scalar(&count_sql), &binds)
             .fetch_one(&self.pool)
             .await?;
         let tokens = rows.iter().map(token_from_row).collect::<Result<_, _>>()?;
         Ok((tokens, total))
+    }
+
+    /// Every token matching the filter, in its order (page and size ignored).
+    pub async fn all_tokens(
+        &self,
+        f: &TokenFilter,
+        now: i64,
+    ) -> Result<Vec<AccessToken>, StoreError> {
+        let (wh, binds) = f.where_sql(now);
+        let sql = format!(
+            "SELECT {TOKEN_COLS} FROM access_tokens WHERE {wh} ORDER BY {}",
+            f.order_sql()
+        );
+        let rows = bind_all(sqlx::query(&sql), &binds)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(token_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Create `count` tokens like `template`, each with a code from
+    /// `next_code`, in one transaction: all or none. A code that already
+    /// exists (in the database or earlier in the batch) is replaced by the
+    /// next one; after `max_tries` collisions in a row the batch fails.
+    /// `progress` is called with the number created so far.
+    pub async fn generate_tokens(
+        &self,
+        template: &NewToken,
+        count: usize,
+        now: i64,
+        max_tries: usize,
+        mut next_code: impl FnMut() -> String,
+        mut progress: impl FnMut(usize),
+    ) -> Result<Vec<AccessToken>, GenerateError> {
+        let mut conn = begin_immediate(&self.pool).await?;
+        let res = async {
+            let mut t = template.clone();
+            let mut ids = Vec::with_capacity(count);
+            for i in 0..count {
+                let mut tries = 0;
+                loop {
+                    t.access_code = next_code();
+                    match insert_token(&mut conn, &t, now).await {
+                        Ok(id) => {
+                            ids.push(id);
+                            break;
+                        }
+                        Err(StoreError::DuplicateCode { .. }) => {
+                            tries += 1;
+                            if tries >= max_tries {
+                                return Err(GenerateError::NoFreeCode(tries));
+                            }
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                progress(i + 1);
+            }
+            Ok(tokens_by_ids(&mut conn, &ids).await?)
+        }
+        .await;
+        finish(&mut conn, res).await
+    }
+
+    /// Change one token (by code or Id) in one transaction: `f` sees the
+    /// stored token and returns its new values (or refuses). Bumps UpdatedOn.
+    pub async fn update_token<E: From<StoreError>>(
+        &self,
+        code_or_id: &str,
+        now: i64,
+        f: impl FnOnce(&AccessToken) -> Result<TokenUpdate, E>,
+    ) -> Result<AccessToken, E> {
+        let mut conn = begin_immediate(&self.pool).await?;
+        let res = async {
+            let cur = find_in(&mut conn, code_or_id).await?;
+            let u = f(&cur)?;
+            let t = &u.token;
+            let r = sqlx::query(
+                "UPDATE access_tokens SET business_id = ?, access_code = ?, code_key = ?, \
+                 description = ?, minutes_included = ?, valid_from = ?, valid_to = ?, \
+                 user_limit = ?, mac_address = ?, booking_guid = ?, visitor_guid = ?, \
+                 updated_on = ?, updated_by = ?, \
+                 seconds_used = CASE WHEN ? THEN 0 ELSE seconds_used END WHERE id = ?",
+            )
+            .bind(t.business_id)
+            .bind(&t.access_code)
+            .bind(code_key(&t.access_code))
+            .bind(&t.description)
+            .bind(t.minutes_included)
+            .bind(t.valid_from)
+            .bind(t.valid_to)
+            .bind(t.user_limit)
+            .bind(&t.mac_address)
+            .bind(&t.booking_guid)
+            .bind(&t.visitor_guid)
+            .bind(now.max(cur.updated_on))
+            .bind(&t.updated_by)
+            .bind(u.reset_usage)
+            .bind(cur.id)
+            .execute(&mut *conn)
+            .await;
+            match r {
+                Ok(_) => {}
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                    return Err(StoreError::DuplicateCode {
+                        code: t.access_code.clone(),
+                        business_id: t.business_id,
+                    }
+                    .into())
+                }
+                Err(e) => return Err(StoreError::from(e).into()),
+            }
+            let mut v = tokens_by_ids(&mut conn, &[cur.id]).await?;
+            v.pop()
+                .ok_or_else(|| StoreError::NotFound(code_or_id.into()).into())
+        }
+        .await;
+        finish(&mut conn, res).await
+    }
+
+    /// Delete the tokens named by code or Id, in one transaction. When any
+    /// of them does not exist nothing is deleted and the missing ones are
+    /// returned as `Ok(Err(..))`.
+    pub async fn delete_tokens(
+        &self,
+        refs: &[String],
+    ) -> Result<Result<Vec<AccessToken>, Vec<String>>, StoreError> {
+        let mut conn = begin_immediate(&self.pool).await?;
+        let res = async {
+            let mut found: Vec<AccessToken> = Vec::new();
+            let mut missing = Vec::new();
+            for r in refs {
+                match find_in(&mut conn, r).await {
+                    Ok(t) => {
+                        if !found.iter().any(|f| f.id == t.id) {
+                            found.push(t);
+                        }
+                    }
+                    Err(StoreError::NotFound(m)) => missing.push(m),
+                    Err(e) => return Err(e),
+                }
+            }
+            if !missing.is_empty() {
+                return Ok(Err(missing));
+            }
+            for t in &found {
+                sqlx::query("DELETE FROM access_tokens WHERE id = ?")
+                    .bind(t.id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Ok(Ok(found))
+        }
+        .await;
+        match res {
+            Ok(Err(missing)) => {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                Ok(Err(missing))
+            }
+            other => finish(&mut conn, other).await,
+        }
+    }
+
+    /// Delete, in one transaction, those of `ids` that still match the
+    /// filter. Returns how many were deleted.
+    pub async fn delete_matching(
+        &self,
+        f: &TokenFilter,
+        ids: &[i64],
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let (wh, binds) = f.where_sql(now);
+        let mut conn = begin_immediate(&self.pool).await?;
+        let res = async {
+            let mut deleted = 0;
+            for chunk in ids.chunks(500) {
+                let marks = vec!["?"; chunk.len()].join(", ");
+                let sql = format!("DELETE FROM access_tokens WHERE id IN ({marks}) AND {wh}");
+                let mut q = sqlx::query(&sql);
+                for id in chunk {
+                    q = q.bind(*id);
+                }
+                deleted += bind_all(q, &binds)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+            }
+            Ok(deleted)
+        }
+        .await;
+        finish(&mut conn, res).await
+    }
+
+    /// Insert imported tokens in one transaction: all or none. A row whose
+    /// code or UniqueId already exists is reported with its index and the
+    /// whole import is rolled back (`Ok(Err(..))`). With `dry_run` the
+    /// transaction is always rolled back.
+    pub async fn import_tokens(
+        &self,
+        rows: &[ImportToken],
+        now: i64,
+        dry_run: bool,
+    ) -> Result<Result<usize, Vec<(usize, ImportConflict)>>, StoreError> {
+        let mut conn = begin_immediate(&self.pool).await?;
+        let res = async {
+            let mut bad = Vec::new();
+            for (i, row) in rows.iter().enumerate() {
+                match insert_imported(&mut conn, row, now).await {
+                    Ok(_) => {}
+                    Err(Ok(conflict)) => bad.push((i, conflict)),
+                    Err(Err(e)) => return Err(e),
+                }
+            }
+            Ok(if bad.is_empty() {
+                Ok(rows.len())
+            } else {
+                Err(bad)
+            })
+        }
+        .await;
+        match res {
+            Ok(r) if dry_run || r.is_err() => {
+                sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+                Ok(r)
+            }
+            other => finish(&mut conn, other).await,
+        }
     }
 
     /// Sessions and places of a token that hold a place now.
@@ -314,5 +806,138 @@ async fn insert_token(
             })
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// A pooled connection inside `BEGIN IMMEDIATE`: the write lock is taken at
+/// once (waiting up to the busy timeout), so the transaction never fails
+/// half-way with "database is locked" when the daemon writes concurrently.
+async fn begin_immediate(
+    pool: &SqlitePool,
+) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, StoreError> {
+    let mut conn = pool.acquire().await?;
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+    Ok(conn)
+}
+
+/// COMMIT on success, ROLLBACK on error.
+async fn finish<T, E: From<StoreError>>(
+    conn: &mut SqliteConnection,
+    res: Result<T, E>,
+) -> Result<T, E> {
+    match res {
+        Ok(v) => match sqlx::query("COMMIT").execute(&mut *conn).await {
+            Ok(_) => Ok(v),
+            Err(e) => {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                Err(StoreError::from(e).into())
+            }
+        },
+        Err(e) => {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            Err(e)
+        }
+    }
+}
+
+/// Find a token by its code (case-insensitive) or, failing that, its Id.
+async fn find_in(conn: &mut SqliteConnection, code_or_id: &str) -> Result<AccessToken, StoreError> {
+    let sql = format!("SELECT {TOKEN_COLS} FROM access_tokens WHERE code_key = ? LIMIT 10");
+    let rows = sqlx::query(&sql)
+        .bind(code_key(code_or_id))
+        .fetch_all(&mut *conn)
+        .await?;
+    match rows.len() {
+        1 => return Ok(token_from_row(&rows[0])?),
+        0 => {}
+        _ => {
+            let ids: Vec<String> = rows
+                .iter()
+                .filter_map(|r| r.try_get::<i64, _>(2).ok())
+                .map(|b| format!("BusinessId {b}"))
+                .collect();
+            return Err(StoreError::Ambiguous(code_or_id.into(), ids.join(", ")));
+        }
+    }
+    if let Ok(id) = code_or_id.trim().parse::<i64>() {
+        let mut v = tokens_by_ids(conn, &[id]).await?;
+        if let Some(t) = v.pop() {
+            return Ok(t);
+        }
+    }
+    Err(StoreError::NotFound(code_or_id.into()))
+}
+
+/// The tokens with these Ids, in the order given (missing ones left out).
+async fn tokens_by_ids(
+    conn: &mut SqliteConnection,
+    ids: &[i64],
+) -> Result<Vec<AccessToken>, StoreError> {
+    let mut by_id = std::collections::HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let sql = format!("SELECT {TOKEN_COLS} FROM access_tokens WHERE id IN ({marks})");
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            let t = token_from_row(&r)?;
+            by_id.insert(t.id, t);
+        }
+    }
+    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+}
+
+/// Inserts one imported token; `Err(Ok(..))` is a conflict with an existing
+/// token, `Err(Err(..))` any other failure.
+async fn insert_imported(
+    conn: &mut SqliteConnection,
+    row: &ImportToken,
+    now: i64,
+) -> Result<i64, Result<ImportConflict, StoreError>> {
+    let t = &row.token;
+    let unique_id = row
+        .unique_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let r = sqlx::query(
+        "INSERT INTO access_tokens (unique_id, business_id, access_code, code_key, description, \
+         minutes_included, seconds_used, valid_from, valid_to, user_limit, mac_address, \
+         booking_guid, visitor_guid, last_access, created_on, updated_on, updated_by) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&unique_id)
+    .bind(t.business_id)
+    .bind(&t.access_code)
+    .bind(code_key(&t.access_code))
+    .bind(&t.description)
+    .bind(t.minutes_included)
+    .bind(row.seconds_used.max(0))
+    .bind(t.valid_from)
+    .bind(t.valid_to)
+    .bind(t.user_limit)
+    .bind(&t.mac_address)
+    .bind(&t.booking_guid)
+    .bind(&t.visitor_guid)
+    .bind(row.last_access)
+    .bind(row.created_on.unwrap_or(now))
+    .bind(now)
+    .bind(&t.updated_by)
+    .execute(&mut *conn)
+    .await;
+    match r {
+        Ok(r) => Ok(r.last_insert_rowid()),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            Err(Ok(if e.message().contains("unique_id") {
+                ImportConflict::UniqueId(unique_id)
+            } else {
+                ImportConflict::Code {
+                    code: t.access_code.clone(),
+                    business_id: t.business_id,
+                }
+            }))
+        }
+        Err(e) => Err(Err(e.into())),
     }
 }

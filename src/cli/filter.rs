@@ -1,0 +1,372 @@
+//! Token filters shared by `token list`, `export`, `print` and `delete`:
+//! the Nexudus AccessToken list semantics (exact filters on every field,
+//! `from`/`to` ranges, ordering) as command-line options.
+
+use chrono_tz::Tz;
+use clap::Args;
+
+use super::CliError;
+use crate::store::sqlite::{CmpOp, FilterValue, TokenCond, TokenField};
+use crate::store::TokenFilter;
+use crate::token::FieldError;
+use crate::token_parse::{normalize_mac, normalize_uuid, parse_datetime_span};
+
+/// Exact filters, ranges and shortcuts. Every condition given must hold.
+#[derive(Debug, Default, Args)]
+pub struct FilterArgs {
+    /// Only the token with this Id.
+    #[arg(long, value_name = "N", help_heading = "Filters (exact)")]
+    pub id: Option<i64>,
+    /// Only the token with this UniqueId.
+    #[arg(long, value_name = "UUID", help_heading = "Filters (exact)")]
+    pub unique_id: Option<String>,
+    /// Only this code (case-insensitive).
+    #[arg(
+        long,
+        visible_alias = "access-code",
+        value_name = "CODE",
+        help_heading = "Filters (exact)"
+    )]
+    pub code: Option<String>,
+    #[arg(long, value_name = "N", help_heading = "Filters (exact)")]
+    pub business_id: Option<i64>,
+    /// Description equal to TEXT.
+    #[arg(long, value_name = "TEXT", help_heading = "Filters (exact)")]
+    pub description: Option<String>,
+    #[arg(
+        long,
+        visible_alias = "minutes",
+        value_name = "N",
+        help_heading = "Filters (exact)"
+    )]
+    pub minutes_included: Option<i64>,
+    #[arg(long, value_name = "N", help_heading = "Filters (exact)")]
+    pub minutes_left: Option<i64>,
+    /// ValidFrom within this minute (2025-07-21T12:45) or day (2025-07-21).
+    #[arg(long, value_name = "T", help_heading = "Filters (exact)")]
+    pub valid_from: Option<String>,
+    /// ValidTo within this minute or day.
+    #[arg(long, value_name = "T", help_heading = "Filters (exact)")]
+    pub valid_to: Option<String>,
+    #[arg(long, value_name = "N", help_heading = "Filters (exact)")]
+    pub user_limit: Option<i64>,
+    /// Bound to this device (any MAC notation).
+    #[arg(
+        long,
+        visible_alias = "mac",
+        value_name = "MAC",
+        help_heading = "Filters (exact)"
+    )]
+    pub mac_address: Option<String>,
+    #[arg(long, value_name = "UUID", help_heading = "Filters (exact)")]
+    pub booking_guid: Option<String>,
+    #[arg(long, value_name = "UUID", help_heading = "Filters (exact)")]
+    pub visitor_guid: Option<String>,
+    /// LastAccess within this minute or day.
+    #[arg(long, value_name = "T", help_heading = "Filters (exact)")]
+    pub last_access: Option<String>,
+    /// CreatedOn within this minute or day.
+    #[arg(long, value_name = "T", help_heading = "Filters (exact)")]
+    pub created_on: Option<String>,
+    /// UpdatedOn within this minute or day.
+    #[arg(long, value_name = "T", help_heading = "Filters (exact)")]
+    pub updated_on: Option<String>,
+    /// Last changed by (e.g. cli:alice).
+    #[arg(long, value_name = "TEXT", help_heading = "Filters (exact)")]
+    pub updated_by: Option<String>,
+
+    /// MinutesIncluded >= N.
+    #[arg(long, value_name = "N", help_heading = "Ranges (inclusive)")]
+    pub from_minutes_included: Option<i64>,
+    /// MinutesIncluded <= N.
+    #[arg(long, value_name = "N", help_heading = "Ranges (inclusive)")]
+    pub to_minutes_included: Option<i64>,
+    /// MinutesLeft >= N.
+    #[arg(long, value_name = "N", help_heading = "Ranges (inclusive)")]
+    pub from_minutes_left: Option<i64>,
+    /// MinutesLeft <= N.
+    #[arg(long, value_name = "N", help_heading = "Ranges (inclusive)")]
+    pub to_minutes_left: Option<i64>,
+    /// ValidFrom at or after T.
+    #[arg(long, value_name = "T", help_heading = "Ranges (inclusive)")]
+    pub from_valid_from: Option<String>,
+    /// ValidFrom at or before T (a whole minute or day).
+    #[arg(long, value_name = "T", help_heading = "Ranges (inclusive)")]
+    pub to_valid_from: Option<String>,
+    /// ValidTo at or after T.
+    #[arg(long, value_name = "T", help_heading = "Ranges (inclusive)")]
+    pub from_valid_to: Option<String>,
+    /// ValidTo at or before T (a whole minute or day).
+    #[arg(long, value_name = "T", help_heading = "Ranges (inclusive)")]
+    pub to_valid_to: Option<String>,
+    /// UserLimit >= N.
+    #[arg(long, value_name = "N", help_heading = "Ranges (inclusive)")]
+    pub from_user_limit: Option<i64>,
+    /// UserLimit <= N.
+    #[arg(long, value_name = "N", help_heading = "Ranges (inclusive)")]
+    pub to_user_limit: Option<i64>,
+    /// LastAccess at or after T.
+    #[arg(long, value_name = "T", help_heading = "Ranges (inclusive)")]
+    pub from_last_access: Option<String>,
+    /// LastAccess at or before T.
+    #[arg(long, value_name = "T", help_heading = "Ranges (inclusive)")]
+    pub to_last_access: Option<String>,
+    /// CreatedOn at or after T.
+    #[arg(long, value_name = "T", help_heading = "Ranges (inclusive)")]
+    pub from_created_on: Option<String>,
+    /// CreatedOn at or before T.
+    #[arg(long, value_name = "T", help_heading = "Ranges (inclusive)")]
+    pub to_created_on: Option<String>,
+    /// UpdatedOn at or after T.
+    #[arg(long, value_name = "T", help_heading = "Ranges (inclusive)")]
+    pub from_updated_on: Option<String>,
+    /// UpdatedOn at or before T.
+    #[arg(long, value_name = "T", help_heading = "Ranges (inclusive)")]
+    pub to_updated_on: Option<String>,
+
+    /// Usable now: inside ValidFrom..ValidTo and with minutes left.
+    #[arg(long, help_heading = "Shortcuts")]
+    pub active: bool,
+    /// ValidTo has passed.
+    #[arg(long, help_heading = "Shortcuts")]
+    pub expired: bool,
+    /// Never used (no LastAccess).
+    #[arg(long, help_heading = "Shortcuts")]
+    pub unused: bool,
+    /// No minutes left (usage >= MinutesIncluded).
+    #[arg(long, help_heading = "Shortcuts")]
+    pub exhausted: bool,
+}
+
+/// `--order-by` and `--dir`.
+#[derive(Debug, Default, Args)]
+pub struct OrderArgs {
+    /// Sort by this field (Nexudus name: Id, AccessCode, MinutesIncluded,
+    /// MinutesLeft, ValidFrom, ValidTo, UserLimit, LastAccess, CreatedOn, …).
+    #[arg(long, value_name = "FIELD", value_parser = parse_field, help_heading = "Order and page")]
+    pub order_by: Option<TokenField>,
+    /// Sort direction: 1 ascending (default), -1 descending.
+    #[arg(
+        long,
+        value_name = "1|-1",
+        allow_hyphen_values = true,
+        value_parser = parse_dir,
+        help_heading = "Order and page"
+    )]
+    pub dir: Option<i64>,
+}
+
+fn parse_field(s: &str) -> Result<TokenField, String> {
+    TokenField::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = TokenField::ALL.iter().map(|f| f.name()).collect();
+        format!("unknown field {s:?}; one of: {}", names.join(", "))
+    })
+}
+
+fn parse_dir(s: &str) -> Result<i64, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "1" | "+1" | "asc" => Ok(1),
+        "-1" | "desc" => Ok(-1),
+        _ => Err(format!(
+            "must be 1 (ascending) or -1 (descending), got {s:?}"
+        )),
+    }
+}
+
+/// A datetime field with its exact, from and to values.
+type DateFilters<'a> = (
+    TokenField,
+    &'a Option<String>,
+    &'a Option<String>,
+    &'a Option<String>,
+);
+
+fn ferr(field: &'static str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field,
+        message: message.into(),
+    }
+}
+
+/// All field errors as one input error (one line each).
+pub fn field_errors(errs: &[FieldError]) -> CliError {
+    CliError::input(
+        errs.iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+}
+
+impl FilterArgs {
+    /// Build the store filter; every bad value is reported, naming its field.
+    pub fn to_filter(&self, tz: Tz, order: &OrderArgs) -> Result<TokenFilter, CliError> {
+        let mut errs = Vec::new();
+        let mut conds = Vec::new();
+        let mut int = |field: TokenField, op: CmpOp, v: Option<i64>| {
+            if let Some(v) = v {
+                conds.push(TokenCond {
+                    field,
+                    op,
+                    value: FilterValue::Int(v),
+                });
+            }
+        };
+        use TokenField as F;
+        int(F::Id, CmpOp::Eq, self.id);
+        int(F::MinutesIncluded, CmpOp::Eq, self.minutes_included);
+        int(F::MinutesLeft, CmpOp::Eq, self.minutes_left);
+        int(F::UserLimit, CmpOp::Eq, self.user_limit);
+        int(F::MinutesIncluded, CmpOp::Ge, self.from_minutes_included);
+        int(F::MinutesIncluded, CmpOp::Le, self.to_minutes_included);
+        int(F::MinutesLeft, CmpOp::Ge, self.from_minutes_left);
+        int(F::MinutesLeft, CmpOp::Le, self.to_minutes_left);
+        int(F::UserLimit, CmpOp::Ge, self.from_user_limit);
+        int(F::UserLimit, CmpOp::Le, self.to_user_limit);
+
+        let mut text = |field: TokenField, v: Option<String>| {
+            if let Some(v) = v {
+                conds.push(TokenCond {
+                    field,
+                    op: CmpOp::Eq,
+                    value: FilterValue::Text(v),
+                });
+            }
+        };
+        text(F::Description, self.description.clone());
+        text(F::UpdatedBy, self.updated_by.clone());
+        let mut norm = |field: TokenField,
+                        v: &Option<String>,
+                        f: fn(&str) -> Result<String, String>|
+         -> Option<String> {
+            let v = v.as_deref()?;
+            match f(v) {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    errs.push(ferr(field.name(), e));
+                    None
+                }
+            }
+        };
+        let unique_id = norm(F::UniqueId, &self.unique_id, normalize_uuid);
+        let mac = norm(F::MacAddress, &self.mac_address, normalize_mac);
+        let booking = norm(F::BookingGuid, &self.booking_guid, normalize_uuid);
+        let visitor = norm(F::VisitorGuid, &self.visitor_guid, normalize_uuid);
+        text(F::UniqueId, unique_id);
+        text(F::MacAddress, mac);
+        text(F::BookingGuid, booking);
+        text(F::VisitorGuid, visitor);
+
+        // Datetimes: exact = within the unit given; from = at or after its
+        // start; to = before its end.
+        let dates: [DateFilters; 5] = [
+            (
+                F::ValidFrom,
+                &self.valid_from,
+                &self.from_valid_from,
+                &self.to_valid_from,
+            ),
+            (
+                F::ValidTo,
+                &self.valid_to,
+                &self.from_valid_to,
+                &self.to_valid_to,
+            ),
+            (
+                F::LastAccess,
+                &self.last_access,
+                &self.from_last_access,
+                &self.to_last_access,
+            ),
+            (
+                F::CreatedOn,
+                &self.created_on,
+                &self.from_created_on,
+                &self.to_created_on,
+            ),
+            (
+                F::UpdatedOn,
+                &self.updated_on,
+                &self.from_updated_on,
+                &self.to_updated_on,
+            ),
+        ];
+        for (field, exact, from, to) in dates {
+            let mut span = |v: &Option<String>| -> Option<(i64, i64)> {
+                let v = v.as_deref()?;
+                match parse_datetime_span(v, tz) {
+                    Ok((a, b)) => Some((a.timestamp(), b.timestamp())),
+                    Err(e) => {
+                        errs.push(ferr(field.name(), e));
+                        None
+                    }
+                }
+            };
+            let mut push = |op, v| {
+                conds.push(TokenCond {
+                    field,
+                    op,
+                    value: FilterValue::Int(v),
+                })
+            };
+            if let Some((a, b)) = span(exact) {
+                push(CmpOp::Ge, a);
+                push(CmpOp::Lt, b);
+            }
+            if let Some((a, _)) = span(from) {
+                push(CmpOp::Ge, a);
+            }
+            if let Some((_, b)) = span(to) {
+                push(CmpOp::Lt, b);
+            }
+        }
+        if !errs.is_empty() {
+            return Err(field_errors(&errs));
+        }
+        Ok(TokenFilter {
+            code: self.code.clone(),
+            business_id: self.business_id,
+            active: self.active,
+            expired: self.expired,
+            unused: self.unused,
+            exhausted: self.exhausted,
+            conds,
+            order_by: order.order_by,
+            descending: order.dir == Some(-1),
+            page: 1,
+            size: 25,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dir_and_field_parsing() {
+        assert_eq!(parse_dir("1"), Ok(1));
+        assert_eq!(parse_dir("-1"), Ok(-1));
+        assert_eq!(parse_dir("desc"), Ok(-1));
+        assert!(parse_dir("2").is_err());
+        assert_eq!(parse_field("minutes-left"), Ok(TokenField::MinutesLeft));
+        assert_eq!(parse_field("AccessCode"), Ok(TokenField::AccessCode));
+        assert_eq!(
+            parse_field("AccessToken_Business"),
+            Ok(TokenField::BusinessId)
+        );
+        assert!(parse_field("id; DROP TABLE access_tokens").is_err());
+    }
+
+    #[test]
+    fn bad_values_name_their_fields() {
+        let a = FilterArgs {
+            mac_address: Some("nope".into()),
+            from_valid_to: Some("soon".into()),
+            ..Default::default()
+        };
+        let e = a.to_filter(Tz::UTC, &OrderArgs::default()).unwrap_err();
+        assert!(e.message.contains("MacAddress: "), "{}", e.message);
+        assert!(e.message.contains("ValidTo: "), "{}", e.message);
+    }
+}

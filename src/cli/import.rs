@@ -1,0 +1,303 @@
+//! `radgate token import FILE.csv`: the columns of `token export`, all rows
+//! or none.
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use chrono_tz::Tz;
+
+use super::token::{now, whoami, ImportArgs};
+use super::CliError;
+use crate::store::sqlite::{ImportToken, TokenField};
+use crate::store::Store;
+use crate::token::{FieldError, TokenInput};
+use crate::token_parse::{code_key, normalize_uuid, parse_datetime};
+
+/// Columns that an export carries but an import ignores: the new token gets
+/// its own Id, and UpdatedOn/UpdatedBy record this import.
+const IGNORED: [TokenField; 3] = [TokenField::Id, TokenField::UpdatedOn, TokenField::UpdatedBy];
+
+pub async fn run(store: &Store, a: ImportArgs, tz: Tz) -> Result<(), CliError> {
+    let name = a.file.display().to_string();
+    let mut data = Vec::new();
+    let read = if name == "-" {
+        std::io::stdin().read_to_end(&mut data)
+    } else {
+        std::fs::File::open(&a.file).and_then(|mut f| f.read_to_end(&mut data))
+    };
+    read.map_err(|e| CliError::failure(format!("cannot read {name}: {e}")))?;
+    let (rows, lines, mut bad) =
+        parse(&data, tz).map_err(|e| CliError::input(format!("{name}: {e}")))?;
+    if bad.is_empty() {
+        match store.import_tokens(&rows, now(), a.dry_run).await? {
+            Ok(n) if a.dry_run => {
+                println!("{name}: {n} row(s) can be imported; nothing imported (--dry-run)");
+                return Ok(());
+            }
+            Ok(n) => {
+                println!("imported {n} token(s) from {name}");
+                return Ok(());
+            }
+            Err(conflicts) => {
+                for (i, c) in conflicts {
+                    bad.push((lines[i], c.to_string()));
+                }
+            }
+        }
+    }
+    bad.sort_by_key(|(line, _)| *line);
+    let rows_bad = {
+        let mut l: Vec<u64> = bad.iter().map(|(l, _)| *l).collect();
+        l.dedup();
+        l.len()
+    };
+    let list: Vec<String> = bad
+        .iter()
+        .map(|(line, msg)| format!("  line {line}: {msg}"))
+        .collect();
+    Err(CliError::input(format!(
+        "{name}: {rows_bad} bad row(s); nothing imported\n{}",
+        list.join("\n")
+    )))
+}
+
+/// Rows to import, their line numbers, and every problem found as
+/// `(line, message)`. `Err` when the file as a whole is unusable.
+#[allow(clippy::type_complexity)]
+fn parse(data: &[u8], tz: Tz) -> Result<(Vec<ImportToken>, Vec<u64>, Vec<(u64, String)>), String> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(data);
+    let headers = rdr
+        .headers()
+        .map_err(|e| format!("cannot read the header row: {e}"))?
+        .clone();
+    if headers.iter().all(|h| h.trim().is_empty()) {
+        return Err("the file is empty; the first row must name the columns (AccessCode, MinutesIncluded, …)".into());
+    }
+    let mut cols: HashMap<TokenField, usize> = HashMap::new();
+    for (i, h) in headers.iter().enumerate() {
+        let h = h.trim_start_matches('\u{feff}').trim();
+        let Some(f) = TokenField::parse(h) else {
+            return Err(format!(
+                "line 1: unknown column {h:?}; columns are the Nexudus names: {}",
+                TokenField::ALL.map(|f| f.name()).join(", ")
+            ));
+        };
+        if cols.insert(f, i).is_some() {
+            return Err(format!("line 1: column {} appears twice", f.name()));
+        }
+    }
+    for f in [TokenField::AccessCode, TokenField::MinutesIncluded] {
+        if !cols.contains_key(&f) {
+            return Err(format!(
+                "line 1: the required column {} is missing",
+                f.name()
+            ));
+        }
+    }
+    for f in IGNORED {
+        cols.remove(&f);
+    }
+
+    let mut rows = Vec::new();
+    let mut lines = Vec::new();
+    let mut bad: Vec<(u64, String)> = Vec::new();
+    let mut codes: HashMap<(i64, String), u64> = HashMap::new();
+    let mut uids: HashMap<String, u64> = HashMap::new();
+    let user = whoami();
+    for rec in rdr.records() {
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                let msg = match e.kind() {
+                    csv::ErrorKind::UnequalLengths {
+                        expected_len, len, ..
+                    } => {
+                        format!("has {len} fields, the header has {expected_len}")
+                    }
+                    _ => e.to_string(),
+                };
+                bad.push((line, msg));
+                continue;
+            }
+        };
+        let line = rec.position().map_or(0, |p| p.line());
+        if rec.iter().all(|v| v.trim().is_empty()) {
+            continue; // blank line
+        }
+        let get = |f: TokenField| -> Option<&str> { cols.get(&f).and_then(|&i| rec.get(i)) };
+        let mut errs: Vec<FieldError> = Vec::new();
+        let mut int = |f: TokenField| -> Option<i64> {
+            let v = get(f)?.trim();
+            if v.is_empty() {
+                return None;
+            }
+            match v.parse::<i64>() {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    errs.push(FieldError {
+                        field: f.name(),
+                        message: format!("{v:?} is not a whole number"),
+                    });
+                    None
+                }
+            }
+        };
+        let business_id = int(TokenField::BusinessId);
+        let minutes = int(TokenField::MinutesIncluded);
+        // An unparsable value is reported once, not again as missing.
+        let minutes = minutes.or_else(|| {
+            get(TokenField::MinutesIncluded)
+                .filter(|v| !v.trim().is_empty())
+                .map(|_| 0)
+        });
+        let user_limit = int(TokenField::UserLimit);
+        let minutes_left = int(TokenField::MinutesLeft);
+        let text = |f: TokenField| get(f).filter(|v| !v.trim().is_empty()).map(str::to_string);
+        let input = TokenInput {
+            business_id,
+            access_code: get(TokenField::AccessCode)
+                .map(str::to_string)
+                .filter(|c| !c.is_empty()),
+            description: text(TokenField::Description),
+            minutes_included: minutes,
+            valid_from: text(TokenField::ValidFrom),
+            valid_to: text(TokenField::ValidTo),
+            user_limit,
+            mac_address: text(TokenField::MacAddress),
+            booking_guid: text(TokenField::BookingGuid),
+            visitor_guid: text(TokenField::VisitorGuid),
+        };
+        let mut time = |f: TokenField| -> Option<i64> {
+            let v = text(f)?;
+            match parse_datetime(&v, tz) {
+                Ok(d) => Some(d.timestamp()),
+                Err(e) => {
+                    errs.push(FieldError {
+                        field: f.name(),
+                        message: e,
+                    });
+                    None
+                }
+            }
+        };
+        let last_access = time(TokenField::LastAccess);
+        let created_on = time(TokenField::CreatedOn);
+        let unique_id = match text(TokenField::UniqueId).map(|u| normalize_uuid(&u)) {
+            None => None,
+            Some(Ok(u)) => Some(u),
+            Some(Err(e)) => {
+                errs.push(FieldError {
+                    field: "UniqueId",
+                    message: e,
+                });
+                None
+            }
+        };
+        let token = match input.validate(tz, 0) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                errs.extend(e);
+                None
+            }
+        };
+        let mut seconds_used = 0;
+        if let (Some(t), Some(left)) = (&token, minutes_left) {
+            if left < 0 || left > t.minutes_included {
+                errs.push(FieldError {
+                    field: "MinutesLeft",
+                    message: format!(
+                        "must be 0..MinutesIncluded ({}), got {left}",
+                        t.minutes_included
+                    ),
+                });
+            } else {
+                seconds_used = (t.minutes_included - left) * 60;
+            }
+        }
+        if let Some(t) = &token {
+            if let Some(first) = codes.insert((t.business_id, code_key(&t.access_code)), line) {
+                errs.push(FieldError {
+                    field: "AccessCode",
+                    message: format!(
+                        "{:?} appears twice for BusinessId {} (also on line {first})",
+                        t.access_code, t.business_id
+                    ),
+                });
+            }
+        }
+        if let Some(u) = &unique_id {
+            if let Some(first) = uids.insert(u.clone(), line) {
+                errs.push(FieldError {
+                    field: "UniqueId",
+                    message: format!("{u} appears twice (also on line {first})"),
+                });
+            }
+        }
+        if !errs.is_empty() {
+            bad.extend(errs.into_iter().map(|e| (line, e.to_string())));
+            continue;
+        }
+        let Some(mut token) = token else { continue };
+        token.updated_by = Some(user.clone());
+        rows.push(ImportToken {
+            token,
+            unique_id,
+            seconds_used,
+            last_access,
+            created_on,
+        });
+        lines.push(line);
+    }
+    Ok((rows, lines, bad))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_every_bad_row_with_its_line() {
+        let csv = "AccessCode,MinutesIncluded,UserLimit\nA1,10,\nA2,-1,0\nA1,5,\nA3,x,2\n";
+        let (rows, lines, bad) = parse(csv.as_bytes(), Tz::UTC).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(lines, [2]);
+        let lines_bad: Vec<u64> = bad.iter().map(|b| b.0).collect();
+        assert_eq!(lines_bad, [3, 3, 4, 5], "{bad:?}");
+        assert!(bad[0].1.starts_with("MinutesIncluded: "), "{bad:?}");
+        assert!(bad[1].1.starts_with("UserLimit: "), "{bad:?}");
+        assert!(bad[2].1.contains("also on line 2"), "{bad:?}");
+        assert!(bad[3].1.contains("\"x\" is not a whole number"), "{bad:?}");
+    }
+
+    #[test]
+    fn header_problems() {
+        assert!(parse(b"AccessCode\nA\n", Tz::UTC)
+            .unwrap_err()
+            .contains("MinutesIncluded"));
+        assert!(parse(b"AccessCode,Minutes,MinutesIncluded\n", Tz::UTC)
+            .unwrap_err()
+            .contains("unknown column \"Minutes\""));
+        assert!(parse(b"", Tz::UTC).unwrap_err().contains("empty"));
+        let (rows, _, bad) = parse(
+            "\u{feff}accesscode,minutes_included\nOK,5\n".as_bytes(),
+            Tz::UTC,
+        )
+        .unwrap();
+        assert_eq!((rows.len(), bad.len()), (1, 0));
+    }
+
+    #[test]
+    fn minutes_left_restores_usage() {
+        let (rows, _, bad) = parse(
+            b"AccessCode,MinutesIncluded,MinutesLeft\nA,60,45\nB,60,61\n",
+            Tz::UTC,
+        )
+        .unwrap();
+        assert_eq!(rows[0].seconds_used, 15 * 60);
+        assert_eq!(bad.len(), 1);
+        assert!(bad[0].1.starts_with("MinutesLeft: "), "{bad:?}");
+    }
+}

@@ -1,0 +1,1187 @@
+//! Admin CLI for real venues (issue 6): bulk vouchers, Nexudus-style listing,
+//! update / delete / import / export, printable voucher sheets, help,
+//! completions and man page. The real `radgate` binary against a real
+//! database file in a temp dir.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Self::with_config("")
+    }
+
+    /// A config file with the given extra [server] lines and a temp database.
+    fn with_config(server_extra: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = format!(
+            "[server]\nauth_listen = \"127.0.0.1:0\"\nacct_listen = \"127.0.0.1:0\"\n{server_extra}\n\
+             [database]\nurl = \"sqlite://{}\"\n\n[[client]]\nname = \"local\"\naddress = \"127.0.0.1\"\nsecret = \"testing123\"\n",
+            dir.path().join("radgate.db").display()
+        );
+        std::fs::write(dir.path().join("radgate.toml"), cfg).unwrap();
+        Env { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn run_with(&self, args: &[&str], stdin: &[u8]) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_radgate"))
+            .arg("--config")
+            .arg(self.path("radgate.toml"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("RADGATE_CONFIG")
+            .env("USER", "tester")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin).unwrap();
+        drop(input);
+        child.wait_with_output().unwrap()
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_with(args, b"")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let out = String::from_utf8(o.stdout).unwrap();
+        assert!(!out.contains('\x1b'), "colour outside a terminal: {out}");
+        assert!(
+            !String::from_utf8_lossy(&o.stderr).contains('\x1b'),
+            "colour outside a terminal"
+        );
+        out
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let out = self.ok(args);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+    }
+
+    /// Runs, expects failure with `code`; returns stderr.
+    fn fails(&self, args: &[&str], code: i32) -> String {
+        let o = self.run(args);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        err
+    }
+
+    fn create(&self, code: &str, minutes: u32, extra: &[&str]) -> Value {
+        let m = minutes.to_string();
+        self.json(
+            &[
+                &[
+                    "token",
+                    "create",
+                    "--code",
+                    code,
+                    "--minutes",
+                    &m,
+                    "--format",
+                    "json",
+                ],
+                extra,
+            ]
+            .concat(),
+        )
+    }
+
+    /// List with `args` (all pages of up to 10000): the codes in order.
+    fn codes(&self, args: &[&str]) -> Vec<String> {
+        let v = self.json(
+            &[
+                &["token", "list", "--size", "10000", "--format", "json"],
+                args,
+            ]
+            .concat(),
+        );
+        records(&v)
+    }
+
+    fn write(&self, name: &str, text: &str) -> String {
+        let p = self.path(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    }
+}
+
+fn records(v: &Value) -> Vec<String> {
+    v["Records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["AccessCode"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn codes_of(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["AccessCode"].as_str().unwrap().to_string())
+        .collect()
+}
+
+const ALPHABET: &str = "ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+
+// ---------------------------------------------------------------- generate
+
+#[test]
+fn generate_ten_thousand_unique_codes_in_seconds() {
+    let e = Env::new();
+    e.create("EXISTING", 5, &[]);
+    let start = Instant::now();
+    let o = e.run(&[
+        "token",
+        "generate",
+        "--count",
+        "10000",
+        "--minutes",
+        "120",
+        "--length",
+        "6",
+        "--prefix",
+        "CAFE-",
+        "--valid-to",
+        "2030-12-31T23:59",
+        "--user-limit",
+        "2",
+        "--description",
+        "summer batch",
+        "--format",
+        "csv",
+    ]);
+    let took = start.elapsed();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Debug build on a small machine; a release build takes well under 1 s.
+    assert!(took < Duration::from_secs(60), "took {took:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("created 10000 token(s)"), "{err}");
+    // Not a terminal: no progress bar.
+    assert!(!err.contains('\r') && !err.contains("[#"), "{err}");
+    let csv = String::from_utf8(o.stdout).unwrap();
+    let mut lines = csv.lines();
+    assert!(lines
+        .next()
+        .unwrap()
+        .starts_with("Id,UniqueId,BusinessId,AccessCode"));
+    let mut seen = HashSet::new();
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        let code = f[3];
+        let random = code.strip_prefix("CAFE-").expect(code);
+        assert_eq!(random.len(), 6, "{code}");
+        assert!(random.chars().all(|c| ALPHABET.contains(c)), "{code}");
+        assert_eq!(f[4], "summer batch");
+        assert_eq!(f[5], "120");
+        assert_eq!(f[8], "2030-12-31T23:59:00Z");
+        assert_eq!(f[9], "2");
+        assert!(seen.insert(code.to_string()), "duplicate {code}");
+    }
+    assert_eq!(seen.len(), 10000);
+    let v = e.json(&["token", "list", "--size", "1", "--format", "json"]);
+    assert_eq!(v["TotalItems"], 10001);
+}
+
+#[test]
+fn generated_codes_are_unique_against_existing_ones() {
+    let e = Env::new();
+    // The same seed draws the same codes: the second batch starts with the
+    // five codes of the first, which must be skipped.
+    let args = |n: &str| {
+        vec![
+            "token",
+            "generate",
+            "--count",
+            n,
+            "--minutes",
+            "10",
+            "--length",
+            "4",
+            "--seed",
+            "7",
+            "--format",
+            "json",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>()
+    };
+    let a5 = args("5");
+    let first = codes_of(&e.json(&a5.iter().map(String::as_str).collect::<Vec<_>>()));
+    let a8 = args("8");
+    let second = codes_of(&e.json(&a8.iter().map(String::as_str).collect::<Vec<_>>()));
+    assert_eq!(first.len(), 5);
+    assert_eq!(second.len(), 8);
+    for c in &second {
+        assert!(!first.contains(c), "{c} generated twice");
+    }
+    assert_eq!(e.codes(&[]).len(), 13);
+    // Lower-case existing code blocks its upper-case twin too.
+    let lower: Vec<String> = first.iter().map(|c| c.to_lowercase()).collect();
+    let e2 = Env::new();
+    for c in &lower {
+        e2.create(c, 1, &[]);
+    }
+    let again = codes_of(&e2.json(&a5.iter().map(String::as_str).collect::<Vec<_>>()));
+    for c in &again {
+        assert!(!first.contains(c), "{c} collides case-insensitively");
+    }
+}
+
+#[test]
+fn generate_refuses_bad_options_and_creates_nothing() {
+    let e = Env::new();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--count", "0", "--minutes", "5"], "--count"),
+        (&["--count", "100001", "--minutes", "5"], "--count"),
+        (
+            &["--count", "5", "--minutes", "5", "--length", "3"],
+            "--length",
+        ),
+        (&["--count", "5", "--minutes", "-5"], "MinutesIncluded"),
+        (
+            &["--count", "5", "--minutes", "5", "--user-limit", "0"],
+            "UserLimit",
+        ),
+        (
+            &["--count", "5", "--minutes", "5", "--mac", "nope"],
+            "MacAddress",
+        ),
+        (
+            &[
+                "--count",
+                "5",
+                "--minutes",
+                "5",
+                "--valid-from",
+                "2030-01-02",
+                "--valid-to",
+                "2030-01-01",
+            ],
+            "ValidTo",
+        ),
+        (
+            &["--count", "5", "--minutes", "5", "--prefix", " X"],
+            "AccessCode",
+        ),
+        (
+            &["--count", "5", "--minutes", "5", "--length", "65"],
+            "--length",
+        ),
+    ];
+    for (args, field) in cases {
+        let err = e.fails(&[&["token", "generate"], *args].concat(), 2);
+        assert!(err.contains(field), "{args:?}: {err}");
+    }
+    assert!(e.codes(&[]).is_empty());
+}
+
+#[test]
+fn generate_waits_for_a_concurrent_writer_instead_of_failing() {
+    // The daemon holds the write lock for a moment; a CLI batch must wait
+    // (BEGIN IMMEDIATE + busy timeout), not fail with "database is locked".
+    let e = Env::new();
+    e.create("FIRST", 1, &[]);
+    let db = e.path("radgate.db");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut conn = rt.block_on(async {
+        use sqlx::ConnectOptions;
+        let mut c = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&db)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE access_tokens SET seconds_used = 1")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        c
+    });
+    let child = Command::new(env!("CARGO_BIN_EXE_radgate"))
+        .arg("--config")
+        .arg(e.path("radgate.toml"))
+        .args(["token", "generate", "--count", "50", "--minutes", "5"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    rt.block_on(async {
+        sqlx::query("COMMIT").execute(&mut conn).await.unwrap();
+    });
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(e.codes(&[]).len(), 51);
+}
+
+// ---------------------------------------------------------------- list
+
+/// Tokens with known fields and usage, set up through import.
+fn fixture() -> Env {
+    let e = Env::new();
+    let csv = "AccessCode,MinutesIncluded,MinutesLeft,BusinessId,Description,ValidFrom,ValidTo,UserLimit,MacAddress,BookingGuid,VisitorGuid,LastAccess,CreatedOn\n\
+        ALPHA,60,60,0,lobby,,,,,,,,2025-01-10T09:00Z\n\
+        BRAVO,120,30,0,lobby,2025-01-01T00:00Z,2025-02-01T00:00Z,2,AA:BB:CC:DD:EE:01,67e55044-10b1-426f-9247-bb680e5fe0c8,,2025-01-15T12:45:30Z,2025-01-11T09:00Z\n\
+        CHARLIE,30,0,0,bar,,2099-01-01T00:00Z,1,,,1b4e28ba-2fa1-11d2-883f-0016d3cca427,2025-01-20T08:00Z,2025-01-12T09:00Z\n\
+        DELTA,90,90,3,,2099-01-01T00:00Z,,5,,,,,2025-01-13T09:00Z\n\
+        ECHO,45,44,3,bar,,2020-06-01T00:00Z,,,,,2020-05-31T10:00Z,2025-01-14T09:00Z\n";
+    let f = e.write("fixture.csv", csv);
+    let out = e.ok(&["token", "import", &f]);
+    assert!(out.contains("imported 5 token(s)"), "{out}");
+    e
+}
+
+#[test]
+fn list_exact_filters_on_every_field() {
+    let e = fixture();
+    let all = e.json(&["token", "list", "--format", "json"]);
+    let id_of = |code: &str| {
+        all["Records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["AccessCode"] == code)
+            .unwrap()
+            .clone()
+    };
+    let bravo = id_of("BRAVO");
+    let cases: Vec<(Vec<String>, &[&str])> = vec![
+        (vec!["--id".into(), bravo["Id"].to_string()], &["BRAVO"]),
+        (
+            vec![
+                "--unique-id".into(),
+                bravo["UniqueId"].as_str().unwrap().to_uppercase(),
+            ],
+            &["BRAVO"],
+        ),
+        (vec!["--code".into(), "charlie".into()], &["CHARLIE"]),
+        (vec!["--access-code".into(), "Delta".into()], &["DELTA"]),
+        (vec!["--business-id".into(), "3".into()], &["DELTA", "ECHO"]),
+        (
+            vec!["--description".into(), "bar".into()],
+            &["CHARLIE", "ECHO"],
+        ),
+        (vec!["--minutes-included".into(), "120".into()], &["BRAVO"]),
+        (vec!["--minutes".into(), "45".into()], &["ECHO"]),
+        (vec!["--minutes-left".into(), "0".into()], &["CHARLIE"]),
+        (vec!["--minutes-left".into(), "44".into()], &["ECHO"]),
+        (
+            vec!["--valid-from".into(), "2025-01-01T00:00".into()],
+            &["BRAVO"],
+        ),
+        (vec!["--valid-from".into(), "2099-01-01".into()], &["DELTA"]),
+        (vec!["--valid-to".into(), "2020-06-01".into()], &["ECHO"]),
+        (vec!["--user-limit".into(), "2".into()], &["BRAVO"]),
+        (vec!["--mac".into(), "aa-bb-cc-dd-ee-01".into()], &["BRAVO"]),
+        (
+            vec!["--mac-address".into(), "aabb.ccdd.ee01".into()],
+            &["BRAVO"],
+        ),
+        (
+            vec![
+                "--booking-guid".into(),
+                "67E55044-10B1-426F-9247-BB680E5FE0C8".into(),
+            ],
+            &["BRAVO"],
+        ),
+        (
+            vec![
+                "--visitor-guid".into(),
+                "1b4e28ba2fa111d2883f0016d3cca427".into(),
+            ],
+            &["CHARLIE"],
+        ),
+        // Minute precision: 12:45:30 is within 12:45.
+        (
+            vec!["--last-access".into(), "2025-01-15T12:45".into()],
+            &["BRAVO"],
+        ),
+        (
+            vec!["--created-on".into(), "2025-01-12".into()],
+            &["CHARLIE"],
+        ),
+        (
+            vec!["--updated-by".into(), "cli:tester".into()],
+            &["ALPHA", "BRAVO", "CHARLIE", "DELTA", "ECHO"],
+        ),
+        (vec!["--code".into(), "nothing".into()], &[]),
+    ];
+    for (args, want) in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_eq!(e.codes(&args), *want, "{args:?}");
+    }
+    // UpdatedOn is the time of the import.
+    let today = chrono::Utc::now().format("%Y-%m-%dT%H:%MZ").to_string();
+    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    assert!(e.codes(&["--updated-on", &yesterday]).is_empty());
+    let _ = today;
+}
+
+#[test]
+fn list_ranges_are_inclusive() {
+    let e = fixture();
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &[
+                "--from-minutes-included",
+                "60",
+                "--to-minutes-included",
+                "90",
+            ],
+            &["ALPHA", "DELTA"],
+        ),
+        (&["--from-minutes-left", "45"], &["ALPHA", "DELTA"]),
+        (&["--to-minutes-left", "30"], &["BRAVO", "CHARLIE"]),
+        (
+            &["--from-valid-from", "2025-01-01T00:00"],
+            &["BRAVO", "DELTA"],
+        ),
+        (&["--to-valid-from", "2025-01-01"], &["BRAVO"]),
+        (
+            &["--from-valid-to", "2025-02-01T00:00"],
+            &["BRAVO", "CHARLIE"],
+        ),
+        (&["--to-valid-to", "2025-02-01T00:00"], &["BRAVO", "ECHO"]),
+        (&["--from-user-limit", "2"], &["BRAVO", "DELTA"]),
+        (&["--to-user-limit", "2"], &["BRAVO", "CHARLIE"]),
+        (
+            &[
+                "--from-last-access",
+                "2025-01-15T12:45",
+                "--to-last-access",
+                "2025-01-20",
+            ],
+            &["BRAVO", "CHARLIE"],
+        ),
+        (&["--to-last-access", "2025-01-15T12:44"], &["ECHO"]),
+        (
+            &[
+                "--from-created-on",
+                "2025-01-11",
+                "--to-created-on",
+                "2025-01-13",
+            ],
+            &["BRAVO", "CHARLIE", "DELTA"],
+        ),
+        (&["--to-created-on", "2025-01-10T09:00"], &["ALPHA"]),
+        (
+            &["--from-updated-on", "2025-01-01"],
+            &["ALPHA", "BRAVO", "CHARLIE", "DELTA", "ECHO"],
+        ),
+        (&["--to-updated-on", "2025-01-01"], &[]),
+    ];
+    for (args, want) in cases {
+        assert_eq!(e.codes(args), *want, "{args:?}");
+    }
+    let err = e.fails(&["token", "list", "--from-valid-to", "soonish"], 2);
+    assert!(err.contains("ValidTo: "), "{err}");
+    let err = e.fails(&["token", "list", "--mac", "zz", "--unique-id", "x"], 2);
+    assert!(
+        err.contains("MacAddress: ") && err.contains("UniqueId: "),
+        "{err}"
+    );
+}
+
+#[test]
+fn list_shortcuts() {
+    let e = fixture();
+    // ALPHA: fresh. BRAVO: expired window. CHARLIE: no minutes left.
+    // DELTA: not yet valid. ECHO: expired.
+    assert_eq!(e.codes(&["--active"]), ["ALPHA"]);
+    assert_eq!(e.codes(&["--expired"]), ["BRAVO", "ECHO"]);
+    assert_eq!(e.codes(&["--unused"]), ["ALPHA", "DELTA"]);
+    assert_eq!(e.codes(&["--exhausted"]), ["CHARLIE"]);
+    assert_eq!(e.codes(&["--expired", "--business-id", "3"]), ["ECHO"]);
+}
+
+#[test]
+fn list_order_pages_and_envelope() {
+    let e = fixture();
+    assert_eq!(
+        e.codes(&["--order-by", "MinutesLeft"]),
+        ["CHARLIE", "BRAVO", "ECHO", "ALPHA", "DELTA"]
+    );
+    assert_eq!(
+        e.codes(&["--order-by", "minutes-included", "--dir", "-1"]),
+        ["BRAVO", "DELTA", "ALPHA", "ECHO", "CHARLIE"]
+    );
+    assert_eq!(
+        e.codes(&["--order-by", "AccessCode", "--dir", "-1"]),
+        ["ECHO", "DELTA", "CHARLIE", "BRAVO", "ALPHA"]
+    );
+    // NULLs first ascending; ties broken by Id.
+    assert_eq!(
+        e.codes(&["--order-by", "ValidTo"]),
+        ["ALPHA", "DELTA", "ECHO", "BRAVO", "CHARLIE"]
+    );
+    let v = e.json(&[
+        "token",
+        "list",
+        "--order-by",
+        "LastAccess",
+        "--dir",
+        "-1",
+        "--page",
+        "2",
+        "--size",
+        "2",
+        "--format",
+        "json",
+    ]);
+    for k in [
+        "Records",
+        "CurrentPage",
+        "CurrentPageSize",
+        "CurrentOrderField",
+        "CurrentSortDirection",
+        "FirstItem",
+        "LastItem",
+        "TotalItems",
+        "TotalPages",
+        "HasNextPage",
+        "HasPreviousPage",
+    ] {
+        assert!(v.get(k).is_some(), "{k} missing: {v}");
+    }
+    assert_eq!(v["CurrentPage"], 2);
+    assert_eq!(v["CurrentPageSize"], 2);
+    assert_eq!(v["CurrentOrderField"], "LastAccess");
+    assert_eq!(v["CurrentSortDirection"], -1);
+    assert_eq!(v["FirstItem"], 3);
+    assert_eq!(v["LastItem"], 4);
+    assert_eq!(v["TotalItems"], 5);
+    assert_eq!(v["TotalPages"], 3);
+    assert_eq!(v["HasNextPage"], true);
+    assert_eq!(v["HasPreviousPage"], true);
+    // LastAccess desc: CHARLIE, BRAVO, ECHO, then the two without (by Id desc).
+    assert_eq!(records(&v), ["ECHO", "DELTA"]);
+    let last = e.json(&["token", "list", "--page", "9", "--format", "json"]);
+    assert_eq!(last["Records"], serde_json::json!([]));
+    assert_eq!(last["FirstItem"], 0);
+    assert_eq!(last["HasNextPage"], false);
+    let err = e.fails(&["token", "list", "--order-by", "code; DROP TABLE x"], 2);
+    assert!(err.contains("AccessCode"), "{err}");
+    e.fails(&["token", "list", "--dir", "2"], 2);
+    e.fails(&["token", "list", "--size", "0"], 2);
+    // CSV has a header row and one line per token.
+    let csv = e.ok(&["token", "list", "--expired", "--format", "csv"]);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(lines[0].starts_with("Id,UniqueId,BusinessId,AccessCode,Description,MinutesIncluded,MinutesLeft,ValidFrom,ValidTo"));
+}
+
+// ---------------------------------------------------------------- update
+
+#[test]
+fn update_every_field_and_bump_audit() {
+    let e = Env::new();
+    let t = e.create("ROOM12", 60, &["--valid-from", "2030-01-01T00:00Z"]);
+    let v = e.json(&[
+        "token",
+        "update",
+        "room12",
+        "--code",
+        "ROOM-12",
+        "--minutes",
+        "90",
+        "--valid-to",
+        "2030-02-01T00:00Z",
+        "--user-limit",
+        "3",
+        "--mac",
+        "aabbccddeeff",
+        "--description",
+        "room twelve",
+        "--business-id",
+        "4",
+        "--booking-guid",
+        "67e55044-10b1-426f-9247-bb680e5fe0c8",
+        "--visitor-guid",
+        "{1B4E28BA-2FA1-11D2-883F-0016D3CCA427}",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(v["Id"], t["Id"]);
+    assert_eq!(v["UniqueId"], t["UniqueId"]);
+    assert_eq!(v["AccessCode"], "ROOM-12");
+    assert_eq!(v["MinutesIncluded"], 90);
+    assert_eq!(v["ValidFrom"], "2030-01-01T00:00:00Z");
+    assert_eq!(v["ValidTo"], "2030-02-01T00:00:00Z");
+    assert_eq!(v["UserLimit"], 3);
+    assert_eq!(v["MacAddress"], "AA:BB:CC:DD:EE:FF");
+    assert_eq!(v["Description"], "room twelve");
+    assert_eq!(v["BusinessId"], 4);
+    assert_eq!(v["BookingGuid"], "67e55044-10b1-426f-9247-bb680e5fe0c8");
+    assert_eq!(v["VisitorGuid"], "1b4e28ba-2fa1-11d2-883f-0016d3cca427");
+    assert_eq!(v["UpdatedBy"], "cli:tester");
+    assert_eq!(v["CreatedOn"], t["CreatedOn"]);
+    assert!(v["UpdatedOn"].as_str() >= t["UpdatedOn"].as_str());
+    // Clear the optional fields.
+    let v = e.json(&[
+        "token",
+        "update",
+        &t["Id"].to_string(),
+        "--valid-from",
+        "",
+        "--valid-to",
+        "none",
+        "--user-limit",
+        "unlimited",
+        "--mac",
+        "",
+        "--description",
+        "",
+        "--booking-guid",
+        "",
+        "--visitor-guid",
+        "",
+        "--format",
+        "json",
+    ]);
+    for k in [
+        "ValidFrom",
+        "ValidTo",
+        "UserLimit",
+        "MacAddress",
+        "Description",
+        "BookingGuid",
+        "VisitorGuid",
+    ] {
+        assert_eq!(v[k], Value::Null, "{k}");
+    }
+    assert_eq!(v["AccessCode"], "ROOM-12");
+    assert_eq!(v["MinutesIncluded"], 90);
+}
+
+#[test]
+fn update_minutes_and_usage() {
+    let e = Env::new();
+    let f = e.write(
+        "used.csv",
+        "AccessCode,MinutesIncluded,MinutesLeft,LastAccess\nUSED,60,10,2025-01-01T10:00Z\n",
+    );
+    e.ok(&["token", "import", &f]);
+    let v = e.json(&[
+        "token",
+        "update",
+        "USED",
+        "--add-minutes",
+        "30",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(v["MinutesIncluded"], 90);
+    assert_eq!(v["MinutesLeft"], 40);
+    let v = e.json(&[
+        "token",
+        "update",
+        "USED",
+        "--add-minutes",
+        "-20",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(v["MinutesIncluded"], 70);
+    assert_eq!(v["MinutesLeft"], 20);
+    let v = e.json(&[
+        "token",
+        "update",
+        "USED",
+        "--reset-usage",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(v["MinutesIncluded"], 70);
+    assert_eq!(v["MinutesLeft"], 70);
+    let err = e.fails(&["token", "update", "USED", "--add-minutes", "-71"], 2);
+    assert!(err.contains("MinutesIncluded: must be 0 or more"), "{err}");
+    e.fails(
+        &[
+            "token",
+            "update",
+            "USED",
+            "--minutes",
+            "5",
+            "--add-minutes",
+            "1",
+        ],
+        2,
+    );
+}
+
+#[test]
+fn update_validates_like_create_against_stored_values() {
+    let e = Env::new();
+    e.create(
+        "WIN",
+        60,
+        &[
+            "--valid-from",
+            "2030-07-21T12:00",
+            "--valid-to",
+            "2030-07-22T12:00",
+        ],
+    );
+    e.create("OTHER", 60, &[]);
+    let cases: &[(&[&str], &str, i32)] = &[
+        // Before the stored ValidFrom.
+        (
+            &["--valid-to", "2030-07-21T11:00"],
+            "ValidTo: must be after ValidFrom",
+            2,
+        ),
+        // After the stored ValidTo.
+        (
+            &["--valid-from", "2030-07-23"],
+            "ValidTo: must be after ValidFrom",
+            2,
+        ),
+        (&["--user-limit", "0"], "UserLimit: must be 1 or more", 2),
+        (&["--user-limit", "lots"], "UserLimit: ", 2),
+        (&["--mac", "aa:bb"], "MacAddress: ", 2),
+        (&["--booking-guid", "x"], "BookingGuid: ", 2),
+        (&["--valid-to", "someday"], "ValidTo: ", 2),
+        (
+            &["--code", "other"],
+            "AccessCode: \"other\" already exists",
+            2,
+        ),
+        (&["--code", " padded"], "AccessCode: ", 2),
+        (&["--business-id", "-1"], "BusinessId: ", 2),
+        (&[], "nothing to change", 2),
+    ];
+    for (args, msg, code) in cases {
+        let err = e.fails(&[&["token", "update", "WIN"], *args].concat(), *code);
+        assert!(err.contains(msg), "{args:?}: {err}");
+    }
+    // Nothing changed.
+    let v = e.json(&["token", "show", "WIN", "--format", "json"]);
+    assert_eq!(v["ValidTo"], "2030-07-22T12:00:00Z");
+    assert_eq!(v["UpdatedOn"], v["CreatedOn"]);
+    let err = e.fails(&["token", "update", "NOPE", "--minutes", "5"], 1);
+    assert!(err.contains("NOPE"), "{err}");
+}
+
+// ---------------------------------------------------------------- delete
+
+#[test]
+fn delete_several_codes_all_or_none() {
+    let e = Env::new();
+    for c in ["A1", "A2", "A3"] {
+        e.create(c, 5, &[]);
+    }
+    let err = e.fails(&["token", "delete", "a1", "MISSING", "a2"], 1);
+    assert!(
+        err.contains("MISSING") && err.contains("nothing was deleted"),
+        "{err}"
+    );
+    assert_eq!(e.codes(&[]).len(), 3);
+    let out = e.ok(&["token", "delete", "a1", "A2"]);
+    assert!(out.contains("(A1)") && out.contains("(A2)"), "{out}");
+    assert_eq!(e.codes(&[]), ["A3"]);
+    e.fails(&["token", "delete"], 2);
+    e.fails(&["token", "delete", "A3", "--expired"], 2);
+}
+
+#[test]
+fn delete_by_filter_asks_first() {
+    let e = fixture();
+    // Answer no, or no answer at all: nothing happens.
+    for answer in [&b"n\n"[..], b""] {
+        let o = e.run_with(&["token", "delete", "--expired"], answer);
+        assert_eq!(o.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("delete 2 token(s) (BRAVO, ECHO)?"), "{err}");
+        assert!(err.contains("nothing deleted"), "{err}");
+    }
+    assert_eq!(e.codes(&[]).len(), 5);
+    let o = e.run_with(&["token", "delete", "--expired"], b"y\n");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("deleted 2 token(s)"));
+    assert_eq!(e.codes(&[]), ["ALPHA", "CHARLIE", "DELTA"]);
+    // --yes skips the question.
+    let out = e.ok(&["token", "delete", "--exhausted", "--yes"]);
+    assert!(out.contains("deleted 1 token(s)"), "{out}");
+    let out = e.ok(&["token", "delete", "--exhausted", "--yes"]);
+    assert!(out.contains("nothing deleted"), "{out}");
+    let out = e.ok(&["token", "delete", "--all", "--yes"]);
+    assert!(out.contains("deleted 2 token(s)"), "{out}");
+    assert!(e.codes(&[]).is_empty());
+}
+
+// ---------------------------------------------------------------- import / export
+
+#[test]
+fn export_import_round_trip() {
+    let e = fixture();
+    let out = e.path("all.csv");
+    let o = e.run(&["token", "export", "--output", out.to_str().unwrap()]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("exported 5 token(s)"));
+    let csv = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(csv, e.ok(&["token", "export"]));
+    assert_eq!(csv.lines().count(), 6);
+    // Filters and order apply.
+    let bar = e.ok(&[
+        "token",
+        "export",
+        "--description",
+        "bar",
+        "--order-by",
+        "AccessCode",
+        "--dir",
+        "-1",
+    ]);
+    let codes: Vec<&str> = bar
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(3).unwrap())
+        .collect();
+    assert_eq!(codes, ["ECHO", "CHARLIE"]);
+
+    // Into another database: the same tokens, with their usage and history.
+    let other = Env::new();
+    let msg = other.ok(&["token", "import", out.to_str().unwrap()]);
+    assert!(msg.contains("imported 5 token(s)"), "{msg}");
+    let a = e.json(&["token", "list", "--format", "json"]);
+    let b = other.json(&["token", "list", "--format", "json"]);
+    let strip = |v: &Value| {
+        let mut rs = v["Records"].as_array().unwrap().clone();
+        for r in &mut rs {
+            let o = r.as_object_mut().unwrap();
+            o.remove("UpdatedOn");
+        }
+        rs
+    };
+    assert_eq!(strip(&a), strip(&b));
+    // Importing again: every code (and UniqueId) exists; nothing imported.
+    let err = other.fails(&["token", "import", out.to_str().unwrap()], 2);
+    assert!(err.contains("5 bad row(s); nothing imported"), "{err}");
+    assert!(
+        err.contains("line 2: AccessCode: \"ALPHA\" already exists"),
+        "{err}"
+    );
+    // From stdin.
+    let third = Env::new();
+    let o = third.run_with(&["token", "import", "-"], csv.as_bytes());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(third.codes(&[]).len(), 5);
+}
+
+#[test]
+fn import_reports_every_bad_row_and_imports_nothing() {
+    let e = Env::with_config("timezone = \"Europe/Berlin\"");
+    e.create("TAKEN", 5, &[]);
+    let f = e.write(
+        "bad.csv",
+        "AccessCode,MinutesIncluded,ValidFrom,ValidTo,UserLimit,MacAddress\n\
+         GOOD1,60,2025-07-21T12:45,,,\n\
+         BAD-MIN,-5,,,,\n\
+         BAD-NUM,ten,,,,\n\
+         ,10,,,,\n\
+         BAD-WINDOW,10,2025-07-21,2025-07-20,,\n\
+         BAD-LIMIT,10,,,0,\n\
+         BAD-MAC,10,,,,xx\n\
+         GOOD1,10,,,,\n\
+         taken,10,,,,\n\
+         SHORT,10\n",
+    );
+    let err = e.fails(&["token", "import", &f], 2);
+    for want in [
+        "8 bad row(s); nothing imported",
+        "line 3: MinutesIncluded: must be 0 or more",
+        "line 4: MinutesIncluded: \"ten\" is not a whole number",
+        "line 5: AccessCode: is a required field",
+        "line 6: ValidTo: must be after ValidFrom",
+        "line 7: UserLimit: must be 1 or more",
+        "line 8: MacAddress: ",
+        "line 9: AccessCode: \"GOOD1\" appears twice for BusinessId 0 (also on line 2)",
+        "line 11: has 2 fields, the header has 6",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in: {err}");
+    }
+    assert_eq!(e.codes(&[]), ["TAKEN"]);
+    // Conflicts with stored codes are found once the rows themselves are fine.
+    let f = e.write(
+        "dup.csv",
+        "AccessCode,MinutesIncluded\nNEW1,5\ntaken,10\nNEW2,5\n",
+    );
+    let err = e.fails(&["token", "import", &f], 2);
+    assert!(
+        err.contains("line 3: AccessCode: \"taken\" already exists"),
+        "{err}"
+    );
+    assert_eq!(e.codes(&[]), ["TAKEN"]);
+    // Header problems.
+    let f = e.write("hdr.csv", "Code,Minutes\nX,1\n");
+    let err = e.fails(&["token", "import", &f], 2);
+    assert!(err.contains("unknown column \"Code\""), "{err}");
+    let f = e.write("hdr2.csv", "AccessCode\nX\n");
+    let err = e.fails(&["token", "import", &f], 2);
+    assert!(err.contains("MinutesIncluded is missing"), "{err}");
+    e.fails(&["token", "import", "/nonexistent.csv"], 1);
+    // Dry run checks everything and imports nothing; zone-less = local time.
+    let f = e.write(
+        "ok.csv",
+        "accesscode,minutesincluded,validfrom\nNEW1,5,2025-07-21T12:45\n",
+    );
+    let out = e.ok(&["token", "import", &f, "--dry-run"]);
+    assert!(out.contains("1 row(s) can be imported"), "{out}");
+    assert_eq!(e.codes(&[]), ["TAKEN"]);
+    e.ok(&["token", "import", &f]);
+    let v = e.json(&["token", "show", "NEW1", "--format", "json"]);
+    assert_eq!(v["ValidFrom"], "2025-07-21T10:45:00Z");
+    assert_eq!(v["UpdatedBy"], "cli:tester");
+}
+
+// ---------------------------------------------------------------- print
+
+#[test]
+fn print_fifty_vouchers_as_html() {
+    let e = Env::new();
+    e.ok(&[
+        "token",
+        "generate",
+        "--count",
+        "49",
+        "--minutes",
+        "120",
+        "--valid-to",
+        "2030-12-31T23:59",
+    ]);
+    e.create("café&<b>", 45, &[]);
+    let out = e.path("vouchers.html");
+    let o = e.run(&[
+        "token",
+        "print",
+        "--network",
+        "Café \"Central\"",
+        "--login-url",
+        "http://hotspot.lan/login?username={code}&password={code}",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("wrote 50 voucher(s) on 3 page(s)"));
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert_eq!(html.matches("<article class=\"card").count(), 50);
+    assert_eq!(html.matches("<section class=\"page\"").count(), 3);
+    assert_eq!(html.matches("<svg").count(), 50);
+    assert_eq!(html.matches("Café &quot;Central&quot;").count(), 50);
+    assert!(html.contains("2 hours of access"));
+    assert!(html.contains("Valid until <span class=\"when\">2030-12-31 23:59</span>"));
+    assert!(html.contains("45 minutes of access"));
+    // Escaped in text, URL-encoded in the QR code's URL.
+    assert!(html.contains("café&amp;&lt;b&gt;"));
+    assert!(!html.contains("<b>"));
+    assert!(html.contains("username=caf%C3%A9%26%3Cb%3E&amp;password="));
+    for code in e.codes(&[]) {
+        if code.is_ascii() && code.chars().all(|c| c.is_ascii_alphanumeric()) {
+            assert!(html.contains(&format!(">{code}</div>")), "{code} missing");
+        }
+    }
+    // Without a login URL: no QR codes; to stdout; filters apply.
+    let html = e.ok(&["token", "print", "--code", "café&<b>"]);
+    assert_eq!(html.matches("<article").count(), 1);
+    assert!(!html.contains("<svg"));
+    let err = e.fails(&["token", "print", "--login-url", "http://x/"], 2);
+    assert!(err.contains("{code}"), "{err}");
+    let err = e.fails(&["token", "print", "--expired"], 1);
+    assert!(err.contains("nothing to print"), "{err}");
+}
+
+#[test]
+fn render_script_skips_without_chromium() {
+    // Chromium is optional: without it the script says so and exits 0.
+    let e = Env::new();
+    e.create("RENDER1", 30, &[]);
+    let html = e.path("v.html");
+    e.ok(&["token", "print", "--output", html.to_str().unwrap()]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/render-vouchers.sh");
+    let empty = e.path("empty-path");
+    std::fs::create_dir(&empty).unwrap();
+    let o = Command::new("/bin/bash")
+        .arg(&script)
+        .arg(&html)
+        .env("PATH", &empty)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("chromium not found; skipping"), "{err}");
+}
+
+// ---------------------------------------------------------------- usability
+
+#[test]
+fn every_command_has_help_with_examples() {
+    let e = Env::new();
+    let commands: &[&[&str]] = &[
+        &[],
+        &["serve"],
+        &["check-config"],
+        &["completions"],
+        &["man"],
+        &["token"],
+        &["token", "create"],
+        &["token", "generate"],
+        &["token", "show"],
+        &["token", "list"],
+        &["token", "update"],
+        &["token", "delete"],
+        &["token", "import"],
+        &["token", "export"],
+        &["token", "print"],
+    ];
+    for c in commands {
+        let out = e.ok(&[*c, &["--help"]].concat());
+        assert!(
+            out.contains("Examples:"),
+            "{c:?} --help has no examples:\n{out}"
+        );
+        assert!(out.contains("radgate"), "{c:?}: {out}");
+    }
+    let top = e.ok(&["--help"]);
+    assert!(
+        top.contains("Exit codes: 0 success; 1 operational failure"),
+        "{top}"
+    );
+    let list = e.ok(&["token", "list", "--help"]);
+    for flag in [
+        "--from-minutes-left",
+        "--to-valid-to",
+        "--from-created-on",
+        "--to-updated-on",
+        "--order-by",
+        "--dir",
+        "--unused",
+        "--exhausted",
+        "--mac-address",
+        "--visitor-guid",
+    ] {
+        assert!(list.contains(flag), "{flag} missing from token list --help");
+    }
+}
+
+#[test]
+fn completions_and_man_page() {
+    let e = Env::new();
+    let bash = e.ok(&["completions", "bash"]);
+    assert!(
+        bash.contains("_radgate()") && bash.contains("generate"),
+        "{bash}"
+    );
+    let zsh = e.ok(&["completions", "zsh"]);
+    assert!(zsh.starts_with("#compdef radgate"), "{zsh}");
+    let fish = e.ok(&["completions", "fish"]);
+    assert!(fish.contains("complete -c radgate"), "{fish}");
+    assert!(fish.contains("from-minutes-left"), "{fish}");
+    e.fails(&["completions", "tcsh"], 2);
+    let man = e.ok(&["man"]);
+    assert!(
+        man.starts_with(".ie \\n(.g") || man.contains(".TH radgate 1"),
+        "{man}"
+    );
+    assert!(man.contains(".TH radgate 1"), "{man}");
+    assert!(man.contains("token"), "{man}");
+    let dir = e.path("man1");
+    std::fs::create_dir(&dir).unwrap();
+    let o = e.run(&["man", "--dir", dir.to_str().unwrap()]);
+    assert!(o.status.success());
+    for page in [
+        "radgate.1",
+        "radgate-token.1",
+        "radgate-token-list.1",
+        "radgate-token-print.1",
+    ] {
+        let text = std::fs::read_to_string(dir.join(page)).unwrap();
+        assert!(text.contains(".TH"), "{page}");
+    }
+    // Completions and man pages need no configuration, even a broken one.
+    std::fs::write(e.path("radgate.toml"), "[server]\nbogus = 1\n").unwrap();
+    e.ok(&["completions", "bash"]);
+    e.ok(&["man"]);
+    e.fails(&["token", "list"], 3);
+}
+
+#[test]
+fn progress_bar_and_colour_on_a_terminal() {
+    // `script` runs the command on a pseudo-terminal.
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!(
+            "SKIP progress_bar_and_colour_on_a_terminal: `script` (util-linux) not installed"
+        );
+        return;
+    }
+    let e = Env::new();
+    let bin = env!("CARGO_BIN_EXE_radgate");
+    let cfg = e.path("radgate.toml");
+    let cmd = format!(
+        "{bin} --config {c} token generate --count 600 --minutes 5 --format json >/dev/null; \
+         {bin} --config {c} token show NOPE",
+        c = cfg.display()
+    );
+    let o = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env_remove("NO_COLOR")
+        .env("TERM", "xterm")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("generating codes ["), "{out}");
+    assert!(out.contains("600/600 100%"), "{out}");
+    assert!(out.contains("\x1b[1;31mradgate: error:\x1b[0m"), "{out}");
+    assert_eq!(e.codes(&[]).len(), 600);
+}
+
+#[test]
+fn exit_codes_and_no_colour_in_pipes() {
+    let e = Env::new();
+    // 2: invalid input (clap and field validation alike).
+    e.fails(&["token", "list", "--bogus"], 2);
+    e.fails(&["token", "generate", "--count", "x", "--minutes", "1"], 2);
+    // 1: operational failure.
+    e.fails(&["token", "show", "NOPE"], 1);
+    // No escape sequences when stdout/stderr are pipes, even with an error.
+    let o = e.run(&["token", "show", "NOPE"]);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains('\x1b'));
+    assert!(String::from_utf8_lossy(&o.stderr).starts_with("radgate: error: "));
+    e.create("C1", 5, &[]);
+    let table = e.ok(&["token", "list"]);
+    assert!(table.starts_with("Id"), "{table}");
+}
