@@ -17,6 +17,8 @@ pub use writer::{
 pub enum StoreError {
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("AccessCode: \"{code}\" already exists for BusinessId {business_id}")]
     DuplicateCode { code: String, business_id: i64 },
     #[error("no access token matches \"{0}\"")]

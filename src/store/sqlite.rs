@@ -384,6 +384,7 @@ impl From<sqlx::Error> for GenerateError {
 pub struct Store {
     pool: SqlitePool,
     opts: SqliteConnectOptions,
+    db: DatabaseConfig,
 }
 
 impl Store {
@@ -413,7 +414,15 @@ impl Store {
             .max_connections(4)
             .connect_with(opts.clone())
             .await?;
-        Ok(Store { pool, opts })
+        Ok(Store {
+            pool,
+            opts,
+            db: cfg.clone(),
+        })
+    }
+
+    pub(crate) fn database_config(&self) -> &DatabaseConfig {
+        &self.db
     }
 
     pub(crate) fn connect_options(&self) -> &SqliteConnectOptions {
