@@ -28,7 +28,8 @@ SCALING_CONCURRENCY="1 16 64 256"
 INSTALL=0
 BUILD=1
 KEEP=0
-FR_THREADS=8
+FR_SQL_THREADS=32
+FR_FILES_THREADS=4
 GEN_THREADS=1
 SECRET=testing123
 PREFIX=BENCH
@@ -51,7 +52,9 @@ Usage: scripts/bench.sh [options]
   --scaling-codes "LIST" codes for --scaling
   --scaling-concurrency "LIST"
   --install              install freeradius freeradius-utils sqlite3 with apt-get if missing
-  --fr-threads N         FreeRADIUS worker threads and SQL pool size (default $FR_THREADS)
+  --fr-sql-threads N     FreeRADIUS worker threads and SQL pool size, rlm_sql setup
+                         (default $FR_SQL_THREADS)
+  --fr-files-threads N   FreeRADIUS worker threads, files setup (default $FR_FILES_THREADS)
   --gen-threads N        load generator runtime threads (default $GEN_THREADS)
   --secret S             shared secret (default $SECRET)
   --out DIR              where results go (default target/bench/<date-time>)
@@ -73,7 +76,8 @@ while [ $# -gt 0 ]; do
     --scaling-codes) SCALING_CODES=$2; shift 2 ;;
     --scaling-concurrency) SCALING_CONCURRENCY=$2; shift 2 ;;
     --install) INSTALL=1; shift ;;
-    --fr-threads) FR_THREADS=$2; shift 2 ;;
+    --fr-sql-threads) FR_SQL_THREADS=$2; shift 2 ;;
+    --fr-files-threads) FR_FILES_THREADS=$2; shift 2 ;;
     --gen-threads) GEN_THREADS=$2; shift 2 ;;
     --secret) SECRET=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
@@ -186,7 +190,12 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/radgate-bench.XXXXXX")
 RESULTS="$OUT/results.jsonl"
 SUMMARY="$OUT/summary.tsv"
 : >"$RESULTS"
-printf 'target\tmode\tconcurrency\tcodes\trps\tp50_ms\tp90_ms\tp99_ms\tmax_ms\taccepts\trejects\ttimeouts\tbad\n' >"$SUMMARY"
+printf 'target\tmode\tconcurrency\tcodes\trps\tp50_ms\tp90_ms\tp99_ms\tmax_ms\taccepts\trejects\ttimeouts\tbad\tgen_cpu_us_per_req\n' >"$SUMMARY"
+MARKDOWN="$OUT/summary.md"
+{
+  echo "| target | mode | concurrency | codes | req/s | p50 ms | p90 ms | p99 ms | max ms | accepts | rejects | timeouts | generator µs/req |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+} >"$MARKDOWN"
 
 if has_target radgate || has_target freeradius-sql; then need_sqlite3; fi
 HAVE_FR=0
@@ -209,7 +218,7 @@ fi
   [ "$HAVE_FR" = 1 ] && echo "freeradius: $("$FREERADIUS" -v 2>/dev/null | head -1)"
   command -v sqlite3 >/dev/null && echo "sqlite3: $(sqlite3 --version | cut -d' ' -f1)"
   echo "net.core.rmem_max: $(cat /proc/sys/net/core/rmem_max 2>/dev/null || echo '?')"
-  echo "settings: duration $DURATION, warmup $WARMUP, timeout $TIMEOUT, secret length ${#SECRET}, generator threads $GEN_THREADS, FreeRADIUS threads $FR_THREADS"
+  echo "settings: duration $DURATION, warmup $WARMUP, timeout $TIMEOUT, secret length ${#SECRET}, generator threads $GEN_THREADS, FreeRADIUS threads sql $FR_SQL_THREADS / files $FR_FILES_THREADS"
 } >"$OUT/machine.txt"
 cat "$OUT/machine.txt" >&2
 
@@ -222,11 +231,11 @@ jf() { sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p" <<<"$1" | head -1 | tr -d '"'; }
 header_printed=0
 print_row() {
   if [ "$header_printed" = 0 ]; then
-    printf '%-17s %-9s %5s %8s %9s %8s %8s %8s %8s %9s %8s %8s %5s\n' \
-      target mode conc codes req/s p50ms p90ms p99ms maxms accepts rejects timeouts bad
+    printf '%-17s %-9s %5s %8s %9s %8s %8s %8s %8s %9s %8s %8s %5s %7s\n' \
+      target mode conc codes req/s p50ms p90ms p99ms maxms accepts rejects timeouts bad gen-us
     header_printed=1
   fi
-  printf '%-17s %-9s %5s %8s %9.0f %8.3f %8.3f %8.3f %8.3f %9s %8s %8s %5s\n' "$@"
+  printf '%-17s %-9s %5s %8s %9.0f %8.3f %8.3f %8.3f %8.3f %9s %8s %8s %5s %7.1f\n' "$@"
 }
 
 # run_load TARGET MODE CONCURRENCY CODES SERVER
@@ -242,8 +251,9 @@ run_load() {
   printf '{"target":"%s","seeded_codes":%s,"result":%s}\n' "$target" "$codes" "$json" >>"$RESULTS"
   local row=("$target" "$mode" "$conc" "$codes" "$(jf "$json" rps)" "$(jf "$json" p50)" \
     "$(jf "$json" p90)" "$(jf "$json" p99)" "$(jf "$json" max)" "$(jf "$json" accepts)" \
-    "$(jf "$json" rejects)" "$(jf "$json" timeouts)" "$(jf "$json" bad)")
+    "$(jf "$json" rejects)" "$(jf "$json" timeouts)" "$(jf "$json" bad)" "$(jf "$json" generator_cpu_us_per_request | sed 's/^null$/0/')")
   (IFS=$'\t'; echo "${row[*]}") >>"$SUMMARY"
+  printf '| %s | %s | %s | %s | %.0f | %.3f | %.3f | %.3f | %.3f | %s | %s | %s | %.1f |\n' "${row[@]:0:12}" "${row[13]}" >>"$MARKDOWN"
   print_row "${row[@]}"
 }
 
@@ -354,14 +364,15 @@ EOF
 
 # setup_freeradius KIND DIR CODES AUTH_PORT ACCT_PORT
 setup_freeradius() {
-  local kind=$1 dir=$2 codes=$3 auth_port=$4 acct_port=$5 width queries
+  local kind=$1 dir=$2 codes=$3 auth_port=$4 acct_port=$5 width queries threads=$FR_FILES_THREADS
   width=$(code_width $((codes - 1)))
+  [ "$kind" = sql ] && threads=$FR_SQL_THREADS
   mkdir -p "$dir/log" "$dir/run"
   cp -rL /etc/freeradius/3.0 "$dir/raddb"
   rm -rf "$dir/raddb/mods-enabled" "$dir/raddb/sites-enabled"
   mkdir -p "$dir/raddb/mods-enabled" "$dir/raddb/sites-enabled"
   local subst=(-e "s|@RADDB@|$dir/raddb|g" -e "s|@LOG_DIR@|$dir/log|g" -e "s|@RUN_DIR@|$dir/run|g"
-    -e "s|@THREADS@|$FR_THREADS|g" -e "s|@MAX_REQUESTS@|1048576|g" -e "s|@SECRET@|$SECRET|g"
+    -e "s|@THREADS@|$threads|g" -e "s|@MAX_REQUESTS@|1048576|g" -e "s|@SECRET@|$SECRET|g"
     -e "s|@AUTH_PORT@|$auth_port|g" -e "s|@ACCT_PORT@|$acct_port|g" -e "s|@RECV_BUFF@|$RECV_BUFF|g"
     -e "s|@FR_DB@|$dir/radius.db|g" -e "s|@BUSY_TIMEOUT@|5000|g" -e "s|@USERS_FILE@|$dir/users|g")
   sed "${subst[@]}" "$TEMPLATES/radiusd.conf" >"$dir/raddb/radiusd.conf"
@@ -479,27 +490,41 @@ else
 fi
 
 # ---------------------------------------------------------------- ratios
-echo
-echo "ratios from this run (radgate / other; throughput higher is better, p99 lower is better):"
-awk -F'\t' '
-  NR == 1 { next }
-  { key = $2 "\t" $3 "\t" $4; rps[$1, key] = $5; p99[$1, key] = $8; keys[key] = 1 }
-  END {
-    n = split("freeradius-sql freeradius-files responder", others, " ")
-    found = 0
-    for (key in keys) {
-      if (!(("radgate", key) in rps)) continue
-      split(key, k, "\t")
-      for (i = 1; i <= n; i++) {
-        o = others[i]
-        if (!((o, key) in rps) || rps[o, key] == 0) continue
-        found = 1
-        printf "  radgate/%-17s %-9s conc %-4s codes %-8s throughput x%.2f   p99 x%.2f\n", \
-          o, k[1], k[2], k[3], rps["radgate", key] / rps[o, key], \
-          (p99[o, key] > 0 ? p99["radgate", key] / p99[o, key] : 0)
+{
+  echo
+  echo "ratios from this run (radgate / other; throughput higher is better, p99 lower is better):"
+  awk -F'\t' '
+    NR == 1 { next }
+    { key = $2 "\t" $3 "\t" $4; rps[$1, key] = $5; p99[$1, key] = $8; keys[key] = 1; tg[$1] = 1 }
+    END {
+      n = split("freeradius-sql freeradius-files responder", others, " ")
+      found = 0
+      for (key in keys) {
+        if (!(("radgate", key) in rps)) continue
+        split(key, k, "\t")
+        for (i = 1; i <= n; i++) {
+          o = others[i]
+          if (!((o, key) in rps) || rps[o, key] == 0) continue
+          found = 1
+          printf "  radgate/%-17s %-9s conc %-4s codes %-8s throughput x%.2f   p99 x%.2f\n", \
+            o, k[1], k[2], k[3], rps["radgate", key] / rps[o, key], \
+            (p99[o, key] > 0 ? p99["radgate", key] / p99[o, key] : 0)
+        }
       }
-    }
-    if (!found) print "  (no pair of radgate and another target with the same settings)"
-  }' "$SUMMARY" | sort
-echo
-say "results: $SUMMARY (table), $RESULTS (full JSON per run), $OUT/machine.txt"
+      if (!found) print "  (no pair of radgate and another target with the same settings)"
+      # The generator ceiling: a server at more than half of what the
+      # generator reaches against the trivial responder may be limited by it.
+      for (key in keys) {
+        if (!(("responder", key) in rps)) continue
+        split(key, k, "\t")
+        for (t in tg) {
+          if (t == "responder" || !((t, key) in rps)) continue
+          if (rps[t, key] > 0.5 * rps["responder", key])
+            printf "  WARNING %s %s conc %s codes %s: %.0f req/s is over half the generator ceiling (%.0f req/s): the generator (or the cores it shares with the server) may limit it\n", \
+              t, k[1], k[2], k[3], rps[t, key], rps["responder", key]
+        }
+      }
+    }' "$SUMMARY" | sort
+  echo
+} | tee "$OUT/ratios.txt"
+say "results: $SUMMARY (table), $MARKDOWN (the same as Markdown rows), $OUT/ratios.txt, $RESULTS (full JSON per run), $OUT/machine.txt"

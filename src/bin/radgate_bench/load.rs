@@ -166,7 +166,10 @@ pub struct Counts {
     pub bad: u64,
     /// Verified responses without a Message-Authenticator.
     pub without_message_authenticator: u64,
-    /// Responses to no request in flight (late answers after a timeout).
+    /// Verified answers to a request that had already timed out.
+    pub late: u64,
+    /// Responses that match no request sent on that socket (e.g. a duplicate
+    /// answer).
     pub unmatched: u64,
     pub send_errors: u64,
     pub recv_errors: u64,
@@ -183,6 +186,7 @@ impl Counts {
         self.timeouts += o.timeouts;
         self.bad += o.bad;
         self.without_message_authenticator += o.without_message_authenticator;
+        self.late += o.late;
         self.unmatched += o.unmatched;
         self.send_errors += o.send_errors;
         self.recv_errors += o.recv_errors;
@@ -208,6 +212,22 @@ pub struct Report {
     /// From the end of the warm-up to the last measured response.
     pub elapsed: Duration,
     pub sockets: usize,
+    /// CPU time (user + system) this process used for the whole run, warm-up
+    /// included, where the OS tells it (Linux).
+    pub cpu: Option<Duration>,
+}
+
+/// User + system CPU time of this process so far, from /proc/self/stat
+/// (Linux; clock ticks of 1/100 s, the USER_HZ of the Linux ABI).
+pub fn process_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut f = rest.split_whitespace();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 here.
+    let utime: u64 = f.nth(11)?.parse().ok()?;
+    let stime: u64 = f.next()?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
 }
 
 impl Report {
@@ -226,6 +246,13 @@ impl Report {
         c.sent > 0
             && c.accepts == c.sent
             && c.rejects + c.other + c.timeouts + c.bad + c.send_errors == 0
+    }
+
+    /// Generator CPU time per request sent (warm-up included), in µs.
+    pub fn cpu_us_per_request(&self) -> Option<f64> {
+        let sent = self.counts.sent + self.counts.warmup_sent;
+        let cpu = self.cpu?;
+        (sent > 0).then(|| cpu.as_secs_f64() * 1e6 / sent as f64)
     }
 
     pub fn to_json(&self, cfg: &LoadConfig) -> serde_json::Value {
@@ -250,6 +277,7 @@ impl Report {
             "timeouts": c.timeouts,
             "bad": c.bad,
             "without_message_authenticator": c.without_message_authenticator,
+            "late": c.late,
             "unmatched": c.unmatched,
             "send_errors": c.send_errors,
             "recv_errors": c.recv_errors,
@@ -257,6 +285,8 @@ impl Report {
             "warmup_answered": c.warmup_answered,
             "rps": self.rps(),
             "latency_samples": self.hist.count(),
+            "generator_cpu_s": self.cpu.map(|d| d.as_secs_f64()),
+            "generator_cpu_us_per_request": self.cpu_us_per_request(),
             "latency_ms": {
                 "p50": ms(self.hist.quantile(0.50)),
                 "p90": ms(self.hist.quantile(0.90)),
@@ -300,8 +330,8 @@ impl Report {
         let _ = writeln!(s, "  timeouts     {}", c.timeouts);
         let _ = writeln!(
             s,
-            "  bad          {}  (unverified or malformed; late answers {}, send errors {}, recv errors {})",
-            c.bad, c.unmatched, c.send_errors, c.recv_errors
+            "  bad          {}  (did not verify; late answers {}, unmatched {}, send errors {}, recv errors {})",
+            c.bad, c.late, c.unmatched, c.send_errors, c.recv_errors
         );
         if c.without_message_authenticator > 0 {
             let _ = writeln!(
@@ -316,6 +346,14 @@ impl Report {
             self.rps(),
             self.elapsed.as_secs_f64()
         );
+        if let (Some(cpu), Some(per)) = (self.cpu, self.cpu_us_per_request()) {
+            let _ = writeln!(
+                s,
+                "  generator    {:.2} s CPU, {:.1} µs per request (its own cost, to compare with the server's)",
+                cpu.as_secs_f64(),
+                per
+            );
+        }
         let _ = writeln!(
             s,
             "  latency ms   p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}  (mean {:.3})",
@@ -350,6 +388,7 @@ pub fn plan_sockets(concurrency: usize, sockets: usize) -> Vec<usize> {
 pub async fn run(cfg: LoadConfig, stop: Arc<AtomicBool>) -> io::Result<Report> {
     let cfg = Arc::new(cfg);
     let plan = plan_sockets(cfg.concurrency, cfg.sockets);
+    let cpu_start = process_cpu_time();
     let start = Instant::now();
     let ctl = Arc::new(Control {
         measure_start: start + cfg.warmup,
@@ -397,6 +436,9 @@ pub async fn run(cfg: LoadConfig, stop: Arc<AtomicBool>) -> io::Result<Report> {
         hist,
         elapsed: end.saturating_duration_since(ctl.measure_start),
         sockets: plan.len(),
+        cpu: cpu_start
+            .zip(process_cpu_time())
+            .map(|(a, b)| b.saturating_sub(a)),
     })
 }
 
@@ -425,6 +467,9 @@ struct Shard {
     rng: StdRng,
     run_id: u32,
     slots: Vec<Option<Pending>>,
+    /// Request Authenticator of the last request that timed out with each
+    /// identifier, to recognise its late answer.
+    expired: Vec<Option<[u8; 16]>>,
     free_ids: VecDeque<u8>,
     /// (identifier, seq) in send order, for timeouts; stale entries are skipped.
     order: VecDeque<(u8, u64)>,
@@ -467,6 +512,7 @@ async fn shard(
         run_id: rng.gen(),
         rng,
         slots: (0..256).map(|_| None).collect(),
+        expired: vec![None; 256],
         free_ids: (0..=255u8).collect(),
         order: VecDeque::with_capacity(1024),
         streams: vec![Stream::default(); limit],
@@ -720,17 +766,28 @@ impl Shard {
             self.counts.bad += 1;
             return;
         };
-        let Some(p) = &self.slots[id as usize] else {
-            self.counts.unmatched += 1;
-            return;
+        let verified = match &self.slots[id as usize] {
+            Some(p) => wire::verify_response(d, &p.auth, &self.cfg.secret, scratch),
+            None => Err(wire::BadResponse::Authenticator),
         };
-        let verified = wire::verify_response(d, &p.auth, &self.cfg.secret, scratch);
         let (code, has_ma) = match verified {
             Ok(v) => v,
-            // A late answer to an earlier request with the same identifier
-            // fails verification too; either way the request stays in flight.
-            Err(_) => {
-                self.counts.bad += 1;
+            Err(e) => {
+                // A late answer to an earlier request with this identifier
+                // that timed out? Otherwise it is bad (or matches nothing).
+                // Either way the request in flight, if any, stays in flight.
+                let late = self.expired[id as usize].is_some_and(|auth| {
+                    wire::verify_response(d, &auth, &self.cfg.secret, scratch).is_ok()
+                });
+                if late {
+                    self.expired[id as usize] = None;
+                    self.counts.late += 1;
+                } else if self.slots[id as usize].is_none() && e == wire::BadResponse::Authenticator
+                {
+                    self.counts.unmatched += 1;
+                } else {
+                    self.counts.bad += 1;
+                }
                 return;
             }
         };
@@ -765,6 +822,7 @@ impl Shard {
                         break;
                     }
                     let Some(p) = self.release(id) else { break };
+                    self.expired[id as usize] = Some(p.auth);
                     if p.measured {
                         self.counts.timeouts += 1;
                     }
@@ -818,6 +876,19 @@ mod tests {
         c.code_width = 2;
         c.code(1000, &mut out);
         assert_eq!(out, b"BENCH1005");
+    }
+
+    #[test]
+    fn cpu_time_is_readable_on_linux() {
+        if cfg!(target_os = "linux") {
+            let a = process_cpu_time().expect("/proc/self/stat");
+            let mut x = 0u64;
+            for i in 0..20_000_000u64 {
+                x = x.wrapping_mul(31).wrapping_add(i);
+            }
+            std::hint::black_box(x);
+            assert!(process_cpu_time().unwrap() >= a);
+        }
     }
 
     #[test]

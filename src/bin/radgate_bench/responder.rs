@@ -70,6 +70,9 @@ pub async fn run(cfg: ResponderConfig) -> std::io::Result<()> {
     for t in tasks {
         let _ = t.await;
     }
+    if let Some(cpu) = super::load::process_cpu_time() {
+        eprintln!("responder: {:.2} s CPU", cpu.as_secs_f64());
+    }
     eprintln!(
         "responder: {} Access-Accept, {} Accounting-Response, {} dropped (did not verify), {} dropped (other codes or malformed)",
         stats.access_accepts.load(Ordering::Relaxed),
