@@ -29,6 +29,8 @@ use super::hist::Histogram;
 use super::net;
 use super::wire::{self, Builder, Secret};
 
+/// Timed-out requests remembered per identifier, to recognise late answers.
+const EXPIRED_KEPT: usize = 4;
 /// How often each socket's task looks for timed-out requests.
 const TICK: Duration = Duration::from_millis(10);
 /// Requests in flight on one socket at most (the Identifier is one octet).
@@ -467,9 +469,10 @@ struct Shard {
     rng: StdRng,
     run_id: u32,
     slots: Vec<Option<Pending>>,
-    /// Request Authenticator of the last request that timed out with each
-    /// identifier, to recognise its late answer.
-    expired: Vec<Option<[u8; 16]>>,
+    /// Request Authenticators of the last requests that timed out with each
+    /// identifier (a small ring per identifier), to recognise late answers
+    /// even after the identifier was used again.
+    expired: Vec<[Option<[u8; 16]>; EXPIRED_KEPT]>,
     free_ids: VecDeque<u8>,
     /// (identifier, seq) in send order, for timeouts; stale entries are skipped.
     order: VecDeque<(u8, u64)>,
@@ -512,7 +515,7 @@ async fn shard(
         run_id: rng.gen(),
         rng,
         slots: (0..256).map(|_| None).collect(),
-        expired: vec![None; 256],
+        expired: vec![[None; EXPIRED_KEPT]; 256],
         free_ids: (0..=255u8).collect(),
         order: VecDeque::with_capacity(1024),
         streams: vec![Stream::default(); limit],
@@ -776,11 +779,12 @@ impl Shard {
                 // A late answer to an earlier request with this identifier
                 // that timed out? Otherwise it is bad (or matches nothing).
                 // Either way the request in flight, if any, stays in flight.
-                let late = self.expired[id as usize].is_some_and(|auth| {
-                    wire::verify_response(d, &auth, &self.cfg.secret, scratch).is_ok()
+                let secret = &self.cfg.secret;
+                let late = self.expired[id as usize].iter_mut().find(|a| {
+                    a.is_some_and(|auth| wire::verify_response(d, &auth, secret, scratch).is_ok())
                 });
-                if late {
-                    self.expired[id as usize] = None;
+                if let Some(slot) = late {
+                    *slot = None;
                     self.counts.late += 1;
                 } else if self.slots[id as usize].is_none() && e == wire::BadResponse::Authenticator
                 {
@@ -822,7 +826,9 @@ impl Shard {
                         break;
                     }
                     let Some(p) = self.release(id) else { break };
-                    self.expired[id as usize] = Some(p.auth);
+                    let ring = &mut self.expired[id as usize];
+                    ring.rotate_right(1);
+                    ring[0] = Some(p.auth);
                     if p.measured {
                         self.counts.timeouts += 1;
                     }
@@ -876,6 +882,67 @@ mod tests {
         c.code_width = 2;
         c.code(1000, &mut out);
         assert_eq!(out, b"BENCH1005");
+    }
+
+    /// A server that answers every request correctly but only after `delay`.
+    async fn slow_server(delay: Duration) -> SocketAddr {
+        let sock = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let addr = sock.local_addr().unwrap();
+        tokio::spawn(async move {
+            let secret = Secret::new(b"testing123");
+            let mut buf = vec![0u8; 4096];
+            while let Ok((n, src)) = sock.recv_from(&mut buf).await {
+                let req = buf[..n].to_vec();
+                let (sock, secret) = (sock.clone(), secret.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    let mut out = Vec::new();
+                    wire::encode_response(&req, wire::ACCESS_ACCEPT, true, &secret, &mut out);
+                    let _ = sock.send_to(&out, src).await;
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn timeouts_and_late_answers() {
+        // 64 in flight on one socket time out after 30 ms, so identifiers
+        // come round again every ~4 rounds, while the answers come after
+        // 150 ms: late answers meet identifiers in use by newer requests.
+        let mut c = cfg();
+        c.server = slow_server(Duration::from_millis(150)).await;
+        c.requests = Some(640);
+        c.concurrency = 64;
+        c.sockets = 1;
+        c.duration = Duration::from_secs(30);
+        c.timeout = Duration::from_millis(30);
+        let r = run(c, Arc::new(AtomicBool::new(false))).await.unwrap();
+        let k = &r.counts;
+        assert_eq!(k.sent, 640);
+        assert_eq!(k.timeouts + k.accepts, 640, "{k:?}");
+        assert!(k.timeouts > 0, "{k:?}");
+        // Answers that come after their request timed out are late, not bad,
+        // even though the identifier was used again since. (Not asserted to
+        // be exact: a stalled machine can reorder things.)
+        assert!(k.late > 0, "{k:?}");
+        assert!(k.late > 10 * k.bad, "{k:?}");
+        assert!(!r.all_accepted());
+    }
+
+    #[tokio::test]
+    async fn answers_in_time_are_accepted() {
+        let mut c = cfg();
+        c.server = slow_server(Duration::from_millis(1)).await;
+        c.requests = Some(50);
+        c.concurrency = 4;
+        c.duration = Duration::from_secs(30);
+        c.timeout = Duration::from_secs(10);
+        let r = run(c, Arc::new(AtomicBool::new(false))).await.unwrap();
+        assert!(r.all_accepted(), "{:?}", r.counts);
+        assert_eq!(r.counts.accepts, 50);
+        assert_eq!(r.hist.count(), 50);
+        assert!(r.elapsed > Duration::ZERO);
     }
 
     #[test]
