@@ -212,3 +212,27 @@ async fn a_flood_of_distinct_macs_keeps_memory_bounded() {
     assert_eq!(places, 2);
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn many_simultaneous_good_logins_from_one_nas_are_not_throttled() {
+    let s = TestServer::start().await;
+    for i in 0..50 {
+        s.token(&format!("GUEST{i}"), 60, |_| {}).await;
+    }
+    let c = Client::new(s.addr).await;
+    let reqs: Vec<Vec<u8>> = (0..200u32)
+        .map(|i| {
+            let code = format!("GUEST{}", i % 50);
+            let mac = format!("02:00:00:00:{:02X}:{:02X}", i >> 8, i & 0xff);
+            access_request((i % 256) as u8, &code, Pw::Pap(&code), Some(&mac), true, SECRET)
+        })
+        .collect();
+    for r in &reqs {
+        c.send(r).await;
+    }
+    for _ in &reqs {
+        assert!(c.recv_any().await.is_accept());
+    }
+    assert_eq!(stat(&s.stats().throttled), 0);
+    s.shutdown().await;
+}

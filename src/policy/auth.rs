@@ -91,6 +91,9 @@ pub enum RejectReason {
     NoMinutesLeft,
     MacMismatch,
     UserLimitReached,
+    /// Refused before any lookup: the device or NAS failed too often
+    /// (see policy::throttle).
+    Throttled,
 }
 
 impl RejectReason {
@@ -103,6 +106,7 @@ impl RejectReason {
             RejectReason::NoMinutesLeft => "no minutes left",
             RejectReason::MacMismatch => "bound to another device",
             RejectReason::UserLimitReached => "device limit reached",
+            RejectReason::Throttled => "throttled after repeated failures",
         }
     }
 }

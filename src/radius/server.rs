@@ -17,7 +17,6 @@ use super::codec::{self, Attrs, DropReason, Request};
 use crate::config::{ClientConfig, Config, MaPolicy};
 use crate::policy::accounting::{counter64, AcctStatus};
 use crate::policy::auth::{Decision, RejectReason};
-use crate::policy::throttle::{Throttle, Verdict};
 use crate::store::{AcctJob, AuthJob, Store, Writer, WriterSettings};
 use crate::token_parse::{device_id, normalize_mac};
 
@@ -100,7 +99,6 @@ struct Shared {
     clients: Vec<ClientState>,
     writer: Writer,
     cache: RetransmitCache,
-    throttle: std::sync::Mutex<Throttle>,
     stats: Arc<Stats>,
     /// Dropped packets are logged at most a few times per second, so a
     /// flood cannot flood the log; the counters see every one.
@@ -145,10 +143,6 @@ impl LogLimiter {
 }
 
 impl Shared {
-    fn throttle(&self) -> std::sync::MutexGuard<'_, Throttle> {
-        self.throttle.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// An access code as it may appear in the log.
     fn log_code(&self, code: &str) -> String {
         if self.config.server.mask_codes {
@@ -187,12 +181,12 @@ pub struct MemoryUse {
 
 impl ServerHandle {
     pub fn memory_use(&self) -> MemoryUse {
-        let (d, n, g) = self.shared.throttle().tracked();
+        let g = self.shared.writer.gauges();
         MemoryUse {
             retransmit_cache: self.shared.cache.len(),
-            throttled_devices: d,
-            throttled_nases: n,
-            good_devices: g,
+            throttled_devices: g.throttled_devices.load(Ordering::Relaxed),
+            throttled_nases: g.throttled_nases.load(Ordering::Relaxed),
+            good_devices: g.good_devices.load(Ordering::Relaxed),
         }
     }
 
@@ -233,6 +227,7 @@ pub async fn start(config: Arc<Config>, store: &Store) -> Result<ServerHandle, S
             case_sensitive_codes: config.auth.case_sensitive_codes,
             bind_mac_on_first_use: config.auth.bind_mac_on_first_use,
             pending_place_ttl: config.auth.pending_place_ttl.as_secs() as i64,
+            throttle: config.throttle.clone(),
         })
         .await?;
     let stats = Arc::new(Stats::default());
@@ -246,7 +241,6 @@ pub async fn start(config: Arc<Config>, store: &Store) -> Result<ServerHandle, S
             })
             .collect(),
         cache: RetransmitCache::new(config.server.duplicate_window, CACHE_CAPACITY),
-        throttle: std::sync::Mutex::new(Throttle::new(config.throttle.clone())),
         drop_log: LogLimiter::default(),
         config,
         writer,
@@ -475,23 +469,6 @@ async fn handle_access(
     let csid = req.calling_station_id();
     let device = csid.as_deref().and_then(device_id);
     let device_mac = csid.as_deref().and_then(|c| normalize_mac(c).ok());
-    let verdict = shared
-        .throttle()
-        .begin(nas_ip, device.as_deref(), Instant::now());
-    if verdict != Verdict::Allow {
-        Stats::bump(&shared.stats.throttled);
-        Stats::bump(&shared.stats.access_rejects);
-        tracing::warn!(
-            code = %shared.log_code(&user_name),
-            nas = %client.cfg.name,
-            device = device.as_deref().unwrap_or("-"),
-            "Access-Reject: {}",
-            if verdict == Verdict::DeviceThrottled { "device throttled after repeated failures" } else { "NAS throttled after repeated failures" }
-        );
-        let mut attrs = Attrs::default();
-        attrs.push_string(codec::ATTR_REPLY_MESSAGE, &cfg.messages.throttled);
-        return codec::encode_response(req, Code::AccessReject, &attrs, secret);
-    }
     let job = AuthJob {
         user_name: user_name.clone(),
         credential: req.credential(),
@@ -503,23 +480,6 @@ async fn handle_access(
         now: chrono::Utc::now().timestamp(),
     };
     let result = shared.writer.authorize(job).await;
-    let (guess_failed, accepted) = match &result {
-        Ok(o) => (
-            matches!(
-                o.decision,
-                Decision::Reject(RejectReason::UnknownCode | RejectReason::WrongPassword)
-            ),
-            matches!(o.decision, Decision::Accept(_)),
-        ),
-        Err(_) => (false, false),
-    };
-    shared.throttle().finish(
-        nas_ip,
-        device.as_deref(),
-        guess_failed,
-        accepted,
-        Instant::now(),
-    );
     let outcome = match result {
         Ok(o) => o,
         Err(e) => {
@@ -550,6 +510,9 @@ async fn handle_access(
         }
         Decision::Reject(r) => {
             Stats::bump(&shared.stats.access_rejects);
+            if *r == RejectReason::Throttled {
+                Stats::bump(&shared.stats.throttled);
+            }
             attrs.push_string(codec::ATTR_REPLY_MESSAGE, reject_message(cfg, *r));
             tracing::info!(
                 code = %shared.log_code(&user_name),
@@ -651,5 +614,6 @@ fn reject_message(cfg: &Config, r: RejectReason) -> &str {
         RejectReason::NoMinutesLeft => &m.no_minutes_left,
         RejectReason::MacMismatch => &m.mac_mismatch,
         RejectReason::UserLimitReached => &m.user_limit_reached,
+        RejectReason::Throttled => &m.throttled,
     }
 }

@@ -19,20 +19,43 @@ use tokio::sync::{mpsc, oneshot};
 use super::sqlite::Store;
 use super::StoreError;
 use crate::config::Synchronous;
+use crate::config::ThrottleConfig;
 use crate::policy::accounting::{self, AcctStatus, Seen};
-use crate::policy::auth::{self, AuthOptions, Decision, LivePlaces, RequestFacts, TokenFacts};
+use crate::policy::auth::{
+    self, AuthOptions, Decision, LivePlaces, RejectReason, RequestFacts, TokenFacts,
+};
+use crate::policy::throttle::{Throttle, Verdict};
 use crate::radius::codec::Credential;
 use crate::token_parse::code_key;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
 
 /// Requests taken into one transaction at most.
 const MAX_BATCH: usize = 1024;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct WriterSettings {
     pub case_sensitive_codes: bool,
     pub bind_mac_on_first_use: bool,
     /// Seconds an Access-Accept holds a place before accounting confirms it.
     pub pending_place_ttl: i64,
+    /// Brute-force throttling, applied in decision order.
+    pub throttle: ThrottleConfig,
+}
+
+/// What the writer thread owns besides the connection.
+struct State {
+    settings: WriterSettings,
+    throttle: Throttle,
+}
+
+/// Sizes of the writer's in-memory tables, for monitoring and tests.
+#[derive(Debug, Default)]
+pub struct WriterGauges {
+    pub throttled_devices: AtomicUsize,
+    pub throttled_nases: AtomicUsize,
+    pub good_devices: AtomicUsize,
 }
 
 /// One Access-Request to decide and record.
@@ -112,13 +135,14 @@ type Responder = Box<dyn FnOnce(Option<&str>) + Send>;
 
 /// A unit of work: runs inside the batch transaction, under its own
 /// savepoint, and yields the responder that delivers its result.
-type Work = Box<dyn FnOnce(&Connection, &WriterSettings) -> Responder + Send>;
+type Work = Box<dyn FnOnce(&Connection, &mut State) -> Responder + Send>;
 
 /// Handle to the writer thread; cheap to clone. The thread ends when the
 /// last handle is dropped.
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Work>,
+    gauges: Arc<WriterGauges>,
 }
 
 impl Writer {
@@ -127,7 +151,7 @@ impl Writer {
     async fn submit<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, &WriterSettings) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Connection, &mut State) -> Result<T, StoreError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<T, StoreError>>();
         let work: Work = Box::new(move |conn, s| {
@@ -139,7 +163,10 @@ impl Writer {
                 });
             })
         });
-        self.tx.send(work).await.map_err(|_| StoreError::WriterGone)?;
+        self.tx
+            .send(work)
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
         rx.await.map_err(|_| StoreError::WriterGone)?
     }
 
@@ -151,6 +178,10 @@ impl Writer {
     /// Apply an Accounting-Request; returns after commit.
     pub async fn account(&self, job: AcctJob) -> Result<AcctOutcome, StoreError> {
         self.submit(move |c, _| account(c, job)).await
+    }
+
+    pub fn gauges(&self) -> &WriterGauges {
+        &self.gauges
     }
 
     /// Close stale sessions and purge expired pending places.
@@ -183,11 +214,19 @@ impl Store {
         .await
         .map_err(|e| StoreError::CommitFailed(e.to_string()))??;
         let (tx, rx) = mpsc::channel(8192);
+        let gauges = Arc::new(WriterGauges::default());
+        let state = State {
+            throttle: Throttle::new(settings.throttle.clone()),
+            settings,
+        };
+        let g = gauges.clone();
         std::thread::Builder::new()
             .name("radgate-writer".into())
-            .spawn(move || run(conn, rx, settings))
-            .map_err(|e| StoreError::CommitFailed(format!("cannot start the writer thread: {e}")))?;
-        Ok(Writer { tx })
+            .spawn(move || run(conn, rx, state, &g))
+            .map_err(|e| {
+                StoreError::CommitFailed(format!("cannot start the writer thread: {e}"))
+            })?;
+        Ok(Writer { tx, gauges })
     }
 }
 
@@ -196,7 +235,7 @@ fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Work>, s: WriterSettings) {
+fn run(conn: Connection, mut rx: mpsc::Receiver<Work>, mut state: State, gauges: &WriterGauges) {
     let mut batch: Vec<Work> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -213,7 +252,14 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Work>, s: WriterSettings) {
             batch.clear();
             continue;
         }
-        let responders: Vec<Responder> = batch.drain(..).map(|work| work(&conn, &s)).collect();
+        let responders: Vec<Responder> = batch
+            .drain(..)
+            .map(|work| work(&conn, &mut state))
+            .collect();
+        let (d, n, g) = state.throttle.tracked();
+        gauges.throttled_devices.store(d, Ordering::Relaxed);
+        gauges.throttled_nases.store(n, Ordering::Relaxed);
+        gauges.good_devices.store(g, Ordering::Relaxed);
         match exec(&conn, "COMMIT") {
             Ok(()) => responders.into_iter().for_each(|r| r(None)),
             Err(e) => {
@@ -227,7 +273,10 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Work>, s: WriterSettings) {
 }
 
 /// Run `f` under a savepoint: released on success, rolled back on error.
-fn in_savepoint<T>(conn: &Connection, f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+fn in_savepoint<T>(
+    conn: &Connection,
+    f: impl FnOnce() -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
     exec(conn, "SAVEPOINT job")?;
     match f() {
         Ok(v) => {
@@ -245,7 +294,33 @@ fn in_savepoint<T>(conn: &Connection, f: impl FnOnce() -> Result<T, StoreError>)
 const TOKEN_FACTS: &str = "SELECT id, access_code, minutes_included, seconds_used, valid_from, valid_to, \
      user_limit, mac_address FROM access_tokens WHERE code_key = ?1 AND (?2 IS NULL OR business_id = ?2) LIMIT 2";
 
-fn authorize(conn: &Connection, a: AuthJob, s: &WriterSettings) -> Result<AuthOutcome, StoreError> {
+fn authorize(conn: &Connection, a: AuthJob, state: &mut State) -> Result<AuthOutcome, StoreError> {
+    let clock = Instant::now();
+    let verdict = state.throttle.check(&a.nas, a.device.as_deref(), clock);
+    if verdict != Verdict::Allow {
+        // Refused without a store lookup.
+        return Ok(AuthOutcome {
+            decision: Decision::Reject(RejectReason::Throttled),
+            token_id: None,
+        });
+    }
+    let outcome = authorize_unthrottled(conn, &a, &state.settings)?;
+    let (guess_failed, accepted) = match &outcome.decision {
+        Decision::Reject(RejectReason::UnknownCode | RejectReason::WrongPassword) => (true, false),
+        Decision::Accept(_) => (false, true),
+        Decision::Reject(_) => (false, false),
+    };
+    state
+        .throttle
+        .record(&a.nas, a.device.as_deref(), guess_failed, accepted, clock);
+    Ok(outcome)
+}
+
+fn authorize_unthrottled(
+    conn: &Connection,
+    a: &AuthJob,
+    s: &WriterSettings,
+) -> Result<AuthOutcome, StoreError> {
     let now = a.now;
     let mut stmt = conn.prepare_cached(TOKEN_FACTS)?;
     let mut rows = stmt
@@ -286,7 +361,10 @@ fn authorize(conn: &Connection, a: AuthJob, s: &WriterSettings) -> Result<AuthOu
     };
     let Some((token_id, facts)) = token else {
         let decision = auth::decide(None, &req, &LivePlaces::default(), opts, now);
-        return Ok(AuthOutcome { decision, token_id: None });
+        return Ok(AuthOutcome {
+            decision,
+            token_id: None,
+        });
     };
     // Places matter only where a UserLimit counts them: an unlimited token
     // records none, so a flood of logins cannot grow the table.
@@ -333,7 +411,11 @@ fn authorize(conn: &Connection, a: AuthJob, s: &WriterSettings) -> Result<AuthOu
     })
 }
 
-fn find_token_id(conn: &Connection, user_name: &str, business_id: Option<i64>) -> Result<Option<i64>, StoreError> {
+fn find_token_id(
+    conn: &Connection,
+    user_name: &str,
+    business_id: Option<i64>,
+) -> Result<Option<i64>, StoreError> {
     let ids = conn
         .prepare_cached("SELECT id FROM access_tokens WHERE code_key = ?1 AND (?2 IS NULL OR business_id = ?2) LIMIT 2")?
         .query_map(params![code_key(user_name), business_id], |r| r.get::<_, i64>(0))?
@@ -412,7 +494,12 @@ fn account(conn: &Connection, a: AcctJob) -> Result<AcctOutcome, StoreError> {
                 return Ok(AcctOutcome::ignored("unknown code"));
             };
             let (io, oo, ip, op) = if counters {
-                (a.input_octets, a.output_octets, a.input_packets, a.output_packets)
+                (
+                    a.input_octets,
+                    a.output_octets,
+                    a.input_packets,
+                    a.output_packets,
+                )
             } else {
                 (0, 0, 0, 0)
             };
@@ -452,8 +539,10 @@ fn account(conn: &Connection, a: AcctJob) -> Result<AcctOutcome, StoreError> {
         )?
         .execute(params![now, a.terminate_cause, session_id])?;
     }
-    conn.prepare_cached("UPDATE access_tokens SET seconds_used = seconds_used + ?1, last_access = ?2 WHERE id = ?3")?
-        .execute(params![tr.charge, now, token_id])?;
+    conn.prepare_cached(
+        "UPDATE access_tokens SET seconds_used = seconds_used + ?1, last_access = ?2 WHERE id = ?3",
+    )?
+    .execute(params![tr.charge, now, token_id])?;
     Ok(AcctOutcome {
         token_id: Some(token_id),
         charged: tr.charge,
