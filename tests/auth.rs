@@ -26,6 +26,7 @@ async fn pap_accept_carries_session_timeout_and_interim_interval() {
     assert_eq!(r.session_timeout(), Some(3600));
     assert_eq!(r.interim_interval(), Some(300));
     // LastAccess stamped, and a pending place recorded for the device.
+    s.flush().await;
     let t = s.store.find_token("WELCOME1").await.unwrap();
     assert!(t.last_access.is_some());
     let live = s
@@ -217,6 +218,7 @@ async fn a_device_holding_a_place_re_authenticates_without_counting_twice() {
         .auth(6, "TWO", Pw::Pap("TWO"), Some("02:00:00:00:00:03"))
         .await
         .is_accept());
+    s.flush().await;
     let live = s
         .store
         .live_sessions(t.id, chrono::Utc::now().timestamp())
@@ -242,6 +244,7 @@ async fn bind_mac_on_first_use_binds_the_first_device() {
         .auth(1, "BINDME", Pw::Pap("BINDME"), Some("aa:bb:cc:dd:ee:ff"))
         .await
         .is_accept());
+    s.flush().await;
     let t = s.store.find_token("BINDME").await.unwrap();
     assert_eq!(t.mac_address.as_deref(), Some("AA:BB:CC:DD:EE:FF"));
     let r = c
@@ -272,6 +275,7 @@ async fn retransmission_gets_the_cached_reply_without_a_second_decision() {
     assert_eq!(stat(&s.stats().access_accepts), 1);
     // Without a Calling-Station-Id every decision would take a new place:
     // one place proves one decision.
+    s.flush().await;
     let live = s
         .store
         .live_sessions(t.id, chrono::Utc::now().timestamp())

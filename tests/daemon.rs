@@ -99,10 +99,20 @@ async fn serve_then_create_code_with_cli_then_authenticate() {
     assert!(r.is_accept());
     assert_eq!(r.session_timeout(), Some(3600));
     // The CLI sees the place the daemon reserved, while the daemon runs.
-    let show = cli(&cfg, &["token", "show", "WELCOME1", "--format", "json"]);
-    let v: serde_json::Value = serde_json::from_str(&show).unwrap();
-    assert_eq!(v["LiveSessions"].as_array().unwrap().len(), 1);
-    assert!(v["LastAccess"].is_string());
+    // (An Access-Accept leaves before its commit's fsync: allow the commit a
+    // moment, bounded.)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let show = cli(&cfg, &["token", "show", "WELCOME1", "--format", "json"]);
+        let v: serde_json::Value = serde_json::from_str(&show).unwrap();
+        if v["LiveSessions"].as_array().unwrap().len() == 1 && v["LastAccess"].is_string() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "place not visible: {v}"
+        );
+    }
     // Deleted with the CLI: refused at once by the running daemon.
     cli(&cfg, &["token", "delete", "WELCOME1"]);
     let r = c.auth(2, "WELCOME1", Pw::Pap("WELCOME1"), None).await;

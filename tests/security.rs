@@ -29,6 +29,7 @@ async fn a_guessing_device_is_throttled_without_touching_the_store() {
     let r = c.auth(10, "REAL", Pw::Pap("REAL"), guesser).await;
     assert_eq!(r.code, Code::AccessReject);
     assert_eq!(r.reply_message().as_deref(), Some(WAIT));
+    s.flush().await;
     assert_eq!(s.store.find_token("REAL").await.unwrap().last_access, None);
     assert_eq!(stat(&s.stats().throttled), 1);
     // Another device behind the same NAS is not affected.
@@ -205,6 +206,7 @@ async fn a_flood_of_distinct_macs_keeps_memory_bounded() {
     assert!(m.good_devices <= 1000, "{m:?}");
     assert!(m.retransmit_cache <= 65_536, "{m:?}");
     // Only UserLimit's worth of pending places exist for the valid code.
+    s.flush().await;
     let places: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
         .fetch_one(s.store.pool())
         .await
@@ -224,7 +226,14 @@ async fn many_simultaneous_good_logins_from_one_nas_are_not_throttled() {
         .map(|i| {
             let code = format!("GUEST{}", i % 50);
             let mac = format!("02:00:00:00:{:02X}:{:02X}", i >> 8, i & 0xff);
-            access_request((i % 256) as u8, &code, Pw::Pap(&code), Some(&mac), true, SECRET)
+            access_request(
+                (i % 256) as u8,
+                &code,
+                Pw::Pap(&code),
+                Some(&mac),
+                true,
+                SECRET,
+            )
         })
         .collect();
     for r in &reqs {

@@ -180,6 +180,12 @@ pub struct MemoryUse {
 }
 
 impl ServerHandle {
+    /// Wait until every request answered so far is committed to the store
+    /// (Access-Accepts are sent before their commit's fsync).
+    pub async fn flush(&self) -> Result<(), crate::store::StoreError> {
+        self.shared.writer.flush().await
+    }
+
     pub fn memory_use(&self) -> MemoryUse {
         let g = self.shared.writer.gauges();
         MemoryUse {

@@ -134,8 +134,21 @@ pub struct SweepOutcome {
 type Responder = Box<dyn FnOnce(Option<&str>) + Send>;
 
 /// A unit of work: runs inside the batch transaction, under its own
-/// savepoint, and yields the responder that delivers its result.
-type Work = Box<dyn FnOnce(&Connection, &mut State) -> Responder + Send>;
+/// savepoint, and yields the responder that delivers its result after the
+/// commit — or `None` when it answered at once (see [`Durability`]).
+type Work = Box<dyn FnOnce(&Connection, &mut State) -> Option<Responder> + Send>;
+
+/// When a caller gets its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// After the batch has committed (accounting: nothing acknowledged is lost).
+    Committed,
+    /// As soon as the work has run inside the transaction, before the fsync.
+    /// For Access-Requests: the decision and its place are already visible
+    /// to every later request of this writer; a crash or failed commit can
+    /// only forget a LastAccess stamp or a pending place of the last moment.
+    Applied,
+}
 
 /// Handle to the writer thread; cheap to clone. The thread ends when the
 /// last handle is dropped.
@@ -146,9 +159,9 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Run `f` in the next batch and return its result once the batch has
-    /// committed.
-    async fn submit<T, F>(&self, f: F) -> Result<T, StoreError>
+    /// Run `f` in the next batch and return its result: once the batch has
+    /// committed, or as soon as `f` ran (see [`Durability`]).
+    async fn submit<T, F>(&self, durability: Durability, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection, &mut State) -> Result<T, StoreError> + Send + 'static,
@@ -156,12 +169,16 @@ impl Writer {
         let (tx, rx) = oneshot::channel::<Result<T, StoreError>>();
         let work: Work = Box::new(move |conn, s| {
             let res = in_savepoint(conn, || f(conn, s));
-            Box::new(move |commit_err: Option<&str>| {
+            if durability == Durability::Applied {
+                let _ = tx.send(res);
+                return None;
+            }
+            Some(Box::new(move |commit_err: Option<&str>| {
                 let _ = tx.send(match commit_err {
                     None => res,
                     Some(e) => Err(StoreError::CommitFailed(e.to_string())),
                 });
-            })
+            }))
         });
         self.tx
             .send(work)
@@ -170,14 +187,22 @@ impl Writer {
         rx.await.map_err(|_| StoreError::WriterGone)?
     }
 
-    /// Decide an Access-Request and record its outcome; returns after commit.
+    /// Decide an Access-Request and record its outcome; returns once applied
+    /// (before the commit's fsync, see [`Durability::Applied`]).
     pub async fn authorize(&self, job: AuthJob) -> Result<AuthOutcome, StoreError> {
-        self.submit(move |c, s| authorize(c, job, s)).await
+        self.submit(Durability::Applied, move |c, s| authorize(c, job, s))
+            .await
     }
 
     /// Apply an Accounting-Request; returns after commit.
     pub async fn account(&self, job: AcctJob) -> Result<AcctOutcome, StoreError> {
-        self.submit(move |c, _| account(c, job)).await
+        self.submit(Durability::Committed, move |c, _| account(c, job))
+            .await
+    }
+
+    /// Wait until everything submitted before has been committed.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.submit(Durability::Committed, |_, _| Ok(())).await
     }
 
     pub fn gauges(&self) -> &WriterGauges {
@@ -186,7 +211,10 @@ impl Writer {
 
     /// Close stale sessions and purge expired pending places.
     pub async fn sweep(&self, now: i64, stale_after: i64) -> Result<SweepOutcome, StoreError> {
-        self.submit(move |c, _| sweep(c, now, stale_after)).await
+        self.submit(Durability::Committed, move |c, _| {
+            sweep(c, now, stale_after)
+        })
+        .await
     }
 }
 
@@ -254,7 +282,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Work>, mut state: State, gauges:
         }
         let responders: Vec<Responder> = batch
             .drain(..)
-            .map(|work| work(&conn, &mut state))
+            .filter_map(|work| work(&conn, &mut state))
             .collect();
         let (d, n, g) = state.throttle.tracked();
         gauges.throttled_devices.store(d, Ordering::Relaxed);

@@ -86,12 +86,19 @@ impl TestServer {
             .unwrap()
     }
 
+    /// Wait until everything answered so far is committed.
+    pub async fn flush(&self) {
+        self.handle.as_ref().unwrap().flush().await.unwrap();
+    }
+
     /// Seconds used by a token, read from the database.
     pub async fn seconds_used(&self, code: &str) -> i64 {
         self.store.find_token(code).await.unwrap().seconds_used
     }
 
+    /// Run SQL on the database, after everything answered so far is committed.
     pub async fn exec(&self, sql: &str) {
+        self.flush().await;
         sqlx::query(sql).execute(self.store.pool()).await.unwrap();
     }
 
