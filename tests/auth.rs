@@ -420,6 +420,21 @@ async fn malformed_datagrams_are_dropped_and_the_server_keeps_serving() {
     let mut acct = good.clone();
     acct[0] = 4; // Accounting-Request on the auth port
     bad.push(acct);
+    // Duplicate attributes: a second User-Name appended (Length adjusted).
+    let mut dup = good.clone();
+    dup.extend_from_slice(&[1, 7, b'O', b'T', b'H', b'E', b'R']);
+    let len = (dup.len() as u16).to_be_bytes();
+    dup[2] = len[0];
+    dup[3] = len[1];
+    bad.push(dup);
+    // Two Message-Authenticators.
+    let mut two_ma = good.clone();
+    two_ma.extend_from_slice(&[80, 18]);
+    two_ma.extend_from_slice(&[0u8; 16]);
+    let len = (two_ma.len() as u16).to_be_bytes();
+    two_ma[2] = len[0];
+    two_ma[3] = len[1];
+    bad.push(two_ma);
     for b in &bad {
         c.send(b).await;
     }

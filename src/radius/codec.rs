@@ -242,6 +242,33 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Attributes that may appear at most once in a request (RFC 2865 §5.44,
+/// RFC 2866 §5.13): a second copy makes the packet ambiguous (which
+/// User-Name is the code?), so such a packet is dropped as malformed.
+const SINGLETONS: &[u8] = &[
+    ATTR_USER_NAME,
+    ATTR_USER_PASSWORD,
+    ATTR_CHAP_PASSWORD,
+    ATTR_CALLING_STATION_ID,
+    ATTR_ACCT_STATUS_TYPE,
+    ATTR_ACCT_SESSION_ID,
+    ATTR_ACCT_SESSION_TIME,
+    ATTR_CHAP_CHALLENGE,
+];
+
+fn has_duplicate_singletons(attrs: &[u8]) -> bool {
+    let mut seen = [false; 256];
+    for (_, typ, _) in raw_attributes(attrs) {
+        if SINGLETONS.contains(&typ) {
+            if seen[typ as usize] {
+                return true;
+            }
+            seen[typ as usize] = true;
+        }
+    }
+    false
+}
+
 /// Offset (in the whole packet) of the Message-Authenticator value, if present.
 /// `Err` if present with a length other than 16, or more than once.
 fn find_message_authenticator(pkt: &[u8]) -> Result<Option<usize>, DropReason> {
@@ -319,6 +346,9 @@ pub fn decode_request(
         return Err(DropReason::UnexpectedCode);
     }
     let ma_at = find_message_authenticator(pkt)?;
+    if has_duplicate_singletons(&pkt[HEADER_LEN..]) {
+        return Err(DropReason::Malformed);
+    }
     let zero_auth = matches!(
         code,
         Code::AccountingRequest | Code::DisconnectRequest | Code::CoARequest
@@ -651,6 +681,15 @@ mod tests {
         let mut padded = good.clone();
         padded.extend_from_slice(&[0u8; 10]);
         assert!(decode_request(&padded, SECRET, &allowed).is_ok());
+        // Two User-Names: which one is the code? Dropped.
+        let mut two = Attrs::default();
+        two.push_string(ATTR_USER_NAME, "CODE");
+        two.push_string(ATTR_USER_NAME, "OTHER");
+        let dup = access_request(&two, true);
+        assert_eq!(
+            decode_request(&dup, SECRET, &allowed).unwrap_err(),
+            DropReason::Malformed
+        );
         // Wrong code for the port.
         assert_eq!(
             decode_request(&good, SECRET, &[Code::AccountingRequest]).unwrap_err(),
