@@ -12,12 +12,13 @@ use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::cache::Key;
 use super::cache::{Lookup, RetransmitCache};
 use super::codec::{self, Attrs, DropReason, Request};
 use crate::config::{ClientConfig, Config, MaPolicy};
 use crate::policy::accounting::{counter64, AcctStatus};
 use crate::policy::auth::{Decision, RejectReason};
-use crate::store::{AcctJob, AuthJob, Store, Writer, WriterSettings};
+use crate::store::{AcctJob, AcctOutcome, AuthJob, AuthOutcome, Store, Writer, WriterSettings};
 use crate::token_parse::{device_id, normalize_mac};
 
 /// Entries the retransmit cache holds at most.
@@ -42,6 +43,7 @@ pub struct Stats {
     pub status_server: AtomicU64,
     pub throttled: AtomicU64,
     pub proxy_state_without_ma: AtomicU64,
+    pub send_errors: AtomicU64,
     pub store_errors: AtomicU64,
 }
 
@@ -100,6 +102,9 @@ struct Shared {
     writer: Writer,
     cache: RetransmitCache,
     stats: Arc<Stats>,
+    /// Replies leave from the store's writer thread through this clone of
+    /// the listening sockets (non-blocking).
+    reply_sock: ReplySockets,
     /// Dropped packets are logged at most a few times per second, so a
     /// flood cannot flood the log; the counters see every one.
     drop_log: LogLimiter,
@@ -218,16 +223,42 @@ pub enum ServeError {
 
 /// Bind the listeners and start serving. Returns once the sockets are bound:
 /// that is the readiness signal.
-async fn bind(addr: SocketAddr, key: &'static str) -> Result<(UdpSocket, SocketAddr), ServeError> {
+/// Socket buffers asked for (the kernel caps them at net.core.rmem_max /
+/// wmem_max): bursts of logins queue here instead of being dropped.
+const SOCKET_BUFFER: usize = 4 << 20;
+
+/// Bind a listener. Returns the tokio socket for receiving, a non-blocking
+/// clone for replies sent from the writer thread, and the bound address.
+fn bind(
+    addr: SocketAddr,
+    key: &'static str,
+) -> Result<(UdpSocket, std::net::UdpSocket, SocketAddr), ServeError> {
+    use socket2::{Domain, Protocol, Socket, Type};
     let err = |source| ServeError::Bind { addr, key, source };
-    let sock = UdpSocket::bind(addr).await.map_err(err)?;
-    let local = sock.local_addr().map_err(err)?;
-    Ok((sock, local))
+    let sock =
+        Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP)).map_err(err)?;
+    // Best effort: a smaller buffer still works.
+    let _ = sock.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = sock.set_send_buffer_size(SOCKET_BUFFER);
+    sock.bind(&addr.into()).map_err(err)?;
+    sock.set_nonblocking(true).map_err(err)?;
+    let std_sock: std::net::UdpSocket = sock.into();
+    let reply = std_sock.try_clone().map_err(err)?;
+    let local = std_sock.local_addr().map_err(err)?;
+    let sock = UdpSocket::from_std(std_sock).map_err(err)?;
+    Ok((sock, reply, local))
+}
+
+/// The non-blocking sockets replies leave from (the same ports requests
+/// came to, as NASes require).
+struct ReplySockets {
+    auth: std::net::UdpSocket,
+    acct: std::net::UdpSocket,
 }
 
 pub async fn start(config: Arc<Config>, store: &Store) -> Result<ServerHandle, ServeError> {
-    let (auth_sock, auth_addr) = bind(config.server.auth_listen, "server.auth_listen").await?;
-    let (acct_sock, acct_addr) = bind(config.server.acct_listen, "server.acct_listen").await?;
+    let (auth_sock, auth_reply, auth_addr) = bind(config.server.auth_listen, "server.auth_listen")?;
+    let (acct_sock, acct_reply, acct_addr) = bind(config.server.acct_listen, "server.acct_listen")?;
     let writer = store
         .spawn_writer(WriterSettings {
             case_sensitive_codes: config.auth.case_sensitive_codes,
@@ -248,6 +279,10 @@ pub async fn start(config: Arc<Config>, store: &Store) -> Result<ServerHandle, S
             .collect(),
         cache: RetransmitCache::new(config.server.duplicate_window, CACHE_CAPACITY),
         drop_log: LogLimiter::default(),
+        reply_sock: ReplySockets {
+            auth: auth_reply,
+            acct: acct_reply,
+        },
         config,
         writer,
         stats: stats.clone(),
@@ -432,23 +467,18 @@ async fn serve_loop(
                 continue;
             }
         }
-        let shared = shared.clone();
-        let sock = sock.clone();
-        tokio::spawn(async move {
-            let nas = src.ip().to_canonical().to_string();
-            let reply = match port {
-                Port::Auth => handle_access(&shared, ci, src.ip().to_canonical(), &req).await,
-                Port::Acct => handle_accounting(&shared, ci, nas, &req).await,
-            };
-            match reply {
-                Some(bytes) => {
-                    let bytes: Arc<[u8]> = Arc::from(bytes);
-                    shared.cache.complete(&key, bytes.clone());
-                    let _ = sock.send_to(&bytes, src).await;
-                }
-                None => shared.cache.abandon(&key),
+        let nas_ip = src.ip().to_canonical();
+        let submitted = match port {
+            Port::Auth => submit_access(&shared, ci, nas_ip, src, key, req),
+            Port::Acct => submit_accounting(&shared, ci, nas_ip, src, key, req),
+        };
+        if let Err(e) = submitted {
+            shared.cache.abandon(&key);
+            Stats::bump(&stats.store_errors);
+            if shared.drop_log.allow() {
+                tracing::warn!(%src, error = %e, "request not answered (the NAS will retry)");
             }
-        });
+        }
     }
 }
 
@@ -462,15 +492,34 @@ pub fn mask_code(code: &str) -> String {
     out
 }
 
-async fn handle_access(
-    shared: &Shared,
+/// Send a reply from the writer thread (non-blocking; a full socket buffer
+/// drops it and the NAS retries) and remember it for retransmissions.
+fn deliver(shared: &Shared, port: Port, key: &Key, src: SocketAddr, reply: Option<Vec<u8>>) {
+    match reply {
+        Some(bytes) => {
+            let bytes: Arc<[u8]> = Arc::from(bytes);
+            shared.cache.complete(key, bytes.clone());
+            let sock = match port {
+                Port::Auth => &shared.reply_sock.auth,
+                Port::Acct => &shared.reply_sock.acct,
+            };
+            if sock.send_to(&bytes, src).is_err() {
+                Stats::bump(&shared.stats.send_errors);
+            }
+        }
+        None => shared.cache.abandon(key),
+    }
+}
+
+fn submit_access(
+    shared: &Arc<Shared>,
     ci: usize,
     nas_ip: IpAddr,
-    req: &Request,
-) -> Option<Vec<u8>> {
+    src: SocketAddr,
+    key: Key,
+    req: Request,
+) -> Result<(), crate::store::StoreError> {
     let client = &shared.clients[ci];
-    let cfg = &shared.config;
-    let secret = client.cfg.secret.as_bytes();
     let user_name = req.user_name().unwrap_or_default();
     let csid = req.calling_station_id();
     let device = csid.as_deref().and_then(device_id);
@@ -485,15 +534,32 @@ async fn handle_access(
         accept_any_password: client.cfg.accept_any_password,
         now: chrono::Utc::now().timestamp(),
     };
-    let result = shared.writer.authorize(job).await;
-    let outcome = match result {
-        Ok(o) => o,
-        Err(e) => {
-            Stats::bump(&shared.stats.store_errors);
-            tracing::error!(error = %e, "store error; request not answered (the NAS will retry)");
-            return None;
-        }
-    };
+    let sh = shared.clone();
+    shared.writer.authorize_then(job, move |result| {
+        let reply = match result {
+            Ok(outcome) => access_reply(&sh, ci, &req, &outcome, &user_name, device.as_deref()),
+            Err(e) => {
+                Stats::bump(&sh.stats.store_errors);
+                tracing::error!(error = %e, "store error; request not answered (the NAS will retry)");
+                None
+            }
+        };
+        deliver(&sh, Port::Auth, &key, src, reply);
+    })
+}
+
+/// The Access-Accept/Reject for a decision.
+fn access_reply(
+    shared: &Shared,
+    ci: usize,
+    req: &Request,
+    outcome: &AuthOutcome,
+    user_name: &str,
+    device: Option<&str>,
+) -> Option<Vec<u8>> {
+    let client = &shared.clients[ci];
+    let cfg = &shared.config;
+    let secret = client.cfg.secret.as_bytes();
     let mut attrs = Attrs::default();
     let code = match &outcome.decision {
         Decision::Accept(g) => {
@@ -506,9 +572,9 @@ async fn handle_access(
                 );
             }
             tracing::info!(
-                code = %shared.log_code(&user_name),
+                code = %shared.log_code(user_name),
                 nas = %client.cfg.name,
-                device = device.as_deref().unwrap_or("-"),
+                device = device.unwrap_or("-"),
                 session_timeout = g.session_timeout,
                 "Access-Accept"
             );
@@ -521,9 +587,9 @@ async fn handle_access(
             }
             attrs.push_string(codec::ATTR_REPLY_MESSAGE, reject_message(cfg, *r));
             tracing::info!(
-                code = %shared.log_code(&user_name),
+                code = %shared.log_code(user_name),
                 nas = %client.cfg.name,
-                device = device.as_deref().unwrap_or("-"),
+                device = device.unwrap_or("-"),
                 reason = r.as_str(),
                 "Access-Reject"
             );
@@ -533,23 +599,26 @@ async fn handle_access(
     codec::encode_response(req, code, &attrs, secret)
 }
 
-async fn handle_accounting(
-    shared: &Shared,
+fn submit_accounting(
+    shared: &Arc<Shared>,
     ci: usize,
-    nas: String,
-    req: &Request,
-) -> Option<Vec<u8>> {
+    nas_ip: IpAddr,
+    src: SocketAddr,
+    key: Key,
+    req: Request,
+) -> Result<(), crate::store::StoreError> {
     let client = &shared.clients[ci];
-    let Some(status) = codec::acct_status_type(req).map(AcctStatus::from_u32) else {
+    let Some(status) = codec::acct_status_type(&req).map(AcctStatus::from_u32) else {
         Stats::bump(&shared.stats.acct_ignored);
         tracing::warn!(client = %client.cfg.name, "Accounting-Request without Acct-Status-Type; dropped");
-        return None;
+        shared.cache.abandon(&key);
+        return Ok(());
     };
     let u = |t| req.u32_attr(t);
     let user_name = req.user_name();
     let job = AcctJob {
         status,
-        nas,
+        nas: nas_ip.to_string(),
         acct_session_id: req.string_attr(codec::ATTR_ACCT_SESSION_ID),
         user_name: user_name.clone(),
         device: req.calling_station_id().as_deref().and_then(device_id),
@@ -576,17 +645,34 @@ async fn handle_accounting(
         now: chrono::Utc::now().timestamp(),
     };
     let session_id = job.acct_session_id.clone();
-    let outcome = match shared.writer.account(job).await {
-        Ok(o) => o,
-        Err(e) => {
-            Stats::bump(&shared.stats.store_errors);
-            tracing::error!(error = %e, "store error; accounting not acknowledged (the NAS will retry)");
-            return None;
-        }
-    };
+    let sh = shared.clone();
+    shared.writer.account_then(job, move |result| {
+        let reply = match result {
+            Ok(outcome) => accounting_reply(&sh, ci, &req, status, &outcome, user_name.as_deref(), session_id.as_deref()),
+            Err(e) => {
+                Stats::bump(&sh.stats.store_errors);
+                tracing::error!(error = %e, "store error; accounting not acknowledged (the NAS will retry)");
+                None
+            }
+        };
+        deliver(&sh, Port::Acct, &key, src, reply);
+    })
+}
+
+/// The Accounting-Response once the update is committed.
+fn accounting_reply(
+    shared: &Shared,
+    ci: usize,
+    req: &Request,
+    status: AcctStatus,
+    outcome: &AcctOutcome,
+    user_name: Option<&str>,
+    session_id: Option<&str>,
+) -> Option<Vec<u8>> {
+    let client = &shared.clients[ci];
     Stats::bump(&shared.stats.acct_responses);
-    let code = shared.log_code(user_name.as_deref().unwrap_or(""));
-    let session = session_id.as_deref().unwrap_or("-");
+    let code = shared.log_code(user_name.unwrap_or(""));
+    let session = session_id.unwrap_or("-");
     match outcome.ignored {
         Some(why) => {
             Stats::bump(&shared.stats.acct_ignored);

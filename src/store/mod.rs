@@ -29,6 +29,8 @@ pub enum StoreError {
     BadUrl(String, String),
     #[error("commit failed: {0}")]
     CommitFailed(String),
+    #[error("the store's writer queue is full; request shed")]
+    Overloaded,
     #[error("the store's writer task has stopped")]
     WriterGone,
 }

@@ -159,6 +159,31 @@ pub struct Writer {
 }
 
 impl Writer {
+    /// Wrap `f` and its continuation `then` into work for the writer thread.
+    /// `then` runs on the writer thread: once the batch has committed, or as
+    /// soon as `f` ran (see [`Durability`]). Work dropped unrun (the writer
+    /// could not begin a transaction) drops `then` uncalled.
+    fn work<T, F, C>(durability: Durability, f: F, then: C) -> Work
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut State) -> Result<T, StoreError> + Send + 'static,
+        C: FnOnce(Result<T, StoreError>) + Send + 'static,
+    {
+        Box::new(move |conn, s| {
+            let res = in_savepoint(conn, || f(conn, s));
+            if durability == Durability::Applied {
+                then(res);
+                return None;
+            }
+            Some(Box::new(move |commit_err: Option<&str>| {
+                then(match commit_err {
+                    None => res,
+                    Some(e) => Err(StoreError::CommitFailed(e.to_string())),
+                })
+            }))
+        })
+    }
+
     /// Run `f` in the next batch and return its result: once the batch has
     /// committed, or as soon as `f` ran (see [`Durability`]).
     async fn submit<T, F>(&self, durability: Durability, f: F) -> Result<T, StoreError>
@@ -167,24 +192,51 @@ impl Writer {
         F: FnOnce(&Connection, &mut State) -> Result<T, StoreError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<T, StoreError>>();
-        let work: Work = Box::new(move |conn, s| {
-            let res = in_savepoint(conn, || f(conn, s));
-            if durability == Durability::Applied {
-                let _ = tx.send(res);
-                return None;
-            }
-            Some(Box::new(move |commit_err: Option<&str>| {
-                let _ = tx.send(match commit_err {
-                    None => res,
-                    Some(e) => Err(StoreError::CommitFailed(e.to_string())),
-                });
-            }))
+        let work = Self::work(durability, f, move |res| {
+            let _ = tx.send(res);
         });
         self.tx
             .send(work)
             .await
             .map_err(|_| StoreError::WriterGone)?;
         rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Queue `f` without waiting; `then` gets the result on the writer
+    /// thread. Fails at once when the queue is full (the caller sheds the
+    /// request: over UDP the NAS retries).
+    fn submit_then<T, F, C>(&self, durability: Durability, f: F, then: C) -> Result<(), StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut State) -> Result<T, StoreError> + Send + 'static,
+        C: FnOnce(Result<T, StoreError>) + Send + 'static,
+    {
+        self.tx
+            .try_send(Self::work(durability, f, then))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => StoreError::WriterGone,
+            })
+    }
+
+    /// Like [`authorize`](Self::authorize), with the answer delivered to
+    /// `then` on the writer thread.
+    pub fn authorize_then(
+        &self,
+        job: AuthJob,
+        then: impl FnOnce(Result<AuthOutcome, StoreError>) + Send + 'static,
+    ) -> Result<(), StoreError> {
+        self.submit_then(Durability::Applied, move |c, s| authorize(c, job, s), then)
+    }
+
+    /// Like [`account`](Self::account), with the answer delivered to `then`
+    /// on the writer thread after the commit.
+    pub fn account_then(
+        &self,
+        job: AcctJob,
+        then: impl FnOnce(Result<AcctOutcome, StoreError>) + Send + 'static,
+    ) -> Result<(), StoreError> {
+        self.submit_then(Durability::Committed, move |c, _| account(c, job), then)
     }
 
     /// Decide an Access-Request and record its outcome; returns once applied
