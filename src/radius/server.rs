@@ -265,6 +265,7 @@ pub async fn start(config: Arc<Config>, store: &Store) -> Result<ServerHandle, S
             bind_mac_on_first_use: config.auth.bind_mac_on_first_use,
             pending_place_ttl: config.auth.pending_place_ttl.as_secs() as i64,
             throttle: config.throttle.clone(),
+            synchronous: config.database.synchronous,
         })
         .await?;
     let stats = Arc::new(Stats::default());

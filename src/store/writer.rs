@@ -42,6 +42,8 @@ pub struct WriterSettings {
     pub pending_place_ttl: i64,
     /// Brute-force throttling, applied in decision order.
     pub throttle: ThrottleConfig,
+    /// The configured durability of commits that acknowledge accounting.
+    pub synchronous: Synchronous,
 }
 
 /// What the writer thread owns besides the connection.
@@ -136,7 +138,12 @@ type Responder = Box<dyn FnOnce(Option<&str>) + Send>;
 /// A unit of work: runs inside the batch transaction, under its own
 /// savepoint, and yields the responder that delivers its result after the
 /// commit — or `None` when it answered at once (see [`Durability`]).
-type Work = Box<dyn FnOnce(&Connection, &mut State) -> Option<Responder> + Send>;
+type RunWork = Box<dyn FnOnce(&Connection, &mut State) -> Option<Responder> + Send>;
+
+struct Work {
+    durability: Durability,
+    run: RunWork,
+}
 
 /// When a caller gets its answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,19 +176,22 @@ impl Writer {
         F: FnOnce(&Connection, &mut State) -> Result<T, StoreError> + Send + 'static,
         C: FnOnce(Result<T, StoreError>) + Send + 'static,
     {
-        Box::new(move |conn, s| {
-            let res = in_savepoint(conn, || f(conn, s));
-            if durability == Durability::Applied {
-                then(res);
-                return None;
-            }
-            Some(Box::new(move |commit_err: Option<&str>| {
-                then(match commit_err {
-                    None => res,
-                    Some(e) => Err(StoreError::CommitFailed(e.to_string())),
-                })
-            }))
-        })
+        Work {
+            durability,
+            run: Box::new(move |conn, s| {
+                let res = in_savepoint(conn, || f(conn, s));
+                if durability == Durability::Applied {
+                    then(res);
+                    return None;
+                }
+                Some(Box::new(move |commit_err: Option<&str>| {
+                    then(match commit_err {
+                        None => res,
+                        Some(e) => Err(StoreError::CommitFailed(e.to_string())),
+                    })
+                }))
+            }),
+        }
     }
 
     /// Run `f` in the next batch and return its result: once the batch has
@@ -317,12 +327,27 @@ fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 
 fn run(conn: Connection, mut rx: mpsc::Receiver<Work>, mut state: State, gauges: &WriterGauges) {
     let mut batch: Vec<Work> = Vec::with_capacity(MAX_BATCH);
+    // A batch of Access-Requests only commits without an fsync (its answers
+    // are already out, see Durability::Applied); a batch with accounting
+    // commits with the configured level. The WAL is sequential, so the next
+    // synced commit makes everything before it durable too.
+    let configured_full = state.settings.synchronous == Synchronous::Full;
+    let mut synced = configured_full;
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(j) => batch.push(j),
                 Err(_) => break,
+            }
+        }
+        let want_sync =
+            configured_full && batch.iter().any(|w| w.durability == Durability::Committed);
+        if want_sync != synced {
+            let level = if want_sync { "FULL" } else { "NORMAL" };
+            match conn.pragma_update(None, "synchronous", level) {
+                Ok(()) => synced = want_sync,
+                Err(e) => tracing::warn!(error = %e, "store: cannot set synchronous = {level}"),
             }
         }
         if let Err(e) = exec(&conn, "BEGIN IMMEDIATE") {
@@ -334,7 +359,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Work>, mut state: State, gauges:
         }
         let responders: Vec<Responder> = batch
             .drain(..)
-            .filter_map(|work| work(&conn, &mut state))
+            .filter_map(|work| (work.run)(&conn, &mut state))
             .collect();
         let (d, n, g) = state.throttle.tracked();
         gauges.throttled_devices.store(d, Ordering::Relaxed);
