@@ -608,7 +608,7 @@ pub fn handler(data: &[u8]) {
         }
     }
     if kind == 1 {
-        if inp.u8() % 8 != 0 {
+        if inp.u8() & 7 != 0 {
             a.push_u32(
                 codec::ATTR_ACCT_STATUS_TYPE,
                 match inp.u8() % 6 {
@@ -673,8 +673,9 @@ pub fn handler(data: &[u8]) {
     };
     if !is_zero_auth(code as u8) {
         dg[4..20].copy_from_slice(&authenticator);
-        resign(&mut dg, &secret);
     }
+    // Also signs a Message-Authenticator that came in as an extra attribute.
+    resign(&mut dg, &secret);
     let pristine = dg.clone();
     let mutations = inp.u8() % 4;
     for _ in 0..mutations {
@@ -842,7 +843,7 @@ fn access(req: &Request, inp: &mut Input, reply: &mut Attrs) -> Code {
         case_sensitive_codes: inp.bool(),
         bind_mac_on_first_use: inp.bool(),
     };
-    let known = inp.u8() % 8 != 0;
+    let known = inp.u8() & 7 != 0;
     let facts = RequestFacts {
         user_name: &user_name,
         credential: &credential,

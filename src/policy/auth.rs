@@ -199,7 +199,7 @@ pub fn decide(
     }
     let mut timeout = left;
     if let Some(to) = token.valid_to {
-        timeout = timeout.min(to - now);
+        timeout = timeout.min(to.saturating_sub(now));
     }
     Decision::Accept(Grant {
         session_timeout: timeout.clamp(1, u32::MAX as i64) as u32,
