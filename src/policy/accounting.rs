@@ -111,9 +111,12 @@ pub fn transition(seen: Option<Seen>, status: AcctStatus, reported: Option<i64>)
     }
 }
 
-/// A 64-bit counter from its 32-bit value and Gigawords (RFC 2869 §5.1).
+/// A 64-bit counter from its 32-bit value and Gigawords (RFC 2869 §5.1),
+/// saturated at `i64::MAX` (Gigawords ≥ 2^31, 8 EiB, come only from a broken
+/// or hostile NAS and must not turn into a negative count).
 pub fn counter64(low: Option<u32>, gigawords: Option<u32>) -> i64 {
-    ((gigawords.unwrap_or(0) as i64) << 32) | low.unwrap_or(0) as i64
+    let v = (u64::from(gigawords.unwrap_or(0)) << 32) | u64::from(low.unwrap_or(0));
+    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

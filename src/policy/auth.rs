@@ -38,7 +38,8 @@ pub fn seconds_left(minutes_included: i64, seconds_used: i64) -> i64 {
 /// (30 s left shows as 1 minute and is still admitted).
 pub fn minutes_left(minutes_included: i64, seconds_used: i64) -> i64 {
     let s = seconds_left(minutes_included, seconds_used);
-    (s + 59) / 60
+    // Not `(s + 59) / 60`: that overflows when `s` saturated at i64::MAX.
+    s / 60 + i64::from(s % 60 != 0)
 }
 
 /// Facts of one Access-Request.
@@ -202,7 +203,7 @@ pub fn decide(
     }
     let mut timeout = left;
     if let Some(to) = token.valid_to {
-        timeout = timeout.min(to - now);
+        timeout = timeout.min(to.saturating_sub(now));
     }
     Decision::Accept(Grant {
         session_timeout: timeout.clamp(1, u32::MAX as i64) as u32,

@@ -256,7 +256,8 @@ const SINGLETONS: &[u8] = &[
     ATTR_CHAP_CHALLENGE,
 ];
 
-fn has_duplicate_singletons(attrs: &[u8]) -> bool {
+/// Does the attribute area carry a second copy of a singleton attribute?
+pub fn has_duplicate_singletons(attrs: &[u8]) -> bool {
     let mut seen = [false; 256];
     for (_, typ, _) in raw_attributes(attrs) {
         if SINGLETONS.contains(&typ) {
