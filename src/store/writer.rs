@@ -396,8 +396,13 @@ fn in_savepoint<T>(
     }
 }
 
+/// LastAccess is stamped by a login only when it is older than this, so a
+/// burst of logins on one code does not rewrite its row every time
+/// (LastAccess is exact to this many seconds).
+const LAST_ACCESS_RESOLUTION: i64 = 60;
+
 const TOKEN_FACTS: &str = "SELECT id, access_code, minutes_included, seconds_used, valid_from, valid_to, \
-     user_limit, mac_address FROM access_tokens WHERE code_key = ?1 AND (?2 IS NULL OR business_id = ?2) LIMIT 2";
+     user_limit, mac_address, last_access FROM access_tokens WHERE code_key = ?1 AND (?2 IS NULL OR business_id = ?2) LIMIT 2";
 
 fn authorize(conn: &Connection, a: AuthJob, state: &mut State) -> Result<AuthOutcome, StoreError> {
     let clock = Instant::now();
@@ -431,7 +436,7 @@ fn authorize_unthrottled(
     let mut rows = stmt
         .query_map(params![code_key(&a.user_name), a.business_id], |r| {
             Ok((
-                r.get::<_, i64>(0)?,
+                (r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(8)?),
                 TokenFacts {
                     access_code: r.get(1)?,
                     minutes_included: r.get(2)?,
@@ -464,7 +469,7 @@ fn authorize_unthrottled(
         device: a.device.as_deref(),
         device_mac: a.device_mac.as_deref(),
     };
-    let Some((token_id, facts)) = token else {
+    let Some(((token_id, last_access), facts)) = token else {
         let decision = auth::decide(None, &req, &LivePlaces::default(), opts, now);
         return Ok(AuthOutcome {
             decision,
@@ -505,10 +510,13 @@ fn authorize_unthrottled(
                 .execute(params![token_id, a.nas, a.device, now, expires])?;
             }
         }
-        conn.prepare_cached(
-            "UPDATE access_tokens SET last_access = ?1, mac_address = COALESCE(mac_address, ?2) WHERE id = ?3",
-        )?
-        .execute(params![now, g.bind_mac, token_id])?;
+        let stale = last_access.is_none_or(|t| now - t >= LAST_ACCESS_RESOLUTION);
+        if stale || g.bind_mac.is_some() {
+            conn.prepare_cached(
+                "UPDATE access_tokens SET last_access = ?1, mac_address = COALESCE(mac_address, ?2) WHERE id = ?3",
+            )?
+            .execute(params![now, g.bind_mac, token_id])?;
+        }
     }
     Ok(AuthOutcome {
         decision,
