@@ -568,21 +568,43 @@ fn submit_access(
         accept_any_password: client.cfg.accept_any_password,
         now: chrono::Utc::now().timestamp(),
     };
+    let then = reply_later(
+        shared,
+        Port::Auth,
+        key,
+        src,
+        move |sh, outcome: AuthOutcome| {
+            access_reply(sh, ci, &req, &outcome, &user_name, device.as_deref())
+        },
+    );
+    shared.writer.authorize_then(job, then)
+}
+
+/// The store's continuation for a request: hands the outcome to the reply
+/// thread, which builds the reply with `build` and delivers it. A store
+/// error leaves the request unanswered (the NAS retries).
+fn reply_later<T: Send + 'static>(
+    shared: &Arc<Shared>,
+    port: Port,
+    key: Key,
+    src: SocketAddr,
+    build: impl FnOnce(&Shared, T) -> Option<Vec<u8>> + Send + 'static,
+) -> impl FnOnce(Result<T, crate::store::StoreError>) + Send + 'static {
     let sh = shared.clone();
-    shared.writer.authorize_then(job, move |result| {
+    move |result| {
         let replies = sh.replies.clone();
         replies.post(move || {
-        let reply = match result {
-            Ok(outcome) => access_reply(&sh, ci, &req, &outcome, &user_name, device.as_deref()),
-            Err(e) => {
-                Stats::bump(&sh.stats.store_errors);
-                tracing::error!(error = %e, "store error; request not answered (the NAS will retry)");
-                None
-            }
-        };
-        deliver(&sh, Port::Auth, &key, src, reply);
+            let reply = match result {
+                Ok(outcome) => build(&sh, outcome),
+                Err(e) => {
+                    Stats::bump(&sh.stats.store_errors);
+                    tracing::error!(error = %e, "store error; request not answered (the NAS will retry)");
+                    None
+                }
+            };
+            deliver(&sh, port, &key, src, reply);
         });
-    })
+    }
 }
 
 /// The Access-Accept/Reject for a decision.
@@ -682,21 +704,24 @@ fn submit_accounting(
         now: chrono::Utc::now().timestamp(),
     };
     let session_id = job.acct_session_id.clone();
-    let sh = shared.clone();
-    shared.writer.account_then(job, move |result| {
-        let replies = sh.replies.clone();
-        replies.post(move || {
-        let reply = match result {
-            Ok(outcome) => accounting_reply(&sh, ci, &req, status, &outcome, user_name.as_deref(), session_id.as_deref()),
-            Err(e) => {
-                Stats::bump(&sh.stats.store_errors);
-                tracing::error!(error = %e, "store error; accounting not acknowledged (the NAS will retry)");
-                None
-            }
-        };
-        deliver(&sh, Port::Acct, &key, src, reply);
-        });
-    })
+    let then = reply_later(
+        shared,
+        Port::Acct,
+        key,
+        src,
+        move |sh, outcome: AcctOutcome| {
+            accounting_reply(
+                sh,
+                ci,
+                &req,
+                status,
+                &outcome,
+                user_name.as_deref(),
+                session_id.as_deref(),
+            )
+        },
+    );
+    shared.writer.account_then(job, then)
 }
 
 /// The Accounting-Response once the update is committed.
