@@ -310,3 +310,30 @@ async fn concurrent_interims_for_one_session_charge_exactly_once() {
     assert_eq!(s.seconds_used("BURST").await, 600);
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn signed_accounting_does_not_make_auto_require_signed_logins() {
+    let s = TestServer::start().await; // the built-in client is `auto`
+    s.token("AUTO", 60, |_| {}).await;
+    let acct = Client::new(s.acct_addr).await;
+    let signed = radgate::radius::codec::encode_request(
+        radgate::radius::codec::PacketCode::AccountingRequest,
+        1,
+        &{
+            let mut a = radgate::radius::codec::Attrs::default();
+            a.push_u32(radgate::radius::codec::ATTR_ACCT_STATUS_TYPE, START);
+            a.push_string(radgate::radius::codec::ATTR_USER_NAME, "AUTO");
+            a.push_string(radgate::radius::codec::ATTR_ACCT_SESSION_ID, "m1");
+            a
+        },
+        SECRET.as_bytes(),
+        true,
+    )
+    .unwrap();
+    acct.roundtrip(&signed).await;
+    // An unsigned login from the same address is still answered.
+    let auth = Client::new(s.addr).await;
+    let unsigned = access_request(2, "AUTO", Pw::Pap("AUTO"), None, false, SECRET);
+    assert!(auth.roundtrip(&unsigned).await.is_accept());
+    s.shutdown().await;
+}

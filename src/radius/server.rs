@@ -425,7 +425,10 @@ async fn serve_loop(
             }
         };
         if req.has_message_authenticator {
-            if client.cfg.require_message_authenticator == MaPolicy::Auto
+            // `auto` learns from Access-Requests only: a NAS that signs its
+            // accounting need not sign its logins.
+            if port == Port::Auth
+                && client.cfg.require_message_authenticator == MaPolicy::Auto
                 && !client.ma_learned.swap(true, Ordering::Relaxed)
             {
                 tracing::info!(client = %client.cfg.name, "client sends Message-Authenticator; requiring it from now on");
