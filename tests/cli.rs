@@ -1,72 +1,7 @@
 //! The real `radgate` binary against a real database file.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        Self::with_config("")
-    }
-
-    /// A config file with the given extra [server] lines and a temp database.
-    fn with_config(server_extra: &str) -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = format!(
-            "[server]\nauth_listen = \"127.0.0.1:0\"\nacct_listen = \"127.0.0.1:0\"\n{server_extra}\n\
-             [database]\nurl = \"sqlite://{}\"\n\n[[client]]\nname = \"local\"\naddress = \"127.0.0.1\"\nsecret = \"testing123\"\n",
-            dir.path().join("radgate.db").display()
-        );
-        std::fs::write(dir.path().join("radgate.toml"), cfg).unwrap();
-        Env { dir }
-    }
-
-    fn config(&self) -> PathBuf {
-        self.dir.path().join("radgate.toml")
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        radgate(
-            self.dir.path(),
-            &[&["--config", self.config().to_str().unwrap()], args].concat(),
-        )
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.run(args);
-        assert!(
-            o.status.success(),
-            "{args:?} failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8(o.stdout).unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> serde_json::Value {
-        serde_json::from_str(&self.ok(args)).unwrap()
-    }
-
-    /// Runs, expects failure with `code`; returns stderr.
-    fn fails(&self, args: &[&str], code: i32) -> String {
-        let o = self.run(args);
-        let err = String::from_utf8_lossy(&o.stderr).into_owned();
-        assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
-        assert!(!err.contains("panicked"), "{err}");
-        err
-    }
-}
-
-fn radgate(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_radgate"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("RADGATE_CONFIG")
-        .output()
-        .unwrap()
-}
+mod common;
+use common::cli_env::{radgate, Env};
 
 #[test]
 fn create_then_show_in_json_with_nexudus_names() {

@@ -3,6 +3,8 @@
 //! small RADIUS client.
 #![allow(dead_code)]
 
+pub mod cli_env;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
