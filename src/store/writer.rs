@@ -229,8 +229,9 @@ impl Writer {
             })
     }
 
-    /// Like [`authorize`](Self::authorize), with the answer delivered to
-    /// `then` on the writer thread.
+    /// Decide an Access-Request and record its outcome; `then` gets the
+    /// answer on the writer thread once applied (before the commit's fsync,
+    /// see [`Durability::Applied`]).
     pub fn authorize_then(
         &self,
         job: AuthJob,
@@ -239,27 +240,14 @@ impl Writer {
         self.submit_then(Durability::Applied, move |c, s| authorize(c, job, s), then)
     }
 
-    /// Like [`account`](Self::account), with the answer delivered to `then`
-    /// on the writer thread after the commit.
+    /// Apply an Accounting-Request; `then` gets the answer on the writer
+    /// thread after the commit.
     pub fn account_then(
         &self,
         job: AcctJob,
         then: impl FnOnce(Result<AcctOutcome, StoreError>) + Send + 'static,
     ) -> Result<(), StoreError> {
         self.submit_then(Durability::Committed, move |c, _| account(c, job), then)
-    }
-
-    /// Decide an Access-Request and record its outcome; returns once applied
-    /// (before the commit's fsync, see [`Durability::Applied`]).
-    pub async fn authorize(&self, job: AuthJob) -> Result<AuthOutcome, StoreError> {
-        self.submit(Durability::Applied, move |c, s| authorize(c, job, s))
-            .await
-    }
-
-    /// Apply an Accounting-Request; returns after commit.
-    pub async fn account(&self, job: AcctJob) -> Result<AcctOutcome, StoreError> {
-        self.submit(Durability::Committed, move |c, _| account(c, job))
-            .await
     }
 
     /// Wait until everything submitted before has been committed.
