@@ -4,9 +4,9 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use crate::policy::auth::minutes_left;
+use crate::policy::auth::{minutes_left, window_end};
 use crate::token_parse::{
-    format_utc, normalize_mac, normalize_uuid, parse_datetime, validate_code,
+    format_utc, normalize_mac, normalize_uuid, parse_datetime, parse_minutes_span, validate_code,
 };
 
 /// A stored access token. Times are Unix seconds (UTC).
@@ -29,11 +29,31 @@ pub struct AccessToken {
     pub created_on: i64,
     pub updated_on: i64,
     pub updated_by: Option<String>,
+    /// The window ends this many minutes after the first login (or at
+    /// ValidTo, whichever comes first).
+    pub valid_for_minutes: Option<i64>,
+    /// Spent when its first session ends.
+    pub single_use: bool,
+    /// The first successful login.
+    pub first_used_on: Option<i64>,
+    /// When the first session of a single-use code ended.
+    pub spent_on: Option<i64>,
 }
 
 impl AccessToken {
     pub fn minutes_left(&self) -> i64 {
         minutes_left(self.minutes_included, self.seconds_used)
+    }
+
+    /// When the validity window ends as things stand: ValidTo, or
+    /// ValidForMinutes after the first login when that is earlier. A code
+    /// not used yet ends at ValidTo (its window from first use has not
+    /// started).
+    pub fn expires_on(&self) -> Option<i64> {
+        match self.first_used_on {
+            Some(first) => window_end(self.valid_to, self.valid_for_minutes, Some(first), first),
+            None => self.valid_to,
+        }
     }
 
     /// The JSON form with Nexudus field names; datetimes RFC 3339 UTC.
@@ -57,6 +77,11 @@ impl AccessToken {
             created_on: format_utc(ts(self.created_on)),
             updated_on: format_utc(ts(self.updated_on)),
             updated_by: self.updated_by.clone(),
+            valid_for_minutes: self.valid_for_minutes,
+            single_use: self.single_use,
+            first_used_on: t(self.first_used_on),
+            spent_on: t(self.spent_on),
+            expires_on: t(self.expires_on()),
         }
     }
 }
@@ -86,6 +111,13 @@ pub struct TokenJson {
     pub created_on: String,
     pub updated_on: String,
     pub updated_by: Option<String>,
+    /// radgate additions to the Nexudus fields: validity from first use,
+    /// single-use codes, and the computed end of the window.
+    pub valid_for_minutes: Option<i64>,
+    pub single_use: bool,
+    pub first_used_on: Option<String>,
+    pub spent_on: Option<String>,
+    pub expires_on: Option<String>,
 }
 
 /// A token to create, validated.
@@ -102,6 +134,8 @@ pub struct NewToken {
     pub booking_guid: Option<String>,
     pub visitor_guid: Option<String>,
     pub updated_by: Option<String>,
+    pub valid_for_minutes: Option<i64>,
+    pub single_use: bool,
 }
 
 /// Raw, unvalidated input (from the CLI now, the HTTP API later).
@@ -117,6 +151,9 @@ pub struct TokenInput {
     pub mac_address: Option<String>,
     pub booking_guid: Option<String>,
     pub visitor_guid: Option<String>,
+    /// ValidForMinutes as typed: `24h`, `90m`, `7d`, `1h30m`, or minutes.
+    pub valid_for: Option<String>,
+    pub single_use: Option<bool>,
 }
 
 /// One invalid field: its Nexudus name and what is wrong.
@@ -215,6 +252,16 @@ impl TokenInput {
                 }
             },
         };
+        let valid_for_minutes = match self.valid_for.as_deref() {
+            None => None,
+            Some(v) => match parse_minutes_span(v) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    errors.push(err("ValidForMinutes", e));
+                    None
+                }
+            },
+        };
         let mut guid = |field: &'static str, v: &Option<String>| -> Option<String> {
             match v.as_deref() {
                 None | Some("") => None,
@@ -244,6 +291,8 @@ impl TokenInput {
             booking_guid,
             visitor_guid,
             updated_by: None,
+            valid_for_minutes,
+            single_use: self.single_use.unwrap_or(false),
         })
     }
 }

@@ -333,6 +333,77 @@ pub fn normalize_uuid(s: &str) -> Result<String, String> {
         .map_err(|e| format!("{} is not a UUID: {e}", quote(t)))
 }
 
+/// Largest ValidForMinutes: 100 years.
+pub const MAX_VALID_FOR_MINUTES: i64 = 100 * 366 * 24 * 60;
+
+/// A span of whole minutes as admins write it: `90` (minutes), `90m`, `24h`,
+/// `7d`, `2w`, or a sum such as `1h30m` / `1d 12h`. Units: m (min), h, d, w.
+pub fn parse_minutes_span(s: &str) -> Result<i64, String> {
+    let example = "(e.g. 24h, 90m, 7d, 1h30m; a bare number is minutes)";
+    let t = s.trim();
+    if t.is_empty() {
+        return Err(format!("is empty {example}"));
+    }
+    if let Ok(n) = t.parse::<i64>() {
+        return check_span(n, t);
+    }
+    let mut total: i64 = 0;
+    let mut rest = t;
+    while !rest.is_empty() {
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if digits == 0 {
+            return Err(format!("{} is not a duration {example}", quote(t)));
+        }
+        let n: i64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("{} is too large", quote(t)))?;
+        rest = rest[digits..].trim_start();
+        let unit_len = rest.len()
+            - rest
+                .trim_start_matches(|c: char| c.is_ascii_alphabetic())
+                .len();
+        let per = match rest[..unit_len].to_ascii_lowercase().as_str() {
+            "m" | "min" | "mins" | "minute" | "minutes" => 1,
+            "h" | "hour" | "hours" => 60,
+            "d" | "day" | "days" => 24 * 60,
+            "w" | "week" | "weeks" => 7 * 24 * 60,
+            _ => return Err(format!("{} is not a duration {example}", quote(t))),
+        };
+        rest = rest[unit_len..].trim_start();
+        total = n
+            .checked_mul(per)
+            .and_then(|m| total.checked_add(m))
+            .ok_or_else(|| format!("{} is too large", quote(t)))?;
+    }
+    check_span(total, t)
+}
+
+fn check_span(minutes: i64, s: &str) -> Result<i64, String> {
+    if minutes < 1 {
+        return Err(format!("must be at least 1 minute, got {}", quote(s)));
+    }
+    if minutes > MAX_VALID_FOR_MINUTES {
+        return Err(format!("is too large: {} (at most 100 years)", quote(s)));
+    }
+    Ok(minutes)
+}
+
+/// Minutes as the largest whole units: `1440` -> `1d`, `90` -> `1h30m`.
+pub fn format_minutes_span(minutes: i64) -> String {
+    let mut out = String::new();
+    let mut rest = minutes.max(0);
+    for (unit, per) in [("d", 24 * 60), ("h", 60), ("m", 1)] {
+        if rest >= per {
+            out.push_str(&format!("{}{unit}", rest / per));
+            rest %= per;
+        }
+    }
+    if out.is_empty() {
+        out.push_str("0m");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,6 +414,41 @@ mod tests {
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    // ---------- minutes spans ----------
+
+    #[test]
+    fn minutes_spans() {
+        for (s, m) in [
+            ("90", 90),
+            ("90m", 90),
+            ("24h", 1440),
+            ("7d", 10080),
+            ("2w", 20160),
+            ("1h30m", 90),
+            ("1d 12h", 2160),
+            (" 3 hours ", 180),
+            ("1H", 60),
+        ] {
+            assert_eq!(parse_minutes_span(s), Ok(m), "{s}");
+        }
+        for s in [
+            "",
+            "0",
+            "-5",
+            "h",
+            "5x",
+            "1.5h",
+            "99999999999999999999m",
+            "1000000w",
+        ] {
+            assert!(parse_minutes_span(s).is_err(), "{s}");
+        }
+        assert_eq!(format_minutes_span(1440), "1d");
+        assert_eq!(format_minutes_span(90), "1h30m");
+        assert_eq!(format_minutes_span(2161), "1d12h1m");
+        assert_eq!(format_minutes_span(0), "0m");
     }
 
     // ---------- normalize_mac ----------

@@ -1061,3 +1061,186 @@ fn exit_codes_and_no_colour_in_pipes() {
     let table = e.ok(&["token", "list"]);
     assert!(table.starts_with("Id"), "{table}");
 }
+
+// ------------------------------------------------ validity from first use
+
+#[test]
+fn valid_for_and_single_use_through_the_cli() {
+    let e = Env::new();
+    let t = e.create("DAY1", 600, &["--valid-for", "24h", "--single-use"]);
+    assert_eq!(t["ValidForMinutes"], 1440);
+    assert_eq!(t["SingleUse"], true);
+    assert_eq!(t["FirstUsedOn"], Value::Null);
+    assert_eq!(t["SpentOn"], Value::Null);
+    assert_eq!(t["ExpiresOn"], Value::Null, "the window has not started");
+    let plain = e.create("PLAIN1", 60, &[]);
+    assert_eq!(plain["ValidForMinutes"], Value::Null);
+    assert_eq!(plain["SingleUse"], false);
+
+    // Every spelling of a span; a bad one names the field.
+    for (span, minutes) in [
+        ("90", 90),
+        ("90m", 90),
+        ("1h30m", 90),
+        ("7d", 10080),
+        ("2w", 20160),
+    ] {
+        let code = format!("SPAN{minutes}X{}", span.len());
+        let t = e.create(&code, 60, &["--valid-for", span]);
+        assert_eq!(t["ValidForMinutes"], minutes, "{span}");
+    }
+    for bad in ["0", "soon", "-3h", "1.5h"] {
+        let err = e.fails(
+            &[
+                "token",
+                "create",
+                "--code",
+                "BAD1",
+                "--minutes",
+                "60",
+                "--valid-for",
+                bad,
+            ],
+            2,
+        );
+        assert!(err.contains("ValidForMinutes: "), "{bad}: {err}");
+    }
+
+    // Table view explains it.
+    let show = e.ok(&["token", "show", "DAY1"]);
+    assert!(show.contains("1440 (1d from the first login)"), "{show}");
+    assert!(show.contains("SingleUse"), "{show}");
+
+    // Update: change, clear, switch off; exact filters.
+    let t = e.json(&[
+        "token",
+        "update",
+        "DAY1",
+        "--valid-for",
+        "2h",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(t["ValidForMinutes"], 120);
+    assert_eq!(t["SingleUse"], true, "kept");
+    assert_eq!(e.codes(&["--single-use", "true"]), ["DAY1"]);
+    assert_eq!(e.codes(&["--valid-for-minutes", "120"]), ["DAY1"]);
+    let t = e.json(&[
+        "token",
+        "update",
+        "DAY1",
+        "--valid-for",
+        "",
+        "--single-use",
+        "no",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(t["ValidForMinutes"], Value::Null);
+    assert_eq!(t["SingleUse"], false);
+    assert!(e.codes(&["--single-use", "yes"]).is_empty());
+    let err = e.fails(&["token", "update", "DAY1", "--single-use", "maybe"], 2);
+    assert!(err.contains("must be true or false"), "{err}");
+
+    // Generate takes them too.
+    let v = e.json(&[
+        "token",
+        "generate",
+        "--count",
+        "3",
+        "--minutes",
+        "60",
+        "--valid-for",
+        "1d",
+        "--single-use",
+        "--format",
+        "json",
+    ]);
+    for r in v.as_array().unwrap() {
+        assert_eq!(r["ValidForMinutes"], 1440);
+        assert_eq!(r["SingleUse"], true);
+    }
+}
+
+#[test]
+fn first_use_state_in_shortcuts_export_and_import() {
+    let e = Env::new();
+    e.create("USED", 600, &["--valid-for", "1h", "--single-use"]);
+    e.create("FRESH", 600, &["--valid-for", "1h"]);
+    e.create("GONE", 600, &["--single-use"]);
+    // What the server records: USED was first used 2 hours ago (its hour is
+    // over); GONE's session ended.
+    let db = e.path("radgate.db");
+    let now = chrono::Utc::now().timestamp();
+    let sql = format!(
+        "UPDATE access_tokens SET first_used_on = {} WHERE code_key = 'USED'; \
+         UPDATE access_tokens SET first_used_on = {}, spent_on = {} WHERE code_key = 'GONE';",
+        now - 7200,
+        now - 600,
+        now - 60
+    );
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(&sql).unwrap();
+    drop(conn);
+
+    assert_eq!(e.codes(&["--expired"]), ["USED"]);
+    assert_eq!(e.codes(&["--spent"]), ["GONE"]);
+    assert_eq!(e.codes(&["--active"]), ["FRESH"]);
+    let used = &e.json(&["token", "show", "USED", "--format", "json"]);
+    assert_eq!(
+        used["ExpiresOn"].as_str().unwrap(),
+        radgate::token_parse::format_utc(radgate::token::ts(now - 3600))
+    );
+    let day = chrono::DateTime::from_timestamp(now - 7200, 0)
+        .unwrap()
+        .format("%Y-%m-%d")
+        .to_string();
+    assert!(e
+        .codes(&["--first-used-on", &day])
+        .contains(&"USED".to_string()));
+
+    // Export carries the new columns; import restores them.
+    let csv = e.ok(&["token", "export", "--order-by", "AccessCode"]);
+    let header = csv.lines().next().unwrap();
+    assert!(
+        header.ends_with("ValidForMinutes,SingleUse,FirstUsedOn,SpentOn"),
+        "{header}"
+    );
+    let other = Env::new();
+    let f = other.write("in.csv", &csv);
+    other.ok(&["token", "import", &f]);
+    for code in ["USED", "FRESH", "GONE"] {
+        let a = e.json(&["token", "show", code, "--format", "json"]);
+        let b = other.json(&["token", "show", code, "--format", "json"]);
+        for k in [
+            "ValidForMinutes",
+            "SingleUse",
+            "FirstUsedOn",
+            "SpentOn",
+            "ExpiresOn",
+        ] {
+            assert_eq!(a[k], b[k], "{code} {k}");
+        }
+    }
+    assert_eq!(other.codes(&["--spent"]), ["GONE"]);
+    // A bad SingleUse cell names its line and column.
+    let bad = other.write(
+        "bad.csv",
+        "AccessCode,MinutesIncluded,SingleUse,ValidForMinutes\nNEW1,60,perhaps,1h\nNEW2,60,true,never\n",
+    );
+    let err = other.fails(&["token", "import", &bad], 2);
+    assert!(err.contains("line 2: SingleUse: "), "{err}");
+    assert!(err.contains("line 3: ValidForMinutes: "), "{err}");
+
+    // --reset-usage starts the life of the code again.
+    let t = e.json(&[
+        "token",
+        "update",
+        "GONE",
+        "--reset-usage",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(t["SpentOn"], Value::Null);
+    assert_eq!(t["FirstUsedOn"], Value::Null);
+}

@@ -348,6 +348,7 @@ fn crash_handler_valid_to_minus_now_overflow() {
         valid_to: Some(i64::MAX),
         user_limit: None,
         mac_address: None,
+        spent: false,
     };
     let live = LivePlaces::default();
     for now in [-1, i64::MIN, i64::MIN + 1, 0] {

@@ -293,3 +293,42 @@ async fn pyrad_accounting_start_interim_stop() {
     );
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn radclient_single_use_code_with_window_from_first_login() {
+    let s = TestServer::start().await;
+    s.token("ONCE2H", 600, |t| {
+        t.single_use = Some(true);
+        t.valid_for = Some("2h".into());
+    })
+    .await;
+    let (auth, acct) = (s.addr.port(), s.acct_addr.port());
+    let login = "User-Name = \"ONCE2H\"\nUser-Password = \"ONCE2H\"\nCalling-Station-Id = \"AA-BB-CC-DD-EE-02\"\n";
+    let Some((ok, out)) = run_blocking(move || radclient(auth, "auth", login)).await else {
+        return;
+    };
+    assert!(ok, "{out}");
+    // 600 minutes on the code, but 2 hours from this first login.
+    assert!(out.contains("Session-Timeout = 7200"), "{out}");
+    let base = "User-Name = \"ONCE2H\"\nAcct-Session-Id = \"90000001\"\nCalling-Station-Id = \"AA:BB:CC:DD:EE:02\"\nNAS-IP-Address = 127.0.0.1\n";
+    for extra in [
+        "Acct-Status-Type = Start\nAcct-Session-Time = 0\n",
+        "Acct-Status-Type = Stop\nAcct-Session-Time = 300\nAcct-Terminate-Cause = User-Request\n",
+    ] {
+        let input = format!("{base}{extra}");
+        let (ok, out) = run_blocking(move || radclient(acct, "acct", &input))
+            .await
+            .unwrap();
+        assert!(ok && out.contains("Received Accounting-Response"), "{out}");
+    }
+    let (ok, out) = run_blocking(move || radclient(auth, "auth", login))
+        .await
+        .unwrap();
+    assert!(!ok, "{out}");
+    assert!(out.contains("Received Access-Reject"), "{out}");
+    assert!(
+        out.contains("Reply-Message = \"This access code has already been used\""),
+        "{out}"
+    );
+    s.shutdown().await;
+}

@@ -18,7 +18,8 @@ use md5::{Digest, Md5};
 use radgate::config::ThrottleConfig;
 use radgate::policy::accounting::{counter64, transition, AcctStatus, Seen};
 use radgate::policy::auth::{
-    decide, minutes_left, AuthOptions, Decision, LivePlaces, RejectReason, RequestFacts, TokenFacts,
+    decide, minutes_left, window_end, AuthOptions, Decision, LivePlaces, RejectReason,
+    RequestFacts, TokenFacts,
 };
 use radgate::policy::throttle::{Throttle, Verdict};
 use radgate::radius::codec::{self, Attrs, Credential, DropReason, PacketCode as Code, Request};
@@ -842,7 +843,17 @@ fn access(req: &Request, inp: &mut Input, reply: &mut Attrs) -> Code {
             1 => device_mac.clone(),
             _ => Some("00:01:02:03:00:01".to_string()),
         },
+        spent: false,
     };
+    // Validity from first use and single-use codes, fuzzed after the rest so
+    // that older corpus inputs keep their meaning.
+    let mut token = token;
+    if inp.bool() {
+        let valid_for = inp.i64();
+        let first_used = inp.bool().then(|| inp.time(now));
+        token.valid_to = window_end(token.valid_to, Some(valid_for), first_used, now);
+    }
+    token.spent = inp.bool();
     let mut live = LivePlaces::default();
     for _ in 0..inp.u8() % 5 {
         live.devices.push(match inp.u8() % 3 {
@@ -936,6 +947,7 @@ fn check_decision(
     }
     let Decision::Accept(g) = d else { return };
     assert!(g.session_timeout >= 1);
+    assert!(!token.spent, "accepted a spent single-use code");
     if let Some(from) = token.valid_from {
         assert!(now >= from);
     }

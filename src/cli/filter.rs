@@ -74,6 +74,18 @@ pub struct FilterArgs {
     /// Last changed by (e.g. cli:alice).
     #[arg(long, value_name = "TEXT", help_heading = "Filters (exact)")]
     pub updated_by: Option<String>,
+    /// Valid this many minutes from first use.
+    #[arg(long, value_name = "N", help_heading = "Filters (exact)")]
+    pub valid_for_minutes: Option<i64>,
+    /// Single-use codes (true) or the others (false).
+    #[arg(long, value_name = "BOOL", value_parser = parse_bool, help_heading = "Filters (exact)")]
+    pub single_use: Option<bool>,
+    /// First login within this minute or day.
+    #[arg(long, value_name = "T", help_heading = "Filters (exact)")]
+    pub first_used_on: Option<String>,
+    /// Single-use code spent within this minute or day.
+    #[arg(long, value_name = "T", help_heading = "Filters (exact)")]
+    pub spent_on: Option<String>,
 
     /// MinutesIncluded >= N.
     #[arg(long, value_name = "N", help_heading = "Ranges (inclusive)")]
@@ -123,13 +135,22 @@ pub struct FilterArgs {
     /// UpdatedOn at or before T.
     #[arg(long, value_name = "T", help_heading = "Ranges (inclusive)")]
     pub to_updated_on: Option<String>,
+    /// First login at or after T.
+    #[arg(long, value_name = "T", help_heading = "Ranges (inclusive)")]
+    pub from_first_used_on: Option<String>,
+    /// First login at or before T.
+    #[arg(long, value_name = "T", help_heading = "Ranges (inclusive)")]
+    pub to_first_used_on: Option<String>,
 
-    /// Usable now: inside ValidFrom..ValidTo and with minutes left.
+    /// Usable now: inside its validity window, with minutes left, not spent.
     #[arg(long, help_heading = "Shortcuts")]
     pub active: bool,
-    /// ValidTo has passed.
+    /// The window has ended: ValidTo, or ValidForMinutes after the first login.
     #[arg(long, help_heading = "Shortcuts")]
     pub expired: bool,
+    /// Single-use codes whose session has ended.
+    #[arg(long, help_heading = "Shortcuts")]
+    pub spent: bool,
     /// Never used (no LastAccess).
     #[arg(long, help_heading = "Shortcuts")]
     pub unused: bool,
@@ -161,6 +182,15 @@ fn parse_field(s: &str) -> Result<TokenField, String> {
         let names: Vec<&str> = TokenField::ALL.iter().map(|f| f.name()).collect();
         format!("unknown field {s:?}; one of: {}", names.join(", "))
     })
+}
+
+/// `true`/`false` and the usual spellings (yes/no, 1/0, on/off).
+pub fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "y" | "1" | "on" => Ok(true),
+        "false" | "no" | "n" | "0" | "off" => Ok(false),
+        _ => Err(format!("must be true or false, got {s:?}")),
+    }
 }
 
 fn parse_dir(s: &str) -> Result<i64, String> {
@@ -223,6 +253,8 @@ impl FilterArgs {
         int(F::MinutesLeft, CmpOp::Le, self.to_minutes_left);
         int(F::UserLimit, CmpOp::Ge, self.from_user_limit);
         int(F::UserLimit, CmpOp::Le, self.to_user_limit);
+        int(F::ValidForMinutes, CmpOp::Eq, self.valid_for_minutes);
+        int(F::SingleUse, CmpOp::Eq, self.single_use.map(i64::from));
 
         let mut text = |field: TokenField, v: Option<String>| {
             if let Some(v) = v {
@@ -259,7 +291,7 @@ impl FilterArgs {
 
         // Datetimes: exact = within the unit given; from = at or after its
         // start; to = before its end.
-        let dates: [DateFilters; 5] = [
+        let dates: [DateFilters; 7] = [
             (
                 F::ValidFrom,
                 &self.valid_from,
@@ -290,6 +322,13 @@ impl FilterArgs {
                 &self.from_updated_on,
                 &self.to_updated_on,
             ),
+            (
+                F::FirstUsedOn,
+                &self.first_used_on,
+                &self.from_first_used_on,
+                &self.to_first_used_on,
+            ),
+            (F::SpentOn, &self.spent_on, &None, &None),
         ];
         for (field, exact, from, to) in dates {
             let mut span = |v: &Option<String>| -> Option<(i64, i64)> {
@@ -328,6 +367,7 @@ impl FilterArgs {
             business_id: self.business_id,
             active: self.active,
             expired: self.expired,
+            spent: self.spent,
             unused: self.unused,
             exhausted: self.exhausted,
             conds,

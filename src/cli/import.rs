@@ -169,7 +169,19 @@ fn parse(data: &[u8], tz: Tz) -> Result<(Vec<ImportToken>, Vec<u64>, Vec<(u64, S
             mac_address: text(TokenField::MacAddress),
             booking_guid: text(TokenField::BookingGuid),
             visitor_guid: text(TokenField::VisitorGuid),
+            valid_for: text(TokenField::ValidForMinutes),
+            single_use: None,
         };
+        let mut input = input;
+        if let Some(v) = text(TokenField::SingleUse) {
+            match super::filter::parse_bool(&v) {
+                Ok(b) => input.single_use = Some(b),
+                Err(e) => errs.push(FieldError {
+                    field: "SingleUse",
+                    message: e,
+                }),
+            }
+        }
         let mut time = |f: TokenField| -> Option<i64> {
             let v = text(f)?;
             match parse_datetime(&v, tz) {
@@ -185,6 +197,8 @@ fn parse(data: &[u8], tz: Tz) -> Result<(Vec<ImportToken>, Vec<u64>, Vec<(u64, S
         };
         let last_access = time(TokenField::LastAccess);
         let created_on = time(TokenField::CreatedOn);
+        let first_used_on = time(TokenField::FirstUsedOn);
+        let spent_on = time(TokenField::SpentOn);
         let unique_id = match text(TokenField::UniqueId).map(|u| normalize_uuid(&u)) {
             None => None,
             Some(Ok(u)) => Some(u),
@@ -248,6 +262,8 @@ fn parse(data: &[u8], tz: Tz) -> Result<(Vec<ImportToken>, Vec<u64>, Vec<(u64, S
             seconds_used,
             last_access,
             created_on,
+            first_used_on,
+            spent_on,
         });
         lines.push(line);
     }

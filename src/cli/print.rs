@@ -135,18 +135,40 @@ impl Sheet<'_> {
             _ => "code long",
         };
         Ok(format!(
-            "<article class=\"card{qr_class}\">\n  <header><div class=\"title\">{title}</div>{network}</header>\n  <div class=\"text\">\n    <div class=\"{code_class}\">{code}</div>\n    <div class=\"minutes\">{minutes}</div>\n    <div class=\"validity\">{validity}</div>\n  </div>\n  {qr}\n  {note}\n</article>\n",
+            "<article class=\"card{qr_class}\">\n  <header><div class=\"title\">{title}</div>{network}</header>\n  <div class=\"text\">\n    <div class=\"{code_class}\">{code}</div>\n    <div class=\"minutes\">{minutes}</div>\n    <div class=\"validity\">{validity}</div>{first_use}\n  </div>\n  {qr}\n  {note}\n</article>\n",
             qr_class = if qr.is_empty() { "" } else { " with-qr" },
             title = esc(self.title),
             code = esc(&t.access_code),
             minutes = esc(&duration_text(t.minutes_included)),
             validity = validity_html(t.valid_from, t.valid_to, self.tz),
+            first_use = first_use_text(t.valid_for_minutes, t.single_use).map_or(
+                String::new(),
+                |f| format!("\n    <div class=\"validity\">{}</div>", esc(&f))
+            ),
         ))
     }
 }
 
 /// `90` → `1 h 30 min of access`, `1440` → `1 day of access`.
 pub fn duration_text(minutes: i64) -> String {
+    format!("{} of access", duration_words(minutes))
+}
+
+/// The rules that start at the first login, for a card: `For 1 day from
+/// the first login · single use`; `None` when the code has neither.
+pub fn first_use_text(valid_for_minutes: Option<i64>, single_use: bool) -> Option<String> {
+    let window =
+        valid_for_minutes.map(|m| format!("For {} from the first login", duration_words(m)));
+    match (window, single_use) {
+        (None, false) => None,
+        (None, true) => Some("Single use".into()),
+        (Some(w), false) => Some(w),
+        (Some(w), true) => Some(format!("{w} · single use")),
+    }
+}
+
+/// `90` → `1 h 30 min`, `1440` → `1 day`.
+fn duration_words(minutes: i64) -> String {
     let plural = |n: i64, one: &str, many: &str| {
         if n == 1 {
             format!("1 {one}")
@@ -163,7 +185,7 @@ pub fn duration_text(minutes: i64) -> String {
     } else {
         plural(minutes, "minute", "minutes")
     };
-    format!("{d} of access")
+    d
 }
 
 /// The validity window in local time, as HTML: each date and time is kept
@@ -323,6 +345,10 @@ mod tests {
             created_on: 0,
             updated_on: 0,
             updated_by: None,
+            valid_for_minutes: None,
+            single_use: false,
+            first_used_on: None,
+            spent_on: None,
         }
     }
 
@@ -338,6 +364,12 @@ mod tests {
             "Valid until <span class=\"when\">2025-12-31 23:59</span>"
         );
         assert_eq!(validity_html(None, None, Tz::UTC), "No expiry date");
+        assert_eq!(first_use_text(None, false), None);
+        assert_eq!(
+            first_use_text(Some(1440), true).as_deref(),
+            Some("For 1 day from the first login · single use")
+        );
+        assert_eq!(first_use_text(None, true).as_deref(), Some("Single use"));
         assert_eq!(
             esc("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"

@@ -15,7 +15,9 @@ use crate::config::Config;
 use crate::store::sqlite::{GenerateError, TokenField, TokenUpdate};
 use crate::store::{SessionRow, Store, TokenFilter};
 use crate::token::{ts, AccessToken, FieldError, TokenInput, TokenJson};
-use crate::token_parse::{code_key, format_local, format_utc, generate_code, CODE_ALPHABET};
+use crate::token_parse::{
+    code_key, format_local, format_minutes_span, format_utc, generate_code, CODE_ALPHABET,
+};
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
@@ -24,8 +26,12 @@ pub enum TokenCommand {
         "Examples:\n",
         "  radgate token create --code WELCOME1 --minutes 60\n",
         "  radgate token create --code LOBBY-7 --minutes 1440 --valid-to 2025-12-31T23:59 --user-limit 2\n",
-        "  radgate token create --code ROOM12 --minutes 600 --mac aa-bb-cc-dd-ee-ff --format json\n\n",
-        "Dates: 2025-07-21T12:45 (the Nexudus format) and other zone-less forms are local time in server.timezone; with Z or an offset they are absolute."
+        "  radgate token create --code ROOM12 --minutes 600 --mac aa-bb-cc-dd-ee-ff --format json\n",
+        "  radgate token create --code DAYPASS --minutes 1440 --valid-for 24h --single-use\n\n",
+        "Dates: 2025-07-21T12:45 (the Nexudus format) and other zone-less forms are local time in server.timezone; with Z or an offset they are absolute.\n",
+        "--valid-for: the code works for that long from its first successful login (and never after\n",
+        "--valid-to). --single-use: the code is spent when its first session ends (a Stop from the\n",
+        "NAS, or a session that goes silent); a router reboot (Accounting-On) does not spend it."
     ))]
     Create(CreateArgs),
     /// Create many tokens with random codes (all or none).
@@ -36,7 +42,8 @@ pub enum TokenCommand {
         "Examples:\n",
         "  radgate token generate --count 50 --minutes 120\n",
         "  radgate token generate --count 1000 --minutes 1440 --length 6 --prefix CAFE- --valid-to 2025-12-31T23:59\n",
-        "  radgate token generate --count 200 --minutes 60 --user-limit 1 --format csv > batch.csv"
+        "  radgate token generate --count 200 --minutes 60 --user-limit 1 --format csv > batch.csv\n",
+        "  radgate token generate --count 100 --minutes 1440 --valid-for 24h --single-use --user-limit 1"
     ))]
     Generate(GenerateArgs),
     /// Show one token (by code or Id) with its live sessions.
@@ -72,7 +79,8 @@ pub enum TokenCommand {
         "Examples:\n",
         "  radgate token update WELCOME1 --add-minutes 30\n",
         "  radgate token update WELCOME1 --reset-usage --valid-to 2025-12-31T23:59\n",
-        "  radgate token update 42 --user-limit unlimited --mac '' --description 'room 12'"
+        "  radgate token update 42 --user-limit unlimited --mac '' --description 'room 12'\n",
+        "  radgate token update DAYPASS --valid-for 48h --single-use false"
     ))]
     Update(UpdateArgs),
     /// Delete tokens: by code or Id, or all that match filters.
@@ -91,8 +99,9 @@ pub enum TokenCommand {
     #[command(after_help = concat!(
         "The header row names the columns (Nexudus names, any case): AccessCode and\n",
         "MinutesIncluded are required; BusinessId, Description, ValidFrom, ValidTo, UserLimit,\n",
-        "MacAddress, BookingGuid, VisitorGuid, UniqueId, MinutesLeft (restores usage), LastAccess\n",
-        "and CreatedOn are used when present; Id, UpdatedOn and UpdatedBy are ignored. Every bad\n",
+        "MacAddress, BookingGuid, VisitorGuid, UniqueId, MinutesLeft (restores usage), LastAccess,\n",
+        "CreatedOn, ValidForMinutes, SingleUse, FirstUsedOn and SpentOn are used when present; Id,\n",
+        "UpdatedOn and UpdatedBy are ignored. Every bad\n",
         "row is reported with its line number, and then nothing is imported.\n\n",
         "Examples:\n",
         "  radgate token import vouchers.csv\n",
@@ -146,6 +155,14 @@ pub struct TokenOptions {
     pub booking_guid: Option<String>,
     #[arg(long, value_name = "UUID")]
     pub visitor_guid: Option<String>,
+    /// Valid for this long from the first successful login (24h, 90m, 7d,
+    /// 1h30m; a bare number is minutes), and never after --valid-to.
+    #[arg(long, value_name = "SPAN", allow_hyphen_values = true)]
+    pub valid_for: Option<String>,
+    /// The code is spent when its first session ends (needs RADIUS
+    /// accounting from the NAS).
+    #[arg(long)]
+    pub single_use: bool,
 }
 
 impl TokenOptions {
@@ -161,6 +178,8 @@ impl TokenOptions {
             mac_address: self.mac.clone(),
             booking_guid: self.booking_guid.clone(),
             visitor_guid: self.visitor_guid.clone(),
+            valid_for: self.valid_for.clone(),
+            single_use: Some(self.single_use),
         }
     }
 }
@@ -251,7 +270,8 @@ pub struct UpdateArgs {
     /// Add N minutes to MinutesIncluded (negative to take away).
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub add_minutes: Option<i64>,
-    /// Forget the usage: MinutesLeft becomes MinutesIncluded again.
+    /// Forget the usage: MinutesLeft becomes MinutesIncluded again, and
+    /// FirstUsedOn and SpentOn are cleared (the code starts afresh).
     #[arg(long)]
     pub reset_usage: bool,
     /// New ValidFrom ('' clears it).
@@ -277,6 +297,13 @@ pub struct UpdateArgs {
     /// New VisitorGuid ('' clears it).
     #[arg(long, value_name = "UUID")]
     pub visitor_guid: Option<String>,
+    /// Valid for this long from the first login (24h, 90m, 7d; '' removes
+    /// it). With --reset-usage the window starts again at the next login.
+    #[arg(long, value_name = "SPAN", allow_hyphen_values = true)]
+    pub valid_for: Option<String>,
+    /// Make the code single-use (true) or not (false).
+    #[arg(long, value_name = "BOOL", value_parser = super::filter::parse_bool)]
+    pub single_use: Option<bool>,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -579,6 +606,12 @@ fn merged_input(cur: &AccessToken, a: &UpdateArgs) -> Result<TokenInput, Vec<Fie
         mac_address: text(&a.mac, &cur.mac_address),
         booking_guid: text(&a.booking_guid, &cur.booking_guid),
         visitor_guid: text(&a.visitor_guid, &cur.visitor_guid),
+        valid_for: match &a.valid_for {
+            Some(v) if clears(v) => None,
+            Some(v) => Some(v.clone()),
+            None => cur.valid_for_minutes.map(|m| m.to_string()),
+        },
+        single_use: Some(a.single_use.unwrap_or(cur.single_use)),
     })
 }
 
@@ -594,7 +627,9 @@ async fn update(store: &Store, a: UpdateArgs, tz: chrono_tz::Tz) -> Result<(), C
         || a.description.is_some()
         || a.business_id.is_some()
         || a.booking_guid.is_some()
-        || a.visitor_guid.is_some();
+        || a.visitor_guid.is_some()
+        || a.valid_for.is_some()
+        || a.single_use.is_some();
     if !changes {
         return Err(CliError::input(
             "nothing to change: give at least one option (see radgate token update --help)",
@@ -809,6 +844,16 @@ fn show_token(t: &AccessToken, sessions: &[SessionRow], tz: chrono_tz::Tz) {
         ("CreatedOn", format_local(ts(t.created_on), tz)),
         ("UpdatedOn", format_local(ts(t.updated_on), tz)),
         ("UpdatedBy", opt(&t.updated_by)),
+        (
+            "ValidForMinutes",
+            t.valid_for_minutes
+                .map(|m| format!("{m} ({} from the first login)", format_minutes_span(m)))
+                .unwrap_or_else(|| "-".into()),
+        ),
+        ("SingleUse", if t.single_use { "yes" } else { "no" }.into()),
+        ("FirstUsedOn", opt_time(t.first_used_on, tz)),
+        ("SpentOn", opt_time(t.spent_on, tz)),
+        ("ExpiresOn", opt_time(t.expires_on(), tz)),
         ("LiveSessions", sessions.len().to_string()),
     ];
     print_kv(&rows);
@@ -879,7 +924,7 @@ fn list_table(tokens: &[AccessToken], tz: chrono_tz::Tz) {
 }
 
 /// The CSV columns of list, export and import: the Nexudus names.
-pub(super) const CSV_HEADER: [&str; 17] = [
+pub(super) const CSV_HEADER: [&str; 21] = [
     "Id",
     "UniqueId",
     "BusinessId",
@@ -897,6 +942,10 @@ pub(super) const CSV_HEADER: [&str; 17] = [
     "CreatedOn",
     "UpdatedOn",
     "UpdatedBy",
+    "ValidForMinutes",
+    "SingleUse",
+    "FirstUsedOn",
+    "SpentOn",
 ];
 
 fn print_csv(tokens: &[AccessToken]) -> Result<(), CliError> {
@@ -929,6 +978,12 @@ fn write_csv<W: std::io::Write>(out: W, tokens: &[AccessToken]) -> Result<(), cs
             j.created_on.clone(),
             j.updated_on.clone(),
             o(&j.updated_by),
+            j.valid_for_minutes
+                .map(|m| m.to_string())
+                .unwrap_or_default(),
+            j.single_use.to_string(),
+            o(&j.first_used_on),
+            o(&j.spent_on),
         ])?;
     }
     w.flush()?;

@@ -1,6 +1,6 @@
 //! Access-Request decision (SPEC §2): first failure wins, in this order:
-//! unknown code · wrong password · not yet valid · expired · no minutes left ·
-//! bound to another device · device limit reached.
+//! unknown code · wrong password · not yet valid · expired · already used ·
+//! no minutes left · bound to another device · device limit reached.
 
 use crate::radius::codec::Credential;
 use crate::token_parse::code_key;
@@ -12,10 +12,33 @@ pub struct TokenFacts {
     pub minutes_included: i64,
     pub seconds_used: i64,
     pub valid_from: Option<i64>,
+    /// The end of the window: ValidTo, or earlier when the code is valid
+    /// for a while from its first login (see [`window_end`]).
     pub valid_to: Option<i64>,
     pub user_limit: Option<i64>,
     /// Normalized `AA:BB:CC:DD:EE:FF`.
     pub mac_address: Option<String>,
+    /// A single-use code whose first session has ended.
+    pub spent: bool,
+}
+
+/// The end of a token's validity window: ValidTo, or `valid_for_minutes`
+/// after the first login when that comes first. A code not used yet whose
+/// window starts at first use is measured from `now` (the login being
+/// decided would be its first).
+pub fn window_end(
+    valid_to: Option<i64>,
+    valid_for_minutes: Option<i64>,
+    first_used_on: Option<i64>,
+    now: i64,
+) -> Option<i64> {
+    let Some(minutes) = valid_for_minutes else {
+        return valid_to;
+    };
+    let from_first = first_used_on
+        .unwrap_or(now)
+        .saturating_add(minutes.saturating_mul(60));
+    Some(valid_to.map_or(from_first, |to| to.min(from_first)))
 }
 
 impl TokenFacts {
@@ -89,6 +112,8 @@ pub enum RejectReason {
     WrongPassword,
     NotYetValid,
     Expired,
+    /// A single-use code whose first session has ended.
+    AlreadyUsed,
     NoMinutesLeft,
     MacMismatch,
     UserLimitReached,
@@ -104,6 +129,7 @@ impl RejectReason {
             RejectReason::WrongPassword => "wrong password",
             RejectReason::NotYetValid => "not yet valid",
             RejectReason::Expired => "expired",
+            RejectReason::AlreadyUsed => "already used (single-use)",
             RejectReason::NoMinutesLeft => "no minutes left",
             RejectReason::MacMismatch => "bound to another device",
             RejectReason::UserLimitReached => "device limit reached",
@@ -184,6 +210,9 @@ pub fn decide(
             return Decision::Reject(RejectReason::Expired);
         }
     }
+    if token.spent {
+        return Decision::Reject(RejectReason::AlreadyUsed);
+    }
     let left = token.seconds_left();
     if left <= 0 {
         return Decision::Reject(RejectReason::NoMinutesLeft);
@@ -230,6 +259,7 @@ mod tests {
             valid_to: None,
             user_limit: None,
             mac_address: None,
+            spent: false,
         }
     }
 
@@ -422,6 +452,51 @@ mod tests {
     }
 
     #[test]
+    fn window_from_first_use() {
+        // No ValidForMinutes: ValidTo as stored.
+        assert_eq!(window_end(None, None, None, NOW), None);
+        assert_eq!(
+            window_end(Some(NOW + 5), None, Some(NOW - 99), NOW),
+            Some(NOW + 5)
+        );
+        // Not used yet: the login being decided starts the window.
+        assert_eq!(window_end(None, Some(60), None, NOW), Some(NOW + 3600));
+        // Used an hour ago with a 24 h window: 23 h left.
+        assert_eq!(
+            window_end(None, Some(1440), Some(NOW - 3600), NOW),
+            Some(NOW + 23 * 3600)
+        );
+        // ValidTo first wins.
+        assert_eq!(
+            window_end(Some(NOW + 600), Some(1440), None, NOW),
+            Some(NOW + 600)
+        );
+        // Huge values saturate instead of overflowing.
+        assert_eq!(
+            window_end(None, Some(i64::MAX), Some(NOW), NOW),
+            Some(i64::MAX)
+        );
+        // Through decide: the window caps the Session-Timeout of the first
+        // login, and a window that has passed is Expired.
+        let mut t = token();
+        t.minutes_included = 600;
+        t.valid_to = window_end(None, Some(30), None, NOW);
+        match simple(&t) {
+            Decision::Accept(g) => assert_eq!(g.session_timeout, 1800),
+            d => panic!("{d:?}"),
+        }
+        t.valid_to = window_end(None, Some(30), Some(NOW - 1800), NOW);
+        assert_eq!(simple(&t), reject(RejectReason::Expired));
+    }
+
+    #[test]
+    fn spent_single_use_code_is_refused() {
+        let mut t = token();
+        t.spent = true;
+        assert_eq!(simple(&t), reject(RejectReason::AlreadyUsed));
+    }
+
+    #[test]
     fn minutes_exhausted_and_rounding() {
         let mut t = token();
         t.seconds_used = 3600;
@@ -533,6 +608,7 @@ mod tests {
         t.seconds_used = 99_999;
         t.mac_address = Some(OTHER.into());
         t.user_limit = Some(1);
+        t.spent = true;
         let full = LivePlaces {
             devices: vec![Some("33:33:33:33:33:33".into())],
         };
@@ -543,6 +619,8 @@ mod tests {
         t.valid_from = None;
         assert_eq!(go(&t, "Welcome1"), reject(RejectReason::Expired));
         t.valid_to = None;
+        assert_eq!(go(&t, "Welcome1"), reject(RejectReason::AlreadyUsed));
+        t.spent = false;
         assert_eq!(go(&t, "Welcome1"), reject(RejectReason::NoMinutesLeft));
         t.seconds_used = 0;
         assert_eq!(go(&t, "Welcome1"), reject(RejectReason::MacMismatch));

@@ -771,6 +771,7 @@ fn reject_message(cfg: &Config, r: RejectReason) -> &str {
         RejectReason::WrongPassword => &m.wrong_password,
         RejectReason::NotYetValid => &m.not_yet_valid,
         RejectReason::Expired => &m.expired,
+        RejectReason::AlreadyUsed => &m.already_used,
         RejectReason::NoMinutesLeft => &m.no_minutes_left,
         RejectReason::MacMismatch => &m.mac_mismatch,
         RejectReason::UserLimitReached => &m.user_limit_reached,

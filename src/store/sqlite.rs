@@ -15,11 +15,15 @@ use crate::token::{AccessToken, NewToken};
 use crate::token_parse::code_key;
 
 /// Migrations in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_init.sql"),
+    include_str!("../../migrations/0002_first_use.sql"),
+];
 
 pub(crate) const TOKEN_COLS: &str = "id, unique_id, business_id, access_code, description, \
     minutes_included, seconds_used, valid_from, valid_to, user_limit, mac_address, \
-    booking_guid, visitor_guid, last_access, created_on, updated_on, updated_by";
+    booking_guid, visitor_guid, last_access, created_on, updated_on, updated_by, \
+    valid_for_minutes, single_use, first_used_on, spent_on";
 
 pub(crate) fn token_from_row(r: &SqliteRow) -> Result<AccessToken, sqlx::Error> {
     Ok(AccessToken {
@@ -40,6 +44,10 @@ pub(crate) fn token_from_row(r: &SqliteRow) -> Result<AccessToken, sqlx::Error> 
         created_on: r.try_get(14)?,
         updated_on: r.try_get(15)?,
         updated_by: r.try_get(16)?,
+        valid_for_minutes: r.try_get(17)?,
+        single_use: r.try_get(18)?,
+        first_used_on: r.try_get(19)?,
+        spent_on: r.try_get(20)?,
     })
 }
 
@@ -79,10 +87,14 @@ pub enum TokenField {
     CreatedOn,
     UpdatedOn,
     UpdatedBy,
+    ValidForMinutes,
+    SingleUse,
+    FirstUsedOn,
+    SpentOn,
 }
 
 impl TokenField {
-    pub const ALL: [TokenField; 17] = [
+    pub const ALL: [TokenField; 21] = [
         TokenField::Id,
         TokenField::UniqueId,
         TokenField::BusinessId,
@@ -100,6 +112,10 @@ impl TokenField {
         TokenField::CreatedOn,
         TokenField::UpdatedOn,
         TokenField::UpdatedBy,
+        TokenField::ValidForMinutes,
+        TokenField::SingleUse,
+        TokenField::FirstUsedOn,
+        TokenField::SpentOn,
     ];
 
     /// The Nexudus field name (`MinutesIncluded`).
@@ -122,6 +138,10 @@ impl TokenField {
             TokenField::CreatedOn => "CreatedOn",
             TokenField::UpdatedOn => "UpdatedOn",
             TokenField::UpdatedBy => "UpdatedBy",
+            TokenField::ValidForMinutes => "ValidForMinutes",
+            TokenField::SingleUse => "SingleUse",
+            TokenField::FirstUsedOn => "FirstUsedOn",
+            TokenField::SpentOn => "SpentOn",
         }
     }
 
@@ -165,12 +185,23 @@ impl TokenField {
             TokenField::CreatedOn => "created_on",
             TokenField::UpdatedOn => "updated_on",
             TokenField::UpdatedBy => "updated_by",
+            TokenField::ValidForMinutes => "valid_for_minutes",
+            TokenField::SingleUse => "single_use",
+            TokenField::FirstUsedOn => "first_used_on",
+            TokenField::SpentOn => "spent_on",
         }
     }
 }
 
 /// MinutesLeft in SQL, rounded up like [`crate::policy::auth::minutes_left`].
 const MINUTES_LEFT_SQL: &str = "MAX(0, (minutes_included * 60 - seconds_used + 59) / 60)";
+
+/// The end of the validity window in SQL, like
+/// [`crate::token::AccessToken::expires_on`]: ValidTo, or ValidForMinutes
+/// after the first login when that is earlier.
+const EXPIRES_ON_SQL: &str = "(CASE WHEN valid_for_minutes IS NULL OR first_used_on IS NULL \
+     THEN valid_to ELSE MIN(COALESCE(valid_to, first_used_on + valid_for_minutes * 60), \
+     first_used_on + valid_for_minutes * 60) END)";
 
 /// A value compared in a filter condition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,10 +245,12 @@ pub struct TokenCond {
 pub struct TokenFilter {
     pub code: Option<String>,
     pub business_id: Option<i64>,
-    /// Usable now: inside its window and with time left.
+    /// Usable now: inside its window, with time left, not spent.
     pub active: bool,
-    /// ValidTo in the past.
+    /// The window has ended (ValidTo, or ValidForMinutes after first use).
     pub expired: bool,
+    /// Single-use codes whose session has ended.
+    pub spent: bool,
     /// Never used: LastAccess is empty.
     pub unused: bool,
     /// No time left: usage >= MinutesIncluded.
@@ -238,6 +271,7 @@ impl TokenFilter {
             && self.business_id.is_none()
             && !self.active
             && !self.expired
+            && !self.spent
             && !self.unused
             && !self.exhausted
             && self.conds.is_empty()
@@ -256,17 +290,19 @@ impl TokenFilter {
             binds.push(FilterValue::Int(b));
         }
         if self.active {
-            cond.push(
-                "(valid_from IS NULL OR valid_from <= ?) AND (valid_to IS NULL OR valid_to > ?) \
-                 AND seconds_used < minutes_included * 60"
-                    .into(),
-            );
+            cond.push(format!(
+                "(valid_from IS NULL OR valid_from <= ?) AND ({EXPIRES_ON_SQL} IS NULL OR {EXPIRES_ON_SQL} > ?) \
+                 AND seconds_used < minutes_included * 60 AND spent_on IS NULL"
+            ));
             binds.push(FilterValue::Int(now));
             binds.push(FilterValue::Int(now));
         }
         if self.expired {
-            cond.push("valid_to IS NOT NULL AND valid_to <= ?".into());
+            cond.push(format!("{EXPIRES_ON_SQL} <= ?"));
             binds.push(FilterValue::Int(now));
+        }
+        if self.spent {
+            cond.push("spent_on IS NOT NULL".into());
         }
         if self.unused {
             cond.push("last_access IS NULL".into());
@@ -339,6 +375,8 @@ pub struct ImportToken {
     pub seconds_used: i64,
     pub last_access: Option<i64>,
     pub created_on: Option<i64>,
+    pub first_used_on: Option<i64>,
+    pub spent_on: Option<i64>,
 }
 
 /// An imported row that clashes with a stored token.
@@ -569,8 +607,10 @@ impl Store {
                 "UPDATE access_tokens SET business_id = ?, access_code = ?, code_key = ?, \
                  description = ?, minutes_included = ?, valid_from = ?, valid_to = ?, \
                  user_limit = ?, mac_address = ?, booking_guid = ?, visitor_guid = ?, \
-                 updated_on = ?, updated_by = ?, \
-                 seconds_used = CASE WHEN ? THEN 0 ELSE seconds_used END WHERE id = ?",
+                 updated_on = ?, updated_by = ?, valid_for_minutes = ?, single_use = ?, \
+                 seconds_used = CASE WHEN ? THEN 0 ELSE seconds_used END, \
+                 first_used_on = CASE WHEN ? THEN NULL ELSE first_used_on END, \
+                 spent_on = CASE WHEN ? THEN NULL ELSE spent_on END WHERE id = ?",
             )
             .bind(t.business_id)
             .bind(&t.access_code)
@@ -585,6 +625,10 @@ impl Store {
             .bind(&t.visitor_guid)
             .bind(now.max(cur.updated_on))
             .bind(&t.updated_by)
+            .bind(t.valid_for_minutes)
+            .bind(t.single_use)
+            .bind(u.reset_usage)
+            .bind(u.reset_usage)
             .bind(u.reset_usage)
             .bind(cur.id)
             .execute(&mut *conn)
@@ -787,7 +831,8 @@ async fn insert_token(
     let r = sqlx::query(
         "INSERT INTO access_tokens (unique_id, business_id, access_code, code_key, description, \
          minutes_included, valid_from, valid_to, user_limit, mac_address, booking_guid, visitor_guid, \
-         created_on, updated_on, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         created_on, updated_on, updated_by, valid_for_minutes, single_use) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(uuid::Uuid::new_v4().to_string())
     .bind(t.business_id)
@@ -804,6 +849,8 @@ async fn insert_token(
     .bind(now)
     .bind(now)
     .bind(&t.updated_by)
+    .bind(t.valid_for_minutes)
+    .bind(t.single_use)
     .execute(&mut *conn)
     .await;
     match r {
@@ -913,8 +960,9 @@ async fn insert_imported(
     let r = sqlx::query(
         "INSERT INTO access_tokens (unique_id, business_id, access_code, code_key, description, \
          minutes_included, seconds_used, valid_from, valid_to, user_limit, mac_address, \
-         booking_guid, visitor_guid, last_access, created_on, updated_on, updated_by) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         booking_guid, visitor_guid, last_access, created_on, updated_on, updated_by, \
+         valid_for_minutes, single_use, first_used_on, spent_on) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&unique_id)
     .bind(t.business_id)
@@ -933,6 +981,10 @@ async fn insert_imported(
     .bind(row.created_on.unwrap_or(now))
     .bind(now)
     .bind(&t.updated_by)
+    .bind(t.valid_for_minutes)
+    .bind(t.single_use)
+    .bind(row.first_used_on)
+    .bind(row.spent_on)
     .execute(&mut *conn)
     .await;
     match r {

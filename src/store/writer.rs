@@ -389,8 +389,17 @@ fn in_savepoint<T>(
 /// (LastAccess is exact to this many seconds).
 const LAST_ACCESS_RESOLUTION: i64 = 60;
 
-const TOKEN_FACTS: &str = "SELECT id, access_code, minutes_included, seconds_used, valid_from, valid_to, \
-     user_limit, mac_address, last_access FROM access_tokens WHERE code_key = ?1 AND (?2 IS NULL OR business_id = ?2) LIMIT 2";
+const TOKEN_FACTS: &str =
+    "SELECT id, access_code, minutes_included, seconds_used, valid_from, valid_to, \
+     user_limit, mac_address, last_access, valid_for_minutes, first_used_on, spent_on \
+     FROM access_tokens WHERE code_key = ?1 AND (?2 IS NULL OR business_id = ?2) LIMIT 2";
+
+/// What the writer reads about a token besides [`TokenFacts`].
+struct TokenRow {
+    id: i64,
+    last_access: Option<i64>,
+    first_used_on: Option<i64>,
+}
 
 fn authorize(conn: &Connection, a: AuthJob, state: &mut State) -> Result<AuthOutcome, StoreError> {
     let clock = Instant::now();
@@ -423,16 +432,22 @@ fn authorize_unthrottled(
     let mut stmt = conn.prepare_cached(TOKEN_FACTS)?;
     let mut rows = stmt
         .query_map(params![code_key(&a.user_name), a.business_id], |r| {
+            let first_used_on: Option<i64> = r.get(10)?;
             Ok((
-                (r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(8)?),
+                TokenRow {
+                    id: r.get(0)?,
+                    last_access: r.get(8)?,
+                    first_used_on,
+                },
                 TokenFacts {
                     access_code: r.get(1)?,
                     minutes_included: r.get(2)?,
                     seconds_used: r.get(3)?,
                     valid_from: r.get(4)?,
-                    valid_to: r.get(5)?,
+                    valid_to: auth::window_end(r.get(5)?, r.get(9)?, first_used_on, now),
                     user_limit: r.get(6)?,
                     mac_address: r.get(7)?,
+                    spent: r.get::<_, Option<i64>>(11)?.is_some(),
                 },
             ))
         })?
@@ -457,13 +472,14 @@ fn authorize_unthrottled(
         device: a.device.as_deref(),
         device_mac: a.device_mac.as_deref(),
     };
-    let Some(((token_id, last_access), facts)) = token else {
+    let Some((row, facts)) = token else {
         let decision = auth::decide(None, &req, &LivePlaces::default(), opts, now);
         return Ok(AuthOutcome {
             decision,
             token_id: None,
         });
     };
+    let token_id = row.id;
     // Places matter only where a UserLimit counts them: an unlimited token
     // records none, so a flood of logins cannot grow the table.
     let live = if facts.user_limit.is_some() {
@@ -498,10 +514,15 @@ fn authorize_unthrottled(
                 .execute(params![token_id, a.nas, a.device, now, expires])?;
             }
         }
-        let stale = last_access.is_none_or(|t| now - t >= LAST_ACCESS_RESOLUTION);
-        if stale || g.bind_mac.is_some() {
+        // The first Accept starts a window measured from first use
+        // (FirstUsedOn); later logins stamp LastAccess now and then.
+        let stale = row
+            .last_access
+            .is_none_or(|t| now - t >= LAST_ACCESS_RESOLUTION);
+        if stale || g.bind_mac.is_some() || row.first_used_on.is_none() {
             conn.prepare_cached(
-                "UPDATE access_tokens SET last_access = ?1, mac_address = COALESCE(mac_address, ?2) WHERE id = ?3",
+                "UPDATE access_tokens SET last_access = ?1, mac_address = COALESCE(mac_address, ?2), \
+                 first_used_on = COALESCE(first_used_on, ?1) WHERE id = ?3",
             )?
             .execute(params![now, g.bind_mac, token_id])?;
         }
@@ -532,7 +553,9 @@ fn account(conn: &Connection, a: AcctJob) -> Result<AcctOutcome, StoreError> {
     match a.status {
         AcctStatus::AccountingOn | AcctStatus::AccountingOff => {
             // The NAS (re)started or is going down: none of its sessions or
-            // pending places survive.
+            // pending places survive. This does not spend single-use codes:
+            // their guests did not end the session, the router did, and they
+            // may log in again.
             let n = conn
                 .prepare_cached(
                     "UPDATE sessions SET state = 'closed', stopped_at = ?1, updated_at = ?1, \
@@ -640,10 +663,16 @@ fn account(conn: &Connection, a: AcctJob) -> Result<AcctOutcome, StoreError> {
         )?
         .execute(params![now, a.terminate_cause, session_id])?;
     }
+    // A single-use code is spent when its first session ends. FirstUsedOn
+    // is normally set by the Access-Accept; accounting fills it in when that
+    // stamp was lost (it is written before the fsync, see Durability).
     conn.prepare_cached(
-        "UPDATE access_tokens SET seconds_used = seconds_used + ?1, last_access = ?2 WHERE id = ?3",
+        "UPDATE access_tokens SET seconds_used = seconds_used + ?1, last_access = ?2, \
+         first_used_on = COALESCE(first_used_on, ?2), \
+         spent_on = CASE WHEN ?3 AND single_use = 1 THEN COALESCE(spent_on, ?2) ELSE spent_on END \
+         WHERE id = ?4",
     )?
-    .execute(params![tr.charge, now, token_id])?;
+    .execute(params![tr.charge, now, tr.close, token_id])?;
     Ok(AcctOutcome {
         token_id: Some(token_id),
         charged: tr.charge,
@@ -656,9 +685,18 @@ fn sweep(conn: &Connection, now: i64, stale_after: i64) -> Result<SweepOutcome, 
     let stale = conn
         .prepare_cached(
             "UPDATE sessions SET state = 'closed', stopped_at = ?1, close_reason = 'stale' \
-             WHERE state = 'active' AND updated_at <= ?1 - ?2",
+             WHERE state = 'active' AND updated_at <= ?1 - ?2 RETURNING token_id",
         )?
-        .execute(params![now, stale_after])?;
+        .query_map(params![now, stale_after], |r| r.get::<_, i64>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    // A session that went silent has ended too: it spends a single-use code.
+    for token_id in &stale {
+        conn.prepare_cached(
+            "UPDATE access_tokens SET spent_on = ?1 WHERE id = ?2 AND single_use = 1 AND spent_on IS NULL",
+        )?
+        .execute(params![now, token_id])?;
+    }
+    let stale = stale.len();
     let purged = conn
         .prepare_cached("DELETE FROM sessions WHERE state = 'pending' AND expires_at <= ?1")?
         .execute(params![now])?;
