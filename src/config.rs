@@ -196,6 +196,10 @@ pub struct ClientConfig {
     /// Drop an Access-Request that carries Proxy-State but no
     /// Message-Authenticator (BlastRADIUS).
     pub limit_proxy_state: bool,
+    /// UDP port of the NAS's Dynamic Authorization (RFC 5176) listener:
+    /// Disconnect-Requests go to the session's NAS address on this port.
+    /// `None`: radgate never sends any to this client.
+    pub coa_port: Option<u16>,
 }
 
 /// Per-client Message-Authenticator requirement for incoming requests.
@@ -236,6 +240,8 @@ impl fmt::Debug for ClientConfig {
             )
             .field("accept_any_password", &self.accept_any_password)
             .field("business_id", &self.business_id)
+            .field("limit_proxy_state", &self.limit_proxy_state)
+            .field("coa_port", &self.coa_port)
             .finish()
     }
 }
@@ -375,6 +381,7 @@ impl Config {
                 accept_any_password: false,
                 business_id: None,
                 limit_proxy_state: true,
+                coa_port: None,
             }],
         }
     }
@@ -447,12 +454,14 @@ impl Config {
             };
             let _ = writeln!(
                 s,
-                "  {:?} {}: message-authenticator={}, accept any password={}, business={}",
+                "  {:?} {}: message-authenticator={}, accept any password={}, business={}, disconnect={}",
                 c.name,
                 c.network,
                 c.require_message_authenticator,
                 yn(c.accept_any_password),
-                business
+                business,
+                c.coa_port
+                    .map_or("off".to_string(), |p| format!("port {p}")),
             );
         }
         s
@@ -602,6 +611,7 @@ struct RawClient {
     accept_any_password: Option<bool>,
     business_id: Sp<i64>,
     limit_proxy_state: Option<bool>,
+    coa_port: Sp<i64>,
 }
 
 // ---------------------------------------------------------------------------
@@ -1111,6 +1121,23 @@ impl Ctx<'_> {
                 Some(v) => Some(v.into_inner()),
             };
 
+            let coa_port = match rc.coa_port {
+                None => None,
+                Some(v) => match u16::try_from(*v.get_ref()) {
+                    Ok(p) if p > 0 => Some(p),
+                    _ => {
+                        return Err(self.err(
+                            key("coa_port"),
+                            format!(
+                                "must be a UDP port 1-65535 (3799 is the standard, RouterOS uses 1700), got {}",
+                                v.get_ref()
+                            ),
+                            Some(v.span()),
+                        ))
+                    }
+                },
+            };
+
             for (j, other) in clients.iter().enumerate() {
                 if nets_overlap(&network, &other.network) {
                     return Err(self.err(
@@ -1133,6 +1160,7 @@ impl Ctx<'_> {
                 accept_any_password: rc.accept_any_password.unwrap_or(auth.accept_any_password),
                 business_id,
                 limit_proxy_state: rc.limit_proxy_state.unwrap_or(true),
+                coa_port,
             });
         }
         Ok(clients)
@@ -1541,6 +1569,7 @@ require_message_authenticator = true
             "sweep_interval",
             "mask_codes",
             "limit_proxy_state",
+            "coa_port",
             "device_failures",
             "device_window",
             "device_cooldown",
@@ -1605,13 +1634,28 @@ require_message_authenticator = true
         );
         assert_err(
             parse(&format!(
-                "{}\n{}coa_port = 3799\n",
+                "{}\n{}nas_type = \"mikrotik\"\n",
                 client("a", "192.0.2.1"),
                 client("b", "192.0.2.2")
             )),
-            "client[1] \"b\".coa_port",
+            "client[1] \"b\".nas_type",
             "unknown key",
         );
+    }
+
+    #[test]
+    fn coa_port() {
+        let c = parse(&format!("{}coa_port = 1700\n", client("a", "192.0.2.1"))).unwrap();
+        assert_eq!(c.clients[0].coa_port, Some(1700));
+        let c = parse(&client("a", "192.0.2.1")).unwrap();
+        assert_eq!(c.clients[0].coa_port, None, "off unless set");
+        for bad in ["0", "65536", "-1"] {
+            assert_err(
+                parse(&format!("{}coa_port = {bad}\n", client("a", "192.0.2.1"))),
+                "client[0] \"a\".coa_port",
+                "must be a UDP port 1-65535",
+            );
+        }
     }
 
     #[test]

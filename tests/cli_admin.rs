@@ -1244,3 +1244,113 @@ fn first_use_state_in_shortcuts_export_and_import() {
     assert_eq!(t["SpentOn"], Value::Null);
     assert_eq!(t["FirstUsedOn"], Value::Null);
 }
+
+// ------------------------------------------------ Disconnect-Request (RFC 5176)
+
+/// A NAS's Dynamic Authorization port on loopback that answers every
+/// Disconnect-Request with a Disconnect-ACK; returns its port and what it got
+/// (Acct-Session-Id, User-Name of each request).
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
+fn ack_nas() -> (u16, Seen) {
+    use md5::{Digest, Md5};
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = got.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            let req = &buf[..n];
+            let attr = |t: u8| {
+                radgate::radius::codec::raw_attributes(&req[20..])
+                    .find(|(_, at, _)| *at == t)
+                    .map(|(_, _, v)| String::from_utf8_lossy(v).into_owned())
+                    .unwrap_or_default()
+            };
+            seen.lock().unwrap().push((attr(44), attr(1)));
+            let mut b = vec![41, req[1], 0, 20];
+            b.extend_from_slice(&req[4..20]);
+            let mut h = Md5::new();
+            h.update(&b);
+            h.update(b"testing123");
+            let auth = h.finalize();
+            b[4..20].copy_from_slice(&auth);
+            let _ = sock.send_to(&b, from);
+        }
+    });
+    (port, got)
+}
+
+/// A running session of `code` in the database, as accounting records it.
+fn running_session(e: &Env, code: &str, sid: &str) {
+    let conn = rusqlite::Connection::open(e.path("radgate.db")).unwrap();
+    conn.execute(
+        "INSERT INTO sessions (token_id, nas, device, state, acct_session_id, framed_ip, created_at, \
+         updated_at, user_name) SELECT id, '127.0.0.1', '02:00:00:00:00:01', 'active', ?1, '10.5.50.9', \
+         0, 0, lower(access_code) FROM access_tokens WHERE code_key = upper(?2)",
+        rusqlite::params![sid, code],
+    )
+    .unwrap();
+}
+
+#[test]
+fn delete_and_shorten_disconnect_running_sessions() {
+    let (port, got) = ack_nas();
+    let e = Env::new();
+    let cfg = std::fs::read_to_string(e.config()).unwrap();
+    std::fs::write(e.config(), format!("{cfg}coa_port = {port}\n")).unwrap();
+    e.create("LONGER", 60, &[]);
+    e.create("SHORTER", 60, &[]);
+    e.create("GOING", 60, &[]);
+    running_session(&e, "LONGER", "s-longer");
+    running_session(&e, "SHORTER", "s-shorter");
+    running_session(&e, "GOING", "s-going");
+
+    // More time: nobody is disconnected.
+    let o = e.run(&["token", "update", "LONGER", "--add-minutes", "30"]);
+    assert!(o.status.success());
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("disconnect"));
+
+    // Less time: the session is asked to end (and may log in again).
+    let o = e.run(&["token", "update", "SHORTER", "--minutes", "10"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("disconnect shorter session s-shorter on local (127.0.0.1:")
+            && err.contains("Disconnect-ACK"),
+        "{err}"
+    );
+
+    // Deleted: its session is asked to end after the delete.
+    let o = e.run(&["token", "delete", "GOING"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("session s-going") && err.contains("Disconnect-ACK"),
+        "{err}"
+    );
+    assert_eq!(
+        *got.lock().unwrap(),
+        [
+            ("s-shorter".to_string(), "shorter".to_string()),
+            ("s-going".to_string(), "going".to_string())
+        ]
+    );
+}
+
+#[test]
+fn without_coa_port_the_cli_says_sessions_run_on() {
+    let e = Env::new();
+    e.create("STAYS", 60, &[]);
+    running_session(&e, "STAYS", "s-stays");
+    let o = e.run(&["token", "update", "STAYS", "--valid-to", "2020-01-01T00:00"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("1 live session(s) (STAYS shortened) run on until their Session-Timeout"),
+        "{err}"
+    );
+}

@@ -334,5 +334,5 @@ async fn a_version_1_database_is_migrated_and_keeps_its_tokens() {
         .fetch_one(store.pool())
         .await
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 }

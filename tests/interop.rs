@@ -139,13 +139,9 @@ fn pyrad(
     )
 }
 
-fn pyrad_args(
-    port: u16,
-    method: &str,
-    user: &str,
-    pw: &str,
-    extra: Vec<String>,
-) -> Option<serde_json::Value> {
+/// A python3 that has pyrad; `None` (skip, loudly) when there is none,
+/// unless RADGATE_REQUIRE_INTEROP=1.
+fn pyrad_python() -> Option<&'static str> {
     // Debian's python3-pyrad lives in the system python, which may not be
     // the first python3 on PATH.
     let py = ["python3", "/usr/bin/python3"].into_iter().find(|py| {
@@ -154,13 +150,23 @@ fn pyrad_args(
             .output()
             .is_ok_and(|o| o.status.success())
     });
-    let Some(py) = py else {
+    if py.is_none() {
         if require_interop() {
             panic!("python3-pyrad not installed and RADGATE_REQUIRE_INTEROP=1");
         }
         eprintln!("\n*** SKIPPED: python3 module pyrad missing; install the Debian package python3-pyrad ***\n");
-        return None;
-    };
+    }
+    py
+}
+
+fn pyrad_args(
+    port: u16,
+    method: &str,
+    user: &str,
+    pw: &str,
+    extra: Vec<String>,
+) -> Option<serde_json::Value> {
+    let py = pyrad_python()?;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/pyrad_client.py");
     let mut args = vec![
         script.to_string(),
@@ -330,5 +336,74 @@ async fn radclient_single_use_code_with_window_from_first_login() {
         out.contains("Reply-Message = \"This access code has already been used\""),
         "{out}"
     );
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pyrad_nas_accepts_our_disconnect_request() {
+    use std::io::{BufRead, BufReader};
+    let Some(py) = pyrad_python() else { return };
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/pyrad_nas.py");
+    let mut nas = Command::new(py)
+        .args([script, SECRET])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(nas.stdout.take().unwrap());
+    // The first line is the port it listens on: its readiness signal.
+    let port: u16 = {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        line.trim().parse().expect("pyrad_nas.py printed no port")
+    };
+    let s = TestServer::start_with(|c| c.clients[0].coa_port = Some(port)).await;
+    s.token("KICKME", 1, |_| {}).await;
+    let acct = Client::new(s.acct_addr).await;
+    let a = Acct {
+        status: START,
+        user: "kickme",
+        session_id: "80000042",
+        session_time: Some(0),
+        mac: Some("02:00:00:00:00:42"),
+        framed_ip: Some([10, 5, 50, 42].into()),
+        ..Default::default()
+    };
+    acct.acct(1, &a).await;
+    acct.acct(
+        2,
+        &Acct {
+            status: INTERIM,
+            session_time: Some(90),
+            ..a.clone()
+        },
+    )
+    .await;
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    let status = nas.wait().unwrap();
+    assert!(status.success(), "pyrad_nas.py: {status} {line}");
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["code"], 40, "{v}");
+    assert_eq!(
+        v["verified"], true,
+        "pyrad verifies the Request Authenticator: {v}"
+    );
+    let at = &v["attributes"];
+    assert_eq!(at["User-Name"][0], "kickme", "{v}");
+    assert_eq!(at["Acct-Session-Id"][0], "80000042", "{v}");
+    assert_eq!(at["Framed-IP-Address"][0], "10.5.50.42", "{v}");
+    assert!(at.get("Message-Authenticator").is_some(), "{v}");
+    // pyrad's Disconnect-ACK verifies on our side.
+    let st = s.stats();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while stat(&st.disconnect_acked) != 1 {
+        assert!(tokio::time::Instant::now() < deadline, "ACK not counted");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     s.shutdown().await;
 }

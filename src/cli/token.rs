@@ -12,8 +12,10 @@ use super::output::{print_json, print_kv, print_table, Cell};
 use super::progress::Progress;
 use super::{CliError, Format};
 use crate::config::Config;
+use crate::policy::auth::seconds_left;
+use crate::radius::disconnect;
 use crate::store::sqlite::{GenerateError, TokenField, TokenUpdate};
-use crate::store::{SessionRow, Store, TokenFilter};
+use crate::store::{LiveSession, SessionRow, Store, TokenFilter};
 use crate::token::{ts, AccessToken, FieldError, TokenInput, TokenJson};
 use crate::token_parse::{
     code_key, format_local, format_minutes_span, format_utc, generate_code, CODE_ALPHABET,
@@ -419,8 +421,8 @@ pub async fn run(cmd: TokenCommand, config: &Config) -> Result<(), CliError> {
                 }
             }
         }
-        TokenCommand::Update(a) => update(&store, a, tz).await,
-        TokenCommand::Delete(a) => delete(&store, a, tz).await,
+        TokenCommand::Update(a) => update(&store, a, config).await,
+        TokenCommand::Delete(a) => delete(&store, a, config).await,
         TokenCommand::Import(a) => super::import::run(&store, a, tz).await,
         TokenCommand::Export(a) => {
             let f = a.filter.to_filter(tz, &a.order)?;
@@ -615,7 +617,8 @@ fn merged_input(cur: &AccessToken, a: &UpdateArgs) -> Result<TokenInput, Vec<Fie
     })
 }
 
-async fn update(store: &Store, a: UpdateArgs, tz: chrono_tz::Tz) -> Result<(), CliError> {
+async fn update(store: &Store, a: UpdateArgs, config: &Config) -> Result<(), CliError> {
+    let tz = config.server.timezone;
     let changes = a.code.is_some()
         || a.minutes.is_some()
         || a.add_minutes.is_some()
@@ -635,8 +638,10 @@ async fn update(store: &Store, a: UpdateArgs, tz: chrono_tz::Tz) -> Result<(), C
             "nothing to change: give at least one option (see radgate token update --help)",
         ));
     }
+    let mut before: Option<AccessToken> = None;
     let t = store
         .update_token(&a.code_or_id, now(), |cur| {
+            before = Some(cur.clone());
             let input = merged_input(cur, &a).map_err(|e| field_errors(&e))?;
             let mut token = input
                 .validate(tz, cur.business_id)
@@ -648,10 +653,62 @@ async fn update(store: &Store, a: UpdateArgs, tz: chrono_tz::Tz) -> Result<(), C
             })
         })
         .await?;
-    print_tokens(std::slice::from_ref(&t), a.format, tz, true)
+    print_tokens(std::slice::from_ref(&t), a.format, tz, true)?;
+    if let Some(old) = before.filter(|old| shortened(old, &t, now())) {
+        let sessions = store.running_sessions(&[t.id]).await?;
+        disconnect_sessions(config, &sessions, &format!("{} shortened", old.access_code)).await;
+    }
+    Ok(())
 }
 
-async fn delete(store: &Store, a: DeleteArgs, tz: chrono_tz::Tz) -> Result<(), CliError> {
+/// Whether a change leaves a running session with less than it had: less
+/// time, an earlier end, a start in the future, or another device bound.
+/// Its sessions are then disconnected, so that the guests log in again under
+/// the new limits (Session-Timeout was computed at their login).
+fn shortened(old: &AccessToken, new: &AccessToken, now: i64) -> bool {
+    let secs = |t: &AccessToken| seconds_left(t.minutes_included, t.seconds_used);
+    let earlier = match (old.expires_on(), new.expires_on()) {
+        (_, None) => false,
+        (None, Some(_)) => true,
+        (Some(o), Some(n)) => n < o,
+    };
+    let not_yet = |t: &AccessToken| t.valid_from.is_some_and(|f| f > now);
+    secs(new) < secs(old)
+        || earlier
+        || (not_yet(new) && !not_yet(old))
+        || (new.mac_address.is_some() && new.mac_address != old.mac_address)
+}
+
+/// Send a Disconnect-Request for each session whose client has a
+/// `coa_port`, and say what happened (stderr: the command's own output
+/// stays clean for scripts).
+async fn disconnect_sessions(config: &Config, sessions: &[LiveSession], why: &str) {
+    if sessions.is_empty() {
+        return;
+    }
+    let targets = disconnect::targets(config, sessions);
+    let unreachable = sessions.len() - targets.len();
+    if unreachable > 0 {
+        eprintln!(
+            "{unreachable} live session(s) ({why}) run on until their Session-Timeout: \
+             their client has no coa_port (see [[client]] coa_port in the config)"
+        );
+    }
+    let outcomes = disconnect::send_all(&targets, Some(config.server.acct_listen.ip())).await;
+    for (t, o) in targets.iter().zip(outcomes) {
+        eprintln!(
+            "disconnect {} session {} on {} ({}): {}",
+            t.session.user_name,
+            t.session.acct_session_id,
+            t.client,
+            t.addr,
+            o.describe()
+        );
+    }
+}
+
+async fn delete(store: &Store, a: DeleteArgs, config: &Config) -> Result<(), CliError> {
+    let tz = config.server.timezone;
     let f = a.filter.to_filter(tz, &OrderArgs::default())?;
     let by_filter = !f.is_empty() || a.all;
     if !a.codes.is_empty() {
@@ -660,11 +717,20 @@ async fn delete(store: &Store, a: DeleteArgs, tz: chrono_tz::Tz) -> Result<(), C
                 "give either codes/Ids or filters (or --all), not both",
             ));
         }
+        // Read the running sessions first: they go with their tokens.
+        let mut ids = Vec::new();
+        for c in &a.codes {
+            if let Ok(t) = store.find_token(c).await {
+                ids.push(t.id);
+            }
+        }
+        let sessions = store.running_sessions(&ids).await?;
         return match store.delete_tokens(&a.codes).await? {
             Ok(deleted) => {
                 for t in &deleted {
                     println!("deleted token {} ({})", t.id, t.access_code);
                 }
+                disconnect_sessions(config, &sessions, "token deleted").await;
                 Ok(())
             }
             Err(missing) => Err(CliError::failure(format!(
@@ -715,8 +781,10 @@ async fn delete(store: &Store, a: DeleteArgs, tz: chrono_tz::Tz) -> Result<(), C
         }
     }
     let ids: Vec<i64> = tokens.iter().map(|t| t.id).collect();
+    let sessions = store.running_sessions(&ids).await?;
     let n = store.delete_matching(&f, &ids, now()).await?;
     println!("deleted {n} token(s)");
+    disconnect_sessions(config, &sessions, "token deleted").await;
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! dispatch to the handlers. No business rules here: decisions come from the
 //! policy layer through the store's writer.
 
+use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,10 +16,13 @@ use tokio::task::JoinHandle;
 use super::cache::Key;
 use super::cache::{Lookup, RetransmitCache};
 use super::codec::{self, Attrs, DropReason, Request};
+use super::disconnect;
 use crate::config::{ClientConfig, Config, MaPolicy};
 use crate::policy::accounting::{counter64, AcctStatus};
 use crate::policy::auth::{Decision, RejectReason};
-use crate::store::{AcctJob, AcctOutcome, AuthJob, AuthOutcome, Store, Writer, WriterSettings};
+use crate::store::{
+    AcctJob, AcctOutcome, AuthJob, AuthOutcome, LiveSession, Store, Writer, WriterSettings,
+};
 use crate::token_parse::{device_id, normalize_mac};
 
 /// Entries the retransmit cache holds at most.
@@ -45,6 +49,10 @@ pub struct Stats {
     pub proxy_state_without_ma: AtomicU64,
     pub send_errors: AtomicU64,
     pub store_errors: AtomicU64,
+    /// Disconnect-Requests (RFC 5176) sent, and how they ended.
+    pub disconnect_sent: AtomicU64,
+    pub disconnect_acked: AtomicU64,
+    pub disconnect_failed: AtomicU64,
 }
 
 impl Stats {
@@ -109,6 +117,10 @@ struct Shared {
     /// Dropped packets are logged at most a few times per second, so a
     /// flood cannot flood the log; the counters see every one.
     drop_log: LogLimiter,
+    /// Runs Disconnect-Requests (spawned from the reply thread).
+    runtime: tokio::runtime::Handle,
+    /// Sessions with a Disconnect-Request under way: not asked twice at once.
+    disconnecting: Arc<std::sync::Mutex<HashSet<(String, String)>>>,
 }
 
 /// Allows at most `LogLimiter::PER_SECOND` log lines per second.
@@ -293,6 +305,8 @@ pub async fn start(config: Arc<Config>, store: &Store) -> Result<ServerHandle, S
         config,
         writer,
         stats: stats.clone(),
+        runtime: tokio::runtime::Handle::current(),
+        disconnecting: Default::default(),
     });
     let (stop, stop_rx) = watch::channel(false);
     let tasks = vec![
@@ -756,12 +770,61 @@ fn accounting_reply(
             "Accounting-Response"
         ),
     }
+    if !outcome.disconnect.is_empty() {
+        disconnect_sessions(shared, &outcome.disconnect);
+    }
     codec::encode_response(
         req,
         Code::AccountingResponse,
         &Attrs::default(),
         client.cfg.secret.as_bytes(),
     )
+}
+
+/// The token ran out of time while these sessions run: ask their NASes to
+/// end them (clients with a `coa_port` only). Runs on the tokio runtime; the
+/// outcome is logged and counted.
+fn disconnect_sessions(shared: &Shared, sessions: &[LiveSession]) {
+    let targets = disconnect::targets(&shared.config, sessions);
+    if targets.len() < sessions.len() {
+        tracing::debug!(
+            "{} live session(s) on an exhausted code are on NASes without coa_port; not disconnected",
+            sessions.len() - targets.len()
+        );
+    }
+    let local = Some(shared.config.server.acct_listen.ip());
+    for t in targets {
+        let key = (t.session.nas.clone(), t.session.acct_session_id.clone());
+        {
+            let Ok(mut busy) = shared.disconnecting.lock() else {
+                return;
+            };
+            if !busy.insert(key.clone()) {
+                continue;
+            }
+        }
+        Stats::bump(&shared.stats.disconnect_sent);
+        let code = shared.log_code(&t.session.user_name);
+        let stats = shared.stats.clone();
+        let busy = shared.disconnecting.clone();
+        shared.runtime.spawn(async move {
+            let outcome = disconnect::send(&t, local).await;
+            if let Ok(mut b) = busy.lock() {
+                b.remove(&key);
+            }
+            let session = t.session.acct_session_id.as_str();
+            match outcome {
+                disconnect::Outcome::Ack => {
+                    Stats::bump(&stats.disconnect_acked);
+                    tracing::info!(%code, nas = %t.client, session, "no time left: session disconnected (Disconnect-ACK)");
+                }
+                o => {
+                    Stats::bump(&stats.disconnect_failed);
+                    tracing::warn!(%code, nas = %t.client, session, to = %t.addr, "no time left: disconnect failed: {}", o.describe());
+                }
+            }
+        });
+    }
 }
 
 fn reject_message(cfg: &Config, r: RejectReason) -> &str {

@@ -13,6 +13,21 @@ pub use writer::{
     AcctJob, AcctOutcome, AuthJob, AuthOutcome, SweepOutcome, Writer, WriterSettings,
 };
 
+/// A live session as a NAS knows it: what a Disconnect-Request (RFC 5176)
+/// needs to name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveSession {
+    /// The NAS: the source IP address of the session's accounting.
+    pub nas: String,
+    pub acct_session_id: String,
+    /// User-Name as the NAS sent it in accounting (the code as typed), or
+    /// the stored code when the NAS never sent one.
+    pub user_name: String,
+    pub framed_ip: Option<String>,
+    /// Calling-Station-Id (normalized MAC when it is one).
+    pub device: Option<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]

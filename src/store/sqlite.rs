@@ -18,6 +18,7 @@ use crate::token_parse::code_key;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_first_use.sql"),
+    include_str!("../../migrations/0003_session_user_name.sql"),
 ];
 
 pub(crate) const TOKEN_COLS: &str = "id, unique_id, business_id, access_code, description, \
@@ -759,6 +760,38 @@ impl Store {
             }
             other => finish(&mut conn, other).await,
         }
+    }
+
+    /// The sessions of these tokens that accounting shows running, as a
+    /// Disconnect-Request names them.
+    pub async fn running_sessions(
+        &self,
+        token_ids: &[i64],
+    ) -> Result<Vec<super::LiveSession>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in token_ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!(
+                "SELECT s.nas, s.acct_session_id, COALESCE(s.user_name, t.access_code), s.framed_ip, s.device \
+                 FROM sessions s JOIN access_tokens t ON t.id = s.token_id \
+                 WHERE s.token_id IN ({marks}) AND s.state = 'active' AND s.acct_session_id IS NOT NULL \
+                 ORDER BY s.id"
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                out.push(super::LiveSession {
+                    nas: r.try_get(0)?,
+                    acct_session_id: r.try_get(1)?,
+                    user_name: r.try_get(2)?,
+                    framed_ip: r.try_get(3)?,
+                    device: r.try_get(4)?,
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// Sessions and places of a token that hold a place now.

@@ -113,6 +113,9 @@ pub struct AcctOutcome {
     pub closed: u64,
     /// Why nothing was recorded, when nothing was.
     pub ignored: Option<&'static str>,
+    /// Live sessions to disconnect: this packet used up the token's last
+    /// minutes while they run (RFC 5176, sent when the client has a coa_port).
+    pub disconnect: Vec<super::LiveSession>,
 }
 
 impl AcctOutcome {
@@ -122,6 +125,7 @@ impl AcctOutcome {
             charged: 0,
             closed: 0,
             ignored: Some(why),
+            disconnect: Vec::new(),
         }
     }
 }
@@ -567,6 +571,7 @@ fn account(conn: &Connection, a: AcctJob) -> Result<AcctOutcome, StoreError> {
                 charged: 0,
                 closed: n as u64,
                 ignored: None,
+                disconnect: Vec::new(),
             });
         }
         AcctStatus::Other(_) => return Ok(AcctOutcome::ignored("unsupported Acct-Status-Type")),
@@ -596,7 +601,8 @@ fn account(conn: &Connection, a: AcctJob) -> Result<AcctOutcome, StoreError> {
             conn.prepare_cached(
                 "UPDATE sessions SET session_time = ?1, updated_at = ?2, framed_ip = COALESCE(?3, framed_ip), \
                  input_octets = MAX(input_octets, ?4), output_octets = MAX(output_octets, ?5), \
-                 input_packets = MAX(input_packets, ?6), output_packets = MAX(output_packets, ?7) WHERE id = ?8",
+                 input_packets = MAX(input_packets, ?6), output_packets = MAX(output_packets, ?7), \
+                 user_name = COALESCE(?9, user_name) WHERE id = ?8",
             )?
             .execute(params![
                 tr.session_time,
@@ -606,7 +612,8 @@ fn account(conn: &Connection, a: AcctJob) -> Result<AcctOutcome, StoreError> {
                 a.output_octets,
                 a.input_packets,
                 a.output_packets,
-                id
+                id,
+                a.user_name
             ])?;
             (id, token_id)
         }
@@ -639,18 +646,18 @@ fn account(conn: &Connection, a: AcctJob) -> Result<AcctOutcome, StoreError> {
                     conn.prepare_cached(
                         "UPDATE sessions SET state = 'active', nas = ?1, acct_session_id = ?2, framed_ip = ?3, \
                          session_time = ?4, updated_at = ?5, expires_at = NULL, input_octets = ?6, \
-                         output_octets = ?7, input_packets = ?8, output_packets = ?9 WHERE id = ?10",
+                         output_octets = ?7, input_packets = ?8, output_packets = ?9, user_name = ?11 WHERE id = ?10",
                     )?
-                    .execute(params![a.nas, sid, a.framed_ip, tr.session_time, now, io, oo, ip, op, id])?;
+                    .execute(params![a.nas, sid, a.framed_ip, tr.session_time, now, io, oo, ip, op, id, user])?;
                     id
                 }
                 None => {
                     conn.prepare_cached(
                         "INSERT INTO sessions (token_id, nas, device, state, acct_session_id, framed_ip, created_at, \
-                         updated_at, session_time, input_octets, output_octets, input_packets, output_packets) \
-                         VALUES (?1, ?2, ?3, 'active', ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11)",
+                         updated_at, session_time, input_octets, output_octets, input_packets, output_packets, user_name) \
+                         VALUES (?1, ?2, ?3, 'active', ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                     )?
-                    .execute(params![token_id, a.nas, a.device, sid, a.framed_ip, now, tr.session_time, io, oo, ip, op])?;
+                    .execute(params![token_id, a.nas, a.device, sid, a.framed_ip, now, tr.session_time, io, oo, ip, op, user])?;
                     conn.last_insert_rowid()
                 }
             };
@@ -666,19 +673,50 @@ fn account(conn: &Connection, a: AcctJob) -> Result<AcctOutcome, StoreError> {
     // A single-use code is spent when its first session ends. FirstUsedOn
     // is normally set by the Access-Accept; accounting fills it in when that
     // stamp was lost (it is written before the fsync, see Durability).
-    conn.prepare_cached(
-        "UPDATE access_tokens SET seconds_used = seconds_used + ?1, last_access = ?2, \
-         first_used_on = COALESCE(first_used_on, ?2), \
-         spent_on = CASE WHEN ?3 AND single_use = 1 THEN COALESCE(spent_on, ?2) ELSE spent_on END \
-         WHERE id = ?4",
-    )?
-    .execute(params![tr.charge, now, tr.close, token_id])?;
+    let left: i64 = conn
+        .prepare_cached(
+            "UPDATE access_tokens SET seconds_used = seconds_used + ?1, last_access = ?2, \
+             first_used_on = COALESCE(first_used_on, ?2), \
+             spent_on = CASE WHEN ?3 AND single_use = 1 THEN COALESCE(spent_on, ?2) ELSE spent_on END \
+             WHERE id = ?4 RETURNING minutes_included * 60 - seconds_used",
+        )?
+        .query_row(params![tr.charge, now, tr.close, token_id], |r| r.get(0))?;
+    // This packet used the last of the time: the sessions still running on
+    // the token are to be disconnected (their Session-Timeout assumed each
+    // was alone on the code). Every later charging packet of a session that
+    // keeps running asks again.
+    let disconnect = if tr.charge > 0 && left <= 0 {
+        live_sessions(conn, token_id)?
+    } else {
+        Vec::new()
+    };
     Ok(AcctOutcome {
         token_id: Some(token_id),
         charged: tr.charge,
         closed: u64::from(tr.close),
         ignored: None,
+        disconnect,
     })
+}
+
+/// The token's sessions that accounting shows running.
+fn live_sessions(conn: &Connection, token_id: i64) -> Result<Vec<super::LiveSession>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT s.nas, s.acct_session_id, COALESCE(s.user_name, t.access_code), s.framed_ip, s.device \
+             FROM sessions s JOIN access_tokens t ON t.id = s.token_id \
+             WHERE s.token_id = ?1 AND s.state = 'active' AND s.acct_session_id IS NOT NULL ORDER BY s.id",
+        )?
+        .query_map(params![token_id], |r| {
+            Ok(super::LiveSession {
+                nas: r.get(0)?,
+                acct_session_id: r.get(1)?,
+                user_name: r.get(2)?,
+                framed_ip: r.get(3)?,
+                device: r.get(4)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?)
 }
 
 fn sweep(conn: &Connection, now: i64, stale_after: i64) -> Result<SweepOutcome, StoreError> {
