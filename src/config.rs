@@ -23,6 +23,8 @@ use ipnet::{IpNet, Ipv4Net};
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use crate::policy::reply::{ReplyConfig, ReplySettings};
+
 /// Environment variable naming the config file (second in the lookup order).
 pub const CONFIG_ENV_VAR: &str = "RADGATE_CONFIG";
 /// System-wide config file (last in the lookup order).
@@ -66,6 +68,8 @@ pub struct Config {
     pub throttle: ThrottleConfig,
     pub messages: Messages,
     pub clients: Vec<ClientConfig>,
+    /// `[reply]` and `[[business]]`: optional Access-Accept attributes.
+    pub reply: ReplyConfig,
 }
 
 /// `[accounting]`
@@ -373,6 +377,10 @@ impl Config {
             accounting: AccountingConfig::default(),
             throttle: ThrottleConfig::default(),
             messages: Messages::default(),
+            reply: ReplyConfig {
+                wispr_bandwidth: true,
+                ..ReplyConfig::default()
+            },
             clients: vec![ClientConfig {
                 name: "localhost".into(),
                 network: "127.0.0.1/32".parse().expect("valid default"),
@@ -445,6 +453,24 @@ impl Config {
             yn(a.case_sensitive_codes),
             yn(a.bind_mac_on_first_use),
             yn(a.accept_any_password)
+        );
+        let r = &self.reply;
+        let show = |v: &Option<String>| match v.as_deref() {
+            None | Some("") => "-".to_string(),
+            Some(v) => format!("{v:?}"),
+        };
+        let _ = writeln!(
+            s,
+            "reply:            idle timeout {}, rate limit {}, class {}, WISPr bandwidth {}, terminate time {}, {} business override(s)",
+            r.defaults
+                .idle_timeout
+                .filter(|t| *t > 0)
+                .map_or("-".to_string(), |t| format!("{t} s")),
+            show(&r.defaults.rate_limit),
+            show(&r.defaults.class),
+            yn(r.wispr_bandwidth),
+            yn(r.session_terminate_time),
+            r.businesses.len()
         );
         let _ = writeln!(s, "clients:          {}", self.clients.len());
         for c in &self.clients {
@@ -537,6 +563,27 @@ struct RawConfig {
     throttle: RawThrottle,
     messages: RawMessages,
     client: Vec<RawClient>,
+    reply: RawReply,
+    business: Vec<RawBusiness>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawReply {
+    idle_timeout: Sp<i64>,
+    rate_limit: Sp<String>,
+    class: Sp<String>,
+    wispr_bandwidth: Option<bool>,
+    session_terminate_time: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawBusiness {
+    id: Sp<i64>,
+    idle_timeout: Sp<i64>,
+    rate_limit: Sp<String>,
+    class: Sp<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -712,6 +759,7 @@ impl Ctx<'_> {
         let throttle = self.throttle(raw.throttle)?;
         let messages = self.messages(raw.messages)?;
         let clients = self.clients(raw.client, &auth)?;
+        let reply = self.reply(raw.reply, raw.business)?;
         Ok(Config {
             source: ConfigSource::File(origin.to_path_buf()),
             server,
@@ -721,6 +769,94 @@ impl Ctx<'_> {
             throttle,
             messages,
             clients,
+            reply,
+        })
+    }
+
+    /// One level of reply settings (`[reply]` or a `[[business]]`).
+    fn reply_settings(
+        &self,
+        section: &str,
+        idle_timeout: Sp<i64>,
+        rate_limit: Sp<String>,
+        class: Sp<String>,
+    ) -> Result<ReplySettings, ConfigError> {
+        let idle_timeout = match &idle_timeout {
+            None => None,
+            Some(_) => Some(self.int(
+                &format!("{section}.idle_timeout"),
+                &idle_timeout,
+                0,
+                0..=30 * 86_400,
+                " seconds (0: not sent)",
+            )? as u32),
+        };
+        let rate_limit = match rate_limit {
+            None => None,
+            Some(v) if v.get_ref().trim().is_empty() => Some(String::new()),
+            Some(v) => match crate::policy::reply::parse_rate_limit(v.get_ref()) {
+                Ok(_) => Some(v.get_ref().trim().to_string()),
+                Err(e) => return Err(self.err(format!("{section}.rate_limit"), e, Some(v.span()))),
+            },
+        };
+        let class = match class {
+            None => None,
+            Some(v) if v.get_ref().len() > MAX_REPLY_MESSAGE_BYTES => {
+                return Err(self.err(
+                    format!("{section}.class"),
+                    format!(
+                        "is too long: {} bytes, at most {MAX_REPLY_MESSAGE_BYTES}",
+                        v.get_ref().len()
+                    ),
+                    Some(v.span()),
+                ))
+            }
+            Some(v) => Some(v.into_inner()),
+        };
+        Ok(ReplySettings {
+            idle_timeout,
+            rate_limit,
+            class,
+        })
+    }
+
+    fn reply(
+        &self,
+        raw: RawReply,
+        businesses: Vec<RawBusiness>,
+    ) -> Result<ReplyConfig, ConfigError> {
+        let defaults = self.reply_settings("reply", raw.idle_timeout, raw.rate_limit, raw.class)?;
+        let mut by_id = std::collections::HashMap::new();
+        for (i, b) in businesses.into_iter().enumerate() {
+            let section = format!("business[{i}]");
+            let Some(id) = b.id else {
+                return Err(self.err(
+                    format!("{section}.id"),
+                    "is required (the BusinessId these settings apply to)",
+                    self.array_header_span("business", i),
+                ));
+            };
+            if *id.get_ref() < 0 {
+                return Err(self.err(
+                    format!("{section}.id"),
+                    format!("must be 0 or greater, got {}", id.get_ref()),
+                    Some(id.span()),
+                ));
+            }
+            let settings = self.reply_settings(&section, b.idle_timeout, b.rate_limit, b.class)?;
+            if by_id.insert(*id.get_ref(), settings).is_some() {
+                return Err(self.err(
+                    format!("{section}.id"),
+                    format!("BusinessId {} appears twice", id.get_ref()),
+                    Some(id.span()),
+                ));
+            }
+        }
+        Ok(ReplyConfig {
+            defaults,
+            wispr_bandwidth: raw.wispr_bandwidth.unwrap_or(true),
+            session_terminate_time: raw.session_terminate_time.unwrap_or(false),
+            businesses: by_id,
         })
     }
 
@@ -1550,6 +1686,12 @@ require_message_authenticator = true
         assert_eq!(c.database, d.database);
         assert_eq!(c.auth, d.auth);
         assert_eq!(c.messages, d.messages);
+        assert_eq!(c.reply.wispr_bandwidth, d.reply.wispr_bandwidth);
+        assert_eq!(
+            c.reply.session_terminate_time,
+            d.reply.session_terminate_time
+        );
+        assert_eq!(c.reply.businesses, d.reply.businesses);
         assert_eq!(c.clients.len(), 1);
         assert!(c.clients[0].secret.chars().count() >= 16);
         assert_eq!(c.clients[0].require_message_authenticator, MaPolicy::Auto);
@@ -1570,6 +1712,12 @@ require_message_authenticator = true
             "mask_codes",
             "limit_proxy_state",
             "coa_port",
+            "idle_timeout",
+            "rate_limit",
+            "wispr_bandwidth",
+            "session_terminate_time",
+            "class",
+            "id",
             "device_failures",
             "device_window",
             "device_cooldown",
@@ -1640,6 +1788,47 @@ require_message_authenticator = true
             )),
             "client[1] \"b\".nas_type",
             "unknown key",
+        );
+    }
+
+    #[test]
+    fn reply_and_business() {
+        let base = client("a", "192.0.2.1");
+        let c = parse(&format!(
+            "[reply]\nidle_timeout = 600\nrate_limit = \"2M/5M\"\nclass = \"guest\"\n\
+             session_terminate_time = true\n\n[[business]]\nid = 3\nrate_limit = \"10M/20M\"\n\n{base}"
+        ))
+        .unwrap();
+        assert_eq!(c.reply.defaults.idle_timeout, Some(600));
+        assert_eq!(c.reply.defaults.rate_limit.as_deref(), Some("2M/5M"));
+        assert_eq!(c.reply.defaults.class.as_deref(), Some("guest"));
+        assert!(c.reply.session_terminate_time && c.reply.wispr_bandwidth);
+        assert_eq!(
+            c.reply.businesses[&3].rate_limit.as_deref(),
+            Some("10M/20M")
+        );
+        assert_eq!(c.reply.businesses[&3].idle_timeout, None);
+        assert_err(
+            parse(&format!("[reply]\nrate_limit = \"fast\"\n{base}")),
+            "reply.rate_limit",
+            "is not a rate limit",
+        );
+        assert_err(
+            parse(&format!("[reply]\nidle_timeout = -1\n{base}")),
+            "reply.idle_timeout",
+            "must be between 0 and",
+        );
+        assert_err(
+            parse(&format!("[[business]]\nrate_limit = \"1M\"\n{base}")),
+            "business[0].id",
+            "is required",
+        );
+        assert_err(
+            parse(&format!(
+                "[[business]]\nid = 1\n[[business]]\nid = 1\n{base}"
+            )),
+            "business[1].id",
+            "appears twice",
         );
     }
 

@@ -5,6 +5,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::policy::auth::{minutes_left, window_end};
+use crate::policy::reply::parse_rate_limit;
 use crate::token_parse::{
     format_utc, normalize_mac, normalize_uuid, parse_datetime, parse_minutes_span, validate_code,
 };
@@ -38,6 +39,8 @@ pub struct AccessToken {
     pub first_used_on: Option<i64>,
     /// When the first session of a single-use code ended.
     pub spent_on: Option<i64>,
+    /// Mikrotik-Rate-Limit for this code ("2M/5M"), overriding the config.
+    pub rate_limit: Option<String>,
 }
 
 impl AccessToken {
@@ -82,6 +85,7 @@ impl AccessToken {
             first_used_on: t(self.first_used_on),
             spent_on: t(self.spent_on),
             expires_on: t(self.expires_on()),
+            rate_limit: self.rate_limit.clone(),
         }
     }
 }
@@ -118,6 +122,7 @@ pub struct TokenJson {
     pub first_used_on: Option<String>,
     pub spent_on: Option<String>,
     pub expires_on: Option<String>,
+    pub rate_limit: Option<String>,
 }
 
 /// A token to create, validated.
@@ -136,6 +141,7 @@ pub struct NewToken {
     pub updated_by: Option<String>,
     pub valid_for_minutes: Option<i64>,
     pub single_use: bool,
+    pub rate_limit: Option<String>,
 }
 
 /// Raw, unvalidated input (from the CLI now, the HTTP API later).
@@ -154,6 +160,8 @@ pub struct TokenInput {
     /// ValidForMinutes as typed: `24h`, `90m`, `7d`, `1h30m`, or minutes.
     pub valid_for: Option<String>,
     pub single_use: Option<bool>,
+    /// Mikrotik-Rate-Limit, e.g. `2M/5M`.
+    pub rate_limit: Option<String>,
 }
 
 /// One invalid field: its Nexudus name and what is wrong.
@@ -262,6 +270,16 @@ impl TokenInput {
                 }
             },
         };
+        let rate_limit = match self.rate_limit.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(r) => match parse_rate_limit(r) {
+                Ok(_) => Some(r.to_string()),
+                Err(e) => {
+                    errors.push(err("RateLimit", e));
+                    None
+                }
+            },
+        };
         let mut guid = |field: &'static str, v: &Option<String>| -> Option<String> {
             match v.as_deref() {
                 None | Some("") => None,
@@ -293,6 +311,7 @@ impl TokenInput {
             updated_by: None,
             valid_for_minutes,
             single_use: self.single_use.unwrap_or(false),
+            rate_limit,
         })
     }
 }

@@ -1203,7 +1203,7 @@ fn first_use_state_in_shortcuts_export_and_import() {
     let csv = e.ok(&["token", "export", "--order-by", "AccessCode"]);
     let header = csv.lines().next().unwrap();
     assert!(
-        header.ends_with("ValidForMinutes,SingleUse,FirstUsedOn,SpentOn"),
+        header.ends_with("ValidForMinutes,SingleUse,FirstUsedOn,SpentOn,RateLimit"),
         "{header}"
     );
     let other = Env::new();
@@ -1353,4 +1353,38 @@ fn without_coa_port_the_cli_says_sessions_run_on() {
         err.contains("1 live session(s) (STAYS shortened) run on until their Session-Timeout"),
         "{err}"
     );
+}
+
+#[test]
+fn rate_limit_per_token() {
+    let e = Env::new();
+    let t = e.create("FAST1", 60, &["--rate-limit", "10M/20M"]);
+    assert_eq!(t["RateLimit"], "10M/20M");
+    let err = e.fails(
+        &[
+            "token",
+            "create",
+            "--code",
+            "BAD1",
+            "--minutes",
+            "60",
+            "--rate-limit",
+            "fast",
+        ],
+        2,
+    );
+    assert!(err.contains("RateLimit: "), "{err}");
+    assert_eq!(e.codes(&["--rate-limit", "10M/20M"]), ["FAST1"]);
+    let t = e.json(&[
+        "token",
+        "update",
+        "FAST1",
+        "--rate-limit",
+        "",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(t["RateLimit"], Value::Null);
+    let csv = e.ok(&["token", "export"]);
+    assert!(csv.lines().next().unwrap().ends_with(",RateLimit"), "{csv}");
 }

@@ -407,3 +407,41 @@ async fn pyrad_nas_accepts_our_disconnect_request() {
     }
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn radclient_decodes_rate_limit_and_wispr_attributes() {
+    let s = TestServer::start_with(|c| {
+        c.reply.defaults.idle_timeout = Some(900);
+        c.reply.session_terminate_time = true;
+    })
+    .await;
+    s.token("SPEEDY", 60, |t| {
+        t.rate_limit = Some("2M/5M".into());
+        t.valid_to = Some("2099-12-31T23:59:00Z".into());
+    })
+    .await;
+    let port = s.addr.port();
+    let Some((ok, out)) = run_blocking(move || {
+        radclient(
+            port,
+            "auth",
+            "User-Name = \"SPEEDY\"\nUser-Password = \"SPEEDY\"\n",
+        )
+    })
+    .await
+    else {
+        return;
+    };
+    assert!(ok, "{out}");
+    // radclient decodes the vendor attributes with FreeRADIUS's dictionaries.
+    for line in [
+        "Idle-Timeout = 900",
+        "Mikrotik-Rate-Limit = \"2M/5M\"",
+        "WISPr-Bandwidth-Max-Up = 2000000",
+        "WISPr-Bandwidth-Max-Down = 5000000",
+        "WISPr-Session-Terminate-Time = \"2099-12-31T23:59:00+00:00\"",
+    ] {
+        assert!(out.contains(line), "{line} missing: {out}");
+    }
+    s.shutdown().await;
+}

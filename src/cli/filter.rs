@@ -77,6 +77,9 @@ pub struct FilterArgs {
     /// Valid this many minutes from first use.
     #[arg(long, value_name = "N", help_heading = "Filters (exact)")]
     pub valid_for_minutes: Option<i64>,
+    /// RateLimit equal to this (e.g. 2M/5M).
+    #[arg(long, value_name = "UP/DOWN", help_heading = "Filters (exact)")]
+    pub rate_limit: Option<String>,
     /// Single-use codes (true) or the others (false).
     #[arg(long, value_name = "BOOL", value_parser = parse_bool, help_heading = "Filters (exact)")]
     pub single_use: Option<bool>,
@@ -267,6 +270,7 @@ impl FilterArgs {
         };
         text(F::Description, self.description.clone());
         text(F::UpdatedBy, self.updated_by.clone());
+        text(F::RateLimit, self.rate_limit.clone());
         let mut norm = |field: TokenField,
                         v: &Option<String>,
                         f: fn(&str) -> Result<String, String>|

@@ -171,6 +171,7 @@ fn parse(data: &[u8], tz: Tz) -> Result<(Vec<ImportToken>, Vec<u64>, Vec<(u64, S
             visitor_guid: text(TokenField::VisitorGuid),
             valid_for: text(TokenField::ValidForMinutes),
             single_use: None,
+            rate_limit: text(TokenField::RateLimit),
         };
         let mut input = input;
         if let Some(v) = text(TokenField::SingleUse) {

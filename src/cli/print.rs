@@ -349,6 +349,7 @@ mod tests {
             single_use: false,
             first_used_on: None,
             spent_on: None,
+            rate_limit: None,
         }
     }
 

@@ -165,6 +165,10 @@ pub struct TokenOptions {
     /// accounting from the NAS).
     #[arg(long)]
     pub single_use: bool,
+    /// Bandwidth for this code, as Mikrotik-Rate-Limit: upload/download,
+    /// e.g. 2M/5M (overrides [reply] and [[business]] rate_limit).
+    #[arg(long, value_name = "UP/DOWN")]
+    pub rate_limit: Option<String>,
 }
 
 impl TokenOptions {
@@ -182,6 +186,7 @@ impl TokenOptions {
             visitor_guid: self.visitor_guid.clone(),
             valid_for: self.valid_for.clone(),
             single_use: Some(self.single_use),
+            rate_limit: self.rate_limit.clone(),
         }
     }
 }
@@ -306,6 +311,9 @@ pub struct UpdateArgs {
     /// Make the code single-use (true) or not (false).
     #[arg(long, value_name = "BOOL", value_parser = super::filter::parse_bool)]
     pub single_use: Option<bool>,
+    /// New RateLimit (UP/DOWN, e.g. 2M/5M; '' removes it).
+    #[arg(long, value_name = "UP/DOWN")]
+    pub rate_limit: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -614,6 +622,7 @@ fn merged_input(cur: &AccessToken, a: &UpdateArgs) -> Result<TokenInput, Vec<Fie
             None => cur.valid_for_minutes.map(|m| m.to_string()),
         },
         single_use: Some(a.single_use.unwrap_or(cur.single_use)),
+        rate_limit: text(&a.rate_limit, &cur.rate_limit),
     })
 }
 
@@ -632,7 +641,8 @@ async fn update(store: &Store, a: UpdateArgs, config: &Config) -> Result<(), Cli
         || a.booking_guid.is_some()
         || a.visitor_guid.is_some()
         || a.valid_for.is_some()
-        || a.single_use.is_some();
+        || a.single_use.is_some()
+        || a.rate_limit.is_some();
     if !changes {
         return Err(CliError::input(
             "nothing to change: give at least one option (see radgate token update --help)",
@@ -922,6 +932,7 @@ fn show_token(t: &AccessToken, sessions: &[SessionRow], tz: chrono_tz::Tz) {
         ("FirstUsedOn", opt_time(t.first_used_on, tz)),
         ("SpentOn", opt_time(t.spent_on, tz)),
         ("ExpiresOn", opt_time(t.expires_on(), tz)),
+        ("RateLimit", opt(&t.rate_limit)),
         ("LiveSessions", sessions.len().to_string()),
     ];
     print_kv(&rows);
@@ -992,7 +1003,7 @@ fn list_table(tokens: &[AccessToken], tz: chrono_tz::Tz) {
 }
 
 /// The CSV columns of list, export and import: the Nexudus names.
-pub(super) const CSV_HEADER: [&str; 21] = [
+pub(super) const CSV_HEADER: [&str; 22] = [
     "Id",
     "UniqueId",
     "BusinessId",
@@ -1014,6 +1025,7 @@ pub(super) const CSV_HEADER: [&str; 21] = [
     "SingleUse",
     "FirstUsedOn",
     "SpentOn",
+    "RateLimit",
 ];
 
 fn print_csv(tokens: &[AccessToken]) -> Result<(), CliError> {
@@ -1052,6 +1064,7 @@ fn write_csv<W: std::io::Write>(out: W, tokens: &[AccessToken]) -> Result<(), cs
             j.single_use.to_string(),
             o(&j.first_used_on),
             o(&j.spent_on),
+            o(&j.rate_limit),
         ])?;
     }
     w.flush()?;

@@ -21,7 +21,9 @@ pub const ATTR_USER_PASSWORD: u8 = 2;
 pub const ATTR_CHAP_PASSWORD: u8 = 3;
 pub const ATTR_REPLY_MESSAGE: u8 = 18;
 pub const ATTR_VENDOR_SPECIFIC: u8 = 26;
+pub const ATTR_CLASS: u8 = 25;
 pub const ATTR_SESSION_TIMEOUT: u8 = 27;
+pub const ATTR_IDLE_TIMEOUT: u8 = 28;
 pub const ATTR_CALLING_STATION_ID: u8 = 31;
 pub const ATTR_PROXY_STATE: u8 = 33;
 pub const ATTR_FRAMED_IP_ADDRESS: u8 = 8;
@@ -41,6 +43,13 @@ pub const ATTR_ACCT_INTERIM_INTERVAL: u8 = 85;
 
 pub const VENDOR_MIKROTIK: u32 = 14988;
 pub const VENDOR_WISPR: u32 = 14122;
+/// Mikrotik-Rate-Limit (vendor 14988).
+pub const MIKROTIK_RATE_LIMIT: u8 = 8;
+/// WISPr-Bandwidth-Max-Up / -Down (bits/s) and WISPr-Session-Terminate-Time
+/// (vendor 14122).
+pub const WISPR_BANDWIDTH_MAX_UP: u8 = 7;
+pub const WISPR_BANDWIDTH_MAX_DOWN: u8 = 8;
+pub const WISPR_SESSION_TERMINATE_TIME: u8 = 9;
 
 type HmacMd5 = Hmac<Md5>;
 

@@ -20,6 +20,7 @@ use super::disconnect;
 use crate::config::{ClientConfig, Config, MaPolicy};
 use crate::policy::accounting::{counter64, AcctStatus};
 use crate::policy::auth::{Decision, RejectReason};
+use crate::policy::reply;
 use crate::store::{
     AcctJob, AcctOutcome, AuthJob, AuthOutcome, LiveSession, Store, Writer, WriterSettings,
 };
@@ -647,6 +648,17 @@ fn access_reply(
                     cfg.auth.acct_interim_interval,
                 );
             }
+            if let Some(a) = &outcome.accepted {
+                push_reply_plan(
+                    &mut attrs,
+                    &reply::plan(
+                        &cfg.reply,
+                        a.business_id,
+                        a.rate_limit.as_deref(),
+                        a.window_end,
+                    ),
+                );
+            }
             tracing::info!(
                 code = %shared.log_code(user_name),
                 nas = %client.cfg.name,
@@ -673,6 +685,40 @@ fn access_reply(
         }
     };
     codec::encode_response(req, code, &attrs, secret)
+}
+
+/// The optional Access-Accept attributes (SPEC §2), see `[reply]`.
+fn push_reply_plan(attrs: &mut Attrs, p: &reply::ReplyPlan) {
+    if let Some(t) = p.idle_timeout {
+        attrs.push_u32(codec::ATTR_IDLE_TIMEOUT, t);
+    }
+    if let Some(c) = &p.class {
+        attrs.push_string(codec::ATTR_CLASS, c);
+    }
+    if let Some(r) = &p.rate_limit {
+        attrs.push_vendor(
+            codec::VENDOR_MIKROTIK,
+            codec::MIKROTIK_RATE_LIMIT,
+            r.as_bytes(),
+        );
+    }
+    if let Some(b) = p.bandwidth {
+        // Integer attributes: rates beyond 4 Gbit/s are sent as the maximum.
+        let v = |bps: u64| u32::try_from(bps).unwrap_or(u32::MAX).to_be_bytes();
+        attrs.push_vendor(codec::VENDOR_WISPR, codec::WISPR_BANDWIDTH_MAX_UP, &v(b.up));
+        attrs.push_vendor(
+            codec::VENDOR_WISPR,
+            codec::WISPR_BANDWIDTH_MAX_DOWN,
+            &v(b.down),
+        );
+    }
+    if let Some(t) = &p.terminate_time {
+        attrs.push_vendor(
+            codec::VENDOR_WISPR,
+            codec::WISPR_SESSION_TERMINATE_TIME,
+            t.as_bytes(),
+        );
+    }
 }
 
 fn submit_accounting(

@@ -10,7 +10,7 @@ pub mod writer;
 pub use sessions::{SessionFilter, SessionInfo};
 pub use sqlite::{SessionRow, Store, TokenFilter};
 pub use writer::{
-    AcctJob, AcctOutcome, AuthJob, AuthOutcome, SweepOutcome, Writer, WriterSettings,
+    AcceptFacts, AcctJob, AcctOutcome, AuthJob, AuthOutcome, SweepOutcome, Writer, WriterSettings,
 };
 
 /// A live session as a NAS knows it: what a Disconnect-Request (RFC 5176)

@@ -19,12 +19,13 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_first_use.sql"),
     include_str!("../../migrations/0003_session_user_name.sql"),
+    include_str!("../../migrations/0004_token_rate_limit.sql"),
 ];
 
 pub(crate) const TOKEN_COLS: &str = "id, unique_id, business_id, access_code, description, \
     minutes_included, seconds_used, valid_from, valid_to, user_limit, mac_address, \
     booking_guid, visitor_guid, last_access, created_on, updated_on, updated_by, \
-    valid_for_minutes, single_use, first_used_on, spent_on";
+    valid_for_minutes, single_use, first_used_on, spent_on, rate_limit";
 
 pub(crate) fn token_from_row(r: &SqliteRow) -> Result<AccessToken, sqlx::Error> {
     Ok(AccessToken {
@@ -49,6 +50,7 @@ pub(crate) fn token_from_row(r: &SqliteRow) -> Result<AccessToken, sqlx::Error> 
         single_use: r.try_get(18)?,
         first_used_on: r.try_get(19)?,
         spent_on: r.try_get(20)?,
+        rate_limit: r.try_get(21)?,
     })
 }
 
@@ -92,10 +94,11 @@ pub enum TokenField {
     SingleUse,
     FirstUsedOn,
     SpentOn,
+    RateLimit,
 }
 
 impl TokenField {
-    pub const ALL: [TokenField; 21] = [
+    pub const ALL: [TokenField; 22] = [
         TokenField::Id,
         TokenField::UniqueId,
         TokenField::BusinessId,
@@ -117,6 +120,7 @@ impl TokenField {
         TokenField::SingleUse,
         TokenField::FirstUsedOn,
         TokenField::SpentOn,
+        TokenField::RateLimit,
     ];
 
     /// The Nexudus field name (`MinutesIncluded`).
@@ -143,6 +147,7 @@ impl TokenField {
             TokenField::SingleUse => "SingleUse",
             TokenField::FirstUsedOn => "FirstUsedOn",
             TokenField::SpentOn => "SpentOn",
+            TokenField::RateLimit => "RateLimit",
         }
     }
 
@@ -190,6 +195,7 @@ impl TokenField {
             TokenField::SingleUse => "single_use",
             TokenField::FirstUsedOn => "first_used_on",
             TokenField::SpentOn => "spent_on",
+            TokenField::RateLimit => "rate_limit",
         }
     }
 }
@@ -608,7 +614,7 @@ impl Store {
                 "UPDATE access_tokens SET business_id = ?, access_code = ?, code_key = ?, \
                  description = ?, minutes_included = ?, valid_from = ?, valid_to = ?, \
                  user_limit = ?, mac_address = ?, booking_guid = ?, visitor_guid = ?, \
-                 updated_on = ?, updated_by = ?, valid_for_minutes = ?, single_use = ?, \
+                 updated_on = ?, updated_by = ?, valid_for_minutes = ?, single_use = ?, rate_limit = ?, \
                  seconds_used = CASE WHEN ? THEN 0 ELSE seconds_used END, \
                  first_used_on = CASE WHEN ? THEN NULL ELSE first_used_on END, \
                  spent_on = CASE WHEN ? THEN NULL ELSE spent_on END WHERE id = ?",
@@ -628,6 +634,7 @@ impl Store {
             .bind(&t.updated_by)
             .bind(t.valid_for_minutes)
             .bind(t.single_use)
+            .bind(&t.rate_limit)
             .bind(u.reset_usage)
             .bind(u.reset_usage)
             .bind(u.reset_usage)
@@ -864,8 +871,8 @@ async fn insert_token(
     let r = sqlx::query(
         "INSERT INTO access_tokens (unique_id, business_id, access_code, code_key, description, \
          minutes_included, valid_from, valid_to, user_limit, mac_address, booking_guid, visitor_guid, \
-         created_on, updated_on, updated_by, valid_for_minutes, single_use) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         created_on, updated_on, updated_by, valid_for_minutes, single_use, rate_limit) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(uuid::Uuid::new_v4().to_string())
     .bind(t.business_id)
@@ -884,6 +891,7 @@ async fn insert_token(
     .bind(&t.updated_by)
     .bind(t.valid_for_minutes)
     .bind(t.single_use)
+    .bind(&t.rate_limit)
     .execute(&mut *conn)
     .await;
     match r {
@@ -994,8 +1002,8 @@ async fn insert_imported(
         "INSERT INTO access_tokens (unique_id, business_id, access_code, code_key, description, \
          minutes_included, seconds_used, valid_from, valid_to, user_limit, mac_address, \
          booking_guid, visitor_guid, last_access, created_on, updated_on, updated_by, \
-         valid_for_minutes, single_use, first_used_on, spent_on) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         valid_for_minutes, single_use, first_used_on, spent_on, rate_limit) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&unique_id)
     .bind(t.business_id)
@@ -1018,6 +1026,7 @@ async fn insert_imported(
     .bind(t.single_use)
     .bind(row.first_used_on)
     .bind(row.spent_on)
+    .bind(&t.rate_limit)
     .execute(&mut *conn)
     .await;
     match r {

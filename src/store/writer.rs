@@ -81,6 +81,18 @@ pub struct AuthJob {
 pub struct AuthOutcome {
     pub decision: Decision,
     pub token_id: Option<i64>,
+    /// For an Accept: what its optional reply attributes depend on.
+    pub accepted: Option<AcceptFacts>,
+}
+
+/// What an Access-Accept's optional attributes (policy::reply) need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptFacts {
+    pub business_id: i64,
+    /// The token's own RateLimit.
+    pub rate_limit: Option<String>,
+    /// The end of the validity window (ValidTo or from first use).
+    pub window_end: Option<i64>,
 }
 
 /// One Accounting-Request to apply.
@@ -395,7 +407,8 @@ const LAST_ACCESS_RESOLUTION: i64 = 60;
 
 const TOKEN_FACTS: &str =
     "SELECT id, access_code, minutes_included, seconds_used, valid_from, valid_to, \
-     user_limit, mac_address, last_access, valid_for_minutes, first_used_on, spent_on \
+     user_limit, mac_address, last_access, valid_for_minutes, first_used_on, spent_on, \
+     business_id, rate_limit \
      FROM access_tokens WHERE code_key = ?1 AND (?2 IS NULL OR business_id = ?2) LIMIT 2";
 
 /// What the writer reads about a token besides [`TokenFacts`].
@@ -403,6 +416,8 @@ struct TokenRow {
     id: i64,
     last_access: Option<i64>,
     first_used_on: Option<i64>,
+    business_id: i64,
+    rate_limit: Option<String>,
 }
 
 fn authorize(conn: &Connection, a: AuthJob, state: &mut State) -> Result<AuthOutcome, StoreError> {
@@ -413,6 +428,7 @@ fn authorize(conn: &Connection, a: AuthJob, state: &mut State) -> Result<AuthOut
         return Ok(AuthOutcome {
             decision: Decision::Reject(RejectReason::Throttled),
             token_id: None,
+            accepted: None,
         });
     }
     let outcome = authorize_unthrottled(conn, &a, &state.settings)?;
@@ -442,6 +458,8 @@ fn authorize_unthrottled(
                     id: r.get(0)?,
                     last_access: r.get(8)?,
                     first_used_on,
+                    business_id: r.get(12)?,
+                    rate_limit: r.get(13)?,
                 },
                 TokenFacts {
                     access_code: r.get(1)?,
@@ -481,6 +499,7 @@ fn authorize_unthrottled(
         return Ok(AuthOutcome {
             decision,
             token_id: None,
+            accepted: None,
         });
     };
     let token_id = row.id;
@@ -531,9 +550,15 @@ fn authorize_unthrottled(
             .execute(params![now, g.bind_mac, token_id])?;
         }
     }
+    let accepted = matches!(decision, Decision::Accept(_)).then(|| AcceptFacts {
+        business_id: row.business_id,
+        rate_limit: row.rate_limit,
+        window_end: facts.valid_to,
+    });
     Ok(AuthOutcome {
         decision,
         token_id: Some(token_id),
+        accepted,
     })
 }
 
