@@ -70,6 +70,15 @@ pub struct Config {
     pub clients: Vec<ClientConfig>,
     /// `[reply]` and `[[business]]`: optional Access-Accept attributes.
     pub reply: ReplyConfig,
+    /// `[api]`: the admin HTTP API.
+    pub api: ApiConfig,
+}
+
+/// `[api]`
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// Where `radgate serve` serves the HTTP API; `None`: no API.
+    pub listen: Option<SocketAddr>,
 }
 
 /// `[accounting]`
@@ -381,6 +390,7 @@ impl Config {
                 wispr_bandwidth: true,
                 ..ReplyConfig::default()
             },
+            api: ApiConfig::default(),
             clients: vec![ClientConfig {
                 name: "localhost".into(),
                 network: "127.0.0.1/32".parse().expect("valid default"),
@@ -453,6 +463,13 @@ impl Config {
             yn(a.case_sensitive_codes),
             yn(a.bind_mac_on_first_use),
             yn(a.accept_any_password)
+        );
+        let _ = writeln!(
+            s,
+            "HTTP API:         {}",
+            self.api
+                .listen
+                .map_or("off".to_string(), |a| format!("listening on {a}"))
         );
         let r = &self.reply;
         let show = |v: &Option<String>| match v.as_deref() {
@@ -565,6 +582,13 @@ struct RawConfig {
     client: Vec<RawClient>,
     reply: RawReply,
     business: Vec<RawBusiness>,
+    api: RawApi,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawApi {
+    listen: Sp<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -760,6 +784,17 @@ impl Ctx<'_> {
         let messages = self.messages(raw.messages)?;
         let clients = self.clients(raw.client, &auth)?;
         let reply = self.reply(raw.reply, raw.business)?;
+        let api = ApiConfig {
+            listen: match raw.api.listen {
+                None => None,
+                Some(v) if v.get_ref().trim().is_empty() => None,
+                Some(v) => Some(self.listen(
+                    "api.listen",
+                    Some(v),
+                    SocketAddr::from(([127, 0, 0, 1], 8080)),
+                )?),
+            },
+        };
         Ok(Config {
             source: ConfigSource::File(origin.to_path_buf()),
             server,
@@ -770,6 +805,7 @@ impl Ctx<'_> {
             messages,
             clients,
             reply,
+            api,
         })
     }
 
@@ -1712,6 +1748,7 @@ require_message_authenticator = true
             "mask_codes",
             "limit_proxy_state",
             "coa_port",
+            "listen",
             "idle_timeout",
             "rate_limit",
             "wispr_bandwidth",

@@ -3,6 +3,7 @@
 //! A request flows one way: wire ([`radius`]) → decision ([`policy`]) →
 //! store ([`store`]) → wire.
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod policy;

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use crate::policy::auth::{minutes_left, window_end};
+use crate::policy::auth::{minutes_left, seconds_left, window_end};
 use crate::policy::reply::parse_rate_limit;
 use crate::token_parse::{
     format_utc, normalize_mac, normalize_uuid, parse_datetime, parse_minutes_span, validate_code,
@@ -46,6 +46,25 @@ pub struct AccessToken {
 impl AccessToken {
     pub fn minutes_left(&self) -> i64 {
         minutes_left(self.minutes_included, self.seconds_used)
+    }
+
+    /// Whether `new` (this token after a change) leaves a running session
+    /// with less than it had: less time, an earlier end, a start in the
+    /// future, or another device bound. Its sessions are then disconnected,
+    /// so that the guests log in again under the new limits (Session-Timeout
+    /// was computed at their login).
+    pub fn shortened_by(&self, new: &AccessToken, now: i64) -> bool {
+        let secs = |t: &AccessToken| seconds_left(t.minutes_included, t.seconds_used);
+        let earlier = match (self.expires_on(), new.expires_on()) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some(o), Some(n)) => n < o,
+        };
+        let not_yet = |t: &AccessToken| t.valid_from.is_some_and(|f| f > now);
+        secs(new) < secs(self)
+            || earlier
+            || (not_yet(new) && !not_yet(self))
+            || (new.mac_address.is_some() && new.mac_address != self.mac_address)
     }
 
     /// When the validity window ends as things stand: ValidTo, or

@@ -1388,3 +1388,65 @@ fn rate_limit_per_token() {
     let csv = e.ok(&["token", "export"]);
     assert!(csv.lines().next().unwrap().ends_with(",RateLimit"), "{csv}");
 }
+
+// ------------------------------------------------------------- API keys
+
+#[test]
+fn apikey_create_list_revoke() {
+    let e = Env::new();
+    let o = e.run(&[
+        "apikey",
+        "create",
+        "--name",
+        "booking",
+        "--role",
+        "accesstoken-create",
+        "--role",
+        "AccessToken-List",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let key = String::from_utf8(o.stdout).unwrap();
+    let key = key.trim();
+    assert!(key.starts_with("rgk_") && key.len() == 36, "{key}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("not shown again"), "{err}");
+
+    let list = e.json(&["apikey", "list", "--format", "json"]);
+    let k = &list[0];
+    assert_eq!(k["Name"], "booking");
+    assert_eq!(
+        k["Roles"],
+        serde_json::json!(["AccessToken-Create", "AccessToken-List"])
+    );
+    let display = k["Display"].as_str().unwrap();
+    assert!(
+        display.starts_with(&key[..7]) && display.ends_with(&key[32..]),
+        "{display}"
+    );
+    assert!(k.get("Key").is_none());
+    let table = e.ok(&["apikey", "list"]);
+    assert!(!table.contains(key) && table.contains(display), "{table}");
+    // The database holds only the hash.
+    let db = std::fs::read(e.path("radgate.db")).unwrap();
+    assert!(!db.windows(key.len()).any(|w| w == key.as_bytes()));
+
+    let err = e.fails(&["apikey", "create", "--name", "booking", "--role", "*"], 2);
+    assert!(err.contains("exists"), "{err}");
+    let err = e.fails(&["apikey", "create", "--name", "x", "--role", "admin"], 2);
+    assert!(err.contains("--role: unknown role \"admin\""), "{err}");
+    e.fails(&["apikey", "create", "--name", "x"], 2);
+
+    assert!(e.ok(&["apikey", "revoke", "booking"]).contains("revoked"));
+    assert_eq!(
+        e.json(&["apikey", "list", "--format", "json"]),
+        serde_json::json!([])
+    );
+    assert_eq!(
+        e.json(&["apikey", "list", "--all", "--format", "json"])[0]["Name"],
+        "booking"
+    );
+    let err = e.fails(&["apikey", "revoke", "booking"], 1);
+    assert!(err.contains("booking"), "{err}");
+    // The name is free again.
+    e.ok(&["apikey", "create", "--name", "booking", "--role", "*"]);
+}

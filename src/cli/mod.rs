@@ -1,5 +1,6 @@
 //! The `radgate` command line: one file per command group.
 
+mod apikey;
 mod filter;
 mod import;
 mod output;
@@ -67,6 +68,12 @@ pub enum Command {
     /// List accounting sessions and pending places.
     #[command(subcommand)]
     Session(session::SessionCommand),
+    /// Manage keys for the admin HTTP API ([api] in the config).
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  radgate apikey create --name booking-system --role AccessToken-Create --role AccessToken-List\n  radgate apikey list\n  radgate apikey revoke booking-system"
+    )]
+    Apikey(apikey::ApiKeyCommand),
     /// Validate the configuration and print a summary.
     #[command(
         after_help = "Examples:\n  radgate check-config\n  radgate check-config --config /etc/radgate/radgate.toml"
@@ -125,7 +132,9 @@ impl From<crate::store::StoreError> for CliError {
     fn from(e: crate::store::StoreError) -> Self {
         use crate::store::StoreError as E;
         match e {
-            E::DuplicateCode { .. } | E::Ambiguous(..) => CliError::input(e.to_string()),
+            E::DuplicateCode { .. } | E::Ambiguous(..) | E::Conflict(_) => {
+                CliError::input(e.to_string())
+            }
             _ => CliError::failure(e.to_string()),
         }
     }
@@ -235,6 +244,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Token(cmd) => token::run(*cmd, &config).await,
         Command::Session(cmd) => session::run(cmd, &config).await,
+        Command::Apikey(cmd) => apikey::run(cmd, &config).await,
         Command::Completions { .. } | Command::Man { .. } => Ok(()),
     }
 }

@@ -12,7 +12,6 @@ use super::output::{print_json, print_kv, print_table, Cell};
 use super::progress::Progress;
 use super::{CliError, Format};
 use crate::config::Config;
-use crate::policy::auth::seconds_left;
 use crate::radius::disconnect;
 use crate::store::sqlite::{GenerateError, TokenField, TokenUpdate};
 use crate::store::{LiveSession, SessionRow, Store, TokenFilter};
@@ -664,29 +663,11 @@ async fn update(store: &Store, a: UpdateArgs, config: &Config) -> Result<(), Cli
         })
         .await?;
     print_tokens(std::slice::from_ref(&t), a.format, tz, true)?;
-    if let Some(old) = before.filter(|old| shortened(old, &t, now())) {
+    if let Some(old) = before.filter(|old| old.shortened_by(&t, now())) {
         let sessions = store.running_sessions(&[t.id]).await?;
         disconnect_sessions(config, &sessions, &format!("{} shortened", old.access_code)).await;
     }
     Ok(())
-}
-
-/// Whether a change leaves a running session with less than it had: less
-/// time, an earlier end, a start in the future, or another device bound.
-/// Its sessions are then disconnected, so that the guests log in again under
-/// the new limits (Session-Timeout was computed at their login).
-fn shortened(old: &AccessToken, new: &AccessToken, now: i64) -> bool {
-    let secs = |t: &AccessToken| seconds_left(t.minutes_included, t.seconds_used);
-    let earlier = match (old.expires_on(), new.expires_on()) {
-        (_, None) => false,
-        (None, Some(_)) => true,
-        (Some(o), Some(n)) => n < o,
-    };
-    let not_yet = |t: &AccessToken| t.valid_from.is_some_and(|f| f > now);
-    secs(new) < secs(old)
-        || earlier
-        || (not_yet(new) && !not_yet(old))
-        || (new.mac_address.is_some() && new.mac_address != old.mac_address)
 }
 
 /// Send a Disconnect-Request for each session whose client has a

@@ -183,6 +183,8 @@ impl Shared {
 pub struct ServerHandle {
     pub auth_addr: SocketAddr,
     pub acct_addr: SocketAddr,
+    /// The HTTP API's bound address, when `[api] listen` is set.
+    pub api_addr: Option<SocketAddr>,
     pub stats: Arc<Stats>,
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
@@ -325,11 +327,32 @@ pub async fn start(config: Arc<Config>, store: &Store) -> Result<ServerHandle, S
         )),
         tokio::spawn(sweep_loop(shared.clone(), stop_rx)),
     ];
+    let mut tasks = tasks;
+    let api_addr = match shared.config.api.listen {
+        None => None,
+        Some(addr) => {
+            let state = Arc::new(crate::api::ApiState {
+                store: store.clone(),
+                config: shared.config.clone(),
+                writer: shared.writer.clone(),
+            });
+            let (bound, task) = crate::api::start(addr, state, stop.subscribe())
+                .await
+                .map_err(|source| ServeError::Bind {
+                    addr,
+                    key: "api.listen",
+                    source,
+                })?;
+            tasks.push(task);
+            Some(bound)
+        }
+    };
     tracing::info!("auth listening on {auth_addr}");
     tracing::info!("acct listening on {acct_addr}");
     Ok(ServerHandle {
         auth_addr,
         acct_addr,
+        api_addr,
         stats,
         shared,
         stop,
@@ -873,7 +896,8 @@ fn disconnect_sessions(shared: &Shared, sessions: &[LiveSession]) {
     }
 }
 
-fn reject_message(cfg: &Config, r: RejectReason) -> &str {
+/// The configured Reply-Message for a reject reason.
+pub fn reject_message(cfg: &Config, r: RejectReason) -> &str {
     let m = &cfg.messages;
     match r {
         RejectReason::UnknownCode => &m.unknown_code,

@@ -3,6 +3,7 @@
 //! so that each request's read-check-write is serialized by the database and
 //! one fsync covers a whole batch.
 
+pub mod apikeys;
 pub mod sessions;
 pub mod sqlite;
 pub mod writer;
@@ -44,6 +45,8 @@ pub enum StoreError {
     BadUrl(String, String),
     #[error("commit failed: {0}")]
     CommitFailed(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("the store's writer queue is full; request shed")]
     Overloaded,
     #[error("the store's writer task has stopped")]

@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0002_first_use.sql"),
     include_str!("../../migrations/0003_session_user_name.sql"),
     include_str!("../../migrations/0004_token_rate_limit.sql"),
+    include_str!("../../migrations/0005_api_keys.sql"),
 ];
 
 pub(crate) const TOKEN_COLS: &str = "id, unique_id, business_id, access_code, description, \
@@ -365,6 +366,15 @@ fn bind_all_scalar<'q, T>(
     q
 }
 
+/// How a caller names a token.
+#[derive(Debug, Clone, Copy)]
+enum TokenRef<'a> {
+    /// The code (case-insensitive) or, failing that, the Id (the CLI).
+    CodeOrId(&'a str),
+    /// The Id only (the API).
+    Id(i64),
+}
+
 /// A validated change to one token: its new field values and whether to
 /// reset its usage.
 #[derive(Debug, Clone)]
@@ -605,9 +615,40 @@ impl Store {
         now: i64,
         f: impl FnOnce(&AccessToken) -> Result<TokenUpdate, E>,
     ) -> Result<AccessToken, E> {
+        self.update_token_ref(TokenRef::CodeOrId(code_or_id), now, f)
+            .await
+    }
+
+    /// [`Store::update_token`] for the token with this Id only (the API).
+    pub async fn update_token_by_id<E: From<StoreError>>(
+        &self,
+        id: i64,
+        now: i64,
+        f: impl FnOnce(&AccessToken) -> Result<TokenUpdate, E>,
+    ) -> Result<AccessToken, E> {
+        self.update_token_ref(TokenRef::Id(id), now, f).await
+    }
+
+    async fn update_token_ref<E: From<StoreError>>(
+        &self,
+        r: TokenRef<'_>,
+        now: i64,
+        f: impl FnOnce(&AccessToken) -> Result<TokenUpdate, E>,
+    ) -> Result<AccessToken, E> {
+        let code_or_id = match r {
+            TokenRef::CodeOrId(c) => c.to_string(),
+            TokenRef::Id(id) => id.to_string(),
+        };
+        let code_or_id = code_or_id.as_str();
         let mut conn = begin_immediate(&self.pool).await?;
         let res = async {
-            let cur = find_in(&mut conn, code_or_id).await?;
+            let cur = match r {
+                TokenRef::CodeOrId(c) => find_in(&mut conn, c).await?,
+                TokenRef::Id(id) => tokens_by_ids(&mut conn, &[id])
+                    .await?
+                    .pop()
+                    .ok_or_else(|| StoreError::NotFound(id.to_string()))?,
+            };
             let u = f(&cur)?;
             let t = &u.token;
             let r = sqlx::query(

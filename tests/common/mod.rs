@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cli_env;
+pub mod http;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,6 +28,8 @@ pub struct TestServer {
     pub handle: Option<ServerHandle>,
     pub addr: SocketAddr,
     pub acct_addr: SocketAddr,
+    /// The HTTP API, when the config enables it.
+    pub api_addr: Option<SocketAddr>,
     pub config: Arc<Config>,
 }
 
@@ -54,6 +57,7 @@ impl TestServer {
         TestServer {
             addr: handle.auth_addr,
             acct_addr: handle.acct_addr,
+            api_addr: handle.api_addr,
             handle: Some(handle),
             dir,
             store,

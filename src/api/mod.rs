@@ -1,0 +1,631 @@
+//! The admin HTTP API (SPEC §7), served by `radgate serve` when
+//! `[api] listen` is set: Nexudus-compatible access tokens
+//! (`/api/spaces/accesstokens`) and the IronWifi REST connector
+//! (`/api/ironwifi/authorize`). Every request needs `Authorization: Bearer
+//! <key>` (`radgate apikey create`): 401 without a valid key, 403 without
+//! the role. Token input goes through the same validation as the CLI.
+
+mod query;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Map, Value};
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::policy::auth::Decision;
+use crate::policy::reply;
+use crate::radius::codec::Credential;
+use crate::radius::disconnect;
+use crate::store::apikeys::ApiKey;
+use crate::store::sqlite::TokenUpdate;
+use crate::store::{AuthJob, LiveSession, Store, StoreError, Writer};
+use crate::token::{ts, AccessToken, FieldError, TokenInput};
+use crate::token_parse::{device_id, format_utc, normalize_mac};
+
+/// What the handlers share.
+pub struct ApiState {
+    pub store: Store,
+    pub config: Arc<Config>,
+    /// The server's writer: the IronWifi connector decides like RADIUS.
+    pub writer: Writer,
+}
+
+type St = State<Arc<ApiState>>;
+
+/// Bind `addr` (the readiness signal is the bound listener) and serve until
+/// `stop` turns true. Returns the bound address.
+pub async fn start(
+    addr: SocketAddr,
+    state: Arc<ApiState>,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let app = router(state);
+    let task = tokio::spawn(async move {
+        let shutdown = async move {
+            while !*stop.borrow() {
+                if stop.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(error = %e, "HTTP API stopped");
+        }
+    });
+    tracing::info!("HTTP API listening on {bound}");
+    Ok((bound, task))
+}
+
+pub fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route(
+            "/api/spaces/accesstokens",
+            get(list).post(create).put(replace),
+        )
+        .route("/api/spaces/accesstokens/{id}", get(read).delete(remove))
+        .route("/api/ironwifi/authorize", post(ironwifi_authorize))
+        .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .with_state(state)
+}
+
+// ------------------------------------------------------------------ errors
+
+/// One failing field, Nexudus style.
+#[derive(Debug, Clone)]
+struct FieldErr {
+    property: String,
+    message: String,
+    attempted: Value,
+}
+
+#[derive(Debug)]
+enum ApiError {
+    Unauthorized,
+    Forbidden(&'static str),
+    BadRequest(Vec<FieldErr>),
+    /// A request that is not even a JSON object.
+    Malformed(String),
+    NotFound(String),
+    Internal(String),
+}
+
+fn failure(status: StatusCode, message: &str, errors: Value) -> Response {
+    (
+        status,
+        Json(json!({
+            "Message": message,
+            "Value": null,
+            "Errors": errors,
+            "WasSuccessful": false,
+        })),
+    )
+        .into_response()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::Unauthorized => {
+                let mut r = failure(
+                    StatusCode::UNAUTHORIZED,
+                    "missing or invalid API key (Authorization: Bearer <key>)",
+                    Value::Null,
+                );
+                r.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                r
+            }
+            ApiError::Forbidden(role) => failure(
+                StatusCode::FORBIDDEN,
+                &format!("this API key lacks the role {role}"),
+                Value::Null,
+            ),
+            ApiError::BadRequest(errs) => {
+                let message = errs
+                    .first()
+                    .map(|e| format!("{}: {}", e.property, e.message))
+                    .unwrap_or_default();
+                let list: Vec<Value> = errs
+                    .into_iter()
+                    .map(|e| {
+                        json!({
+                            "AttemptedValue": e.attempted,
+                            "Message": e.message,
+                            "PropertyName": e.property,
+                        })
+                    })
+                    .collect();
+                failure(StatusCode::BAD_REQUEST, &message, Value::Array(list))
+            }
+            ApiError::Malformed(m) => failure(StatusCode::BAD_REQUEST, &m, json!([])),
+            ApiError::NotFound(m) => failure(StatusCode::NOT_FOUND, &m, Value::Null),
+            ApiError::Internal(detail) => {
+                tracing::error!(error = %detail, "HTTP API: internal error");
+                failure(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error (see the server log)",
+                    Value::Null,
+                )
+            }
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(m) => ApiError::NotFound(format!("no access token {m}")),
+            StoreError::DuplicateCode { code, business_id } => {
+                ApiError::BadRequest(vec![FieldErr {
+                    property: "AccessCode".into(),
+                    message: format!("already exists for BusinessId {business_id}"),
+                    attempted: Value::String(code),
+                }])
+            }
+            e => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+// -------------------------------------------------------------- key check
+
+/// The caller's key, if it carries `role`.
+async fn authorize(
+    s: &ApiState,
+    headers: &HeaderMap,
+    role: &'static str,
+) -> Result<ApiKey, ApiError> {
+    let key = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        })
+        .ok_or(ApiError::Unauthorized)?;
+    let k = s
+        .store
+        .authenticate_api_key(key, now())
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    if !k.has_role(role) {
+        tracing::warn!(key = %k.name, role, "HTTP API: key lacks the role");
+        return Err(ApiError::Forbidden(role));
+    }
+    Ok(k)
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+// ---------------------------------------------------------- token bodies
+
+/// The JSON body as an object, its keys looked up case-insensitively.
+struct Body(Map<String, Value>);
+
+impl Body {
+    fn parse(body: Result<Json<Value>, JsonRejection>) -> Result<Body, ApiError> {
+        match body {
+            Ok(Json(Value::Object(m))) => Ok(Body(m)),
+            Ok(_) => Err(ApiError::Malformed("the body must be a JSON object".into())),
+            Err(e) => Err(ApiError::Malformed(format!(
+                "invalid JSON body: {}",
+                e.body_text()
+            ))),
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&Value> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+            .filter(|v| !v.is_null())
+    }
+
+    fn attempted(&self, name: &str) -> Value {
+        self.get(name).cloned().unwrap_or(Value::Null)
+    }
+
+    fn int(&self, name: &str, errs: &mut Vec<FieldErr>) -> Option<i64> {
+        let v = self.get(name)?;
+        let n = match v {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) if s.trim().is_empty() => return None,
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        };
+        if n.is_none() {
+            errs.push(FieldErr {
+                property: name.into(),
+                message: "must be a whole number".into(),
+                attempted: v.clone(),
+            });
+        }
+        n
+    }
+
+    fn text(&self, name: &str, errs: &mut Vec<FieldErr>) -> Option<String> {
+        match self.get(name)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            v => {
+                errs.push(FieldErr {
+                    property: name.into(),
+                    message: "must be a string".into(),
+                    attempted: v.clone(),
+                });
+                None
+            }
+        }
+    }
+
+    fn bool(&self, name: &str, errs: &mut Vec<FieldErr>) -> Option<bool> {
+        match self.get(name)? {
+            Value::Bool(b) => Some(*b),
+            v => {
+                errs.push(FieldErr {
+                    property: name.into(),
+                    message: "must be true or false".into(),
+                    attempted: v.clone(),
+                });
+                None
+            }
+        }
+    }
+
+    /// The token fields of the body (§1 names), BusinessId required.
+    fn token_input(&self, errs: &mut Vec<FieldErr>) -> TokenInput {
+        let business_id = self.int("BusinessId", errs);
+        if business_id.is_none() && self.get("BusinessId").is_none() {
+            errs.push(FieldErr {
+                property: "BusinessId".into(),
+                message: "is a required field".into(),
+                attempted: Value::Null,
+            });
+        }
+        TokenInput {
+            business_id,
+            access_code: self.text("AccessCode", errs),
+            description: self.text("Description", errs),
+            minutes_included: self.int("MinutesIncluded", errs),
+            valid_from: self.text("ValidFrom", errs),
+            valid_to: self.text("ValidTo", errs),
+            user_limit: self.int("UserLimit", errs),
+            mac_address: self.text("MacAddress", errs),
+            booking_guid: self.text("BookingGuid", errs),
+            visitor_guid: self.text("VisitorGuid", errs),
+            valid_for: self.int("ValidForMinutes", errs).map(|m| m.to_string()),
+            single_use: self.bool("SingleUse", errs),
+            rate_limit: self.text("RateLimit", errs),
+        }
+    }
+
+    fn field_errors(&self, errs: Vec<FieldError>) -> Vec<FieldErr> {
+        errs.into_iter()
+            .map(|e| FieldErr {
+                property: e.field.into(),
+                attempted: self.attempted(e.field),
+                message: e.message,
+            })
+            .collect()
+    }
+}
+
+/// The Nexudus answer to a successful write.
+fn written(message: &str, t: &AccessToken) -> Response {
+    Json(json!({
+        "Status": 200,
+        "Message": message,
+        "Value": {"Id": t.id},
+        "OpenInDialog": false,
+        "OpenInWindow": false,
+        "RedirectURL": null,
+        "JavaScript": null,
+        "UpdatedOn": format_utc(ts(t.updated_on)),
+        "UpdatedBy": t.updated_by,
+        "Errors": null,
+        "WasSuccessful": true,
+    }))
+    .into_response()
+}
+
+fn actor(k: &ApiKey) -> String {
+    format!("api:{}", k.name)
+}
+
+// --------------------------------------------------------------- handlers
+
+async fn create(
+    State(s): St,
+    headers: HeaderMap,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let key = authorize(&s, &headers, "AccessToken-Create").await?;
+    let body = Body::parse(body)?;
+    let mut errs = Vec::new();
+    let input = body.token_input(&mut errs);
+    let validated = input.validate(s.config.server.timezone, 0);
+    let mut token = match validated {
+        Ok(t) if errs.is_empty() => t,
+        Ok(_) => return Err(ApiError::BadRequest(errs)),
+        Err(e) => {
+            errs.extend(body.field_errors(e));
+            return Err(ApiError::BadRequest(errs));
+        }
+    };
+    token.updated_by = Some(actor(&key));
+    let t = s.store.create_token(&token, now()).await?;
+    tracing::info!(key = %key.name, id = t.id, "HTTP API: token created");
+    Ok(written("AccessToken was successfully created.", &t))
+}
+
+async fn replace(
+    State(s): St,
+    headers: HeaderMap,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let key = authorize(&s, &headers, "AccessToken-Edit").await?;
+    let body = Body::parse(body)?;
+    let mut errs = Vec::new();
+    let id = body.int("Id", &mut errs);
+    if id.is_none() && body.get("Id").is_none() {
+        errs.push(FieldErr {
+            property: "Id".into(),
+            message: "is a required field".into(),
+            attempted: Value::Null,
+        });
+    }
+    let input = body.token_input(&mut errs);
+    let token = match input.validate(s.config.server.timezone, 0) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            errs.extend(body.field_errors(e));
+            None
+        }
+    };
+    let (Some(id), Some(mut token), true) = (id, token, errs.is_empty()) else {
+        return Err(ApiError::BadRequest(errs));
+    };
+    token.updated_by = Some(actor(&key));
+    let mut before = None;
+    let t = s
+        .store
+        .update_token_by_id(id, now(), |cur| {
+            before = Some(cur.clone());
+            Ok::<_, StoreError>(TokenUpdate {
+                token,
+                reset_usage: false,
+            })
+        })
+        .await?;
+    tracing::info!(key = %key.name, id, "HTTP API: token replaced");
+    if before.is_some_and(|old| old.shortened_by(&t, now())) {
+        let sessions = s.store.running_sessions(&[t.id]).await?;
+        disconnect_later(&s, sessions, "shortened through the API");
+    }
+    Ok(written("AccessToken was successfully updated.", &t))
+}
+
+async fn remove(
+    State(s): St,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let key = authorize(&s, &headers, "AccessToken-Delete").await?;
+    let id = parse_id(&id)?;
+    let t = s
+        .store
+        .token_by_id(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no access token with Id {id}")))?;
+    let sessions = s.store.running_sessions(&[id]).await?;
+    if !s.store.delete_token(id).await? {
+        return Err(ApiError::NotFound(format!("no access token with Id {id}")));
+    }
+    tracing::info!(key = %key.name, id, "HTTP API: token deleted");
+    disconnect_later(&s, sessions, "deleted through the API");
+    let t = AccessToken {
+        updated_by: Some(actor(&key)),
+        updated_on: now(),
+        ..t
+    };
+    Ok(written("AccessToken was successfully deleted.", &t))
+}
+
+async fn read(
+    State(s): St,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    authorize(&s, &headers, "AccessToken-Read").await?;
+    let id = parse_id(&id)?;
+    let t = s
+        .store
+        .token_by_id(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no access token with Id {id}")))?;
+    let mut v = serde_json::to_value(t.to_json()).map_err(|e| ApiError::Internal(e.to_string()))?;
+    if let Value::Object(m) = &mut v {
+        m.insert("IsNew".into(), Value::Bool(false));
+        m.insert("SystemId".into(), Value::Null);
+        m.insert("ToStringText".into(), Value::String(t.access_code.clone()));
+        m.insert("LocalizationDetails".into(), Value::Null);
+        m.insert("CustomFields".into(), Value::Null);
+    }
+    Ok(Json(v).into_response())
+}
+
+fn parse_id(s: &str) -> Result<i64, ApiError> {
+    s.trim().parse().map_err(|_| {
+        ApiError::BadRequest(vec![FieldErr {
+            property: "Id".into(),
+            message: "must be a whole number".into(),
+            attempted: Value::String(s.into()),
+        }])
+    })
+}
+
+async fn list(
+    State(s): St,
+    headers: HeaderMap,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    authorize(&s, &headers, "AccessToken-List").await?;
+    let f = query::filter(&params, s.config.server.timezone).map_err(ApiError::BadRequest)?;
+    let (tokens, total) = s.store.list_tokens(&f, now()).await?;
+    Ok(Json(query::envelope(&tokens, total, &f)).into_response())
+}
+
+/// Send Disconnect-Requests for `sessions` in the background; outcomes go
+/// to the log.
+fn disconnect_later(s: &ApiState, sessions: Vec<LiveSession>, why: &'static str) {
+    let targets = disconnect::targets(&s.config, &sessions);
+    if targets.is_empty() {
+        return;
+    }
+    let local = Some(s.config.server.acct_listen.ip());
+    tokio::spawn(async move {
+        let outcomes = disconnect::send_all(&targets, local).await;
+        for (t, o) in targets.iter().zip(outcomes) {
+            tracing::info!(
+                nas = %t.client,
+                session = %t.session.acct_session_id,
+                "token {why}: {}",
+                o.describe()
+            );
+        }
+    });
+}
+
+// ------------------------------------------------------ IronWifi connector
+
+/// `YYYY/MM/DD HH:MM:SS +0000`, as the IronWifi connector expects.
+fn ironwifi_time(t: i64) -> String {
+    ts(t).format("%Y/%m/%d %H:%M:%S +0000").to_string()
+}
+
+async fn ironwifi_authorize(
+    State(s): St,
+    headers: HeaderMap,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let key = authorize(&s, &headers, "Radius-Authorize").await?;
+    let body = Body::parse(body)?;
+    let mut errs = Vec::new();
+    let login = body.text("login", &mut errs);
+    let password = body.text("password", &mut errs);
+    let mac = body.text("mac", &mut errs);
+    let (Some(login), Some(password), true) = (login, password, errs.is_empty()) else {
+        if errs.is_empty() {
+            return Ok(ironwifi_reject(
+                StatusCode::BAD_REQUEST,
+                "login and password are required",
+            ));
+        }
+        return Err(ApiError::BadRequest(errs));
+    };
+    let now = now();
+    let job = AuthJob {
+        user_name: login.clone(),
+        credential: Credential::Pap(password.into_bytes()),
+        device: mac.as_deref().and_then(device_id),
+        device_mac: mac.as_deref().and_then(|m| normalize_mac(m).ok()),
+        // Throttling and places count this key as the "NAS".
+        nas: actor(&key),
+        business_id: None,
+        accept_any_password: false,
+        now,
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    s.writer
+        .authorize_then(job, move |r| {
+            let _ = tx.send(r);
+        })
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let outcome = rx
+        .await
+        .map_err(|_| ApiError::Internal("the store's writer stopped".into()))?
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let cfg = &s.config;
+    match (&outcome.decision, &outcome.accepted) {
+        (Decision::Accept(g), Some(a)) => {
+            let mut attrs = vec![attr("Session-Timeout", g.session_timeout)];
+            if cfg.auth.acct_interim_interval > 0 {
+                attrs.push(attr(
+                    "Acct-Interim-Interval",
+                    cfg.auth.acct_interim_interval,
+                ));
+            }
+            let p = reply::plan(
+                &cfg.reply,
+                a.business_id,
+                a.rate_limit.as_deref(),
+                a.window_end,
+            );
+            if let Some(t) = p.idle_timeout {
+                attrs.push(attr("Idle-Timeout", t));
+            }
+            if let Some(c) = &p.class {
+                attrs.push(attr("Class", c));
+            }
+            if let Some(r) = &p.rate_limit {
+                attrs.push(attr("Mikrotik-Rate-Limit", r));
+            }
+            if let Some(b) = p.bandwidth {
+                attrs.push(attr("WISPr-Bandwidth-Max-Up", b.up));
+                attrs.push(attr("WISPr-Bandwidth-Max-Down", b.down));
+            }
+            if let Some(t) = &p.terminate_time {
+                attrs.push(attr("WISPr-Session-Terminate-Time", t));
+            }
+            let valid_from = match outcome.token_id {
+                Some(id) => s.store.token_by_id(id).await?.and_then(|t| t.valid_from),
+                None => None,
+            };
+            let until = a.window_end.unwrap_or(now + i64::from(g.session_timeout));
+            tracing::info!(key = %key.name, "IronWifi authorize: accept");
+            Ok(Json(json!({
+                "valid_from": ironwifi_time(valid_from.unwrap_or(now).min(now)),
+                "valid_until": ironwifi_time(until),
+                "attributes": attrs,
+            }))
+            .into_response())
+        }
+        (Decision::Reject(r), _) => {
+            tracing::info!(key = %key.name, reason = r.as_str(), "IronWifi authorize: reject");
+            let status = if *r == crate::policy::auth::RejectReason::Throttled {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            Ok(ironwifi_reject(
+                status,
+                crate::radius::server::reject_message(cfg, *r),
+            ))
+        }
+        (Decision::Accept(_), None) => Err(ApiError::Internal("accept without token facts".into())),
+    }
+}
+
+fn attr(name: &str, value: impl ToString) -> Value {
+    json!({"name": name, "value": value.to_string(), "op": ":="})
+}
+
+fn ironwifi_reject(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({"errors": [message]}))).into_response()
+}

@@ -1,0 +1,208 @@
+//! `GET /api/spaces/accesstokens`: the Nexudus list query (page, size,
+//! orderBy, dir, `AccessToken_<Field>` exact filters and
+//! `from_`/`to_AccessToken_<Field>` ranges) and its envelope.
+
+use chrono_tz::Tz;
+use serde_json::{json, Value};
+
+use super::FieldErr;
+use crate::store::sqlite::{CmpOp, FilterValue, TokenCond, TokenField};
+use crate::store::TokenFilter;
+use crate::token::AccessToken;
+use crate::token_parse::{normalize_mac, normalize_uuid, parse_datetime_span};
+
+/// Largest page.
+const MAX_SIZE: i64 = 1000;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Int,
+    Bool,
+    Date,
+    Text,
+}
+
+fn kind(f: TokenField) -> Kind {
+    use TokenField as F;
+    match f {
+        F::Id
+        | F::BusinessId
+        | F::MinutesIncluded
+        | F::MinutesLeft
+        | F::UserLimit
+        | F::ValidForMinutes => Kind::Int,
+        F::SingleUse => Kind::Bool,
+        F::ValidFrom
+        | F::ValidTo
+        | F::LastAccess
+        | F::CreatedOn
+        | F::UpdatedOn
+        | F::FirstUsedOn
+        | F::SpentOn => Kind::Date,
+        _ => Kind::Text,
+    }
+}
+
+fn err(property: &str, message: impl Into<String>, value: &str) -> FieldErr {
+    FieldErr {
+        property: property.into(),
+        message: message.into(),
+        attempted: Value::String(value.into()),
+    }
+}
+
+/// Build the store filter from the query parameters; every bad one is
+/// reported. Unknown parameters that are not `AccessToken_…` are ignored
+/// (clients add cache-busters and the like).
+pub(super) fn filter(params: &[(String, String)], tz: Tz) -> Result<TokenFilter, Vec<FieldErr>> {
+    let mut errs = Vec::new();
+    let mut f = TokenFilter {
+        page: 1,
+        size: 25,
+        ..Default::default()
+    };
+    for (name, value) in params {
+        let lower = name.to_ascii_lowercase();
+        match lower.as_str() {
+            "page" => match value.trim().parse::<i64>() {
+                Ok(p) if p >= 1 => f.page = p,
+                _ => errs.push(err("page", "must be 1 or more", value)),
+            },
+            "size" => match value.trim().parse::<i64>() {
+                Ok(n) if (1..=MAX_SIZE).contains(&n) => f.size = n,
+                _ => errs.push(err("size", format!("must be 1..{MAX_SIZE}"), value)),
+            },
+            "orderby" => match TokenField::parse(value) {
+                Some(field) => f.order_by = Some(field),
+                None => errs.push(err("orderBy", "is not a field name", value)),
+            },
+            "dir" => match value.trim() {
+                "1" | "+1" => f.descending = false,
+                "-1" => f.descending = true,
+                _ => errs.push(err("dir", "must be 1 or -1", value)),
+            },
+            _ => {
+                let (op, rest) = if let Some(r) = lower.strip_prefix("from_") {
+                    (Some(CmpOp::Ge), r)
+                } else if let Some(r) = lower.strip_prefix("to_") {
+                    (Some(CmpOp::Le), r)
+                } else {
+                    (None, lower.as_str())
+                };
+                if !rest.starts_with("accesstoken_") {
+                    continue;
+                }
+                let Some(field) = TokenField::parse(rest) else {
+                    errs.push(err(name, "is not a field of AccessToken", value));
+                    continue;
+                };
+                if let Err(e) = cond(&mut f, field, op, value, tz) {
+                    errs.push(err(name, e, value));
+                }
+            }
+        }
+    }
+    if errs.is_empty() {
+        Ok(f)
+    } else {
+        Err(errs)
+    }
+}
+
+/// Add the condition `field op value` (`op` None: exact).
+fn cond(
+    f: &mut TokenFilter,
+    field: TokenField,
+    op: Option<CmpOp>,
+    value: &str,
+    tz: Tz,
+) -> Result<(), String> {
+    let mut push = |op, value| {
+        f.conds.push(TokenCond { field, op, value });
+    };
+    match kind(field) {
+        Kind::Int => {
+            let n: i64 = value
+                .trim()
+                .parse()
+                .map_err(|_| "must be a whole number".to_string())?;
+            push(op.unwrap_or(CmpOp::Eq), FilterValue::Int(n));
+        }
+        Kind::Bool => {
+            if op.is_some() {
+                return Err("has no range; give true or false".into());
+            }
+            let b = match value.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" => 1,
+                "false" | "0" => 0,
+                _ => return Err("must be true or false".into()),
+            };
+            push(CmpOp::Eq, FilterValue::Int(b));
+        }
+        Kind::Date => {
+            let (a, b) = parse_datetime_span(value, tz)?;
+            let (a, b) = (a.timestamp(), b.timestamp());
+            match op {
+                None => {
+                    push(CmpOp::Ge, FilterValue::Int(a));
+                    push(CmpOp::Lt, FilterValue::Int(b));
+                }
+                Some(CmpOp::Ge) => push(CmpOp::Ge, FilterValue::Int(a)),
+                Some(_) => push(CmpOp::Lt, FilterValue::Int(b)),
+            }
+        }
+        Kind::Text => {
+            if op.is_some() {
+                return Err("has no range; ranges are for numbers and dates".into());
+            }
+            let v = match field {
+                TokenField::MacAddress => normalize_mac(value)?,
+                TokenField::UniqueId | TokenField::BookingGuid | TokenField::VisitorGuid => {
+                    normalize_uuid(value)?
+                }
+                _ => value.to_string(),
+            };
+            push(CmpOp::Eq, FilterValue::Text(v));
+        }
+    }
+    Ok(())
+}
+
+/// The Nexudus list envelope; Records in the summary form (without
+/// MinutesIncluded, ValidTo and UserLimit, as Nexudus lists them).
+pub(super) fn envelope(tokens: &[AccessToken], total: i64, f: &TokenFilter) -> Value {
+    let (page, size) = (f.page, f.size);
+    let pages = (total + size - 1) / size;
+    let first = if tokens.is_empty() {
+        0
+    } else {
+        (page - 1) * size + 1
+    };
+    let records: Vec<Value> = tokens
+        .iter()
+        .map(|t| {
+            let mut v = serde_json::to_value(t.to_json()).unwrap_or(Value::Null);
+            if let Value::Object(m) = &mut v {
+                for k in ["MinutesIncluded", "ValidTo", "UserLimit"] {
+                    m.remove(k);
+                }
+            }
+            v
+        })
+        .collect();
+    json!({
+        "Records": records,
+        "CurrentPage": page,
+        "CurrentPageSize": size,
+        "CurrentOrderField": f.order_by.unwrap_or(TokenField::Id).name(),
+        "CurrentSortDirection": if f.descending { -1 } else { 1 },
+        "FirstItem": first,
+        "LastItem": if tokens.is_empty() { 0 } else { first + tokens.len() as i64 - 1 },
+        "TotalItems": total,
+        "TotalPages": pages,
+        "HasNextPage": page < pages,
+        "HasPreviousPage": page > 1,
+        "PageNumber": page,
+        "PageSize": size,
+    })
+}

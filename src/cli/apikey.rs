@@ -1,0 +1,198 @@
+//! `radgate apikey …`: keys for the admin HTTP API (SPEC §7).
+
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use super::output::{print_json, print_table, Cell};
+use super::{CliError, Format};
+use crate::config::Config;
+use crate::store::apikeys::{parse_role, ApiKey};
+use crate::store::Store;
+use crate::token::ts;
+use crate::token_parse::{format_local, format_utc};
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create a key and print it once (only a hash is stored).
+    #[command(after_help = concat!(
+        "Roles: AccessToken-Create, AccessToken-List, AccessToken-Read, AccessToken-Edit,\n",
+        "AccessToken-Delete, Radius-Authorize (the IronWifi connector), * (everything).\n\n",
+        "Examples:\n",
+        "  radgate apikey create --name booking-system --role AccessToken-Create --role AccessToken-List\n",
+        "  radgate apikey create --name ironwifi --role Radius-Authorize\n",
+        "  radgate apikey create --name admin --role '*' --format json"
+    ))]
+    Create(CreateArgs),
+    /// List keys (display form, name, roles, created and last-used times).
+    #[command(
+        after_help = "Examples:\n  radgate apikey list\n  radgate apikey list --all --format json"
+    )]
+    List {
+        /// Revoked keys too.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Revoke a key by name (or Id): it stops working at once.
+    #[command(after_help = "Examples:\n  radgate apikey revoke booking-system")]
+    Revoke {
+        /// The key's name or Id.
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// A name for the key (who or what uses it).
+    #[arg(long)]
+    pub name: String,
+    /// A role the key carries (repeat for several).
+    #[arg(long = "role", value_name = "ROLE", required = true)]
+    pub roles: Vec<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct KeyJson<'a> {
+    id: i64,
+    name: &'a str,
+    display: &'a str,
+    roles: &'a [String],
+    created_on: String,
+    created_by: Option<&'a str>,
+    last_used: Option<String>,
+    revoked_on: Option<String>,
+    /// Only when created: the key itself, shown this once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<&'a str>,
+}
+
+fn json<'a>(k: &'a ApiKey, key: Option<&'a str>) -> KeyJson<'a> {
+    let t = |v: Option<i64>| v.map(|s| format_utc(ts(s)));
+    KeyJson {
+        id: k.id,
+        name: &k.name,
+        display: &k.display,
+        roles: &k.roles,
+        created_on: format_utc(ts(k.created_on)),
+        created_by: k.created_by.as_deref(),
+        last_used: t(k.last_used),
+        revoked_on: t(k.revoked_on),
+        key,
+    }
+}
+
+pub async fn run(cmd: ApiKeyCommand, config: &Config) -> Result<(), CliError> {
+    let store = Store::open(&config.database).await?;
+    let tz = config.server.timezone;
+    let now = super::token::now();
+    match cmd {
+        ApiKeyCommand::Create(a) => {
+            let name = a.name.trim();
+            if name.is_empty() || name.len() > 100 {
+                return Err(CliError::input("--name: must be 1 to 100 characters"));
+            }
+            let mut roles = Vec::new();
+            for r in &a.roles {
+                let r = parse_role(r).map_err(|e| CliError::input(format!("--role: {e}")))?;
+                if !roles.contains(&r) {
+                    roles.push(r);
+                }
+            }
+            let (key, k) = store
+                .create_api_key(name, &roles, &super::token::whoami(), now)
+                .await?;
+            match a.format {
+                Format::Json => print_json(&json(&k, Some(&key))),
+                _ => {
+                    println!("{key}");
+                    eprintln!(
+                        "API key {:?} ({}) with role(s) {}: copy it now, it is not shown again",
+                        k.name,
+                        k.display,
+                        k.roles.join(", ")
+                    );
+                    Ok(())
+                }
+            }
+        }
+        ApiKeyCommand::List { all, format } => {
+            let keys = store.api_keys(all).await?;
+            match format {
+                Format::Json => print_json(&keys.iter().map(|k| json(k, None)).collect::<Vec<_>>()),
+                Format::Csv => {
+                    let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+                    let row = |w: &mut csv::Writer<_>, k: &ApiKey| {
+                        let t = |v: Option<i64>| v.map(|s| format_utc(ts(s))).unwrap_or_default();
+                        w.write_record([
+                            k.id.to_string(),
+                            k.name.clone(),
+                            k.display.clone(),
+                            k.roles.join(" "),
+                            format_utc(ts(k.created_on)),
+                            k.created_by.clone().unwrap_or_default(),
+                            t(k.last_used),
+                            t(k.revoked_on),
+                        ])
+                    };
+                    let head = [
+                        "Id",
+                        "Name",
+                        "Display",
+                        "Roles",
+                        "CreatedOn",
+                        "CreatedBy",
+                        "LastUsed",
+                        "RevokedOn",
+                    ];
+                    let res = w
+                        .write_record(head)
+                        .and_then(|_| keys.iter().try_for_each(|k| row(&mut w, k)))
+                        .and_then(|_| w.flush().map_err(csv::Error::from));
+                    res.map_err(|e| CliError::failure(format!("writing CSV: {e}")))
+                }
+                Format::Table => {
+                    let t = |v: Option<i64>| {
+                        v.map(|s| format_local(ts(s), tz))
+                            .unwrap_or_else(|| "-".into())
+                    };
+                    let body: Vec<Vec<Cell>> = keys
+                        .iter()
+                        .map(|k| {
+                            vec![
+                                Cell::num(k.id),
+                                Cell::text(&k.name),
+                                Cell::text(&k.display),
+                                Cell::text(&k.roles.join(" ")),
+                                Cell::text(&format_local(ts(k.created_on), tz)),
+                                Cell::text(&t(k.last_used)),
+                                Cell::text(&t(k.revoked_on)),
+                            ]
+                        })
+                        .collect();
+                    print_table(
+                        &[
+                            "Id",
+                            "Name",
+                            "Key",
+                            "Roles",
+                            "CreatedOn",
+                            "LastUsed",
+                            "RevokedOn",
+                        ],
+                        &body,
+                    );
+                    Ok(())
+                }
+            }
+        }
+        ApiKeyCommand::Revoke { name } => {
+            let k = store.revoke_api_key(&name, now).await?;
+            println!("revoked API key {:?} ({})", k.name, k.display);
+            Ok(())
+        }
+    }
+}

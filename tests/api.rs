@@ -1,0 +1,357 @@
+//! The admin HTTP API (SPEC §7) over real TCP on an ephemeral loopback
+//! port, against a real SQLite file: keys and roles, the Nexudus-compatible
+//! access token endpoints, and the IronWifi connector.
+
+mod common;
+
+use common::http::request;
+use common::*;
+use serde_json::{json, Value};
+
+const TOKENS: &str = "/api/spaces/accesstokens";
+
+async fn api_server() -> TestServer {
+    TestServer::start_with(|c| c.api.listen = Some("127.0.0.1:0".parse().unwrap())).await
+}
+
+async fn key(s: &TestServer, name: &str, roles: &[&str]) -> String {
+    s.store
+        .create_api_key(name, roles, "test", chrono::Utc::now().timestamp())
+        .await
+        .unwrap()
+        .0
+}
+
+#[tokio::test]
+async fn keys_and_roles() {
+    let s = api_server().await;
+    let addr = s.api_addr.unwrap();
+    assert!(addr.ip().is_loopback());
+    let lister = key(&s, "lister", &["AccessToken-List"]).await;
+
+    let r = request(addr, "GET", TOKENS, None, None).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+    assert_eq!(r.body["WasSuccessful"], false);
+    let r = request(addr, "GET", TOKENS, Some("rgk_wrong"), None).await;
+    assert_eq!(r.status, 401);
+
+    let r = request(addr, "GET", TOKENS, Some(&lister), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = request(addr, "POST", TOKENS, Some(&lister), Some("{}")).await;
+    assert_eq!(r.status, 403);
+    assert!(r.body["Message"]
+        .as_str()
+        .unwrap()
+        .contains("AccessToken-Create"));
+
+    // A revoked key stops working at once; LastUsed was stamped.
+    let k = s.store.revoke_api_key("lister", 0).await.unwrap();
+    assert!(k.last_used.is_some());
+    let r = request(addr, "GET", TOKENS, Some(&lister), None).await;
+    assert_eq!(r.status, 401);
+    let r = request(addr, "GET", "/api/nothing", Some(&lister), None).await;
+    assert_eq!(r.status, 404);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn create_read_replace_delete_like_nexudus() {
+    let s = api_server().await;
+    let addr = s.api_addr.unwrap();
+    let k = key(&s, "booking", &["*"]).await;
+
+    // Create: the Nexudus envelope.
+    let body = json!({
+        "BusinessId": 3, "AccessCode": "Lobby42", "MinutesIncluded": 120,
+        "ValidTo": "2099-07-21T12:45", "UserLimit": 2, "MacAddress": "aa-bb-cc-dd-ee-ff",
+        "IsNew": true, "CustomFields": null
+    });
+    let r = request(addr, "POST", TOKENS, Some(&k), Some(&body.to_string())).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["Status"], 200);
+    assert_eq!(r.body["Message"], "AccessToken was successfully created.");
+    assert_eq!(r.body["WasSuccessful"], true);
+    assert_eq!(r.body["UpdatedBy"], "api:booking");
+    assert_eq!(r.body["Errors"], Value::Null);
+    for f in ["OpenInDialog", "OpenInWindow"] {
+        assert_eq!(r.body[f], false);
+    }
+    let id = r.body["Value"]["Id"].as_i64().unwrap();
+
+    // Read: the full record.
+    let r = request(addr, "GET", &format!("{TOKENS}/{id}"), Some(&k), None).await;
+    assert_eq!(r.status, 200);
+    let t = &r.body;
+    assert_eq!(t["AccessCode"], "Lobby42");
+    assert_eq!(t["BusinessId"], 3);
+    assert_eq!(t["MinutesIncluded"], 120);
+    assert_eq!(t["MinutesLeft"], 120);
+    assert_eq!(t["UserLimit"], 2);
+    assert_eq!(t["MacAddress"], "AA:BB:CC:DD:EE:FF");
+    assert_eq!(
+        t["ValidTo"], "2099-07-21T12:45:00Z",
+        "server.timezone is UTC here"
+    );
+    assert_eq!(t["IsNew"], false);
+    assert_eq!(t["ToStringText"], "Lobby42");
+    assert!(t.get("UniqueId").is_some() && t.get("CreatedOn").is_some());
+
+    // The same code again: 400 naming AccessCode.
+    let r = request(addr, "POST", TOKENS, Some(&k), Some(&body.to_string())).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body["Errors"][0]["PropertyName"], "AccessCode");
+    assert_eq!(r.body["WasSuccessful"], false);
+
+    // Replace (PUT): the full record with its Id.
+    let put = json!({"Id": id, "BusinessId": 3, "AccessCode": "Lobby42", "MinutesIncluded": 60});
+    let r = request(addr, "PUT", TOKENS, Some(&k), Some(&put.to_string())).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["Message"], "AccessToken was successfully updated.");
+    let t = s.store.token_by_id(id).await.unwrap().unwrap();
+    assert_eq!(t.minutes_included, 60);
+    assert_eq!(
+        (t.user_limit, t.mac_address, t.valid_to),
+        (None, None, None),
+        "replaced"
+    );
+    let r = request(
+        addr,
+        "PUT",
+        TOKENS,
+        Some(&k),
+        Some(
+            &json!({"Id": 999999, "BusinessId": 0, "AccessCode": "X1", "MinutesIncluded": 1})
+                .to_string(),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 404);
+
+    // Delete.
+    let r = request(addr, "DELETE", &format!("{TOKENS}/{id}"), Some(&k), None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["Message"], "AccessToken was successfully deleted.");
+    let r = request(addr, "GET", &format!("{TOKENS}/{id}"), Some(&k), None).await;
+    assert_eq!(r.status, 404);
+    let r = request(addr, "DELETE", &format!("{TOKENS}/{id}"), Some(&k), None).await;
+    assert_eq!(r.status, 404);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_input_names_every_field() {
+    let s = api_server().await;
+    let addr = s.api_addr.unwrap();
+    let k = key(&s, "c", &["AccessToken-Create", "AccessToken-Edit"]).await;
+    let r = request(addr, "POST", TOKENS, Some(&k), Some("{}")).await;
+    assert_eq!(r.status, 400);
+    let props: Vec<&str> = r.body["Errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["PropertyName"].as_str().unwrap())
+        .collect();
+    assert_eq!(props, ["BusinessId", "AccessCode", "MinutesIncluded"]);
+    assert_eq!(r.body["Message"], "BusinessId: is a required field");
+    assert_eq!(r.body["Errors"][1]["Message"], "is a required field");
+    assert_eq!(r.body["Value"], Value::Null);
+
+    // Only AccessCode missing: the SPEC's example, word for word.
+    let r = request(
+        addr,
+        "POST",
+        TOKENS,
+        Some(&k),
+        Some(r#"{"BusinessId":1,"MinutesIncluded":5}"#),
+    )
+    .await;
+    assert_eq!(
+        r.body,
+        json!({"Message":"AccessCode: is a required field","Value":null,"Errors":[
+            {"AttemptedValue":null,"Message":"is a required field","PropertyName":"AccessCode"}],
+            "WasSuccessful":false})
+    );
+
+    let body = json!({"BusinessId": 1, "AccessCode": "OK1", "MinutesIncluded": -5,
+                      "UserLimit": "many", "MacAddress": "zz", "ValidTo": "soon"});
+    let r = request(addr, "POST", TOKENS, Some(&k), Some(&body.to_string())).await;
+    assert_eq!(r.status, 400);
+    let errs = r.body["Errors"].as_array().unwrap();
+    let by = |p: &str| errs.iter().find(|e| e["PropertyName"] == p).cloned();
+    assert_eq!(by("UserLimit").unwrap()["AttemptedValue"], "many");
+    assert_eq!(by("MinutesIncluded").unwrap()["AttemptedValue"], -5);
+    assert!(by("MacAddress").is_some() && by("ValidTo").is_some());
+
+    for bad in ["not json", "[1,2]"] {
+        let r = request(addr, "POST", TOKENS, Some(&k), Some(bad)).await;
+        assert_eq!(r.status, 400, "{bad}");
+        assert_eq!(r.body["WasSuccessful"], false);
+    }
+    let r = request(
+        addr,
+        "PUT",
+        TOKENS,
+        Some(&k),
+        Some(r#"{"BusinessId":1,"AccessCode":"A1","MinutesIncluded":5}"#),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body["Errors"][0]["PropertyName"], "Id");
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn list_filters_ranges_order_and_pages() {
+    let s = api_server().await;
+    let addr = s.api_addr.unwrap();
+    let k = key(&s, "l", &["AccessToken-List"]).await;
+    for (code, minutes, biz) in [
+        ("AAA1", 30, 1),
+        ("BBB2", 60, 1),
+        ("CCC3", 90, 2),
+        ("DDD4", 120, 1),
+    ] {
+        s.token(code, minutes, |t| {
+            t.business_id = Some(biz);
+            t.valid_to = Some("2030-06-15T10:00".into());
+        })
+        .await;
+    }
+    let get = |q: &str| {
+        let path = format!("{TOKENS}?{q}");
+        let k = k.clone();
+        async move { request(addr, "GET", &path, Some(&k), None).await }
+    };
+    let codes = |v: &Value| -> Vec<String> {
+        v["Records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["AccessCode"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let r = get(
+        "AccessToken_Business=1&from_AccessToken_MinutesIncluded=60&orderBy=MinutesIncluded&dir=-1",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(codes(&r.body), ["DDD4", "BBB2"]);
+    assert_eq!(r.body["CurrentOrderField"], "MinutesIncluded");
+    assert_eq!(r.body["CurrentSortDirection"], -1);
+    // Summary records: without MinutesIncluded, ValidTo, UserLimit.
+    let rec = &r.body["Records"][0];
+    for gone in ["MinutesIncluded", "ValidTo", "UserLimit"] {
+        assert!(rec.get(gone).is_none(), "{gone} in {rec}");
+    }
+    assert!(rec.get("MinutesLeft").is_some());
+
+    let r = get("page=2&size=3").await;
+    assert_eq!(codes(&r.body), ["DDD4"]);
+    for (f, v) in [
+        ("CurrentPage", json!(2)),
+        ("CurrentPageSize", json!(3)),
+        ("FirstItem", json!(4)),
+        ("LastItem", json!(4)),
+        ("TotalItems", json!(4)),
+        ("TotalPages", json!(2)),
+        ("HasNextPage", json!(false)),
+        ("HasPreviousPage", json!(true)),
+        ("PageNumber", json!(2)),
+        ("PageSize", json!(3)),
+    ] {
+        assert_eq!(r.body[f], v, "{f}");
+    }
+    let r = get("AccessToken_AccessCode=ccc3").await;
+    assert_eq!(codes(&r.body), ["CCC3"]);
+    let r = get("to_AccessToken_ValidTo=2030-06-15T09:59").await;
+    assert!(codes(&r.body).is_empty());
+    let r =
+        get("from_AccessToken_ValidTo=2030-06-15T10:00&to_AccessToken_ValidTo=2030-06-15T10:00")
+            .await;
+    assert_eq!(codes(&r.body).len(), 4);
+    let r = get("AccessToken_Nonsense=1&size=0&dir=2").await;
+    assert_eq!(r.status, 400);
+    let props: Vec<&str> = r.body["Errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["PropertyName"].as_str().unwrap())
+        .collect();
+    assert_eq!(props, ["AccessToken_Nonsense", "size", "dir"]);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn ironwifi_connector_decides_like_radius() {
+    let s = TestServer::start_with(|c| {
+        c.api.listen = Some("127.0.0.1:0".parse().unwrap());
+        c.reply.defaults.rate_limit = Some("2M/5M".into());
+    })
+    .await;
+    let addr = s.api_addr.unwrap();
+    let k = key(&s, "ironwifi", &["Radius-Authorize"]).await;
+    s.token("IRON1", 60, |t| {
+        t.valid_to = Some("2099-01-01T00:00:00Z".into())
+    })
+    .await;
+    let path = "/api/ironwifi/authorize";
+    let r = request(
+        addr,
+        "POST",
+        path,
+        Some(&k),
+        Some(r#"{"login":"iron1","password":"IRON1"}"#),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["valid_until"], "2099/01/01 00:00:00 +0000");
+    let vf = r.body["valid_from"].as_str().unwrap();
+    assert!(vf.ends_with(" +0000") && vf.len() == 25, "{vf}");
+    let attrs = r.body["attributes"].as_array().unwrap();
+    let get = |n: &str| {
+        attrs
+            .iter()
+            .find(|a| a["name"] == n)
+            .map(|a| (a["value"].as_str().unwrap().to_string(), a["op"].clone()))
+    };
+    assert_eq!(get("Session-Timeout"), Some(("3600".into(), json!(":="))));
+    assert_eq!(get("Acct-Interim-Interval").unwrap().0, "300");
+    assert_eq!(get("Mikrotik-Rate-Limit").unwrap().0, "2M/5M");
+    assert_eq!(get("WISPr-Bandwidth-Max-Down").unwrap().0, "5000000");
+
+    let r = request(
+        addr,
+        "POST",
+        path,
+        Some(&k),
+        Some(r#"{"login":"NOPE","password":"NOPE"}"#),
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.body, json!({"errors": ["Unknown access code"]}));
+    let r = request(addr, "POST", path, Some(&k), Some(r#"{"login":"IRON1"}"#)).await;
+    assert_eq!(r.status, 400);
+    // The connector is recorded like a login: LastAccess and FirstUsedOn.
+    s.flush().await;
+    assert!(s
+        .store
+        .find_token("IRON1")
+        .await
+        .unwrap()
+        .first_used_on
+        .is_some());
+    // A key without the role gets 403 without a decision.
+    let other = key(&s, "lister", &["AccessToken-List"]).await;
+    let r = request(
+        addr,
+        "POST",
+        path,
+        Some(&other),
+        Some(r#"{"login":"IRON1","password":"IRON1"}"#),
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    assert!(r.body.get("errors").is_none());
+    s.shutdown().await;
+}
