@@ -355,3 +355,81 @@ async fn ironwifi_connector_decides_like_radius() {
     assert!(r.body.get("errors").is_none());
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn keys_created_through_the_api_carry_no_more_than_their_creator() {
+    let s = api_server().await;
+    let addr = s.api_addr.unwrap();
+    let lister = key(&s, "lister", &["AccessToken-List", "AccessToken-Read"]).await;
+    let admin = key(&s, "admin", &["*"]).await;
+    let path = "/api/apikeys";
+
+    let r = request(
+        addr,
+        "POST",
+        path,
+        Some(&lister),
+        Some(r#"{"Name":"sub","Roles":["accesstoken-list"]}"#),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let sub = r.body["Value"]["Key"].as_str().unwrap().to_string();
+    assert_eq!(r.body["Value"]["Roles"], json!(["AccessToken-List"]));
+    // The new key works, with its role only.
+    assert_eq!(
+        request(addr, "GET", TOKENS, Some(&sub), None).await.status,
+        200
+    );
+    assert_eq!(
+        request(addr, "GET", &format!("{TOKENS}/1"), Some(&sub), None)
+            .await
+            .status,
+        403
+    );
+
+    for roles in [r#"["AccessToken-Delete"]"#, r#"["*"]"#] {
+        let body = format!(r#"{{"Name":"more","Roles":{roles}}}"#);
+        let r = request(addr, "POST", path, Some(&lister), Some(&body)).await;
+        assert_eq!(r.status, 403, "{roles}: {}", r.text);
+    }
+    let r = request(
+        addr,
+        "POST",
+        path,
+        Some(&admin),
+        Some(r#"{"Name":"root2","Roles":["*"]}"#),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let r = request(
+        addr,
+        "POST",
+        path,
+        Some(&admin),
+        Some(r#"{"Name":"root2","Roles":["*"]}"#),
+    )
+    .await;
+    assert_eq!(r.status, 400, "name taken");
+    assert_eq!(r.body["Errors"][0]["PropertyName"], "Name");
+    let r = request(
+        addr,
+        "POST",
+        path,
+        Some(&admin),
+        Some(r#"{"Roles":["boss"]}"#),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    let props: Vec<&str> = r.body["Errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["PropertyName"].as_str().unwrap())
+        .collect();
+    assert_eq!(props, ["Name", "Roles"]);
+    assert_eq!(
+        request(addr, "POST", path, None, Some("{}")).await.status,
+        401
+    );
+    s.shutdown().await;
+}

@@ -24,7 +24,7 @@ use crate::policy::auth::Decision;
 use crate::policy::reply;
 use crate::radius::codec::Credential;
 use crate::radius::disconnect;
-use crate::store::apikeys::ApiKey;
+use crate::store::apikeys::{parse_role, ApiKey};
 use crate::store::sqlite::TokenUpdate;
 use crate::store::{AuthJob, LiveSession, Store, StoreError, Writer};
 use crate::token::{ts, AccessToken, FieldError, TokenInput};
@@ -77,6 +77,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         )
         .route("/api/spaces/accesstokens/{id}", get(read).delete(remove))
         .route("/api/ironwifi/authorize", post(ironwifi_authorize))
+        .route("/api/apikeys", post(create_key))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .with_state(state)
 }
@@ -182,12 +183,8 @@ impl From<StoreError> for ApiError {
 
 // -------------------------------------------------------------- key check
 
-/// The caller's key, if it carries `role`.
-async fn authorize(
-    s: &ApiState,
-    headers: &HeaderMap,
-    role: &'static str,
-) -> Result<ApiKey, ApiError> {
+/// The caller's key, whatever its roles.
+async fn authenticate(s: &ApiState, headers: &HeaderMap) -> Result<ApiKey, ApiError> {
     let key = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -196,11 +193,19 @@ async fn authorize(
             scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
         })
         .ok_or(ApiError::Unauthorized)?;
-    let k = s
-        .store
+    s.store
         .authenticate_api_key(key, now())
         .await?
-        .ok_or(ApiError::Unauthorized)?;
+        .ok_or(ApiError::Unauthorized)
+}
+
+/// The caller's key, if it carries `role`.
+async fn authorize(
+    s: &ApiState,
+    headers: &HeaderMap,
+    role: &'static str,
+) -> Result<ApiKey, ApiError> {
+    let k = authenticate(s, headers).await?;
     if !k.has_role(role) {
         tracing::warn!(key = %k.name, role, "HTTP API: key lacks the role");
         return Err(ApiError::Forbidden(role));
@@ -510,6 +515,95 @@ fn disconnect_later(s: &ApiState, sessions: Vec<LiveSession>, why: &'static str)
             );
         }
     });
+}
+
+// ------------------------------------------------------------ API keys
+
+/// `POST /api/apikeys` `{"Name", "Roles": [...]}`: any key may create keys,
+/// but only with roles it has itself (`*` only from a `*` key). The new key
+/// is in the answer, once.
+async fn create_key(
+    State(s): St,
+    headers: HeaderMap,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let creator = authenticate(&s, &headers).await?;
+    let body = Body::parse(body)?;
+    let mut errs = Vec::new();
+    let name = body.text("Name", &mut errs).map(|n| n.trim().to_string());
+    match &name {
+        Some(n) if !n.is_empty() && n.len() <= 100 => {}
+        _ => errs.push(FieldErr {
+            property: "Name".into(),
+            message: "must be 1 to 100 characters".into(),
+            attempted: body.attempted("Name"),
+        }),
+    }
+    let mut roles: Vec<&'static str> = Vec::new();
+    match body.get("Roles") {
+        Some(Value::Array(items)) if !items.is_empty() => {
+            for item in items {
+                match item.as_str().map(parse_role) {
+                    Some(Ok(r)) => {
+                        if !roles.contains(&r) {
+                            roles.push(r);
+                        }
+                    }
+                    Some(Err(e)) => errs.push(FieldErr {
+                        property: "Roles".into(),
+                        message: e,
+                        attempted: item.clone(),
+                    }),
+                    None => errs.push(FieldErr {
+                        property: "Roles".into(),
+                        message: "must be a list of role names".into(),
+                        attempted: item.clone(),
+                    }),
+                }
+            }
+        }
+        _ => errs.push(FieldErr {
+            property: "Roles".into(),
+            message: "is a required field: a non-empty list of role names".into(),
+            attempted: body.attempted("Roles"),
+        }),
+    }
+    let Some(name) = name.filter(|_| errs.is_empty()) else {
+        return Err(ApiError::BadRequest(errs));
+    };
+    let granted = |r: &str| {
+        creator
+            .roles
+            .iter()
+            .any(|c| c == "*" || (c == r && r != "*"))
+    };
+    if let Some(r) = roles.iter().find(|r| !granted(r)) {
+        tracing::warn!(key = %creator.name, role = r, "HTTP API: key tried to grant a role it lacks");
+        return Err(ApiError::Forbidden(r));
+    }
+    let created = s
+        .store
+        .create_api_key(&name, &roles, &actor(&creator), now())
+        .await;
+    let (key, k) = match created {
+        Err(StoreError::Conflict(m)) => {
+            return Err(ApiError::BadRequest(vec![FieldErr {
+                property: "Name".into(),
+                message: m,
+                attempted: Value::String(name),
+            }]))
+        }
+        other => other?,
+    };
+    tracing::info!(key = %creator.name, created = %k.name, "HTTP API: API key created");
+    Ok(Json(json!({
+        "Status": 200,
+        "Message": "API key was successfully created.",
+        "Value": {"Id": k.id, "Name": k.name, "Key": key, "Display": k.display, "Roles": k.roles},
+        "Errors": null,
+        "WasSuccessful": true,
+    }))
+    .into_response())
 }
 
 // ------------------------------------------------------ IronWifi connector
