@@ -206,3 +206,60 @@ pub(super) fn envelope(tokens: &[AccessToken], total: i64, f: &TokenFilter) -> V
         "PageSize": size,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn nexudus_parameters() {
+        let f = filter(
+            &p(&[
+                ("page", "2"),
+                ("size", "10"),
+                ("orderBy", "MinutesLeft"),
+                ("dir", "-1"),
+                ("AccessToken_Business", "3"),
+                ("from_AccessToken_ValidTo", "2025-07-21T12:45"),
+                ("AccessToken_MacAddress", "aa-bb-cc-dd-ee-ff"),
+                ("_", "12345"),
+            ]),
+            Tz::UTC,
+        )
+        .unwrap();
+        assert_eq!((f.page, f.size, f.descending), (2, 10, true));
+        assert_eq!(f.order_by, Some(TokenField::MinutesLeft));
+        assert_eq!(f.conds.len(), 3);
+        assert_eq!(f.conds[0].field, TokenField::BusinessId);
+        assert_eq!(
+            f.conds[2].value,
+            FilterValue::Text("AA:BB:CC:DD:EE:FF".into())
+        );
+        let e = filter(&p(&[("from_AccessToken_AccessCode", "A")]), Tz::UTC).unwrap_err();
+        assert!(e[0].message.contains("no range"));
+    }
+
+    proptest! {
+        #[test]
+        fn any_query_is_answered_without_panicking(
+            params in proptest::collection::vec((
+                prop_oneof![
+                    "[a-zA-Z_]{0,30}",
+                    "(from_|to_)?AccessToken_(ValidTo|MinutesLeft|AccessCode|SingleUse|MacAddress|Id|Business|SpentOn)",
+                    "page|size|dir|orderBy",
+                ],
+                prop_oneof!["\\PC{0,40}", "-?[0-9]{1,20}", "[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2})?"],
+            ), 0..8)
+        ) {
+            let _ = filter(&params, Tz::UTC);
+        }
+    }
+}
