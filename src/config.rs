@@ -1049,7 +1049,8 @@ impl Ctx<'_> {
             self.err(
                 key,
                 format!(
-                    "{s:?} is not a listen address{hint}: expected IP:port, e.g. \"0.0.0.0:1812\" or \"[::]:1812\""
+                    "{s:?} is not a listen address{hint}: expected IP:port, e.g. \"0.0.0.0:{port}\" or \"[::]:{port}\"",
+                    port = default.port()
                 ),
                 Some(v.span()),
             )

@@ -396,6 +396,59 @@ mod tests {
         );
     }
 
+    fn stored() -> AccessToken {
+        AccessToken {
+            id: 1,
+            unique_id: String::new(),
+            business_id: 0,
+            access_code: "A1".into(),
+            description: None,
+            minutes_included: 60,
+            seconds_used: 600,
+            valid_from: None,
+            valid_to: Some(10_000),
+            user_limit: None,
+            mac_address: None,
+            booking_guid: None,
+            visitor_guid: None,
+            last_access: None,
+            created_on: 0,
+            updated_on: 0,
+            updated_by: None,
+            valid_for_minutes: None,
+            single_use: false,
+            first_used_on: None,
+            spent_on: None,
+            rate_limit: None,
+        }
+    }
+
+    #[test]
+    fn what_shortens_a_token() {
+        let now = 5_000;
+        let old = stored();
+        let changed = |f: fn(&mut AccessToken)| {
+            let mut t = stored();
+            f(&mut t);
+            old.shortened_by(&t, now)
+        };
+        assert!(!changed(|_| {}));
+        assert!(!changed(|t| t.minutes_included = 90), "more time");
+        assert!(!changed(|t| t.valid_to = None), "no end any more");
+        assert!(!changed(|t| t.description = Some("x".into())));
+        assert!(changed(|t| t.minutes_included = 30), "less time");
+        assert!(changed(|t| t.valid_to = Some(9_000)), "earlier end");
+        assert!(changed(|t| t.valid_from = Some(6_000)), "starts later");
+        assert!(changed(|t| t.mac_address = Some("AA:BB:CC:DD:EE:FF".into())));
+        assert!(
+            changed(|t| {
+                t.valid_for_minutes = Some(10);
+                t.first_used_on = Some(4_000);
+            }),
+            "a window from first use that ends before ValidTo"
+        );
+    }
+
     #[test]
     fn mac_is_normalized() {
         let mut i = input();

@@ -72,7 +72,7 @@ async fn create_read_replace_delete_like_nexudus() {
     assert_eq!(r.body["Status"], 200);
     assert_eq!(r.body["Message"], "AccessToken was successfully created.");
     assert_eq!(r.body["WasSuccessful"], true);
-    assert_eq!(r.body["UpdatedBy"], "api:booking");
+    assert_eq!(r.body["UpdatedBy"], "booking", "the key's name (SPEC §7)");
     assert_eq!(r.body["Errors"], Value::Null);
     for f in ["OpenInDialog", "OpenInWindow"] {
         assert_eq!(r.body[f], false);
@@ -332,6 +332,7 @@ async fn ironwifi_connector_decides_like_radius() {
     assert_eq!(r.body, json!({"errors": ["Unknown access code"]}));
     let r = request(addr, "POST", path, Some(&k), Some(r#"{"login":"IRON1"}"#)).await;
     assert_eq!(r.status, 400);
+    assert!(r.body["errors"].is_array(), "{}", r.text);
     // The connector is recorded like a login: LastAccess and FirstUsedOn.
     s.flush().await;
     assert!(s
@@ -352,7 +353,13 @@ async fn ironwifi_connector_decides_like_radius() {
     )
     .await;
     assert_eq!(r.status, 403);
-    assert!(r.body.get("errors").is_none());
+    assert_eq!(
+        r.body,
+        json!({"errors": ["this API key lacks the role Radius-Authorize"]})
+    );
+    let r = request(addr, "POST", path, None, Some("{}")).await;
+    assert_eq!(r.status, 401);
+    assert!(r.body["errors"][0].as_str().unwrap().contains("API key"));
     s.shutdown().await;
 }
 
@@ -431,5 +438,114 @@ async fn keys_created_through_the_api_carry_no_more_than_their_creator() {
         request(addr, "POST", path, None, Some("{}")).await.status,
         401
     );
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn slow_clients_are_cut_off_and_do_not_hold_the_shutdown() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = api_server().await;
+    let addr = s.api_addr.unwrap();
+    // Half a request, never finished.
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /api/spaces/accesstokens HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // The server closes it after its header read timeout (10 s).
+    let mut buf = [0u8; 512];
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(20), slow.read(&mut buf))
+        .await
+        .expect("the server kept a stalled connection open for 20 s");
+    // Closed (EOF or reset), or told 408 before the close.
+    let n = closed.unwrap_or(0);
+    assert!(
+        n == 0 || String::from_utf8_lossy(&buf[..n]).contains(" 408 "),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    // Another stalled connection does not hold the shutdown.
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    idle.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), s.shutdown())
+        .await
+        .expect("shutdown waited for an idle HTTP connection");
+}
+
+#[tokio::test]
+async fn replace_and_delete_disconnect_running_sessions() {
+    use md5::{Digest, Md5};
+    let nas = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let port = nas.local_addr().unwrap().port();
+    let s = TestServer::start_with(|c| {
+        c.api.listen = Some("127.0.0.1:0".parse().unwrap());
+        c.clients[0].coa_port = Some(port);
+    })
+    .await;
+    let addr = s.api_addr.unwrap();
+    let k = key(&s, "edit", &["*"]).await;
+    let t = s.token("RUNNING", 600, |_| {}).await;
+    let acct = Client::new(s.acct_addr).await;
+    for (i, sid) in [(1u8, "r-1"), (2, "r-2")] {
+        acct.acct(
+            i,
+            &Acct {
+                status: START,
+                user: "running",
+                session_id: sid,
+                session_time: Some(0),
+                ..Default::default()
+            },
+        )
+        .await;
+    }
+    // Answers one Disconnect-Request with an ACK; returns its Acct-Session-Id.
+    let answer = || async {
+        let mut buf = [0u8; 4096];
+        let (n, from) =
+            tokio::time::timeout(std::time::Duration::from_secs(10), nas.recv_from(&mut buf))
+                .await
+                .expect("no Disconnect-Request")
+                .unwrap();
+        let req = &buf[..n];
+        assert_eq!(req[0], 40);
+        let sid = radgate::radius::codec::raw_attributes(&req[20..])
+            .find(|(_, t, _)| *t == 44)
+            .map(|(_, _, v)| String::from_utf8_lossy(v).into_owned())
+            .unwrap();
+        let mut b = vec![41, req[1], 0, 20];
+        b.extend_from_slice(&req[4..20]);
+        let mut h = Md5::new();
+        h.update(&b);
+        h.update(SECRET.as_bytes());
+        let auth = h.finalize();
+        b[4..20].copy_from_slice(&auth);
+        nas.send_to(&b, from).await.unwrap();
+        sid
+    };
+    // (That more minutes disconnect nobody is shown by the CLI test and the
+    // unit test of AccessToken::shortened_by: the API uses the same rule.)
+    let put = |m: i64| {
+        json!({"Id": t.id, "BusinessId": 0, "AccessCode": "RUNNING", "MinutesIncluded": m})
+            .to_string()
+    };
+    // Fewer minutes: both sessions are asked to end.
+    let r = request(addr, "PUT", TOKENS, Some(&k), Some(&put(30))).await;
+    assert_eq!(r.status, 200);
+    let mut got = vec![answer().await, answer().await];
+    got.sort();
+    assert_eq!(got, ["r-1", "r-2"]);
+    // Delete: again both.
+    let r = request(
+        addr,
+        "DELETE",
+        &format!("{TOKENS}/{}", t.id),
+        Some(&k),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let mut got = vec![answer().await, answer().await];
+    got.sort();
+    assert_eq!(got, ["r-1", "r-2"]);
     s.shutdown().await;
 }

@@ -1139,6 +1139,17 @@ fn valid_for_and_single_use_through_the_cli() {
     assert_eq!(t["ValidForMinutes"], Value::Null);
     assert_eq!(t["SingleUse"], false);
     assert!(e.codes(&["--single-use", "yes"]).is_empty());
+    // Bare, as on create.
+    let t = e.json(&[
+        "token",
+        "update",
+        "DAY1",
+        "--single-use",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(t["SingleUse"], true);
+    e.ok(&["token", "update", "DAY1", "--single-use", "false"]);
     let err = e.fails(&["token", "update", "DAY1", "--single-use", "maybe"], 2);
     assert!(err.contains("must be true or false"), "{err}");
 
@@ -1203,7 +1214,7 @@ fn first_use_state_in_shortcuts_export_and_import() {
     let csv = e.ok(&["token", "export", "--order-by", "AccessCode"]);
     let header = csv.lines().next().unwrap();
     assert!(
-        header.ends_with("ValidForMinutes,SingleUse,FirstUsedOn,SpentOn,RateLimit"),
+        header.ends_with("ValidForMinutes,SingleUse,FirstUsedOn,SpentOn,RateLimit,ExpiresOn"),
         "{header}"
     );
     let other = Env::new();
@@ -1231,6 +1242,15 @@ fn first_use_state_in_shortcuts_export_and_import() {
     let err = other.fails(&["token", "import", &bad], 2);
     assert!(err.contains("line 2: SingleUse: "), "{err}");
     assert!(err.contains("line 3: ValidForMinutes: "), "{err}");
+    let spent_plain = other.write(
+        "spent.csv",
+        "AccessCode,MinutesIncluded,SingleUse,SpentOn\nIMPSP,60,false,2026-11-01T10:00\n",
+    );
+    let err = other.fails(&["token", "import", &spent_plain], 2);
+    assert!(
+        err.contains("line 2: SpentOn: only a single-use code can be spent"),
+        "{err}"
+    );
 
     // --reset-usage starts the life of the code again.
     let t = e.json(&[
@@ -1386,7 +1406,13 @@ fn rate_limit_per_token() {
     ]);
     assert_eq!(t["RateLimit"], Value::Null);
     let csv = e.ok(&["token", "export"]);
-    assert!(csv.lines().next().unwrap().ends_with(",RateLimit"), "{csv}");
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with(",RateLimit,ExpiresOn"),
+        "{csv}"
+    );
 }
 
 // ------------------------------------------------------------- API keys

@@ -312,7 +312,9 @@ async fn a_version_1_database_is_migrated_and_keeps_its_tokens() {
             "PRAGMA user_version = 1;
              INSERT INTO access_tokens (unique_id, access_code, code_key, minutes_included,
                  seconds_used, created_on, updated_on)
-             VALUES ('67e55044-10b1-426f-9247-bb680e5fe0c8', 'OldCode', 'OLDCODE', 60, 120, 1, 1);",
+             VALUES ('67e55044-10b1-426f-9247-bb680e5fe0c8', 'OldCode', 'OLDCODE', 60, 120, 1, 1);
+             INSERT INTO sessions (token_id, nas, state, acct_session_id, created_at, updated_at)
+             VALUES (1, '192.0.2.1', 'active', 's-old', 1, 1);",
         )
         .unwrap();
     }
@@ -338,4 +340,123 @@ async fn a_version_1_database_is_migrated_and_keeps_its_tokens() {
         .unwrap()
         .count() as i64;
     assert_eq!(version, migrations, "every migration ran");
+    // The rebuilt token table kept its sessions (no cascade while migrating).
+    let sessions: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions WHERE token_id = 1")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(sessions, 1);
+    // Ids are never reused after a delete (the API hands them out).
+    let input = radgate::token::TokenInput {
+        access_code: Some("NEWER".into()),
+        minutes_included: Some(5),
+        ..Default::default()
+    };
+    let a = store
+        .create_token(&input.validate(chrono_tz::UTC, 0).unwrap(), 1)
+        .await
+        .unwrap();
+    assert!(store.delete_token(a.id).await.unwrap());
+    let b = store
+        .create_token(&input.validate(chrono_tz::UTC, 0).unwrap(), 1)
+        .await
+        .unwrap();
+    assert!(b.id > a.id, "Id {} reused", a.id);
+}
+
+#[tokio::test]
+async fn a_session_the_nas_or_an_admin_ended_does_not_spend_the_code() {
+    let s = TestServer::start().await;
+    s.token("KICKED", 600, |t| t.single_use = Some(true)).await;
+    let auth = Client::new(s.addr).await;
+    let acct = Client::new(s.acct_addr).await;
+    // Admin-Reset (6: also what a Disconnect-Request causes), NAS-Reboot (11).
+    for (i, cause) in [(1u8, 6u32), (2, 11)] {
+        let sid = format!("k-{cause}");
+        acct.acct(i * 2, &pkt(START, "KICKED", &sid, Some(0))).await;
+        acct.acct(
+            i * 2 + 1,
+            &Acct {
+                terminate_cause: Some(cause),
+                ..pkt(STOP, "KICKED", &sid, Some(60))
+            },
+        )
+        .await;
+        assert_eq!(
+            token_row(&s, "KICKED").await.spent_on,
+            None,
+            "cause {cause}"
+        );
+        assert!(auth
+            .auth(i, "KICKED", Pw::Pap("KICKED"), Some(MAC1))
+            .await
+            .is_accept());
+    }
+    // The guest's own end (Idle-Timeout, 4) spends it.
+    acct.acct(10, &pkt(START, "KICKED", "k-4", Some(0))).await;
+    acct.acct(
+        11,
+        &Acct {
+            terminate_cause: Some(4),
+            ..pkt(STOP, "KICKED", "k-4", Some(60))
+        },
+    )
+    .await;
+    assert!(token_row(&s, "KICKED").await.spent_on.is_some());
+    assert!(!auth
+        .auth(9, "KICKED", Pw::Pap("KICKED"), Some(MAC1))
+        .await
+        .is_accept());
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_code_that_is_no_longer_single_use_is_not_spent() {
+    let s = TestServer::start().await;
+    s.token("WASONCE", 600, |t| t.single_use = Some(true)).await;
+    let auth = Client::new(s.addr).await;
+    let acct = Client::new(s.acct_addr).await;
+    acct.acct(1, &pkt(START, "WASONCE", "w-1", Some(0))).await;
+    acct.acct(2, &pkt(STOP, "WASONCE", "w-1", Some(60))).await;
+    assert!(!auth
+        .auth(1, "WASONCE", Pw::Pap("WASONCE"), Some(MAC1))
+        .await
+        .is_accept());
+    // SpentOn left in place by hand (as an import or an older version could):
+    // without SingleUse it does not count.
+    s.exec("UPDATE access_tokens SET single_use = 0 WHERE code_key = 'WASONCE'")
+        .await;
+    assert!(auth
+        .auth(2, "WASONCE", Pw::Pap("WASONCE"), Some(MAC1))
+        .await
+        .is_accept());
+    let f = radgate::store::TokenFilter {
+        spent: true,
+        page: 1,
+        size: 10,
+        ..Default::default()
+    };
+    assert_eq!(s.store.list_tokens(&f, now()).await.unwrap().1, 0);
+    // And switching SingleUse off through an update clears SpentOn.
+    s.exec("UPDATE access_tokens SET single_use = 1 WHERE code_key = 'WASONCE'")
+        .await;
+    let t = s
+        .store
+        .update_token("WASONCE", now(), |cur| {
+            Ok::<_, radgate::store::StoreError>(radgate::store::sqlite::TokenUpdate {
+                token: radgate::token::TokenInput {
+                    access_code: Some(cur.access_code.clone()),
+                    minutes_included: Some(cur.minutes_included),
+                    single_use: Some(false),
+                    ..Default::default()
+                }
+                .validate(chrono_tz::UTC, 0)
+                .unwrap(),
+                reset_usage: false,
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!((t.single_use, t.spent_on), (false, None));
+    s.shutdown().await;
 }

@@ -9,6 +9,7 @@ mod query;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
@@ -40,8 +41,18 @@ pub struct ApiState {
 
 type St = State<Arc<ApiState>>;
 
+/// Connections served at once; more are closed at once.
+const MAX_CONNECTIONS: usize = 256;
+/// A client must send a request's headers within this long.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection (with all its keep-alive requests) lives at most this long.
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(300);
+
 /// Bind `addr` (the readiness signal is the bound listener) and serve until
-/// `stop` turns true. Returns the bound address.
+/// `stop` turns true. Returns the bound address. Each connection is served
+/// by hyper's HTTP/1.1 with a header read timeout and a lifetime cap, and
+/// the number of connections is bounded, so slow or idle clients cannot pin
+/// resources (or the shutdown).
 pub async fn start(
     addr: SocketAddr,
     state: Arc<ApiState>,
@@ -50,19 +61,38 @@ pub async fn start(
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let app = router(state);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let task = tokio::spawn(async move {
-        let shutdown = async move {
-            while !*stop.borrow() {
-                if stop.changed().await.is_err() {
-                    break;
+        loop {
+            let (stream, peer) = tokio::select! {
+                r = listener.accept() => match r {
+                    Ok(v) => v,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "HTTP API: accept failed");
+                        continue;
+                    }
+                },
+                _ = stop.changed() => break,
+            };
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                tracing::warn!(%peer, "HTTP API: {MAX_CONNECTIONS} connections open; closing a new one");
+                continue;
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app.clone());
+            tokio::spawn(async move {
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(HEADER_READ_TIMEOUT)
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                match tokio::time::timeout(CONNECTION_LIFETIME, conn).await {
+                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "HTTP API: connection ended"),
+                    Err(_) => {
+                        tracing::debug!(%peer, "HTTP API: connection closed after {CONNECTION_LIFETIME:?}")
+                    }
+                    Ok(Ok(())) => {}
                 }
-            }
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!(error = %e, "HTTP API stopped");
+                drop(slot);
+            });
         }
     });
     tracing::info!("HTTP API listening on {bound}");
@@ -116,6 +146,35 @@ fn failure(status: StatusCode, message: &str, errors: Value) -> Response {
         .into_response()
 }
 
+impl ApiError {
+    /// Status and plain messages, for answers in another shape.
+    fn status_and_messages(&self) -> (StatusCode, Vec<String>) {
+        match self {
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                vec!["missing or invalid API key (Authorization: Bearer <key>)".into()],
+            ),
+            ApiError::Forbidden(role) => (
+                StatusCode::FORBIDDEN,
+                vec![format!("this API key lacks the role {role}")],
+            ),
+            ApiError::BadRequest(errs) => (
+                StatusCode::BAD_REQUEST,
+                first_per_field(errs.clone())
+                    .iter()
+                    .map(|e| format!("{}: {}", e.property, e.message))
+                    .collect(),
+            ),
+            ApiError::Malformed(m) => (StatusCode::BAD_REQUEST, vec![m.clone()]),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, vec![m.clone()]),
+            ApiError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                vec!["internal error (see the server log)".into()],
+            ),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
@@ -135,6 +194,7 @@ impl IntoResponse for ApiError {
                 Value::Null,
             ),
             ApiError::BadRequest(errs) => {
+                let errs = first_per_field(errs);
                 let message = errs
                     .first()
                     .map(|e| format!("{}: {}", e.property, e.message))
@@ -349,8 +409,29 @@ fn written(message: &str, t: &AccessToken) -> Response {
     .into_response()
 }
 
+/// UpdatedBy of a change made with this key: the key's name (SPEC §7).
 fn actor(k: &ApiKey) -> String {
+    k.name.clone()
+}
+
+/// The NAS identity of the IronWifi connector for throttling and places.
+fn connector_nas(k: &ApiKey) -> String {
     format!("api:{}", k.name)
+}
+
+/// One error per field: the first (a value that is not a number is not
+/// also "required").
+fn first_per_field(errs: Vec<FieldErr>) -> Vec<FieldErr> {
+    let mut out: Vec<FieldErr> = Vec::with_capacity(errs.len());
+    for e in errs {
+        if !out
+            .iter()
+            .any(|o| o.property.eq_ignore_ascii_case(&e.property))
+        {
+            out.push(e);
+        }
+    }
+    out
 }
 
 // --------------------------------------------------------------- handlers
@@ -417,7 +498,11 @@ async fn replace(
                 reset_usage: false,
             })
         })
-        .await?;
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound(_) => ApiError::NotFound(format!("no access token with Id {id}")),
+            e => e.into(),
+        })?;
     tracing::info!(key = %key.name, id, "HTTP API: token replaced");
     if before.is_some_and(|old| old.shortened_by(&t, now())) {
         let sessions = s.store.running_sessions(&[t.id]).await?;
@@ -613,7 +698,35 @@ fn ironwifi_time(t: i64) -> String {
     ts(t).format("%Y/%m/%d %H:%M:%S +0000").to_string()
 }
 
+/// The connector answers every failure in its own shape, `{"errors": [...]}`
+/// (401 keeps its `WWW-Authenticate`).
 async fn ironwifi_authorize(
+    state: St,
+    headers: HeaderMap,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Response {
+    match ironwifi_decide(state, headers, body).await {
+        Ok(r) => r,
+        Err(ApiError::Internal(detail)) => {
+            tracing::error!(error = %detail, "IronWifi authorize: internal error");
+            ironwifi_reject(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error (see the server log)",
+            )
+        }
+        Err(e) => {
+            let (status, messages) = e.status_and_messages();
+            let mut r = (status, Json(json!({ "errors": messages }))).into_response();
+            if status == StatusCode::UNAUTHORIZED {
+                r.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            r
+        }
+    }
+}
+
+async fn ironwifi_decide(
     State(s): St,
     headers: HeaderMap,
     body: Result<Json<Value>, JsonRejection>,
@@ -640,7 +753,7 @@ async fn ironwifi_authorize(
         device: mac.as_deref().and_then(device_id),
         device_mac: mac.as_deref().and_then(|m| normalize_mac(m).ok()),
         // Throttling and places count this key as the "NAS".
-        nas: actor(&key),
+        nas: connector_nas(&key),
         business_id: None,
         accept_any_password: false,
         now,

@@ -184,7 +184,7 @@ pub(super) fn envelope(tokens: &[AccessToken], total: i64, f: &TokenFilter) -> V
             let mut v = serde_json::to_value(t.to_json()).unwrap_or(Value::Null);
             if let Value::Object(m) = &mut v {
                 for k in ["MinutesIncluded", "ValidTo", "UserLimit"] {
-                    m.remove(k);
+                    m.shift_remove(k);
                 }
             }
             v

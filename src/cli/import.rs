@@ -78,6 +78,10 @@ fn parse(data: &[u8], tz: Tz) -> Result<(Vec<ImportToken>, Vec<u64>, Vec<(u64, S
     let mut cols: HashMap<TokenField, usize> = HashMap::new();
     for (i, h) in headers.iter().enumerate() {
         let h = h.trim_start_matches('\u{feff}').trim();
+        // Computed by export from other columns; nothing to import.
+        if h.eq_ignore_ascii_case("ExpiresOn") {
+            continue;
+        }
         let Some(f) = TokenField::parse(h) else {
             return Err(format!(
                 "line 1: unknown column {h:?}; columns are the Nexudus names: {}",
@@ -240,6 +244,14 @@ fn parse(data: &[u8], tz: Tz) -> Result<(Vec<ImportToken>, Vec<u64>, Vec<(u64, S
                         "{:?} appears twice for BusinessId {} (also on line {first})",
                         t.access_code, t.business_id
                     ),
+                });
+            }
+        }
+        if let (Some(t), Some(_)) = (&token, spent_on) {
+            if !t.single_use {
+                errs.push(FieldError {
+                    field: "SpentOn",
+                    message: "only a single-use code can be spent (SingleUse must be true)".into(),
                 });
             }
         }

@@ -307,8 +307,14 @@ pub struct UpdateArgs {
     /// it). With --reset-usage the window starts again at the next login.
     #[arg(long, value_name = "SPAN", allow_hyphen_values = true)]
     pub valid_for: Option<String>,
-    /// Make the code single-use (true) or not (false).
-    #[arg(long, value_name = "BOOL", value_parser = super::filter::parse_bool)]
+    /// Make the code single-use (true, or no value) or not (false).
+    #[arg(
+        long,
+        value_name = "BOOL",
+        value_parser = super::filter::parse_bool,
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
     pub single_use: Option<bool>,
     /// New RateLimit (UP/DOWN, e.g. 2M/5M; '' removes it).
     #[arg(long, value_name = "UP/DOWN")]
@@ -962,6 +968,7 @@ fn list_table(tokens: &[AccessToken], tz: chrono_tz::Tz) {
         "UserLimit",
         "MacAddress",
         "LastAccess",
+        "ExpiresOn",
     ];
     let body: Vec<Vec<Cell>> = tokens
         .iter()
@@ -977,6 +984,7 @@ fn list_table(tokens: &[AccessToken], tz: chrono_tz::Tz) {
                 Cell::text(&opt(&t.user_limit)),
                 Cell::text(&opt(&t.mac_address)),
                 Cell::text(&opt_time(t.last_access, tz)),
+                Cell::text(&opt_time(t.expires_on(), tz)),
             ]
         })
         .collect();
@@ -984,7 +992,7 @@ fn list_table(tokens: &[AccessToken], tz: chrono_tz::Tz) {
 }
 
 /// The CSV columns of list, export and import: the Nexudus names.
-pub(super) const CSV_HEADER: [&str; 22] = [
+pub(super) const CSV_HEADER: [&str; 23] = [
     "Id",
     "UniqueId",
     "BusinessId",
@@ -1007,6 +1015,7 @@ pub(super) const CSV_HEADER: [&str; 22] = [
     "FirstUsedOn",
     "SpentOn",
     "RateLimit",
+    "ExpiresOn",
 ];
 
 fn print_csv(tokens: &[AccessToken]) -> Result<(), CliError> {
@@ -1046,6 +1055,7 @@ fn write_csv<W: std::io::Write>(out: W, tokens: &[AccessToken]) -> Result<(), cs
             o(&j.first_used_on),
             o(&j.spent_on),
             o(&j.rate_limit),
+            o(&j.expires_on),
         ])?;
     }
     w.flush()?;

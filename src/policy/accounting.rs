@@ -119,9 +119,28 @@ pub fn counter64(low: Option<u32>, gigawords: Option<u32>) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// Whether a session that ended with this Acct-Terminate-Cause (RFC 2866)
+/// spends a single-use code. Not when the NAS or an admin ended it: Admin
+/// Reset (6, also what a Disconnect-Request from radgate causes), Admin
+/// Reboot (7), NAS Request (10), NAS Reboot (11). Every other cause (User
+/// Request, Idle/Session Timeout, Lost Carrier, …) and none at all do.
+pub fn ends_the_guests_use(terminate_cause: Option<u32>) -> bool {
+    !matches!(terminate_cause, Some(6 | 7 | 10 | 11))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_spends_a_single_use_code() {
+        for c in [None, Some(1), Some(2), Some(4), Some(5), Some(17)] {
+            assert!(ends_the_guests_use(c), "{c:?}");
+        }
+        for c in [6, 7, 10, 11] {
+            assert!(!ends_the_guests_use(Some(c)), "{c}");
+        }
+    }
     use AcctStatus::*;
 
     fn active(t: i64) -> Option<Seen> {

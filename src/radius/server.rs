@@ -26,6 +26,9 @@ use crate::store::{
 };
 use crate::token_parse::{device_id, normalize_mac};
 
+/// How long `ServerHandle::shutdown` waits for tasks before aborting them.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Entries the retransmit cache holds at most.
 const CACHE_CAPACITY: usize = 65_536;
 
@@ -217,10 +220,17 @@ impl ServerHandle {
         }
     }
 
+    /// Stop serving. Tasks get `SHUTDOWN_GRACE` to finish (the HTTP API
+    /// lets requests in progress complete); whatever is left is aborted, so
+    /// an idle or stalled HTTP connection cannot hold the process.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        for t in self.tasks {
-            let _ = t.await;
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+        for mut t in self.tasks {
+            if tokio::time::timeout_at(deadline, &mut t).await.is_err() {
+                t.abort();
+                tracing::warn!("a task did not stop within {SHUTDOWN_GRACE:?}; aborted");
+            }
         }
     }
 }

@@ -140,7 +140,7 @@ impl Store {
         };
         let k = self.api_keys(true).await?.into_iter().find(|k| k.id == id);
         k.map(|k| (key, k))
-            .ok_or_else(|| StoreError::NotFound(id.to_string()))
+            .ok_or_else(|| StoreError::NoSuchApiKey(id.to_string()))
     }
 
     /// Keys, newest first; revoked ones only with `all`.
@@ -164,7 +164,7 @@ impl Store {
                     .and_then(|id| live.iter().find(|k| k.id == id))
             })
             .cloned()
-            .ok_or_else(|| StoreError::NotFound(format!("API key {name_or_id}")))?;
+            .ok_or_else(|| StoreError::NoSuchApiKey(name_or_id.to_string()))?;
         sqlx::query("UPDATE api_keys SET revoked_on = ? WHERE id = ?")
             .bind(now)
             .bind(k.id)

@@ -39,6 +39,8 @@ pub enum StoreError {
     DuplicateCode { code: String, business_id: i64 },
     #[error("no access token matches \"{0}\"")]
     NotFound(String),
+    #[error("no live API key is named (or has the Id) \"{0}\"; see radgate apikey list")]
+    NoSuchApiKey(String),
     #[error("\"{0}\" matches codes in several businesses ({1}); use the Id instead")]
     Ambiguous(String, String),
     #[error("database url {0:?}: {1}")]

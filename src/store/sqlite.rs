@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0003_session_user_name.sql"),
     include_str!("../../migrations/0004_token_rate_limit.sql"),
     include_str!("../../migrations/0005_api_keys.sql"),
+    include_str!("../../migrations/0006_token_ids_never_reused.sql"),
 ];
 
 pub(crate) const TOKEN_COLS: &str = "id, unique_id, business_id, access_code, description, \
@@ -300,7 +301,7 @@ impl TokenFilter {
         if self.active {
             cond.push(format!(
                 "(valid_from IS NULL OR valid_from <= ?) AND ({EXPIRES_ON_SQL} IS NULL OR {EXPIRES_ON_SQL} > ?) \
-                 AND seconds_used < minutes_included * 60 AND spent_on IS NULL"
+                 AND seconds_used < minutes_included * 60 AND (single_use = 0 OR spent_on IS NULL)"
             ));
             binds.push(FilterValue::Int(now));
             binds.push(FilterValue::Int(now));
@@ -310,7 +311,7 @@ impl TokenFilter {
             binds.push(FilterValue::Int(now));
         }
         if self.spent {
-            cond.push("spent_on IS NOT NULL".into());
+            cond.push("single_use = 1 AND spent_on IS NOT NULL".into());
         }
         if self.unused {
             cond.push("last_access IS NULL".into());
@@ -658,7 +659,7 @@ impl Store {
                  updated_on = ?, updated_by = ?, valid_for_minutes = ?, single_use = ?, rate_limit = ?, \
                  seconds_used = CASE WHEN ? THEN 0 ELSE seconds_used END, \
                  first_used_on = CASE WHEN ? THEN NULL ELSE first_used_on END, \
-                 spent_on = CASE WHEN ? THEN NULL ELSE spent_on END WHERE id = ?",
+                 spent_on = CASE WHEN ? OR ? = 0 THEN NULL ELSE spent_on END WHERE id = ?",
             )
             .bind(t.business_id)
             .bind(&t.access_code)
@@ -679,6 +680,7 @@ impl Store {
             .bind(u.reset_usage)
             .bind(u.reset_usage)
             .bind(u.reset_usage)
+            .bind(t.single_use)
             .bind(cur.id)
             .execute(&mut *conn)
             .await;
@@ -877,6 +879,30 @@ impl Store {
 }
 
 async fn migrate(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    // Foreign keys off while migrating (it cannot change inside a
+    // transaction): rebuilding a table (0006) drops the old one, which with
+    // foreign keys on would cascade-delete the sessions of every token.
+    // foreign_key_check afterwards proves nothing was left dangling.
+    sqlx::query("PRAGMA foreign_keys = OFF")
+        .execute(&mut *conn)
+        .await?;
+    let res = migrate_in_transaction(conn).await;
+    let check = sqlx::query("PRAGMA foreign_key_check")
+        .fetch_all(&mut *conn)
+        .await;
+    sqlx::query("PRAGMA foreign_keys = ON")
+        .execute(&mut *conn)
+        .await?;
+    res?;
+    if !check?.is_empty() {
+        return Err(StoreError::CommitFailed(
+            "database migration left rows whose token is missing (PRAGMA foreign_key_check)".into(),
+        ));
+    }
+    Ok(())
+}
+
+async fn migrate_in_transaction(conn: &mut SqliteConnection) -> Result<(), StoreError> {
     sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
     let res = async {
         let version: i64 = sqlx::query_scalar("PRAGMA user_version")

@@ -407,7 +407,8 @@ const LAST_ACCESS_RESOLUTION: i64 = 60;
 
 const TOKEN_FACTS: &str =
     "SELECT id, access_code, minutes_included, seconds_used, valid_from, valid_to, \
-     user_limit, mac_address, last_access, valid_for_minutes, first_used_on, spent_on, \
+     user_limit, mac_address, last_access, valid_for_minutes, first_used_on, \
+     CASE WHEN single_use = 1 THEN spent_on END, \
      business_id, rate_limit \
      FROM access_tokens WHERE code_key = ?1 AND (?2 IS NULL OR business_id = ?2) LIMIT 2";
 
@@ -695,9 +696,11 @@ fn account(conn: &Connection, a: AcctJob) -> Result<AcctOutcome, StoreError> {
         )?
         .execute(params![now, a.terminate_cause, session_id])?;
     }
-    // A single-use code is spent when its first session ends. FirstUsedOn
-    // is normally set by the Access-Accept; accounting fills it in when that
+    // A single-use code is spent when its first session ends — unless the
+    // NAS or an admin ended it (see `ends_the_guests_use`). FirstUsedOn is
+    // normally set by the Access-Accept; accounting fills it in when that
     // stamp was lost (it is written before the fsync, see Durability).
+    let spends = tr.close && accounting::ends_the_guests_use(a.terminate_cause);
     let left: i64 = conn
         .prepare_cached(
             "UPDATE access_tokens SET seconds_used = seconds_used + ?1, last_access = ?2, \
@@ -705,7 +708,7 @@ fn account(conn: &Connection, a: AcctJob) -> Result<AcctOutcome, StoreError> {
              spent_on = CASE WHEN ?3 AND single_use = 1 THEN COALESCE(spent_on, ?2) ELSE spent_on END \
              WHERE id = ?4 RETURNING minutes_included * 60 - seconds_used",
         )?
-        .query_row(params![tr.charge, now, tr.close, token_id], |r| r.get(0))?;
+        .query_row(params![tr.charge, now, spends, token_id], |r| r.get(0))?;
     // This packet used the last of the time: the sessions still running on
     // the token are to be disconnected (their Session-Timeout assumed each
     // was alone on the code). Every later charging packet of a session that
