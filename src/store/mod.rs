@@ -5,6 +5,7 @@
 
 pub mod sessions;
 pub mod sqlite;
+mod wal;
 pub mod writer;
 
 pub use sessions::{SessionFilter, SessionInfo};
