@@ -29,15 +29,18 @@ use std::time::Duration;
 
 use rusqlite::{ffi, Connection};
 
-// Measured on the 2-vCPU development machine (BENCHMARKS.md): a 4 MiB soft
-// limit restarted the WAL (one short writer-side checkpoint with two syncs)
-// about ten times a second under accounting load, often enough to show in
-// the p99; a 1 MiB tail took the writer up to 13 ms to copy back.
+// Measured on the 2-vCPU development machine (BENCHMARKS.md), accounting
+// with 10k codes: a soft limit of 4 MiB restarted the WAL (one short
+// writer-side checkpoint with two syncs) several times a second, 13.5k/s
+// with p99 18.5 ms; 16 MiB: 16.3k/s, p99 12.8 ms; 40 MiB: 16.2k/s, p99
+// 8.7 ms. With 1M codes a 40 MiB soft limit ran into a 64 MiB hard limit
+// (the writer waiting up to 450 ms), hence 32 and 96. A 1 MiB tail took the
+// writer up to 13 ms to copy back.
 
 /// WAL bytes at which the checkpoint thread starts copying back.
-const SOFT_LIMIT_BYTES: u64 = 16 << 20;
+const SOFT_LIMIT_BYTES: u64 = 32 << 20;
 /// WAL bytes at which the writer waits for the checkpoint to complete.
-const HARD_LIMIT_BYTES: u64 = 64 << 20;
+const HARD_LIMIT_BYTES: u64 = 96 << 20;
 /// The writer copies back a remaining tail of at most this many bytes itself.
 const TAIL_BYTES: u64 = 128 << 10;
 
