@@ -6,6 +6,7 @@
 pub mod apikeys;
 pub mod sessions;
 pub mod sqlite;
+mod wal;
 pub mod writer;
 
 pub use sessions::{SessionFilter, SessionInfo};

@@ -17,6 +17,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
 use super::sqlite::Store;
+use super::wal::{self, WalControl};
 use super::StoreError;
 use crate::config::Synchronous;
 use crate::config::ThrottleConfig;
@@ -289,7 +290,7 @@ impl Store {
     pub async fn spawn_writer(&self, settings: WriterSettings) -> Result<Writer, StoreError> {
         let path = self.connect_options().get_filename().to_path_buf();
         let db = self.database_config().clone();
-        let conn = tokio::task::spawn_blocking(move || -> Result<Connection, StoreError> {
+        let conn = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
             let conn = Connection::open(&path)?;
             conn.busy_timeout(db.busy_timeout)?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -303,10 +304,18 @@ impl Store {
             )?;
             conn.pragma_update(None, "foreign_keys", "ON")?;
             conn.set_prepared_statement_cache_capacity(64);
-            Ok(conn)
+            let (wal, checkpointer) = open_checkpointer(&conn, &path, &db)?;
+            Ok((conn, wal, checkpointer))
         })
         .await
         .map_err(|e| StoreError::CommitFailed(e.to_string()))??;
+        let (conn, wal, checkpointer) = conn;
+        // The checkpoint thread syncs the database file itself (see wal.rs).
+        let db_file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(self.connect_options().get_filename())
+            .map_err(|e| tracing::warn!(error = %e, "store: cannot open the database file"))
+            .ok();
         let (tx, rx) = mpsc::channel(8192);
         let gauges = Arc::new(WriterGauges::default());
         let state = State {
@@ -314,14 +323,65 @@ impl Store {
             settings,
         };
         let g = gauges.clone();
+        let ctl = wal.clone();
         std::thread::Builder::new()
-            .name("radgate-writer".into())
-            .spawn(move || run(conn, rx, state, &g))
+            .name("radgate-ckpt".into())
+            .spawn(move || ctl.run_checkpointer(checkpointer, db_file))
             .map_err(|e| {
-                StoreError::CommitFailed(format!("cannot start the writer thread: {e}"))
+                wal::remove_hook(&conn);
+                StoreError::CommitFailed(format!("cannot start the checkpoint thread: {e}"))
             })?;
+        let ctl = wal.clone();
+        let started = std::thread::Builder::new()
+            .name("radgate-writer".into())
+            .spawn(move || {
+                run(&conn, rx, state, &g, &ctl);
+                // Unhook before the WalControl can go away, then close.
+                wal::remove_hook(&conn);
+                drop(conn);
+                ctl.shut_down();
+            });
+        if let Err(e) = started {
+            wal.shut_down();
+            return Err(StoreError::CommitFailed(format!(
+                "cannot start the writer thread: {e}"
+            )));
+        }
         Ok(Writer { tx, gauges })
     }
+}
+
+/// Hand checkpoints from the writer's connection to a checkpoint thread of
+/// their own (see [`wal`]): install the WAL hook on `conn` and open the
+/// checkpoint thread's connection.
+fn open_checkpointer(
+    conn: &Connection,
+    path: &std::path::Path,
+    db: &crate::config::DatabaseConfig,
+) -> Result<(Arc<WalControl>, Connection), StoreError> {
+    let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    let wal = WalControl::new(u64::try_from(page_size).unwrap_or(4096));
+    conn.pragma_update(
+        None,
+        "journal_size_limit",
+        i64::try_from(WalControl::journal_size_limit()).unwrap_or(i64::MAX),
+    )?;
+    // Replaces (and so turns off) SQLite's automatic checkpoint.
+    wal::install_hook(conn, &wal);
+    let ckpt = Connection::open(path)?;
+    ckpt.busy_timeout(db.busy_timeout)?;
+    // A checkpoint syncs the WAL before and the database file after copying
+    // back at any level but OFF; never OFF here.
+    ckpt.pragma_update(
+        None,
+        "synchronous",
+        match db.synchronous {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        },
+    )?;
+    ckpt.pragma_update(None, "wal_autocheckpoint", 0)?;
+    Ok((wal, ckpt))
 }
 
 fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
@@ -329,7 +389,13 @@ fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Work>, mut state: State, gauges: &WriterGauges) {
+fn run(
+    conn: &Connection,
+    mut rx: mpsc::Receiver<Work>,
+    mut state: State,
+    gauges: &WriterGauges,
+    wal: &WalControl,
+) {
     let mut batch: Vec<Work> = Vec::with_capacity(MAX_BATCH);
     // A batch of Access-Requests only commits without an fsync (its answers
     // are already out, see Durability::Applied); a batch with accounting
@@ -354,7 +420,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Work>, mut state: State, gauges:
                 Err(e) => tracing::warn!(error = %e, "store: cannot set synchronous = {level}"),
             }
         }
-        if let Err(e) = exec(&conn, "BEGIN IMMEDIATE") {
+        if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
             tracing::error!(error = %e, "store: cannot begin a write transaction");
             // Dropping the work drops its reply channel: every caller of this
             // batch gets an error and sends nothing (the NAS retries).
@@ -363,17 +429,21 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Work>, mut state: State, gauges:
         }
         let responders: Vec<Responder> = batch
             .drain(..)
-            .filter_map(|work| (work.run)(&conn, &mut state))
+            .filter_map(|work| (work.run)(conn, &mut state))
             .collect();
         let (d, n, g) = state.throttle.tracked();
         gauges.throttled_devices.store(d, Ordering::Relaxed);
         gauges.throttled_nases.store(n, Ordering::Relaxed);
         gauges.good_devices.store(g, Ordering::Relaxed);
-        match exec(&conn, "COMMIT") {
-            Ok(()) => responders.into_iter().for_each(|r| r(None)),
+        match exec(conn, "COMMIT") {
+            Ok(()) => {
+                responders.into_iter().for_each(|r| r(None));
+                // The answers are out: now the WAL's turn (see wal.rs).
+                wal.after_commit(conn);
+            }
             Err(e) => {
                 tracing::error!(error = %e, "store: commit failed; the batch is not answered");
-                let _ = exec(&conn, "ROLLBACK");
+                let _ = exec(conn, "ROLLBACK");
                 let msg = e.to_string();
                 responders.into_iter().for_each(|r| r(Some(&msg)));
             }
