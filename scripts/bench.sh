@@ -28,6 +28,7 @@ SCALING_CONCURRENCY="1 16 64 256"
 INSTALL=0
 BUILD=1
 KEEP=0
+CODES_STATE=fresh
 FR_SQL_THREADS=32
 FR_FILES_THREADS=4
 GEN_THREADS=1
@@ -60,6 +61,11 @@ Usage: scripts/bench.sh [options]
   --out DIR              where results go (default target/bench/<date-time>)
   --no-build             use the existing release binaries
   --keep                 keep the temporary directory (configs, databases, logs)
+  --codes-state S        fresh (default): radgate's codes were never used, so the
+                         first login of each code records FirstUsedOn/LastAccess
+                         (a write to a random page); used: seeded as used just
+                         now, so logins within 60 s write nothing (the steady
+                         state of codes in service; FreeRADIUS is unaffected)
 EOF
 }
 
@@ -83,10 +89,15 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --keep) KEEP=1; shift ;;
+    --codes-state) CODES_STATE=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "bench.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
 done
+case "$CODES_STATE" in
+  fresh|used) ;;
+  *) echo "bench.sh: --codes-state must be fresh or used, got $CODES_STATE" >&2; exit 2 ;;
+esac
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "bench.sh: $*"; exit 1; }
@@ -218,7 +229,7 @@ fi
   [ "$HAVE_FR" = 1 ] && echo "freeradius: $("$FREERADIUS" -v 2>/dev/null | head -1)"
   command -v sqlite3 >/dev/null && echo "sqlite3: $(sqlite3 --version | cut -d' ' -f1)"
   echo "net.core.rmem_max: $(cat /proc/sys/net/core/rmem_max 2>/dev/null || echo '?')"
-  echo "settings: duration $DURATION, warmup $WARMUP, timeout $TIMEOUT, secret length ${#SECRET}, generator threads $GEN_THREADS, FreeRADIUS threads sql $FR_SQL_THREADS / files $FR_FILES_THREADS"
+  echo "settings: codes state $CODES_STATE, duration $DURATION, warmup $WARMUP, timeout $TIMEOUT, secret length ${#SECRET}, generator threads $GEN_THREADS, FreeRADIUS threads sql $FR_SQL_THREADS / files $FR_FILES_THREADS"
 } >"$OUT/machine.txt"
 cat "$OUT/machine.txt" >&2
 
@@ -292,8 +303,12 @@ run_responder() {
 }
 
 seed_radgate() {
-  local dir=$1 codes=$2 width
+  local dir=$1 codes=$2 width used_sql=""
   width=$(code_width $((codes - 1)))
+  if [ "$CODES_STATE" = used ]; then
+    used_sql="UPDATE access_tokens SET first_used_on = CAST(strftime('%s', 'now') AS INTEGER),
+                last_access = CAST(strftime('%s', 'now') AS INTEGER);"
+  fi
   "$RADGATE" --config "$dir/radgate.toml" token list --format json >/dev/null
   sqlite3 "$dir/radgate.db" <<SQL >/dev/null
 PRAGMA busy_timeout = 5000;
@@ -309,6 +324,7 @@ SELECT lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4'
        1000000, 0, NULL, CAST(strftime('%s', 'now') AS INTEGER),
        CAST(strftime('%s', 'now') AS INTEGER), 'bench.sh'
 FROM n;
+$used_sql
 COMMIT;
 SQL
   local n; n=$(sqlite3 "$dir/radgate.db" 'SELECT count(*) FROM access_tokens')
