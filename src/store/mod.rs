@@ -7,6 +7,7 @@ pub mod apikeys;
 pub mod sessions;
 pub mod sqlite;
 mod wal;
+mod walsync;
 pub mod writer;
 
 pub use sessions::{SessionFilter, SessionInfo};

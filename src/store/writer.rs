@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::sqlite::Store;
 use super::wal::{self, WalControl};
+use super::walsync::{Responder, WalSyncer};
 use super::StoreError;
 use crate::config::Synchronous;
 use crate::config::ThrottleConfig;
@@ -149,16 +150,12 @@ pub struct SweepOutcome {
     pub pending_purged: u64,
 }
 
-/// Called once the batch is settled: `None` when it committed, else the error.
-type Responder = Box<dyn FnOnce(Option<&str>) + Send>;
-
 /// A unit of work: runs inside the batch transaction, under its own
 /// savepoint, and yields the responder that delivers its result after the
 /// commit — or `None` when it answered at once (see [`Durability`]).
 type RunWork = Box<dyn FnOnce(&Connection, &mut State) -> Option<Responder> + Send>;
 
 struct Work {
-    durability: Durability,
     run: RunWork,
 }
 
@@ -194,7 +191,6 @@ impl Writer {
         C: FnOnce(Result<T, StoreError>) + Send + 'static,
     {
         Work {
-            durability,
             run: Box::new(move |conn, s| {
                 let res = in_savepoint(conn, || f(conn, s));
                 if durability == Durability::Applied {
@@ -294,14 +290,10 @@ impl Store {
             let conn = Connection::open(&path)?;
             conn.busy_timeout(db.busy_timeout)?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
-            conn.pragma_update(
-                None,
-                "synchronous",
-                match db.synchronous {
-                    Synchronous::Full => "FULL",
-                    Synchronous::Normal => "NORMAL",
-                },
-            )?;
+            // Commits never sync here: with synchronous = full the WAL is
+            // synced by the sync thread before accounting is answered (see
+            // walsync.rs); checkpoints still sync the WAL and the database.
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
             conn.pragma_update(None, "foreign_keys", "ON")?;
             conn.set_prepared_statement_cache_capacity(64);
             let (wal, checkpointer) = open_checkpointer(&conn, &path, &db)?;
@@ -316,6 +308,15 @@ impl Store {
             .open(self.connect_options().get_filename())
             .map_err(|e| tracing::warn!(error = %e, "store: cannot open the database file"))
             .ok();
+        let syncer = match settings.synchronous {
+            Synchronous::Full => Some(
+                WalSyncer::start(self.connect_options().get_filename()).map_err(|e| {
+                    wal::remove_hook(&conn);
+                    StoreError::CommitFailed(format!("cannot start the WAL sync thread: {e}"))
+                })?,
+            ),
+            Synchronous::Normal => None,
+        };
         let (tx, rx) = mpsc::channel(8192);
         let gauges = Arc::new(WriterGauges::default());
         let state = State {
@@ -335,7 +336,9 @@ impl Store {
         let started = std::thread::Builder::new()
             .name("radgate-writer".into())
             .spawn(move || {
-                run(&conn, rx, state, &g, &ctl);
+                run(&conn, rx, state, &g, &ctl, syncer.as_ref());
+                // Answers waiting for a sync go out (or fail) first.
+                drop(syncer);
                 // Unhook before the WalControl can go away, then close.
                 wal::remove_hook(&conn);
                 drop(conn);
@@ -395,29 +398,26 @@ fn run(
     mut state: State,
     gauges: &WriterGauges,
     wal: &WalControl,
+    syncer: Option<&WalSyncer>,
 ) {
     let mut batch: Vec<Work> = Vec::with_capacity(MAX_BATCH);
-    // A batch of Access-Requests only commits without an fsync (its answers
-    // are already out, see Durability::Applied); a batch with accounting
-    // commits with the configured level. The WAL is sequential, so the next
-    // synced commit makes everything before it durable too.
-    let configured_full = state.settings.synchronous == Synchronous::Full;
-    let mut synced = configured_full;
+    // Every commit is made without an fsync. Access-Requests are answered
+    // as soon as they ran (Durability::Applied); the rest once the batch
+    // has committed and, with synchronous = full, once the sync thread has
+    // synced the WAL (walsync.rs) — while this thread goes on with the
+    // next batch.
     while let Some(first) = rx.blocking_recv() {
+        if syncer.is_some_and(WalSyncer::failed) {
+            tracing::error!(
+                "store: the writer stops: a WAL sync failed (see above); restart radgate"
+            );
+            return;
+        }
         batch.push(first);
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(j) => batch.push(j),
                 Err(_) => break,
-            }
-        }
-        let want_sync =
-            configured_full && batch.iter().any(|w| w.durability == Durability::Committed);
-        if want_sync != synced {
-            let level = if want_sync { "FULL" } else { "NORMAL" };
-            match conn.pragma_update(None, "synchronous", level) {
-                Ok(()) => synced = want_sync,
-                Err(e) => tracing::warn!(error = %e, "store: cannot set synchronous = {level}"),
             }
         }
         if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
@@ -437,8 +437,11 @@ fn run(
         gauges.good_devices.store(g, Ordering::Relaxed);
         match exec(conn, "COMMIT") {
             Ok(()) => {
-                responders.into_iter().for_each(|r| r(None));
-                // The answers are out: now the WAL's turn (see wal.rs).
+                match syncer {
+                    Some(s) => s.after_sync(responders),
+                    None => responders.into_iter().for_each(|r| r(None)),
+                }
+                // Now the WAL's turn (see wal.rs).
                 wal.after_commit(conn);
             }
             Err(e) => {
