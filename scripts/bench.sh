@@ -32,6 +32,7 @@ CODES_STATE=fresh
 FR_SQL_THREADS=32
 FR_FILES_THREADS=4
 GEN_THREADS=1
+INTERIMS=1
 SECRET=testing123
 PREFIX=BENCH
 RECV_BUFF=4194304
@@ -57,6 +58,8 @@ Usage: scripts/bench.sh [options]
                          (default $FR_SQL_THREADS)
   --fr-files-threads N   FreeRADIUS worker threads, files setup (default $FR_FILES_THREADS)
   --gen-threads N        load generator runtime threads (default $GEN_THREADS)
+  --interims N           acct: Interim-Updates per session between Start and Stop
+                         (default $INTERIMS; rows are labelled acct-iN when N is not 1)
   --secret S             shared secret (default $SECRET)
   --out DIR              where results go (default target/bench/<date-time>)
   --no-build             use the existing release binaries
@@ -85,6 +88,7 @@ while [ $# -gt 0 ]; do
     --fr-sql-threads) FR_SQL_THREADS=$2; shift 2 ;;
     --fr-files-threads) FR_FILES_THREADS=$2; shift 2 ;;
     --gen-threads) GEN_THREADS=$2; shift 2 ;;
+    --interims) INTERIMS=$2; shift 2 ;;
     --secret) SECRET=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
@@ -94,6 +98,9 @@ while [ $# -gt 0 ]; do
     *) echo "bench.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
 done
+case "$INTERIMS" in
+  ''|*[!0-9]*) echo "bench.sh: --interims must be a number, got $INTERIMS" >&2; exit 2 ;;
+esac
 case "$CODES_STATE" in
   fresh|used) ;;
   *) echo "bench.sh: --codes-state must be fresh or used, got $CODES_STATE" >&2; exit 2 ;;
@@ -229,7 +236,7 @@ fi
   [ "$HAVE_FR" = 1 ] && echo "freeradius: $("$FREERADIUS" -v 2>/dev/null | head -1)"
   command -v sqlite3 >/dev/null && echo "sqlite3: $(sqlite3 --version | cut -d' ' -f1)"
   echo "net.core.rmem_max: $(cat /proc/sys/net/core/rmem_max 2>/dev/null || echo '?')"
-  echo "settings: codes state $CODES_STATE, duration $DURATION, warmup $WARMUP, timeout $TIMEOUT, secret length ${#SECRET}, generator threads $GEN_THREADS, FreeRADIUS threads sql $FR_SQL_THREADS / files $FR_FILES_THREADS"
+  echo "settings: codes state $CODES_STATE, duration $DURATION, warmup $WARMUP, timeout $TIMEOUT, secret length ${#SECRET}, generator threads $GEN_THREADS, acct interims per session $INTERIMS, FreeRADIUS threads sql $FR_SQL_THREADS / files $FR_FILES_THREADS"
 } >"$OUT/machine.txt"
 cat "$OUT/machine.txt" >&2
 
@@ -255,10 +262,12 @@ run_load() {
   if ! json=$("$BENCH" load --server "$server" --secret "$SECRET" --mode "$mode" \
       --codes "$codes" --code-prefix "$PREFIX" --code-width "$(code_width $((codes - 1)))" \
       --concurrency "$conc" --duration "$DURATION" --warmup "$WARMUP" --timeout "$TIMEOUT" \
-      --threads "$GEN_THREADS" --json); then
+      --threads "$GEN_THREADS" --interims "$INTERIMS" --json); then
     say "$target $mode: the load generator failed"
     return 0
   fi
+  # The row's label names a workload other than the default one.
+  if [ "$mode" = acct ] && [ "$INTERIMS" != 1 ]; then mode="acct-i$INTERIMS"; fi
   printf '{"target":"%s","seeded_codes":%s,"result":%s}\n' "$target" "$codes" "$json" >>"$RESULTS"
   local row=("$target" "$mode" "$conc" "$codes" "$(jf "$json" rps)" "$(jf "$json" p50)" \
     "$(jf "$json" p90)" "$(jf "$json" p99)" "$(jf "$json" max)" "$(jf "$json" accepts)" \
