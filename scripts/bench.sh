@@ -362,6 +362,9 @@ secret = "$SECRET"
 EOF
   say "radgate: seeding $codes codes"
   seed_radgate "$dir" "$codes"
+  # The seeded database on disk before the load starts: otherwise the
+  # kernel writes it back (hundreds of MB at 1M codes) during the run.
+  sync
   RADGATE_LOG=${RADGATE_LOG:-warn} "$RADGATE" --config "$dir/radgate.toml" serve >"$dir/radgate.log" 2>&1 &
   pid=$!; PIDS+=("$pid")
   if ! ready "$auth" auth-pap "$codes"; then
@@ -469,6 +472,7 @@ run_freeradius() {
   auth="127.0.0.1:${ports[0]}"; acct="127.0.0.1:${ports[1]}"
   say "freeradius-$kind: preparing $codes codes in $dir"
   setup_freeradius "$kind" "$dir" "$codes" "${ports[0]}" "${ports[1]}"
+  sync  # as for radgate: the seeded files on disk before the load
   if ! "$FREERADIUS" -C -l stdout -d "$dir/raddb" >"$dir/log/check.log" 2>&1; then
     say "freeradius-$kind: configuration check failed:"; tail -20 "$dir/log/check.log" >&2
     return 0

@@ -187,12 +187,12 @@ impl Writer {
     fn work<T, F, C>(durability: Durability, f: F, then: C) -> Work
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, &mut State) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Job, &mut State) -> Result<T, StoreError> + Send + 'static,
         C: FnOnce(Result<T, StoreError>) + Send + 'static,
     {
         Work {
             run: Box::new(move |conn, s| {
-                let res = in_savepoint(conn, || f(conn, s));
+                let res = in_job(conn, |job| f(job, s));
                 if durability == Durability::Applied {
                     then(res);
                     return None;
@@ -212,7 +212,7 @@ impl Writer {
     async fn submit<T, F>(&self, durability: Durability, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, &mut State) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Job, &mut State) -> Result<T, StoreError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<T, StoreError>>();
         let work = Self::work(durability, f, move |res| {
@@ -231,7 +231,7 @@ impl Writer {
     fn submit_then<T, F, C>(&self, durability: Durability, f: F, then: C) -> Result<(), StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, &mut State) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Job, &mut State) -> Result<T, StoreError> + Send + 'static,
         C: FnOnce(Result<T, StoreError>) + Send + 'static,
     {
         self.tx
@@ -454,13 +454,49 @@ fn run(
     }
 }
 
-/// Run `f` under a savepoint: released on success, rolled back on error.
-fn in_savepoint<T>(
+/// One request's work inside the batch transaction. Reads need nothing
+/// more; before its first write a request calls [`Job::writing`], which
+/// opens its savepoint, so that a request that fails half-way leaves the
+/// others' work intact. Most Access-Requests only read (the code is in
+/// service and LastAccess recent): they pay for no savepoint.
+pub(crate) struct Job<'c> {
+    conn: &'c Connection,
+    savepoint: std::cell::Cell<bool>,
+}
+
+impl std::ops::Deref for Job<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+impl Job<'_> {
+    /// Call before the request's first write.
+    fn writing(&self) -> Result<(), StoreError> {
+        if !self.savepoint.get() {
+            exec(self.conn, "SAVEPOINT job")?;
+            self.savepoint.set(true);
+        }
+        Ok(())
+    }
+}
+
+/// Run `f` as one request: its writes (if any) under a savepoint, released
+/// on success, rolled back on error.
+fn in_job<T>(
     conn: &Connection,
-    f: impl FnOnce() -> Result<T, StoreError>,
+    f: impl FnOnce(&Job) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    exec(conn, "SAVEPOINT job")?;
-    match f() {
+    let job = Job {
+        conn,
+        savepoint: std::cell::Cell::new(false),
+    };
+    let res = f(&job);
+    if !job.savepoint.get() {
+        return res;
+    }
+    match res {
         Ok(v) => {
             exec(conn, "RELEASE job")?;
             Ok(v)
@@ -494,7 +530,7 @@ struct TokenRow {
     rate_limit: Option<String>,
 }
 
-fn authorize(conn: &Connection, a: AuthJob, state: &mut State) -> Result<AuthOutcome, StoreError> {
+fn authorize(conn: &Job, a: AuthJob, state: &mut State) -> Result<AuthOutcome, StoreError> {
     let clock = Instant::now();
     let verdict = state.throttle.check(&a.nas, a.device.as_deref(), clock);
     if verdict != Verdict::Allow {
@@ -518,7 +554,7 @@ fn authorize(conn: &Connection, a: AuthJob, state: &mut State) -> Result<AuthOut
 }
 
 fn authorize_unthrottled(
-    conn: &Connection,
+    conn: &Job,
     a: &AuthJob,
     s: &WriterSettings,
 ) -> Result<AuthOutcome, StoreError> {
@@ -594,6 +630,7 @@ fn authorize_unthrottled(
     let decision = auth::decide(Some(&facts), &req, &live, opts, now);
     if let Decision::Accept(g) = &decision {
         if facts.user_limit.is_some() {
+            conn.writing()?;
             let expires = now + s.pending_place_ttl;
             // A device that holds a place refreshes its pending place (a
             // live session needs nothing); a new device takes a place.
@@ -617,6 +654,7 @@ fn authorize_unthrottled(
             .last_access
             .is_none_or(|t| now - t >= LAST_ACCESS_RESOLUTION);
         if stale || g.bind_mac.is_some() || row.first_used_on.is_none() {
+            conn.writing()?;
             conn.prepare_cached(
                 "UPDATE access_tokens SET last_access = ?1, mac_address = COALESCE(mac_address, ?2), \
                  first_used_on = COALESCE(first_used_on, ?1) WHERE id = ?3",
@@ -651,7 +689,7 @@ fn find_token_id(
     })
 }
 
-fn account(conn: &Connection, a: AcctJob) -> Result<AcctOutcome, StoreError> {
+fn account(conn: &Job, a: AcctJob) -> Result<AcctOutcome, StoreError> {
     let now = a.now;
     match a.status {
         AcctStatus::AccountingOn | AcctStatus::AccountingOff => {
@@ -659,6 +697,7 @@ fn account(conn: &Connection, a: AcctJob) -> Result<AcctOutcome, StoreError> {
             // pending places survive. This does not spend single-use codes:
             // their guests did not end the session, the router did, and they
             // may log in again.
+            conn.writing()?;
             let n = conn
                 .prepare_cached(
                     "UPDATE sessions SET state = 'closed', stopped_at = ?1, updated_at = ?1, \
@@ -694,6 +733,7 @@ fn account(conn: &Connection, a: AcctJob) -> Result<AcctOutcome, StoreError> {
             ..AcctOutcome::ignored("duplicate or late packet")
         });
     }
+    conn.writing()?;
     let counters = a.status != AcctStatus::Start;
     let (session_id, token_id) = match row {
         Some((id, token_id, _, _)) => {
@@ -820,7 +860,8 @@ fn live_sessions(conn: &Connection, token_id: i64) -> Result<Vec<super::LiveSess
         .collect::<Result<Vec<_>, _>>()?)
 }
 
-fn sweep(conn: &Connection, now: i64, stale_after: i64) -> Result<SweepOutcome, StoreError> {
+fn sweep(conn: &Job, now: i64, stale_after: i64) -> Result<SweepOutcome, StoreError> {
+    conn.writing()?;
     let stale = conn
         .prepare_cached(
             "UPDATE sessions SET state = 'closed', stopped_at = ?1, close_reason = 'stale' \
@@ -843,4 +884,81 @@ fn sweep(conn: &Connection, now: i64, stale_after: i64) -> Result<SweepOutcome, 
         stale_closed: stale as u64,
         pending_purged: purged as u64,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DatabaseConfig;
+
+    async fn writer(dir: &std::path::Path) -> (Store, Writer) {
+        let cfg = DatabaseConfig {
+            url: format!("sqlite://{}", dir.join("w.db").display()),
+            ..DatabaseConfig::default()
+        };
+        let store = Store::open(&cfg).await.unwrap();
+        let w = store
+            .spawn_writer(WriterSettings {
+                case_sensitive_codes: false,
+                bind_mac_on_first_use: false,
+                pending_place_ttl: 60,
+                throttle: ThrottleConfig::default(),
+                synchronous: Synchronous::Full,
+            })
+            .await
+            .unwrap();
+        (store, w)
+    }
+
+    /// One request failing after it wrote leaves no trace, and the other
+    /// requests of its batch (before and after it, reading or writing)
+    /// commit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_request_is_rolled_back_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_store, w) = writer(dir.path()).await;
+        w.submit(Durability::Committed, |c, _| {
+            c.writing()?;
+            c.execute_batch("CREATE TABLE t (v INTEGER)")?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let insert = |v: i64, fail: bool| {
+            move |c: &Job, _: &mut State| -> Result<(), StoreError> {
+                c.writing()?;
+                c.execute("INSERT INTO t (v) VALUES (?1)", [v])?;
+                if fail {
+                    return Err(StoreError::Conflict("failed on purpose".into()));
+                }
+                Ok(())
+            }
+        };
+        let count = |c: &Job, _: &mut State| -> Result<i64, StoreError> {
+            Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?)
+        };
+        // Queued together, so that they share one batch as far as the
+        // writer takes them at once; the outcome must not depend on it.
+        let (a, b, r, d) = tokio::join!(
+            w.submit(Durability::Committed, insert(1, false)),
+            w.submit(Durability::Committed, insert(2, true)),
+            w.submit(Durability::Applied, count),
+            w.submit(Durability::Committed, insert(3, false)),
+        );
+        a.unwrap();
+        assert!(matches!(b, Err(StoreError::Conflict(_))), "{b:?}");
+        // Requests run in the order they were queued: the count sees the
+        // first insert and not the rolled-back second.
+        assert_eq!(r.unwrap(), 1);
+        d.unwrap();
+        let vs = w
+            .submit(Durability::Committed, |c, _| {
+                Ok(c.prepare("SELECT v FROM t ORDER BY v")?
+                    .query_map([], |r| r.get::<_, i64>(0))?
+                    .collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(vs, vec![1, 3]);
+    }
 }
