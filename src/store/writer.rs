@@ -735,13 +735,19 @@ fn account(conn: &Job, a: AcctJob) -> Result<AcctOutcome, StoreError> {
     }
     conn.writing()?;
     let counters = a.status != AcctStatus::Start;
-    let (session_id, token_id) = match row {
+    let (session_id, token_id, still_to_close) = match row {
         Some((id, token_id, _, _)) => {
+            // A Stop closes the session in the same statement.
             conn.prepare_cached(
                 "UPDATE sessions SET session_time = ?1, updated_at = ?2, framed_ip = COALESCE(?3, framed_ip), \
                  input_octets = MAX(input_octets, ?4), output_octets = MAX(output_octets, ?5), \
                  input_packets = MAX(input_packets, ?6), output_packets = MAX(output_packets, ?7), \
-                 user_name = COALESCE(?9, user_name) WHERE id = ?8",
+                 user_name = COALESCE(?9, user_name), \
+                 state = CASE WHEN ?10 THEN 'closed' ELSE state END, \
+                 stopped_at = CASE WHEN ?10 THEN ?2 ELSE stopped_at END, \
+                 terminate_cause = CASE WHEN ?10 THEN ?11 ELSE terminate_cause END, \
+                 close_reason = CASE WHEN ?10 THEN 'stop' ELSE close_reason END \
+                 WHERE id = ?8",
             )?
             .execute(params![
                 tr.session_time,
@@ -752,9 +758,11 @@ fn account(conn: &Job, a: AcctJob) -> Result<AcctOutcome, StoreError> {
                 a.input_packets,
                 a.output_packets,
                 id,
-                a.user_name
+                a.user_name,
+                tr.close,
+                a.terminate_cause
             ])?;
-            (id, token_id)
+            (id, token_id, false)
         }
         None => {
             let Some(user) = a.user_name.as_deref() else {
@@ -800,10 +808,10 @@ fn account(conn: &Job, a: AcctJob) -> Result<AcctOutcome, StoreError> {
                     conn.last_insert_rowid()
                 }
             };
-            (id, token_id)
+            (id, token_id, tr.close)
         }
     };
-    if tr.close {
+    if still_to_close {
         conn.prepare_cached(
             "UPDATE sessions SET state = 'closed', stopped_at = ?1, terminate_cause = ?2, close_reason = 'stop' WHERE id = ?3",
         )?
