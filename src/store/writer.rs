@@ -36,6 +36,10 @@ use std::time::Instant;
 /// Requests taken into one transaction at most.
 const MAX_BATCH: usize = 1024;
 
+/// A batch taking longer than this is logged at debug level, with where
+/// the time went (SQL, COMMIT, WAL checkpoint work after the commit).
+const SLOW_BATCH: std::time::Duration = std::time::Duration::from_millis(4);
+
 #[derive(Debug, Clone)]
 pub struct WriterSettings {
     pub case_sensitive_codes: bool,
@@ -420,6 +424,8 @@ fn run(
                 Err(_) => break,
             }
         }
+        let t0 = Instant::now();
+        let nb = batch.len();
         if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
             tracing::error!(error = %e, "store: cannot begin a write transaction");
             // Dropping the work drops its reply channel: every caller of this
@@ -435,14 +441,28 @@ fn run(
         gauges.throttled_devices.store(d, Ordering::Relaxed);
         gauges.throttled_nases.store(n, Ordering::Relaxed);
         gauges.good_devices.store(g, Ordering::Relaxed);
+        let t1 = Instant::now();
         match exec(conn, "COMMIT") {
             Ok(()) => {
+                let t2 = Instant::now();
                 match syncer {
                     Some(s) => s.after_sync(responders),
                     None => responders.into_iter().for_each(|r| r(None)),
                 }
                 // Now the WAL's turn (see wal.rs).
+                let f0 = wal.frames();
                 wal.after_commit(conn);
+                let t3 = Instant::now();
+                if t3 - t0 > SLOW_BATCH {
+                    tracing::debug!(
+                        requests = nb,
+                        sql = ?(t1 - t0),
+                        commit = ?(t2 - t1),
+                        wal = ?(t3 - t2),
+                        frames = f0,
+                        "store: slow batch"
+                    );
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, "store: commit failed; the batch is not answered");
