@@ -335,6 +335,52 @@ impl TokenInput {
     }
 }
 
+/// The Nexudus list envelope around one page of tokens (CLI `token list
+/// --format json` and the API's GET /api/spaces/accesstokens). `summary`
+/// leaves MinutesIncluded, ValidTo and UserLimit out of the records, as
+/// Nexudus lists them.
+pub fn list_envelope(
+    tokens: &[AccessToken],
+    total: i64,
+    f: &crate::store::TokenFilter,
+    summary: bool,
+) -> serde_json::Value {
+    let (page, size) = (f.page, f.size);
+    let pages = (total + size - 1) / size;
+    let first = if tokens.is_empty() {
+        0
+    } else {
+        (page - 1) * size + 1
+    };
+    let records: Vec<serde_json::Value> = tokens
+        .iter()
+        .map(|t| {
+            let mut v = serde_json::to_value(t.to_json()).unwrap_or(serde_json::Value::Null);
+            if let (true, serde_json::Value::Object(m)) = (summary, &mut v) {
+                for k in ["MinutesIncluded", "ValidTo", "UserLimit"] {
+                    m.shift_remove(k);
+                }
+            }
+            v
+        })
+        .collect();
+    serde_json::json!({
+        "Records": records,
+        "CurrentPage": page,
+        "CurrentPageSize": size,
+        "CurrentOrderField": f.order_by.unwrap_or(crate::store::sqlite::TokenField::Id).name(),
+        "CurrentSortDirection": if f.descending { -1 } else { 1 },
+        "FirstItem": first,
+        "LastItem": if tokens.is_empty() { 0 } else { first + tokens.len() as i64 - 1 },
+        "TotalItems": total,
+        "TotalPages": pages,
+        "HasNextPage": page < pages,
+        "HasPreviousPage": page > 1,
+        "PageNumber": page,
+        "PageSize": size,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -578,7 +578,7 @@ async fn list(
     authorize(&s, &headers, "AccessToken-List").await?;
     let f = query::filter(&params, s.config.server.timezone).map_err(ApiError::BadRequest)?;
     let (tokens, total) = s.store.list_tokens(&f, now()).await?;
-    Ok(Json(query::envelope(&tokens, total, &f)).into_response())
+    Ok(Json(crate::token::list_envelope(&tokens, total, &f, true)).into_response())
 }
 
 /// Send Disconnect-Requests for `sessions` in the background; outcomes go

@@ -3,12 +3,11 @@
 //! `from_`/`to_AccessToken_<Field>` ranges) and its envelope.
 
 use chrono_tz::Tz;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::FieldErr;
 use crate::store::sqlite::{CmpOp, FilterValue, TokenCond, TokenField};
 use crate::store::TokenFilter;
-use crate::token::AccessToken;
 use crate::token_parse::{normalize_mac, normalize_uuid, parse_datetime_span};
 
 /// Largest page.
@@ -166,45 +165,6 @@ fn cond(
         }
     }
     Ok(())
-}
-
-/// The Nexudus list envelope; Records in the summary form (without
-/// MinutesIncluded, ValidTo and UserLimit, as Nexudus lists them).
-pub(super) fn envelope(tokens: &[AccessToken], total: i64, f: &TokenFilter) -> Value {
-    let (page, size) = (f.page, f.size);
-    let pages = (total + size - 1) / size;
-    let first = if tokens.is_empty() {
-        0
-    } else {
-        (page - 1) * size + 1
-    };
-    let records: Vec<Value> = tokens
-        .iter()
-        .map(|t| {
-            let mut v = serde_json::to_value(t.to_json()).unwrap_or(Value::Null);
-            if let Value::Object(m) = &mut v {
-                for k in ["MinutesIncluded", "ValidTo", "UserLimit"] {
-                    m.shift_remove(k);
-                }
-            }
-            v
-        })
-        .collect();
-    json!({
-        "Records": records,
-        "CurrentPage": page,
-        "CurrentPageSize": size,
-        "CurrentOrderField": f.order_by.unwrap_or(TokenField::Id).name(),
-        "CurrentSortDirection": if f.descending { -1 } else { 1 },
-        "FirstItem": first,
-        "LastItem": if tokens.is_empty() { 0 } else { first + tokens.len() as i64 - 1 },
-        "TotalItems": total,
-        "TotalPages": pages,
-        "HasNextPage": page < pages,
-        "HasPreviousPage": page > 1,
-        "PageNumber": page,
-        "PageSize": size,
-    })
 }
 
 #[cfg(test)]

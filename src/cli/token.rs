@@ -13,8 +13,8 @@ use super::progress::Progress;
 use super::{CliError, Format};
 use crate::config::Config;
 use crate::radius::disconnect;
-use crate::store::sqlite::{GenerateError, TokenField, TokenUpdate};
-use crate::store::{LiveSession, SessionRow, Store, TokenFilter};
+use crate::store::sqlite::{GenerateError, TokenUpdate};
+use crate::store::{LiveSession, SessionRow, Store};
 use crate::token::{ts, AccessToken, FieldError, TokenInput, TokenJson};
 use crate::token_parse::{
     code_key, format_local, format_minutes_span, format_utc, generate_code, CODE_ALPHABET,
@@ -420,7 +420,7 @@ pub async fn run(cmd: TokenCommand, config: &Config) -> Result<(), CliError> {
             f.size = a.size;
             let (tokens, total) = store.list_tokens(&f, now()).await?;
             match a.format {
-                Format::Json => print_json(&envelope(&tokens, total, &f)),
+                Format::Json => print_json(&crate::token::list_envelope(&tokens, total, &f, false)),
                 Format::Csv => print_csv(&tokens),
                 Format::Table => {
                     list_table(&tokens, tz);
@@ -793,54 +793,6 @@ pub(super) fn whoami() -> String {
 
 fn pages(total: i64, size: i64) -> i64 {
     (total + size - 1) / size
-}
-
-/// The Nexudus list envelope.
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct Envelope {
-    records: Vec<TokenJson>,
-    current_page: i64,
-    current_page_size: i64,
-    current_order_field: &'static str,
-    current_sort_direction: i64,
-    first_item: i64,
-    last_item: i64,
-    total_items: i64,
-    total_pages: i64,
-    has_next_page: bool,
-    has_previous_page: bool,
-    page_number: i64,
-    page_size: i64,
-}
-
-fn envelope(tokens: &[AccessToken], total: i64, f: &TokenFilter) -> Envelope {
-    let (page, size) = (f.page, f.size);
-    let first = if tokens.is_empty() {
-        0
-    } else {
-        (page - 1) * size + 1
-    };
-    let total_pages = pages(total, size);
-    Envelope {
-        records: tokens.iter().map(|t| t.to_json()).collect(),
-        current_page: page,
-        current_page_size: size,
-        current_order_field: f.order_by.unwrap_or(TokenField::Id).name(),
-        current_sort_direction: if f.descending { -1 } else { 1 },
-        first_item: first,
-        last_item: if tokens.is_empty() {
-            0
-        } else {
-            first + tokens.len() as i64 - 1
-        },
-        total_items: total,
-        total_pages,
-        has_next_page: page < total_pages,
-        has_previous_page: page > 1,
-        page_number: page,
-        page_size: size,
-    }
 }
 
 #[derive(Serialize)]
