@@ -103,8 +103,27 @@ async fn lost_start_first_interim_opens_the_session() {
     assert_eq!(live.len(), 1);
     assert_eq!(live[0].state, "active");
     // A Stop alone (Start and Interims lost) opens and closes a session.
-    c.acct(2, &pkt(STOP, "NOSTART", "x2", Some(120))).await;
+    c.acct(
+        2,
+        &Acct {
+            terminate_cause: Some(4),
+            ..pkt(STOP, "NOSTART", "x2", Some(120))
+        },
+    )
+    .await;
     assert_eq!(s.seconds_used("NOSTART").await, 420);
+    let row: (String, Option<i64>, Option<String>, bool, i64) = sqlx::query_as(
+        "SELECT state, terminate_cause, close_reason, stopped_at IS NOT NULL, session_time \
+         FROM sessions WHERE acct_session_id = 'x2'",
+    )
+    .fetch_one(s.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        row,
+        ("closed".into(), Some(4), Some("stop".into()), true, 120)
+    );
+    assert_eq!(s.store.live_sessions(t.id, now()).await.unwrap().len(), 1);
     s.shutdown().await;
 }
 

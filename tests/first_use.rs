@@ -346,6 +346,20 @@ async fn a_version_1_database_is_migrated_and_keeps_its_tokens() {
         .await
         .unwrap();
     assert_eq!(sessions, 1);
+    // The rebuilt sessions table (0007) kept the row and still checks its state.
+    let (state, sid): (String, String) =
+        sqlx::query_as("SELECT state, acct_session_id FROM sessions WHERE token_id = 1")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!((state.as_str(), sid.as_str()), ("active", "s-old"));
+    let bad = sqlx::query(
+        "INSERT INTO sessions (token_id, nas, state, created_at, updated_at) \
+         VALUES (1, '192.0.2.1', 'bogus', 1, 1)",
+    )
+    .execute(store.pool())
+    .await;
+    assert!(bad.is_err(), "state 'bogus' was accepted");
     // Ids are never reused after a delete (the API hands them out).
     let input = radgate::token::TokenInput {
         access_code: Some("NEWER".into()),

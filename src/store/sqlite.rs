@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0004_token_rate_limit.sql"),
     include_str!("../../migrations/0005_api_keys.sql"),
     include_str!("../../migrations/0006_token_ids_never_reused.sql"),
+    include_str!("../../migrations/0007_sessions_state_check.sql"),
 ];
 
 pub(crate) const TOKEN_COLS: &str = "id, unique_id, business_id, access_code, description, \

@@ -694,19 +694,49 @@ fn authorize_unthrottled(
     })
 }
 
-fn find_token_id(
+/// What accounting reads about a token: enough to charge it and to know
+/// whether its row needs writing at all.
+struct TokenUse {
+    id: i64,
+    /// Seconds left before this packet (MinutesIncluded × 60 − used).
+    left: i64,
+    user_limit: Option<i64>,
+    last_access: Option<i64>,
+    first_used_on: Option<i64>,
+}
+
+fn find_token_use(
     conn: &Connection,
     user_name: &str,
     business_id: Option<i64>,
-) -> Result<Option<i64>, StoreError> {
-    let ids = conn
-        .prepare_cached("SELECT id FROM access_tokens WHERE code_key = ?1 AND (?2 IS NULL OR business_id = ?2) LIMIT 2")?
-        .query_map(params![code_key(user_name), business_id], |r| r.get::<_, i64>(0))?
+) -> Result<Option<TokenUse>, StoreError> {
+    let mut found = conn
+        .prepare_cached(
+            "SELECT id, minutes_included * 60 - seconds_used, user_limit, last_access, first_used_on \
+             FROM access_tokens WHERE code_key = ?1 AND (?2 IS NULL OR business_id = ?2) LIMIT 2",
+        )?
+        .query_map(params![code_key(user_name), business_id], |r| {
+            Ok(TokenUse {
+                id: r.get(0)?,
+                left: r.get(1)?,
+                user_limit: r.get(2)?,
+                last_access: r.get(3)?,
+                first_used_on: r.get(4)?,
+            })
+        })?
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(match ids.as_slice() {
-        [one] => Some(*one),
+    Ok(match found.len() {
+        1 => found.pop(),
         _ => None,
     })
+}
+
+/// A session accounting has seen, with its token.
+struct SessionRow {
+    id: i64,
+    closed: bool,
+    session_time: i64,
+    token: TokenUse,
 }
 
 fn account(conn: &Job, a: AcctJob) -> Result<AcctOutcome, StoreError> {
@@ -738,38 +768,57 @@ fn account(conn: &Job, a: AcctJob) -> Result<AcctOutcome, StoreError> {
     let Some(sid) = a.acct_session_id.as_deref() else {
         return Ok(AcctOutcome::ignored("no Acct-Session-Id"));
     };
-    let row: Option<(i64, i64, String, i64)> = conn
-        .prepare_cached("SELECT id, token_id, state, session_time FROM sessions WHERE nas = ?1 AND acct_session_id = ?2")?
-        .query_row(params![a.nas, sid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+    // The session and its token in one read (the token row is needed to
+    // charge it; foreign keys guarantee it exists).
+    let row: Option<SessionRow> = conn
+        .prepare_cached(
+            "SELECT s.id, s.state = 'closed', s.session_time, t.id, \
+             t.minutes_included * 60 - t.seconds_used, t.user_limit, t.last_access, t.first_used_on \
+             FROM sessions s JOIN access_tokens t ON t.id = s.token_id \
+             WHERE s.nas = ?1 AND s.acct_session_id = ?2",
+        )?
+        .query_row(params![a.nas, sid], |r| {
+            Ok(SessionRow {
+                id: r.get(0)?,
+                closed: r.get(1)?,
+                session_time: r.get(2)?,
+                token: TokenUse {
+                    id: r.get(3)?,
+                    left: r.get(4)?,
+                    user_limit: r.get(5)?,
+                    last_access: r.get(6)?,
+                    first_used_on: r.get(7)?,
+                },
+            })
+        })
         .optional()?;
-    let seen = row.as_ref().map(|(_, _, state, t)| Seen {
-        closed: state == "closed",
-        session_time: *t,
+    let seen = row.as_ref().map(|s| Seen {
+        closed: s.closed,
+        session_time: s.session_time,
     });
     let tr = accounting::transition(seen, a.status, a.session_time);
     if tr.ignore {
         return Ok(AcctOutcome {
-            token_id: row.map(|r| r.1),
+            token_id: row.map(|s| s.token.id),
             ..AcctOutcome::ignored("duplicate or late packet")
         });
     }
     conn.writing()?;
     let counters = a.status != AcctStatus::Start;
-    let (session_id, token_id, still_to_close) = match row {
-        Some((id, token_id, _, _)) => {
-            // A Stop closes the session in the same statement.
-            conn.prepare_cached(
-                "UPDATE sessions SET session_time = ?1, updated_at = ?2, framed_ip = COALESCE(?3, framed_ip), \
-                 input_octets = MAX(input_octets, ?4), output_octets = MAX(output_octets, ?5), \
-                 input_packets = MAX(input_packets, ?6), output_packets = MAX(output_packets, ?7), \
-                 user_name = COALESCE(?9, user_name), \
-                 state = CASE WHEN ?10 THEN 'closed' ELSE state END, \
-                 stopped_at = CASE WHEN ?10 THEN ?2 ELSE stopped_at END, \
-                 terminate_cause = CASE WHEN ?10 THEN ?11 ELSE terminate_cause END, \
-                 close_reason = CASE WHEN ?10 THEN 'stop' ELSE close_reason END \
-                 WHERE id = ?8",
-            )?
-            .execute(params![
+    let token = match row {
+        Some(s) => {
+            // Interim-Updates leave `state` out of the statement, so SQLite
+            // leaves the (token_id, state) index alone; a Stop closes the
+            // session in the same statement.
+            macro_rules! set {
+                () => {
+                    "UPDATE sessions SET session_time = ?1, updated_at = ?2, \
+                     framed_ip = COALESCE(?3, framed_ip), input_octets = MAX(input_octets, ?4), \
+                     output_octets = MAX(output_octets, ?5), input_packets = MAX(input_packets, ?6), \
+                     output_packets = MAX(output_packets, ?7), user_name = COALESCE(?9, user_name)"
+                };
+            }
+            let p = params![
                 tr.session_time,
                 now,
                 a.framed_ip,
@@ -777,18 +826,28 @@ fn account(conn: &Job, a: AcctJob) -> Result<AcctOutcome, StoreError> {
                 a.output_octets,
                 a.input_packets,
                 a.output_packets,
-                id,
+                s.id,
                 a.user_name,
-                tr.close,
-                a.terminate_cause
-            ])?;
-            (id, token_id, false)
+                a.terminate_cause,
+            ];
+            if tr.close {
+                conn.prepare_cached(concat!(
+                    set!(),
+                    ", state = 'closed', stopped_at = ?2, terminate_cause = ?10, \
+                     close_reason = 'stop' WHERE id = ?8"
+                ))?
+                .execute(p)?;
+            } else {
+                conn.prepare_cached(concat!(set!(), " WHERE id = ?8"))?
+                    .execute(&p[..9])?;
+            }
+            s.token
         }
         None => {
             let Some(user) = a.user_name.as_deref() else {
                 return Ok(AcctOutcome::ignored("no User-Name"));
             };
-            let Some(token_id) = find_token_id(conn, user, a.business_id)? else {
+            let Some(token) = find_token_use(conn, user, a.business_id)? else {
                 return Ok(AcctOutcome::ignored("unknown code"));
             };
             let (io, oo, ip, op) = if counters {
@@ -801,66 +860,86 @@ fn account(conn: &Job, a: AcctJob) -> Result<AcctOutcome, StoreError> {
             } else {
                 (0, 0, 0, 0)
             };
-            // Confirm the device's pending place from authentication, if any.
-            let pending: Option<i64> = conn
-                .prepare_cached(
+            // Confirm the device's pending place from authentication, if
+            // any. Only a token with a UserLimit has places (see authorize).
+            let pending: Option<i64> = if token.user_limit.is_some() {
+                conn.prepare_cached(
                     "SELECT id FROM sessions WHERE token_id = ?1 AND state = 'pending' AND device IS ?2 ORDER BY id LIMIT 1",
                 )?
-                .query_row(params![token_id, a.device], |r| r.get(0))
-                .optional()?;
-            let id = match pending {
+                .query_row(params![token.id, a.device], |r| r.get(0))
+                .optional()?
+            } else {
+                None
+            };
+            // A first packet that is a Stop (the Start was lost) opens the
+            // session closed.
+            let (state, stopped_at, cause, reason) = if tr.close {
+                ("closed", Some(now), a.terminate_cause, Some("stop"))
+            } else {
+                ("active", None, None, None)
+            };
+            match pending {
                 Some(id) => {
                     conn.prepare_cached(
-                        "UPDATE sessions SET state = 'active', nas = ?1, acct_session_id = ?2, framed_ip = ?3, \
+                        "UPDATE sessions SET state = ?12, nas = ?1, acct_session_id = ?2, framed_ip = ?3, \
                          session_time = ?4, updated_at = ?5, expires_at = NULL, input_octets = ?6, \
-                         output_octets = ?7, input_packets = ?8, output_packets = ?9, user_name = ?11 WHERE id = ?10",
+                         output_octets = ?7, input_packets = ?8, output_packets = ?9, user_name = ?11, \
+                         stopped_at = ?13, terminate_cause = ?14, close_reason = ?15 WHERE id = ?10",
                     )?
-                    .execute(params![a.nas, sid, a.framed_ip, tr.session_time, now, io, oo, ip, op, id, user])?;
-                    id
+                    .execute(params![
+                        a.nas, sid, a.framed_ip, tr.session_time, now, io, oo, ip, op, id, user,
+                        state, stopped_at, cause, reason
+                    ])?;
                 }
                 None => {
                     conn.prepare_cached(
                         "INSERT INTO sessions (token_id, nas, device, state, acct_session_id, framed_ip, created_at, \
-                         updated_at, session_time, input_octets, output_octets, input_packets, output_packets, user_name) \
-                         VALUES (?1, ?2, ?3, 'active', ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                         updated_at, session_time, input_octets, output_octets, input_packets, output_packets, \
+                         user_name, stopped_at, terminate_cause, close_reason) \
+                         VALUES (?1, ?2, ?3, ?13, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?14, ?15, ?16)",
                     )?
-                    .execute(params![token_id, a.nas, a.device, sid, a.framed_ip, now, tr.session_time, io, oo, ip, op, user])?;
-                    conn.last_insert_rowid()
+                    .execute(params![
+                        token.id, a.nas, a.device, sid, a.framed_ip, now, tr.session_time, io, oo, ip,
+                        op, user, state, stopped_at, cause, reason
+                    ])?;
                 }
-            };
-            (id, token_id, tr.close)
+            }
+            token
         }
     };
-    if still_to_close {
-        conn.prepare_cached(
-            "UPDATE sessions SET state = 'closed', stopped_at = ?1, terminate_cause = ?2, close_reason = 'stop' WHERE id = ?3",
-        )?
-        .execute(params![now, a.terminate_cause, session_id])?;
-    }
     // A single-use code is spent when its first session ends — unless the
     // NAS or an admin ended it (see `ends_the_guests_use`). FirstUsedOn is
     // normally set by the Access-Accept; accounting fills it in when that
     // stamp was lost (it is written before the fsync, see Durability).
+    // LastAccess is stamped by every packet that charges; one that charges
+    // nothing (a Start) stamps it only when it is older than
+    // LAST_ACCESS_RESOLUTION, like a login.
     let spends = tr.close && accounting::ends_the_guests_use(a.terminate_cause);
-    let left: i64 = conn
-        .prepare_cached(
+    let stale = token
+        .last_access
+        .is_none_or(|t| now - t >= LAST_ACCESS_RESOLUTION);
+    if tr.charge != 0 || spends || stale || token.first_used_on.is_none() {
+        conn.prepare_cached(
             "UPDATE access_tokens SET seconds_used = seconds_used + ?1, last_access = ?2, \
              first_used_on = COALESCE(first_used_on, ?2), \
              spent_on = CASE WHEN ?3 AND single_use = 1 THEN COALESCE(spent_on, ?2) ELSE spent_on END \
-             WHERE id = ?4 RETURNING minutes_included * 60 - seconds_used",
+             WHERE id = ?4",
         )?
-        .query_row(params![tr.charge, now, spends, token_id], |r| r.get(0))?;
+        .execute(params![tr.charge, now, spends, token.id])?;
+    }
     // This packet used the last of the time: the sessions still running on
     // the token are to be disconnected (their Session-Timeout assumed each
     // was alone on the code). Every later charging packet of a session that
-    // keeps running asks again.
+    // keeps running asks again. (The token was read in this transaction, by
+    // the only writer: `left` is exact.)
+    let left = token.left - tr.charge;
     let disconnect = if tr.charge > 0 && left <= 0 {
-        live_sessions(conn, token_id)?
+        live_sessions(conn, token.id)?
     } else {
         Vec::new()
     };
     Ok(AcctOutcome {
-        token_id: Some(token_id),
+        token_id: Some(token.id),
         charged: tr.charge,
         closed: u64::from(tr.close),
         ignored: None,
