@@ -29,7 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0004_token_rate_limit.sql"),
     include_str!("../../migrations/0005_api_keys.sql"),
     include_str!("../../migrations/0006_token_ids_never_reused.sql"),
-    include_str!("../../migrations/0007_sessions_state_check.sql"),
+    include_str!("../../migrations/0007_sessions_rebuilt.sql"),
 ];
 
 pub(crate) const TOKEN_COLS: &str = "id, unique_id, business_id, access_code, description, \
@@ -834,7 +834,8 @@ impl Store {
             let sql = format!(
                 "SELECT s.nas, s.acct_session_id, COALESCE(s.user_name, t.access_code), s.framed_ip, s.device \
                  FROM sessions s JOIN access_tokens t ON t.id = s.token_id \
-                 WHERE s.token_id IN ({marks}) AND s.state = 'active' AND s.acct_session_id IS NOT NULL \
+                 WHERE s.token_id IN ({marks}) AND s.state IN ('pending', 'active') \
+                 AND s.state = 'active' AND s.acct_session_id IS NOT NULL \
                  ORDER BY s.id"
             );
             let mut q = sqlx::query(&sql);
@@ -862,7 +863,8 @@ impl Store {
     ) -> Result<Vec<SessionRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, token_id, nas, device, state, acct_session_id, created_at, expires_at, session_time \
-             FROM sessions WHERE token_id = ? AND (state = 'active' OR (state = 'pending' AND expires_at > ?)) \
+             FROM sessions WHERE token_id = ? AND state IN ('pending', 'active') \
+             AND (state = 'active' OR expires_at > ?) \
              ORDER BY id",
         )
         .bind(token_id)

@@ -637,10 +637,7 @@ fn authorize_unthrottled(
     // records none, so a flood of logins cannot grow the table.
     let live = if facts.user_limit.is_some() {
         let devices = conn
-            .prepare_cached(
-                "SELECT device FROM sessions WHERE token_id = ?1 \
-                 AND (state = 'active' OR (state = 'pending' AND expires_at > ?2))",
-            )?
+            .prepare_cached(LIVE_DEVICES)?
             .query_map(params![token_id, now], |r| r.get::<_, Option<String>>(0))?
             .collect::<Result<Vec<_>, _>>()?;
         LivePlaces { devices }
@@ -655,11 +652,8 @@ fn authorize_unthrottled(
             // A device that holds a place refreshes its pending place (a
             // live session needs nothing); a new device takes a place.
             if g.already_holds_place {
-                conn.prepare_cached(
-                    "UPDATE sessions SET expires_at = ?1, updated_at = ?2 \
-                     WHERE token_id = ?3 AND device = ?4 AND state = 'pending'",
-                )?
-                .execute(params![expires, now, token_id, a.device])?;
+                conn.prepare_cached(REFRESH_PENDING)?
+                    .execute(params![expires, now, token_id, a.device])?;
             } else {
                 conn.prepare_cached(
                     "INSERT INTO sessions (token_id, nas, device, state, created_at, updated_at, expires_at) \
@@ -749,10 +743,7 @@ fn account(conn: &Job, a: AcctJob) -> Result<AcctOutcome, StoreError> {
             // may log in again.
             conn.writing()?;
             let n = conn
-                .prepare_cached(
-                    "UPDATE sessions SET state = 'closed', stopped_at = ?1, updated_at = ?1, \
-                     close_reason = 'nas-restart' WHERE nas = ?2 AND state IN ('active', 'pending')",
-                )?
+                .prepare_cached(NAS_RESTART)?
                 .execute(params![now, a.nas])?;
             return Ok(AcctOutcome {
                 token_id: None,
@@ -863,11 +854,9 @@ fn account(conn: &Job, a: AcctJob) -> Result<AcctOutcome, StoreError> {
             // Confirm the device's pending place from authentication, if
             // any. Only a token with a UserLimit has places (see authorize).
             let pending: Option<i64> = if token.user_limit.is_some() {
-                conn.prepare_cached(
-                    "SELECT id FROM sessions WHERE token_id = ?1 AND state = 'pending' AND device IS ?2 ORDER BY id LIMIT 1",
-                )?
-                .query_row(params![token.id, a.device], |r| r.get(0))
-                .optional()?
+                conn.prepare_cached(FIND_PENDING)?
+                    .query_row(params![token.id, a.device], |r| r.get(0))
+                    .optional()?
             } else {
                 None
             };
@@ -947,14 +936,33 @@ fn account(conn: &Job, a: AcctJob) -> Result<AcctOutcome, StoreError> {
     })
 }
 
+/// Statements on sessions by token or by state. Each repeats the
+/// condition of the partial index `sessions_live` word for word — `state
+/// IN ('pending', 'active')` — which is what lets SQLite use it (see
+/// migrations/0007); `every_sessions_statement_uses_an_index` checks.
+const LIVE_DEVICES: &str = "SELECT device FROM sessions WHERE token_id = ?1 \
+     AND state IN ('pending', 'active') AND (state = 'active' OR expires_at > ?2)";
+const REFRESH_PENDING: &str = "UPDATE sessions SET expires_at = ?1, updated_at = ?2 \
+     WHERE token_id = ?3 AND state IN ('pending', 'active') AND device = ?4 AND state = 'pending'";
+const NAS_RESTART: &str =
+    "UPDATE sessions SET state = 'closed', stopped_at = ?1, updated_at = ?1, \
+     close_reason = 'nas-restart' WHERE state IN ('pending', 'active') AND nas = ?2";
+const FIND_PENDING: &str = "SELECT id FROM sessions WHERE token_id = ?1 \
+     AND state IN ('pending', 'active') AND state = 'pending' AND device IS ?2 ORDER BY id LIMIT 1";
+const LIVE_SESSIONS: &str =
+    "SELECT s.nas, s.acct_session_id, COALESCE(s.user_name, t.access_code), \
+     s.framed_ip, s.device FROM sessions s JOIN access_tokens t ON t.id = s.token_id \
+     WHERE s.token_id = ?1 AND s.state IN ('pending', 'active') AND s.state = 'active' \
+     AND s.acct_session_id IS NOT NULL ORDER BY s.id";
+const SWEEP_STALE: &str = "UPDATE sessions SET state = 'closed', stopped_at = ?1, close_reason = 'stale' \
+     WHERE state IN ('pending', 'active') AND state = 'active' AND updated_at <= ?1 - ?2 RETURNING token_id";
+const PURGE_PENDING: &str = "DELETE FROM sessions WHERE state IN ('pending', 'active') \
+     AND state = 'pending' AND expires_at <= ?1";
+
 /// The token's sessions that accounting shows running.
 fn live_sessions(conn: &Connection, token_id: i64) -> Result<Vec<super::LiveSession>, StoreError> {
     Ok(conn
-        .prepare_cached(
-            "SELECT s.nas, s.acct_session_id, COALESCE(s.user_name, t.access_code), s.framed_ip, s.device \
-             FROM sessions s JOIN access_tokens t ON t.id = s.token_id \
-             WHERE s.token_id = ?1 AND s.state = 'active' AND s.acct_session_id IS NOT NULL ORDER BY s.id",
-        )?
+        .prepare_cached(LIVE_SESSIONS)?
         .query_map(params![token_id], |r| {
             Ok(super::LiveSession {
                 nas: r.get(0)?,
@@ -970,10 +978,7 @@ fn live_sessions(conn: &Connection, token_id: i64) -> Result<Vec<super::LiveSess
 fn sweep(conn: &Job, now: i64, stale_after: i64) -> Result<SweepOutcome, StoreError> {
     conn.writing()?;
     let stale = conn
-        .prepare_cached(
-            "UPDATE sessions SET state = 'closed', stopped_at = ?1, close_reason = 'stale' \
-             WHERE state = 'active' AND updated_at <= ?1 - ?2 RETURNING token_id",
-        )?
+        .prepare_cached(SWEEP_STALE)?
         .query_map(params![now, stale_after], |r| r.get::<_, i64>(0))?
         .collect::<Result<Vec<_>, _>>()?;
     // A session that went silent has ended too: it spends a single-use code.
@@ -984,9 +989,7 @@ fn sweep(conn: &Job, now: i64, stale_after: i64) -> Result<SweepOutcome, StoreEr
         .execute(params![now, token_id])?;
     }
     let stale = stale.len();
-    let purged = conn
-        .prepare_cached("DELETE FROM sessions WHERE state = 'pending' AND expires_at <= ?1")?
-        .execute(params![now])?;
+    let purged = conn.prepare_cached(PURGE_PENDING)?.execute(params![now])?;
     Ok(SweepOutcome {
         stale_closed: stale as u64,
         pending_purged: purged as u64,
@@ -1015,6 +1018,42 @@ mod tests {
             .await
             .unwrap();
         (store, w)
+    }
+
+    /// Every statement the writer runs on sessions by token or by state
+    /// finds its rows through an index (the table keeps every session ever
+    /// closed; a full scan would grow with it).
+    #[tokio::test]
+    async fn every_sessions_statement_uses_an_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_store, _w) = writer(dir.path()).await;
+        let conn = Connection::open(dir.path().join("w.db")).unwrap();
+        for sql in [
+            LIVE_DEVICES,
+            REFRESH_PENDING,
+            NAS_RESTART,
+            FIND_PENDING,
+            LIVE_SESSIONS,
+            SWEEP_STALE,
+            PURGE_PENDING,
+        ] {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            // Unbound parameters are NULL: the plan does not depend on them.
+            let mut rows = stmt.raw_query();
+            let mut plan = Vec::new();
+            while let Some(r) = rows.next().unwrap() {
+                plan.push(r.get::<_, String>(3).unwrap());
+            }
+            let scans: Vec<_> = plan
+                .iter()
+                .filter(|d| d.starts_with("SCAN") && !d.contains("USING"))
+                .collect();
+            assert!(scans.is_empty(), "{sql}\n{plan:?}");
+            assert!(
+                plan.iter().any(|d| d.contains("sessions_live")),
+                "{sql}\n{plan:?}"
+            );
+        }
     }
 
     /// One request failing after it wrote leaves no trace, and the other
