@@ -357,3 +357,29 @@ async fn signed_accounting_does_not_make_auto_require_signed_logins() {
     assert!(auth.roundtrip(&unsigned).await.is_accept());
     s.shutdown().await;
 }
+
+/// Accounting finds codes through the same hints as logins (see
+/// src/store/codes.rs): a code renamed by another connection is found by
+/// its new name only.
+#[tokio::test]
+async fn accounting_finds_a_renamed_code_by_its_new_name() {
+    let s = TestServer::start().await;
+    let t = s.token("BEFORE", 60, |_| {}).await;
+    let c = Client::new(s.acct_addr).await;
+    c.acct(1, &pkt(START, "BEFORE", "r1", Some(0))).await;
+    c.acct(2, &pkt(STOP, "BEFORE", "r1", Some(60))).await;
+    s.exec(&format!(
+        "UPDATE access_tokens SET access_code = 'AFTER', code_key = 'AFTER' WHERE id = {}",
+        t.id
+    ))
+    .await;
+    c.acct(3, &pkt(INTERIM, "BEFORE", "r2", Some(120))).await;
+    assert_eq!(
+        s.seconds_used("AFTER").await,
+        60,
+        "charged under the old name"
+    );
+    c.acct(4, &pkt(INTERIM, "after", "r3", Some(120))).await;
+    assert_eq!(s.seconds_used("AFTER").await, 180);
+    s.shutdown().await;
+}

@@ -465,3 +465,60 @@ async fn deleted_code_stops_working_at_once() {
     assert_eq!(r.reply_message().as_deref(), Some("Unknown access code"));
     s.shutdown().await;
 }
+
+/// The writer finds codes through hints from code to token id (see
+/// src/store/codes.rs). Codes changed behind its back — by the CLI or the
+/// API, on other connections — must be found as they are now: renamed,
+/// re-created under a new id, or added in a second business (which makes a
+/// code ambiguous for a client without a business).
+#[tokio::test]
+async fn codes_changed_by_other_connections_are_found_as_they_are_now() {
+    let s = TestServer::start_with(|c| {
+        let mut biz = c.clients[0].clone();
+        biz.name = "venue-7".into();
+        biz.network = "127.0.0.2/32".parse().unwrap();
+        biz.business_id = Some(7);
+        c.clients.push(biz);
+    })
+    .await;
+    let any = Client::new(s.addr).await;
+    let venue = Client::bind("127.0.0.2:0", s.addr).await;
+    let unknown = Some("Unknown access code");
+    let t = s.token("HINTED", 60, |_| {}).await;
+    assert!(any
+        .auth(1, "HINTED", Pw::Pap("HINTED"), None)
+        .await
+        .is_accept());
+    // Renamed: the old code is gone, the new one works.
+    s.exec(&format!(
+        "UPDATE access_tokens SET access_code = 'RENAMED', code_key = 'RENAMED' WHERE id = {}",
+        t.id
+    ))
+    .await;
+    let r = any.auth(2, "HINTED", Pw::Pap("HINTED"), None).await;
+    assert_eq!(r.reply_message().as_deref(), unknown);
+    assert!(any
+        .auth(3, "RENAMED", Pw::Pap("RENAMED"), None)
+        .await
+        .is_accept());
+    // Deleted and created again (a new id, and a different password).
+    assert!(s.store.delete_token(t.id).await.unwrap());
+    let again = s.token("RENAMED", 30, |_| {}).await;
+    assert!(again.id > t.id);
+    let r = any.auth(4, "RENAMED", Pw::Pap("RENAMED"), None).await;
+    assert_eq!(r.session_timeout(), Some(30 * 60));
+    // The same code in business 7: ambiguous for a client without a
+    // business, the business-7 token for the venue's client.
+    let b7 = s.token("RENAMED", 5, |t| t.business_id = Some(7)).await;
+    let r = any.auth(5, "RENAMED", Pw::Pap("RENAMED"), None).await;
+    assert_eq!(r.reply_message().as_deref(), unknown);
+    let r = venue.auth(6, "RENAMED", Pw::Pap("RENAMED"), None).await;
+    assert_eq!(r.session_timeout(), Some(5 * 60));
+    // One business again: the code is unambiguous.
+    assert!(s.store.delete_token(b7.id).await.unwrap());
+    let r = any.auth(7, "RENAMED", Pw::Pap("RENAMED"), None).await;
+    assert_eq!(r.session_timeout(), Some(30 * 60));
+    let r = venue.auth(8, "RENAMED", Pw::Pap("RENAMED"), None).await;
+    assert_eq!(r.reply_message().as_deref(), unknown);
+    s.shutdown().await;
+}

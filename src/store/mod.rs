@@ -4,6 +4,7 @@
 //! one fsync covers a whole batch.
 
 pub mod apikeys;
+mod codes;
 pub mod sessions;
 pub mod sqlite;
 mod wal;

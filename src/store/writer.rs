@@ -16,6 +16,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
+use super::codes::CodeHints;
 use super::sqlite::Store;
 use super::wal::{self, WalControl};
 use super::walsync::{Responder, WalSyncer};
@@ -56,6 +57,7 @@ pub struct WriterSettings {
 struct State {
     settings: WriterSettings,
     throttle: Throttle,
+    codes: CodeHints,
 }
 
 /// Sizes of the writer's in-memory tables, for monitoring and tests.
@@ -264,7 +266,11 @@ impl Writer {
         job: AcctJob,
         then: impl FnOnce(Result<AcctOutcome, StoreError>) + Send + 'static,
     ) -> Result<(), StoreError> {
-        self.submit_then(Durability::Committed, move |c, _| account(c, job), then)
+        self.submit_then(
+            Durability::Committed,
+            move |c, s| account(c, job, &mut s.codes),
+            then,
+        )
     }
 
     /// Wait until everything submitted before has been committed.
@@ -325,6 +331,7 @@ impl Store {
         let gauges = Arc::new(WriterGauges::default());
         let state = State {
             throttle: Throttle::new(settings.throttle.clone()),
+            codes: CodeHints::start(self.connect_options().get_filename()),
             settings,
         };
         let g = gauges.clone();
@@ -433,6 +440,10 @@ fn run(
             batch.clear();
             continue;
         }
+        if let Err(e) = state.codes.refresh(conn) {
+            tracing::warn!(error = %e, "store: cannot check for changes by other connections");
+            state.codes.distrust();
+        }
         let responders: Vec<Responder> = batch
             .drain(..)
             .filter_map(|work| (work.run)(conn, &mut state))
@@ -534,12 +545,20 @@ fn in_job<T>(
 /// (LastAccess is exact to this many seconds).
 const LAST_ACCESS_RESOLUTION: i64 = 60;
 
-const TOKEN_FACTS: &str =
-    "SELECT id, access_code, minutes_included, seconds_used, valid_from, valid_to, \
-     user_limit, mac_address, last_access, valid_for_minutes, first_used_on, \
-     CASE WHEN single_use = 1 THEN spent_on END, \
-     business_id, rate_limit \
-     FROM access_tokens WHERE code_key = ?1 AND (?2 IS NULL OR business_id = ?2) LIMIT 2";
+macro_rules! token_facts {
+    () => {
+        "SELECT id, access_code, minutes_included, seconds_used, valid_from, valid_to, \
+         user_limit, mac_address, last_access, valid_for_minutes, first_used_on, \
+         CASE WHEN single_use = 1 THEN spent_on END, \
+         business_id, rate_limit, code_key FROM access_tokens "
+    };
+}
+const TOKEN_FACTS: &str = concat!(
+    token_facts!(),
+    "WHERE code_key = ?1 AND (?2 IS NULL OR business_id = ?2) LIMIT 2"
+);
+/// The row a [`CodeHints`] hint names; checked before use.
+const TOKEN_FACTS_BY_ID: &str = concat!(token_facts!(), "WHERE id = ?1");
 
 /// What the writer reads about a token besides [`TokenFacts`].
 struct TokenRow {
@@ -561,7 +580,7 @@ fn authorize(conn: &Job, a: AuthJob, state: &mut State) -> Result<AuthOutcome, S
             accepted: None,
         });
     }
-    let outcome = authorize_unthrottled(conn, &a, &state.settings)?;
+    let outcome = authorize_unthrottled(conn, &a, &state.settings, &mut state.codes)?;
     let (guess_failed, accepted) = match &outcome.decision {
         Decision::Reject(RejectReason::UnknownCode | RejectReason::WrongPassword) => (true, false),
         Decision::Accept(_) => (false, true),
@@ -573,46 +592,113 @@ fn authorize(conn: &Job, a: AuthJob, state: &mut State) -> Result<AuthOutcome, S
     Ok(outcome)
 }
 
+/// A token row as [`TOKEN_FACTS`] reads it, with its code key.
+fn token_facts_row(
+    r: &rusqlite::Row,
+    now: i64,
+) -> rusqlite::Result<(TokenRow, TokenFacts, String)> {
+    let first_used_on: Option<i64> = r.get(10)?;
+    Ok((
+        TokenRow {
+            id: r.get(0)?,
+            last_access: r.get(8)?,
+            first_used_on,
+            business_id: r.get(12)?,
+            rate_limit: r.get(13)?,
+        },
+        TokenFacts {
+            access_code: r.get(1)?,
+            minutes_included: r.get(2)?,
+            seconds_used: r.get(3)?,
+            valid_from: r.get(4)?,
+            valid_to: auth::window_end(r.get(5)?, r.get(9)?, first_used_on, now),
+            user_limit: r.get(6)?,
+            mac_address: r.get(7)?,
+            spent: r.get::<_, Option<i64>>(11)?.is_some(),
+        },
+        r.get(14)?,
+    ))
+}
+
+/// A token row found by code: what the caller reads, its code key and
+/// business (to check a hinted row), and its id.
+struct Found<T> {
+    row: T,
+    code_key: String,
+    business_id: i64,
+    id: i64,
+}
+
+/// The one token a code names: by its hint when the hinted row checks out,
+/// else through the code index (see [`CodeHints`]). `by_id` and `by_key`
+/// read the same columns, WHERE `id = ?1`, and WHERE `code_key = ?1 AND (?2
+/// IS NULL OR business_id = ?2) LIMIT 2`. A code in several businesses,
+/// asked for without one, is no token (and logged).
+fn find_by_code<T>(
+    conn: &Connection,
+    key: &str,
+    business_id: Option<i64>,
+    nas: &str,
+    codes: &mut CodeHints,
+    (by_id, by_key): (&str, &str),
+    read: impl Fn(&rusqlite::Row) -> rusqlite::Result<Found<T>>,
+) -> Result<Option<T>, StoreError> {
+    let hash = codes.hash(key);
+    if let Some(id) = codes.get(hash, business_id) {
+        let hinted = conn
+            .prepare_cached(by_id)?
+            .query_row(params![id], &read)
+            .optional()?;
+        if let Some(f) = hinted {
+            if f.code_key == key && business_id.is_none_or(|b| b == f.business_id) {
+                return Ok(Some(f.row));
+            }
+        }
+    }
+    let mut rows = conn
+        .prepare_cached(by_key)?
+        .query_map(params![key, business_id], &read)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(match rows.len() {
+        1 => rows.pop().map(|f| {
+            codes.learn(hash, f.id);
+            f.row
+        }),
+        0 => None,
+        _ => {
+            tracing::warn!(
+                nas,
+                "code matches tokens of several businesses; set business_id on the client"
+            );
+            None
+        }
+    })
+}
+
 fn authorize_unthrottled(
     conn: &Job,
     a: &AuthJob,
     s: &WriterSettings,
+    codes: &mut CodeHints,
 ) -> Result<AuthOutcome, StoreError> {
     let now = a.now;
-    let mut stmt = conn.prepare_cached(TOKEN_FACTS)?;
-    let mut rows = stmt
-        .query_map(params![code_key(&a.user_name), a.business_id], |r| {
-            let first_used_on: Option<i64> = r.get(10)?;
-            Ok((
-                TokenRow {
-                    id: r.get(0)?,
-                    last_access: r.get(8)?,
-                    first_used_on,
-                    business_id: r.get(12)?,
-                    rate_limit: r.get(13)?,
-                },
-                TokenFacts {
-                    access_code: r.get(1)?,
-                    minutes_included: r.get(2)?,
-                    seconds_used: r.get(3)?,
-                    valid_from: r.get(4)?,
-                    valid_to: auth::window_end(r.get(5)?, r.get(9)?, first_used_on, now),
-                    user_limit: r.get(6)?,
-                    mac_address: r.get(7)?,
-                    spent: r.get::<_, Option<i64>>(11)?.is_some(),
-                },
-            ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    drop(stmt);
-    let token = match rows.len() {
-        1 => rows.pop(),
-        0 => None,
-        _ => {
-            tracing::warn!(nas = %a.nas, "code matches tokens of several businesses; set business_id on the client");
-            None
-        }
-    };
+    let token = find_by_code(
+        conn,
+        &code_key(&a.user_name),
+        a.business_id,
+        &a.nas,
+        codes,
+        (TOKEN_FACTS_BY_ID, TOKEN_FACTS),
+        |r| {
+            let (row, facts, code_key) = token_facts_row(r, now)?;
+            Ok(Found {
+                code_key,
+                business_id: row.business_id,
+                id: row.id,
+                row: (row, facts),
+            })
+        },
+    )?;
     let opts = AuthOptions {
         accept_any_password: a.accept_any_password,
         case_sensitive_codes: s.case_sensitive_codes,
@@ -699,30 +785,50 @@ struct TokenUse {
     first_used_on: Option<i64>,
 }
 
+macro_rules! token_use {
+    () => {
+        "SELECT id, minutes_included * 60 - seconds_used, user_limit, last_access, first_used_on, \
+         code_key, business_id FROM access_tokens "
+    };
+}
+
+/// The one token an accounting packet names (see [`find_by_code`]).
 fn find_token_use(
     conn: &Connection,
     user_name: &str,
     business_id: Option<i64>,
+    nas: &str,
+    codes: &mut CodeHints,
 ) -> Result<Option<TokenUse>, StoreError> {
-    let mut found = conn
-        .prepare_cached(
-            "SELECT id, minutes_included * 60 - seconds_used, user_limit, last_access, first_used_on \
-             FROM access_tokens WHERE code_key = ?1 AND (?2 IS NULL OR business_id = ?2) LIMIT 2",
-        )?
-        .query_map(params![code_key(user_name), business_id], |r| {
-            Ok(TokenUse {
-                id: r.get(0)?,
-                left: r.get(1)?,
-                user_limit: r.get(2)?,
-                last_access: r.get(3)?,
-                first_used_on: r.get(4)?,
+    find_by_code(
+        conn,
+        &code_key(user_name),
+        business_id,
+        nas,
+        codes,
+        (
+            concat!(token_use!(), "WHERE id = ?1"),
+            concat!(
+                token_use!(),
+                "WHERE code_key = ?1 AND (?2 IS NULL OR business_id = ?2) LIMIT 2"
+            ),
+        ),
+        |r| {
+            let id = r.get(0)?;
+            Ok(Found {
+                row: TokenUse {
+                    id,
+                    left: r.get(1)?,
+                    user_limit: r.get(2)?,
+                    last_access: r.get(3)?,
+                    first_used_on: r.get(4)?,
+                },
+                code_key: r.get(5)?,
+                business_id: r.get(6)?,
+                id,
             })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(match found.len() {
-        1 => found.pop(),
-        _ => None,
-    })
+        },
+    )
 }
 
 /// A session accounting has seen, with its token.
@@ -733,7 +839,7 @@ struct SessionRow {
     token: TokenUse,
 }
 
-fn account(conn: &Job, a: AcctJob) -> Result<AcctOutcome, StoreError> {
+fn account(conn: &Job, a: AcctJob, codes: &mut CodeHints) -> Result<AcctOutcome, StoreError> {
     let now = a.now;
     match a.status {
         AcctStatus::AccountingOn | AcctStatus::AccountingOff => {
@@ -838,7 +944,7 @@ fn account(conn: &Job, a: AcctJob) -> Result<AcctOutcome, StoreError> {
             let Some(user) = a.user_name.as_deref() else {
                 return Ok(AcctOutcome::ignored("no User-Name"));
             };
-            let Some(token) = find_token_use(conn, user, a.business_id)? else {
+            let Some(token) = find_token_use(conn, user, a.business_id, &a.nas, codes)? else {
                 return Ok(AcctOutcome::ignored("unknown code"));
             };
             let (io, oo, ip, op) = if counters {
