@@ -59,6 +59,8 @@ impl CodeHints {
             .name("radgate-codes".into())
             .spawn(move || match scan(&path, &h) {
                 Ok(v) => {
+                    // The writer takes them at its next batch; until then
+                    // (and when it never comes) it uses the index.
                     let _ = tx.send(v);
                 }
                 Err(e) => {
@@ -84,6 +86,7 @@ impl CodeHints {
         if let Some(rx) = &self.loading {
             match rx.try_recv() {
                 Ok(v) => {
+                    tracing::debug!(codes = v.len(), "store: code lookup hints loaded");
                     self.base = v;
                     self.loading = None;
                 }
