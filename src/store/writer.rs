@@ -785,6 +785,18 @@ struct TokenUse {
     first_used_on: Option<i64>,
 }
 
+/// A [`TokenUse`] from the five columns at `i`: id, seconds left,
+/// user_limit, last_access, first_used_on (as `token_use!` reads them).
+fn token_use_at(r: &rusqlite::Row, i: usize) -> rusqlite::Result<TokenUse> {
+    Ok(TokenUse {
+        id: r.get(i)?,
+        left: r.get(i + 1)?,
+        user_limit: r.get(i + 2)?,
+        last_access: r.get(i + 3)?,
+        first_used_on: r.get(i + 4)?,
+    })
+}
+
 macro_rules! token_use {
     () => {
         "SELECT id, minutes_included * 60 - seconds_used, user_limit, last_access, first_used_on, \
@@ -814,25 +826,19 @@ fn find_token_use(
             ),
         ),
         |r| {
-            let id = r.get(0)?;
+            let row = token_use_at(r, 0)?;
             Ok(Found {
-                row: TokenUse {
-                    id,
-                    left: r.get(1)?,
-                    user_limit: r.get(2)?,
-                    last_access: r.get(3)?,
-                    first_used_on: r.get(4)?,
-                },
+                id: row.id,
+                row,
                 code_key: r.get(5)?,
                 business_id: r.get(6)?,
-                id,
             })
         },
     )
 }
 
 /// A session accounting has seen, with its token.
-struct SessionRow {
+struct SeenSession {
     id: i64,
     closed: bool,
     session_time: i64,
@@ -867,7 +873,7 @@ fn account(conn: &Job, a: AcctJob, codes: &mut CodeHints) -> Result<AcctOutcome,
     };
     // The session and its token in one read (the token row is needed to
     // charge it; foreign keys guarantee it exists).
-    let row: Option<SessionRow> = conn
+    let row: Option<SeenSession> = conn
         .prepare_cached(
             "SELECT s.id, s.state = 'closed', s.session_time, t.id, \
              t.minutes_included * 60 - t.seconds_used, t.user_limit, t.last_access, t.first_used_on \
@@ -875,17 +881,11 @@ fn account(conn: &Job, a: AcctJob, codes: &mut CodeHints) -> Result<AcctOutcome,
              WHERE s.nas = ?1 AND s.acct_session_id = ?2",
         )?
         .query_row(params![a.nas, sid], |r| {
-            Ok(SessionRow {
+            Ok(SeenSession {
                 id: r.get(0)?,
                 closed: r.get(1)?,
                 session_time: r.get(2)?,
-                token: TokenUse {
-                    id: r.get(3)?,
-                    left: r.get(4)?,
-                    user_limit: r.get(5)?,
-                    last_access: r.get(6)?,
-                    first_used_on: r.get(7)?,
-                },
+                token: token_use_at(r, 3)?,
             })
         })
         .optional()?;
@@ -905,8 +905,8 @@ fn account(conn: &Job, a: AcctJob, codes: &mut CodeHints) -> Result<AcctOutcome,
     let token = match row {
         Some(s) => {
             // Interim-Updates leave `state` out of the statement, so SQLite
-            // leaves the (token_id, state) index alone; a Stop closes the
-            // session in the same statement.
+            // leaves the live-sessions index (its condition reads `state`)
+            // alone; a Stop closes the session in the same statement.
             macro_rules! set {
                 () => {
                     "UPDATE sessions SET session_time = ?1, updated_at = ?2, \
