@@ -383,3 +383,29 @@ async fn accounting_finds_a_renamed_code_by_its_new_name() {
     assert_eq!(s.seconds_used("AFTER").await, 180);
     s.shutdown().await;
 }
+
+/// A Start on a code last used minutes ago defers its LastAccess stamp (it
+/// charges nothing); an Interim that charges stamps the row at once.
+#[tokio::test]
+async fn a_start_defers_its_last_access_stamp_and_a_charge_writes_it() {
+    let s = TestServer::start().await;
+    s.token("STAMP", 60, |_| {}).await;
+    s.exec("UPDATE access_tokens SET first_used_on = strftime('%s', 'now') - 300, last_access = strftime('%s', 'now') - 300")
+        .await;
+    let since = now();
+    let acct = Client::new(s.acct_addr).await;
+    acct.acct(1, &pkt(START, "STAMP", "d1", Some(0))).await;
+    let t = s.store.find_token("STAMP").await.unwrap();
+    assert!(t.last_access.unwrap() < since - 60, "{:?}", t.last_access);
+    s.flush().await;
+    let t = s.store.find_token("STAMP").await.unwrap();
+    assert!(t.last_access.unwrap() >= since, "{:?}", t.last_access);
+    s.exec("UPDATE access_tokens SET last_access = last_access - 300")
+        .await;
+    let since = now();
+    acct.acct(2, &pkt(INTERIM, "STAMP", "d1", Some(60))).await;
+    let t = s.store.find_token("STAMP").await.unwrap();
+    assert_eq!(t.seconds_used, 60);
+    assert!(t.last_access.unwrap() >= since, "{:?}", t.last_access);
+    s.shutdown().await;
+}

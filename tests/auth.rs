@@ -522,3 +522,54 @@ async fn codes_changed_by_other_connections_are_found_as_they_are_now() {
     assert_eq!(r.reply_message().as_deref(), unknown);
     s.shutdown().await;
 }
+
+/// A later login that only has to refresh LastAccess does not write the row
+/// at once: the stamp is deferred (store/stamps.rs) and reaches the
+/// database with a sweep, a flush, or at shutdown.
+#[tokio::test]
+async fn a_deferred_last_access_stamp_reaches_the_database() {
+    let s = TestServer::start().await;
+    s.token("LATER1", 60, |_| {}).await;
+    s.token("LATER2", 60, |_| {}).await;
+    let c = Client::new(s.addr).await;
+    let codes = ["LATER1", "LATER2"];
+    for (i, code) in codes.iter().enumerate() {
+        assert!(c.auth(i as u8, code, Pw::Pap(code), None).await.is_accept());
+    }
+    // Both were last used two minutes ago.
+    s.exec("UPDATE access_tokens SET first_used_on = first_used_on - 120, last_access = last_access - 120")
+        .await;
+    let stamped = |t: &radgate::token::AccessToken, since: i64| t.last_access.unwrap_or(0) >= since;
+    let since = chrono::Utc::now().timestamp();
+    for (i, code) in codes.iter().enumerate() {
+        assert!(c
+            .auth(10 + i as u8, code, Pw::Pap(code), None)
+            .await
+            .is_accept());
+    }
+    // Deferred: the rows still hold the old stamps.
+    for code in codes {
+        let t = s.store.find_token(code).await.unwrap();
+        assert!(!stamped(&t, since - 60), "{code}: {:?}", t.last_access);
+    }
+    // A flush writes them.
+    s.flush().await;
+    for code in codes {
+        let t = s.store.find_token(code).await.unwrap();
+        assert!(stamped(&t, since), "{code}: {:?}", t.last_access);
+    }
+    // So does shutdown.
+    s.exec("UPDATE access_tokens SET last_access = last_access - 120")
+        .await;
+    let since = chrono::Utc::now().timestamp();
+    assert!(c
+        .auth(20, "LATER1", Pw::Pap("LATER1"), None)
+        .await
+        .is_accept());
+    let store = s.store.clone();
+    s.shutdown().await;
+    let t = store.find_token("LATER1").await.unwrap();
+    assert!(stamped(&t, since), "{:?}", t.last_access);
+    let t = store.find_token("LATER2").await.unwrap();
+    assert!(!stamped(&t, since - 60), "{:?}", t.last_access);
+}

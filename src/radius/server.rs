@@ -201,6 +201,8 @@ pub struct MemoryUse {
     pub throttled_devices: usize,
     pub throttled_nases: usize,
     pub good_devices: usize,
+    /// LastAccess stamps waiting for their sweep (at most one per token).
+    pub deferred_stamps: usize,
 }
 
 impl ServerHandle {
@@ -217,6 +219,7 @@ impl ServerHandle {
             throttled_devices: g.throttled_devices.load(Ordering::Relaxed),
             throttled_nases: g.throttled_nases.load(Ordering::Relaxed),
             good_devices: g.good_devices.load(Ordering::Relaxed),
+            deferred_stamps: g.deferred_stamps.load(Ordering::Relaxed),
         }
     }
 
@@ -231,6 +234,12 @@ impl ServerHandle {
                 t.abort();
                 tracing::warn!("a task did not stop within {SHUTDOWN_GRACE:?}; aborted");
             }
+        }
+        // Deferred LastAccess stamps go to the database.
+        match tokio::time::timeout(SHUTDOWN_GRACE, self.shared.writer.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot write LastAccess stamps at shutdown"),
+            Err(_) => tracing::warn!("LastAccess stamps not written within {SHUTDOWN_GRACE:?}"),
         }
     }
 }
@@ -335,6 +344,7 @@ pub async fn start(config: Arc<Config>, store: &Store) -> Result<ServerHandle, S
             Port::Acct,
             stop_rx.clone(),
         )),
+        tokio::spawn(stamp_loop(shared.clone(), stop_rx.clone())),
         tokio::spawn(sweep_loop(shared.clone(), stop_rx)),
     ];
     let mut tasks = tasks;
@@ -381,6 +391,30 @@ impl Port {
         match self {
             Port::Auth => &[Code::AccessRequest, Code::StatusServer],
             Port::Acct => &[Code::AccountingRequest, Code::StatusServer],
+        }
+    }
+}
+
+/// Keep deferred LastAccess stamps going to the database while no requests
+/// come (requests carry them otherwise; see store/stamps.rs).
+async fn stamp_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => break,
+        }
+        if shared
+            .writer
+            .gauges()
+            .deferred_stamps
+            .load(Ordering::Relaxed)
+            > 0
+        {
+            if let Err(e) = shared.writer.write_stamps().await {
+                tracing::warn!(error = %e, "cannot write LastAccess stamps");
+            }
         }
     }
 }

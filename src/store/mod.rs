@@ -7,6 +7,7 @@ pub mod apikeys;
 mod codes;
 pub mod sessions;
 pub mod sqlite;
+mod stamps;
 mod wal;
 mod walsync;
 pub mod writer;

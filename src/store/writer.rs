@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::codes::CodeHints;
 use super::sqlite::Store;
+use super::stamps::{self, Stamps};
 use super::wal::{self, WalControl};
 use super::walsync::{Responder, WalSyncer};
 use super::StoreError;
@@ -58,6 +59,7 @@ struct State {
     settings: WriterSettings,
     throttle: Throttle,
     codes: CodeHints,
+    stamps: Stamps,
 }
 
 /// Sizes of the writer's in-memory tables, for monitoring and tests.
@@ -66,6 +68,8 @@ pub struct WriterGauges {
     pub throttled_devices: AtomicUsize,
     pub throttled_nases: AtomicUsize,
     pub good_devices: AtomicUsize,
+    /// LastAccess stamps waiting for their sweep.
+    pub deferred_stamps: AtomicUsize,
 }
 
 /// One Access-Request to decide and record.
@@ -268,14 +272,34 @@ impl Writer {
     ) -> Result<(), StoreError> {
         self.submit_then(
             Durability::Committed,
-            move |c, s| account(c, job, &mut s.codes),
+            move |c, s| account(c, job, &mut s.codes, &mut s.stamps),
             then,
         )
     }
 
-    /// Wait until everything submitted before has been committed.
+    /// Wait until everything submitted before has been committed, with
+    /// every deferred LastAccess stamp (see [`stamps`](super::stamps)).
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.submit(Durability::Committed, |_, _| Ok(())).await
+        self.submit(Durability::Committed, |c, s| {
+            if s.stamps.len() > 0 {
+                c.writing()?;
+                s.stamps.write_all(c)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Write the next chunk of deferred LastAccess stamps when their sweep
+    /// is due or running (batches of requests do this too; this is for a
+    /// server without requests).
+    pub async fn write_stamps(&self) -> Result<(), StoreError> {
+        self.submit(Durability::Applied, |c, s| {
+            c.writing()?;
+            s.stamps.sweep(c, Instant::now(), stamps::IDLE_CHUNK)?;
+            Ok(())
+        })
+        .await
     }
 
     pub fn gauges(&self) -> &WriterGauges {
@@ -332,6 +356,7 @@ impl Store {
         let state = State {
             throttle: Throttle::new(settings.throttle.clone()),
             codes: CodeHints::start(self.connect_options().get_filename()),
+            stamps: Stamps::new(Instant::now()),
             settings,
         };
         let g = gauges.clone();
@@ -448,6 +473,13 @@ fn run(
             .drain(..)
             .filter_map(|work| (work.run)(conn, &mut state))
             .collect();
+        // Deferred LastAccess stamps ride on the batch's commit.
+        if let Err(e) = state.stamps.sweep(conn, t0, stamps::CHUNK) {
+            tracing::warn!(error = %e, "store: cannot write LastAccess stamps; they are lost");
+        }
+        gauges
+            .deferred_stamps
+            .store(state.stamps.len(), Ordering::Relaxed);
         let (d, n, g) = state.throttle.tracked();
         gauges.throttled_devices.store(d, Ordering::Relaxed);
         gauges.throttled_nases.store(n, Ordering::Relaxed);
@@ -580,7 +612,13 @@ fn authorize(conn: &Job, a: AuthJob, state: &mut State) -> Result<AuthOutcome, S
             accepted: None,
         });
     }
-    let outcome = authorize_unthrottled(conn, &a, &state.settings, &mut state.codes)?;
+    let outcome = authorize_unthrottled(
+        conn,
+        &a,
+        &state.settings,
+        &mut state.codes,
+        &mut state.stamps,
+    )?;
     let (guess_failed, accepted) = match &outcome.decision {
         Decision::Reject(RejectReason::UnknownCode | RejectReason::WrongPassword) => (true, false),
         Decision::Accept(_) => (false, true),
@@ -680,6 +718,7 @@ fn authorize_unthrottled(
     a: &AuthJob,
     s: &WriterSettings,
     codes: &mut CodeHints,
+    stamps: &mut Stamps,
 ) -> Result<AuthOutcome, StoreError> {
     let now = a.now;
     let token = find_by_code(
@@ -749,12 +788,17 @@ fn authorize_unthrottled(
             }
         }
         // The first Accept starts a window measured from first use
-        // (FirstUsedOn); later logins stamp LastAccess now and then.
-        let stale = row
-            .last_access
+        // (FirstUsedOn); later logins stamp LastAccess now and then — a
+        // stamp alone is deferred (see stamps.rs).
+        let stale = stamps
+            .last_access(token_id, row.last_access)
             .is_none_or(|t| now - t >= LAST_ACCESS_RESOLUTION);
-        if stale || g.bind_mac.is_some() || row.first_used_on.is_none() {
+        let must_write = g.bind_mac.is_some() || row.first_used_on.is_none();
+        if stale && !must_write && stamps.defer(token_id, now) {
+            // Written by a sweep.
+        } else if stale || must_write {
             conn.writing()?;
+            stamps.written(token_id);
             conn.prepare_cached(
                 "UPDATE access_tokens SET last_access = ?1, mac_address = COALESCE(mac_address, ?2), \
                  first_used_on = COALESCE(first_used_on, ?1) WHERE id = ?3",
@@ -845,7 +889,12 @@ struct SeenSession {
     token: TokenUse,
 }
 
-fn account(conn: &Job, a: AcctJob, codes: &mut CodeHints) -> Result<AcctOutcome, StoreError> {
+fn account(
+    conn: &Job,
+    a: AcctJob,
+    codes: &mut CodeHints,
+    stamps: &mut Stamps,
+) -> Result<AcctOutcome, StoreError> {
     let now = a.now;
     match a.status {
         AcctStatus::AccountingOn | AcctStatus::AccountingOff => {
@@ -1008,12 +1057,17 @@ fn account(conn: &Job, a: AcctJob, codes: &mut CodeHints) -> Result<AcctOutcome,
     // stamp was lost (it is written before the fsync, see Durability).
     // LastAccess is stamped by every packet that charges; one that charges
     // nothing (a Start) stamps it only when it is older than
-    // LAST_ACCESS_RESOLUTION, like a login.
+    // LAST_ACCESS_RESOLUTION, like a login, and defers that stamp when it
+    // is all the packet would write (see stamps.rs).
     let spends = tr.close && accounting::ends_the_guests_use(a.terminate_cause);
-    let stale = token
-        .last_access
+    let stale = stamps
+        .last_access(token.id, token.last_access)
         .is_none_or(|t| now - t >= LAST_ACCESS_RESOLUTION);
-    if tr.charge != 0 || spends || stale || token.first_used_on.is_none() {
+    let must_write = tr.charge != 0 || spends || token.first_used_on.is_none();
+    if stale && !must_write && stamps.defer(token.id, now) {
+        // Written by a sweep.
+    } else if stale || must_write {
+        stamps.written(token.id);
         conn.prepare_cached(
             "UPDATE access_tokens SET seconds_used = seconds_used + ?1, last_access = ?2, \
              first_used_on = COALESCE(first_used_on, ?2), \
