@@ -8,6 +8,7 @@
 //!
 //! Pure state with the clock passed in.
 
+use std::borrow::Borrow;
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 use std::time::{Duration, Instant};
@@ -74,8 +75,18 @@ impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
         }
     }
 
-    fn get(&self, k: &K) -> Option<&V> {
+    fn get<Q: Hash + Eq + ?Sized>(&self, k: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+    {
         self.map.get(k)
+    }
+
+    fn get_mut<Q: Hash + Eq + ?Sized>(&mut self, k: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+    {
+        self.map.get_mut(k)
     }
 
     fn entry(&mut self, k: K, make: impl FnOnce() -> V) -> &mut V {
@@ -106,8 +117,20 @@ pub struct Throttle {
     cfg: ThrottleConfig,
     devices: Bounded<String, Counter>,
     nases: Bounded<String, Counter>,
-    /// Devices that logged in successfully, and when.
-    good: Bounded<(String, String), Instant>,
+    /// Devices that logged in successfully, and when, by [`good_key`].
+    good: Bounded<String, Instant>,
+    /// Where `record` builds a `good` key (no allocation for a device
+    /// already known).
+    scratch: String,
+}
+
+/// The key of a (NAS, device) pair in `Throttle::good`. The NAS is an IP
+/// address: it holds no NUL, so the pair reads back unambiguously.
+fn good_key(buf: &mut String, nas: &str, device: &str) {
+    buf.clear();
+    buf.push_str(nas);
+    buf.push('\0');
+    buf.push_str(device);
 }
 
 impl Throttle {
@@ -118,6 +141,7 @@ impl Throttle {
             devices: Bounded::new(cap),
             nases: Bounded::new(cap),
             good: Bounded::new(cap),
+            scratch: String::new(),
         }
     }
 
@@ -131,24 +155,17 @@ impl Throttle {
         let c = &self.cfg;
         if c.device_failures > 0 {
             if let Some(d) = device {
-                if self
-                    .devices
-                    .get(&d.to_string())
-                    .is_some_and(|dc| dc.blocked(now))
-                {
+                if self.devices.get(d).is_some_and(|dc| dc.blocked(now)) {
                     return Verdict::DeviceThrottled;
                 }
             }
         }
-        if c.nas_failures > 0
-            && self
-                .nases
-                .get(&nas.to_string())
-                .is_some_and(|nc| nc.blocked(now))
-        {
+        if c.nas_failures > 0 && self.nases.get(nas).is_some_and(|nc| nc.blocked(now)) {
             let recently_good = device.is_some_and(|d| {
+                let mut key = String::new();
+                good_key(&mut key, nas, d);
                 self.good
-                    .get(&(nas.to_string(), d.to_string()))
+                    .get(key.as_str())
                     .is_some_and(|t| now.saturating_duration_since(*t) < c.nas_cooldown)
             });
             if !recently_good {
@@ -182,7 +199,13 @@ impl Throttle {
             }
         }
         if let (Some(d), true) = (device, accepted) {
-            *self.good.entry((nas.to_string(), d.to_string()), || now) = now;
+            good_key(&mut self.scratch, nas, d);
+            match self.good.get_mut(self.scratch.as_str()) {
+                Some(t) => *t = now,
+                None => {
+                    let _ = self.good.entry(self.scratch.clone(), || now);
+                }
+            }
         }
     }
 }
