@@ -5,9 +5,10 @@
 //! tokens table — per login: with many codes in use (a million codes, each
 //! logged in once in a while) nearly every login dirties a page of its own,
 //! which then goes through the WAL and a checkpoint. The writer defers such
-//! a stamp instead, when it is the only thing the login changes (a first
-//! use, a MAC binding or a pending place is written at once, LastAccess
-//! with it): it keeps token id → time here and writes the stamps in id
+//! a stamp instead, when it is the only change the login (or accounting
+//! Start) makes to the token's row — a first use, a MAC binding or time
+//! charged writes the row at once, LastAccess with it: it keeps token id →
+//! time here and writes the stamps in id
 //! order, a chunk per batch, in a sweep every [`SWEEP_EVERY`]. Every stamp
 //! a page collects in the meantime then costs one page write.
 //!
