@@ -124,12 +124,13 @@ pub struct Throttle {
     scratch: String,
 }
 
-/// The key of a (NAS, device) pair in `Throttle::good`. The NAS is an IP
-/// address: it holds no NUL, so the pair reads back unambiguously.
+/// The key of a (NAS, device) pair in `Throttle::good`: the NAS's length,
+/// the NAS, the device — unambiguous whatever bytes either holds.
 fn good_key(buf: &mut String, nas: &str, device: &str) {
+    use std::fmt::Write;
     buf.clear();
+    let _ = write!(buf, "{}:", nas.len());
     buf.push_str(nas);
-    buf.push('\0');
     buf.push_str(device);
 }
 
@@ -227,6 +228,18 @@ mod tests {
     }
 
     const NAS: &str = "192.0.2.1";
+
+    #[test]
+    fn good_keys_of_different_pairs_differ() {
+        let key = |nas: &str, dev: &str| {
+            let mut k = String::new();
+            good_key(&mut k, nas, dev);
+            k
+        };
+        assert_ne!(key("api:a", "bc"), key("api:ab", "c"));
+        assert_ne!(key("api:a\0b", "c"), key("api:a", "b\0c"));
+        assert_eq!(key(NAS, "A"), key(NAS, "A"));
+    }
 
     fn fail(t: &mut Throttle, dev: &str, now: Instant) -> Verdict {
         let v = t.check(NAS, Some(dev), now);

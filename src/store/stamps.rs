@@ -27,8 +27,9 @@ use rusqlite::{params, Connection};
 pub(crate) const SWEEP_EVERY: Duration = Duration::from_secs(30);
 /// Stamps written per batch while a sweep runs.
 pub(crate) const CHUNK: usize = 256;
-/// Stamps written per second on a server without requests.
-pub(crate) const IDLE_CHUNK: usize = 4096;
+/// Stamps written per transaction of stamps alone, while no requests wait
+/// (a few milliseconds of the writer's time each).
+pub(crate) const IDLE_CHUNK: usize = 1024;
 
 const WRITE: &str = "UPDATE access_tokens SET last_access = ?1 \
      WHERE id = ?2 AND (last_access IS NULL OR last_access < ?1)";
@@ -56,6 +57,7 @@ pub(crate) struct Stamps {
     /// While a sweep runs: the next id it writes.
     cursor: Option<u64>,
     next_sweep: Instant,
+    every: Duration,
 }
 
 /// `id` as a page index and a slot, when it can be kept here.
@@ -66,12 +68,14 @@ fn slot(id: i64) -> Option<(usize, usize)> {
 }
 
 impl Stamps {
-    pub(crate) fn new(clock: Instant) -> Stamps {
+    /// Sweeps start `every` apart ([`SWEEP_EVERY`] in service).
+    pub(crate) fn new(clock: Instant, every: Duration) -> Stamps {
         Stamps {
             pages: Vec::new(),
             count: 0,
             cursor: None,
-            next_sweep: clock + SWEEP_EVERY,
+            next_sweep: clock + every,
+            every,
         }
     }
 
@@ -133,15 +137,13 @@ impl Stamps {
         Some(t)
     }
 
-    /// The caller wrote token `id`'s LastAccess itself.
-    pub(crate) fn written(&mut self, id: i64) {
-        if let Ok(id) = u64::try_from(id) {
-            self.take(id);
-        }
-    }
-
     pub(crate) fn len(&self) -> usize {
         self.count
+    }
+
+    /// Is a sweep running, or due at `clock` with stamps to write?
+    pub(crate) fn sweeping(&self, clock: Instant) -> bool {
+        self.cursor.is_some() || (self.count > 0 && clock >= self.next_sweep)
     }
 
     /// Up to `max` stamps from id `from` on, in id order, taken out; and
@@ -192,7 +194,7 @@ impl Stamps {
                 return Ok(0);
             }
             self.cursor = Some(0);
-            self.next_sweep = clock + SWEEP_EVERY;
+            self.next_sweep = clock + self.every;
         }
         let (chunk, next) = self.take_from(self.cursor.unwrap_or(0), max.max(1));
         self.cursor = next;
@@ -244,13 +246,13 @@ mod tests {
     #[test]
     fn the_later_stamp_wins_and_is_what_the_writer_sees() {
         let t0 = Instant::now();
-        let mut s = Stamps::new(t0);
+        let mut s = Stamps::new(t0, SWEEP_EVERY);
         assert!(s.defer(7, 1_000));
         assert!(s.defer(7, 900));
         assert_eq!(s.last_access(7, Some(500)), Some(1_000));
         assert_eq!(s.last_access(7, Some(2_000)), Some(2_000));
         assert_eq!(s.last_access(8, None), None);
-        s.written(7);
+        s.take(7);
         assert_eq!(s.last_access(7, Some(500)), Some(500));
         // Beyond 32 bits: not kept, the caller writes.
         assert!(!s.defer(1 << 40, 1_000));
@@ -265,7 +267,7 @@ mod tests {
         assert_eq!(s.len(), 4);
         assert_eq!(s.pages.iter().flatten().count(), 4);
         assert_eq!(s.last_access(9_999_999, None), Some(42));
-        s.written(9_999_999);
+        s.take(9_999_999);
         assert_eq!(s.pages.iter().flatten().count(), 3);
         let (all, next) = s.take_from(2, usize::MAX);
         assert_eq!(all, vec![(5_000, 42), (MAX_ID - 1, 42)]);
@@ -277,7 +279,7 @@ mod tests {
     fn a_sweep_waits_its_turn_then_writes_in_chunks_in_id_order() {
         let c = db();
         let t0 = Instant::now();
-        let mut s = Stamps::new(t0);
+        let mut s = Stamps::new(t0, SWEEP_EVERY);
         for id in (1..=600).rev() {
             assert!(s.defer(id, 5_000 + id));
         }
@@ -314,7 +316,7 @@ mod tests {
             [],
         )
         .unwrap();
-        let mut s = Stamps::new(Instant::now());
+        let mut s = Stamps::new(Instant::now(), SWEEP_EVERY);
         assert!(s.defer(1, 7_000));
         assert!(s.defer(2, 7_000));
         assert_eq!(s.write_all(&c).unwrap(), 2);

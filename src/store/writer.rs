@@ -52,7 +52,14 @@ pub struct WriterSettings {
     pub throttle: ThrottleConfig,
     /// The configured durability of commits that acknowledge accounting.
     pub synchronous: Synchronous,
+    /// How often a sweep of deferred LastAccess stamps starts
+    /// ([`LAST_ACCESS_SWEEP_EVERY`]; tests shorten it).
+    pub stamp_sweep_every: std::time::Duration,
 }
+
+/// The interval between sweeps of deferred LastAccess stamps (see
+/// store/stamps.rs).
+pub const LAST_ACCESS_SWEEP_EVERY: std::time::Duration = stamps::SWEEP_EVERY;
 
 /// What the writer thread owns besides the connection.
 struct State {
@@ -290,16 +297,12 @@ impl Writer {
         .await
     }
 
-    /// Write the next chunk of deferred LastAccess stamps when their sweep
-    /// is due or running (batches of requests do this too; this is for a
-    /// server without requests).
+    /// Run an empty batch: once it has committed, the writer goes on with
+    /// a due or running sweep of deferred LastAccess stamps while no
+    /// requests wait. Batches of requests do this anyway; this keeps a
+    /// server without requests writing them.
     pub async fn write_stamps(&self) -> Result<(), StoreError> {
-        // No savepoint: a stamp written before a failure is still right.
-        self.submit(Durability::Applied, |c, s| {
-            s.stamps.sweep(c, Instant::now(), stamps::IDLE_CHUNK)?;
-            Ok(())
-        })
-        .await
+        self.submit(Durability::Applied, |_, _| Ok(())).await
     }
 
     pub fn gauges(&self) -> &WriterGauges {
@@ -356,7 +359,7 @@ impl Store {
         let state = State {
             throttle: Throttle::new(settings.throttle.clone()),
             codes: CodeHints::start(self.connect_options().get_filename()),
-            stamps: Stamps::new(Instant::now()),
+            stamps: Stamps::new(Instant::now(), settings.stamp_sweep_every),
             settings,
         };
         let g = gauges.clone();
@@ -513,6 +516,38 @@ fn run(
                 let msg = e.to_string();
                 responders.into_iter().for_each(|r| r(Some(&msg)));
             }
+        }
+        // While no requests wait, a running sweep of LastAccess stamps goes
+        // on in transactions of its own (a request arriving meanwhile waits
+        // for one chunk at most).
+        while rx.is_empty() && state.stamps.sweeping(Instant::now()) {
+            if let Err(e) = sweep_alone(conn, &mut state.stamps, wal) {
+                tracing::warn!(error = %e, "store: cannot write LastAccess stamps; they are lost");
+                break;
+            }
+        }
+        gauges
+            .deferred_stamps
+            .store(state.stamps.len(), Ordering::Relaxed);
+    }
+}
+
+/// One chunk of a stamp sweep in a transaction of its own. Not synced
+/// here: stamps need no acknowledgement, and the next synced commit or
+/// checkpoint carries them to disk.
+fn sweep_alone(conn: &Connection, stamps: &mut Stamps, wal: &WalControl) -> rusqlite::Result<()> {
+    exec(conn, "BEGIN IMMEDIATE")?;
+    let res = stamps
+        .sweep(conn, Instant::now(), stamps::IDLE_CHUNK)
+        .and_then(|_| exec(conn, "COMMIT"));
+    match res {
+        Ok(()) => {
+            wal.after_commit(conn);
+            Ok(())
+        }
+        Err(e) => {
+            let _ = exec(conn, "ROLLBACK");
+            Err(e)
         }
     }
 }
@@ -794,11 +829,13 @@ fn authorize_unthrottled(
             .last_access(token_id, row.last_access)
             .is_none_or(|t| now - t >= LAST_ACCESS_RESOLUTION);
         let must_write = g.bind_mac.is_some() || row.first_used_on.is_none();
+        // A deferred stamp stays even when the row is written here: a
+        // sweep writes it only over an older value, and it survives this
+        // request failing.
         if stale && !must_write && stamps.defer(token_id, now) {
             // Written by a sweep.
         } else if stale || must_write {
             conn.writing()?;
-            stamps.written(token_id);
             conn.prepare_cached(
                 "UPDATE access_tokens SET last_access = ?1, mac_address = COALESCE(mac_address, ?2), \
                  first_used_on = COALESCE(first_used_on, ?1) WHERE id = ?3",
@@ -1067,7 +1104,6 @@ fn account(
     if stale && !must_write && stamps.defer(token.id, now) {
         // Written by a sweep.
     } else if stale || must_write {
-        stamps.written(token.id);
         conn.prepare_cached(
             "UPDATE access_tokens SET seconds_used = seconds_used + ?1, last_access = ?2, \
              first_used_on = COALESCE(first_used_on, ?2), \
@@ -1174,6 +1210,8 @@ mod tests {
                 pending_place_ttl: 60,
                 throttle: ThrottleConfig::default(),
                 synchronous: Synchronous::Full,
+                // Every batch sweeps.
+                stamp_sweep_every: std::time::Duration::ZERO,
             })
             .await
             .unwrap();
@@ -1266,5 +1304,51 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(vs, vec![1, 3]);
+    }
+
+    /// Deferred LastAccess stamps reach the database without a flush: the
+    /// batch that deferred them writes a chunk, and while no requests wait
+    /// the writer goes on until all are written (this writer's sweeps are
+    /// due at once).
+    #[tokio::test]
+    async fn deferred_stamps_are_swept_without_a_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_store, w) = writer(dir.path()).await;
+        const N: i64 = 3000;
+        w.submit(Durability::Committed, |c, s| {
+            c.writing()?;
+            c.execute(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1) \
+                 INSERT INTO access_tokens (unique_id, business_id, access_code, code_key, \
+                 minutes_included, seconds_used, created_on, updated_on, updated_by) \
+                 SELECT 'u' || i, 0, 'C' || i, 'C' || i, 60, 0, 0, 0, 't' FROM n",
+                [N],
+            )?;
+            let ids: Vec<i64> = c
+                .prepare("SELECT id FROM access_tokens")?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            assert_eq!(ids.len() as i64, N);
+            for id in ids {
+                assert!(s.stamps.defer(id, 1_000_000));
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let deadline = Instant::now() + std::time::Duration::from_secs(20);
+        while w.gauges().deferred_stamps.load(Ordering::Relaxed) > 0 {
+            assert!(Instant::now() < deadline, "stamps not swept");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let conn = Connection::open(dir.path().join("w.db")).unwrap();
+        let stamped: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM access_tokens WHERE last_access = 1000000",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(stamped, N);
     }
 }
