@@ -547,6 +547,19 @@ async fn a_deferred_last_access_stamp_reaches_the_database() {
             .await
             .is_accept());
     }
+    // An Accounting-Response comes after its batch has committed, and so
+    // has everything the writer ran before it: the logins' work included.
+    let acct = Client::new(s.acct_addr).await;
+    acct.acct(
+        1,
+        &Acct {
+            status: START,
+            user: "NOSUCHCODE",
+            session_id: "x1",
+            ..Default::default()
+        },
+    )
+    .await;
     // Deferred: the rows still hold the old stamps.
     for code in codes {
         let t = s.store.find_token(code).await.unwrap();

@@ -67,6 +67,9 @@ struct State {
     throttle: Throttle,
     codes: CodeHints,
     stamps: Stamps,
+    /// Set by [`Writer::write_stamps`]: a batch of that alone finds the
+    /// writer idle.
+    stamp_tick: bool,
 }
 
 /// Sizes of the writer's in-memory tables, for monitoring and tests.
@@ -297,12 +300,16 @@ impl Writer {
         .await
     }
 
-    /// Run an empty batch: once it has committed, the writer goes on with
-    /// a due or running sweep of deferred LastAccess stamps while no
-    /// requests wait. Batches of requests do this anyway; this keeps a
-    /// server without requests writing them.
+    /// Run an empty batch; when it is alone (no requests waiting), the
+    /// writer then goes on with a due or running sweep of deferred
+    /// LastAccess stamps until requests come. Batches of requests write a
+    /// chunk anyway; this keeps a server without requests writing them.
     pub async fn write_stamps(&self) -> Result<(), StoreError> {
-        self.submit(Durability::Applied, |_, _| Ok(())).await
+        self.submit(Durability::Applied, |_, s| {
+            s.stamp_tick = true;
+            Ok(())
+        })
+        .await
     }
 
     pub fn gauges(&self) -> &WriterGauges {
@@ -360,6 +367,7 @@ impl Store {
             throttle: Throttle::new(settings.throttle.clone()),
             codes: CodeHints::start(self.connect_options().get_filename()),
             stamps: Stamps::new(Instant::now(), settings.stamp_sweep_every),
+            stamp_tick: false,
             settings,
         };
         let g = gauges.clone();
@@ -517,10 +525,13 @@ fn run(
                 responders.into_iter().for_each(|r| r(Some(&msg)));
             }
         }
-        // While no requests wait, a running sweep of LastAccess stamps goes
-        // on in transactions of its own (a request arriving meanwhile waits
-        // for one chunk at most).
-        while rx.is_empty() && state.stamps.sweeping(Instant::now()) {
+        // The tick found no requests waiting (its batch is the tick alone):
+        // a running sweep of LastAccess stamps goes on in transactions of
+        // its own until requests come (one arriving meanwhile waits for one
+        // chunk at most).
+        let idle = nb == 1 && std::mem::take(&mut state.stamp_tick);
+        state.stamp_tick = false;
+        while idle && rx.is_empty() && state.stamps.sweeping(Instant::now()) {
             if let Err(e) = sweep_alone(conn, &mut state.stamps, wal) {
                 tracing::warn!(error = %e, "store: cannot write LastAccess stamps; they are lost");
                 break;
@@ -1307,9 +1318,9 @@ mod tests {
     }
 
     /// Deferred LastAccess stamps reach the database without a flush: the
-    /// batch that deferred them writes a chunk, and while no requests wait
-    /// the writer goes on until all are written (this writer's sweeps are
-    /// due at once).
+    /// batch that deferred them writes a chunk, and after an idle tick the
+    /// writer goes on until all are written (this writer's sweeps are due
+    /// at once).
     #[tokio::test]
     async fn deferred_stamps_are_swept_without_a_flush() {
         let dir = tempfile::tempdir().unwrap();
@@ -1336,6 +1347,9 @@ mod tests {
         })
         .await
         .unwrap();
+        // The idle tick (stamp_loop's, in the server) finds no requests
+        // waiting: the writer writes the rest.
+        w.write_stamps().await.unwrap();
         let deadline = Instant::now() + std::time::Duration::from_secs(20);
         while w.gauges().deferred_stamps.load(Ordering::Relaxed) > 0 {
             assert!(Instant::now() < deadline, "stamps not swept");
