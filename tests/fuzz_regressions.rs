@@ -163,7 +163,12 @@ fn password_attribute_edge_cases() {
         let req = codec::decode_request(&d, SECRET, &[Code::AccessRequest]).unwrap();
         let cred = req.credential();
         assert_eq!(cred == Credential::Invalid, want_invalid, "{typ} {len}");
-        assert!(!cred.matches(b""));
+        // Garbage never matches — except that a PAP value decrypts to
+        // whatever comes before its first NUL, which is empty once in 256
+        // random Request Authenticators (this test failed that way).
+        if !matches!(cred, Credential::Pap(_)) {
+            assert!(!cred.matches(b""), "{typ} {len}");
+        }
     }
 }
 
