@@ -529,7 +529,7 @@ fn run(
         // a running sweep of LastAccess stamps goes on in transactions of
         // its own until requests come (one arriving meanwhile waits for one
         // chunk at most).
-        let idle = nb == 1 && std::mem::take(&mut state.stamp_tick);
+        let idle = nb == 1 && state.stamp_tick;
         state.stamp_tick = false;
         while idle && rx.is_empty() && state.stamps.sweeping(Instant::now()) {
             if let Err(e) = sweep_alone(conn, &mut state.stamps, wal) {
