@@ -7,16 +7,19 @@
 //! which then goes through the WAL and a checkpoint. The writer defers such
 //! a stamp instead, when it is the only change the login (or accounting
 //! Start) makes to the token's row — a first use, a MAC binding or time
-//! charged writes the row at once, LastAccess with it: it keeps token id →
-//! time here and writes the stamps in id
-//! order, a chunk per batch, in a sweep every [`SWEEP_EVERY`]. Every stamp
-//! a page collects in the meantime then costs one page write.
+//! charged writes the row at once, LastAccess with it. It keeps token id →
+//! time here and writes the stamps in id order in a sweep every
+//! [`SWEEP_EVERY`]: [`CHUNK`] with each batch of requests, and
+//! [`IDLE_CHUNK`] per transaction of their own while no requests wait
+//! (after the server's 1 s idle tick). Every stamp a page collects in the
+//! meantime then costs one page write.
 //!
 //! What this changes for readers: another connection (the CLI, the HTTP
-//! API) sees a login's LastAccess up to about [`SWEEP_EVERY`] later. The
-//! writer itself decides with the deferred stamp ([`Stamps::last_access`]).
-//! Graceful shutdown writes them all ([`Stamps::write_all`]); a crash loses
-//! the deferred ones, as it may lose any stamp not yet synced (see
+//! API) sees a login's LastAccess about [`SWEEP_EVERY`] later, longer after
+//! a burst of logins on many codes. The writer itself decides with the
+//! deferred stamp ([`Stamps::last_access`]). Graceful shutdown writes them
+//! all ([`Stamps::write_all`]); a crash or a failed commit loses those not
+//! yet written, as it may lose any stamp not yet synced (see
 //! `Durability::Applied`).
 
 use std::time::{Duration, Instant};
