@@ -288,7 +288,7 @@ impl Writer {
     }
 
     /// Wait until everything submitted before has been committed, with
-    /// every deferred LastAccess stamp (see [`stamps`](super::stamps)).
+    /// every deferred LastAccess stamp (see store/stamps.rs).
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.submit(Durability::Committed, |c, s| {
             if s.stamps.len() > 0 {
