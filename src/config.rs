@@ -44,6 +44,9 @@ const DEFAULT_STALE_AFTER_INTERVALS: i64 = 3;
 const DEFAULT_STALE_AFTER_NO_INTERIM_S: i64 = 86_400;
 const DEFAULT_SWEEP_INTERVAL_S: i64 = 60;
 const MIN_SECRET_CHARS: usize = 8;
+/// The secret config/radgate.toml ships with; refused, so that a copied
+/// reference config never serves with a secret everybody knows.
+const REFERENCE_SECRET: &str = "change-me-to-a-long-random-secret";
 const MAX_REPLY_MESSAGE_BYTES: usize = 253;
 
 // ---------------------------------------------------------------------------
@@ -1261,6 +1264,14 @@ impl Ctx<'_> {
             if chars == 0 {
                 return Err(self.err(key("secret"), "shared secret is empty", Some(secret.span())));
             }
+            if secret.get_ref() == REFERENCE_SECRET {
+                return Err(self.err(
+                    key("secret"),
+                    "still the placeholder of the reference config: set a random secret of your own \
+                     (the same on the NAS), e.g. from `openssl rand -base64 24`",
+                    Some(secret.span()),
+                ));
+            }
             if chars < MIN_SECRET_CHARS {
                 return Err(self.err(
                     key("secret"),
@@ -1716,7 +1727,14 @@ require_message_authenticator = true
     #[test]
     fn shipped_reference_config_parses() {
         let text = include_str!("../config/radgate.toml");
-        let c = Config::from_toml_str(text, Path::new("config/radgate.toml")).unwrap();
+        // As shipped it is refused for its placeholder secret...
+        let e = Config::from_toml_str(text, Path::new("config/radgate.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("secret") && e.contains("placeholder"), "{e}");
+        // ...and parses once the secret is set.
+        let text = text.replace(REFERENCE_SECRET, "0123456789abcdef0123");
+        let c = Config::from_toml_str(&text, Path::new("config/radgate.toml")).unwrap();
         // It documents the defaults.
         let d = Config::builtin_default();
         assert_eq!(c.server, d.server);

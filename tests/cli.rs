@@ -260,3 +260,104 @@ fn builtin_defaults_when_no_config_file() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(dir.path().join("radgate.db").exists());
 }
+
+/// A database this process may only read (here asked for with `?mode=ro`;
+/// a file owned by another user makes SQLite fall back to the same): `serve`
+/// refuses to start instead of answering no request, write commands refuse
+/// naming the file, reading still works. A missing directory is named too.
+#[test]
+fn a_read_only_or_missing_database_is_named_and_serve_refuses_it() {
+    let e = Env::new();
+    e.create("RO1", 5, &[]);
+    let db = e.path("radgate.db").display().to_string();
+    let ro = format!(
+        "[server]\nauth_listen = \"127.0.0.1:0\"\nacct_listen = \"127.0.0.1:0\"\n\
+         [database]\nurl = \"sqlite://{db}?mode=ro\"\n\n[[client]]\nname = \"local\"\n\
+         address = \"127.0.0.1\"\nsecret = \"testing123\"\n"
+    );
+    std::fs::write(e.config(), ro).unwrap();
+    for args in [
+        &["serve"][..],
+        &["token", "create", "--code", "RO2", "--minutes", "5"],
+        &["token", "delete", "RO1", "--yes"],
+        &[
+            "apikey",
+            "create",
+            "--name",
+            "k",
+            "--role",
+            "AccessToken-List",
+        ],
+    ] {
+        let err = e.fails(args, 1);
+        assert!(
+            err.contains(&format!("the database {db} is read-only")),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(e.codes(&[]), ["RO1"]);
+
+    let missing = e.path("no-such-dir").join("x.db").display().to_string();
+    let cfg = format!(
+        "[database]\nurl = \"sqlite://{missing}\"\n\n[[client]]\nname = \"local\"\n\
+         address = \"127.0.0.1\"\nsecret = \"testing123\"\n"
+    );
+    std::fs::write(e.config(), cfg).unwrap();
+    for args in [&["serve"][..], &["token", "list"]] {
+        let err = e.fails(args, 1);
+        assert!(
+            err.contains(&format!("cannot open the database {missing}")),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_valid_to_already_past_is_created_with_a_warning() {
+    let e = Env::new();
+    let o = e.run(&[
+        "token",
+        "create",
+        "--code",
+        "OLD1",
+        "--minutes",
+        "5",
+        "--valid-to",
+        "2020-01-01T00:00",
+    ]);
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("warning: ValidTo 2020-01-01 00:00 is already past"),
+        "{err}"
+    );
+    let o = e.run(&[
+        "token",
+        "create",
+        "--code",
+        "NEW1",
+        "--minutes",
+        "5",
+        "--valid-to",
+        "2999-01-01T00:00",
+    ]);
+    assert!(o.status.success());
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "");
+    let o = e.run(&["token", "update", "NEW1", "--valid-to", "2021-06-01"]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already past"));
+    let err = e.fails(
+        &[
+            "token",
+            "generate",
+            "--count",
+            "1",
+            "--minutes",
+            "5",
+            "--prefix",
+            " x",
+        ],
+        2,
+    );
+    assert!(err.contains("--prefix:"), "{err}");
+}

@@ -162,7 +162,7 @@ fn generate_refuses_bad_options_and_creates_nothing() {
         ),
         (
             &["--count", "5", "--minutes", "5", "--prefix", " X"],
-            "AccessCode",
+            "--prefix:",
         ),
         (
             &["--count", "5", "--minutes", "5", "--length", "65"],

@@ -87,6 +87,9 @@ fn json<'a>(k: &'a ApiKey, key: Option<&'a str>) -> KeyJson<'a> {
 
 pub async fn run(cmd: ApiKeyCommand, config: &Config) -> Result<(), CliError> {
     let store = Store::open(&config.database).await?;
+    if !matches!(cmd, ApiKeyCommand::List { .. }) {
+        store.ensure_writable()?;
+    }
     let tz = config.server.timezone;
     let now = super::token::now();
     match cmd {

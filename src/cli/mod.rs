@@ -214,7 +214,11 @@ fn man(dir: Option<&std::path::Path>) -> std::io::Result<()> {
     let cmd = Cli::command();
     match dir {
         Some(dir) => {
-            clap_mangen::generate_to(cmd, dir)?;
+            let named = |e: std::io::Error| {
+                std::io::Error::new(e.kind(), format!("--dir {}: {e}", dir.display()))
+            };
+            std::fs::create_dir_all(dir).map_err(named)?;
+            clap_mangen::generate_to(cmd, dir).map_err(named)?;
             eprintln!("wrote man pages to {}", dir.display());
             Ok(())
         }

@@ -16,6 +16,8 @@ pub async fn run(config: Config) -> Result<(), CliError> {
     }
     warn_if_config_readable(&config);
     let store = Store::open(&config.database).await?;
+    // Refuse to start rather than answer nothing: every request writes.
+    store.ensure_writable()?;
     tracing::info!(database = %config.database.url, "database open");
     let handle = server::start(Arc::new(config), &store)
         .await

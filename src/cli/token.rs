@@ -26,7 +26,7 @@ pub enum TokenCommand {
     #[command(after_help = concat!(
         "Examples:\n",
         "  radgate token create --code WELCOME1 --minutes 60\n",
-        "  radgate token create --code LOBBY-7 --minutes 1440 --valid-to 2025-12-31T23:59 --user-limit 2\n",
+        "  radgate token create --code LOBBY-7 --minutes 1440 --valid-to 2027-12-31T23:59 --user-limit 2\n",
         "  radgate token create --code ROOM12 --minutes 600 --mac aa-bb-cc-dd-ee-ff --format json\n",
         "  radgate token create --code DAYPASS --minutes 1440 --valid-for 24h --single-use\n\n",
         "Dates: 2025-07-21T12:45 (the Nexudus format) and other zone-less forms are local time in server.timezone; with Z or an offset they are absolute.\n",
@@ -42,7 +42,7 @@ pub enum TokenCommand {
         "error none is. A progress bar is shown on a terminal for large batches.\n\n",
         "Examples:\n",
         "  radgate token generate --count 50 --minutes 120\n",
-        "  radgate token generate --count 1000 --minutes 1440 --length 6 --prefix CAFE- --valid-to 2025-12-31T23:59\n",
+        "  radgate token generate --count 1000 --minutes 1440 --length 6 --prefix CAFE- --valid-to 2027-12-31T23:59\n",
         "  radgate token generate --count 200 --minutes 60 --user-limit 1 --format csv > batch.csv\n",
         "  radgate token generate --count 100 --minutes 1440 --valid-for 24h --single-use --user-limit 1"
     ))]
@@ -79,7 +79,7 @@ pub enum TokenCommand {
         "login, also while `radgate serve` runs.\n\n",
         "Examples:\n",
         "  radgate token update WELCOME1 --add-minutes 30\n",
-        "  radgate token update WELCOME1 --reset-usage --valid-to 2025-12-31T23:59\n",
+        "  radgate token update WELCOME1 --reset-usage --valid-to 2027-12-31T23:59\n",
         "  radgate token update 42 --user-limit unlimited --mac '' --description 'room 12'\n",
         "  radgate token update DAYPASS --valid-for 48h --single-use false"
     ))]
@@ -137,7 +137,7 @@ pub struct TokenOptions {
     /// Start of validity: 2025-07-21T12:45 (local time in server.timezone) or RFC 3339 with Z/offset.
     #[arg(long, value_name = "T")]
     pub valid_from: Option<String>,
-    /// End of validity, same formats as --valid-from.
+    /// End of validity, same formats as --valid-from (a bare date is 00:00 at the start of that day).
     #[arg(long, value_name = "T")]
     pub valid_to: Option<String>,
     /// Devices that may use the code at the same time (default: unlimited).
@@ -365,6 +365,16 @@ pub(super) fn now() -> i64 {
 
 pub async fn run(cmd: TokenCommand, config: &Config) -> Result<(), CliError> {
     let store = Store::open(&config.database).await?;
+    let reads_only = matches!(
+        cmd,
+        TokenCommand::Show { .. }
+            | TokenCommand::List(_)
+            | TokenCommand::Export(_)
+            | TokenCommand::Print(_)
+    );
+    if !reads_only {
+        store.ensure_writable()?;
+    }
     let tz = config.server.timezone;
     match cmd {
         TokenCommand::Create(a) => {
@@ -375,7 +385,9 @@ pub async fn run(cmd: TokenCommand, config: &Config) -> Result<(), CliError> {
                 .map_err(|e| field_errors(&e))?;
             new.updated_by = Some(whoami());
             let t = store.create_token(&new, now()).await?;
-            print_tokens(std::slice::from_ref(&t), a.format, tz, true)
+            print_tokens(std::slice::from_ref(&t), a.format, tz, true)?;
+            warn_if_past(t.valid_to, tz);
+            Ok(())
         }
         TokenCommand::Generate(a) => generate(&store, a, tz).await,
         TokenCommand::Show { code_or_id, format } => {
@@ -524,8 +536,14 @@ async fn generate(store: &Store, a: GenerateArgs, tz: chrono_tz::Tz) -> Result<(
         .opts
         .input(sample, a.minutes)
         .validate(tz, 0)
-        .map_err(|e| field_errors(&e))?;
+        // Only the prefix can make a generated code invalid.
+        .map_err(|e| {
+            let mut err = field_errors(&e);
+            err.message = err.message.replace("AccessCode:", "--prefix:");
+            err
+        })?;
     template.updated_by = Some(whoami());
+    warn_if_past(template.valid_to, tz);
     let mut seen = std::collections::HashSet::with_capacity(count);
     let prefix = a.prefix.clone();
     // Skips codes drawn earlier in this batch (cheaper than a failed insert);
@@ -669,11 +687,25 @@ async fn update(store: &Store, a: UpdateArgs, config: &Config) -> Result<(), Cli
         })
         .await?;
     print_tokens(std::slice::from_ref(&t), a.format, tz, true)?;
+    if a.valid_to.as_deref().is_some_and(|v| !v.is_empty()) {
+        warn_if_past(t.valid_to, tz);
+    }
     if let Some(old) = before.filter(|old| old.shortened_by(&t, now())) {
         let sessions = store.running_sessions(&[t.id]).await?;
         disconnect_sessions(config, &sessions, &format!("{} shortened", old.access_code)).await;
     }
     Ok(())
+}
+
+/// A ValidTo already past makes every login fail ("expired"): say so on
+/// stderr (the command still succeeds; an admin may mean it).
+fn warn_if_past(valid_to: Option<i64>, tz: chrono_tz::Tz) {
+    if valid_to.is_some_and(|v| v <= now()) {
+        eprintln!(
+            "warning: ValidTo {} is already past: the code cannot be used (give a later --valid-to)",
+            opt_time(valid_to, tz)
+        );
+    }
 }
 
 /// Send a Disconnect-Request for each session whose client has a

@@ -49,6 +49,14 @@ pub enum StoreError {
     Ambiguous(String, String),
     #[error("database url {0:?}: {1}")]
     BadUrl(String, String),
+    #[error("cannot open the database {path}: {reason} (does its directory exist, and may this user write there?)")]
+    Open { path: String, reason: String },
+    #[error(
+        "the database {0} is read-only for this user: radgate needs to write it, its -wal and -shm files \
+         and its directory (check their owner and mode; run the CLI as the same user as the server, \
+         e.g. sudo -u radgate radgate ...)"
+    )]
+    ReadOnly(String),
     #[error("commit failed: {0}")]
     CommitFailed(String),
     #[error("{0}")]

@@ -449,6 +449,20 @@ pub struct Store {
     pool: SqlitePool,
     opts: SqliteConnectOptions,
     db: DatabaseConfig,
+    /// SQLite opened the file read-only: this user may not write it.
+    read_only: bool,
+}
+
+/// Whether SQLite opened the database read-only: the URL asked for it
+/// (`?mode=ro`), or the file is not writable for this process (SQLite then
+/// falls back to read-only without a word).
+async fn is_read_only(conn: &mut sqlx::SqliteConnection) -> Result<bool, StoreError> {
+    let mut handle = conn.lock_handle().await?;
+    let db = handle.as_raw_handle().as_ptr();
+    // SAFETY: a valid connection handle, locked for the call; "main" is a
+    // NUL-terminated schema name. (sqlx and rusqlite link the one SQLite.)
+    let ro = unsafe { rusqlite::ffi::sqlite3_db_readonly(db, c"main".as_ptr()) };
+    Ok(ro == 1)
 }
 
 impl Store {
@@ -473,8 +487,16 @@ impl Store {
             })
             .busy_timeout(cfg.busy_timeout)
             .foreign_keys(true);
-        let mut conn = opts.connect().await?;
+        let path = opts.get_filename().display().to_string();
+        let mut conn = opts.connect().await.map_err(|e| match e {
+            sqlx::Error::Database(d) => StoreError::Open {
+                path: path.clone(),
+                reason: d.message().to_string(),
+            },
+            e => e.into(),
+        })?;
         migrate(&mut conn).await?;
+        let read_only = is_read_only(&mut conn).await?;
         conn.close().await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -484,7 +506,20 @@ impl Store {
             pool,
             opts,
             db: cfg.clone(),
+            read_only,
         })
+    }
+
+    /// An error naming the file when this process may not write the
+    /// database (SQLite then opens it read-only without a word, and every
+    /// write fails later).
+    pub fn ensure_writable(&self) -> Result<(), StoreError> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly(
+                self.opts.get_filename().display().to_string(),
+            ));
+        }
+        Ok(())
     }
 
     pub(crate) fn database_config(&self) -> &DatabaseConfig {

@@ -328,6 +328,7 @@ impl Writer {
 impl Store {
     /// Start the writer thread on its own connection.
     pub async fn spawn_writer(&self, settings: WriterSettings) -> Result<Writer, StoreError> {
+        self.ensure_writable()?;
         let path = self.connect_options().get_filename().to_path_buf();
         let db = self.database_config().clone();
         let conn = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
@@ -350,8 +351,13 @@ impl Store {
         let db_file = std::fs::OpenOptions::new()
             .write(true)
             .open(self.connect_options().get_filename())
-            .map_err(|e| tracing::warn!(error = %e, "store: cannot open the database file"))
-            .ok();
+            .map_err(|e| {
+                wal::remove_hook(&conn);
+                StoreError::Open {
+                    path: self.connect_options().get_filename().display().to_string(),
+                    reason: e.to_string(),
+                }
+            })?;
         let syncer = match settings.synchronous {
             Synchronous::Full => Some(
                 WalSyncer::start(self.connect_options().get_filename()).map_err(|e| {
@@ -374,7 +380,7 @@ impl Store {
         let ctl = wal.clone();
         std::thread::Builder::new()
             .name("radgate-ckpt".into())
-            .spawn(move || ctl.run_checkpointer(checkpointer, db_file))
+            .spawn(move || ctl.run_checkpointer(checkpointer, Some(db_file)))
             .map_err(|e| {
                 wal::remove_hook(&conn);
                 StoreError::CommitFailed(format!("cannot start the checkpoint thread: {e}"))
