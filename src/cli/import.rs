@@ -84,7 +84,8 @@ fn parse(data: &[u8], tz: Tz) -> Result<(Vec<ImportToken>, Vec<u64>, Vec<(u64, S
         }
         let Some(f) = TokenField::parse(h) else {
             return Err(format!(
-                "line 1: unknown column {h:?}; columns are the Nexudus names: {}",
+                "line 1: unknown column {h:?}; columns are the Nexudus names: {} (and ExpiresOn, \
+                 which export computes and import ignores)",
                 TokenField::ALL.map(|f| f.name()).join(", ")
             ));
         };
