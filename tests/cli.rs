@@ -310,6 +310,16 @@ fn a_read_only_or_missing_database_is_named_and_serve_refuses_it() {
             "{args:?}: {err}"
         );
     }
+
+    // The writer and the readers need one file: no in-memory database.
+    let cfg = "[database]\nurl = \"sqlite::memory:\"\n\n[[client]]\nname = \"local\"\n\
+               address = \"127.0.0.1\"\nsecret = \"testing123\"\n";
+    std::fs::write(e.config(), cfg).unwrap();
+    let err = e.fails(&["serve"], 3);
+    assert!(
+        err.contains("an in-memory database cannot be served"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -15,6 +15,16 @@ pub async fn run(config: Config) -> Result<(), CliError> {
         );
     }
     warn_if_config_readable(&config);
+    let url = &config.database.url;
+    if url.contains(":memory:") || url.contains("mode=memory") {
+        return Err(CliError {
+            code: super::EXIT_CONFIG,
+            message: format!(
+                "database.url {url:?}: an in-memory database cannot be served (the server's writer and \
+                 its readers share one database file); give a file, e.g. sqlite:///var/lib/radgate/radgate.db"
+            ),
+        });
+    }
     let store = Store::open(&config.database).await?;
     // Refuse to start rather than answer nothing: every request writes.
     store.ensure_writable()?;

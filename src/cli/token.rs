@@ -539,7 +539,12 @@ async fn generate(store: &Store, a: GenerateArgs, tz: chrono_tz::Tz) -> Result<(
         // Only the prefix can make a generated code invalid.
         .map_err(|e| {
             let mut err = field_errors(&e);
-            err.message = err.message.replace("AccessCode:", "--prefix:");
+            let by = if err.message.contains("bytes long") {
+                "--prefix with --length:"
+            } else {
+                "--prefix:"
+            };
+            err.message = err.message.replace("AccessCode:", by);
             err
         })?;
     template.updated_by = Some(whoami());

@@ -49,7 +49,9 @@ pub enum StoreError {
     Ambiguous(String, String),
     #[error("database url {0:?}: {1}")]
     BadUrl(String, String),
-    #[error("cannot open the database {path}: {reason} (does its directory exist, and may this user write there?)")]
+    #[error(
+        "cannot open the database {path}: {reason} (does its directory exist, and may this user write there?)"
+    )]
     Open { path: String, reason: String },
     #[error(
         "the database {0} is read-only for this user: radgate needs to write it, its -wal and -shm files \

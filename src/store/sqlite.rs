@@ -453,6 +453,28 @@ pub struct Store {
     read_only: bool,
 }
 
+/// Errors opening the database that are about the file (SQLITE_CANTOPEN,
+/// SQLITE_READONLY: missing directory, another user's file or leftover
+/// -wal/-shm files) name it; others pass unchanged.
+fn name_the_file(e: StoreError, path: &str) -> StoreError {
+    let StoreError::Db(sqlx::Error::Database(d)) = &e else {
+        return e;
+    };
+    // Extended result codes keep the primary code in the low byte.
+    match d
+        .code()
+        .and_then(|c| c.parse::<i32>().ok())
+        .map(|c| c & 0xff)
+    {
+        Some(8) => StoreError::ReadOnly(path.to_string()),
+        Some(14) => StoreError::Open {
+            path: path.to_string(),
+            reason: d.message().to_string(),
+        },
+        _ => e,
+    }
+}
+
 /// Whether SQLite opened the database read-only: the URL asked for it
 /// (`?mode=ro`), or the file is not writable for this process (SQLite then
 /// falls back to read-only without a word).
@@ -488,14 +510,13 @@ impl Store {
             .busy_timeout(cfg.busy_timeout)
             .foreign_keys(true);
         let path = opts.get_filename().display().to_string();
-        let mut conn = opts.connect().await.map_err(|e| match e {
-            sqlx::Error::Database(d) => StoreError::Open {
-                path: path.clone(),
-                reason: d.message().to_string(),
-            },
-            e => e.into(),
-        })?;
-        migrate(&mut conn).await?;
+        let mut conn = opts
+            .connect()
+            .await
+            .map_err(|e| name_the_file(e.into(), &path))?;
+        migrate(&mut conn)
+            .await
+            .map_err(|e| name_the_file(e, &path))?;
         let read_only = is_read_only(&mut conn).await?;
         conn.close().await?;
         let pool = SqlitePoolOptions::new()

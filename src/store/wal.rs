@@ -219,6 +219,10 @@ impl WalControl {
     /// (and SQLite skipped its sync). When SQLite did sync, ours finds
     /// nothing left to write.
     pub(crate) fn run_checkpointer(&self, conn: Connection, db_file: Option<std::fs::File>) {
+        // The checkpoint's figures when this thread last synced: `done` is
+        // a running total for the WAL generation, so a sync is due only
+        // when it moved (or the WAL restarted).
+        let mut synced = (0, 0);
         loop {
             {
                 let mut w = self.wake.lock().unwrap_or_else(|e| e.into_inner());
@@ -241,8 +245,9 @@ impl WalControl {
                 continue;
             }
             let _guard = self.running.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((_log, done)) = self.checkpoint(&conn, "checkpointer") {
-                if done > 0 {
+            if let Some((log, done)) = self.checkpoint(&conn, "checkpointer") {
+                if done > 0 && (log, done) != synced {
+                    synced = (log, done);
                     if let Some(f) = &db_file {
                         if let Err(e) = f.sync_data() {
                             tracing::warn!(error = %e, "store: cannot sync the database file");
