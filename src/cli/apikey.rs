@@ -87,6 +87,12 @@ fn json<'a>(k: &'a ApiKey, key: Option<&'a str>) -> KeyJson<'a> {
 
 pub async fn run(cmd: ApiKeyCommand, config: &Config) -> Result<(), CliError> {
     let store = Store::open(&config.database).await?;
+    let res = run_on(&store, cmd, config).await;
+    store.close().await;
+    res
+}
+
+async fn run_on(store: &Store, cmd: ApiKeyCommand, config: &Config) -> Result<(), CliError> {
     if !matches!(cmd, ApiKeyCommand::List { .. }) {
         store.ensure_writable()?;
     }

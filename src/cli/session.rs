@@ -99,7 +99,9 @@ pub async fn run(cmd: SessionCommand, config: &Config) -> Result<(), CliError> {
     };
     let sessions = store
         .list_sessions(&f, chrono::Utc::now().timestamp())
-        .await?;
+        .await;
+    store.close().await;
+    let sessions = sessions?;
     let tz = config.server.timezone;
     match a.format {
         Format::Json => print_json(&sessions.iter().map(SessionJson::from).collect::<Vec<_>>()),

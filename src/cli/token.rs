@@ -365,6 +365,12 @@ pub(super) fn now() -> i64 {
 
 pub async fn run(cmd: TokenCommand, config: &Config) -> Result<(), CliError> {
     let store = Store::open(&config.database).await?;
+    let res = run_on(&store, cmd, config).await;
+    store.close().await;
+    res
+}
+
+async fn run_on(store: &Store, cmd: TokenCommand, config: &Config) -> Result<(), CliError> {
     let reads_only = matches!(
         cmd,
         TokenCommand::Show { .. }
@@ -389,7 +395,7 @@ pub async fn run(cmd: TokenCommand, config: &Config) -> Result<(), CliError> {
             warn_if_past(t.valid_to, tz);
             Ok(())
         }
-        TokenCommand::Generate(a) => generate(&store, a, tz).await,
+        TokenCommand::Generate(a) => generate(store, a, tz).await,
         TokenCommand::Show { code_or_id, format } => {
             let t = store.find_token(&code_or_id).await?;
             let sessions = store.live_sessions(t.id, now()).await?;
@@ -446,9 +452,9 @@ pub async fn run(cmd: TokenCommand, config: &Config) -> Result<(), CliError> {
                 }
             }
         }
-        TokenCommand::Update(a) => update(&store, a, config).await,
-        TokenCommand::Delete(a) => delete(&store, a, config).await,
-        TokenCommand::Import(a) => super::import::run(&store, a, tz).await,
+        TokenCommand::Update(a) => update(store, a, config).await,
+        TokenCommand::Delete(a) => delete(store, a, config).await,
+        TokenCommand::Import(a) => super::import::run(store, a, tz).await,
         TokenCommand::Export(a) => {
             let f = a.filter.to_filter(tz, &a.order)?;
             let tokens = store.all_tokens(&f, now()).await?;
@@ -466,7 +472,7 @@ pub async fn run(cmd: TokenCommand, config: &Config) -> Result<(), CliError> {
                 }
             }
         }
-        TokenCommand::Print(a) => super::print::run(&store, a, tz).await,
+        TokenCommand::Print(a) => super::print::run(store, a, tz).await,
     }
 }
 

@@ -555,6 +555,14 @@ impl Store {
         &self.pool
     }
 
+    /// Close the connections before the process ends. SQLite checkpoints
+    /// the WAL and removes the -wal and -shm files when the last connection
+    /// to the file closes cleanly — often, not always, after a CLI command
+    /// (never while a server has the file open).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
     pub async fn create_token(&self, t: &NewToken, now: i64) -> Result<AccessToken, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let id = insert_token(&mut conn, t, now).await?;
