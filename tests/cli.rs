@@ -270,12 +270,7 @@ fn a_read_only_or_missing_database_is_named_and_serve_refuses_it() {
     let e = Env::new();
     e.create("RO1", 5, &[]);
     let db = e.path("radgate.db").display().to_string();
-    let ro = format!(
-        "[server]\nauth_listen = \"127.0.0.1:0\"\nacct_listen = \"127.0.0.1:0\"\n\
-         [database]\nurl = \"sqlite://{db}?mode=ro\"\n\n[[client]]\nname = \"local\"\n\
-         address = \"127.0.0.1\"\nsecret = \"testing123\"\n"
-    );
-    std::fs::write(e.config(), ro).unwrap();
+    e.set_database_url(&format!("sqlite://{db}?mode=ro"));
     for args in [
         &["serve"][..],
         &["token", "create", "--code", "RO2", "--minutes", "5"],
@@ -298,11 +293,7 @@ fn a_read_only_or_missing_database_is_named_and_serve_refuses_it() {
     assert_eq!(e.codes(&[]), ["RO1"]);
 
     let missing = e.path("no-such-dir").join("x.db").display().to_string();
-    let cfg = format!(
-        "[database]\nurl = \"sqlite://{missing}\"\n\n[[client]]\nname = \"local\"\n\
-         address = \"127.0.0.1\"\nsecret = \"testing123\"\n"
-    );
-    std::fs::write(e.config(), cfg).unwrap();
+    e.set_database_url(&format!("sqlite://{missing}"));
     for args in [&["serve"][..], &["token", "list"]] {
         let err = e.fails(args, 1);
         assert!(
@@ -312,9 +303,7 @@ fn a_read_only_or_missing_database_is_named_and_serve_refuses_it() {
     }
 
     // The writer and the readers need one file: no in-memory database.
-    let cfg = "[database]\nurl = \"sqlite::memory:\"\n\n[[client]]\nname = \"local\"\n\
-               address = \"127.0.0.1\"\nsecret = \"testing123\"\n";
-    std::fs::write(e.config(), cfg).unwrap();
+    e.set_database_url("sqlite::memory:");
     let err = e.fails(&["serve"], 3);
     assert!(
         err.contains("an in-memory database cannot be served"),

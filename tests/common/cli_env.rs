@@ -19,13 +19,18 @@ impl Env {
     /// A config file with the given extra [server] lines and a temp database.
     pub fn with_config(server_extra: &str) -> Env {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = format!(
-            "[server]\nauth_listen = \"127.0.0.1:0\"\nacct_listen = \"127.0.0.1:0\"\n{server_extra}\n\
-             [database]\nurl = \"sqlite://{}\"\n\n[[client]]\nname = \"local\"\naddress = \"127.0.0.1\"\nsecret = \"testing123\"\n",
-            dir.path().join("radgate.db").display()
-        );
-        std::fs::write(dir.path().join("radgate.toml"), cfg).unwrap();
+        let url = format!("sqlite://{}", dir.path().join("radgate.db").display());
+        std::fs::write(
+            dir.path().join("radgate.toml"),
+            config_text(server_extra, &url),
+        )
+        .unwrap();
         Env { dir }
+    }
+
+    /// Rewrite the config file with another `[database] url`.
+    pub fn set_database_url(&self, url: &str) {
+        std::fs::write(self.config(), config_text("", url)).unwrap();
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -128,6 +133,13 @@ impl Env {
     pub fn config(&self) -> PathBuf {
         self.path("radgate.toml")
     }
+}
+
+fn config_text(server_extra: &str, url: &str) -> String {
+    format!(
+        "[server]\nauth_listen = \"127.0.0.1:0\"\nacct_listen = \"127.0.0.1:0\"\n{server_extra}\n\
+         [database]\nurl = \"{url}\"\n\n[[client]]\nname = \"local\"\naddress = \"127.0.0.1\"\nsecret = \"testing123\"\n"
+    )
 }
 
 /// Run the binary in `cwd` with exactly `args` (no config added).
