@@ -1264,6 +1264,13 @@ impl Ctx<'_> {
             if chars == 0 {
                 return Err(self.err(key("secret"), "shared secret is empty", Some(secret.span())));
             }
+            if secret.get_ref().trim().is_empty() {
+                return Err(self.err(
+                    key("secret"),
+                    "shared secret is only white space",
+                    Some(secret.span()),
+                ));
+            }
             if secret.get_ref() == REFERENCE_SECRET {
                 return Err(self.err(
                     key("secret"),
@@ -2230,6 +2237,11 @@ require_message_authenticator = true
             ))
         };
         assert_err(s(""), "client[0] \"a\".secret", "shared secret is empty");
+        assert_err(
+            s("          "),
+            "client[0] \"a\".secret",
+            "shared secret is only white space",
+        );
         let e = assert_err(
             s("short"),
             "client[0] \"a\".secret",

@@ -206,11 +206,13 @@ pub fn parse_datetime(s: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
         .find_map(|f| NaiveDateTime::parse_from_str(&body, f).ok());
     let naive = match (naive, offset) {
         (Some(n), _) => n,
-        // Date only: midnight local time. Not combined with a zone.
-        (None, None) => NaiveDate::parse_from_str(&body, "%Y-%m-%d")
-            .ok()
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-            .ok_or_else(|| datetime_format_error(t, tz))?,
+        // Date only: the start of that local day (00:00, or the end of a
+        // daylight-saving gap at midnight). Not combined with a zone.
+        (None, None) => {
+            let day = NaiveDate::parse_from_str(&body, "%Y-%m-%d")
+                .map_err(|_| datetime_format_error(t, tz))?;
+            return local_day_start(day, tz).ok_or_else(|| format!("{} is out of range", quote(t)));
+        }
         (None, Some(_)) => return Err(datetime_format_error(t, tz)),
     };
 
@@ -226,11 +228,27 @@ pub fn parse_datetime(s: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
         LocalResult::Ambiguous(earlier, later) => Ok(earlier.min(later).with_timezone(&Utc)),
         LocalResult::None => Err(format!(
             "{} does not exist in {} (daylight-saving change); give a time outside the \
-             skipped hour or add an offset such as +01:00",
+             skipped hour, or the UTC offset you mean (e.g. 2025-03-30T02:30+01:00)",
             naive.format("%Y-%m-%d %H:%M"),
             tz.name()
         )),
     }
+}
+
+/// The first instant of `day` in `tz`: local midnight, or where a clock
+/// change that skips midnight (e.g. America/Santiago in September) lets the
+/// day begin.
+fn local_day_start(day: NaiveDate, tz: Tz) -> Option<DateTime<Utc>> {
+    let midnight = day.and_hms_opt(0, 0, 0)?;
+    // Gaps last an hour, some 30 minutes; a few hours bound the search.
+    (0..=240).find_map(|m| {
+        let local = midnight.checked_add_signed(chrono::Duration::minutes(m))?;
+        match tz.from_local_datetime(&local) {
+            LocalResult::Single(dt) => Some(dt.with_timezone(&Utc)),
+            LocalResult::Ambiguous(a, b) => Some(a.min(b).with_timezone(&Utc)),
+            LocalResult::None => None,
+        }
+    })
 }
 
 /// The span of time a datetime filter value stands for, as `[start, end)`:
@@ -248,12 +266,10 @@ pub fn parse_datetime_span(s: &str, tz: Tz) -> Result<(DateTime<Utc>, DateTime<U
         // Date only: up to the next local midnight (23, 24 or 25 hours).
         let day = NaiveDate::parse_from_str(body, "%Y-%m-%d")
             .map_err(|_| datetime_format_error(t, tz))?;
-        let next = day
+        let end = day
             .succ_opt()
-            .map(|d| d.format("%Y-%m-%d").to_string())
+            .and_then(|next| local_day_start(next, tz))
             .ok_or_else(|| format!("{} is out of range", quote(t)))?;
-        let end =
-            parse_datetime(&next, tz).or_else(|_| parse_datetime(&format!("{next}T01:00"), tz))?;
         return Ok((start, end));
     }
     // Seconds given: `HH:MM:SS` after the date and the separator.
@@ -677,6 +693,27 @@ mod tests {
                 "input {input}"
             );
         }
+    }
+
+    #[test]
+    fn a_bare_date_starts_where_the_local_day_does() {
+        use chrono_tz::America::Santiago;
+        // Chile's clocks go from 00:00 to 01:00 on 2030-09-08 (UTC-4 to
+        // UTC-3): that day begins at 01:00 local, 04:00 UTC.
+        assert_eq!(
+            parse_datetime("2030-09-08", Santiago).unwrap(),
+            utc("2030-09-08T04:00:00Z")
+        );
+        let (start, end) = parse_datetime_span("2030-09-07", Santiago).unwrap();
+        assert_eq!(
+            (start, end),
+            (utc("2030-09-07T04:00:00Z"), utc("2030-09-08T04:00:00Z"))
+        );
+        // The last four-digit day still has an end.
+        assert_eq!(
+            parse_datetime_span("9999-12-31", Berlin).unwrap().1,
+            utc("9999-12-31T23:00:00Z")
+        );
     }
 
     #[test]

@@ -143,7 +143,12 @@ async fn create_read_replace_delete_like_nexudus() {
 async fn bad_input_names_every_field() {
     let s = api_server().await;
     let addr = s.api_addr.unwrap();
-    let k = key(&s, "c", &["AccessToken-Create", "AccessToken-Edit"]).await;
+    let k = key(
+        &s,
+        "c",
+        &["AccessToken-Create", "AccessToken-Edit", "AccessToken-Read"],
+    )
+    .await;
     let r = request(addr, "POST", TOKENS, Some(&k), Some("{}")).await;
     assert_eq!(r.status, 400);
     let props: Vec<&str> = r.body["Errors"]
@@ -188,6 +193,45 @@ async fn bad_input_names_every_field() {
         assert_eq!(r.status, 400, "{bad}");
         assert_eq!(r.body["WasSuccessful"], false);
     }
+    // Numbers: too large is said as such, not as "not whole"; 1e3 is whole.
+    for (minutes, want) in [
+        ("99999999999999999999999", "is too large"),
+        ("18446744073709551615", "is too large"),
+        ("\"99999999999999999999\"", "is too large"),
+        ("1.5", "must be a whole number"),
+        ("\"ten\"", "must be a whole number"),
+    ] {
+        let body = format!(r#"{{"BusinessId":1,"AccessCode":"BIG1","MinutesIncluded":{minutes}}}"#);
+        let r = request(addr, "POST", TOKENS, Some(&k), Some(&body)).await;
+        assert_eq!(r.status, 400, "{minutes}");
+        assert_eq!(r.body["Errors"][0]["PropertyName"], "MinutesIncluded");
+        assert_eq!(r.body["Errors"][0]["Message"], want, "{minutes}");
+    }
+    let r = request(
+        addr,
+        "POST",
+        TOKENS,
+        Some(&k),
+        Some(r#"{"BusinessId":1,"AccessCode":"E3","MinutesIncluded":1e3}"#),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let id = r.body["Value"]["Id"].as_i64().unwrap();
+    let r = request(addr, "GET", &format!("{TOKENS}/{id}"), Some(&k), None).await;
+    assert_eq!(r.body["MinutesIncluded"], 1000, "{:?}", r.body);
+    // A method the endpoint does not take, and a body over the limit, get
+    // the same envelope as every other error.
+    let r = request(addr, "DELETE", TOKENS, Some(&k), None).await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.body["WasSuccessful"], false);
+    let huge = format!(
+        r#"{{"BusinessId":1,"AccessCode":"H1","MinutesIncluded":5,"Description":"{}"}}"#,
+        "x".repeat(3 << 20)
+    );
+    let r = request(addr, "POST", TOKENS, Some(&k), Some(&huge)).await;
+    assert_eq!(r.status, 413);
+    assert_eq!(r.body["WasSuccessful"], false);
+    assert!(r.body["Message"].as_str().unwrap().contains("too large"));
     let r = request(
         addr,
         "PUT",

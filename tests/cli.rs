@@ -189,6 +189,12 @@ fn list_filters_pages_and_formats() {
     let table = e.ok(&["token", "list"]);
     assert!(table.lines().next().unwrap().starts_with("Id"), "{table}");
     e.fails(&["token", "list", "--page", "0"], 2);
+    // Negative numbers are values, not options: filters that match nothing
+    // (or everything), and range errors that name the option.
+    assert_eq!(e.codes(&["--business-id", "-3"]), Vec::<String>::new());
+    assert_eq!(e.codes(&["--from-minutes-left", "-1"]).len(), 7);
+    let err = e.fails(&["session", "list", "--limit", "-1"], 2);
+    assert!(err.contains("--limit: must be 1..1000000, got -1"), "{err}");
 }
 
 #[test]

@@ -797,7 +797,7 @@ fn import_reports_every_bad_row_and_imports_nothing() {
     );
     let err = e.fails(&["token", "import", &f], 2);
     for want in [
-        "8 bad row(s); nothing imported",
+        "9 bad row(s); nothing imported",
         "line 3: MinutesIncluded: must be 0 or more",
         "line 4: MinutesIncluded: \"ten\" is not a whole number",
         "line 5: AccessCode: is a required field",
@@ -805,12 +805,14 @@ fn import_reports_every_bad_row_and_imports_nothing() {
         "line 7: UserLimit: must be 1 or more",
         "line 8: MacAddress: ",
         "line 9: AccessCode: \"GOOD1\" appears twice for BusinessId 0 (also on line 2)",
+        // A stored code is named in the same report as the rows' own faults.
+        "line 10: AccessCode: \"taken\" already exists",
         "line 11: has 2 fields, the header has 6",
     ] {
         assert!(err.contains(want), "missing {want:?} in: {err}");
     }
     assert_eq!(e.codes(&[]), ["TAKEN"]);
-    // Conflicts with stored codes are found once the rows themselves are fine.
+    // Conflicts with stored codes alone.
     let f = e.write(
         "dup.csv",
         "AccessCode,MinutesIncluded\nNEW1,5\ntaken,10\nNEW2,5\n",

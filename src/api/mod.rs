@@ -109,6 +109,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/ironwifi/authorize", post(ironwifi_authorize))
         .route("/api/apikeys", post(create_key))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
 }
 
@@ -129,9 +130,15 @@ enum ApiError {
     BadRequest(Vec<FieldErr>),
     /// A request that is not even a JSON object.
     Malformed(String),
+    /// A body over the size limit.
+    TooLarge(String),
+    /// A method the endpoint does not take.
+    MethodNotAllowed,
     NotFound(String),
     Internal(String),
 }
+
+const METHOD_NOT_ALLOWED: &str = "this endpoint does not take that method";
 
 fn failure(status: StatusCode, message: &str, errors: Value) -> Response {
     (
@@ -166,6 +173,11 @@ impl ApiError {
                     .collect(),
             ),
             ApiError::Malformed(m) => (StatusCode::BAD_REQUEST, vec![m.clone()]),
+            ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, vec![m.clone()]),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                vec![METHOD_NOT_ALLOWED.into()],
+            ),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, vec![m.clone()]),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -212,6 +224,12 @@ impl IntoResponse for ApiError {
                 failure(StatusCode::BAD_REQUEST, &message, Value::Array(list))
             }
             ApiError::Malformed(m) => failure(StatusCode::BAD_REQUEST, &m, json!([])),
+            ApiError::TooLarge(m) => failure(StatusCode::PAYLOAD_TOO_LARGE, &m, Value::Null),
+            ApiError::MethodNotAllowed => failure(
+                StatusCode::METHOD_NOT_ALLOWED,
+                METHOD_NOT_ALLOWED,
+                Value::Null,
+            ),
             ApiError::NotFound(m) => failure(StatusCode::NOT_FOUND, &m, Value::Null),
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "HTTP API: internal error");
@@ -279,6 +297,37 @@ fn now() -> i64 {
 
 // ---------------------------------------------------------- token bodies
 
+/// A JSON number as a whole number: `1e3` is 1000; `1.5` is not whole; a
+/// whole number beyond 64 bits is too large (and not "not whole").
+fn whole_number(n: &serde_json::Number) -> Result<i64, &'static str> {
+    if let Some(i) = n.as_i64() {
+        return Ok(i);
+    }
+    if n.is_u64() {
+        return Err("is too large");
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() != 0.0 || !f.is_finite() => Err("must be a whole number"),
+        // i64::MAX as f64 rounds up to 2^63, itself out of range.
+        Some(f) if f.abs() < 9.2e18 => Ok(f as i64),
+        Some(_) => Err("is too large"),
+        None => Err("must be a whole number"),
+    }
+}
+
+/// A whole number given as a string; all digits but out of range is "too
+/// large".
+fn parse_whole(s: &str) -> Result<i64, &'static str> {
+    s.parse().map_err(|_| {
+        let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            "is too large"
+        } else {
+            "must be a whole number"
+        }
+    })
+}
+
 /// The JSON body as an object, its keys looked up case-insensitively.
 struct Body(Map<String, Value>);
 
@@ -287,6 +336,9 @@ impl Body {
         match body {
             Ok(Json(Value::Object(m))) => Ok(Body(m)),
             Ok(_) => Err(ApiError::Malformed("the body must be a JSON object".into())),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::TooLarge(
+                format!("the body is too large: {}", e.body_text()),
+            )),
             Err(e) => Err(ApiError::Malformed(format!(
                 "invalid JSON body: {}",
                 e.body_text()
@@ -309,19 +361,22 @@ impl Body {
     fn int(&self, name: &str, errs: &mut Vec<FieldErr>) -> Option<i64> {
         let v = self.get(name)?;
         let n = match v {
-            Value::Number(n) => n.as_i64(),
+            Value::Number(n) => whole_number(n),
             Value::String(s) if s.trim().is_empty() => return None,
-            Value::String(s) => s.trim().parse().ok(),
-            _ => None,
+            Value::String(s) => parse_whole(s.trim()),
+            _ => Err("must be a whole number"),
         };
-        if n.is_none() {
-            errs.push(FieldErr {
-                property: name.into(),
-                message: "must be a whole number".into(),
-                attempted: v.clone(),
-            });
+        match n {
+            Ok(n) => Some(n),
+            Err(message) => {
+                errs.push(FieldErr {
+                    property: name.into(),
+                    message: message.into(),
+                    attempted: v.clone(),
+                });
+                None
+            }
         }
-        n
     }
 
     fn text(&self, name: &str, errs: &mut Vec<FieldErr>) -> Option<String> {

@@ -15,7 +15,12 @@ use crate::token_parse::{normalize_mac, normalize_uuid, parse_datetime_span};
 #[derive(Debug, Default, Args)]
 pub struct FilterArgs {
     /// Only the token with this Id.
-    #[arg(long, value_name = "N", help_heading = "Filters (exact)")]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        help_heading = "Filters (exact)"
+    )]
     pub id: Option<i64>,
     /// Only the token with this UniqueId.
     #[arg(long, value_name = "UUID", help_heading = "Filters (exact)")]
@@ -28,7 +33,12 @@ pub struct FilterArgs {
         help_heading = "Filters (exact)"
     )]
     pub code: Option<String>,
-    #[arg(long, value_name = "N", help_heading = "Filters (exact)")]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        help_heading = "Filters (exact)"
+    )]
     pub business_id: Option<i64>,
     /// Description equal to TEXT.
     #[arg(long, value_name = "TEXT", help_heading = "Filters (exact)")]
@@ -37,10 +47,16 @@ pub struct FilterArgs {
         long,
         visible_alias = "minutes",
         value_name = "N",
+        allow_negative_numbers = true,
         help_heading = "Filters (exact)"
     )]
     pub minutes_included: Option<i64>,
-    #[arg(long, value_name = "N", help_heading = "Filters (exact)")]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        help_heading = "Filters (exact)"
+    )]
     pub minutes_left: Option<i64>,
     /// ValidFrom within this minute (2025-07-21T12:45) or day (2025-07-21).
     #[arg(long, value_name = "T", help_heading = "Filters (exact)")]
@@ -48,7 +64,12 @@ pub struct FilterArgs {
     /// ValidTo within this minute or day.
     #[arg(long, value_name = "T", help_heading = "Filters (exact)")]
     pub valid_to: Option<String>,
-    #[arg(long, value_name = "N", help_heading = "Filters (exact)")]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        help_heading = "Filters (exact)"
+    )]
     pub user_limit: Option<i64>,
     /// Bound to this device (any MAC notation).
     #[arg(
@@ -75,7 +96,12 @@ pub struct FilterArgs {
     #[arg(long, value_name = "TEXT", help_heading = "Filters (exact)")]
     pub updated_by: Option<String>,
     /// Valid this many minutes from first use.
-    #[arg(long, value_name = "N", help_heading = "Filters (exact)")]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        help_heading = "Filters (exact)"
+    )]
     pub valid_for_minutes: Option<i64>,
     /// RateLimit equal to this (e.g. 2M/5M).
     #[arg(long, value_name = "UP/DOWN", help_heading = "Filters (exact)")]
@@ -91,16 +117,36 @@ pub struct FilterArgs {
     pub spent_on: Option<String>,
 
     /// MinutesIncluded >= N.
-    #[arg(long, value_name = "N", help_heading = "Ranges (inclusive)")]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        help_heading = "Ranges (inclusive)"
+    )]
     pub from_minutes_included: Option<i64>,
     /// MinutesIncluded <= N.
-    #[arg(long, value_name = "N", help_heading = "Ranges (inclusive)")]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        help_heading = "Ranges (inclusive)"
+    )]
     pub to_minutes_included: Option<i64>,
     /// MinutesLeft >= N.
-    #[arg(long, value_name = "N", help_heading = "Ranges (inclusive)")]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        help_heading = "Ranges (inclusive)"
+    )]
     pub from_minutes_left: Option<i64>,
     /// MinutesLeft <= N.
-    #[arg(long, value_name = "N", help_heading = "Ranges (inclusive)")]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        help_heading = "Ranges (inclusive)"
+    )]
     pub to_minutes_left: Option<i64>,
     /// ValidFrom at or after T.
     #[arg(long, value_name = "T", help_heading = "Ranges (inclusive)")]
@@ -115,10 +161,20 @@ pub struct FilterArgs {
     #[arg(long, value_name = "T", help_heading = "Ranges (inclusive)")]
     pub to_valid_to: Option<String>,
     /// UserLimit >= N.
-    #[arg(long, value_name = "N", help_heading = "Ranges (inclusive)")]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        help_heading = "Ranges (inclusive)"
+    )]
     pub from_user_limit: Option<i64>,
     /// UserLimit <= N.
-    #[arg(long, value_name = "N", help_heading = "Ranges (inclusive)")]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        help_heading = "Ranges (inclusive)"
+    )]
     pub to_user_limit: Option<i64>,
     /// LastAccess at or after T.
     #[arg(long, value_name = "T", help_heading = "Ranges (inclusive)")]

@@ -28,8 +28,13 @@ pub async fn run(store: &Store, a: ImportArgs, tz: Tz) -> Result<(), CliError> {
     read.map_err(|e| CliError::failure(format!("cannot read {name}: {e}")))?;
     let (rows, lines, mut bad) =
         parse(&data, tz).map_err(|e| CliError::input(format!("{name}: {e}")))?;
-    if bad.is_empty() {
-        match store.import_tokens(&rows, now(), a.dry_run).await? {
+    // Rows that passed their own checks are checked against the database
+    // too (without writing) when other rows are bad, so that one report
+    // names every problem.
+    if bad.is_empty() || !rows.is_empty() {
+        let checking_only = a.dry_run || !bad.is_empty();
+        match store.import_tokens(&rows, now(), checking_only).await? {
+            Ok(_) if !bad.is_empty() => {}
             Ok(n) if a.dry_run => {
                 println!("{name}: {n} row(s) can be imported; nothing imported (--dry-run)");
                 return Ok(());
@@ -61,10 +66,33 @@ pub async fn run(store: &Store, a: ImportArgs, tz: Tz) -> Result<(), CliError> {
     )))
 }
 
+/// The line of a double quote that is never closed, if any. Quotes in a
+/// well-formed CSV come in pairs (a field's opening and closing quote, or
+/// `""` inside a quoted field); the csv reader would otherwise read an
+/// unclosed quote to the end of the file.
+fn unclosed_quote(data: &[u8]) -> Option<u64> {
+    let mut line = 1;
+    let mut open = None;
+    for &b in data {
+        match b {
+            b'\n' => line += 1,
+            b'"' => open = if open.is_some() { None } else { Some(line) },
+            _ => {}
+        }
+    }
+    open
+}
+
 /// Rows to import, their line numbers, and every problem found as
 /// `(line, message)`. `Err` when the file as a whole is unusable.
 #[allow(clippy::type_complexity)]
 fn parse(data: &[u8], tz: Tz) -> Result<(Vec<ImportToken>, Vec<u64>, Vec<(u64, String)>), String> {
+    if let Some(line) = unclosed_quote(data) {
+        return Err(format!(
+            "line {line}: a double quote (\") opens a field that is never closed; \
+             check the quoting (a quote inside a quoted field is written twice)"
+        ));
+    }
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(data);
@@ -287,6 +315,21 @@ fn parse(data: &[u8], tz: Tz) -> Result<(Vec<ImportToken>, Vec<u64>, Vec<(u64, S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unclosed_quote_is_refused_with_its_line() {
+        let csv = "AccessCode,MinutesIncluded\nQ1,\"5\"\nQ2,\"5\n\n";
+        let err = parse(csv.as_bytes(), Tz::UTC).err().unwrap();
+        assert!(err.starts_with("line 3: a double quote"), "{err}");
+        // Quotes in pairs, "" inside a quoted field: fine.
+        let csv = "AccessCode,MinutesIncluded,Description\nQ1,5,\"say \"\"hi\"\"\nthere\"\n";
+        let (rows, _, bad) = parse(csv.as_bytes(), Tz::UTC).unwrap();
+        assert!(bad.is_empty(), "{bad:?}");
+        assert_eq!(
+            rows[0].token.description.as_deref(),
+            Some("say \"hi\"\nthere")
+        );
+    }
 
     #[test]
     fn reports_every_bad_row_with_its_line() {

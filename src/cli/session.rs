@@ -28,7 +28,7 @@ pub struct ListArgs {
     #[arg(long)]
     pub code: Option<String>,
     /// At most this many sessions.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, allow_negative_numbers = true)]
     pub limit: i64,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
