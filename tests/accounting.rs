@@ -230,9 +230,100 @@ async fn accounting_on_from_a_nas_frees_its_places() {
         .auth(3, "REBOOT", Pw::Pap("REBOOT"), Some("02:00:00:00:00:02"))
         .await
         .is_accept());
-    // Later packets of the closed session charge nothing.
-    acct.acct(3, &pkt(INTERIM, "REBOOT", "r1", Some(600))).await;
+    // A packet of the closed session that reports no more time changes
+    // nothing; one that reports more shows the NAS kept the session (no
+    // reboot after all): charged, and live again.
+    acct.acct(3, &pkt(INTERIM, "REBOOT", "r1", Some(0))).await;
     assert_eq!(s.seconds_used("REBOOT").await, 0);
+    assert_eq!(
+        session_rows(&s, "r1").await,
+        [("closed".into(), Some("nas-restart".into()), 0)]
+    );
+    acct.acct(4, &pkt(INTERIM, "REBOOT", "r1", Some(600))).await;
+    assert_eq!(s.seconds_used("REBOOT").await, 600);
+    assert_eq!(session_rows(&s, "r1").await, [("active".into(), None, 600)]);
+    s.shutdown().await;
+}
+
+/// (state, close_reason, session_time) of the sessions with this
+/// Acct-Session-Id, oldest first.
+async fn session_rows(s: &TestServer, sid: &str) -> Vec<(String, Option<String>, i64)> {
+    sqlx::query_as(
+        "SELECT state, close_reason, session_time FROM sessions WHERE acct_session_id = ?1 ORDER BY id",
+    )
+    .bind(sid)
+    .fetch_all(s.store.pool())
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_nas_that_reuses_session_ids_gets_a_new_session() {
+    let s = TestServer::start().await;
+    s.token("REUSEA", 60, |_| {}).await;
+    s.token("REUSEB", 60, |_| {}).await;
+    let c = Client::new(s.acct_addr).await;
+    // A's session ends; the NAS reboots and hands the same id to B.
+    c.acct(1, &pkt(START, "REUSEA", "re1", Some(0))).await;
+    c.acct(2, &pkt(STOP, "REUSEA", "re1", Some(60))).await;
+    c.acct(
+        3,
+        &Acct {
+            status: ACCOUNTING_ON,
+            ..Default::default()
+        },
+    )
+    .await;
+    c.acct(4, &pkt(START, "REUSEB", "re1", Some(0))).await;
+    c.acct(5, &pkt(INTERIM, "REUSEB", "re1", Some(600))).await;
+    assert_eq!(s.seconds_used("REUSEA").await, 60);
+    assert_eq!(s.seconds_used("REUSEB").await, 600);
+    assert_eq!(
+        session_rows(&s, "re1").await,
+        [
+            ("closed".into(), Some("stop".into()), 60),
+            ("active".into(), None, 600)
+        ]
+    );
+    // The same code, a Start after Accounting-On closed its session: a new
+    // session too, charged from its own zero.
+    c.acct(6, &pkt(START, "REUSEA", "re2", Some(0))).await;
+    c.acct(7, &pkt(INTERIM, "REUSEA", "re2", Some(100))).await;
+    c.acct(
+        8,
+        &Acct {
+            status: ACCOUNTING_ON,
+            ..Default::default()
+        },
+    )
+    .await;
+    c.acct(9, &pkt(START, "REUSEA", "re2", Some(0))).await;
+    c.acct(10, &pkt(INTERIM, "REUSEA", "re2", Some(50))).await;
+    assert_eq!(s.seconds_used("REUSEA").await, 60 + 100 + 50);
+    assert_eq!(
+        session_rows(&s, "re2").await,
+        [
+            ("closed".into(), Some("nas-restart".into()), 100),
+            ("active".into(), None, 50)
+        ]
+    );
+    // A live session whose id another code takes (its Stop was lost): it is
+    // closed as stale, and the new code is charged, not the old one.
+    c.acct(11, &pkt(START, "REUSEA", "re3", Some(0))).await;
+    c.acct(12, &pkt(INTERIM, "REUSEB", "re3", Some(300))).await;
+    assert_eq!(s.seconds_used("REUSEA").await, 210);
+    assert_eq!(s.seconds_used("REUSEB").await, 900);
+    assert_eq!(
+        session_rows(&s, "re3").await,
+        [
+            ("closed".into(), Some("stale".into()), 0),
+            ("active".into(), None, 300)
+        ]
+    );
+    // Late packets of the first session still charge nothing.
+    c.acct(13, &pkt(STOP, "REUSEB", "re3", Some(300))).await;
+    c.acct(14, &pkt(INTERIM, "REUSEB", "re3", Some(200))).await;
+    assert_eq!(s.seconds_used("REUSEB").await, 900);
     s.shutdown().await;
 }
 
@@ -277,6 +368,27 @@ async fn stale_sessions_are_closed_by_the_sweep() {
             .unwrap();
     assert_eq!(reason, "stale");
     assert!(stat(&s.stats().stale_closed) >= 1);
+    // The NAS was only silent: its next Interim-Update resumes the session
+    // and charges the time since the last one seen; its Stop closes it.
+    acct.acct(3, &pkt(INTERIM, "STALE", "st1", Some(600))).await;
+    assert_eq!(s.seconds_used("STALE").await, 600);
+    assert_eq!(
+        session_rows(&s, "st1").await,
+        [("active".into(), None, 600)]
+    );
+    acct.acct(
+        4,
+        &Acct {
+            terminate_cause: Some(1),
+            ..pkt(STOP, "STALE", "st1", Some(700))
+        },
+    )
+    .await;
+    assert_eq!(s.seconds_used("STALE").await, 700);
+    assert_eq!(
+        session_rows(&s, "st1").await,
+        [("closed".into(), Some("stop".into()), 700)]
+    );
     s.shutdown().await;
 }
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use hmac::{Hmac, Mac};
 use md5::{Digest, Md5};
 use radgate::config::ThrottleConfig;
-use radgate::policy::accounting::{counter64, transition, AcctStatus, Seen};
+use radgate::policy::accounting::{counter64, transition, AcctStatus, Ended, Seen};
 use radgate::policy::auth::{
     decide, minutes_left, window_end, AuthOptions, Decision, LivePlaces, RejectReason,
     RequestFacts, TokenFacts,
@@ -1023,7 +1023,11 @@ fn accounting(req: &Request, inp: &mut Input) {
     let reported = u(codec::ATTR_ACCT_SESSION_TIME).map(i64::from);
     // The store only ever records Acct-Session-Time values (≥ 0).
     let seen = inp.bool().then(|| Seen {
-        closed: inp.bool(),
+        ended: match inp.u8() % 3 {
+            0 => Ended::No,
+            1 => Ended::ByStop,
+            _ => Ended::Presumed,
+        },
         session_time: match inp.u8() % 3 {
             0 => 0,
             1 => inp.u32() as i64,
@@ -1046,14 +1050,29 @@ fn accounting(req: &Request, inp: &mut Input) {
             assert!(!t.open);
             assert!(t.session_time >= s.session_time);
             assert_eq!(t.charge, t.session_time - s.session_time);
-            if s.closed {
+            if s.ended == Ended::ByStop {
                 assert!(t.ignore);
             }
+            // A session presumed over comes back only with more time.
+            if s.ended == Ended::Presumed && !t.ignore {
+                assert!(t.charge > 0);
+            }
+            assert_eq!(
+                t.reopen,
+                s.ended == Ended::Presumed && !t.ignore && !t.close
+            );
             // Replaying the same packet charges nothing more.
             if !t.ignore {
+                let ended = if t.close {
+                    Ended::ByStop
+                } else if t.reopen {
+                    Ended::No
+                } else {
+                    s.ended
+                };
                 let again = transition(
                     Some(Seen {
-                        closed: t.close,
+                        ended,
                         session_time: t.session_time,
                     }),
                     status,

@@ -415,7 +415,7 @@ async fn run_on(store: &Store, cmd: TokenCommand, config: &Config) -> Result<(),
                 }
                 Format::Csv => print_csv(&[t]),
                 Format::Table => {
-                    show_token(&t, &sessions, tz);
+                    show_token(&t, Some(&sessions), tz);
                     Ok(())
                 }
             }
@@ -489,7 +489,8 @@ fn print_tokens(
         Format::Json => print_json(&tokens.iter().map(|t| t.to_json()).collect::<Vec<_>>()),
         Format::Csv => print_csv(tokens),
         Format::Table if single && tokens.len() == 1 => {
-            show_token(&tokens[0], &[], tz);
+            // After create/update: its sessions were not read (`show` has them).
+            show_token(&tokens[0], None, tz);
             Ok(())
         }
         Format::Table => {
@@ -880,8 +881,8 @@ fn opt<T: ToString>(v: &Option<T>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-fn show_token(t: &AccessToken, sessions: &[SessionRow], tz: chrono_tz::Tz) {
-    let rows: Vec<(&str, String)> = vec![
+fn show_token(t: &AccessToken, sessions: Option<&[SessionRow]>, tz: chrono_tz::Tz) {
+    let mut rows: Vec<(&str, String)> = vec![
         ("Id", t.id.to_string()),
         ("UniqueId", t.unique_id.clone()),
         ("BusinessId", t.business_id.to_string()),
@@ -915,8 +916,11 @@ fn show_token(t: &AccessToken, sessions: &[SessionRow], tz: chrono_tz::Tz) {
         ("SpentOn", opt_time(t.spent_on, tz)),
         ("ExpiresOn", opt_time(t.expires_on(), tz)),
         ("RateLimit", opt(&t.rate_limit)),
-        ("LiveSessions", sessions.len().to_string()),
     ];
+    if let Some(s) = sessions {
+        rows.push(("LiveSessions", s.len().to_string()));
+    }
+    let sessions = sessions.unwrap_or_default();
     print_kv(&rows);
     if !sessions.is_empty() {
         println!();

@@ -38,12 +38,34 @@ impl AcctStatus {
     }
 }
 
+/// How a session already seen stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Live: no Stop yet.
+    No,
+    /// The NAS sent its Stop: anything later for it is a duplicate or late.
+    ByStop,
+    /// radgate presumed it over without a Stop (the stale-session sweep, the
+    /// NAS's Accounting-On/Off). The NAS may still be running it: a later
+    /// Interim-Update or Stop that reports more time resumes it.
+    Presumed,
+}
+
 /// What is stored about a session already seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Seen {
-    pub closed: bool,
+    pub ended: Ended,
     /// Highest Acct-Session-Time seen, seconds.
     pub session_time: i64,
+}
+
+/// Whether a packet whose NAS and Acct-Session-Id match a stored session
+/// starts a new session instead (a NAS that reuses its session ids, e.g. a
+/// counter that restarts after a reboot): when it is for another code, or
+/// when it is a Start and the stored session was presumed over. A Start
+/// after the session's own Stop, for the same code, stays a late duplicate.
+pub fn is_new_session(seen: &Seen, status: AcctStatus, same_code: bool) -> bool {
+    !same_code || (status == AcctStatus::Start && seen.ended == Ended::Presumed)
 }
 
 /// The effect of one packet on one session.
@@ -53,6 +75,8 @@ pub struct Transition {
     pub open: bool,
     /// Close it (Stop).
     pub close: bool,
+    /// Make it live again (an Interim-Update for a session presumed over).
+    pub reopen: bool,
     /// Seconds to add to the token's usage.
     pub charge: i64,
     /// The session's new highest Acct-Session-Time.
@@ -77,32 +101,33 @@ pub fn transition(seen: Option<Seen>, status: AcctStatus, reported: Option<i64>)
             Transition {
                 open: true,
                 close: status == AcctStatus::Stop,
+                reopen: false,
                 charge: t,
                 session_time: t,
                 ignore: false,
             }
         }
-        Some(s) if s.closed => Transition {
-            open: false,
-            close: false,
-            charge: 0,
-            session_time: s.session_time,
-            ignore: true,
-        },
         Some(s) => {
-            if status == AcctStatus::Start {
-                return Transition {
-                    open: false,
-                    close: false,
-                    charge: 0,
-                    session_time: s.session_time,
-                    ignore: true,
-                };
+            let ignored = Transition {
+                open: false,
+                close: false,
+                reopen: false,
+                charge: 0,
+                session_time: s.session_time,
+                ignore: true,
+            };
+            if status == AcctStatus::Start || s.ended == Ended::ByStop {
+                return ignored;
             }
             let new = reported.unwrap_or(s.session_time).max(s.session_time);
+            if s.ended == Ended::Presumed && new == s.session_time {
+                // Nothing shows the session went on: leave it ended.
+                return ignored;
+            }
             Transition {
                 open: false,
                 close: status == AcctStatus::Stop,
+                reopen: s.ended == Ended::Presumed && status != AcctStatus::Stop,
                 charge: new - s.session_time,
                 session_time: new,
                 ignore: false,
@@ -145,9 +170,56 @@ mod tests {
 
     fn active(t: i64) -> Option<Seen> {
         Some(Seen {
-            closed: false,
+            ended: Ended::No,
             session_time: t,
         })
+    }
+
+    fn presumed(t: i64) -> Option<Seen> {
+        Some(Seen {
+            ended: Ended::Presumed,
+            session_time: t,
+        })
+    }
+
+    #[test]
+    fn a_session_presumed_over_resumes_when_the_nas_reports_more_time() {
+        // Swept as stale (or closed by Accounting-On) at 60 s; the NAS goes on.
+        let t = transition(presumed(60), Interim, Some(600));
+        assert_eq!((t.charge, t.session_time), (540, 600));
+        assert!(t.reopen && !t.close && !t.ignore);
+        let t = transition(presumed(60), Stop, Some(700));
+        assert_eq!((t.charge, t.session_time), (640, 700));
+        assert!(t.close && !t.reopen);
+        // No more time reported: it stays ended, nothing charged.
+        for st in [Interim, Stop] {
+            let t = transition(presumed(600), st, Some(600));
+            assert!(t.ignore && t.charge == 0, "{st:?}");
+            assert!(transition(presumed(600), st, Some(300)).ignore);
+        }
+        assert!(transition(presumed(600), Start, Some(0)).ignore);
+    }
+
+    #[test]
+    fn which_packets_start_a_new_session_on_a_reused_id() {
+        let s = |ended| Seen {
+            ended,
+            session_time: 60,
+        };
+        for ended in [Ended::No, Ended::ByStop, Ended::Presumed] {
+            for st in [Start, Interim, Stop] {
+                // Another code on the same NAS and Acct-Session-Id.
+                assert!(is_new_session(&s(ended), st, false), "{ended:?} {st:?}");
+            }
+            // The same code: only a Start after radgate presumed it over.
+            assert_eq!(
+                is_new_session(&s(ended), Start, true),
+                ended == Ended::Presumed,
+                "{ended:?}"
+            );
+            assert!(!is_new_session(&s(ended), Interim, true));
+            assert!(!is_new_session(&s(ended), Stop, true));
+        }
     }
 
     #[test]
@@ -170,7 +242,7 @@ mod tests {
         assert!(transition(active(300), Start, Some(0)).ignore);
         // Anything after Stop.
         let closed = Some(Seen {
-            closed: true,
+            ended: Ended::ByStop,
             session_time: 900,
         });
         for st in [Start, Interim, Stop] {

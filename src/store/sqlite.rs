@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0005_api_keys.sql"),
     include_str!("../../migrations/0006_token_ids_never_reused.sql"),
     include_str!("../../migrations/0007_sessions_rebuilt.sql"),
+    include_str!("../../migrations/0008_session_ids_reused.sql"),
 ];
 
 pub(crate) const TOKEN_COLS: &str = "id, unique_id, business_id, access_code, description, \

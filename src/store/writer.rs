@@ -24,7 +24,7 @@ use super::walsync::{Responder, WalSyncer};
 use super::StoreError;
 use crate::config::Synchronous;
 use crate::config::ThrottleConfig;
-use crate::policy::accounting::{self, AcctStatus, Seen};
+use crate::policy::accounting::{self, AcctStatus, Ended, Seen};
 use crate::policy::auth::{
     self, AuthOptions, Decision, LivePlaces, RejectReason, RequestFacts, TokenFacts,
 };
@@ -938,9 +938,11 @@ fn find_token_use(
 /// A session accounting has seen, with its token.
 struct SeenSession {
     id: i64,
-    closed: bool,
+    ended: Ended,
     session_time: i64,
     token: TokenUse,
+    /// The token's code key, to tell whether a packet is for the same code.
+    code_key: String,
 }
 
 fn account(
@@ -975,25 +977,61 @@ fn account(
         return Ok(AcctOutcome::ignored("no Acct-Session-Id"));
     };
     // The session and its token in one read (the token row is needed to
-    // charge it; foreign keys guarantee it exists).
+    // charge it; foreign keys guarantee it exists). A NAS may have reused
+    // the Acct-Session-Id: the newest session with it is the one to match.
     let row: Option<SeenSession> = conn
         .prepare_cached(
             "SELECT s.id, s.state = 'closed', s.session_time, t.id, \
-             t.minutes_included * 60 - t.seconds_used, t.user_limit, t.last_access, t.first_used_on \
+             t.minutes_included * 60 - t.seconds_used, t.user_limit, t.last_access, t.first_used_on, \
+             s.close_reason, t.code_key \
              FROM sessions s JOIN access_tokens t ON t.id = s.token_id \
-             WHERE s.nas = ?1 AND s.acct_session_id = ?2",
+             WHERE s.nas = ?1 AND s.acct_session_id = ?2 ORDER BY s.id DESC LIMIT 1",
         )?
         .query_row(params![a.nas, sid], |r| {
+            let closed: bool = r.get(1)?;
+            let reason: Option<String> = r.get(8)?;
             Ok(SeenSession {
                 id: r.get(0)?,
-                closed: r.get(1)?,
+                // Closed without the NAS's Stop: by the stale sweep or the
+                // NAS's Accounting-On/Off.
+                ended: match (closed, reason.as_deref()) {
+                    (false, _) => Ended::No,
+                    (true, Some("stale" | "nas-restart")) => Ended::Presumed,
+                    (true, _) => Ended::ByStop,
+                },
                 session_time: r.get(2)?,
                 token: token_use_at(r, 3)?,
+                code_key: r.get(9)?,
             })
         })
         .optional()?;
+    // A packet for another code, or a Start after radgate presumed the
+    // session over, opens a session of its own; a live session it replaces
+    // is closed (as stale) when the new one is recorded.
+    let mut replaces: Option<i64> = None;
+    let row = match row {
+        Some(s) => {
+            let seen = Seen {
+                ended: s.ended,
+                session_time: s.session_time,
+            };
+            let same_code = a
+                .user_name
+                .as_deref()
+                .is_none_or(|u| code_key(u) == s.code_key);
+            if accounting::is_new_session(&seen, a.status, same_code) {
+                if s.ended == Ended::No {
+                    replaces = Some(s.id);
+                }
+                None
+            } else {
+                Some(s)
+            }
+        }
+        None => None,
+    };
     let seen = row.as_ref().map(|s| Seen {
-        closed: s.closed,
+        ended: s.ended,
         session_time: s.session_time,
     });
     let tr = accounting::transition(seen, a.status, a.session_time);
@@ -1037,6 +1075,13 @@ fn account(
                      close_reason = 'stop' WHERE id = ?8"
                 ))?
                 .execute(p)?;
+            } else if tr.reopen {
+                // Presumed over, but the NAS reports more time: live again.
+                conn.prepare_cached(concat!(
+                    set!(),
+                    ", state = 'active', stopped_at = NULL, close_reason = NULL WHERE id = ?8"
+                ))?
+                .execute(&p[..9])?;
             } else {
                 conn.prepare_cached(concat!(set!(), " WHERE id = ?8"))?
                     .execute(&p[..9])?;
@@ -1076,6 +1121,9 @@ fn account(
             } else {
                 ("active", None, None, None)
             };
+            if let Some(old) = replaces {
+                conn.prepare_cached(REPLACED)?.execute(params![now, old])?;
+            }
             match pending {
                 Some(id) => {
                     conn.prepare_cached(
@@ -1155,6 +1203,9 @@ fn account(
 /// migrations/0007); `every_sessions_statement_uses_an_index` checks.
 const LIVE_DEVICES: &str = "SELECT device FROM sessions WHERE token_id = ?1 \
      AND state IN ('pending', 'active') AND (state = 'active' OR expires_at > ?2)";
+/// A live session whose NAS reused its Acct-Session-Id for a new one.
+const REPLACED: &str = "UPDATE sessions SET state = 'closed', stopped_at = ?1, updated_at = ?1, \
+     close_reason = 'stale' WHERE id = ?2";
 const REFRESH_PENDING: &str = "UPDATE sessions SET expires_at = ?1, updated_at = ?2 \
      WHERE token_id = ?3 AND state IN ('pending', 'active') AND device = ?4 AND state = 'pending'";
 const NAS_RESTART: &str =
