@@ -324,6 +324,25 @@ async fn a_nas_that_reuses_session_ids_gets_a_new_session() {
     c.acct(13, &pkt(STOP, "REUSEB", "re3", Some(300))).await;
     c.acct(14, &pkt(INTERIM, "REUSEB", "re3", Some(200))).await;
     assert_eq!(s.seconds_used("REUSEB").await, 900);
+    // The same code after its own Stop: a Start right away is a late
+    // duplicate; a Start minutes later (a NAS rebooted without Accounting-On
+    // and counts its ids from the start again) is a new session.
+    c.acct(15, &pkt(START, "REUSEA", "re4", Some(0))).await;
+    c.acct(16, &pkt(STOP, "REUSEA", "re4", Some(30))).await;
+    c.acct(17, &pkt(START, "REUSEA", "re4", Some(0))).await;
+    assert_eq!(session_rows(&s, "re4").await.len(), 1);
+    s.exec("UPDATE sessions SET stopped_at = stopped_at - 120 WHERE acct_session_id = 're4'")
+        .await;
+    c.acct(18, &pkt(START, "REUSEA", "re4", Some(0))).await;
+    c.acct(19, &pkt(INTERIM, "REUSEA", "re4", Some(40))).await;
+    assert_eq!(s.seconds_used("REUSEA").await, 210 + 30 + 40);
+    assert_eq!(
+        session_rows(&s, "re4").await,
+        [
+            ("closed".into(), Some("stop".into()), 30),
+            ("active".into(), None, 40)
+        ]
+    );
     s.shutdown().await;
 }
 

@@ -59,13 +59,35 @@ pub struct Seen {
     pub session_time: i64,
 }
 
+/// Seconds after a session's Stop from which a Start for the same code and
+/// Acct-Session-Id is a new session, not a retransmission of the old Start:
+/// a NAS (or a proxy) retransmits for seconds, not a minute, and the old
+/// Start came before its Stop.
+pub const LATE_START_AFTER_STOP: i64 = 60;
+
 /// Whether a packet whose NAS and Acct-Session-Id match a stored session
 /// starts a new session instead (a NAS that reuses its session ids, e.g. a
 /// counter that restarts after a reboot): when it is for another code, or
-/// when it is a Start and the stored session was presumed over. A Start
-/// after the session's own Stop, for the same code, stays a late duplicate.
-pub fn is_new_session(seen: &Seen, status: AcctStatus, same_code: bool) -> bool {
-    !same_code || (status == AcctStatus::Start && seen.ended == Ended::Presumed)
+/// when it is a Start and the stored session was presumed over, or ended by
+/// its Stop more than [`LATE_START_AFTER_STOP`] seconds ago (`closed_ago`).
+/// A Start soon after the session's own Stop stays a late duplicate.
+pub fn is_new_session(
+    seen: &Seen,
+    status: AcctStatus,
+    same_code: bool,
+    closed_ago: Option<i64>,
+) -> bool {
+    if !same_code {
+        return true;
+    }
+    if status != AcctStatus::Start {
+        return false;
+    }
+    match seen.ended {
+        Ended::No => false,
+        Ended::Presumed => true,
+        Ended::ByStop => closed_ago.is_some_and(|s| s > LATE_START_AFTER_STOP),
+    }
 }
 
 /// The effect of one packet on one session.
@@ -207,19 +229,40 @@ mod tests {
             session_time: 60,
         };
         for ended in [Ended::No, Ended::ByStop, Ended::Presumed] {
+            let ago = (ended != Ended::No).then_some(5);
             for st in [Start, Interim, Stop] {
                 // Another code on the same NAS and Acct-Session-Id.
-                assert!(is_new_session(&s(ended), st, false), "{ended:?} {st:?}");
+                assert!(
+                    is_new_session(&s(ended), st, false, ago),
+                    "{ended:?} {st:?}"
+                );
             }
-            // The same code: only a Start after radgate presumed it over.
+            // The same code, closed just now: only a Start after radgate
+            // presumed it over.
             assert_eq!(
-                is_new_session(&s(ended), Start, true),
+                is_new_session(&s(ended), Start, true, ago),
                 ended == Ended::Presumed,
                 "{ended:?}"
             );
-            assert!(!is_new_session(&s(ended), Interim, true));
-            assert!(!is_new_session(&s(ended), Stop, true));
+            assert!(!is_new_session(&s(ended), Interim, true, ago));
+            assert!(!is_new_session(&s(ended), Stop, true, ago));
         }
+        // A Start for the same code long after the session's Stop: the id
+        // was reused (a retransmitted Start comes within seconds).
+        let stopped = s(Ended::ByStop);
+        assert!(!is_new_session(
+            &stopped,
+            Start,
+            true,
+            Some(LATE_START_AFTER_STOP)
+        ));
+        assert!(is_new_session(
+            &stopped,
+            Start,
+            true,
+            Some(LATE_START_AFTER_STOP + 1)
+        ));
+        assert!(!is_new_session(&stopped, Interim, true, Some(3600)));
     }
 
     #[test]

@@ -943,6 +943,7 @@ struct SeenSession {
     token: TokenUse,
     /// The token's code key, to tell whether a packet is for the same code.
     code_key: String,
+    stopped_at: Option<i64>,
 }
 
 fn account(
@@ -983,7 +984,7 @@ fn account(
         .prepare_cached(
             "SELECT s.id, s.state = 'closed', s.session_time, t.id, \
              t.minutes_included * 60 - t.seconds_used, t.user_limit, t.last_access, t.first_used_on, \
-             s.close_reason, t.code_key \
+             s.close_reason, t.code_key, s.stopped_at \
              FROM sessions s JOIN access_tokens t ON t.id = s.token_id \
              WHERE s.nas = ?1 AND s.acct_session_id = ?2 ORDER BY s.id DESC LIMIT 1",
         )?
@@ -1002,12 +1003,14 @@ fn account(
                 session_time: r.get(2)?,
                 token: token_use_at(r, 3)?,
                 code_key: r.get(9)?,
+                stopped_at: r.get(10)?,
             })
         })
         .optional()?;
     // A packet for another code, or a Start after radgate presumed the
-    // session over, opens a session of its own; a live session it replaces
-    // is closed (as stale) when the new one is recorded.
+    // session over or a while after its Stop, opens a session of its own; a
+    // live session it replaces is closed (as stale) when the new one is
+    // recorded.
     let mut replaces: Option<i64> = None;
     let row = match row {
         Some(s) => {
@@ -1019,7 +1022,8 @@ fn account(
                 .user_name
                 .as_deref()
                 .is_none_or(|u| code_key(u) == s.code_key);
-            if accounting::is_new_session(&seen, a.status, same_code) {
+            let closed_ago = s.stopped_at.map(|t| now - t);
+            if accounting::is_new_session(&seen, a.status, same_code, closed_ago) {
                 if s.ended == Ended::No {
                     replaces = Some(s.id);
                 }
