@@ -374,9 +374,24 @@ async fn ironwifi_connector_decides_like_radius() {
     .await;
     assert_eq!(r.status, 403);
     assert_eq!(r.body, json!({"errors": ["Unknown access code"]}));
-    let r = request(addr, "POST", path, Some(&k), Some(r#"{"login":"IRON1"}"#)).await;
+    // What IronWifi sends for a CHAP login: no password. Said plainly.
+    let r = request(
+        addr,
+        "POST",
+        path,
+        Some(&k),
+        Some(r#"{"login":"IRON1","auth_port":"11111","mschap_challenge":"00"}"#),
+    )
+    .await;
     assert_eq!(r.status, 400);
-    assert!(r.body["errors"].is_array(), "{}", r.text);
+    assert!(
+        r.body["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("PAP logins only"),
+        "{}",
+        r.text
+    );
     // The connector is recorded like a login: LastAccess and FirstUsedOn.
     s.flush().await;
     assert!(s

@@ -792,12 +792,16 @@ async fn ironwifi_decide(
     let login = body.text("login", &mut errs);
     let password = body.text("password", &mut errs);
     let mac = body.text("mac", &mut errs);
-    let (Some(login), Some(password), true) = (login, password, errs.is_empty()) else {
+    let (Some(login), Some(password), true) = (login.clone(), password, errs.is_empty()) else {
         if errs.is_empty() {
-            return Ok(ironwifi_reject(
-                StatusCode::BAD_REQUEST,
-                "login and password are required",
-            ));
+            // IronWifi sends the password only for PAP logins.
+            let why = if login.is_some() {
+                "password is required: this connector takes PAP logins only \
+                 (for CHAP and MS-CHAP IronWifi sends no password); set the hotspot to PAP"
+            } else {
+                "login and password are required"
+            };
+            return Ok(ironwifi_reject(StatusCode::BAD_REQUEST, why));
         }
         return Err(ApiError::BadRequest(errs));
     };
