@@ -263,85 +263,104 @@ async fn a_nas_that_reuses_session_ids_gets_a_new_session() {
     s.token("REUSEA", 60, |_| {}).await;
     s.token("REUSEB", 60, |_| {}).await;
     let c = Client::new(s.acct_addr).await;
+    let acct_on = Acct {
+        status: ACCOUNTING_ON,
+        ..Default::default()
+    };
     // A's session ends; the NAS reboots and hands the same id to B.
     c.acct(1, &pkt(START, "REUSEA", "re1", Some(0))).await;
-    c.acct(2, &pkt(STOP, "REUSEA", "re1", Some(60))).await;
-    c.acct(
-        3,
-        &Acct {
-            status: ACCOUNTING_ON,
-            ..Default::default()
-        },
-    )
-    .await;
+    c.acct(2, &pkt(INTERIM, "REUSEA", "re1", Some(600))).await;
+    c.acct(3, &acct_on).await;
     c.acct(4, &pkt(START, "REUSEB", "re1", Some(0))).await;
-    c.acct(5, &pkt(INTERIM, "REUSEB", "re1", Some(600))).await;
-    assert_eq!(s.seconds_used("REUSEA").await, 60);
+    c.acct(5, &pkt(INTERIM, "REUSEB", "re1", Some(300))).await;
+    assert_eq!(s.seconds_used("REUSEA").await, 600);
+    assert_eq!(s.seconds_used("REUSEB").await, 300);
+    // A late Stop of A's session (sent before the reboot) finds A's session,
+    // not B's: A is charged its last minute, B is left alone.
+    c.acct(6, &pkt(STOP, "REUSEA", "re1", Some(660))).await;
+    c.acct(7, &pkt(INTERIM, "REUSEB", "re1", Some(600))).await;
+    assert_eq!(s.seconds_used("REUSEA").await, 660);
     assert_eq!(s.seconds_used("REUSEB").await, 600);
     assert_eq!(
         session_rows(&s, "re1").await,
         [
-            ("closed".into(), Some("stop".into()), 60),
+            ("closed".into(), Some("stop".into()), 660),
             ("active".into(), None, 600)
         ]
     );
-    // The same code, a Start after Accounting-On closed its session: a new
-    // session too, charged from its own zero.
-    c.acct(6, &pkt(START, "REUSEA", "re2", Some(0))).await;
-    c.acct(7, &pkt(INTERIM, "REUSEA", "re2", Some(100))).await;
-    c.acct(
-        8,
-        &Acct {
-            status: ACCOUNTING_ON,
-            ..Default::default()
-        },
-    )
-    .await;
-    c.acct(9, &pkt(START, "REUSEA", "re2", Some(0))).await;
-    c.acct(10, &pkt(INTERIM, "REUSEA", "re2", Some(50))).await;
-    assert_eq!(s.seconds_used("REUSEA").await, 60 + 100 + 50);
+
+    // A Start retransmitted (new Identifier) after Accounting-On closed its
+    // session is a duplicate: nothing is charged twice.
+    c.acct(8, &pkt(START, "REUSEA", "re2", Some(0))).await;
+    c.acct(9, &pkt(INTERIM, "REUSEA", "re2", Some(600))).await;
+    c.acct(10, &acct_on).await;
+    c.acct(11, &pkt(START, "REUSEA", "re2", Some(0))).await;
+    c.acct(12, &pkt(INTERIM, "REUSEA", "re2", Some(900))).await;
+    assert_eq!(s.seconds_used("REUSEA").await, 660 + 900);
     assert_eq!(
         session_rows(&s, "re2").await,
-        [
-            ("closed".into(), Some("nas-restart".into()), 100),
-            ("active".into(), None, 50)
-        ]
+        [("active".into(), None, 900)]
     );
-    // A live session whose id another code takes (its Stop was lost): it is
-    // closed as stale, and the new code is charged, not the old one.
-    c.acct(11, &pkt(START, "REUSEA", "re3", Some(0))).await;
-    c.acct(12, &pkt(INTERIM, "REUSEB", "re3", Some(300))).await;
-    assert_eq!(s.seconds_used("REUSEA").await, 210);
-    assert_eq!(s.seconds_used("REUSEB").await, 900);
+
+    // The same code on a reused id: a Start long after the old session began
+    // (a retransmission comes within seconds) is a new session, charged from
+    // its own zero; the old one, still live (no Accounting-On), is replaced.
+    c.acct(13, &pkt(STOP, "REUSEA", "re2", Some(900))).await;
+    c.acct(14, &pkt(START, "REUSEA", "re3", Some(0))).await;
+    c.acct(15, &pkt(INTERIM, "REUSEA", "re3", Some(100))).await;
+    s.exec("UPDATE sessions SET created_at = created_at - 120 WHERE acct_session_id = 're3'")
+        .await;
+    c.acct(16, &pkt(START, "REUSEA", "re3", Some(0))).await;
+    c.acct(17, &pkt(INTERIM, "REUSEA", "re3", Some(50))).await;
+    assert_eq!(s.seconds_used("REUSEA").await, 1560 + 100 + 50);
     assert_eq!(
         session_rows(&s, "re3").await,
         [
-            ("closed".into(), Some("stale".into()), 0),
-            ("active".into(), None, 300)
+            ("closed".into(), Some("replaced".into()), 100),
+            ("active".into(), None, 50)
         ]
     );
-    // Late packets of the first session still charge nothing.
-    c.acct(13, &pkt(STOP, "REUSEB", "re3", Some(300))).await;
-    c.acct(14, &pkt(INTERIM, "REUSEB", "re3", Some(200))).await;
-    assert_eq!(s.seconds_used("REUSEB").await, 900);
-    // The same code after its own Stop: a Start right away is a late
-    // duplicate; a Start minutes later (a NAS rebooted without Accounting-On
-    // and counts its ids from the start again) is a new session.
-    c.acct(15, &pkt(START, "REUSEA", "re4", Some(0))).await;
-    c.acct(16, &pkt(STOP, "REUSEA", "re4", Some(30))).await;
-    c.acct(17, &pkt(START, "REUSEA", "re4", Some(0))).await;
-    assert_eq!(session_rows(&s, "re4").await.len(), 1);
-    s.exec("UPDATE sessions SET stopped_at = stopped_at - 120 WHERE acct_session_id = 're4'")
-        .await;
+
+    // A live session whose id another code takes (its Stop was lost): it is
+    // replaced, and the new code is charged, not the old one.
     c.acct(18, &pkt(START, "REUSEA", "re4", Some(0))).await;
-    c.acct(19, &pkt(INTERIM, "REUSEA", "re4", Some(40))).await;
-    assert_eq!(s.seconds_used("REUSEA").await, 210 + 30 + 40);
+    c.acct(19, &pkt(INTERIM, "REUSEB", "re4", Some(300))).await;
+    assert_eq!(s.seconds_used("REUSEA").await, 1710);
+    assert_eq!(s.seconds_used("REUSEB").await, 900);
     assert_eq!(
         session_rows(&s, "re4").await,
         [
-            ("closed".into(), Some("stop".into()), 30),
-            ("active".into(), None, 40)
+            ("closed".into(), Some("replaced".into()), 0),
+            ("active".into(), None, 300)
         ]
+    );
+    // B's Stop closes B's session; a late Interim of B after it charges
+    // nothing.
+    c.acct(20, &pkt(STOP, "REUSEB", "re4", Some(300))).await;
+    c.acct(21, &pkt(INTERIM, "REUSEB", "re4", Some(200))).await;
+    assert_eq!(s.seconds_used("REUSEB").await, 900);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_code_renamed_during_a_session_is_still_charged() {
+    let s = TestServer::start().await;
+    let t = s.token("OLDNAME", 60, |_| {}).await;
+    let c = Client::new(s.acct_addr).await;
+    c.acct(1, &pkt(START, "OLDNAME", "rn1", Some(0))).await;
+    c.acct(2, &pkt(INTERIM, "OLDNAME", "rn1", Some(300))).await;
+    // An admin renames the code; the NAS goes on sending the old name.
+    s.exec(&format!(
+        "UPDATE access_tokens SET access_code = 'NEWNAME', code_key = 'NEWNAME' WHERE id = {}",
+        t.id
+    ))
+    .await;
+    c.acct(3, &pkt(INTERIM, "OLDNAME", "rn1", Some(600))).await;
+    c.acct(4, &pkt(STOP, "OLDNAME", "rn1", Some(900))).await;
+    assert_eq!(s.seconds_used("NEWNAME").await, 900);
+    assert_eq!(
+        session_rows(&s, "rn1").await,
+        [("closed".into(), Some("stop".into()), 900)]
     );
     s.shutdown().await;
 }

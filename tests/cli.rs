@@ -298,6 +298,21 @@ fn a_read_only_or_missing_database_is_named_and_serve_refuses_it() {
     }
     assert_eq!(e.codes(&[]), ["RO1"]);
 
+    // A database a newer radgate wrote (schema version beyond ours): refused,
+    // not misread.
+    e.set_database_url(&format!("sqlite://{db}"));
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 999")
+        .unwrap();
+    for args in [&["serve"][..], &["token", "list"]] {
+        let err = e.fails(args, 1);
+        assert!(
+            err.contains("schema version 999, newer than this radgate knows"),
+            "{args:?}: {err}"
+        );
+    }
+
     let missing = e.path("no-such-dir").join("x.db").display().to_string();
     e.set_database_url(&format!("sqlite://{missing}"));
     for args in [&["serve"][..], &["token", "list"]] {

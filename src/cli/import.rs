@@ -66,19 +66,43 @@ pub async fn run(store: &Store, a: ImportArgs, tz: Tz) -> Result<(), CliError> {
     )))
 }
 
-/// The line of a double quote that is never closed, if any. Quotes in a
-/// well-formed CSV come in pairs (a field's opening and closing quote, or
-/// `""` inside a quoted field); the csv reader would otherwise read an
-/// unclosed quote to the end of the file.
+/// The line of a quoted field that is never closed, if any. A field is
+/// quoted when it starts with `"`; inside it `""` is a quote and the next
+/// lone `"` ends it. A `"` anywhere else is an ordinary character (as the
+/// csv reader reads it: `12" screen`). The csv reader would read an unclosed
+/// quoted field to the end of the file.
 fn unclosed_quote(data: &[u8]) -> Option<u64> {
     let mut line = 1;
-    let mut open = None;
-    for &b in data {
+    let mut field_start = true;
+    let mut open: Option<u64> = None;
+    let mut i = 0;
+    while i < data.len() {
+        let b = data[i];
+        i += 1;
+        if open.is_some() {
+            match b {
+                b'"' if data.get(i) == Some(&b'"') => i += 1,
+                b'"' => open = None,
+                b'\n' => line += 1,
+                _ => {}
+            }
+            continue;
+        }
         match b {
-            b'\n' => line += 1,
-            b'"' => open = if open.is_some() { None } else { Some(line) },
+            b'"' if field_start => open = Some(line),
+            b',' => {
+                field_start = true;
+                continue;
+            }
+            b'\n' => {
+                line += 1;
+                field_start = true;
+                continue;
+            }
+            b'\r' => continue,
             _ => {}
         }
+        field_start = false;
     }
     open
 }
@@ -329,6 +353,13 @@ mod tests {
             rows[0].token.description.as_deref(),
             Some("say \"hi\"\nthere")
         );
+        // A quote inside an unquoted field is an ordinary character.
+        let csv = "AccessCode,MinutesIncluded,Description\r\nQ1,5,12\" screen\r\nQ2,5,\"a, b\"\r\n";
+        let (rows, _, bad) = parse(csv.as_bytes(), Tz::UTC).unwrap();
+        assert!(bad.is_empty(), "{bad:?}");
+        assert_eq!(rows[0].token.description.as_deref(), Some("12\" screen"));
+        assert_eq!(rows[1].token.description.as_deref(), Some("a, b"));
+        assert_eq!(unclosed_quote(b"A,B\r\n1,\"x\r\n\r\n"), Some(2));
     }
 
     #[test]

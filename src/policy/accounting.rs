@@ -59,35 +59,37 @@ pub struct Seen {
     pub session_time: i64,
 }
 
-/// Seconds after a session's Stop from which a Start for the same code and
-/// Acct-Session-Id is a new session, not a retransmission of the old Start:
-/// a NAS (or a proxy) retransmits for seconds, not a minute, and the old
-/// Start came before its Stop.
-pub const LATE_START_AFTER_STOP: i64 = 60;
+/// Seconds after a session began from which a Start with its NAS,
+/// Acct-Session-Id and code is a new session, not a retransmission of that
+/// session's Start: a NAS (or a proxy) retransmits for seconds, not a
+/// minute.
+pub const LATE_START: i64 = 60;
 
-/// Whether a packet whose NAS and Acct-Session-Id match a stored session
-/// starts a new session instead (a NAS that reuses its session ids, e.g. a
-/// counter that restarts after a reboot): when it is for another code, or
-/// when it is a Start and the stored session was presumed over, or ended by
-/// its Stop more than [`LATE_START_AFTER_STOP`] seconds ago (`closed_ago`).
-/// A Start soon after the session's own Stop stays a late duplicate.
-pub fn is_new_session(
-    seen: &Seen,
-    status: AcctStatus,
-    same_code: bool,
-    closed_ago: Option<i64>,
-) -> bool {
-    if !same_code {
-        return true;
+/// A stored session with the packet's NAS and Acct-Session-Id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Candidate {
+    pub ended: Ended,
+    /// Its User-Name names the same code as the packet's (or the packet has
+    /// no User-Name).
+    pub same_code: bool,
+    /// Seconds since it began.
+    pub started_ago: i64,
+}
+
+/// Which stored session a Start/Interim/Stop belongs to, among those with
+/// its NAS and Acct-Session-Id (`candidates`, newest first): `Some(i)`, or
+/// `None` for a session of its own. A NAS may reuse its session ids (a
+/// counter that restarts after a reboot), so a packet belongs to the newest
+/// session *of its code*; a packet for a code none of them has, and a Start
+/// that comes more than [`LATE_START`] seconds after its session began, open
+/// a new session. Packets of an older session that arrive late still find
+/// it (and charge it, not the newer one).
+pub fn match_session(candidates: &[Candidate], status: AcctStatus) -> Option<usize> {
+    let i = candidates.iter().position(|c| c.same_code)?;
+    if status == AcctStatus::Start && candidates[i].started_ago > LATE_START {
+        return None;
     }
-    if status != AcctStatus::Start {
-        return false;
-    }
-    match seen.ended {
-        Ended::No => false,
-        Ended::Presumed => true,
-        Ended::ByStop => closed_ago.is_some_and(|s| s > LATE_START_AFTER_STOP),
-    }
+    Some(i)
 }
 
 /// The effect of one packet on one session.
@@ -223,46 +225,32 @@ mod tests {
     }
 
     #[test]
-    fn which_packets_start_a_new_session_on_a_reused_id() {
-        let s = |ended| Seen {
+    fn which_session_a_packet_belongs_to() {
+        let c = |ended, same_code, started_ago| Candidate {
             ended,
-            session_time: 60,
+            same_code,
+            started_ago,
         };
+        assert_eq!(match_session(&[], Interim), None);
         for ended in [Ended::No, Ended::ByStop, Ended::Presumed] {
-            let ago = (ended != Ended::No).then_some(5);
+            // The newest session of the packet's code, whatever its state.
+            let list = [c(Ended::No, false, 5), c(ended, true, 5), c(ended, true, 9)];
             for st in [Start, Interim, Stop] {
-                // Another code on the same NAS and Acct-Session-Id.
-                assert!(
-                    is_new_session(&s(ended), st, false, ago),
-                    "{ended:?} {st:?}"
-                );
+                assert_eq!(match_session(&list, st), Some(1), "{ended:?} {st:?}");
             }
-            // The same code, closed just now: only a Start after radgate
-            // presumed it over.
-            assert_eq!(
-                is_new_session(&s(ended), Start, true, ago),
-                ended == Ended::Presumed,
-                "{ended:?}"
-            );
-            assert!(!is_new_session(&s(ended), Interim, true, ago));
-            assert!(!is_new_session(&s(ended), Stop, true, ago));
+            // Another code only: a session of its own.
+            for st in [Start, Interim, Stop] {
+                assert_eq!(match_session(&list[..1], st), None, "{st:?}");
+            }
+            // A Start long after its session began: the id was reused (a
+            // retransmitted Start comes within seconds); Interim and Stop
+            // still belong to it.
+            let old = [c(ended, true, LATE_START + 1)];
+            assert_eq!(match_session(&old, Start), None);
+            assert_eq!(match_session(&old, Interim), Some(0));
+            assert_eq!(match_session(&old, Stop), Some(0));
+            assert_eq!(match_session(&[c(ended, true, LATE_START)], Start), Some(0));
         }
-        // A Start for the same code long after the session's Stop: the id
-        // was reused (a retransmitted Start comes within seconds).
-        let stopped = s(Ended::ByStop);
-        assert!(!is_new_session(
-            &stopped,
-            Start,
-            true,
-            Some(LATE_START_AFTER_STOP)
-        ));
-        assert!(is_new_session(
-            &stopped,
-            Start,
-            true,
-            Some(LATE_START_AFTER_STOP + 1)
-        ));
-        assert!(!is_new_session(&stopped, Interim, true, Some(3600)));
     }
 
     #[test]

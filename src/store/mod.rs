@@ -59,6 +59,11 @@ pub enum StoreError {
          e.g. sudo -u radgate radgate ...)"
     )]
     ReadOnly(String),
+    #[error(
+        "the database has schema version {found}, newer than this radgate knows ({known}): \
+         it was written by a newer radgate; run that version (an older one would misread it)"
+    )]
+    NewerSchema { found: i64, known: i64 },
     #[error("commit failed: {0}")]
     CommitFailed(String),
     #[error("{0}")]

@@ -985,15 +985,30 @@ async fn migrate_in_transaction(conn: &mut SqliteConnection) -> Result<(), Store
         let version: i64 = sqlx::query_scalar("PRAGMA user_version")
             .fetch_one(&mut *conn)
             .await?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Ok(Err(StoreError::NewerSchema {
+                found: version,
+                known,
+            }));
+        }
         for (i, m) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
             sqlx::raw_sql(m).execute(&mut *conn).await?;
             sqlx::query(&format!("PRAGMA user_version = {}", i + 1))
                 .execute(&mut *conn)
                 .await?;
         }
-        Ok::<_, sqlx::Error>(())
+        Ok::<_, sqlx::Error>(Ok(()))
     }
     .await;
+    let res = match res {
+        Ok(Err(newer)) => {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            return Err(newer);
+        }
+        Ok(Ok(())) => Ok(()),
+        Err(e) => Err(e),
+    };
     match res {
         Ok(()) => {
             sqlx::query("COMMIT").execute(&mut *conn).await?;

@@ -24,7 +24,7 @@ use super::walsync::{Responder, WalSyncer};
 use super::StoreError;
 use crate::config::Synchronous;
 use crate::config::ThrottleConfig;
-use crate::policy::accounting::{self, AcctStatus, Ended, Seen};
+use crate::policy::accounting::{self, AcctStatus, Candidate, Ended, Seen};
 use crate::policy::auth::{
     self, AuthOptions, Decision, LivePlaces, RejectReason, RequestFacts, TokenFacts,
 };
@@ -941,9 +941,10 @@ struct SeenSession {
     ended: Ended,
     session_time: i64,
     token: TokenUse,
-    /// The token's code key, to tell whether a packet is for the same code.
+    /// The key of the code the NAS named for it (its User-Name; the
+    /// token's code for a session recorded without one).
     code_key: String,
-    stopped_at: Option<i64>,
+    created_at: i64,
 }
 
 fn account(
@@ -977,63 +978,52 @@ fn account(
     let Some(sid) = a.acct_session_id.as_deref() else {
         return Ok(AcctOutcome::ignored("no Acct-Session-Id"));
     };
-    // The session and its token in one read (the token row is needed to
-    // charge it; foreign keys guarantee it exists). A NAS may have reused
-    // the Acct-Session-Id: the newest session with it is the one to match.
-    let row: Option<SeenSession> = conn
-        .prepare_cached(
-            "SELECT s.id, s.state = 'closed', s.session_time, t.id, \
-             t.minutes_included * 60 - t.seconds_used, t.user_limit, t.last_access, t.first_used_on, \
-             s.close_reason, t.code_key, s.stopped_at \
-             FROM sessions s JOIN access_tokens t ON t.id = s.token_id \
-             WHERE s.nas = ?1 AND s.acct_session_id = ?2 ORDER BY s.id DESC LIMIT 1",
-        )?
-        .query_row(params![a.nas, sid], |r| {
+    // The sessions with this NAS and Acct-Session-Id, newest first (a NAS
+    // may reuse its ids), each with its token (needed to charge it; foreign
+    // keys guarantee it exists) and the code the NAS named for it.
+    let mut rows: Vec<SeenSession> = conn
+        .prepare_cached(SESSIONS_BY_ID)?
+        .query_map(params![a.nas, sid], |r| {
             let closed: bool = r.get(1)?;
             let reason: Option<String> = r.get(8)?;
             Ok(SeenSession {
                 id: r.get(0)?,
-                // Closed without the NAS's Stop: by the stale sweep or the
-                // NAS's Accounting-On/Off.
+                // Closed without the NAS's Stop: by the stale sweep, the
+                // NAS's Accounting-On/Off, or a newer session on its id.
                 ended: match (closed, reason.as_deref()) {
                     (false, _) => Ended::No,
-                    (true, Some("stale" | "nas-restart")) => Ended::Presumed,
+                    (true, Some("stale" | "nas-restart" | "replaced")) => Ended::Presumed,
                     (true, _) => Ended::ByStop,
                 },
                 session_time: r.get(2)?,
                 token: token_use_at(r, 3)?,
-                code_key: r.get(9)?,
-                stopped_at: r.get(10)?,
+                code_key: code_key(&r.get::<_, String>(9)?),
+                created_at: r.get(10)?,
             })
+        })?
+        .collect::<Result<_, _>>()?;
+    let packet_code = a.user_name.as_deref().map(code_key);
+    let candidates: Vec<Candidate> = rows
+        .iter()
+        .map(|s| Candidate {
+            ended: s.ended,
+            same_code: packet_code.as_ref().is_none_or(|k| *k == s.code_key),
+            started_ago: now - s.created_at,
         })
-        .optional()?;
-    // A packet for another code, or a Start after radgate presumed the
-    // session over or a while after its Stop, opens a session of its own; a
-    // live session it replaces is closed (as stale) when the new one is
-    // recorded.
-    let mut replaces: Option<i64> = None;
-    let row = match row {
-        Some(s) => {
-            let seen = Seen {
-                ended: s.ended,
-                session_time: s.session_time,
-            };
-            let same_code = a
-                .user_name
-                .as_deref()
-                .is_none_or(|u| code_key(u) == s.code_key);
-            let closed_ago = s.stopped_at.map(|t| now - t);
-            if accounting::is_new_session(&seen, a.status, same_code, closed_ago) {
-                if s.ended == Ended::No {
-                    replaces = Some(s.id);
-                }
-                None
-            } else {
-                Some(s)
-            }
-        }
-        None => None,
-    };
+        .collect();
+    // A session of its own (see `match_session`) replaces the live sessions
+    // with this id: they are closed when it is recorded.
+    let (row, replaces): (Option<SeenSession>, Vec<i64>) =
+        match accounting::match_session(&candidates, a.status) {
+            Some(i) => (Some(rows.swap_remove(i)), Vec::new()),
+            None => (
+                None,
+                rows.iter()
+                    .filter(|s| s.ended == Ended::No)
+                    .map(|s| s.id)
+                    .collect(),
+            ),
+        };
     let seen = row.as_ref().map(|s| Seen {
         ended: s.ended,
         session_time: s.session_time,
@@ -1125,7 +1115,7 @@ fn account(
             } else {
                 ("active", None, None, None)
             };
-            if let Some(old) = replaces {
+            for old in replaces {
                 conn.prepare_cached(REPLACED)?.execute(params![now, old])?;
             }
             match pending {
@@ -1207,9 +1197,15 @@ fn account(
 /// migrations/0007); `every_sessions_statement_uses_an_index` checks.
 const LIVE_DEVICES: &str = "SELECT device FROM sessions WHERE token_id = ?1 \
      AND state IN ('pending', 'active') AND (state = 'active' OR expires_at > ?2)";
+/// The sessions accounting matches a packet against (see `account`).
+const SESSIONS_BY_ID: &str = "SELECT s.id, s.state = 'closed', s.session_time, t.id, \
+     t.minutes_included * 60 - t.seconds_used, t.user_limit, t.last_access, t.first_used_on, \
+     s.close_reason, COALESCE(s.user_name, t.access_code), s.created_at \
+     FROM sessions s JOIN access_tokens t ON t.id = s.token_id \
+     WHERE s.nas = ?1 AND s.acct_session_id = ?2 ORDER BY s.id DESC LIMIT 16";
 /// A live session whose NAS reused its Acct-Session-Id for a new one.
 const REPLACED: &str = "UPDATE sessions SET state = 'closed', stopped_at = ?1, updated_at = ?1, \
-     close_reason = 'stale' WHERE id = ?2";
+     close_reason = 'replaced' WHERE id = ?2";
 const REFRESH_PENDING: &str = "UPDATE sessions SET expires_at = ?1, updated_at = ?2 \
      WHERE token_id = ?3 AND state IN ('pending', 'active') AND device = ?4 AND state = 'pending'";
 const NAS_RESTART: &str =
@@ -1324,6 +1320,22 @@ mod tests {
                 "{sql}\n{plan:?}"
             );
         }
+        // Accounting's lookup by NAS and Acct-Session-Id: the index, newest
+        // first straight from it (no sort).
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {SESSIONS_BY_ID}"))
+            .unwrap();
+        let mut rows = stmt.raw_query();
+        let mut plan = Vec::new();
+        while let Some(r) = rows.next().unwrap() {
+            plan.push(r.get::<_, String>(3).unwrap());
+        }
+        assert!(
+            plan.iter()
+                .any(|d| d.contains("USING INDEX sessions_nas_acct")),
+            "{plan:?}"
+        );
+        assert!(!plan.iter().any(|d| d.contains("TEMP B-TREE")), "{plan:?}");
     }
 
     /// One request failing after it wrote leaves no trace, and the other
