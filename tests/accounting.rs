@@ -302,31 +302,71 @@ async fn a_nas_that_reuses_session_ids_gets_a_new_session() {
         [("active".into(), None, 900)]
     );
 
-    // The same code on a reused id: a Start long after the old session began
-    // (a retransmission comes within seconds) is a new session, charged from
-    // its own zero; the old one, still live (no Accounting-On), is replaced.
+    // A Start for a live session is a late duplicate, however late: no new
+    // session, nothing charged twice.
     c.acct(13, &pkt(STOP, "REUSEA", "re2", Some(900))).await;
     c.acct(14, &pkt(START, "REUSEA", "re3", Some(0))).await;
-    c.acct(15, &pkt(INTERIM, "REUSEA", "re3", Some(100))).await;
-    s.exec("UPDATE sessions SET created_at = created_at - 120 WHERE acct_session_id = 're3'")
+    c.acct(15, &pkt(INTERIM, "REUSEA", "re3", Some(600))).await;
+    s.exec("UPDATE sessions SET created_at = created_at - 3600 WHERE acct_session_id = 're3'")
         .await;
     c.acct(16, &pkt(START, "REUSEA", "re3", Some(0))).await;
-    c.acct(17, &pkt(INTERIM, "REUSEA", "re3", Some(50))).await;
-    assert_eq!(s.seconds_used("REUSEA").await, 1560 + 100 + 50);
+    c.acct(17, &pkt(INTERIM, "REUSEA", "re3", Some(900))).await;
+    assert_eq!(s.seconds_used("REUSEA").await, 1560 + 900);
+    assert_eq!(
+        session_rows(&s, "re3").await,
+        [("active".into(), None, 900)]
+    );
+    // The same code on an id after its session's Stop (a NAS that counts its
+    // ids from the start again without Accounting-On): a Start the NAS sent
+    // after that Stop is a new session, charged from its own zero; one it
+    // sent before the Stop (Acct-Delay-Time says so) is a late duplicate.
+    c.acct(18, &pkt(STOP, "REUSEA", "re3", Some(960))).await;
+    s.exec("UPDATE sessions SET stopped_at = stopped_at - 30 WHERE acct_session_id = 're3'")
+        .await;
+    c.acct(
+        19,
+        &Acct {
+            delay: Some(40),
+            ..pkt(START, "REUSEA", "re3", Some(0))
+        },
+    )
+    .await;
+    assert_eq!(session_rows(&s, "re3").await.len(), 1);
+    c.acct(20, &pkt(START, "REUSEA", "re3", Some(0))).await;
+    c.acct(21, &pkt(INTERIM, "REUSEA", "re3", Some(50))).await;
+    assert_eq!(s.seconds_used("REUSEA").await, 1560 + 960 + 50);
     assert_eq!(
         session_rows(&s, "re3").await,
         [
-            ("closed".into(), Some("replaced".into()), 100),
+            ("closed".into(), Some("stop".into()), 960),
             ("active".into(), None, 50)
+        ]
+    );
+    // The same after a lost Start: an Interim sent more than a minute after
+    // the old session's Stop opens the new session and charges what it
+    // reports; one sent just after is a late packet of the old session.
+    c.acct(22, &pkt(START, "REUSEB", "re5", Some(0))).await;
+    c.acct(23, &pkt(STOP, "REUSEB", "re5", Some(100))).await;
+    c.acct(24, &pkt(INTERIM, "REUSEB", "re5", Some(150))).await;
+    assert_eq!(s.seconds_used("REUSEB").await, 600 + 100);
+    s.exec("UPDATE sessions SET stopped_at = stopped_at - 120 WHERE acct_session_id = 're5'")
+        .await;
+    c.acct(25, &pkt(INTERIM, "REUSEB", "re5", Some(40))).await;
+    assert_eq!(s.seconds_used("REUSEB").await, 700 + 40);
+    assert_eq!(
+        session_rows(&s, "re5").await,
+        [
+            ("closed".into(), Some("stop".into()), 100),
+            ("active".into(), None, 40)
         ]
     );
 
     // A live session whose id another code takes (its Stop was lost): it is
     // replaced, and the new code is charged, not the old one.
-    c.acct(18, &pkt(START, "REUSEA", "re4", Some(0))).await;
-    c.acct(19, &pkt(INTERIM, "REUSEB", "re4", Some(300))).await;
-    assert_eq!(s.seconds_used("REUSEA").await, 1710);
-    assert_eq!(s.seconds_used("REUSEB").await, 900);
+    c.acct(26, &pkt(START, "REUSEA", "re4", Some(0))).await;
+    c.acct(27, &pkt(INTERIM, "REUSEB", "re4", Some(300))).await;
+    assert_eq!(s.seconds_used("REUSEA").await, 2570);
+    assert_eq!(s.seconds_used("REUSEB").await, 1040);
     assert_eq!(
         session_rows(&s, "re4").await,
         [
@@ -336,9 +376,39 @@ async fn a_nas_that_reuses_session_ids_gets_a_new_session() {
     );
     // B's Stop closes B's session; a late Interim of B after it charges
     // nothing.
-    c.acct(20, &pkt(STOP, "REUSEB", "re4", Some(300))).await;
-    c.acct(21, &pkt(INTERIM, "REUSEB", "re4", Some(200))).await;
-    assert_eq!(s.seconds_used("REUSEB").await, 900);
+    c.acct(28, &pkt(STOP, "REUSEB", "re4", Some(300))).await;
+    c.acct(29, &pkt(INTERIM, "REUSEB", "re4", Some(200))).await;
+    assert_eq!(s.seconds_used("REUSEB").await, 1040);
+    // Without User-Name a packet cannot tell A's and B's sessions on re1
+    // apart: ignored (B's session, closed by the second Accounting-On, is not
+    // resumed and charged).
+    c.acct(30, &pkt(INTERIM, "", "re1", Some(700))).await;
+    assert_eq!(s.seconds_used("REUSEB").await, 1040);
+    assert_eq!(
+        session_rows(&s, "re1").await[1],
+        ("closed".into(), Some("nas-restart".into()), 600)
+    );
+    s.shutdown().await;
+}
+
+/// A NAS that gives one Acct-Session-Id to more sessions than accounting's
+/// lookup takes at once (16): a late packet of the oldest still finds it.
+#[tokio::test]
+async fn more_sessions_on_one_id_than_the_lookup_takes() {
+    let s = TestServer::start().await;
+    let c = Client::new(s.acct_addr).await;
+    let codes: Vec<String> = (0..18).map(|i| format!("LIM{i:02}")).collect();
+    let mut id = 0u8;
+    for code in &codes {
+        s.token(code, 60, |_| {}).await;
+        for (status, t) in [(START, 0), (INTERIM, 100)] {
+            id = id.wrapping_add(1);
+            c.acct(id, &pkt(status, code, "same", Some(t))).await;
+        }
+    }
+    c.acct(200, &pkt(INTERIM, "LIM00", "same", Some(200))).await;
+    assert_eq!(s.seconds_used("LIM00").await, 200);
+    assert_eq!(session_rows(&s, "same").await.len(), 18);
     s.shutdown().await;
 }
 

@@ -59,11 +59,11 @@ pub struct Seen {
     pub session_time: i64,
 }
 
-/// Seconds after a session began from which a Start with its NAS,
-/// Acct-Session-Id and code is a new session, not a retransmission of that
-/// session's Start: a NAS (or a proxy) retransmits for seconds, not a
-/// minute.
-pub const LATE_START: i64 = 60;
+/// Seconds after a session's Stop from which an Interim-Update or Stop for
+/// its code and Acct-Session-Id cannot be one of its own late packets (they
+/// were sent before the Stop, and a NAS retransmits for seconds, not a
+/// minute): a new session whose Start was lost.
+pub const LATE_PACKET: i64 = 60;
 
 /// A stored session with the packet's NAS and Acct-Session-Id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,24 +72,31 @@ pub struct Candidate {
     /// Its User-Name names the same code as the packet's (or the packet has
     /// no User-Name).
     pub same_code: bool,
-    /// Seconds since it began.
-    pub started_ago: i64,
+    /// Seconds from its end (Stop, or radgate closing it) to when the NAS
+    /// first sent the packet (now minus Acct-Delay-Time); `None` while live.
+    pub since_end: Option<i64>,
 }
 
 /// Which stored session a Start/Interim/Stop belongs to, among those with
 /// its NAS and Acct-Session-Id (`candidates`, newest first): `Some(i)`, or
 /// `None` for a session of its own. A NAS may reuse its session ids (a
 /// counter that restarts after a reboot), so a packet belongs to the newest
-/// session *of its code*; a packet for a code none of them has, and a Start
-/// that comes more than [`LATE_START`] seconds after its session began, open
-/// a new session. Packets of an older session that arrive late still find
-/// it (and charge it, not the newer one).
+/// session *of its code*, unless the NAS sent it after that session had
+/// ended in a way that makes it another session: a Start sent after the end
+/// (a session's own Start comes before its end), or an Interim/Stop sent
+/// more than [`LATE_PACKET`] seconds after the session's Stop. A packet for
+/// a code none of them has opens a new session. A Start for a live session
+/// is always that session's (a late duplicate), and packets of an older
+/// session that arrive late still find it, not the newer one.
 pub fn match_session(candidates: &[Candidate], status: AcctStatus) -> Option<usize> {
     let i = candidates.iter().position(|c| c.same_code)?;
-    if status == AcctStatus::Start && candidates[i].started_ago > LATE_START {
-        return None;
+    let c = candidates[i];
+    match (c.ended, c.since_end) {
+        (Ended::No, _) | (_, None) => Some(i),
+        (_, Some(t)) if status == AcctStatus::Start && t > 0 => None,
+        (Ended::ByStop, Some(t)) if t > LATE_PACKET => None,
+        _ => Some(i),
     }
-    Some(i)
 }
 
 /// The effect of one packet on one session.
@@ -226,30 +233,43 @@ mod tests {
 
     #[test]
     fn which_session_a_packet_belongs_to() {
-        let c = |ended, same_code, started_ago| Candidate {
+        let c = |ended, same_code, since_end| Candidate {
             ended,
             same_code,
-            started_ago,
+            since_end,
         };
         assert_eq!(match_session(&[], Interim), None);
-        for ended in [Ended::No, Ended::ByStop, Ended::Presumed] {
-            // The newest session of the packet's code, whatever its state.
-            let list = [c(Ended::No, false, 5), c(ended, true, 5), c(ended, true, 9)];
-            for st in [Start, Interim, Stop] {
-                assert_eq!(match_session(&list, st), Some(1), "{ended:?} {st:?}");
-            }
+        // The newest session of the packet's code, whatever its state.
+        let live = [c(Ended::No, false, None), c(Ended::No, true, None)];
+        for st in [Start, Interim, Stop] {
+            assert_eq!(match_session(&live, st), Some(1), "{st:?}");
             // Another code only: a session of its own.
-            for st in [Start, Interim, Stop] {
-                assert_eq!(match_session(&list[..1], st), None, "{st:?}");
+            assert_eq!(match_session(&live[..1], st), None, "{st:?}");
+        }
+        for ended in [Ended::ByStop, Ended::Presumed] {
+            // Sent before (or in the second of) its end: its own packets.
+            for t in [-30, 0] {
+                for st in [Start, Interim, Stop] {
+                    assert_eq!(match_session(&[c(ended, true, Some(t))], st), Some(0));
+                }
             }
-            // A Start long after its session began: the id was reused (a
-            // retransmitted Start comes within seconds); Interim and Stop
-            // still belong to it.
-            let old = [c(ended, true, LATE_START + 1)];
-            assert_eq!(match_session(&old, Start), None);
-            assert_eq!(match_session(&old, Interim), Some(0));
-            assert_eq!(match_session(&old, Stop), Some(0));
-            assert_eq!(match_session(&[c(ended, true, LATE_START)], Start), Some(0));
+            // A Start sent after it ended: a new session.
+            assert_eq!(match_session(&[c(ended, true, Some(1))], Start), None);
+            // Interim/Stop: a session presumed over may still be running
+            // (they resume it); after a Stop, only late by seconds.
+            for st in [Interim, Stop] {
+                let after = match_session(&[c(ended, true, Some(LATE_PACKET + 1))], st);
+                let want = if ended == Ended::Presumed {
+                    Some(0)
+                } else {
+                    None
+                };
+                assert_eq!(after, want, "{ended:?} {st:?}");
+                assert_eq!(
+                    match_session(&[c(ended, true, Some(LATE_PACKET))], st),
+                    Some(0)
+                );
+            }
         }
     }
 

@@ -28,6 +28,7 @@ pub const ATTR_CALLING_STATION_ID: u8 = 31;
 pub const ATTR_PROXY_STATE: u8 = 33;
 pub const ATTR_FRAMED_IP_ADDRESS: u8 = 8;
 pub const ATTR_ACCT_STATUS_TYPE: u8 = 40;
+pub const ATTR_ACCT_DELAY_TIME: u8 = 41;
 pub const ATTR_ACCT_INPUT_OCTETS: u8 = 42;
 pub const ATTR_ACCT_OUTPUT_OCTETS: u8 = 43;
 pub const ATTR_ACCT_SESSION_ID: u8 = 44;

@@ -836,6 +836,7 @@ fn submit_accounting(
             .map(i64::from)
             .unwrap_or(0),
         business_id: client.cfg.business_id,
+        delay: u(codec::ATTR_ACCT_DELAY_TIME).map_or(0, i64::from),
         now: chrono::Utc::now().timestamp(),
     };
     let session_id = job.acct_session_id.clone();

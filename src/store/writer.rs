@@ -135,6 +135,9 @@ pub struct AcctJob {
     pub output_packets: i64,
     /// Only codes of this business, when the client is tied to one.
     pub business_id: Option<i64>,
+    /// Acct-Delay-Time: how many seconds ago the NAS sent it first (0 when
+    /// absent); the event happened at `now - delay`.
+    pub delay: i64,
     pub now: i64,
 }
 
@@ -944,7 +947,27 @@ struct SeenSession {
     /// The key of the code the NAS named for it (its User-Name; the
     /// token's code for a session recorded without one).
     code_key: String,
-    created_at: i64,
+    stopped_at: Option<i64>,
+}
+
+/// A row of [`SESSIONS_BY_ID`] (or [`SESSION_BY_ID_AND_USER`]).
+fn seen_session(r: &rusqlite::Row) -> rusqlite::Result<SeenSession> {
+    let closed: bool = r.get(1)?;
+    let reason: Option<String> = r.get(8)?;
+    Ok(SeenSession {
+        id: r.get(0)?,
+        // Closed without the NAS's Stop: by the stale sweep, the NAS's
+        // Accounting-On/Off, or a newer session on its id.
+        ended: match (closed, reason.as_deref()) {
+            (false, _) => Ended::No,
+            (true, Some("stale" | "nas-restart" | "replaced")) => Ended::Presumed,
+            (true, _) => Ended::ByStop,
+        },
+        session_time: r.get(2)?,
+        token: token_use_at(r, 3)?,
+        code_key: code_key(&r.get::<_, String>(9)?),
+        stopped_at: r.get(10)?,
+    })
 }
 
 fn account(
@@ -983,34 +1006,45 @@ fn account(
     // keys guarantee it exists) and the code the NAS named for it.
     let mut rows: Vec<SeenSession> = conn
         .prepare_cached(SESSIONS_BY_ID)?
-        .query_map(params![a.nas, sid], |r| {
-            let closed: bool = r.get(1)?;
-            let reason: Option<String> = r.get(8)?;
-            Ok(SeenSession {
-                id: r.get(0)?,
-                // Closed without the NAS's Stop: by the stale sweep, the
-                // NAS's Accounting-On/Off, or a newer session on its id.
-                ended: match (closed, reason.as_deref()) {
-                    (false, _) => Ended::No,
-                    (true, Some("stale" | "nas-restart" | "replaced")) => Ended::Presumed,
-                    (true, _) => Ended::ByStop,
-                },
-                session_time: r.get(2)?,
-                token: token_use_at(r, 3)?,
-                code_key: code_key(&r.get::<_, String>(9)?),
-                created_at: r.get(10)?,
-            })
-        })?
+        .query_map(params![a.nas, sid], seen_session)?
         .collect::<Result<_, _>>()?;
     let packet_code = a.user_name.as_deref().map(code_key);
-    let candidates: Vec<Candidate> = rows
+    // Without User-Name a packet cannot tell sessions of several codes on
+    // one id apart: it is not matched to any.
+    if packet_code.is_none() && rows.iter().any(|s| s.code_key != rows[0].code_key) {
+        return Ok(AcctOutcome::ignored(
+            "no User-Name, and several codes have used this Acct-Session-Id",
+        ));
+    }
+    // When the NAS sent the packet first (Acct-Delay-Time, bounded by what
+    // a NAS may plausibly have queued: a day).
+    let event = now - a.delay.clamp(0, 86_400);
+    let mut candidates: Vec<Candidate> = rows
         .iter()
         .map(|s| Candidate {
             ended: s.ended,
             same_code: packet_code.as_ref().is_none_or(|k| *k == s.code_key),
-            started_ago: now - s.created_at,
+            since_end: s.stopped_at.map(|t| event - t),
         })
         .collect();
+    // More sessions on this id than the lookup takes, none of this code: look
+    // for the code's own (a NAS whose ids repeat that often).
+    if rows.len() == SESSIONS_BY_ID_LIMIT && !candidates.iter().any(|c| c.same_code) {
+        if let Some(user) = a.user_name.as_deref() {
+            let own = conn
+                .prepare_cached(SESSION_BY_ID_AND_USER)?
+                .query_row(params![a.nas, sid, user], seen_session)
+                .optional()?;
+            if let Some(s) = own {
+                candidates = vec![Candidate {
+                    ended: s.ended,
+                    same_code: true,
+                    since_end: s.stopped_at.map(|t| event - t),
+                }];
+                rows = vec![s];
+            }
+        }
+    }
     // A session of its own (see `match_session`) replaces the live sessions
     // with this id: they are closed when it is recorded.
     let (row, replaces): (Option<SeenSession>, Vec<i64>) =
@@ -1197,12 +1231,21 @@ fn account(
 /// migrations/0007); `every_sessions_statement_uses_an_index` checks.
 const LIVE_DEVICES: &str = "SELECT device FROM sessions WHERE token_id = ?1 \
      AND state IN ('pending', 'active') AND (state = 'active' OR expires_at > ?2)";
-/// The sessions accounting matches a packet against (see `account`).
+/// The sessions accounting matches a packet against (see `account`), at
+/// most [`SESSIONS_BY_ID_LIMIT`].
 const SESSIONS_BY_ID: &str = "SELECT s.id, s.state = 'closed', s.session_time, t.id, \
      t.minutes_included * 60 - t.seconds_used, t.user_limit, t.last_access, t.first_used_on, \
-     s.close_reason, COALESCE(s.user_name, t.access_code), s.created_at \
+     s.close_reason, COALESCE(s.user_name, t.access_code), s.stopped_at \
      FROM sessions s JOIN access_tokens t ON t.id = s.token_id \
      WHERE s.nas = ?1 AND s.acct_session_id = ?2 ORDER BY s.id DESC LIMIT 16";
+const SESSIONS_BY_ID_LIMIT: usize = 16;
+/// The newest session of one User-Name on an id, when more sessions than
+/// [`SESSIONS_BY_ID_LIMIT`] share that id.
+const SESSION_BY_ID_AND_USER: &str = "SELECT s.id, s.state = 'closed', s.session_time, t.id, \
+     t.minutes_included * 60 - t.seconds_used, t.user_limit, t.last_access, t.first_used_on, \
+     s.close_reason, COALESCE(s.user_name, t.access_code), s.stopped_at \
+     FROM sessions s JOIN access_tokens t ON t.id = s.token_id \
+     WHERE s.nas = ?1 AND s.acct_session_id = ?2 AND s.user_name = ?3 ORDER BY s.id DESC LIMIT 1";
 /// A live session whose NAS reused its Acct-Session-Id for a new one.
 const REPLACED: &str = "UPDATE sessions SET state = 'closed', stopped_at = ?1, updated_at = ?1, \
      close_reason = 'replaced' WHERE id = ?2";
@@ -1320,22 +1363,26 @@ mod tests {
                 "{sql}\n{plan:?}"
             );
         }
-        // Accounting's lookup by NAS and Acct-Session-Id: the index, newest
+        // Accounting's lookups by NAS and Acct-Session-Id: the index, newest
         // first straight from it (no sort).
-        let mut stmt = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {SESSIONS_BY_ID}"))
-            .unwrap();
-        let mut rows = stmt.raw_query();
-        let mut plan = Vec::new();
-        while let Some(r) = rows.next().unwrap() {
-            plan.push(r.get::<_, String>(3).unwrap());
+        assert!(SESSIONS_BY_ID.ends_with(&format!("LIMIT {SESSIONS_BY_ID_LIMIT}")));
+        for sql in [SESSIONS_BY_ID, SESSION_BY_ID_AND_USER] {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let mut rows = stmt.raw_query();
+            let mut plan = Vec::new();
+            while let Some(r) = rows.next().unwrap() {
+                plan.push(r.get::<_, String>(3).unwrap());
+            }
+            assert!(
+                plan.iter()
+                    .any(|d| d.contains("USING INDEX sessions_nas_acct")),
+                "{sql}\n{plan:?}"
+            );
+            assert!(
+                !plan.iter().any(|d| d.contains("TEMP B-TREE")),
+                "{sql}\n{plan:?}"
+            );
         }
-        assert!(
-            plan.iter()
-                .any(|d| d.contains("USING INDEX sessions_nas_acct")),
-            "{plan:?}"
-        );
-        assert!(!plan.iter().any(|d| d.contains("TEMP B-TREE")), "{plan:?}");
     }
 
     /// One request failing after it wrote leaves no trace, and the other

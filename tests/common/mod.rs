@@ -201,6 +201,8 @@ pub struct Acct<'a> {
     pub terminate_cause: Option<u32>,
     pub input_octets: Option<u32>,
     pub output_octets: Option<u32>,
+    /// Acct-Delay-Time.
+    pub delay: Option<u32>,
 }
 
 pub const START: u32 = 1;
@@ -235,6 +237,9 @@ pub fn acct_request(ident: u8, a: &Acct, secret: &str) -> Vec<u8> {
     }
     if let Some(o) = a.output_octets {
         attrs.push_u32(codec::ATTR_ACCT_OUTPUT_OCTETS, o);
+    }
+    if let Some(d) = a.delay {
+        attrs.push_u32(codec::ATTR_ACCT_DELAY_TIME, d);
     }
     codec::encode_request(
         Code::AccountingRequest,
