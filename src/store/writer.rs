@@ -1231,21 +1231,25 @@ fn account(
 /// migrations/0007); `every_sessions_statement_uses_an_index` checks.
 const LIVE_DEVICES: &str = "SELECT device FROM sessions WHERE token_id = ?1 \
      AND state IN ('pending', 'active') AND (state = 'active' OR expires_at > ?2)";
+macro_rules! sessions_by_id {
+    () => {
+        "SELECT s.id, s.state = 'closed', s.session_time, t.id, \
+         t.minutes_included * 60 - t.seconds_used, t.user_limit, t.last_access, t.first_used_on, \
+         s.close_reason, COALESCE(s.user_name, t.access_code), s.stopped_at \
+         FROM sessions s JOIN access_tokens t ON t.id = s.token_id \
+         WHERE s.nas = ?1 AND s.acct_session_id = ?2 "
+    };
+}
 /// The sessions accounting matches a packet against (see `account`), at
 /// most [`SESSIONS_BY_ID_LIMIT`].
-const SESSIONS_BY_ID: &str = "SELECT s.id, s.state = 'closed', s.session_time, t.id, \
-     t.minutes_included * 60 - t.seconds_used, t.user_limit, t.last_access, t.first_used_on, \
-     s.close_reason, COALESCE(s.user_name, t.access_code), s.stopped_at \
-     FROM sessions s JOIN access_tokens t ON t.id = s.token_id \
-     WHERE s.nas = ?1 AND s.acct_session_id = ?2 ORDER BY s.id DESC LIMIT 16";
+const SESSIONS_BY_ID: &str = concat!(sessions_by_id!(), "ORDER BY s.id DESC LIMIT 16");
 const SESSIONS_BY_ID_LIMIT: usize = 16;
 /// The newest session of one User-Name on an id, when more sessions than
 /// [`SESSIONS_BY_ID_LIMIT`] share that id.
-const SESSION_BY_ID_AND_USER: &str = "SELECT s.id, s.state = 'closed', s.session_time, t.id, \
-     t.minutes_included * 60 - t.seconds_used, t.user_limit, t.last_access, t.first_used_on, \
-     s.close_reason, COALESCE(s.user_name, t.access_code), s.stopped_at \
-     FROM sessions s JOIN access_tokens t ON t.id = s.token_id \
-     WHERE s.nas = ?1 AND s.acct_session_id = ?2 AND s.user_name = ?3 ORDER BY s.id DESC LIMIT 1";
+const SESSION_BY_ID_AND_USER: &str = concat!(
+    sessions_by_id!(),
+    "AND s.user_name = ?3 ORDER BY s.id DESC LIMIT 1"
+);
 /// A live session whose NAS reused its Acct-Session-Id for a new one.
 const REPLACED: &str = "UPDATE sessions SET state = 'closed', stopped_at = ?1, updated_at = ?1, \
      close_reason = 'replaced' WHERE id = ?2";
