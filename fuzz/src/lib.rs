@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use hmac::{Hmac, Mac};
 use md5::{Digest, Md5};
 use radgate::config::ThrottleConfig;
-use radgate::policy::accounting::{counter64, transition, AcctStatus, Ended, Seen};
+use radgate::policy::accounting::{
+    counter64, match_session, transition, AcctStatus, Candidate, Ended, Seen,
+};
 use radgate::policy::auth::{
     decide, minutes_left, window_end, AuthOptions, Decision, LivePlaces, RejectReason,
     RequestFacts, TokenFacts,
@@ -1083,4 +1085,41 @@ fn accounting(req: &Request, inp: &mut Input) {
         }
     }
     assert_eq!(t.close, !t.ignore && status == AcctStatus::Stop);
+
+    // Which stored session the packet belongs to (reused Acct-Session-Ids).
+    let n = inp.u8() % 20;
+    let candidates: Vec<Candidate> = (0..n)
+        .map(|_| {
+            let ended = match inp.u8() % 3 {
+                0 => Ended::No,
+                1 => Ended::ByStop,
+                _ => Ended::Presumed,
+            };
+            Candidate {
+                ended,
+                same_code: inp.bool(),
+                // A live session has no end; an ended one ended at some time.
+                since_end: (ended != Ended::No).then(|| inp.i64() % 100_000),
+            }
+        })
+        .collect();
+    match match_session(&candidates, status) {
+        Some(i) => {
+            // The newest session of the packet's code, and only that one.
+            assert!(candidates[i].same_code);
+            assert!(candidates[..i].iter().all(|c| !c.same_code));
+            // Its own Start is never taken for a new session while it runs.
+            let c = candidates[i];
+            if status == AcctStatus::Start && c.ended != Ended::No {
+                assert!(c.since_end.is_none_or(|t| t <= 0));
+            }
+        }
+        None => {
+            // A new session: no session of this code, or it had ended.
+            if let Some(c) = candidates.iter().find(|c| c.same_code) {
+                assert_ne!(c.ended, Ended::No);
+                assert!(c.since_end.is_some_and(|t| t > 0));
+            }
+        }
+    }
 }
