@@ -773,7 +773,20 @@ impl Ctx<'_> {
                 };
                 (key, format!("unknown key; allowed here: {allowed}"))
             }
-            None => (line_key.unwrap_or(section), tidy_serde_message(&msg)),
+            None => {
+                let key = line_key.unwrap_or(section);
+                // A secret of the wrong type (an unquoted number) is not
+                // repeated in the message: it ends up in logs.
+                let problem = if key.ends_with("secret") {
+                    format!(
+                        "must be a string in quotes (line {})",
+                        self.line_of(span.start)
+                    )
+                } else {
+                    tidy_serde_message(&msg)
+                };
+                (key, problem)
+            }
         };
         self.err(key, problem, Some(span))
     }
@@ -1931,7 +1944,7 @@ require_message_authenticator = true
         assert_err(
             parse("[[client]]\nname = \"a\"\naddress = \"192.0.2.1\"\nsecret = 12345678\n"),
             "client[0] \"a\".secret",
-            "expected a string (line 4)",
+            "must be a string in quotes (line 4)",
         );
     }
 
@@ -2242,6 +2255,13 @@ require_message_authenticator = true
             "client[0] \"a\".secret",
             "shared secret is only white space",
         );
+        // Unquoted (a number): refused without repeating it.
+        let e =
+            parse("[[client]]\nname = \"a\"\naddress = \"192.0.2.1\"\nsecret = 12345678901234\n")
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("must be a string in quotes"), "{e}");
+        assert!(!e.contains("12345678901234"), "secret leaked: {e}");
         let e = assert_err(
             s("short"),
             "client[0] \"a\".secret",

@@ -46,7 +46,7 @@ async fn keys_and_roles() {
         .contains("AccessToken-Create"));
 
     // A revoked key stops working at once; LastUsed was stamped.
-    let k = s.store.revoke_api_key("lister", 0).await.unwrap();
+    let (k, _) = s.store.revoke_api_key("lister", 0).await.unwrap();
     assert!(k.last_used.is_some());
     let r = request(addr, "GET", TOKENS, Some(&lister), None).await;
     assert_eq!(r.status, 401);
@@ -497,6 +497,33 @@ async fn keys_created_through_the_api_carry_no_more_than_their_creator() {
         request(addr, "POST", path, None, Some("{}")).await.status,
         401
     );
+    // A leaked key leaves no copies behind: revoking it revokes the keys it
+    // created (and theirs), not the others.
+    let r = request(
+        addr,
+        "POST",
+        path,
+        Some(&sub),
+        Some(r#"{"Name":"subsub","Roles":["AccessToken-List"]}"#),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let subsub = r.body["Value"]["Key"].as_str().unwrap().to_string();
+    let (_, with_it) = s.store.revoke_api_key("lister", 0).await.unwrap();
+    let names: Vec<&str> = with_it.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(names, ["sub", "subsub"]);
+    for k in [&sub, &subsub] {
+        assert_eq!(
+            request(addr, "GET", TOKENS, Some(k), None).await.status,
+            401
+        );
+    }
+    assert_eq!(
+        request(addr, "GET", TOKENS, Some(&admin), None)
+            .await
+            .status,
+        200
+    );
     s.shutdown().await;
 }
 
@@ -505,6 +532,47 @@ async fn slow_clients_are_cut_off_and_do_not_hold_the_shutdown() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let s = api_server().await;
     let addr = s.api_addr.unwrap();
+    // A body announced but not sent: without a key the answer (401) comes
+    // at once, before any body is read.
+    let mut nokey = tokio::net::TcpStream::connect(addr).await.unwrap();
+    nokey
+        .write_all(
+            b"POST /api/spaces/accesstokens HTTP/1.1\r\nHost: x\r\n\
+              Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), nokey.read(&mut buf))
+        .await
+        .expect("a request without a key waited for its body")
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 401 "),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    // With a key, a body that stalls is cut off (408) after 10 s.
+    let k = key(&s, "slow", &["AccessToken-Create"]).await;
+    let mut keyed = tokio::net::TcpStream::connect(addr).await.unwrap();
+    keyed
+        .write_all(
+            format!(
+                "POST /api/spaces/accesstokens HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {k}\r\n\
+                 Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let keyed_answer = tokio::spawn(async move {
+        let mut buf = [0u8; 512];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(20), keyed.read(&mut buf))
+            .await
+            .expect("a stalled body held its connection for 20 s")
+            .unwrap_or(0);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    });
     // Half a request, never finished.
     let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
     slow.write_all(b"GET /api/spaces/accesstokens HTTP/1.1\r\nHost: x\r\n")
@@ -522,6 +590,8 @@ async fn slow_clients_are_cut_off_and_do_not_hold_the_shutdown() {
         "{:?}",
         String::from_utf8_lossy(&buf[..n])
     );
+    let answer = keyed_answer.await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408 "), "{answer:?}");
     // Another stalled connection does not hold the shutdown.
     let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
     idle.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();

@@ -46,6 +46,14 @@ fn create_then_show_in_json_with_nexudus_names() {
     let shown = e.json(&["token", "show", "welcome1", "--format", "json"]);
     assert_eq!(shown["Id"], v["Id"]);
     assert_eq!(shown["LiveSessions"], serde_json::json!([]));
+    // The database holds every code in clear: created 0640, whatever the
+    // umask (the test runs with the usual 022).
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(e.path("radgate.db"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o640, "{mode:o}");
     let by_id = e.json(&["token", "show", &v["Id"].to_string(), "--format", "json"]);
     assert_eq!(by_id["AccessCode"], "WELCOME1");
     let table = e.ok(&["token", "show", "WELCOME1"]);

@@ -47,6 +47,11 @@ const MAX_CONNECTIONS: usize = 256;
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection (with all its keep-alive requests) lives at most this long.
 const CONNECTION_LIFETIME: Duration = Duration::from_secs(300);
+/// A request's body must arrive within this long (after its key was
+/// checked).
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest request body (axum's default for JSON, 2 MiB).
+const BODY_LIMIT: usize = 2 << 20;
 
 /// Bind `addr` (the readiness signal is the bound listener) and serve until
 /// `stop` turns true. Returns the bound address. Each connection is served
@@ -62,6 +67,8 @@ pub async fn start(
     let bound = listener.local_addr()?;
     let app = router(state);
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    // A client opening connections in a loop must not flood the log.
+    let full_log = crate::radius::server::LogLimiter::default();
     let task = tokio::spawn(async move {
         loop {
             let (stream, peer) = tokio::select! {
@@ -75,7 +82,9 @@ pub async fn start(
                 _ = stop.changed() => break,
             };
             let Ok(slot) = slots.clone().try_acquire_owned() else {
-                tracing::warn!(%peer, "HTTP API: {MAX_CONNECTIONS} connections open; closing a new one");
+                if full_log.allow() {
+                    tracing::warn!(%peer, "HTTP API: {MAX_CONNECTIONS} connections open; closing a new one");
+                }
                 continue;
             };
             let service = hyper_util::service::TowerToHyperService::new(app.clone());
@@ -110,7 +119,76 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/apikeys", post(create_key))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            key_before_body,
+        ))
         .with_state(state)
+}
+
+/// A request with a body is read only once its key is known, and within
+/// [`BODY_READ_TIMEOUT`]: a client without a key cannot hold a connection
+/// slot by sending a body slowly. (The handler still checks the key's role.)
+async fn key_before_body(
+    State(s): St,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    ) {
+        return next.run(req).await;
+    }
+    let ironwifi = req.uri().path().starts_with("/api/ironwifi/");
+    // Failures in the endpoint's own shape.
+    let fail = |e: ApiError| {
+        if !ironwifi {
+            return e.into_response();
+        }
+        let (status, messages) = e.status_and_messages();
+        let mut r = (status, Json(json!({ "errors": messages }))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        r
+    };
+    let (parts, body) = req.into_parts();
+    if let Err(e) = authenticate(&s, &parts.headers).await {
+        return fail(e);
+    }
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let too_large =
+        || ApiError::TooLarge(format!("the body is too large: at most {BODY_LIMIT} bytes"));
+    if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+        return fail(too_large());
+    }
+    let bytes =
+        match tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, BODY_LIMIT)).await
+        {
+            Ok(Ok(b)) => b,
+            Ok(Err(_)) => return fail(too_large()),
+            Err(_) => {
+                let mut r = fail(ApiError::Malformed(format!(
+                    "the body did not arrive within {} s",
+                    BODY_READ_TIMEOUT.as_secs()
+                )));
+                *r.status_mut() = StatusCode::REQUEST_TIMEOUT;
+                r.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return r;
+            }
+        };
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+    .await
 }
 
 // ------------------------------------------------------------------ errors

@@ -199,8 +199,14 @@ async fn run_on(store: &Store, cmd: ApiKeyCommand, config: &Config) -> Result<()
             }
         }
         ApiKeyCommand::Revoke { name } => {
-            let k = store.revoke_api_key(&name, now).await?;
+            let (k, with_it) = store.revoke_api_key(&name, now).await?;
             println!("revoked API key {:?} ({})", k.name, k.display);
+            for c in with_it {
+                println!(
+                    "revoked API key {:?} ({}), which it created",
+                    c.name, c.display
+                );
+            }
             Ok(())
         }
     }

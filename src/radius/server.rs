@@ -131,7 +131,7 @@ struct Shared {
 
 /// Allows at most `LogLimiter::PER_SECOND` log lines per second.
 #[derive(Debug, Default)]
-struct LogLimiter {
+pub(crate) struct LogLimiter {
     /// (second << 16) | count within that second.
     state: AtomicU64,
 }
@@ -139,7 +139,7 @@ struct LogLimiter {
 impl LogLimiter {
     const PER_SECOND: u64 = 10;
 
-    fn allow(&self) -> bool {
+    pub(crate) fn allow(&self) -> bool {
         let sec = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())

@@ -152,7 +152,14 @@ impl Store {
     }
 
     /// Revoke the live key with this name (or Id).
-    pub async fn revoke_api_key(&self, name_or_id: &str, now: i64) -> Result<ApiKey, StoreError> {
+    /// Revoke a live key, and with it every live key it created through the
+    /// API (and theirs): a leaked key cannot leave copies behind. Returns the
+    /// key and the keys revoked with it.
+    pub async fn revoke_api_key(
+        &self,
+        name_or_id: &str,
+        now: i64,
+    ) -> Result<(ApiKey, Vec<ApiKey>), StoreError> {
         let live = self.api_keys(false).await?;
         let k = live
             .iter()
@@ -165,15 +172,48 @@ impl Store {
             })
             .cloned()
             .ok_or_else(|| StoreError::NoSuchApiKey(name_or_id.to_string()))?;
+        let mut tx = self.pool().begin().await?;
         sqlx::query("UPDATE api_keys SET revoked_on = ? WHERE id = ?")
             .bind(now)
             .bind(k.id)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
-        Ok(ApiKey {
-            revoked_on: Some(now),
-            ..k
-        })
+        // Keys created through the API record their creator's name; only
+        // those created while the creator was live are its own.
+        let mut with_it = Vec::new();
+        let mut parents = vec![(k.name.clone(), k.created_on)];
+        while let Some((name, since)) = parents.pop() {
+            let children: Vec<ApiKey> = live
+                .iter()
+                .filter(|c| {
+                    c.created_by.as_deref() == Some(name.as_str())
+                        && c.created_on >= since
+                        && c.id != k.id
+                        && !with_it.iter().any(|w: &ApiKey| w.id == c.id)
+                })
+                .cloned()
+                .collect();
+            for c in children {
+                sqlx::query("UPDATE api_keys SET revoked_on = ? WHERE id = ?")
+                    .bind(now)
+                    .bind(c.id)
+                    .execute(&mut *tx)
+                    .await?;
+                parents.push((c.name.clone(), c.created_on));
+                with_it.push(ApiKey {
+                    revoked_on: Some(now),
+                    ..c
+                });
+            }
+        }
+        tx.commit().await?;
+        Ok((
+            ApiKey {
+                revoked_on: Some(now),
+                ..k
+            },
+            with_it,
+        ))
     }
 
     /// The live key whose hash matches `key`; stamps LastUsed.

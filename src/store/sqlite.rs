@@ -511,6 +511,7 @@ impl Store {
             .busy_timeout(cfg.busy_timeout)
             .foreign_keys(true);
         let path = opts.get_filename().display().to_string();
+        create_private(opts.get_filename(), url);
         let mut conn = opts
             .connect()
             .await
@@ -1202,4 +1203,21 @@ async fn insert_imported(
         }
         Err(e) => Err(Err(e.into())),
     }
+}
+
+/// A new database file is created readable by its owner and group only
+/// (0640, whatever the umask): it holds every access code in clear. SQLite
+/// gives its -wal and -shm files the database file's mode. Nothing is done
+/// for an in-memory or read-only URL, or a file that exists; a failure here
+/// is left to SQLite's own open to report.
+fn create_private(path: &std::path::Path, url: &str) {
+    use std::os::unix::fs::OpenOptionsExt;
+    if path.as_os_str() == ":memory:" || url.contains("mode=memory") || url.contains("mode=ro") {
+        return;
+    }
+    let _ = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o640)
+        .open(path);
 }
