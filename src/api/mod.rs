@@ -143,16 +143,11 @@ async fn key_before_body(
     let ironwifi = req.uri().path().starts_with("/api/ironwifi/");
     // Failures in the endpoint's own shape.
     let fail = |e: ApiError| {
-        if !ironwifi {
-            return e.into_response();
+        if ironwifi {
+            ironwifi_error(e)
+        } else {
+            e.into_response()
         }
-        let (status, messages) = e.status_and_messages();
-        let mut r = (status, Json(json!({ "errors": messages }))).into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            r.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        r
     };
     let (parts, body) = req.into_parts();
     if let Err(e) = authenticate(&s, &parts.headers).await {
@@ -847,16 +842,19 @@ async fn ironwifi_authorize(
                 "internal error (see the server log)",
             )
         }
-        Err(e) => {
-            let (status, messages) = e.status_and_messages();
-            let mut r = (status, Json(json!({ "errors": messages }))).into_response();
-            if status == StatusCode::UNAUTHORIZED {
-                r.headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            }
-            r
-        }
+        Err(e) => ironwifi_error(e),
     }
+}
+
+/// A failure of the IronWifi connector in its shape: `{"errors": [...]}`.
+fn ironwifi_error(e: ApiError) -> Response {
+    let (status, messages) = e.status_and_messages();
+    let mut r = (status, Json(json!({ "errors": messages }))).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    r
 }
 
 async fn ironwifi_decide(
