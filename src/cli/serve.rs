@@ -16,7 +16,7 @@ pub async fn run(config: Config) -> Result<(), CliError> {
     }
     warn_if_config_readable(&config);
     let url = &config.database.url;
-    if url.contains(":memory:") || url.contains("mode=memory") {
+    if crate::store::sqlite::is_in_memory(url) {
         return Err(CliError {
             code: super::EXIT_CONFIG,
             message: format!(

@@ -1205,6 +1205,11 @@ async fn insert_imported(
     }
 }
 
+/// Whether a database URL names an in-memory database (no file).
+pub fn is_in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
 /// A new database file is created readable by its owner and group only
 /// (0640, whatever the umask): it holds every access code in clear. SQLite
 /// gives its -wal and -shm files the database file's mode. Nothing is done
@@ -1212,7 +1217,7 @@ async fn insert_imported(
 /// is left to SQLite's own open to report.
 fn create_private(path: &std::path::Path, url: &str) {
     use std::os::unix::fs::OpenOptionsExt;
-    if path.as_os_str() == ":memory:" || url.contains("mode=memory") || url.contains("mode=ro") {
+    if is_in_memory(url) || url.contains("mode=ro") {
         return;
     }
     let _ = std::fs::OpenOptions::new()

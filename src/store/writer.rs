@@ -1019,14 +1019,12 @@ fn account(
     // When the NAS sent the packet first (Acct-Delay-Time, bounded by what
     // a NAS may plausibly have queued: a day).
     let event = now - a.delay.clamp(0, 86_400);
-    let mut candidates: Vec<Candidate> = rows
-        .iter()
-        .map(|s| Candidate {
-            ended: s.ended,
-            same_code: packet_code.as_ref().is_none_or(|k| *k == s.code_key),
-            since_end: s.stopped_at.map(|t| event - t),
-        })
-        .collect();
+    let candidate = |s: &SeenSession| Candidate {
+        ended: s.ended,
+        same_code: packet_code.as_ref().is_none_or(|k| *k == s.code_key),
+        since_end: s.stopped_at.map(|t| event - t),
+    };
+    let mut candidates: Vec<Candidate> = rows.iter().map(candidate).collect();
     // More sessions on this id than the lookup takes, none of this code: look
     // for the code's own (a NAS whose ids repeat that often).
     if rows.len() == SESSIONS_BY_ID_LIMIT && !candidates.iter().any(|c| c.same_code) {
@@ -1036,10 +1034,10 @@ fn account(
                 .query_row(params![a.nas, sid, user], seen_session)
                 .optional()?;
             if let Some(s) = own {
+                // Found by its User-Name: of this code.
                 candidates = vec![Candidate {
-                    ended: s.ended,
                     same_code: true,
-                    since_end: s.stopped_at.map(|t| event - t),
+                    ..candidate(&s)
                 }];
                 rows = vec![s];
             }
@@ -1333,6 +1331,18 @@ mod tests {
         (store, w)
     }
 
+    /// SQLite's plan for `sql`, one line per step. Unbound parameters are
+    /// NULL: the plan does not depend on them.
+    fn query_plan(conn: &Connection, sql: &str) -> Vec<String> {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let mut rows = stmt.raw_query();
+        let mut plan = Vec::new();
+        while let Some(r) = rows.next().unwrap() {
+            plan.push(r.get::<_, String>(3).unwrap());
+        }
+        plan
+    }
+
     /// Every statement the writer runs on sessions by token or by state
     /// finds its rows through an index (the table keeps every session ever
     /// closed; a full scan would grow with it).
@@ -1350,13 +1360,7 @@ mod tests {
             SWEEP_STALE,
             PURGE_PENDING,
         ] {
-            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-            // Unbound parameters are NULL: the plan does not depend on them.
-            let mut rows = stmt.raw_query();
-            let mut plan = Vec::new();
-            while let Some(r) = rows.next().unwrap() {
-                plan.push(r.get::<_, String>(3).unwrap());
-            }
+            let plan = query_plan(&conn, sql);
             let scans: Vec<_> = plan
                 .iter()
                 .filter(|d| d.starts_with("SCAN") && !d.contains("USING"))
@@ -1371,12 +1375,7 @@ mod tests {
         // first straight from it (no sort).
         assert!(SESSIONS_BY_ID.ends_with(&format!("LIMIT {SESSIONS_BY_ID_LIMIT}")));
         for sql in [SESSIONS_BY_ID, SESSION_BY_ID_AND_USER] {
-            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-            let mut rows = stmt.raw_query();
-            let mut plan = Vec::new();
-            while let Some(r) = rows.next().unwrap() {
-                plan.push(r.get::<_, String>(3).unwrap());
-            }
+            let plan = query_plan(&conn, sql);
             assert!(
                 plan.iter()
                     .any(|d| d.contains("USING INDEX sessions_nas_acct")),
