@@ -329,4 +329,43 @@ mod tests {
         assert_eq!(counter64(Some(5), Some(1)), (1 << 32) + 5);
         assert_eq!(counter64(None, None), 0);
     }
+
+    #[test]
+    fn a_start_never_charges_even_when_it_reports_time() {
+        // Some NASes put an Acct-Session-Time on the Start: it opens the
+        // session at 0 and charges nothing; the first Interim charges it all.
+        let t = transition(None, Start, Some(30));
+        assert!(t.open && !t.close && !t.reopen && !t.ignore);
+        assert_eq!((t.charge, t.session_time), (0, 0));
+        let t = transition(active(t.session_time), Interim, Some(600));
+        assert_eq!(t.charge, 600);
+    }
+
+    #[test]
+    fn a_start_for_a_live_session_is_its_own_whatever_its_age() {
+        // Live sessions have no end; should one carry a time since an end,
+        // a Start is still a late duplicate of the live session's.
+        let live = Candidate {
+            ended: Ended::No,
+            same_code: true,
+            since_end: Some(LATE_PACKET + 1),
+        };
+        for st in [Start, Interim, Stop] {
+            assert_eq!(match_session(&[live], st), Some(0), "{st:?}");
+        }
+    }
+
+    #[test]
+    fn status_names() {
+        for (s, name) in [
+            (Start, "Start"),
+            (Stop, "Stop"),
+            (Interim, "Interim-Update"),
+            (AccountingOn, "Accounting-On"),
+            (AccountingOff, "Accounting-Off"),
+            (Other(15), "other"),
+        ] {
+            assert_eq!(s.as_str(), name);
+        }
+    }
 }

@@ -629,4 +629,21 @@ mod tests {
         t.user_limit = None;
         assert!(matches!(go(&t, "Welcome1"), Decision::Accept(_)));
     }
+
+    #[test]
+    fn reject_reasons_read_as_documented() {
+        for (r, text) in [
+            (RejectReason::UnknownCode, "unknown code"),
+            (RejectReason::WrongPassword, "wrong password"),
+            (RejectReason::NotYetValid, "not yet valid"),
+            (RejectReason::Expired, "expired"),
+            (RejectReason::AlreadyUsed, "already used (single-use)"),
+            (RejectReason::NoMinutesLeft, "no minutes left"),
+            (RejectReason::MacMismatch, "bound to another device"),
+            (RejectReason::UserLimitReached, "device limit reached"),
+            (RejectReason::Throttled, "throttled after repeated failures"),
+        ] {
+            assert_eq!(r.as_str(), text, "{r:?}");
+        }
+    }
 }
