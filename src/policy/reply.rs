@@ -30,7 +30,9 @@ fn parse_rate(s: &str) -> Option<u64> {
     }
     let v: f64 = num.parse().ok()?;
     let bps = (v * mult).round();
-    (bps.is_finite() && bps >= 0.0 && bps <= u64::MAX as f64).then_some(bps as u64)
+    // `u64::MAX as f64` is 2^64, one past the largest u64: below it, the
+    // cast is exact for every value an f64 can hold.
+    (bps.is_finite() && bps >= 0.0 && bps < u64::MAX as f64).then_some(bps as u64)
 }
 
 /// Check a Mikrotik-Rate-Limit value: `rx[/tx] [rx-burst[/tx-burst]
@@ -187,6 +189,39 @@ mod tests {
         ] {
             assert!(parse_rate_limit(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn rate_units_and_what_is_not_a_rate() {
+        assert_eq!(
+            parse_rate_limit("1G/2g").map(|r| (r.up, r.down)),
+            Ok((1_000_000_000, 2_000_000_000))
+        );
+        assert_eq!(
+            parse_rate_limit("2K/3m").map(|r| (r.up, r.down)),
+            Ok((2_000, 3_000_000))
+        );
+        // Only digits and a point before the unit: what f64 parsing would
+        // also take (exponents, signs, words) is not a RouterOS rate.
+        for bad in ["1e3", "1E3k", "+1M", "inf", "NaN", "1.5.2M", "M", "."] {
+            assert!(parse_rate_limit(bad).is_err(), "{bad}");
+        }
+        // Larger than a u64 is refused, not capped.
+        assert!(parse_rate_limit("99999999999G").is_err());
+        assert!(parse_rate_limit("18446744073709551616").is_err());
+        assert_eq!(
+            parse_rate_limit("18446744073709549568").map(|r| r.up),
+            Ok(18_446_744_073_709_549_568)
+        );
+    }
+
+    #[test]
+    fn a_rate_limit_is_at_most_200_characters() {
+        let at_limit = format!("{}1M", "0".repeat(198));
+        assert_eq!(at_limit.len(), 200);
+        assert_eq!(parse_rate_limit(&at_limit).map(|r| r.up), Ok(1_000_000));
+        let over = format!("0{at_limit}");
+        assert!(parse_rate_limit(&over).unwrap_err().contains("too long"));
     }
 
     fn cfg() -> ReplyConfig {

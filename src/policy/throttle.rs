@@ -332,12 +332,50 @@ mod tests {
             fail(&mut t, &format!("dev{i}"), t0);
             ok(&mut t, &format!("good{i}"), t0);
         }
-        let (devices, nases, good) = t.tracked();
-        assert!(
-            devices <= 1000 && nases <= 1000 && good <= 1000,
-            "{devices} {nases} {good}"
-        );
+        // Full to the cap, not beyond (NAS counting is off here).
+        assert_eq!(t.tracked(), (1000, 0, 1000));
         assert!(t.devices.order.len() <= 1000 && t.good.order.len() <= 1000);
+    }
+
+    #[test]
+    fn forgetting_takes_the_oldest_only() {
+        let mut c = cfg();
+        c.max_tracked = 3;
+        let mut t = Throttle::new(c);
+        let t0 = Instant::now();
+        fail(&mut t, "A", t0);
+        fail(&mut t, "A", t0);
+        fail(&mut t, "B", t0);
+        assert_eq!(t.tracked(), (2, 1, 0));
+        // A's third failure counts with its first two.
+        assert_eq!(fail(&mut t, "A", t0), Verdict::Allow);
+        assert_eq!(t.check(NAS, Some("A"), t0), Verdict::DeviceThrottled);
+        // Two more devices: the oldest (A) goes first.
+        fail(&mut t, "C", t0);
+        fail(&mut t, "D", t0);
+        assert_eq!(t.tracked(), (3, 1, 0));
+        assert_eq!(t.check(NAS, Some("A"), t0), Verdict::Allow);
+    }
+
+    #[test]
+    fn a_good_device_is_as_recent_as_its_last_login() {
+        let mut t = Throttle::new(cfg());
+        let t0 = Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
+        assert_eq!(ok(&mut t, "GOOD", at(0)), Verdict::Allow);
+        assert_eq!(ok(&mut t, "GOOD", at(50)), Verdict::Allow);
+        assert_eq!(ok(&mut t, "OLD", at(0)), Verdict::Allow);
+        // MAC cycling blocks the NAS from 55 s to 115 s.
+        for i in 0..10 {
+            fail(&mut t, &format!("M{i}"), at(55));
+        }
+        assert_eq!(t.check(NAS, Some("NEW"), at(70)), Verdict::NasThrottled);
+        // Good within nas_cooldown (60 s) of its last login, not its first.
+        assert_eq!(t.check(NAS, Some("GOOD"), at(70)), Verdict::Allow);
+        assert_eq!(t.check(NAS, Some("GOOD"), at(109)), Verdict::Allow);
+        assert_eq!(t.check(NAS, Some("GOOD"), at(110)), Verdict::NasThrottled);
+        assert_eq!(t.check(NAS, Some("OLD"), at(59)), Verdict::Allow);
+        assert_eq!(t.check(NAS, Some("OLD"), at(60)), Verdict::NasThrottled);
     }
 
     #[test]
