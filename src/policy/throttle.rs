@@ -388,5 +388,7 @@ mod tests {
         for _ in 0..100 {
             assert_eq!(fail(&mut t, "A", t0), Verdict::Allow);
         }
+        // Nor do they keep counters.
+        assert_eq!(t.tracked(), (0, 0, 0));
     }
 }
