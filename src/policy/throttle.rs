@@ -4,7 +4,8 @@
 //! the store. The store's writer checks and records each Access-Request in
 //! the order it decides them, so a burst of simultaneous guesses is cut
 //! exactly at the threshold. Memory is bounded: at most `max_tracked`
-//! devices, NASes and good devices each (oldest forgotten first).
+//! devices, NASes and good devices each (oldest forgotten first; for good
+//! devices, the least recent of the few a new one could take the place of).
 //!
 //! Pure state with the clock passed in.
 
@@ -103,6 +104,76 @@ impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
     }
 }
 
+/// Devices that logged in successfully, and when: a set-associative table
+/// of [`Recent::WAYS`] entries per set, by [`Throttle::good_key`] (already
+/// a random hash, so it picks the set). A new device takes an empty entry
+/// of its set, else the least recent one. Against a map with a queue of
+/// keys in age order, a login costs one hash and touches one cache line or
+/// two, also when 10^5–10^6 devices cycle through the table.
+#[derive(Debug)]
+struct Recent {
+    /// `[key, nanoseconds since base + 1]`; `[_, 0]` is an empty entry (so a
+    /// new table is zeroed memory, taken from the OS as it is touched).
+    slots: Vec<[u64; 2]>,
+    sets: u64,
+    used: usize,
+    base: Instant,
+}
+
+impl Recent {
+    const WAYS: usize = 4;
+
+    /// Room for `cap` devices (rounded down to whole sets, at least one).
+    fn new(cap: usize, base: Instant) -> Self {
+        let sets = (cap / Self::WAYS).max(1);
+        Recent {
+            slots: vec![[0, 0]; sets * Self::WAYS],
+            sets: sets as u64,
+            used: 0,
+            base,
+        }
+    }
+
+    fn set(&mut self, key: u64) -> &mut [[u64; 2]] {
+        // The remainder is below `sets`, a usize.
+        let i = (key % self.sets) as usize * Self::WAYS;
+        &mut self.slots[i..i + Self::WAYS]
+    }
+
+    fn stamp(&self, now: Instant) -> u64 {
+        let ns = now.saturating_duration_since(self.base).as_nanos();
+        u64::try_from(ns).unwrap_or(u64::MAX - 1) + 1
+    }
+
+    /// When `key` was last seen, if it is still held.
+    fn get(&self, key: u64) -> Option<Instant> {
+        let i = (key % self.sets) as usize * Self::WAYS;
+        self.slots[i..i + Self::WAYS]
+            .iter()
+            .find(|s| s[1] != 0 && s[0] == key)
+            .map(|s| self.base + Duration::from_nanos(s[1] - 1))
+    }
+
+    /// `key` seen at `now`.
+    fn record(&mut self, key: u64, now: Instant) {
+        let at = self.stamp(now);
+        let set = self.set(key);
+        if let Some(s) = set.iter_mut().find(|s| s[1] != 0 && s[0] == key) {
+            s[1] = s[1].max(at);
+            return;
+        }
+        // An empty entry has time 0: the least recent of all.
+        let Some(s) = set.iter_mut().min_by_key(|s| s[1]) else {
+            return;
+        };
+        let was_empty = s[1] == 0;
+        *s = [key, at];
+        if was_empty {
+            self.used += 1;
+        }
+    }
+}
+
 /// Throttle state. The store's writer checks and records every
 /// Access-Request in the order it decides them, so a burst of simultaneous
 /// guesses is cut exactly at the threshold.
@@ -113,7 +184,7 @@ pub struct Throttle {
     nases: Bounded<String, Counter>,
     /// Devices that logged in successfully, and when, by
     /// [`Throttle::good_key`].
-    good: Bounded<u64, Instant>,
+    good: Recent,
     /// The random key of [`Throttle::good_key`]'s hash, new in every process.
     good_keys: RandomState,
 }
@@ -125,7 +196,7 @@ impl Throttle {
             cfg,
             devices: Bounded::new(cap),
             nases: Bounded::new(cap),
-            good: Bounded::new(cap),
+            good: Recent::new(cap, Instant::now()),
             good_keys: RandomState::new(),
         }
     }
@@ -145,7 +216,7 @@ impl Throttle {
 
     /// Entries held (devices, NASes, good devices): for tests and metrics.
     pub fn tracked(&self) -> (usize, usize, usize) {
-        (self.devices.len(), self.nases.len(), self.good.len())
+        (self.devices.len(), self.nases.len(), self.good.used)
     }
 
     /// May this attempt go ahead?
@@ -161,8 +232,8 @@ impl Throttle {
         if c.nas_failures > 0 && self.nases.get(nas).is_some_and(|nc| nc.blocked(now)) {
             let recently_good = device.is_some_and(|d| {
                 self.good
-                    .get(&self.good_key(nas, d))
-                    .is_some_and(|t| now.saturating_duration_since(*t) < c.nas_cooldown)
+                    .get(self.good_key(nas, d))
+                    .is_some_and(|t| now.saturating_duration_since(t) < c.nas_cooldown)
             });
             if !recently_good {
                 return Verdict::NasThrottled;
@@ -196,7 +267,7 @@ impl Throttle {
         }
         if let (Some(d), true) = (device, accepted) {
             let key = self.good_key(nas, d);
-            *self.good.entry(key, || now) = now;
+            self.good.record(key, now);
         }
     }
 }
@@ -324,7 +395,7 @@ mod tests {
         }
         // Full to the cap, not beyond (NAS counting is off here).
         assert_eq!(t.tracked(), (1000, 0, 1000));
-        assert!(t.devices.order.len() <= 1000 && t.good.order.len() <= 1000);
+        assert!(t.devices.order.len() <= 1000 && t.good.slots.len() == 1000);
     }
 
     #[test]
@@ -345,6 +416,35 @@ mod tests {
         fail(&mut t, "D", t0);
         assert_eq!(t.tracked(), (3, 1, 0));
         assert_eq!(t.check(NAS, Some("A"), t0), Verdict::Allow);
+    }
+
+    #[test]
+    fn a_new_good_device_takes_the_least_recent_place() {
+        let mut c = cfg();
+        c.max_tracked = 4; // one set of four
+        let mut t = Throttle::new(c);
+        let t0 = Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
+        let held = |t: &Throttle, d: &str| t.good.get(t.good_key(NAS, d));
+        for (i, d) in ["D0", "D1", "D2", "D3"].into_iter().enumerate() {
+            ok(&mut t, d, at(i as u64));
+        }
+        assert_eq!(t.tracked().2, 4);
+        // D0 logs in again: now D1 is the least recent.
+        ok(&mut t, "D0", at(10));
+        ok(&mut t, "D4", at(11));
+        assert_eq!(held(&t, "D0"), Some(at(10)));
+        assert_eq!(held(&t, "D1"), None);
+        assert_eq!(held(&t, "D2"), Some(at(2)));
+        assert_eq!(held(&t, "D4"), Some(at(11)));
+        assert_eq!(t.tracked().2, 4);
+        // A larger table (250 sets) has room for every one of a few devices
+        // (five of ten in one set: about 6 in 10^8).
+        let mut t = Throttle::new(cfg());
+        for i in 0..10 {
+            ok(&mut t, &format!("E{i}"), at(i));
+        }
+        assert_eq!(t.tracked().2, 10);
     }
 
     #[test]
