@@ -105,7 +105,7 @@ impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
 }
 
 /// Devices that logged in successfully, and when: a set-associative table
-/// of [`Recent::WAYS`] entries per set, by [`Throttle::good_key`] (already
+/// of [`Recent::WAYS`] entries per set (fewer when the table is smaller), by [`Throttle::good_key`] (already
 /// a random hash, so it picks the set). A new device takes an empty entry
 /// of its set, else the least recent one. Against a map with a queue of
 /// keys in age order, a login costs one hash and touches one cache line or
@@ -116,6 +116,7 @@ struct Recent {
     /// new table is zeroed memory, taken from the OS as it is touched).
     slots: Vec<[u64; 2]>,
     sets: u64,
+    ways: usize,
     used: usize,
     base: Instant,
 }
@@ -123,21 +124,23 @@ struct Recent {
 impl Recent {
     const WAYS: usize = 4;
 
-    /// Room for `cap` devices (rounded down to whole sets, at least one).
+    /// Room for at most `cap` devices (whole sets, at least one entry).
     fn new(cap: usize, base: Instant) -> Self {
-        let sets = (cap / Self::WAYS).max(1);
+        let ways = cap.clamp(1, Self::WAYS);
+        let sets = (cap / ways).max(1);
         Recent {
-            slots: vec![[0, 0]; sets * Self::WAYS],
+            slots: vec![[0, 0]; sets * ways],
             sets: sets as u64,
+            ways,
             used: 0,
             base,
         }
     }
 
-    fn set(&mut self, key: u64) -> &mut [[u64; 2]] {
+    /// Where the set of `key` starts in `slots`.
+    fn set_start(&self, key: u64) -> usize {
         // The remainder is below `sets`, a usize.
-        let i = (key % self.sets) as usize * Self::WAYS;
-        &mut self.slots[i..i + Self::WAYS]
+        (key % self.sets) as usize * self.ways
     }
 
     fn stamp(&self, now: Instant) -> u64 {
@@ -147,8 +150,8 @@ impl Recent {
 
     /// When `key` was last seen, if it is still held.
     fn get(&self, key: u64) -> Option<Instant> {
-        let i = (key % self.sets) as usize * Self::WAYS;
-        self.slots[i..i + Self::WAYS]
+        let i = self.set_start(key);
+        self.slots[i..i + self.ways]
             .iter()
             .find(|s| s[1] != 0 && s[0] == key)
             .map(|s| self.base + Duration::from_nanos(s[1] - 1))
@@ -157,7 +160,8 @@ impl Recent {
     /// `key` seen at `now`.
     fn record(&mut self, key: u64, now: Instant) {
         let at = self.stamp(now);
-        let set = self.set(key);
+        let i = self.set_start(key);
+        let set = &mut self.slots[i..i + self.ways];
         if let Some(s) = set.iter_mut().find(|s| s[1] != 0 && s[0] == key) {
             s[1] = s[1].max(at);
             return;
@@ -416,6 +420,21 @@ mod tests {
         fail(&mut t, "D", t0);
         assert_eq!(t.tracked(), (3, 1, 0));
         assert_eq!(t.check(NAS, Some("A"), t0), Verdict::Allow);
+    }
+
+    #[test]
+    fn a_small_table_holds_no_more_than_its_cap() {
+        for cap in 1..10 {
+            let mut c = cfg();
+            c.max_tracked = cap;
+            let mut t = Throttle::new(c);
+            let t0 = Instant::now();
+            for i in 0..50 {
+                ok(&mut t, &format!("D{i}"), t0 + Duration::from_secs(i));
+            }
+            let held = t.tracked().2;
+            assert!(held <= cap && held >= cap.min(4), "cap {cap}: {held}");
+        }
     }
 
     #[test]
