@@ -105,11 +105,12 @@ impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
 }
 
 /// Devices that logged in successfully, and when: a set-associative table
-/// of [`Recent::WAYS`] entries per set (fewer when the table is smaller), by [`Throttle::good_key`] (already
-/// a random hash, so it picks the set). A new device takes an empty entry
-/// of its set, else the least recent one. Against a map with a queue of
-/// keys in age order, a login costs one hash and touches one cache line or
-/// two, also when 10^5–10^6 devices cycle through the table.
+/// of [`Recent::WAYS`] entries per set (fewer when the whole table is
+/// smaller), by [`Throttle::good_key`] — already a random hash, so it picks
+/// the set. A new device takes an empty entry of its set, else the least
+/// recent one. Against a map with a queue of keys in age order, a login
+/// costs one hash and touches one cache line or two, also when 10^5–10^6
+/// devices cycle through the table.
 #[derive(Debug)]
 struct Recent {
     /// `[key, nanoseconds since base + 1]`; `[_, 0]` is an empty entry (so a
@@ -207,7 +208,7 @@ impl Throttle {
 
     /// The key of a (NAS, device) pair in `good`: a 64-bit SipHash of the
     /// pair under a random key. A login hashes the pair once and the table
-    /// holds 8 bytes per device, with no string copied or freed — which is
+    /// holds 16 bytes per device, with no string copied or freed — which is
     /// what a login cost when 1M devices cycle through the table. Guessing
     /// which device would collide with a good one needs the key, which
     /// never leaves the process; by chance, some two of 100,000 pairs
