@@ -5,6 +5,8 @@
 #   scripts/bench.sh                      10k codes, concurrency 64, all modes
 #   scripts/bench.sh --codes 100000       100k codes (1000000 for 1M)
 #   scripts/bench.sh --scaling            codes 10k/100k/1M x concurrency 1/16/64/256
+#   scripts/bench.sh --scaling --scaling-codes "10000 1000000" --scaling-concurrency 64 --rounds 5
+#                                         10k against 1M in five alternating rounds (medians)
 #   scripts/bench.sh --install            apt-get install freeradius freeradius-utils sqlite3 first
 #   scripts/bench.sh --help               every option
 #
@@ -25,6 +27,7 @@ TARGETS="responder radgate freeradius-sql freeradius-files"
 SCALING=0
 SCALING_CODES="10000 100000 1000000"
 SCALING_CONCURRENCY="1 16 64 256"
+ROUNDS=1
 INSTALL=0
 BUILD=1
 KEEP=0
@@ -53,6 +56,11 @@ Usage: scripts/bench.sh [options]
   --scaling              run codes "$SCALING_CODES" x concurrency "$SCALING_CONCURRENCY"
   --scaling-codes "LIST" codes for --scaling
   --scaling-concurrency "LIST"
+  --rounds N             radgate: N rounds over the codes values, each run on a
+                         freshly restarted server and a database reset to its
+                         seeded state, so that 10k and 1M alternate instead of
+                         running minutes apart; prints the median of each and of
+                         the round-by-round ratios (default $ROUNDS)
   --install              install freeradius freeradius-utils sqlite3 with apt-get if missing
   --fr-sql-threads N     FreeRADIUS worker threads and SQL pool size, rlm_sql setup
                          (default $FR_SQL_THREADS)
@@ -84,6 +92,7 @@ while [ $# -gt 0 ]; do
     --scaling) SCALING=1; shift ;;
     --scaling-codes) SCALING_CODES=$2; shift 2 ;;
     --scaling-concurrency) SCALING_CONCURRENCY=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
     --install) INSTALL=1; shift ;;
     --fr-sql-threads) FR_SQL_THREADS=$2; shift 2 ;;
     --fr-files-threads) FR_FILES_THREADS=$2; shift 2 ;;
@@ -100,6 +109,9 @@ while [ $# -gt 0 ]; do
 done
 case "$INTERIMS" in
   ''|*[!0-9]*) echo "bench.sh: --interims must be a number, got $INTERIMS" >&2; exit 2 ;;
+esac
+case "$ROUNDS" in
+  ''|0|*[!0-9]*) echo "bench.sh: --rounds must be a number of at least 1, got $ROUNDS" >&2; exit 2 ;;
 esac
 case "$CODES_STATE" in
   fresh|used) ;;
@@ -311,13 +323,17 @@ run_responder() {
   stop_pid "$pid"
 }
 
-seed_radgate() {
-  local dir=$1 codes=$2 width used_sql=""
-  width=$(code_width $((codes - 1)))
+# The codes' usage as seeded: never used (fresh), or used just now (used).
+used_sql() {
   if [ "$CODES_STATE" = used ]; then
-    used_sql="UPDATE access_tokens SET first_used_on = CAST(strftime('%s', 'now') AS INTEGER),
-                last_access = CAST(strftime('%s', 'now') AS INTEGER);"
+    echo "UPDATE access_tokens SET first_used_on = CAST(strftime('%s', 'now') AS INTEGER),
+            last_access = CAST(strftime('%s', 'now') AS INTEGER);"
   fi
+}
+
+seed_radgate() {
+  local dir=$1 codes=$2 width
+  width=$(code_width $((codes - 1)))
   "$RADGATE" --config "$dir/radgate.toml" token list --format json >/dev/null
   sqlite3 "$dir/radgate.db" <<SQL >/dev/null
 PRAGMA busy_timeout = 5000;
@@ -333,7 +349,7 @@ SELECT lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4'
        1000000, 0, NULL, CAST(strftime('%s', 'now') AS INTEGER),
        CAST(strftime('%s', 'now') AS INTEGER), 'bench.sh'
 FROM n;
-$used_sql
+$(used_sql)
 COMMIT;
 SQL
   local n; n=$(sqlite3 "$dir/radgate.db" 'SELECT count(*) FROM access_tokens')
@@ -342,11 +358,29 @@ SQL
     || die "radgate cannot read the seeded codes"
 }
 
-run_radgate() {
-  local codes=$1 dir="$WORK/radgate-$1" ports auth acct pid mode conc
+# reset_radgate DIR: the database of a stopped radgate back to its seeded
+# state (no sessions, nothing charged, the codes' usage as seeded), with the
+# WAL copied back and the file on disk, so that every round starts alike.
+reset_radgate() {
+  sqlite3 "$1/radgate.db" <<SQL >/dev/null
+PRAGMA busy_timeout = 5000;
+BEGIN;
+DELETE FROM sessions;
+UPDATE access_tokens SET seconds_used = 0, first_used_on = NULL, last_access = NULL, spent_on = NULL;
+$(used_sql)
+COMMIT;
+PRAGMA wal_checkpoint(TRUNCATE);
+SQL
+  sync
+}
+
+# prepare_radgate CODES: configuration and seeded database in $WORK/radgate-CODES.
+prepare_radgate() {
+  local codes=$1 dir="$WORK/radgate-$1" ports auth acct
   mkdir -p "$dir"
   mapfile -t ports < <("$BENCH" free-ports 2)
   auth="127.0.0.1:${ports[0]}"; acct="127.0.0.1:${ports[1]}"
+  echo "$auth" >"$dir/auth"; echo "$acct" >"$dir/acct"
   cat >"$dir/radgate.toml" <<EOF
 [server]
 auth_listen = "$auth"
@@ -365,6 +399,12 @@ EOF
   # The seeded database on disk before the load starts: otherwise the
   # kernel writes it back (hundreds of MB at 1M codes) during the run.
   sync
+}
+
+# serve_radgate CODES: start the prepared radgate, run the loads, stop it.
+serve_radgate() {
+  local codes=$1 dir="$WORK/radgate-$1" auth acct pid mode conc
+  auth=$(cat "$dir/auth"); acct=$(cat "$dir/acct")
   RADGATE_LOG=${RADGATE_LOG:-warn} "$RADGATE" --config "$dir/radgate.toml" serve >"$dir/radgate.log" 2>&1 &
   pid=$!; PIDS+=("$pid")
   if ! ready "$auth" auth-pap "$codes"; then
@@ -388,6 +428,11 @@ EOF
     done
   done
   stop_pid "$pid"
+}
+
+run_radgate() {
+  prepare_radgate "$1"
+  serve_radgate "$1"
 }
 
 # setup_freeradius KIND DIR CODES AUTH_PORT ACCT_PORT
@@ -502,7 +547,7 @@ run_freeradius() {
 run_all() {
   local codes=$1
   has_target responder && run_responder "$codes"
-  has_target radgate && run_radgate "$codes"
+  if [ "$ROUNDS" = 1 ] && has_target radgate; then run_radgate "$codes"; fi
   if [ "$HAVE_FR" = 1 ]; then
     has_target freeradius-sql && run_freeradius sql "$codes"
     has_target freeradius-files && run_freeradius files "$codes"
@@ -513,18 +558,35 @@ run_all() {
 # ---------------------------------------------------------------- run
 if [ "$SCALING" = 1 ]; then
   CONCURRENCY=$SCALING_CONCURRENCY
-  for c in $SCALING_CODES; do run_all "$c"; done
+  ALL_CODES=$SCALING_CODES
 else
-  run_all "$CODES"
+  ALL_CODES=$CODES
+fi
+for c in $ALL_CODES; do run_all "$c"; done
+if [ "$ROUNDS" != 1 ] && has_target radgate; then
+  for c in $ALL_CODES; do prepare_radgate "$c"; done
+  for r in $(seq "$ROUNDS"); do
+    say "radgate: round $r of $ROUNDS"
+    for c in $ALL_CODES; do
+      reset_radgate "$WORK/radgate-$c"
+      serve_radgate "$c"
+    done
+  done
 fi
 
 # ---------------------------------------------------------------- ratios
 {
   echo
-  echo "ratios from this run (radgate / other; throughput higher is better, p99 lower is better):"
+  echo "ratios from this run (radgate / other, and radgate at more codes / at the fewest; throughput higher is better, p99 lower is better):"
   awk -F'\t' '
     NR == 1 { next }
+    function median(a, n,    i, j, t, b) {
+      for (i = 1; i <= n; i++) b[i] = a[i]
+      for (i = 2; i <= n; i++) for (j = i; j > 1 && b[j - 1] > b[j]; j--) { t = b[j]; b[j] = b[j - 1]; b[j - 1] = t }
+      return (n % 2) ? b[(n + 1) / 2] : (b[n / 2] + b[n / 2 + 1]) / 2
+    }
     { key = $2 "\t" $3 "\t" $4; rps[$1, key] = $5; p99[$1, key] = $8; keys[key] = 1; tg[$1] = 1 }
+    $1 == "radgate" { mk = $2 "\t" $3; rmodes[mk] = 1; rcodes[$4] = 1; run[mk, $4, ++nrun[mk, $4]] = $5 }
     END {
       n = split("freeradius-sql freeradius-files responder", others, " ")
       found = 0
@@ -541,6 +603,30 @@ fi
         }
       }
       if (!found) print "  (no pair of radgate and another target with the same settings)"
+      # radgate at more codes against the fewest, per mode and concurrency:
+      # the ratio of the medians, and the ratios of the runs paired in order
+      # (round by round with --rounds).
+      for (mk in rmodes) {
+        split(mk, m, "\t")
+        nc = 0
+        for (c in rcodes) if ((mk, c) in nrun) cs[++nc] = c + 0
+        if (nc < 2) continue
+        for (i = 2; i <= nc; i++) for (j = i; j > 1 && cs[j - 1] > cs[j]; j--) { t = cs[j]; cs[j] = cs[j - 1]; cs[j - 1] = t }
+        base = cs[1]
+        for (i = 1; i <= nc; i++) {
+          c = cs[i]; n = nrun[mk, c]
+          for (q = 1; q <= n; q++) v[q] = run[mk, c, q]
+          med[c] = median(v, n)
+          line = sprintf("  radgate scaling %-9s conc %-4s codes %-8s median %.0f req/s over %d run(s)", m[1], m[2], c, med[c], n)
+          if (c != base && med[base] > 0) {
+            pn = (n < nrun[mk, base]) ? n : nrun[mk, base]
+            rl = ""
+            for (q = 1; q <= pn; q++) { pr[q] = run[mk, c, q] / run[mk, base, q]; rl = rl sprintf(" %.0f%%", 100 * pr[q]) }
+            line = line sprintf(" = %.0f%% of %s; per run%s (median %.0f%%)", 100 * med[c] / med[base], base, rl, 100 * median(pr, pn))
+          }
+          print line
+        }
+      }
       # The generator ceiling: a server at more than half of what the
       # generator reaches against the trivial responder may be limited by it.
       for (key in keys) {
