@@ -28,6 +28,7 @@ SCALING=0
 SCALING_CODES="10000 100000 1000000"
 SCALING_CONCURRENCY="1 16 64 256"
 ROUNDS=1
+ROUND=1
 INSTALL=0
 BUILD=1
 KEEP=0
@@ -82,6 +83,14 @@ EOF
 
 while [ $# -gt 0 ]; do
   case "$1" in
+    --codes|--concurrency|--duration|--warmup|--timeout|--modes|--targets|--scaling-codes|\
+    --scaling-concurrency|--rounds|--fr-sql-threads|--fr-files-threads|--gen-threads|--interims|\
+    --secret|--out|--codes-state)
+      if [ $# -lt 2 ] || [ "${2#--}" != "$2" ]; then
+        echo "bench.sh: $1 needs a value" >&2; usage >&2; exit 2
+      fi ;;
+  esac
+  case "$1" in
     --codes) CODES=$2; shift 2 ;;
     --concurrency) CONCURRENCY=$2; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
@@ -111,8 +120,10 @@ case "$INTERIMS" in
   ''|*[!0-9]*) echo "bench.sh: --interims must be a number, got $INTERIMS" >&2; exit 2 ;;
 esac
 case "$ROUNDS" in
-  ''|0|*[!0-9]*) echo "bench.sh: --rounds must be a number of at least 1, got $ROUNDS" >&2; exit 2 ;;
+  ''|*[!0-9]*) echo "bench.sh: --rounds must be a number of at least 1, got $ROUNDS" >&2; exit 2 ;;
 esac
+ROUNDS=$((10#$ROUNDS))
+if [ "$ROUNDS" -lt 1 ]; then echo "bench.sh: --rounds must be a number of at least 1, got 0" >&2; exit 2; fi
 case "$CODES_STATE" in
   fresh|used) ;;
   *) echo "bench.sh: --codes-state must be fresh or used, got $CODES_STATE" >&2; exit 2 ;;
@@ -219,6 +230,8 @@ mkdir -p "$OUT"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/radgate-bench.XXXXXX")
 RESULTS="$OUT/results.jsonl"
 SUMMARY="$OUT/summary.tsv"
+ROUNDS_TSV="$OUT/rounds.tsv"
+printf 'target\tmode\tconcurrency\tcodes\tround\trps\n' >"$ROUNDS_TSV"
 : >"$RESULTS"
 printf 'target\tmode\tconcurrency\tcodes\trps\tp50_ms\tp90_ms\tp99_ms\tmax_ms\taccepts\trejects\ttimeouts\tbad\tgen_cpu_us_per_req\n' >"$SUMMARY"
 MARKDOWN="$OUT/summary.md"
@@ -285,6 +298,7 @@ run_load() {
     "$(jf "$json" p90)" "$(jf "$json" p99)" "$(jf "$json" max)" "$(jf "$json" accepts)" \
     "$(jf "$json" rejects)" "$(jf "$json" timeouts)" "$(jf "$json" bad)" "$(jf "$json" generator_cpu_us_per_request | sed 's/^null$/0/')")
   (IFS=$'\t'; echo "${row[*]}") >>"$SUMMARY"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$mode" "$conc" "$codes" "$ROUND" "${row[4]}" >>"$ROUNDS_TSV"
   printf '| %s | %s | %s | %s | %.0f | %.3f | %.3f | %.3f | %.3f | %s | %s | %s | %.1f |\n' "${row[@]:0:12}" "${row[13]}" >>"$MARKDOWN"
   print_row "${row[@]}"
 }
@@ -567,6 +581,7 @@ if [ "$ROUNDS" != 1 ] && has_target radgate; then
   for c in $ALL_CODES; do prepare_radgate "$c"; done
   for r in $(seq "$ROUNDS"); do
     say "radgate: round $r of $ROUNDS"
+    ROUND=$r
     for c in $ALL_CODES; do
       reset_radgate "$WORK/radgate-$c"
       serve_radgate "$c"
@@ -575,19 +590,28 @@ if [ "$ROUNDS" != 1 ] && has_target radgate; then
 fi
 
 # ---------------------------------------------------------------- ratios
+# Median of a[1..n] (awk), shared by the programs below.
+AWK_MEDIAN='
+function median(a, n,    i, j, t, b) {
+  for (i = 1; i <= n; i++) b[i] = a[i]
+  for (i = 2; i <= n; i++) for (j = i; j > 1 && b[j - 1] > b[j]; j--) { t = b[j]; b[j] = b[j - 1]; b[j - 1] = t }
+  return (n % 2) ? b[(n + 1) / 2] : (b[n / 2] + b[n / 2 + 1]) / 2
+}'
 {
   echo
-  echo "ratios from this run (radgate / other, and radgate at more codes / at the fewest; throughput higher is better, p99 lower is better):"
-  awk -F'\t' '
+  echo "ratios from this run (radgate / other; throughput higher is better, p99 lower is better; radgate's median when it ran several rounds):"
+  awk -F'\t' "$AWK_MEDIAN"'
     NR == 1 { next }
-    function median(a, n,    i, j, t, b) {
-      for (i = 1; i <= n; i++) b[i] = a[i]
-      for (i = 2; i <= n; i++) for (j = i; j > 1 && b[j - 1] > b[j]; j--) { t = b[j]; b[j] = b[j - 1]; b[j - 1] = t }
-      return (n % 2) ? b[(n + 1) / 2] : (b[n / 2] + b[n / 2 + 1]) / 2
+    {
+      key = $2 "\t" $3 "\t" $4; keys[key] = 1; tg[$1] = 1
+      n = ++nr[$1, key]; r[$1, key, n] = $5; q[$1, key, n] = $8
     }
-    { key = $2 "\t" $3 "\t" $4; rps[$1, key] = $5; p99[$1, key] = $8; keys[key] = 1; tg[$1] = 1 }
-    $1 == "radgate" { mk = $2 "\t" $3; rmodes[mk] = 1; rcodes[$4] = 1; run[mk, $4, ++nrun[mk, $4]] = $5 }
     END {
+      for (tk in nr) {
+        n = nr[tk]
+        for (i = 1; i <= n; i++) { a[i] = r[tk, i]; b[i] = q[tk, i] }
+        rps[tk] = median(a, n); p99[tk] = median(b, n)
+      }
       n = split("freeradius-sql freeradius-files responder", others, " ")
       found = 0
       for (key in keys) {
@@ -603,30 +627,6 @@ fi
         }
       }
       if (!found) print "  (no pair of radgate and another target with the same settings)"
-      # radgate at more codes against the fewest, per mode and concurrency:
-      # the ratio of the medians, and the ratios of the runs paired in order
-      # (round by round with --rounds).
-      for (mk in rmodes) {
-        split(mk, m, "\t")
-        nc = 0
-        for (c in rcodes) if ((mk, c) in nrun) cs[++nc] = c + 0
-        if (nc < 2) continue
-        for (i = 2; i <= nc; i++) for (j = i; j > 1 && cs[j - 1] > cs[j]; j--) { t = cs[j]; cs[j] = cs[j - 1]; cs[j - 1] = t }
-        base = cs[1]
-        for (i = 1; i <= nc; i++) {
-          c = cs[i]; n = nrun[mk, c]
-          for (q = 1; q <= n; q++) v[q] = run[mk, c, q]
-          med[c] = median(v, n)
-          line = sprintf("  radgate scaling %-9s conc %-4s codes %-8s median %.0f req/s over %d run(s)", m[1], m[2], c, med[c], n)
-          if (c != base && med[base] > 0) {
-            pn = (n < nrun[mk, base]) ? n : nrun[mk, base]
-            rl = ""
-            for (q = 1; q <= pn; q++) { pr[q] = run[mk, c, q] / run[mk, base, q]; rl = rl sprintf(" %.0f%%", 100 * pr[q]) }
-            line = line sprintf(" = %.0f%% of %s; per run%s (median %.0f%%)", 100 * med[c] / med[base], base, rl, 100 * median(pr, pn))
-          }
-          print line
-        }
-      }
       # The generator ceiling: a server at more than half of what the
       # generator reaches against the trivial responder may be limited by it.
       for (key in keys) {
@@ -639,7 +639,42 @@ fi
               t, k[1], k[2], k[3], rps[t, key], rps["responder", key]
         }
       }
-    }' "$SUMMARY" | sort
+    }' "$SUMMARY" | sort -k1,1 -k2,2 -k4,4n -k6,6n
+  echo
+  # radgate at more codes against the fewest, per mode and concurrency: the
+  # median of each codes value's runs, the ratio of the medians, and each
+  # round's ratio (runs paired by round, so a round that failed for one
+  # codes value is left out, not paired with another round).
+  awk -F'\t' "$AWK_MEDIAN"'
+    NR == 1 || $1 != "radgate" { next }
+    { mk = $2 "\t" $3; mc[mk, $4] = 1; modes[mk] = 1; rps[mk, $4, $5] = $6; rounds[$5] = 1; n = ++nrun[mk, $4]; all[mk, $4, n] = $6 }
+    END {
+      for (mk in modes) {
+        split(mk, m, "\t")
+        nc = 0
+        for (x in mc) { split(x, y, SUBSEP); if (y[1] == mk) cs[++nc] = y[2] + 0 }
+        for (i = 2; i <= nc; i++) for (j = i; j > 1 && cs[j - 1] > cs[j]; j--) { t = cs[j]; cs[j] = cs[j - 1]; cs[j - 1] = t }
+        base = cs[1]
+        for (i = 1; i <= nc; i++) {
+          c = cs[i]; n = nrun[mk, c]
+          if (nc < 2 && n < 2) continue
+          for (k = 1; k <= n; k++) v[k] = all[mk, c, k]
+          med[c] = median(v, n)
+          line = sprintf("  radgate scaling %-9s conc %-4s codes %-8s median %.0f req/s over %d run(s)", m[1], m[2], c, med[c], n)
+          if (c != base) {
+            if (med[base] > 0) line = line sprintf(" = %.0f%% of %s", 100 * med[c] / med[base], base)
+            pn = 0; rl = ""
+            for (rd = 1; rd in rounds || rd <= 1; rd++) {
+              if (!((mk, c, rd) in rps) || !((mk, base, rd) in rps) || rps[mk, base, rd] <= 0) continue
+              pr[++pn] = rps[mk, c, rd] / rps[mk, base, rd]
+              rl = rl sprintf(" %.0f%%", 100 * pr[pn])
+            }
+            if (pn > 0) line = line sprintf("; by round%s (median %.0f%%)", rl, 100 * median(pr, pn))
+          }
+          print line
+        }
+      }
+    }' "$OUT/rounds.tsv" | sort -k3,3 -k5,5n -k7,7n
   echo
 } | tee "$OUT/ratios.txt"
-say "results: $SUMMARY (table), $MARKDOWN (the same as Markdown rows), $OUT/ratios.txt, $RESULTS (full JSON per run), $OUT/machine.txt"
+say "results: $SUMMARY (table), $MARKDOWN (the same as Markdown rows), $OUT/ratios.txt, $OUT/rounds.tsv (radgate's runs by round), $RESULTS (full JSON per run), $OUT/machine.txt"
