@@ -640,12 +640,11 @@ function median(a, n,    i, j, t, b) {
         }
       }
     }' "$SUMMARY" | sort -k1,1 -k2,2 -k4,4n -k6,6n
-  echo
   # radgate at more codes against the fewest, per mode and concurrency: the
   # median of each codes value's runs, the ratio of the medians, and each
   # round's ratio (runs paired by round, so a round that failed for one
   # codes value is left out, not paired with another round).
-  awk -F'\t' "$AWK_MEDIAN"'
+  scaling=$(awk -F'\t' "$AWK_MEDIAN"'
     NR == 1 || $1 != "radgate" { next }
     { mk = $2 "\t" $3; mc[mk, $4] = 1; modes[mk] = 1; rps[mk, $4, $5] = $6; rounds[$5] = 1; n = ++nrun[mk, $4]; all[mk, $4, n] = $6 }
     END {
@@ -674,7 +673,8 @@ function median(a, n,    i, j, t, b) {
           print line
         }
       }
-    }' "$OUT/rounds.tsv" | sort -k3,3 -k5,5n -k7,7n
+    }' "$OUT/rounds.tsv" | sort -k3,3 -k5,5n -k7,7n)
+  if [ -n "$scaling" ]; then printf '\n%s\n' "$scaling"; fi
   echo
 } | tee "$OUT/ratios.txt"
 say "results: $SUMMARY (table), $MARKDOWN (the same as Markdown rows), $OUT/ratios.txt, $OUT/rounds.tsv (radgate's runs by round), $RESULTS (full JSON per run), $OUT/machine.txt"
