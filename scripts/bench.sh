@@ -646,7 +646,7 @@ function median(a, n,    i, j, t, b) {
   # codes value is left out, not paired with another round).
   scaling=$(awk -F'\t' "$AWK_MEDIAN"'
     NR == 1 || $1 != "radgate" { next }
-    { mk = $2 "\t" $3; mc[mk, $4] = 1; modes[mk] = 1; rps[mk, $4, $5] = $6; rounds[$5] = 1; n = ++nrun[mk, $4]; all[mk, $4, n] = $6 }
+    { mk = $2 "\t" $3; mc[mk, $4] = 1; modes[mk] = 1; rps[mk, $4, $5] = $6; if ($5 > last) last = $5 }
     END {
       for (mk in modes) {
         split(mk, m, "\t")
@@ -655,15 +655,15 @@ function median(a, n,    i, j, t, b) {
         for (i = 2; i <= nc; i++) for (j = i; j > 1 && cs[j - 1] > cs[j]; j--) { t = cs[j]; cs[j] = cs[j - 1]; cs[j - 1] = t }
         base = cs[1]
         for (i = 1; i <= nc; i++) {
-          c = cs[i]; n = nrun[mk, c]
+          c = cs[i]; n = 0
+          for (rd = 1; rd <= last; rd++) if ((mk, c, rd) in rps) v[++n] = rps[mk, c, rd]
           if (nc < 2 && n < 2) continue
-          for (k = 1; k <= n; k++) v[k] = all[mk, c, k]
           med[c] = median(v, n)
           line = sprintf("  radgate scaling %-9s conc %-4s codes %-8s median %.0f req/s over %d run(s)", m[1], m[2], c, med[c], n)
           if (c != base) {
             if (med[base] > 0) line = line sprintf(" = %.0f%% of %s", 100 * med[c] / med[base], base)
             pn = 0; rl = ""
-            for (rd = 1; rd in rounds || rd <= 1; rd++) {
+            for (rd = 1; rd <= last; rd++) {
               if (!((mk, c, rd) in rps) || !((mk, base, rd) in rps) || rps[mk, base, rd] <= 0) continue
               pr[++pn] = rps[mk, c, rd] / rps[mk, base, rd]
               rl = rl sprintf(" %.0f%%", 100 * pr[pn])
