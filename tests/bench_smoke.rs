@@ -195,3 +195,52 @@ async fn load_generator_refuses_non_loopback_targets() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a loopback address"));
 }
+
+#[tokio::test]
+async fn fsync_floor_syncs_every_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        Command::new(BENCH)
+            .args([
+                "fsync-floor",
+                "--dir",
+                dir.path().to_str().unwrap(),
+                "--concurrency",
+                "8",
+                "--requests",
+                "200",
+                "--duration",
+                "30s",
+                "--warmup",
+                "0s",
+                "--file-mib",
+                "1",
+                "--json",
+            ])
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("fsync-floor finished within 60 s")
+    .expect("radgate-bench runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "fsync-floor failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON document");
+    assert_eq!(r["mode"], "fsync-floor", "{r}");
+    assert_eq!(r["sent"], 200, "{r}");
+    assert_eq!(r["accepts"], 200, "{r}");
+    assert_eq!(r["latency_samples"], 200, "{r}");
+    assert_eq!(r["timeouts"], 0, "{r}");
+    let syncs = r["syncs"].as_u64().unwrap();
+    assert!((25..=200).contains(&syncs), "{r}");
+    assert!(r["rps"].as_f64().unwrap() > 0.0, "{r}");
+    assert!(r["latency_ms"]["p99"].as_f64().unwrap() > 0.0, "{r}");
+    // The journal is removed afterwards.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}

@@ -6,10 +6,13 @@
 //! radgate-bench load --server 127.0.0.1:1812 --secret testing123 \
 //!     --mode auth-pap --codes 10000 --concurrency 64 --duration 10s --warmup 1s
 //! radgate-bench responder --auth-listen 127.0.0.1:18120 --acct-listen 127.0.0.1:18130
+//! radgate-bench fsync-floor --dir /tmp --concurrency 64 --duration 10s
 //! ```
 //!
 //! See BENCHMARKS.md and scripts/bench.sh.
 
+#[path = "radgate_bench/floor.rs"]
+mod floor;
 #[path = "radgate_bench/hist.rs"]
 mod hist;
 #[path = "radgate_bench/load.rs"]
@@ -49,6 +52,11 @@ enum Cmd {
     /// Answer every Access-Request with Access-Accept and every
     /// Accounting-Request with Accounting-Response (no other work).
     Responder(ResponderArgs),
+    /// The physical floor of durable accounting: N requests in flight, each
+    /// appending a record to a journal file and waiting for an fdatasync that
+    /// covers it, the syncs grouped ideally (one thread writes and syncs
+    /// everything waiting, then releases it all). No RADIUS, no SQL.
+    FsyncFloor(FloorArgs),
     /// Print N distinct UDP ports that are free on 127.0.0.1 right now, one a
     /// line (for scripts that start servers).
     FreePorts {
@@ -132,6 +140,45 @@ struct LoadArgs {
 }
 
 #[derive(Args)]
+struct FloorArgs {
+    /// Directory for the journal file: put it on the filesystem of the
+    /// database being compared (the file is removed afterwards).
+    #[arg(long)]
+    dir: std::path::PathBuf,
+    /// Requests in flight.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Measured time (at most 1h).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Requests before measuring starts (not counted).
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    warmup: Duration,
+    /// Stop after this many measured requests (or --duration, whichever first).
+    #[arg(long)]
+    requests: Option<u64>,
+    /// Bytes per record (about what an accounting packet's facts take).
+    #[arg(long, default_value_t = 100)]
+    record_bytes: usize,
+    /// Size of the preallocated journal in MiB; writes wrap around at its end.
+    #[arg(long, default_value_t = 64)]
+    file_mib: u64,
+    /// Append to a growing file instead of overwriting a preallocated one
+    /// (each fdatasync then also commits the file's new size).
+    #[arg(long)]
+    no_preallocate: bool,
+    /// Keep the journal file.
+    #[arg(long)]
+    keep_file: bool,
+    /// Runtime worker threads (the requests' side; the journal has its own).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
 struct ResponderArgs {
     #[arg(long, default_value = "127.0.0.1:18120")]
     auth_listen: SocketAddr,
@@ -191,6 +238,7 @@ fn main() -> ExitCode {
     match cli.cmd {
         Cmd::Load(a) => run_load(a),
         Cmd::Responder(a) => run_responder(a),
+        Cmd::FsyncFloor(a) => run_floor(a),
         Cmd::FreePorts { count } => free_ports(count),
     }
 }
@@ -287,6 +335,58 @@ fn run_load(a: LoadArgs) -> ExitCode {
     if a.strict && !report.all_accepted() {
         eprintln!("radgate-bench: --strict: not every request got a verified accept");
         return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
+
+fn run_floor(a: FloorArgs) -> ExitCode {
+    if a.concurrency == 0 || a.concurrency > 65_536 {
+        return fail("--concurrency must be between 1 and 65536");
+    }
+    if a.record_bytes == 0 || a.record_bytes > 65_536 {
+        return fail("--record-bytes must be between 1 and 65536");
+    }
+    if a.duration.is_zero() && a.requests.is_none() {
+        return fail("--duration must be above 0");
+    }
+    let file_bytes = a.file_mib.saturating_mul(1 << 20);
+    if !a.no_preallocate && file_bytes < (a.concurrency * a.record_bytes) as u64 {
+        return fail("--file-mib must hold at least one record per request in flight");
+    }
+    if !a.dir.is_dir() {
+        return fail(format!("--dir {} is not a directory", a.dir.display()));
+    }
+    let cfg = floor::FloorConfig {
+        dir: a.dir,
+        concurrency: a.concurrency,
+        duration: a.duration,
+        warmup: a.warmup,
+        requests: a.requests,
+        record_bytes: a.record_bytes,
+        file_bytes,
+        preallocate: !a.no_preallocate,
+        keep_file: a.keep_file,
+    };
+    let rt = match runtime(a.threads) {
+        Ok(rt) => rt,
+        Err(e) => return fail(e),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let report = rt.block_on(async {
+        let s = stop.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("radgate-bench: interrupted; finishing requests in flight");
+                s.store(true, Ordering::Relaxed);
+            }
+        });
+        floor::run(cfg.clone(), stop.clone()).await
+    });
+    rt.shutdown_timeout(Duration::from_millis(100));
+    match report {
+        Ok(r) if a.json => println!("{}", r.to_json(&cfg)),
+        Ok(r) => print!("{}", r.to_text(&cfg)),
+        Err(e) => return fail(e),
     }
     ExitCode::SUCCESS
 }
