@@ -2,17 +2,29 @@
 # Benchmark radgate, and FreeRADIUS 3.2 side by side when it is installed, on
 # loopback with the same workload. See BENCHMARKS.md for what is measured.
 #
-#   scripts/bench.sh                      10k codes, concurrency 64, all modes
+#   scripts/bench.sh                      10k codes, concurrency 64, all modes, all
+#                                         targets, 3 interleaved rounds
 #   scripts/bench.sh --codes 100000       100k codes (1000000 for 1M)
 #   scripts/bench.sh --scaling            codes 10k/100k/1M x concurrency 1/16/64/256
 #   scripts/bench.sh --scaling --scaling-codes "10000 1000000" --scaling-concurrency 64 --rounds 5
-#                                         10k against 1M in five alternating rounds (medians)
+#                                         10k against 1M in five interleaved rounds (medians)
 #   scripts/bench.sh --install            apt-get install freeradius freeradius-utils sqlite3 first
-#   scripts/bench.sh --help               every option
+#   scripts/bench.sh --help               every option, and the files a run writes
+#
+# The fair comparison (issue 17): every target in every round, each mode on
+# a freshly restarted server with its database reset, the targets' order
+# rotating from round to round; FreeRADIUS at several thread counts, compared
+# at its best; the accounting floor (bare journal append + fdatasync) in the
+# same rounds. About 70 minutes on a 2-core machine:
+#
+#   scripts/bench.sh --rounds 5 --duration 10s --warmup 2s \
+#       --fr-sql-threads "2 4 8 16 32" --fr-files-threads "1 2 4 8"
 #
 # Everything runs on 127.0.0.1 in a private temporary directory; every server
 # the script starts is stopped when it exits (also on Ctrl-C or an error).
 set -euo pipefail
+# Numbers printed with a dot, and sort in byte order.
+export LC_ALL=C
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TEMPLATES="$ROOT/scripts/freeradius"
@@ -23,20 +35,27 @@ DURATION=10s
 WARMUP=2s
 TIMEOUT=1s
 MODES="auth-pap auth-chap acct"
-TARGETS="responder radgate freeradius-sql freeradius-files"
+ALL_TARGETS="responder radgate freeradius-sql freeradius-files floor"
+TARGETS=$ALL_TARGETS
 SCALING=0
 SCALING_CODES="10000 100000 1000000"
 SCALING_CONCURRENCY="1 16 64 256"
-ROUNDS=1
-ROUND=1
+ROUNDS=3
 INSTALL=0
 BUILD=1
 KEEP=0
 CODES_STATE=fresh
-FR_SQL_THREADS=32
-FR_FILES_THREADS=4
+# FreeRADIUS thread counts to sweep (for sql: worker threads and SQL pool
+# size). A short sweep on the 2-core benchmark machine found files best at
+# 2 threads and sql best at 8 (BENCHMARKS.md); these bracket those.
+FR_SQL_THREADS="4 8 16"
+FR_FILES_THREADS="2 4"
+FR_LOG_AUTH=no
+RADGATE_LOG_SET=0
+RADGATE_LOG_FILTER=""
 GEN_THREADS=1
 INTERIMS=1
+FLOOR_RECORD_BYTES=100
 SECRET=testing123
 PREFIX=BENCH
 RECV_BUFF=4194304
@@ -46,26 +65,44 @@ usage() {
   cat <<EOF
 Usage: scripts/bench.sh [options]
 
+Rounds: in each of --rounds rounds, for each mode, every target runs on a
+freshly restarted server (radgate's and FreeRADIUS+sql's databases reset to
+their seeded state), in an order that rotates from round to round. Ratios are
+taken within a round (radgate's run against the other target's run in the
+same round) and reported as the median over the rounds with min and max.
+
   --codes N              codes to seed (default $CODES; 100000 and 1000000 on request)
   --concurrency "LIST"   requests in flight, one run per value (default "$CONCURRENCY")
   --duration D           measured time per run (default $DURATION)
   --warmup D             unmeasured load before each run (default $WARMUP)
   --timeout D            a request unanswered after D is a timeout (default $TIMEOUT)
   --modes "LIST"         any of auth-pap auth-chap acct (default "$MODES")
-  --targets "LIST"       any of responder radgate freeradius-sql freeradius-files
-                         (default: all; FreeRADIUS is skipped when not installed)
+  --targets "LIST"       any of $ALL_TARGETS
+                         (default: all; FreeRADIUS is skipped when not installed).
+                         floor: radgate-bench fsync-floor, a bare ${FLOOR_RECORD_BYTES}-byte journal
+                         append + fdatasync per request with ideal group commit,
+                         in the directory that holds radgate's database; runs
+                         with acct only, and is compared with radgate's acct
+  --rounds N             rounds (default $ROUNDS)
   --scaling              run codes "$SCALING_CODES" x concurrency "$SCALING_CONCURRENCY"
+                         (every codes value is a target of its own in the rotation)
   --scaling-codes "LIST" codes for --scaling
   --scaling-concurrency "LIST"
-  --rounds N             radgate: N rounds over the codes values, each run on a
-                         freshly restarted server and a database reset to its
-                         seeded state, so that 10k and 1M alternate instead of
-                         running minutes apart; prints the median of each and of
-                         the round-by-round ratios (default $ROUNDS)
+  --fr-sql-threads "LIST"
+                         FreeRADIUS+sql thread counts to run, each a target of its
+                         own in every round (worker threads and SQL pool size;
+                         default "$FR_SQL_THREADS"). The ratios use the one with the
+                         highest median req/s per mode, concurrency and codes.
+  --fr-files-threads "LIST"
+                         the same for FreeRADIUS+files (default "$FR_FILES_THREADS")
+  --fr-threads-sweep "LIST"
+                         both of the above
+  --fr-log-auth yes|no   FreeRADIUS log section auth = yes: a "Login OK" line per
+                         login (default $FR_LOG_AUTH: no line per request)
+  --radgate-log FILTER   RADGATE_LOG for radgate serve (default: unset, so radgate's
+                         built-in default applies; the environment's RADGATE_LOG
+                         is not passed on)
   --install              install freeradius freeradius-utils sqlite3 with apt-get if missing
-  --fr-sql-threads N     FreeRADIUS worker threads and SQL pool size, rlm_sql setup
-                         (default $FR_SQL_THREADS)
-  --fr-files-threads N   FreeRADIUS worker threads, files setup (default $FR_FILES_THREADS)
   --gen-threads N        load generator runtime threads (default $GEN_THREADS)
   --interims N           acct: Interim-Updates per session between Start and Stop
                          (default $INTERIMS; rows are labelled acct-iN when N is not 1)
@@ -78,14 +115,36 @@ Usage: scripts/bench.sh [options]
                          (a write to a random page); used: seeded as used just
                          now, so logins within 60 s write nothing (the steady
                          state of codes in service; FreeRADIUS is unaffected)
+
+Files written to the output directory:
+  machine.txt     the machine, the settings, and both servers' per-request
+                  logging and durability settings
+  rounds.tsv      every run, one row each: round, slot (its place in the
+                  round's order), target, threads (FreeRADIUS; - otherwise),
+                  mode, concurrency, codes (0 for floor), req/s, latency
+                  p50/p90/p99/max ms, accepts, rejects, timeouts, bad,
+                  generator CPU µs per request, and the lines and bytes the
+                  server wrote to its log per request during the run
+  summary.tsv     per target, threads, mode, concurrency and codes: the runs'
+                  median, min and max req/s, median p50, median/min/max p99,
+                  timeouts, bad, log lines per request; "best" marks the
+                  FreeRADIUS thread count the ratios use
+  summary.md      summary.tsv as a Markdown table
+  ratios.txt      the logging settings; FreeRADIUS by thread count; radgate /
+                  each other target (and / floor for acct), per round, median
+                  [min-max] over the rounds, with each side's median req/s and
+                  p99; radgate at more codes against the fewest (--scaling);
+                  warnings (generator ceiling, best thread count at the edge
+                  of the sweep)
+  results.jsonl   the generator's full JSON for every run, with its round
 EOF
 }
 
 while [ $# -gt 0 ]; do
   case "$1" in
     --codes|--concurrency|--duration|--warmup|--timeout|--modes|--targets|--scaling-codes|\
-    --scaling-concurrency|--rounds|--fr-sql-threads|--fr-files-threads|--gen-threads|--interims|\
-    --secret|--out|--codes-state)
+    --scaling-concurrency|--rounds|--fr-sql-threads|--fr-files-threads|--fr-threads-sweep|\
+    --fr-log-auth|--radgate-log|--gen-threads|--interims|--secret|--out|--codes-state)
       if [ $# -lt 2 ] || [ "${2#--}" != "$2" ]; then
         echo "bench.sh: $1 needs a value" >&2; usage >&2; exit 2
       fi ;;
@@ -105,6 +164,9 @@ while [ $# -gt 0 ]; do
     --install) INSTALL=1; shift ;;
     --fr-sql-threads) FR_SQL_THREADS=$2; shift 2 ;;
     --fr-files-threads) FR_FILES_THREADS=$2; shift 2 ;;
+    --fr-threads-sweep) FR_SQL_THREADS=$2; FR_FILES_THREADS=$2; shift 2 ;;
+    --fr-log-auth) FR_LOG_AUTH=$2; shift 2 ;;
+    --radgate-log) RADGATE_LOG_SET=1; RADGATE_LOG_FILTER=$2; shift 2 ;;
     --gen-threads) GEN_THREADS=$2; shift 2 ;;
     --interims) INTERIMS=$2; shift 2 ;;
     --secret) SECRET=$2; shift 2 ;;
@@ -116,22 +178,52 @@ while [ $# -gt 0 ]; do
     *) echo "bench.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
 done
-case "$INTERIMS" in
-  ''|*[!0-9]*) echo "bench.sh: --interims must be a number, got $INTERIMS" >&2; exit 2 ;;
-esac
-case "$ROUNDS" in
-  ''|*[!0-9]*) echo "bench.sh: --rounds must be a number of at least 1, got $ROUNDS" >&2; exit 2 ;;
-esac
+
+# check_numbers OPTION MIN "LIST": every word a whole number of at least MIN.
+check_numbers() {
+  local opt=$1 min=$2 v
+  [ -n "${3// /}" ] || { echo "bench.sh: $opt needs at least one value" >&2; exit 2; }
+  for v in $3; do
+    case "$v" in
+      ''|*[!0-9]*) echo "bench.sh: $opt takes whole numbers, got $v" >&2; exit 2 ;;
+    esac
+    if [ "$((10#$v))" -lt "$min" ]; then
+      echo "bench.sh: $opt values must be at least $min, got $v" >&2; exit 2
+    fi
+  done
+}
+check_numbers --interims 0 "$INTERIMS"
+check_numbers --rounds 1 "$ROUNDS"
 ROUNDS=$((10#$ROUNDS))
-if [ "$ROUNDS" -lt 1 ]; then echo "bench.sh: --rounds must be a number of at least 1, got 0" >&2; exit 2; fi
+check_numbers --codes 1 "$CODES"
+check_numbers --concurrency 1 "$CONCURRENCY"
+check_numbers --scaling-codes 1 "$SCALING_CODES"
+check_numbers --scaling-concurrency 1 "$SCALING_CONCURRENCY"
+check_numbers --fr-sql-threads 1 "$FR_SQL_THREADS"
+check_numbers --fr-files-threads 1 "$FR_FILES_THREADS"
+check_numbers --gen-threads 1 "$GEN_THREADS"
 case "$CODES_STATE" in
   fresh|used) ;;
   *) echo "bench.sh: --codes-state must be fresh or used, got $CODES_STATE" >&2; exit 2 ;;
 esac
+case "$FR_LOG_AUTH" in
+  yes|no) ;;
+  *) echo "bench.sh: --fr-log-auth must be yes or no, got $FR_LOG_AUTH" >&2; exit 2 ;;
+esac
+for t in $TARGETS; do
+  case " $ALL_TARGETS " in *" $t "*) ;; *) echo "bench.sh: unknown target $t (known: $ALL_TARGETS)" >&2; exit 2 ;; esac
+done
+for m in $MODES; do
+  case "$m" in auth-pap|auth-chap|acct) ;; *) echo "bench.sh: unknown mode $m" >&2; exit 2 ;; esac
+done
+# Thread lists in ascending order, each value once.
+FR_SQL_THREADS=$(printf '%s\n' $FR_SQL_THREADS | sed 's/^0*\([0-9]\)/\1/' | sort -nu | tr '\n' ' ' | sed 's/ $//')
+FR_FILES_THREADS=$(printf '%s\n' $FR_FILES_THREADS | sed 's/^0*\([0-9]\)/\1/' | sort -nu | tr '\n' ' ' | sed 's/ $//')
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "bench.sh: $*"; exit 1; }
 has_target() { case " $TARGETS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+has_mode() { case " $MODES " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 # ---------------------------------------------------------------- processes
 # Every server this script starts, by PID; all are stopped on exit.
@@ -182,7 +274,6 @@ need_sqlite3() {
 }
 
 APT_UPDATED=0
-INSTALLED_FREERADIUS=0
 apt_install() {
   local sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
@@ -196,7 +287,6 @@ find_freeradius() {
   if ! command -v freeradius >/dev/null 2>&1 && [ "$INSTALL" = 1 ]; then
     say "installing freeradius freeradius-utils sqlite3 (apt-get)"
     apt_install freeradius freeradius-utils sqlite3
-    INSTALLED_FREERADIUS=1
     # The package may start the system service; this run started it, so stop
     # it by its PID file (the benchmark runs its own private instance).
     local pidfile=/run/freeradius/freeradius.pid
@@ -215,6 +305,15 @@ find_freeradius() {
   return 0
 }
 
+# D (10s, 500ms, 2m, 1.5s) in milliseconds, for the time estimate.
+duration_ms() {
+  awk -v d="$1" 'BEGIN {
+    u = d; sub(/^[0-9.]+/, "", u); v = substr(d, 1, length(d) - length(u)) + 0
+    if (u == "ms") m = 1; else if (u == "m") m = 60000; else if (u == "h") m = 3600000; else m = 1000
+    printf "%d\n", v * m
+  }'
+}
+
 # ---------------------------------------------------------------- setup
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 if [ "$BUILD" = 1 ]; then
@@ -230,15 +329,10 @@ mkdir -p "$OUT"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/radgate-bench.XXXXXX")
 RESULTS="$OUT/results.jsonl"
 SUMMARY="$OUT/summary.tsv"
-ROUNDS_TSV="$OUT/rounds.tsv"
-printf 'target\tmode\tconcurrency\tcodes\tround\trps\n' >"$ROUNDS_TSV"
-: >"$RESULTS"
-printf 'target\tmode\tconcurrency\tcodes\trps\tp50_ms\tp90_ms\tp99_ms\tmax_ms\taccepts\trejects\ttimeouts\tbad\tgen_cpu_us_per_req\n' >"$SUMMARY"
 MARKDOWN="$OUT/summary.md"
-{
-  echo "| target | mode | concurrency | codes | req/s | p50 ms | p90 ms | p99 ms | max ms | accepts | rejects | timeouts | generator µs/req |"
-  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-} >"$MARKDOWN"
+ROUNDS_TSV="$OUT/rounds.tsv"
+: >"$RESULTS"
+printf 'round\tslot\ttarget\tthreads\tmode\tconcurrency\tcodes\trps\tp50_ms\tp90_ms\tp99_ms\tmax_ms\taccepts\trejects\ttimeouts\tbad\tgen_cpu_us_per_req\tlog_lines_per_req\tlog_bytes_per_req\n' >"$ROUNDS_TSV"
 
 if has_target radgate || has_target freeradius-sql; then need_sqlite3; fi
 HAVE_FR=0
@@ -249,6 +343,52 @@ if has_target freeradius-sql || has_target freeradius-files; then
     say "FreeRADIUS not installed: skipping the FreeRADIUS rows (apt-get install freeradius freeradius-utils, or pass --install)"
   fi
 fi
+
+if [ "$SCALING" = 1 ]; then
+  CONCURRENCY=$SCALING_CONCURRENCY
+  ALL_CODES=$SCALING_CODES
+else
+  ALL_CODES=$CODES
+fi
+ACCT_LABEL=acct
+[ "$INTERIMS" != 1 ] && ACCT_LABEL="acct-i$INTERIMS"
+
+# ---------------------------------------------------------------- units
+# A unit is one server setup: "target threads codes" (threads "-" but for
+# FreeRADIUS; codes 0 for floor, which has none). Each round runs every unit
+# once per mode, each time on a freshly started server.
+UNITS=()
+for c in $ALL_CODES; do
+  has_target responder && UNITS+=("responder - $c")
+  has_target radgate && UNITS+=("radgate - $c")
+  if [ "$HAVE_FR" = 1 ]; then
+    if has_target freeradius-sql; then for t in $FR_SQL_THREADS; do UNITS+=("freeradius-sql $t $c"); done; fi
+    if has_target freeradius-files; then for t in $FR_FILES_THREADS; do UNITS+=("freeradius-files $t $c"); done; fi
+  fi
+done
+if has_target floor && has_mode acct; then UNITS+=("floor - 0"); fi
+[ "${#UNITS[@]}" -gt 0 ] || die "nothing to run (targets: $TARGETS)"
+
+# units_for MODE: the units that run MODE (floor runs acct only).
+units_for() {
+  local u
+  for u in "${UNITS[@]}"; do
+    if [ "${u%% *}" = floor ] && [ "$1" != acct ]; then continue; fi
+    printf '%s\n' "$u"
+  done
+}
+
+# Rough time: every run is warm-up + duration; restarts and seeding add more.
+n_runs=0
+for m in $MODES; do
+  n_units=$(units_for "$m" | wc -l)
+  for _ in $CONCURRENCY; do n_runs=$((n_runs + n_units)); done
+done
+n_runs=$((n_runs * ROUNDS))
+n_starts=0
+for m in $MODES; do n_starts=$((n_starts + $(units_for "$m" | wc -l))); done
+n_starts=$((n_starts * ROUNDS))
+est_s=$(( n_runs * ($(duration_ms "$DURATION") + $(duration_ms "$WARMUP")) / 1000 + n_starts * 2 ))
 
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -261,7 +401,10 @@ fi
   [ "$HAVE_FR" = 1 ] && echo "freeradius: $("$FREERADIUS" -v 2>/dev/null | head -1)"
   command -v sqlite3 >/dev/null && echo "sqlite3: $(sqlite3 --version | cut -d' ' -f1)"
   echo "net.core.rmem_max: $(cat /proc/sys/net/core/rmem_max 2>/dev/null || echo '?')"
-  echo "settings: codes state $CODES_STATE, duration $DURATION, warmup $WARMUP, timeout $TIMEOUT, secret length ${#SECRET}, generator threads $GEN_THREADS, acct interims per session $INTERIMS, FreeRADIUS threads sql $FR_SQL_THREADS / files $FR_FILES_THREADS"
+  echo "temporary directory (databases, floor journal): $WORK on $(df -PT "$WORK" | awk 'NR == 2 {print $1 " (" $2 ")"}')"
+  echo "settings: rounds $ROUNDS, codes $ALL_CODES, concurrency $CONCURRENCY, modes $MODES, codes state $CODES_STATE, duration $DURATION, warmup $WARMUP, timeout $TIMEOUT, secret length ${#SECRET}, generator threads $GEN_THREADS, acct interims per session $INTERIMS"
+  echo "targets: $TARGETS$([ "$HAVE_FR" = 1 ] && echo "; FreeRADIUS threads sql \"$FR_SQL_THREADS\" (worker threads = SQL pool), files \"$FR_FILES_THREADS\"")"
+  echo "runs: $n_runs measured runs on $n_starts server starts; at least $((est_s / 60)) min"
 } >"$OUT/machine.txt"
 cat "$OUT/machine.txt" >&2
 
@@ -271,19 +414,60 @@ code_width() { local w=${#1}; [ "$w" -lt 6 ] && w=6; echo "$w"; }
 # JSON field of the generator's one-line output (flat keys; latency keys are unique).
 jf() { sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p" <<<"$1" | head -1 | tr -d '"'; }
 
+# The log files of the server being measured, and their sizes before a run.
+SERVER_LOGS=()
+log_sizes() { local f; for f in "${SERVER_LOGS[@]}"; do stat -c %s "$f" 2>/dev/null || echo 0; done; }
+# log_growth SIZES...: "lines bytes" written to the logs since those sizes.
+log_growth() {
+  local i=0 f lines=0 bytes=0 before now
+  for f in "${SERVER_LOGS[@]}"; do
+    i=$((i + 1)); before=${!i}
+    now=$(stat -c %s "$f" 2>/dev/null || echo 0)
+    if [ "$now" -gt "$before" ]; then
+      bytes=$((bytes + now - before))
+      lines=$((lines + $(tail -c +"$((before + 1))" "$f" | wc -l)))
+    fi
+  done
+  echo "$lines $bytes"
+}
+
 header_printed=0
 print_row() {
   if [ "$header_printed" = 0 ]; then
-    printf '%-17s %-9s %5s %8s %9s %8s %8s %8s %8s %9s %8s %8s %5s %7s\n' \
-      target mode conc codes req/s p50ms p90ms p99ms maxms accepts rejects timeouts bad gen-us
+    printf '%-5s %-16s %4s %-9s %5s %8s %9s %8s %8s %8s %8s %9s %7s %8s %4s %6s %8s\n' \
+      round target thr mode conc codes req/s p50ms p90ms p99ms maxms accepts rejects timeouts bad gen-us log/req
     header_printed=1
   fi
-  printf '%-17s %-9s %5s %8s %9.0f %8.3f %8.3f %8.3f %8.3f %9s %8s %8s %5s %7.1f\n' "$@"
+  printf '%-5s %-16s %4s %-9s %5s %8s %9.0f %8.3f %8.3f %8.3f %8.3f %9s %7s %8s %4s %6.1f %8.2f\n' "$@"
 }
 
-# run_load TARGET MODE CONCURRENCY CODES SERVER
+ROUND=1
+SLOT=0
+# record TARGET THREADS MODE CONC CODES JSON LOG_BEFORE...: one run's row.
+record() {
+  local target=$1 threads=$2 mode=$3 conc=$4 codes=$5 json=$6 growth lines bytes n
+  shift 6
+  growth=$(log_growth "$@"); lines=${growth% *}; bytes=${growth#* }
+  n=$(( $(jf "$json" sent) + $(jf "$json" warmup_sent) ))
+  [ "$n" -gt 0 ] || n=1
+  # The row's label names a workload other than the default one.
+  [ "$mode" = acct ] && mode=$ACCT_LABEL
+  printf '{"round":%s,"slot":%s,"target":"%s","threads":"%s","seeded_codes":%s,"result":%s}\n' \
+    "$ROUND" "$SLOT" "$target" "$threads" "$codes" "$json" >>"$RESULTS"
+  local row=("$ROUND" "$SLOT" "$target" "$threads" "$mode" "$conc" "$codes" "$(jf "$json" rps)"
+    "$(jf "$json" p50)" "$(jf "$json" p90)" "$(jf "$json" p99)" "$(jf "$json" max)"
+    "$(jf "$json" accepts)" "$(jf "$json" rejects)" "$(jf "$json" timeouts)" "$(jf "$json" bad)"
+    "$(jf "$json" generator_cpu_us_per_request | sed 's/^null$/0/')"
+    "$(awk -v l="$lines" -v n="$n" 'BEGIN {printf "%.3f", l / n}')"
+    "$(awk -v b="$bytes" -v n="$n" 'BEGIN {printf "%.1f", b / n}')")
+  (IFS=$'\t'; echo "${row[*]}") >>"$ROUNDS_TSV"
+  print_row "${row[0]}" "${row[@]:2:15}" "${row[17]}"
+}
+
+# run_load TARGET THREADS MODE CONCURRENCY CODES SERVER
 run_load() {
-  local target=$1 mode=$2 conc=$3 codes=$4 server=$5 json
+  local target=$1 threads=$2 mode=$3 conc=$4 codes=$5 server=$6 json before
+  mapfile -t before < <(log_sizes)
   if ! json=$("$BENCH" load --server "$server" --secret "$SECRET" --mode "$mode" \
       --codes "$codes" --code-prefix "$PREFIX" --code-width "$(code_width $((codes - 1)))" \
       --concurrency "$conc" --duration "$DURATION" --warmup "$WARMUP" --timeout "$TIMEOUT" \
@@ -291,16 +475,7 @@ run_load() {
     say "$target $mode: the load generator failed"
     return 0
   fi
-  # The row's label names a workload other than the default one.
-  if [ "$mode" = acct ] && [ "$INTERIMS" != 1 ]; then mode="acct-i$INTERIMS"; fi
-  printf '{"target":"%s","seeded_codes":%s,"result":%s}\n' "$target" "$codes" "$json" >>"$RESULTS"
-  local row=("$target" "$mode" "$conc" "$codes" "$(jf "$json" rps)" "$(jf "$json" p50)" \
-    "$(jf "$json" p90)" "$(jf "$json" p99)" "$(jf "$json" max)" "$(jf "$json" accepts)" \
-    "$(jf "$json" rejects)" "$(jf "$json" timeouts)" "$(jf "$json" bad)" "$(jf "$json" generator_cpu_us_per_request | sed 's/^null$/0/')")
-  (IFS=$'\t'; echo "${row[*]}") >>"$SUMMARY"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$mode" "$conc" "$codes" "$ROUND" "${row[4]}" >>"$ROUNDS_TSV"
-  printf '| %s | %s | %s | %s | %.0f | %.3f | %.3f | %.3f | %.3f | %s | %s | %s | %.1f |\n' "${row[@]:0:12}" "${row[13]}" >>"$MARKDOWN"
-  print_row "${row[@]}"
+  record "$target" "$threads" "$mode" "$conc" "$codes" "$json" "${before[@]}"
 }
 
 # ready SERVER MODE CODES [TRIES]: a few requests all answered with an accept.
@@ -319,22 +494,38 @@ ready() {
 }
 
 # ---------------------------------------------------------------- targets
-run_responder() {
-  local codes=$1 dir="$WORK/responder" ports auth acct pid mode conc
+serve_responder() {
+  local codes=$1 mode=$2 dir="$WORK/responder" ports server pid conc
   mkdir -p "$dir"
   mapfile -t ports < <("$BENCH" free-ports 2)
   "$BENCH" responder --auth-listen "127.0.0.1:${ports[0]}" --acct-listen "127.0.0.1:${ports[1]}" \
     --secret "$SECRET" --max-duration 1h >"$dir/out.log" 2>&1 &
   pid=$!; PIDS+=("$pid")
-  auth="127.0.0.1:${ports[0]}"; acct="127.0.0.1:${ports[1]}"
-  ready "$auth" auth-pap "$codes" || { say "responder did not answer"; stop_pid "$pid"; return 0; }
-  for mode in $MODES; do
-    for conc in $CONCURRENCY; do
-      if [ "$mode" = acct ]; then run_load responder "$mode" "$conc" "$codes" "$acct"
-      else run_load responder "$mode" "$conc" "$codes" "$auth"; fi
-    done
-  done
+  SERVER_LOGS=("$dir/out.log")
+  server="127.0.0.1:${ports[0]}"; [ "$mode" = acct ] && server="127.0.0.1:${ports[1]}"
+  if ready "$server" "$mode" "$codes"; then
+    for conc in $CONCURRENCY; do run_load responder - "$mode" "$conc" "$codes" "$server"; done
+  else
+    say "responder did not answer"
+  fi
   stop_pid "$pid"
+}
+
+# The fsync floor: in the directory of radgate's databases (the same
+# filesystem), at each concurrency, for as long as a load run.
+serve_floor() {
+  local dir="$WORK/floor" conc json before
+  mkdir -p "$dir"
+  SERVER_LOGS=()
+  for conc in $CONCURRENCY; do
+    before=()
+    if ! json=$("$BENCH" fsync-floor --dir "$dir" --concurrency "$conc" --duration "$DURATION" \
+        --warmup "$WARMUP" --record-bytes "$FLOOR_RECORD_BYTES" --threads "$GEN_THREADS" --json); then
+      say "floor: radgate-bench fsync-floor failed"
+      continue
+    fi
+    record floor - acct "$conc" 0 "$json" "${before[@]}"
+  done
 }
 
 # The codes' usage as seeded: never used (fresh), or used just now (used).
@@ -374,7 +565,7 @@ SQL
 
 # reset_radgate DIR: the database of a stopped radgate back to its seeded
 # state (no sessions, nothing charged, the codes' usage as seeded), with the
-# WAL copied back and the file on disk, so that every round starts alike.
+# WAL copied back and the file on disk, so that every run starts alike.
 reset_radgate() {
   sqlite3 "$1/radgate.db" <<SQL >/dev/null
 PRAGMA busy_timeout = 5000;
@@ -415,62 +606,54 @@ EOF
   sync
 }
 
-# serve_radgate CODES: start the prepared radgate, run the loads, stop it.
+# start_radgate DIR: radgate serve with the chosen logging; its PID in PIDS.
+start_radgate() {
+  local dir=$1
+  if [ "$RADGATE_LOG_SET" = 1 ]; then
+    RADGATE_LOG=$RADGATE_LOG_FILTER "$RADGATE" --config "$dir/radgate.toml" serve >"$dir/radgate.log" 2>&1 &
+  else
+    env -u RADGATE_LOG "$RADGATE" --config "$dir/radgate.toml" serve >"$dir/radgate.log" 2>&1 &
+  fi
+  PIDS+=("$!")
+}
+
+# serve_radgate CODES MODE: reset the database, start radgate, run MODE, stop it.
 serve_radgate() {
-  local codes=$1 dir="$WORK/radgate-$1" auth acct pid mode conc
+  local codes=$1 mode=$2 dir="$WORK/radgate-$1" auth acct server pid conc
   auth=$(cat "$dir/auth"); acct=$(cat "$dir/acct")
-  RADGATE_LOG=${RADGATE_LOG:-warn} "$RADGATE" --config "$dir/radgate.toml" serve >"$dir/radgate.log" 2>&1 &
-  pid=$!; PIDS+=("$pid")
+  reset_radgate "$dir"
+  start_radgate "$dir"
+  pid=${PIDS[${#PIDS[@]}-1]}
+  SERVER_LOGS=("$dir/radgate.log")
   if ! ready "$auth" auth-pap "$codes"; then
     say "radgate did not answer on $auth; log:"; tail -20 "$dir/radgate.log" >&2
     stop_pid "$pid"; return 0
   fi
-  local acct_ok=1
-  if case " $MODES " in *" acct "*) true ;; *) false ;; esac; then
+  server=$auth
+  if [ "$mode" = acct ]; then
+    server=$acct
     if ! ready "$acct" acct "$codes" 3; then
-      acct_ok=0
       say "radgate: no Accounting-Response on $acct (accounting not implemented in this build?): skipping radgate accounting"
+      stop_pid "$pid"; return 0
     fi
   fi
-  for mode in $MODES; do
-    for conc in $CONCURRENCY; do
-      if [ "$mode" = acct ]; then
-        [ "$acct_ok" = 1 ] && run_load radgate "$mode" "$conc" "$codes" "$acct"
-      else
-        run_load radgate "$mode" "$conc" "$codes" "$auth"
-      fi
-    done
-  done
+  for conc in $CONCURRENCY; do run_load radgate - "$mode" "$conc" "$codes" "$server"; done
   stop_pid "$pid"
 }
 
-run_radgate() {
-  prepare_radgate "$1"
-  serve_radgate "$1"
-}
-
-# setup_freeradius KIND DIR CODES AUTH_PORT ACCT_PORT
-setup_freeradius() {
-  local kind=$1 dir=$2 codes=$3 auth_port=$4 acct_port=$5 width queries threads=$FR_FILES_THREADS
+# prepare_freeradius KIND CODES: a private raddb and the seeded codes (the
+# SQL database or the users file) in $WORK/freeradius-KIND-CODES.
+prepare_freeradius() {
+  local kind=$1 codes=$2 dir="$WORK/freeradius-$1-$2" width queries
   width=$(code_width $((codes - 1)))
-  [ "$kind" = sql ] && threads=$FR_SQL_THREADS
+  say "freeradius-$kind: preparing $codes codes in $dir"
   mkdir -p "$dir/log" "$dir/run"
   cp -rL /etc/freeradius/3.0 "$dir/raddb"
   rm -rf "$dir/raddb/mods-enabled" "$dir/raddb/sites-enabled"
   mkdir -p "$dir/raddb/mods-enabled" "$dir/raddb/sites-enabled"
-  local subst=(-e "s|@RADDB@|$dir/raddb|g" -e "s|@LOG_DIR@|$dir/log|g" -e "s|@RUN_DIR@|$dir/run|g"
-    -e "s|@THREADS@|$threads|g" -e "s|@MAX_REQUESTS@|1048576|g" -e "s|@SECRET@|$SECRET|g"
-    -e "s|@AUTH_PORT@|$auth_port|g" -e "s|@ACCT_PORT@|$acct_port|g" -e "s|@RECV_BUFF@|$RECV_BUFF|g"
-    -e "s|@FR_DB@|$dir/radius.db|g" -e "s|@BUSY_TIMEOUT@|5000|g" -e "s|@USERS_FILE@|$dir/users|g")
-  sed "${subst[@]}" "$TEMPLATES/radiusd.conf" >"$dir/raddb/radiusd.conf"
-  sed "${subst[@]}" "$TEMPLATES/clients.conf" >"$dir/raddb/clients.conf"
-  sed "${subst[@]}" "$TEMPLATES/mods/pap" >"$dir/raddb/mods-enabled/pap"
-  sed "${subst[@]}" "$TEMPLATES/mods/chap" >"$dir/raddb/mods-enabled/chap"
   # always (ok, fail, ...) and expr (%{tolower:}, used by the SQL queries) as Debian ships them.
   cp "$dir/raddb/mods-available/always" "$dir/raddb/mods-available/expr" "$dir/raddb/mods-enabled/"
-  sed "${subst[@]}" "$TEMPLATES/sites/bench-$kind" >"$dir/raddb/sites-enabled/bench"
   if [ "$kind" = sql ]; then
-    sed "${subst[@]}" "$TEMPLATES/mods/sql" >"$dir/raddb/mods-enabled/sql"
     queries="$dir/raddb/mods-config/sql/main/sqlite/queries.conf"
     # Debian 3.2.1: simul_verify_query compares username with the group
     # attribute, so Simultaneous-Use never rejects. Fix it in this copy only.
@@ -495,12 +678,48 @@ SELECT printf('${PREFIX}%0${width}d', i), 'Acct-Interim-Interval', ':=', '300' F
 COMMIT;
 SQL
   else
-    sed "${subst[@]}" "$TEMPLATES/mods/files" >"$dir/raddb/mods-enabled/files"
     seq 0 $((codes - 1)) | awk -v p="$PREFIX" -v w="$width" '{
       c = sprintf("%s%0" w "d", p, $1)
       printf "%s\tCleartext-Password := \"%s\"\n\tSession-Timeout := 3600,\n\tAcct-Interim-Interval := 300\n\n", c, c
     }' >"$dir/users"
   fi
+  sync  # as for radgate: the seeded files on disk before the load
+}
+
+# configure_freeradius KIND DIR THREADS AUTH_PORT ACCT_PORT: the templates
+# filled in for one start.
+configure_freeradius() {
+  local kind=$1 dir=$2 threads=$3 auth_port=$4 acct_port=$5
+  local subst=(-e "s|@RADDB@|$dir/raddb|g" -e "s|@LOG_DIR@|$dir/log|g" -e "s|@RUN_DIR@|$dir/run|g"
+    -e "s|@THREADS@|$threads|g" -e "s|@MAX_REQUESTS@|1048576|g" -e "s|@SECRET@|$SECRET|g"
+    -e "s|@AUTH_PORT@|$auth_port|g" -e "s|@ACCT_PORT@|$acct_port|g" -e "s|@RECV_BUFF@|$RECV_BUFF|g"
+    -e "s|@FR_DB@|$dir/radius.db|g" -e "s|@BUSY_TIMEOUT@|5000|g" -e "s|@USERS_FILE@|$dir/users|g"
+    -e "s|@LOG_AUTH@|$FR_LOG_AUTH|g")
+  sed "${subst[@]}" "$TEMPLATES/radiusd.conf" >"$dir/raddb/radiusd.conf"
+  sed "${subst[@]}" "$TEMPLATES/clients.conf" >"$dir/raddb/clients.conf"
+  sed "${subst[@]}" "$TEMPLATES/mods/pap" >"$dir/raddb/mods-enabled/pap"
+  sed "${subst[@]}" "$TEMPLATES/mods/chap" >"$dir/raddb/mods-enabled/chap"
+  sed "${subst[@]}" "$TEMPLATES/sites/bench-$kind" >"$dir/raddb/sites-enabled/bench"
+  if [ "$kind" = sql ]; then
+    sed "${subst[@]}" "$TEMPLATES/mods/sql" >"$dir/raddb/mods-enabled/sql"
+  else
+    sed "${subst[@]}" "$TEMPLATES/mods/files" >"$dir/raddb/mods-enabled/files"
+  fi
+}
+
+# reset_freeradius DIR: FreeRADIUS+sql's database (of a stopped server) back
+# to its seeded state: no accounting rows, no login log, WAL checkpointed.
+reset_freeradius() {
+  [ -f "$1/radius.db" ] || return 0
+  sqlite3 "$1/radius.db" <<SQL >/dev/null
+PRAGMA busy_timeout = 5000;
+BEGIN;
+DELETE FROM radacct;
+DELETE FROM radpostauth;
+COMMIT;
+PRAGMA wal_checkpoint(TRUNCATE);
+SQL
+  sync
 }
 
 # radclient_code AUTH|ACCT PORT ATTRS: prints the reply code name.
@@ -521,143 +740,345 @@ check_simultaneous_use() {
   r3=$(radclient_code auth "$auth_port" "$a, Calling-Station-Id = \"02:00:5E:00:00:02\"")
   r4=$(radclient_code acct "$acct_port" "$s, Acct-Status-Type = Stop, Acct-Session-Time = 10")
   sqlite3 "$dir/radius.db" >/dev/null "PRAGMA busy_timeout = 5000; DELETE FROM radacct WHERE acctsessionid = 'bench-simul-check'; DELETE FROM radpostauth;"
-  say "freeradius-sql Simultaneous-Use check: first device $r1, Start $r2, second device $r3, Stop $r4"
-  [ "$r1" = Access-Accept ] && [ "$r2" = Accounting-Response ] && [ "$r3" = Access-Reject ] && [ "$r4" = Accounting-Response ]
-}
-
-run_freeradius() {
-  local kind=$1 codes=$2 dir="$WORK/freeradius-$1-$2" ports auth acct pid mode conc
-  mapfile -t ports < <("$BENCH" free-ports 2)
-  auth="127.0.0.1:${ports[0]}"; acct="127.0.0.1:${ports[1]}"
-  say "freeradius-$kind: preparing $codes codes in $dir"
-  setup_freeradius "$kind" "$dir" "$codes" "${ports[0]}" "${ports[1]}"
-  sync  # as for radgate: the seeded files on disk before the load
-  if ! "$FREERADIUS" -C -l stdout -d "$dir/raddb" >"$dir/log/check.log" 2>&1; then
-    say "freeradius-$kind: configuration check failed:"; tail -20 "$dir/log/check.log" >&2
+  if [ "$r1" = Access-Accept ] && [ "$r2" = Accounting-Response ] && [ "$r3" = Access-Reject ] && [ "$r4" = Accounting-Response ]; then
     return 0
   fi
+  say "freeradius-sql Simultaneous-Use check: first device $r1, Start $r2, second device $r3, Stop $r4"
+  return 1
+}
+
+# serve_freeradius KIND THREADS CODES MODE: reset, configure, start, run MODE, stop.
+serve_freeradius() {
+  local kind=$1 threads=$2 codes=$3 mode=$4 dir="$WORK/freeradius-$1-$3" ports auth acct server pid conc
+  mapfile -t ports < <("$BENCH" free-ports 2)
+  auth="127.0.0.1:${ports[0]}"; acct="127.0.0.1:${ports[1]}"
+  reset_freeradius "$dir"
+  configure_freeradius "$kind" "$dir" "$threads" "${ports[0]}" "${ports[1]}"
+  if [ ! -f "$dir/checked-$threads" ]; then
+    if ! "$FREERADIUS" -C -l stdout -d "$dir/raddb" >"$dir/log/check.log" 2>&1; then
+      say "freeradius-$kind: configuration check failed:"; tail -20 "$dir/log/check.log" >&2
+      return 0
+    fi
+    : >"$dir/checked-$threads"
+  fi
+  : >"$dir/log/radius.log"
   "$FREERADIUS" -f -d "$dir/raddb" >"$dir/log/console.log" 2>&1 &
   pid=$!; PIDS+=("$pid")
+  SERVER_LOGS=("$dir/log/radius.log" "$dir/log/console.log")
   if ! ready "$auth" auth-pap "$codes" 150; then
-    say "freeradius-$kind did not answer on $auth; log:"
+    say "freeradius-$kind ($threads threads) did not answer on $auth; log:"
     tail -20 "$dir/log/radius.log" "$dir/log/console.log" >&2 2>/dev/null || true
     stop_pid "$pid"; return 0
   fi
-  if [ "$kind" = sql ]; then
-    if ! check_simultaneous_use "$dir" "${ports[0]}" "${ports[1]}" "$(code_width $((codes - 1)))"; then
-      say "freeradius-sql: Simultaneous-Use = 1 did not reject a second device: not measuring it"
-      stop_pid "$pid"; return 0
-    fi
+  if [ "$kind" = sql ] && ! check_simultaneous_use "$dir" "${ports[0]}" "${ports[1]}" "$(code_width $((codes - 1)))"; then
+    say "freeradius-sql: Simultaneous-Use = 1 did not reject a second device: not measuring it"
+    stop_pid "$pid"; return 0
   fi
-  for mode in $MODES; do
-    for conc in $CONCURRENCY; do
-      if [ "$mode" = acct ]; then run_load "freeradius-$kind" "$mode" "$conc" "$codes" "$acct"
-      else run_load "freeradius-$kind" "$mode" "$conc" "$codes" "$auth"; fi
-    done
-  done
+  server=$auth; [ "$mode" = acct ] && server=$acct
+  for conc in $CONCURRENCY; do run_load "freeradius-$kind" "$threads" "$mode" "$conc" "$codes" "$server"; done
   stop_pid "$pid"
 }
 
-run_all() {
-  local codes=$1
-  has_target responder && run_responder "$codes"
-  if [ "$ROUNDS" = 1 ] && has_target radgate; then run_radgate "$codes"; fi
-  if [ "$HAVE_FR" = 1 ]; then
-    has_target freeradius-sql && run_freeradius sql "$codes"
-    has_target freeradius-files && run_freeradius files "$codes"
+# ---------------------------------------------------------------- logging
+# What each server logs per request and how durable its accounting is, from
+# the configuration actually used; measured log lines per request are in
+# rounds.tsv and ratios.txt.
+describe_servers() {
+  local def dir f mods site
+  echo "per-request logging and durability:"
+  if has_target radgate; then
+    def=$(grep -rhs 'let default = if serve {' "$ROOT/src" | sed -n 's/.*let default = if serve { "\([^"]*\)" }.*/\1/p' | head -1)
+    if [ "$RADGATE_LOG_SET" = 1 ]; then
+      echo "  radgate: RADGATE_LOG=$RADGATE_LOG_FILTER (--radgate-log), to a file (stderr)"
+    else
+      echo "  radgate: RADGATE_LOG unset, so radgate's built-in default for serve applies (${def:-unknown} in the source tree); to a file (stderr)"
+    fi
+    dir="$WORK/radgate-${ALL_CODES%% *}"
+    echo "  radgate: database $("$RADGATE" --config "$dir/radgate.toml" check-config 2>/dev/null | sed -n 's/^database: *//p' | sed "s|sqlite://$WORK/|sqlite://TMP/|"); accounting answered after its group commit's fsync"
   fi
-  return 0
+  if [ "$HAVE_FR" = 1 ]; then
+    for f in sql files; do
+      has_target "freeradius-$f" || continue
+      dir="$WORK/freeradius-$f-${ALL_CODES%% *}"
+      configure_freeradius "$f" "$dir" 1 1 2
+      echo "  freeradius-$f: log { $(awk '/^log \{/ {on = 1; next} on && /^\}/ {on = 0} on && $1 ~ /^(destination|auth|auth_badpass|auth_goodpass)$/ {printf "%s%s = %s", sep, $1, $3; sep = ", "}' "$dir/raddb/radiusd.conf") }"
+      mods=$(ls "$dir/raddb/mods-enabled" | tr '\n' ' ' | sed 's/ $//')
+      site="$dir/raddb/sites-enabled/bench"
+      echo "  freeradius-$f: modules enabled: $mods; detail/linelog: $(if ls "$dir/raddb/mods-enabled" | grep -qE '^(detail|linelog)' || sed 's/#.*//' "$site" | grep -qwE 'detail|linelog'; then echo 'IN USE'; else echo 'none'; fi); post-auth: $(if sed 's/#.*//' "$site" | grep -q 'post-auth'; then echo 'IN USE'; else echo 'none (no login log)'; fi)"
+      if [ "$f" = sql ]; then
+        echo "  freeradius-sql: sql logfile: $(sed 's/#.*//' "$dir/raddb/mods-enabled/sql" | grep -qw logfile && echo 'IN USE' || echo none); accounting: one SQLite transaction per packet into radacct (WAL), $(fr_sqlite_sync "$dir")"
+      else
+        echo "  freeradius-files: accounting answered without storing anything (accounting { ok })"
+      fi
+    done
+  fi
+  if has_target floor && has_mode acct; then
+    echo "  floor: no log; ${FLOOR_RECORD_BYTES}-byte records, one pwrite + fdatasync per group of waiting requests, preallocated journal in $WORK/floor"
+  fi
+}
+
+# The synchronous setting FreeRADIUS's SQLite connections get: rlm_sql_sqlite
+# sets no PRAGMA, so it is the library's default, read here through the
+# sqlite3 tool when it uses the same library.
+fr_sqlite_sync() {
+  local dir=$1 mod=/usr/lib/freeradius/rlm_sql_sqlite.so lib_fr="" lib_cli v
+  if [ -f "$mod" ]; then lib_fr=$(ldd "$mod" 2>/dev/null | awk '/libsqlite3/ {print $3}'); fi
+  lib_cli=$(ldd "$(command -v sqlite3)" 2>/dev/null | awk '/libsqlite3/ {print $3}')
+  if [ -n "$lib_fr" ] && [ "$lib_fr" = "$lib_cli" ]; then
+    v=$(sqlite3 "$dir/sync-probe.db" 'PRAGMA journal_mode = WAL;' 'PRAGMA synchronous;' 2>/dev/null | tail -1)
+    rm -f "$dir"/sync-probe.db*
+    case "$v" in 0) v=OFF ;; 1) v=NORMAL ;; 2) v=FULL ;; 3) v=EXTRA ;; *) v="unknown ($v)" ;; esac
+    echo "synchronous = $v (the default of $lib_fr in WAL mode; rlm_sql_sqlite sets no PRAGMA)"
+  else
+    echo "synchronous: the default of FreeRADIUS's libsqlite3 (not checked: the sqlite3 tool uses another library)"
+  fi
 }
 
 # ---------------------------------------------------------------- run
-if [ "$SCALING" = 1 ]; then
-  CONCURRENCY=$SCALING_CONCURRENCY
-  ALL_CODES=$SCALING_CODES
-else
-  ALL_CODES=$CODES
-fi
-for c in $ALL_CODES; do run_all "$c"; done
-if [ "$ROUNDS" != 1 ] && has_target radgate; then
-  for c in $ALL_CODES; do prepare_radgate "$c"; done
-  for r in $(seq "$ROUNDS"); do
-    say "radgate: round $r of $ROUNDS"
-    ROUND=$r
-    for c in $ALL_CODES; do
-      reset_radgate "$WORK/radgate-$c"
-      serve_radgate "$c"
+for c in $ALL_CODES; do
+  has_target radgate && prepare_radgate "$c"
+  if [ "$HAVE_FR" = 1 ]; then
+    has_target freeradius-sql && prepare_freeradius sql "$c"
+    has_target freeradius-files && prepare_freeradius files "$c"
+  fi
+done
+describe_servers >>"$OUT/machine.txt"
+describe_servers >&2
+
+# unit_label "TARGET THREADS CODES": freeradius-sql(8), radgate@1000000 (--scaling).
+unit_label() {
+  local target threads codes label
+  read -r target threads codes <<<"$1"
+  label=$target
+  [ "$threads" != - ] && label="$label($threads)"
+  case "$ALL_CODES" in *" "*) [ "$codes" != 0 ] && label="$label@$codes" ;; esac
+  printf '%s\n' "$label"
+}
+
+# serve_unit "TARGET THREADS CODES" MODE
+serve_unit() {
+  local target threads codes
+  read -r target threads codes <<<"$1"
+  case "$target" in
+    responder) serve_responder "$codes" "$2" ;;
+    radgate) serve_radgate "$codes" "$2" ;;
+    freeradius-sql) serve_freeradius sql "$threads" "$codes" "$2" ;;
+    freeradius-files) serve_freeradius files "$threads" "$codes" "$2" ;;
+    floor) serve_floor ;;
+  esac
+}
+
+for r in $(seq "$ROUNDS"); do
+  ROUND=$r
+  SLOT=0
+  for mode in $MODES; do
+    mapfile -t units < <(units_for "$mode")
+    n=${#units[@]}
+    [ "$n" -gt 0 ] || continue
+    # The order rotates by n/rounds places per round (at least one), so each
+    # target's place moves across the whole round over the rounds.
+    step=$((n / ROUNDS)); [ "$step" -lt 1 ] && step=1
+    off=$(( (r - 1) * step % n ))
+    order=()
+    for i in $(seq 0 $((n - 1))); do order+=("${units[$(( (off + i) % n ))]}"); done
+    say "round $r of $ROUNDS, $mode: $(for u in "${order[@]}"; do unit_label "$u"; done | paste -sd, - | sed 's/,/, /g')"
+    for u in "${order[@]}"; do
+      SLOT=$((SLOT + 1))
+      serve_unit "$u" "$mode"
     done
   done
-fi
+done
 
-# ---------------------------------------------------------------- ratios
+# ---------------------------------------------------------------- summary
 # Median of a[1..n] (awk), shared by the programs below.
 AWK_MEDIAN='
 function median(a, n,    i, j, t, b) {
   for (i = 1; i <= n; i++) b[i] = a[i]
   for (i = 2; i <= n; i++) for (j = i; j > 1 && b[j - 1] > b[j]; j--) { t = b[j]; b[j] = b[j - 1]; b[j - 1] = t }
   return (n % 2) ? b[(n + 1) / 2] : (b[n / 2] + b[n / 2 + 1]) / 2
-}'
+}
+function amin(a, n,    i, m) { m = a[1]; for (i = 2; i <= n; i++) if (a[i] < m) m = a[i]; return m }
+function amax(a, n,    i, m) { m = a[1]; for (i = 2; i <= n; i++) if (a[i] > m) m = a[i]; return m }
+# Sort keys: the order of modes and targets as given, numbers padded.
+function skey(t, th, m, c, k,    i, mi, ti) {
+  mi = 99; for (i = 1; i <= nm; i++) if (M[i] == m || (M[i] == "acct" && m ~ /^acct/)) mi = i
+  ti = 99; for (i = 1; i <= nt; i++) if (T[i] == t) ti = i
+  if (t == "floor") k = 999999999999
+  return sprintf("%02d %010d %012d %02d %06d", mi, c, k, ti, (th == "-") ? 0 : th)
+}
+BEGIN { nm = split(modes, M, " "); nt = split("radgate responder freeradius-sql freeradius-files floor", T, " ") }'
+# rounds.tsv: collect each (target, threads, mode, concurrency, codes); the
+# programs using this call stats() in their END.
+AWK_COLLECT='
+FNR == 1 { next }
 {
+  key = $3 SUBSEP $4 SUBSEP $5 SUBSEP $6 SUBSEP $7
+  if (!(key in cnt)) keys[++nkeys] = key
+  n = ++cnt[key]
+  RPS[key, n] = $8; P50[key, n] = $9; P99[key, n] = $11
+  TO[key] += $15; BAD[key] += $16; LL[key, n] = $18
+  byr[key, $1] = $8; byp[key, $1] = $11
+  if ($1 + 0 > last) last = $1 + 0
+}
+function stats(    i, n, key, a, b, c, d) {
+  for (i = 1; i <= nkeys; i++) {
+    key = keys[i]; n = cnt[key]
+    for (j = 1; j <= n; j++) { a[j] = RPS[key, j]; b[j] = P99[key, j]; c[j] = P50[key, j]; d[j] = LL[key, j] }
+    rmed[key] = median(a, n); rmin[key] = amin(a, n); rmax[key] = amax(a, n)
+    pmed[key] = median(b, n); pmin[key] = amin(b, n); pmax[key] = amax(b, n)
+    p50med[key] = median(c, n); llmed[key] = median(d, n)
+  }
+  # FreeRADIUS: the thread count with the highest median req/s per kind,
+  # mode, concurrency and codes.
+  for (i = 1; i <= nkeys; i++) {
+    key = keys[i]; split(key, f, SUBSEP)
+    if (f[1] !~ /^freeradius-/) continue
+    g = f[1] SUBSEP f[3] SUBSEP f[4] SUBSEP f[5]
+    if (!(g in best) || rmed[key] > rmed[best[g]]) best[g] = key
+  }
+}'
+
+awk -F'\t' -v modes="$MODES" "$AWK_MEDIAN$AWK_COLLECT"'
+END {
+  stats()
+  for (i = 1; i <= nkeys; i++) {
+    key = keys[i]; split(key, f, SUBSEP)
+    g = f[1] SUBSEP f[3] SUBSEP f[4] SUBSEP f[5]
+    printf "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%.0f\t%.0f\t%.0f\t%.3f\t%.3f\t%.3f\t%.3f\t%d\t%d\t%.3f\t%s\n", \
+      skey(f[1], f[2], f[3], f[4], f[5]), f[1], f[2], f[3], f[4], f[5], cnt[key], \
+      rmed[key], rmin[key], rmax[key], p50med[key], pmed[key], pmin[key], pmax[key], \
+      TO[key], BAD[key], llmed[key], ((g in best) && best[g] == key) ? "best" : ""
+  }
+}' "$ROUNDS_TSV" | sort | cut -f2- >"$SUMMARY.rows"
+{
+  printf 'target\tthreads\tmode\tconcurrency\tcodes\truns\trps_median\trps_min\trps_max\tp50_ms_median\tp99_ms_median\tp99_ms_min\tp99_ms_max\ttimeouts\tbad\tlog_lines_per_req\tnote\n'
+  cat "$SUMMARY.rows"
+} >"$SUMMARY"
+{
+  echo "| target | threads | mode | concurrency | codes | runs | req/s median | min | max | p50 ms | p99 ms median | p99 min | p99 max | timeouts | bad | log lines/req | |"
+  echo "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+  awk -F'\t' '{ printf "|"; for (i = 1; i <= NF; i++) printf " %s |", $i; printf "\n" }' "$SUMMARY.rows"
+} >"$MARKDOWN"
+rm -f "$SUMMARY.rows"
+
+# ---------------------------------------------------------------- ratios
+{
+  echo "$(grep -c . "$ROUNDS_TSV" | awk '{print $1 - 1}') runs in $ROUNDS round(s); medians over the rounds, [min-max]"
   echo
-  echo "ratios from this run (radgate / other; throughput higher is better, p99 lower is better; radgate's median when it ran several rounds):"
-  awk -F'\t' "$AWK_MEDIAN"'
-    NR == 1 { next }
-    {
-      key = $2 "\t" $3 "\t" $4; keys[key] = 1; tg[$1] = 1
-      n = ++nr[$1, key]; r[$1, key, n] = $5; q[$1, key, n] = $8
-    }
+  sed -n '/^per-request logging/,$p' "$OUT/machine.txt"
+  echo "  measured, median log lines written per request (rounds.tsv has bytes too):"
+  awk -F'\t' -v modes="$MODES" "$AWK_MEDIAN$AWK_COLLECT"'
     END {
-      for (tk in nr) {
-        n = nr[tk]
-        for (i = 1; i <= n; i++) { a[i] = r[tk, i]; b[i] = q[tk, i] }
-        rps[tk] = median(a, n); p99[tk] = median(b, n)
+      stats()
+      for (i = 1; i <= nkeys; i++) {
+        key = keys[i]; split(key, f, SUBSEP)
+        if (f[1] == "floor") continue
+        printf "%s\t    %-16s %-9s conc %-4s codes %-8s %s%.3f lines/request\n", skey(f[1], f[2], f[3], f[4], f[5]), \
+          f[1], f[3], f[4], f[5], (f[2] == "-") ? "" : f[2] " threads: ", llmed[key]
       }
-      n = split("freeradius-sql freeradius-files responder", others, " ")
+    }' "$ROUNDS_TSV" | sort | cut -f2-
+
+  sweep=$(awk -F'\t' -v modes="$MODES" "$AWK_MEDIAN$AWK_COLLECT"'
+    END {
+      stats()
+      for (i = 1; i <= nkeys; i++) {
+        key = keys[i]; split(key, f, SUBSEP)
+        if (f[1] !~ /^freeradius-/) continue
+        g = f[1] SUBSEP f[3] SUBSEP f[4] SUBSEP f[5]
+        printf "%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%.3f\t%s\n", skey(f[1], f[2], f[3], f[4], f[5]), f[1], f[3], f[4], f[5], \
+          f[2], rmed[key], pmed[key], (best[g] == key) ? "best" : ""
+      }
+    }' "$ROUNDS_TSV" | sort | cut -f2- | awk -F'\t' '
+    function flush() {
+      if (g == "") return
+      printf "  %-16s %-9s conc %-4s codes %-8s%s -> best %s threads\n", gk[1], gk[2], gk[3], gk[4], line, bt
+      if (nth > 1 && (bt == first || bt == lastth))
+        warn = warn sprintf("  WARNING %s %s conc %s codes %s: the best thread count (%s) is at the edge of the sweep (%s-%s); widen it (--fr-%s-threads)\n", \
+          gk[1], gk[2], gk[3], gk[4], bt, first, lastth, (gk[1] == "freeradius-sql") ? "sql" : "files")
+    }
+    {
+      k = $1 "\t" $2 "\t" $3 "\t" $4
+      if (k != g) { flush(); g = k; split(k, gk, "\t"); line = ""; nth = 0; first = $5; bt = "" }
+      nth++; lastth = $5
+      line = line sprintf("  %s: %.0f/s p99 %.3f%s", $5, $6, $7, ($8 == "best") ? " *" : "")
+      if ($8 == "best") bt = $5
+    }
+    END { flush(); if (warn != "") printf "\n%s", warn }')
+  if [ -n "$sweep" ]; then
+    echo
+    echo "FreeRADIUS by thread count (median req/s and p99 ms over the rounds; * = the best, used for the ratios):"
+    printf '%s\n' "$sweep"
+  fi
+
+  echo
+  echo "radgate / other, run against run in the same round (throughput: higher is better for radgate; p99: lower is better for radgate); median [min-max] over the rounds:"
+  awk -F'\t' -v modes="$MODES" "$AWK_MEDIAN$AWK_COLLECT"'
+    END {
+      stats()
       found = 0
-      for (key in keys) {
-        if (!(("radgate", key) in rps)) continue
-        split(key, k, "\t")
-        for (i = 1; i <= n; i++) {
-          o = others[i]
-          if (!((o, key) in rps) || rps[o, key] == 0) continue
+      for (i = 1; i <= nkeys; i++) {
+        rk = keys[i]; split(rk, f, SUBSEP)
+        if (f[1] != "radgate") continue
+        m = f[3]; c = f[4]; k = f[5]
+        printf "%s\t  %-9s conc %-4s codes %-8s radgate %.0f/s p99 %.3f ms (%d runs)\n", skey("radgate", "-", m, c, k), \
+          m, c, k, rmed[rk], pmed[rk], cnt[rk]
+        for (ti = 2; ti <= nt; ti++) {
+          o = T[ti]
+          if (o ~ /^freeradius-/) {
+            g = o SUBSEP m SUBSEP c SUBSEP k
+            if (!(g in best)) continue
+            ok = best[g]; split(ok, of, SUBSEP); label = o " (" of[2] " thr)"
+          } else {
+            ok = o SUBSEP "-" SUBSEP m SUBSEP c SUBSEP ((o == "floor") ? 0 : k)
+            if (!(ok in cnt)) continue
+            label = (o == "floor") ? "floor (fsync)" : o
+          }
+          n = 0
+          for (rd = 1; rd <= last; rd++) {
+            if (!((rk, rd) in byr) || !((ok, rd) in byr) || byr[ok, rd] <= 0 || byp[ok, rd] <= 0) continue
+            n++; tr[n] = byr[rk, rd] / byr[ok, rd]; pr[n] = byp[rk, rd] / byp[ok, rd]
+          }
+          if (n == 0) continue
           found = 1
-          printf "  radgate/%-17s %-9s conc %-4s codes %-8s throughput x%.2f   p99 x%.2f\n", \
-            o, k[1], k[2], k[3], rps["radgate", key] / rps[o, key], \
-            (p99[o, key] > 0 ? p99["radgate", key] / p99[o, key] : 0)
+          note = ""
+          if (o == "freeradius-files" && m ~ /^acct/) note = "  (files stores no accounting)"
+          printf "%s\t    / %-24s throughput x%.2f [%.2f-%.2f]  p99 x%.2f [%.2f-%.2f]  over %d round(s); %s %.0f/s p99 %.3f ms%s\n", \
+            skey("radgate", "-", m, c, k) sprintf(" %02d", ti), label, median(tr, n), amin(tr, n), amax(tr, n), \
+            median(pr, n), amin(pr, n), amax(pr, n), n, o, rmed[ok], pmed[ok], note
         }
       }
-      if (!found) print "  (no pair of radgate and another target with the same settings)"
+      if (!found) printf "~\t  (no round with radgate and another target at the same settings)\n"
       # The generator ceiling: a server at more than half of what the
       # generator reaches against the trivial responder may be limited by it.
-      for (key in keys) {
-        if (!(("responder", key) in rps)) continue
-        split(key, k, "\t")
-        for (t in tg) {
-          if (t == "responder" || !((t, key) in rps)) continue
-          if (rps[t, key] > 0.5 * rps["responder", key])
-            printf "  WARNING %s %s conc %s codes %s: %.0f req/s is over half the generator ceiling (%.0f req/s): the generator (or the cores it shares with the server) may limit it\n", \
-              t, k[1], k[2], k[3], rps[t, key], rps["responder", key]
-        }
+      for (i = 1; i <= nkeys; i++) {
+        key = keys[i]; split(key, f, SUBSEP)
+        if (f[1] == "responder" || f[1] == "floor") continue
+        rr = "responder" SUBSEP "-" SUBSEP f[3] SUBSEP f[4] SUBSEP f[5]
+        if (!(rr in cnt) || rmed[key] <= 0.5 * rmed[rr]) continue
+        printf "~~%s\t  WARNING %s%s %s conc %s codes %s: %.0f req/s is over half the generator ceiling (%.0f req/s): the generator (or the cores it shares with the server) may limit it\n", \
+          skey(f[1], f[2], f[3], f[4], f[5]), f[1], (f[2] == "-") ? "" : " (" f[2] " thr)", f[3], f[4], f[5], rmed[key], rmed[rr]
       }
-    }' "$SUMMARY" | sort -k1,1 -k2,2 -k4,4n -k6,6n
+    }' "$ROUNDS_TSV" | sort | cut -f2-
+
   # radgate at more codes against the fewest, per mode and concurrency: the
   # median of each codes value's runs, the ratio of the medians, and each
   # round's ratio (runs paired by round, so a round that failed for one
   # codes value is left out, not paired with another round).
   scaling=$(awk -F'\t' "$AWK_MEDIAN"'
-    NR == 1 || $1 != "radgate" { next }
-    { mk = $2 "\t" $3; mc[mk, $4] = 1; modes[mk] = 1; rps[mk, $4, $5] = $6; if ($5 > last) last = $5 }
+    FNR == 1 || $3 != "radgate" { next }
+    { mk = $5 "\t" $6; mc[mk, $7] = 1; mks[mk] = 1; rps[mk, $7, $1] = $8; if ($1 + 0 > last) last = $1 + 0 }
     END {
-      for (mk in modes) {
+      for (mk in mks) {
         split(mk, m, "\t")
         nc = 0
         for (x in mc) { split(x, y, SUBSEP); if (y[1] == mk) cs[++nc] = y[2] + 0 }
         for (i = 2; i <= nc; i++) for (j = i; j > 1 && cs[j - 1] > cs[j]; j--) { t = cs[j]; cs[j] = cs[j - 1]; cs[j - 1] = t }
+        if (nc < 2) continue
         base = cs[1]
         for (i = 1; i <= nc; i++) {
           c = cs[i]; n = 0
           for (rd = 1; rd <= last; rd++) if ((mk, c, rd) in rps) v[++n] = rps[mk, c, rd]
-          if (nc < 2 && n < 2) continue
+          if (n == 0) continue
           med[c] = median(v, n)
           line = sprintf("  radgate scaling %-9s conc %-4s codes %-8s median %.0f req/s over %d run(s)", m[1], m[2], c, med[c], n)
           if (c != base) {
@@ -673,8 +1094,8 @@ function median(a, n,    i, j, t, b) {
           print line
         }
       }
-    }' "$OUT/rounds.tsv" | sort -k3,3 -k5,5n -k7,7n)
+    }' "$ROUNDS_TSV" | sort -k3,3 -k5,5n -k7,7n)
   if [ -n "$scaling" ]; then printf '\n%s\n' "$scaling"; fi
   echo
 } | tee "$OUT/ratios.txt"
-say "results: $SUMMARY (table), $MARKDOWN (the same as Markdown rows), $OUT/ratios.txt, $OUT/rounds.tsv (radgate's runs by round), $RESULTS (full JSON per run), $OUT/machine.txt"
+say "results: $OUT/ratios.txt, $SUMMARY (medians per target; $MARKDOWN as Markdown), $ROUNDS_TSV (every run), $RESULTS (full JSON per run), $OUT/machine.txt"
