@@ -154,8 +154,9 @@ pub struct ServerConfig {
 /// `[database]`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatabaseConfig {
-    /// Always a `sqlite:` URL for now; a relative path is relative to the
-    /// working directory of the process.
+    /// Always a `sqlite:` URL for now. A relative path in a config file is
+    /// made absolute against the file's directory when the file is loaded;
+    /// the built-in default `radgate.db` is in the working directory.
     pub url: String,
     pub synchronous: Synchronous,
     pub busy_timeout: Duration,
@@ -195,6 +196,24 @@ pub struct Messages {
     pub user_limit_reached: String,
     /// Sent while a device or NAS is cooling down after repeated failures.
     pub throttled: String,
+}
+
+impl Messages {
+    /// The Reply-Message for a reject reason.
+    pub fn for_reason(&self, r: crate::policy::auth::RejectReason) -> &str {
+        use crate::policy::auth::RejectReason as R;
+        match r {
+            R::UnknownCode => &self.unknown_code,
+            R::WrongPassword => &self.wrong_password,
+            R::NotYetValid => &self.not_yet_valid,
+            R::Expired => &self.expired,
+            R::AlreadyUsed => &self.already_used,
+            R::NoMinutesLeft => &self.no_minutes_left,
+            R::MacMismatch => &self.mac_mismatch,
+            R::UserLimitReached => &self.user_limit_reached,
+            R::Throttled => &self.throttled,
+        }
+    }
 }
 
 /// One `[[client]]`: a NAS (or range of NASes) allowed to talk to radgate.
@@ -542,7 +561,44 @@ fn load_with(
 
 fn load_file(path: &Path, note: &str) -> Result<Config, ConfigError> {
     let text = fs::read_to_string(path).map_err(|e| read_error(path, note, &e))?;
-    Config::from_toml_str(&text, path)
+    let mut config = Config::from_toml_str(&text, path)?;
+    // Relative paths in a file are relative to the file's directory, not to
+    // wherever a command runs: the CLI and the server, started from
+    // different places, must open the same database.
+    let dir = std::path::absolute(path)
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf));
+    if let Some(dir) = dir {
+        config.database.url = resolve_sqlite_url(&config.database.url, &dir);
+    }
+    Ok(config)
+}
+
+/// A `sqlite:` URL whose file path is relative, made absolute against
+/// `dir`. Absolute paths, in-memory databases and other schemes are
+/// returned unchanged; the query (`?mode=…`) is kept.
+fn resolve_sqlite_url(url: &str, dir: &Path) -> String {
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return url.to_string();
+    };
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    if path.is_empty()
+        || path == ":memory:"
+        || url.contains("mode=memory")
+        || Path::new(path).is_absolute()
+    {
+        return url.to_string();
+    }
+    let mut out = format!("sqlite://{}", dir.join(path).display());
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
 }
 
 fn read_error(path: &Path, note: &str, e: &io::Error) -> ConfigError {
@@ -778,10 +834,7 @@ impl Ctx<'_> {
                 // A secret of the wrong type (an unquoted number) is not
                 // repeated in the message: it ends up in logs.
                 let problem = if key.ends_with("secret") {
-                    format!(
-                        "must be a string in quotes (line {})",
-                        self.line_of(span.start)
-                    )
+                    "must be a string in quotes".to_string()
                 } else {
                     tidy_serde_message(&msg)
                 };
@@ -1579,6 +1632,10 @@ secret = "a long shared secret"
         assert!(shown.starts_with(&format!("{ORIGIN}: {key}")), "{shown}");
         assert!(shown.contains(needle), "{shown:?} lacks {needle:?}");
         assert!(!shown.contains('\n'), "multi-line error: {shown:?}");
+        assert!(
+            shown.matches("(line ").count() <= 1,
+            "line number given twice: {shown:?}"
+        );
         err
     }
 
@@ -2509,6 +2566,43 @@ require_message_authenticator = true
     }
 
     /// The only test that touches the process environment.
+    #[test]
+    fn relative_database_paths_follow_the_config_file() {
+        let dir = Path::new("/etc/radgate");
+        let r = |u: &str| resolve_sqlite_url(u, dir);
+        assert_eq!(r("sqlite://radgate.db"), "sqlite:///etc/radgate/radgate.db");
+        assert_eq!(
+            r("sqlite:data/r.db?mode=rwc"),
+            "sqlite:///etc/radgate/data/r.db?mode=rwc"
+        );
+        assert_eq!(
+            r("sqlite:///var/lib/radgate/radgate.db"),
+            "sqlite:///var/lib/radgate/radgate.db"
+        );
+        assert_eq!(r("sqlite::memory:"), "sqlite::memory:");
+        assert_eq!(
+            r("sqlite://x.db?mode=memory&cache=shared"),
+            "sqlite://x.db?mode=memory&cache=shared"
+        );
+
+        // Loaded from a file: relative to its directory, wherever the
+        // process runs.
+        let tmp = tempfile::tempdir().unwrap();
+        let sub = tmp.path().join("conf");
+        fs::create_dir(&sub).unwrap();
+        let file = sub.join("radgate.toml");
+        fs::write(
+            &file,
+            "[database]\nurl = \"sqlite://radgate.db\"\n[[client]]\nname = \"a\"\naddress = \"127.0.0.1\"\nsecret = \"a-long-enough-secret\"\n",
+        )
+        .unwrap();
+        let c = load_with(Some(&file), None, &[]).unwrap();
+        assert_eq!(
+            c.database.url,
+            format!("sqlite://{}", sub.join("radgate.db").display())
+        );
+    }
+
     #[test]
     fn load_uses_env_var() {
         let dir = tempfile::tempdir().unwrap();

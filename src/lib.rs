@@ -6,6 +6,8 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod daemon;
+pub mod logging;
 pub mod policy;
 pub mod radius;
 pub mod store;

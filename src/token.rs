@@ -109,6 +109,31 @@ impl AccessToken {
     }
 }
 
+/// Why a code, stored as asked, cannot log in as it stands: a ValidTo
+/// already past, or no minutes at all. Said to whoever creates or changes it
+/// (the CLI on stderr, the API in `Message`) rather than refused: an admin
+/// may mean it (a placeholder, an import of spent codes). Times are shown
+/// in `tz`.
+pub fn unusable_warnings(
+    minutes_included: i64,
+    valid_to: Option<i64>,
+    now: i64,
+    tz: Tz,
+) -> Vec<String> {
+    let mut w = Vec::new();
+    if let Some(v) = valid_to.filter(|&v| v <= now) {
+        w.push(format!(
+            "ValidTo {} ({}) is already past: the code cannot be used",
+            crate::token_parse::format_local(ts(v), tz),
+            tz.name()
+        ));
+    }
+    if minutes_included == 0 {
+        w.push("MinutesIncluded is 0: the code cannot log in until minutes are added".into());
+    }
+    w
+}
+
 /// Unix seconds to a UTC datetime (out-of-range values clamp to the epoch).
 pub fn ts(secs: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(secs, 0).unwrap_or_default()

@@ -115,6 +115,34 @@ async fn create_read_replace_delete_like_nexudus() {
         (None, None, None),
         "replaced"
     );
+    // A code that cannot log in as stored is accepted (an admin may mean
+    // it) with a warning in Message, as the CLI warns on stderr.
+    let past = json!({"Id": id, "BusinessId": 3, "AccessCode": "Lobby42", "MinutesIncluded": 0,
+                      "ValidTo": "2020-01-01T00:00"});
+    let r = request(addr, "PUT", TOKENS, Some(&k), Some(&past.to_string())).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body["Message"],
+        "AccessToken was successfully updated. \
+         Warning: ValidTo 2020-01-01 00:00 (UTC) is already past: the code cannot be used. \
+         Warning: MinutesIncluded is 0: the code cannot log in until minutes are added."
+    );
+    let r = request(
+        addr,
+        "POST",
+        TOKENS,
+        Some(&k),
+        Some(&json!({"BusinessId": 0, "AccessCode": "OLD2", "MinutesIncluded": 5, "ValidTo": "2021-03-04T05:06"}).to_string()),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.body["Message"].as_str().unwrap().ends_with(
+            "Warning: ValidTo 2021-03-04 05:06 (UTC) is already past: the code cannot be used."
+        ),
+        "{}",
+        r.text
+    );
     let r = request(
         addr,
         "PUT",

@@ -265,14 +265,144 @@ fn check_config_summarizes_without_secrets() {
 
 #[test]
 fn builtin_defaults_when_no_config_file() {
-    // In an empty directory with no config, commands use ./radgate.db.
+    if std::path::Path::new("/etc/radgate/radgate.toml").exists() {
+        eprintln!(
+            "SKIPPED builtin_defaults_when_no_config_file: /etc/radgate/radgate.toml exists here"
+        );
+        return;
+    }
+    // In an empty directory with no config, commands use ./radgate.db, and
+    // say so: a command run in the wrong directory must not look like it
+    // worked on the server's database.
     let dir = tempfile::tempdir().unwrap();
+    let db = std::path::absolute(dir.path().join("radgate.db")).unwrap();
+    let o = radgate(dir.path(), &["token", "list"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("built-in defaults, database {}", db.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("the database {} does not exist", db.display())),
+        "{err}"
+    );
+    assert!(!db.exists(), "a read-only command created the database");
+
     let o = radgate(
         dir.path(),
         &["token", "create", "--code", "DEFAULT1", "--minutes", "1"],
     );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("built-in defaults, database {}", db.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("created a new database {}", db.display())),
+        "{err}"
+    );
+    assert!(db.exists());
+    let o = radgate(dir.path(), &["token", "show", "DEFAULT1"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(!err.contains("created"), "{err}");
+}
+
+/// A relative database path in a config file is relative to the file, not
+/// to the directory a command runs in: the CLI run from anywhere (a home
+/// directory, under sudo) works on the server's database.
+#[test]
+fn a_relative_database_path_follows_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("etc");
+    let home = dir.path().join("home");
+    std::fs::create_dir(&conf).unwrap();
+    std::fs::create_dir(&home).unwrap();
+    let file = conf.join("radgate.toml");
+    std::fs::write(
+        &file,
+        "[database]\nurl = \"sqlite://radgate.db\"\n\n[[client]]\nname = \"x\"\n\
+         address = \"127.0.0.1\"\nsecret = \"a-long-enough-secret\"\n",
+    )
+    .unwrap();
+    let file = file.display().to_string();
+    let o = radgate(
+        &home,
+        &[
+            "--config",
+            &file,
+            "token",
+            "create",
+            "--code",
+            "HERE1",
+            "--minutes",
+            "5",
+        ],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(dir.path().join("radgate.db").exists());
+    assert!(conf.join("radgate.db").exists());
+    assert!(!home.join("radgate.db").exists());
+    // From yet another directory, with a relative --config.
+    let o = radgate(
+        dir.path(),
+        &["--config", "etc/radgate.toml", "token", "show", "HERE1"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("HERE1"), "{out}");
+    let o = radgate(&home, &["--config", &file, "check-config"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(&conf.join("radgate.db").display().to_string()),
+        "{out}"
+    );
+}
+
+/// Commands that only read never create a database file: a missing file is
+/// an error naming the path.
+#[test]
+fn read_only_commands_never_create_a_database() {
+    let e = Env::new();
+    let db = e.path("radgate.db");
+    for args in [
+        &["token", "list"][..],
+        &["token", "show", "X"],
+        &["token", "export"],
+        &["token", "print"],
+        &["session", "list"],
+        &["apikey", "list"],
+    ] {
+        let err = e.fails(args, 1);
+        assert!(
+            err.contains(&format!("the database {} does not exist", db.display())),
+            "{args:?}: {err}"
+        );
+        assert!(!db.exists(), "{args:?} created the database");
+    }
+}
+
+/// `serve` binds its ports before it opens the database: a port in use
+/// stops it without creating a database file.
+#[test]
+fn serve_that_cannot_bind_creates_no_database() {
+    let busy = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let e = Env::with_config(&format!("auth_listen = \"127.0.0.1:{port}\""));
+    // with_config's own auth_listen comes first: write the file again.
+    let text = std::fs::read_to_string(e.config())
+        .unwrap()
+        .replace("auth_listen = \"127.0.0.1:0\"\n", "");
+    std::fs::write(e.config(), text).unwrap();
+    let err = e.fails(&["serve"], 1);
+    assert!(
+        err.contains(&format!(
+            "cannot listen on 127.0.0.1:{port} (server.auth_listen)"
+        )),
+        "{err}"
+    );
+    assert!(!e.path("radgate.db").exists(), "serve created the database");
 }
 
 /// A database this process may only read (here asked for with `?mode=ro`;
@@ -323,10 +453,18 @@ fn a_read_only_or_missing_database_is_named_and_serve_refuses_it() {
 
     let missing = e.path("no-such-dir").join("x.db").display().to_string();
     e.set_database_url(&format!("sqlite://{missing}"));
-    for args in [&["serve"][..], &["token", "list"]] {
+    for (args, says) in [
+        (&["serve"][..], "cannot open the database"),
+        (
+            &["token", "create", "--code", "X1", "--minutes", "5"][..],
+            "cannot open the database",
+        ),
+        (&["token", "list"][..], "does not exist"),
+    ] {
         let err = e.fails(args, 1);
         assert!(
-            err.contains(&format!("cannot open the database {missing}")),
+            err.contains(&format!("{says} {missing}"))
+                || err.contains(&format!("the database {missing} {says}")),
             "{args:?}: {err}"
         );
     }
@@ -356,9 +494,22 @@ fn a_valid_to_already_past_is_created_with_a_warning() {
     assert!(o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("warning: ValidTo 2020-01-01 00:00 is already past"),
+        err.contains("warning: ValidTo 2020-01-01 00:00 (UTC) is already past"),
         "{err}"
     );
+    // No minutes at all: created, with a warning (SPEC allows 0).
+    let o = e.run(&["token", "create", "--code", "ZERO1", "--minutes", "0"]);
+    assert!(o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(
+            "warning: MinutesIncluded is 0: the code cannot log in until minutes are added"
+        ),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = e.run(&["token", "update", "ZERO1", "--add-minutes", "5"]);
+    assert!(o.status.success());
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "");
     let o = e.run(&[
         "token",
         "create",

@@ -7,7 +7,6 @@
 
 mod query;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,23 +52,20 @@ const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest request body (axum's default for JSON, 2 MiB).
 const BODY_LIMIT: usize = 2 << 20;
 
-/// Bind `addr` (the readiness signal is the bound listener) and serve until
-/// `stop` turns true. Returns the bound address. Each connection is served
+/// Serve on `listener` until `stop` turns true. Each connection is served
 /// by hyper's HTTP/1.1 with a header read timeout and a lifetime cap, and
 /// the number of connections is bounded, so slow or idle clients cannot pin
 /// resources (or the shutdown).
-pub async fn start(
-    addr: SocketAddr,
+pub fn start(
+    listener: tokio::net::TcpListener,
     state: Arc<ApiState>,
     mut stop: watch::Receiver<bool>,
-) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
+) -> tokio::task::JoinHandle<()> {
     let app = router(state);
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     // A client opening connections in a loop must not flood the log.
-    let full_log = crate::radius::server::LogLimiter::default();
-    let task = tokio::spawn(async move {
+    let full_log = crate::logging::LogLimiter::default();
+    tokio::spawn(async move {
         loop {
             let (stream, peer) = tokio::select! {
                 r = listener.accept() => match r {
@@ -103,9 +99,7 @@ pub async fn start(
                 drop(slot);
             });
         }
-    });
-    tracing::info!("HTTP API listening on {bound}");
-    Ok((bound, task))
+    })
 }
 
 pub fn router(state: Arc<ApiState>) -> Router {
@@ -537,6 +531,19 @@ fn written(message: &str, t: &AccessToken) -> Response {
     .into_response()
 }
 
+/// `message`, followed by why the code as stored cannot log in, if it
+/// cannot (the CLI says the same on stderr).
+fn with_warnings(message: &str, t: &AccessToken, cfg: &Config) -> String {
+    let mut m = message.to_string();
+    let tz = cfg.server.timezone;
+    for w in crate::token::unusable_warnings(t.minutes_included, t.valid_to, now(), tz) {
+        m.push_str(" Warning: ");
+        m.push_str(&w);
+        m.push('.');
+    }
+    m
+}
+
 /// UpdatedBy of a change made with this key: the key's name (SPEC §7).
 fn actor(k: &ApiKey) -> String {
     k.name.clone()
@@ -585,7 +592,10 @@ async fn create(
     token.updated_by = Some(actor(&key));
     let t = s.store.create_token(&token, now()).await?;
     tracing::info!(key = %key.name, id = t.id, "HTTP API: token created");
-    Ok(written("AccessToken was successfully created.", &t))
+    Ok(written(
+        &with_warnings("AccessToken was successfully created.", &t, &s.config),
+        &t,
+    ))
 }
 
 async fn replace(
@@ -636,7 +646,10 @@ async fn replace(
         let sessions = s.store.running_sessions(&[t.id]).await?;
         disconnect_later(&s, sessions, "shortened through the API");
     }
-    Ok(written("AccessToken was successfully updated.", &t))
+    Ok(written(
+        &with_warnings("AccessToken was successfully updated.", &t, &s.config),
+        &t,
+    ))
 }
 
 async fn remove(
@@ -955,10 +968,7 @@ async fn ironwifi_decide(
             } else {
                 StatusCode::FORBIDDEN
             };
-            Ok(ironwifi_reject(
-                status,
-                crate::radius::server::reject_message(cfg, *r),
-            ))
+            Ok(ironwifi_reject(status, cfg.messages.for_reason(*r)))
         }
         (Decision::Accept(_), None) => Err(ApiError::Internal("accept without token facts".into())),
     }

@@ -86,16 +86,17 @@ fn json<'a>(k: &'a ApiKey, key: Option<&'a str>) -> KeyJson<'a> {
 }
 
 pub async fn run(cmd: ApiKeyCommand, config: &Config) -> Result<(), CliError> {
-    let store = Store::open(&config.database).await?;
+    let access = match cmd {
+        ApiKeyCommand::List { .. } => super::Access::Read,
+        _ => super::Access::Write,
+    };
+    let store = super::open_store(config, access).await?;
     let res = run_on(&store, cmd, config).await;
     store.close().await;
     res
 }
 
 async fn run_on(store: &Store, cmd: ApiKeyCommand, config: &Config) -> Result<(), CliError> {
-    if !matches!(cmd, ApiKeyCommand::List { .. }) {
-        store.ensure_writable()?;
-    }
     let tz = config.server.timezone;
     let now = super::token::now();
     match cmd {

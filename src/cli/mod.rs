@@ -17,6 +17,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::config::Config;
+use crate::store::{OpenMode, Store};
 
 /// Exit codes (documented in the README).
 pub const EXIT_OK: u8 = 0;
@@ -140,6 +141,50 @@ impl From<crate::store::StoreError> for CliError {
     }
 }
 
+/// What a command does with the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Only reads: the database must exist; nothing is created.
+    Read,
+    /// Writes: a missing database is created (and the CLI says so).
+    Write,
+}
+
+/// Open the configured database for a CLI command. With no configuration
+/// file found, says which database the built-in defaults point at, so that
+/// a command run in another directory cannot quietly work on another
+/// database than the server's.
+pub(crate) async fn open_store(config: &Config, access: Access) -> Result<Store, CliError> {
+    let file = crate::store::database_file(&config.database.url);
+    let shown = file
+        .as_deref()
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()))
+        .map_or_else(|| config.database.url.clone(), |p| p.display().to_string());
+    if config.is_builtin() {
+        eprintln!(
+            "{} no configuration file found (--config, $RADGATE_CONFIG, ./radgate.toml, \
+             /etc/radgate/radgate.toml): built-in defaults, database {shown}",
+            style::note_prefix()
+        );
+    }
+    let existed = file.as_deref().is_none_or(std::path::Path::exists);
+    let mode = match access {
+        Access::Read => OpenMode::Existing,
+        Access::Write => OpenMode::Create,
+    };
+    let store = Store::open(&config.database, mode).await?;
+    if access == Access::Write {
+        if let Err(e) = store.ensure_writable() {
+            store.close().await;
+            return Err(e.into());
+        }
+        if !existed {
+            eprintln!("{} created a new database {shown}", style::note_prefix());
+        }
+    }
+    Ok(store)
+}
+
 fn load_config(cli: &Cli) -> Result<Config, CliError> {
     Config::load(cli.config.as_deref()).map_err(|e| CliError {
         code: EXIT_CONFIG,
@@ -172,7 +217,7 @@ pub fn main() -> ExitCode {
         _ => {}
     }
     let serve = matches!(cli.command, Command::Serve);
-    init_logging(serve);
+    crate::logging::init(serve);
     let rt = if serve {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -224,18 +269,6 @@ fn man(dir: Option<&std::path::Path>) -> std::io::Result<()> {
         }
         None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout()),
     }
-}
-
-fn init_logging(serve: bool) {
-    let default = if serve { "info" } else { "warn" };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RADGATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
 }
 
 async fn run(cli: Cli) -> Result<(), CliError> {

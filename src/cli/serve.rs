@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use super::CliError;
 use crate::config::Config;
-use crate::radius::server;
-use crate::store::Store;
+use crate::daemon;
+use crate::store::{OpenMode, Store};
 
 pub async fn run(config: Config) -> Result<(), CliError> {
     if config.is_builtin() {
@@ -25,11 +25,16 @@ pub async fn run(config: Config) -> Result<(), CliError> {
             ),
         });
     }
-    let store = Store::open(&config.database).await?;
+    // Ports first: a port in use stops here, before a database file is
+    // created or migrated.
+    let listeners = daemon::Listeners::bind(&config)
+        .await
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    let store = Store::open(&config.database, OpenMode::Create).await?;
     // Refuse to start rather than answer nothing: every request writes.
     store.ensure_writable()?;
     tracing::info!(database = %config.database.url, "database open");
-    let handle = server::start(Arc::new(config), &store)
+    let handle = daemon::start_on(Arc::new(config), &store, listeners)
         .await
         .map_err(|e| CliError::failure(e.to_string()))?;
     wait_for_signal().await;

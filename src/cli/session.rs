@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::output::{print_json, print_table, Cell};
 use super::{CliError, Format};
 use crate::config::Config;
-use crate::store::{SessionFilter, SessionInfo, Store};
+use crate::store::{SessionFilter, SessionInfo};
 use crate::token::ts;
 use crate::token_parse::{format_local, format_utc};
 
@@ -91,7 +91,7 @@ pub async fn run(cmd: SessionCommand, config: &Config) -> Result<(), CliError> {
             a.limit
         )));
     }
-    let store = Store::open(&config.database).await?;
+    let store = super::open_store(config, super::Access::Read).await?;
     let f = SessionFilter {
         active: a.active,
         code: a.code,

@@ -27,6 +27,16 @@ pub fn error_prefix() -> String {
     paint(enabled(true), "1;31", "radgate: error:")
 }
 
+/// `radgate: warning:`, yellow and bold on a terminal.
+pub fn warning_prefix() -> String {
+    paint(enabled(true), "1;33", "radgate: warning:")
+}
+
+/// `radgate: note:`, bold on a terminal.
+pub fn note_prefix() -> String {
+    paint(enabled(true), "1", "radgate: note:")
+}
+
 /// Bold text for stdout (table headers).
 pub fn bold(text: &str) -> String {
     paint(enabled(false), "1", text)

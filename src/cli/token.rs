@@ -364,23 +364,24 @@ pub(super) fn now() -> i64 {
 }
 
 pub async fn run(cmd: TokenCommand, config: &Config) -> Result<(), CliError> {
-    let store = Store::open(&config.database).await?;
+    let access = if matches!(
+        cmd,
+        TokenCommand::Show { .. }
+            | TokenCommand::List(_)
+            | TokenCommand::Export(_)
+            | TokenCommand::Print(_)
+    ) {
+        super::Access::Read
+    } else {
+        super::Access::Write
+    };
+    let store = super::open_store(config, access).await?;
     let res = run_on(&store, cmd, config).await;
     store.close().await;
     res
 }
 
 async fn run_on(store: &Store, cmd: TokenCommand, config: &Config) -> Result<(), CliError> {
-    let reads_only = matches!(
-        cmd,
-        TokenCommand::Show { .. }
-            | TokenCommand::List(_)
-            | TokenCommand::Export(_)
-            | TokenCommand::Print(_)
-    );
-    if !reads_only {
-        store.ensure_writable()?;
-    }
     let tz = config.server.timezone;
     match cmd {
         TokenCommand::Create(a) => {
@@ -392,7 +393,7 @@ async fn run_on(store: &Store, cmd: TokenCommand, config: &Config) -> Result<(),
             new.updated_by = Some(whoami());
             let t = store.create_token(&new, now()).await?;
             print_tokens(std::slice::from_ref(&t), a.format, tz, true)?;
-            warn_if_past(t.valid_to, tz);
+            warn_unusable(t.minutes_included, t.valid_to, tz);
             Ok(())
         }
         TokenCommand::Generate(a) => generate(store, a, tz).await,
@@ -555,7 +556,7 @@ async fn generate(store: &Store, a: GenerateArgs, tz: chrono_tz::Tz) -> Result<(
             err
         })?;
     template.updated_by = Some(whoami());
-    warn_if_past(template.valid_to, tz);
+    warn_unusable(template.minutes_included, template.valid_to, tz);
     let mut seen = std::collections::HashSet::with_capacity(count);
     let prefix = a.prefix.clone();
     // Skips codes drawn earlier in this batch (cheaper than a failed insert);
@@ -699,9 +700,16 @@ async fn update(store: &Store, a: UpdateArgs, config: &Config) -> Result<(), Cli
         })
         .await?;
     print_tokens(std::slice::from_ref(&t), a.format, tz, true)?;
-    if a.valid_to.as_deref().is_some_and(|v| !v.is_empty()) {
-        warn_if_past(t.valid_to, tz);
-    }
+    // Said when the change is what makes the code unusable.
+    let valid_to = t
+        .valid_to
+        .filter(|_| a.valid_to.as_deref().is_some_and(|v| !v.is_empty()));
+    let minutes = if a.minutes.is_some() {
+        t.minutes_included
+    } else {
+        1
+    };
+    warn_unusable(minutes, valid_to, tz);
     if let Some(old) = before.filter(|old| old.shortened_by(&t, now())) {
         let sessions = store.running_sessions(&[t.id]).await?;
         disconnect_sessions(config, &sessions, &format!("{} shortened", old.access_code)).await;
@@ -709,14 +717,11 @@ async fn update(store: &Store, a: UpdateArgs, config: &Config) -> Result<(), Cli
     Ok(())
 }
 
-/// A ValidTo already past makes every login fail ("expired"): say so on
+/// A ValidTo already past or no minutes make every login fail: say so on
 /// stderr (the command still succeeds; an admin may mean it).
-fn warn_if_past(valid_to: Option<i64>, tz: chrono_tz::Tz) {
-    if valid_to.is_some_and(|v| v <= now()) {
-        eprintln!(
-            "warning: ValidTo {} is already past: the code cannot be used (give a later --valid-to)",
-            opt_time(valid_to, tz)
-        );
+fn warn_unusable(minutes_included: i64, valid_to: Option<i64>, tz: chrono_tz::Tz) {
+    for w in crate::token::unusable_warnings(minutes_included, valid_to, now(), tz) {
+        eprintln!("{} {w}", super::style::warning_prefix());
     }
 }
 

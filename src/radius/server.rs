@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,18 +18,12 @@ use super::cache::{Lookup, RetransmitCache};
 use super::codec::{self, Attrs, DropReason, Request};
 use super::disconnect;
 use crate::config::{ClientConfig, Config, MaPolicy};
+use crate::logging::{mask_code, LogLimiter};
 use crate::policy::accounting::{counter64, AcctStatus};
 use crate::policy::auth::{Decision, RejectReason};
 use crate::policy::reply;
-use crate::store::{
-    AcctJob, AcctOutcome, AuthJob, AuthOutcome, LiveSession, Store, Writer, WriterSettings,
-};
+use crate::store::{AcctJob, AcctOutcome, AuthJob, AuthOutcome, LiveSession, Writer};
 use crate::token_parse::{device_id, normalize_mac};
-
-/// How long `ServerHandle::shutdown` waits for tasks before aborting them.
-const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
-/// How long shutdown waits for the deferred LastAccess stamps to be written.
-const STAMPS_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Entries the retransmit cache holds at most.
 const CACHE_CAPACITY: usize = 65_536;
@@ -77,6 +71,20 @@ impl Stats {
             DropReason::MissingMessageAuthenticator => &self.missing_message_authenticator,
         })
     }
+    /// The counters a traffic summary shows.
+    pub fn summary(&self) -> Summary {
+        let g = Stats::get;
+        Summary {
+            accepts: g(&self.access_accepts),
+            rejects: g(&self.access_rejects),
+            throttled: g(&self.throttled),
+            accounting: g(&self.acct_responses),
+            dropped: self.dropped_total(),
+            duplicates: g(&self.duplicates),
+            store_errors: g(&self.store_errors),
+        }
+    }
+
     /// Total of datagrams dropped without an answer.
     pub fn dropped_total(&self) -> u64 {
         [
@@ -94,10 +102,48 @@ impl Stats {
     }
 }
 
+/// `ClientState::ma_learned_at` before the client has sent a
+/// Message-Authenticator.
+const NOT_LEARNT: i64 = i64::MIN;
+
+/// Counts of requests by outcome (totals, or the difference of two).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub accepts: u64,
+    pub rejects: u64,
+    /// Rejects that were throttled (also counted in `rejects`).
+    pub throttled: u64,
+    pub accounting: u64,
+    pub dropped: u64,
+    pub duplicates: u64,
+    pub store_errors: u64,
+}
+
+impl Summary {
+    /// What happened between `earlier` and this.
+    pub fn since(&self, earlier: &Summary) -> Summary {
+        let d = |a: u64, b: u64| a.saturating_sub(b);
+        Summary {
+            accepts: d(self.accepts, earlier.accepts),
+            rejects: d(self.rejects, earlier.rejects),
+            throttled: d(self.throttled, earlier.throttled),
+            accounting: d(self.accounting, earlier.accounting),
+            dropped: d(self.dropped, earlier.dropped),
+            duplicates: d(self.duplicates, earlier.duplicates),
+            store_errors: d(self.store_errors, earlier.store_errors),
+        }
+    }
+
+    pub fn is_quiet(&self) -> bool {
+        *self == Summary::default()
+    }
+}
+
 struct ClientState {
     cfg: ClientConfig,
-    /// `auto`: set once the client has sent a Message-Authenticator.
-    ma_learned: AtomicBool,
+    /// `auto`: when (Unix seconds) the client first sent an Access-Request
+    /// with a Message-Authenticator; `NOT_LEARNT` before.
+    ma_learned_at: AtomicI64,
 }
 
 impl ClientState {
@@ -105,7 +151,44 @@ impl ClientState {
         match self.cfg.require_message_authenticator {
             MaPolicy::Yes => true,
             MaPolicy::No => false,
-            MaPolicy::Auto => self.ma_learned.load(Ordering::Relaxed),
+            MaPolicy::Auto => self.learned_at().is_some(),
+        }
+    }
+
+    fn learned_at(&self) -> Option<i64> {
+        Some(self.ma_learned_at.load(Ordering::Relaxed)).filter(|&t| t != NOT_LEARNT)
+    }
+
+    /// Records that the client signs its Access-Requests; true the first
+    /// time.
+    fn learn_ma(&self, now: i64) -> bool {
+        self.ma_learned_at
+            .compare_exchange(NOT_LEARNT, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Why a request from this client was likely dropped, for the log.
+    fn drop_cause(&self, r: DropReason) -> String {
+        match r {
+            DropReason::BadAuthenticator | DropReason::BadMessageAuthenticator => {
+                "; wrong shared secret? (the NAS and radgate's [[client]] must have the same)"
+                    .into()
+            }
+            DropReason::MissingMessageAuthenticator => {
+                match (self.cfg.require_message_authenticator, self.learned_at()) {
+                    (MaPolicy::Auto, Some(t)) => format!(
+                        "; this client now must send Message-Authenticator, learnt at {} from an earlier \
+                         Access-Request that had one (require_message_authenticator = \"auto\"; a restart \
+                         forgets it, \"no\" never requires it)",
+                        crate::token_parse::format_utc(crate::token::ts(t))
+                    ),
+                    (MaPolicy::Yes, _) => {
+                        "; this client must send Message-Authenticator (require_message_authenticator = \"yes\")".into()
+                    }
+                    _ => "; Status-Server must carry Message-Authenticator (RFC 5997)".into(),
+                }
+            }
+            DropReason::Malformed | DropReason::UnexpectedCode => String::new(),
         }
     }
 }
@@ -123,47 +206,12 @@ struct Shared {
     /// Dropped packets are logged at most a few times per second, so a
     /// flood cannot flood the log; the counters see every one.
     drop_log: LogLimiter,
+    /// Access-Reject lines, likewise.
+    reject_log: LogLimiter,
     /// Runs Disconnect-Requests (spawned from the reply thread).
     runtime: tokio::runtime::Handle,
     /// Sessions with a Disconnect-Request under way: not asked twice at once.
     disconnecting: Arc<std::sync::Mutex<HashSet<(String, String)>>>,
-}
-
-/// Allows at most `LogLimiter::PER_SECOND` log lines per second.
-#[derive(Debug, Default)]
-pub(crate) struct LogLimiter {
-    /// (second << 16) | count within that second.
-    state: AtomicU64,
-}
-
-impl LogLimiter {
-    const PER_SECOND: u64 = 10;
-
-    pub(crate) fn allow(&self) -> bool {
-        let sec = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let mut cur = self.state.load(Ordering::Relaxed);
-        loop {
-            let (s, n) = (cur >> 16, cur & 0xffff);
-            let next = if s == sec {
-                if n >= Self::PER_SECOND {
-                    return false;
-                }
-                cur + 1
-            } else {
-                (sec << 16) | 1
-            };
-            match self
-                .state
-                .compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed)
-            {
-                Ok(_) => return true,
-                Err(actual) => cur = actual,
-            }
-        }
-    }
 }
 
 impl Shared {
@@ -184,108 +232,34 @@ impl Shared {
     }
 }
 
-/// A running server. Dropping it does not stop it; call [`shutdown`](Self::shutdown).
-pub struct ServerHandle {
-    pub auth_addr: SocketAddr,
-    pub acct_addr: SocketAddr,
-    /// The HTTP API's bound address, when `[api] listen` is set.
-    pub api_addr: Option<SocketAddr>,
-    pub stats: Arc<Stats>,
-    shared: Arc<Shared>,
-    stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
-}
-
-/// Entries held in the in-memory tables (all bounded).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MemoryUse {
-    pub retransmit_cache: usize,
-    pub throttled_devices: usize,
-    pub throttled_nases: usize,
-    pub good_devices: usize,
-    /// LastAccess stamps waiting for their sweep (at most one per token).
-    pub deferred_stamps: usize,
-}
-
-impl ServerHandle {
-    /// Wait until every request answered so far is committed to the store
-    /// (Access-Accepts are sent before their commit's fsync).
-    pub async fn flush(&self) -> Result<(), crate::store::StoreError> {
-        self.shared.writer.flush().await
-    }
-
-    pub fn memory_use(&self) -> MemoryUse {
-        let g = self.shared.writer.gauges();
-        MemoryUse {
-            retransmit_cache: self.shared.cache.len(),
-            throttled_devices: g.throttled_devices.load(Ordering::Relaxed),
-            throttled_nases: g.throttled_nases.load(Ordering::Relaxed),
-            good_devices: g.good_devices.load(Ordering::Relaxed),
-            deferred_stamps: g.deferred_stamps.load(Ordering::Relaxed),
-        }
-    }
-
-    /// Stop serving. Tasks get `SHUTDOWN_GRACE` to finish (the HTTP API
-    /// lets requests in progress complete); whatever is left is aborted, so
-    /// an idle or stalled HTTP connection cannot hold the process.
-    pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
-        for mut t in self.tasks {
-            if tokio::time::timeout_at(deadline, &mut t).await.is_err() {
-                t.abort();
-                tracing::warn!("a task did not stop within {SHUTDOWN_GRACE:?}; aborted");
-            }
-        }
-        // Deferred LastAccess stamps go to the database: bounded work
-        // (measured: 629k stamps in 2.9 s), so a longer limit than the
-        // tasks get.
-        match tokio::time::timeout(STAMPS_GRACE, self.shared.writer.flush()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "cannot write LastAccess stamps at shutdown"),
-            Err(_) => tracing::warn!("LastAccess stamps not written within {STAMPS_GRACE:?}"),
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    #[error("cannot listen on {addr} ({key}): {source}")]
-    Bind {
-        addr: SocketAddr,
-        key: &'static str,
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
-}
-
-/// Bind the listeners and start serving. Returns once the sockets are bound:
-/// that is the readiness signal.
 /// Socket buffers asked for (the kernel caps them at net.core.rmem_max /
 /// wmem_max): bursts of logins queue here instead of being dropped.
 const SOCKET_BUFFER: usize = 4 << 20;
 
-/// Bind a listener. Returns the tokio socket for receiving, a non-blocking
-/// clone for replies sent from the writer thread, and the bound address.
-fn bind(
-    addr: SocketAddr,
-    key: &'static str,
-) -> Result<(UdpSocket, std::net::UdpSocket, SocketAddr), ServeError> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let err = |source| ServeError::Bind { addr, key, source };
-    let sock =
-        Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP)).map_err(err)?;
-    // Best effort: a smaller buffer still works.
-    let _ = sock.set_recv_buffer_size(SOCKET_BUFFER);
-    let _ = sock.set_send_buffer_size(SOCKET_BUFFER);
-    sock.bind(&addr.into()).map_err(err)?;
-    sock.set_nonblocking(true).map_err(err)?;
-    let std_sock: std::net::UdpSocket = sock.into();
-    let reply = std_sock.try_clone().map_err(err)?;
-    let local = std_sock.local_addr().map_err(err)?;
-    let sock = UdpSocket::from_std(std_sock).map_err(err)?;
-    Ok((sock, reply, local))
+/// A bound UDP port: the socket requests arrive on (tokio) and a
+/// non-blocking clone replies leave from (the same port, as NASes require).
+pub struct UdpListener {
+    sock: UdpSocket,
+    reply: std::net::UdpSocket,
+    pub addr: SocketAddr,
+}
+
+impl UdpListener {
+    /// Bind `addr` with large socket buffers.
+    pub fn bind(addr: SocketAddr) -> std::io::Result<UdpListener> {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+        // Best effort: a smaller buffer still works.
+        let _ = sock.set_recv_buffer_size(SOCKET_BUFFER);
+        let _ = sock.set_send_buffer_size(SOCKET_BUFFER);
+        sock.bind(&addr.into())?;
+        sock.set_nonblocking(true)?;
+        let std_sock: std::net::UdpSocket = sock.into();
+        let reply = std_sock.try_clone()?;
+        let addr = std_sock.local_addr()?;
+        let sock = UdpSocket::from_std(std_sock)?;
+        Ok(UdpListener { sock, reply, addr })
+    }
 }
 
 /// The non-blocking sockets replies leave from (the same ports requests
@@ -295,19 +269,31 @@ struct ReplySockets {
     acct: std::net::UdpSocket,
 }
 
-pub async fn start(config: Arc<Config>, store: &Store) -> Result<ServerHandle, ServeError> {
-    let (auth_sock, auth_reply, auth_addr) = bind(config.server.auth_listen, "server.auth_listen")?;
-    let (acct_sock, acct_reply, acct_addr) = bind(config.server.acct_listen, "server.acct_listen")?;
-    let writer = store
-        .spawn_writer(WriterSettings {
-            case_sensitive_codes: config.auth.case_sensitive_codes,
-            bind_mac_on_first_use: config.auth.bind_mac_on_first_use,
-            pending_place_ttl: config.auth.pending_place_ttl.as_secs() as i64,
-            throttle: config.throttle.clone(),
-            synchronous: config.database.synchronous,
-            stamp_sweep_every: crate::store::writer::LAST_ACCESS_SWEEP_EVERY,
-        })
-        .await?;
+/// The RADIUS side of a running daemon: the receive loops of both ports
+/// and the reply thread.
+pub struct RadiusServer {
+    pub stats: Arc<Stats>,
+    shared: Arc<Shared>,
+    /// The receive loops; they end when `stop` changes.
+    pub tasks: Vec<JoinHandle<()>>,
+}
+
+impl RadiusServer {
+    /// Entries in the retransmit cache.
+    pub fn cached_replies(&self) -> usize {
+        self.shared.cache.len()
+    }
+}
+
+/// Serve RADIUS on the bound ports, deciding through `writer`, until `stop`
+/// changes.
+pub fn start(
+    config: Arc<Config>,
+    writer: Writer,
+    auth: UdpListener,
+    acct: UdpListener,
+    stop: watch::Receiver<bool>,
+) -> std::io::Result<RadiusServer> {
     let stats = Arc::new(Stats::default());
     let shared = Arc::new(Shared {
         clients: config
@@ -315,72 +301,40 @@ pub async fn start(config: Arc<Config>, store: &Store) -> Result<ServerHandle, S
             .iter()
             .map(|c| ClientState {
                 cfg: c.clone(),
-                ma_learned: AtomicBool::new(false),
+                ma_learned_at: AtomicI64::new(NOT_LEARNT),
             })
             .collect(),
         cache: RetransmitCache::new(config.server.duplicate_window, CACHE_CAPACITY),
         drop_log: LogLimiter::default(),
+        reject_log: LogLimiter::default(),
         reply_sock: ReplySockets {
-            auth: auth_reply,
-            acct: acct_reply,
+            auth: auth.reply,
+            acct: acct.reply,
         },
-        replies: Replies::start().map_err(|source| ServeError::Bind {
-            addr: auth_addr,
-            key: "server.auth_listen",
-            source,
-        })?,
+        replies: Replies::start()?,
         config,
         writer,
         stats: stats.clone(),
         runtime: tokio::runtime::Handle::current(),
         disconnecting: Default::default(),
     });
-    let (stop, stop_rx) = watch::channel(false);
     let tasks = vec![
         tokio::spawn(serve_loop(
             shared.clone(),
-            Arc::new(auth_sock),
+            Arc::new(auth.sock),
             Port::Auth,
-            stop_rx.clone(),
+            stop.clone(),
         )),
         tokio::spawn(serve_loop(
             shared.clone(),
-            Arc::new(acct_sock),
+            Arc::new(acct.sock),
             Port::Acct,
-            stop_rx.clone(),
+            stop,
         )),
-        tokio::spawn(stamp_loop(shared.clone(), stop_rx.clone())),
-        tokio::spawn(sweep_loop(shared.clone(), stop_rx)),
     ];
-    let mut tasks = tasks;
-    let api_addr = match shared.config.api.listen {
-        None => None,
-        Some(addr) => {
-            let state = Arc::new(crate::api::ApiState {
-                store: store.clone(),
-                config: shared.config.clone(),
-                writer: shared.writer.clone(),
-            });
-            let (bound, task) = crate::api::start(addr, state, stop.subscribe())
-                .await
-                .map_err(|source| ServeError::Bind {
-                    addr,
-                    key: "api.listen",
-                    source,
-                })?;
-            tasks.push(task);
-            Some(bound)
-        }
-    };
-    tracing::info!("auth listening on {auth_addr}");
-    tracing::info!("acct listening on {acct_addr}");
-    Ok(ServerHandle {
-        auth_addr,
-        acct_addr,
-        api_addr,
+    Ok(RadiusServer {
         stats,
         shared,
-        stop,
         tasks,
     })
 }
@@ -396,64 +350,6 @@ impl Port {
         match self {
             Port::Auth => &[Code::AccessRequest, Code::StatusServer],
             Port::Acct => &[Code::AccountingRequest, Code::StatusServer],
-        }
-    }
-}
-
-/// Keep deferred LastAccess stamps going to the database while no requests
-/// come (requests carry them otherwise; see store/stamps.rs).
-async fn stamp_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.changed() => break,
-        }
-        if shared
-            .writer
-            .gauges()
-            .deferred_stamps
-            .load(Ordering::Relaxed)
-            > 0
-        {
-            if let Err(e) = shared.writer.write_stamps().await {
-                tracing::warn!(error = %e, "cannot write LastAccess stamps");
-            }
-        }
-    }
-}
-
-/// Close stale sessions and purge expired pending places, periodically.
-async fn sweep_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let acct = &shared.config.accounting;
-    let mut tick = tokio::time::interval(acct.sweep_interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.changed() => break,
-        }
-        let now = chrono::Utc::now().timestamp();
-        match shared
-            .writer
-            .sweep(now, acct.stale_after.as_secs() as i64)
-            .await
-        {
-            Ok(o) => {
-                if o.stale_closed > 0 {
-                    shared
-                        .stats
-                        .stale_closed
-                        .fetch_add(o.stale_closed, Ordering::Relaxed);
-                    tracing::info!(
-                        sessions = o.stale_closed,
-                        "closed stale sessions (no accounting for {} s)",
-                        acct.stale_after.as_secs()
-                    );
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "stale-session sweep failed"),
         }
     }
 }
@@ -506,7 +402,7 @@ async fn serve_loop(
             Err(r) => {
                 stats.dropped(r);
                 if shared.drop_log.allow() {
-                    tracing::warn!(%src, client = %client.cfg.name, "dropped: {}", r.as_str());
+                    tracing::warn!(%src, client = %client.cfg.name, "dropped: {}{}", r.as_str(), client.drop_cause(r));
                 }
                 continue;
             }
@@ -516,14 +412,15 @@ async fn serve_loop(
             // accounting need not sign its logins.
             if port == Port::Auth
                 && client.cfg.require_message_authenticator == MaPolicy::Auto
-                && !client.ma_learned.swap(true, Ordering::Relaxed)
+                && client.learn_ma(chrono::Utc::now().timestamp())
             {
                 tracing::info!(client = %client.cfg.name, "client sends Message-Authenticator; requiring it from now on");
             }
         } else if (port == Port::Auth && client.requires_ma()) || req.code == Code::StatusServer {
-            stats.dropped(DropReason::MissingMessageAuthenticator);
+            let r = DropReason::MissingMessageAuthenticator;
+            stats.dropped(r);
             if shared.drop_log.allow() {
-                tracing::warn!(%src, client = %client.cfg.name, "dropped: {}", DropReason::MissingMessageAuthenticator.as_str());
+                tracing::warn!(%src, client = %client.cfg.name, "dropped: {}{}", r.as_str(), client.drop_cause(r));
             }
             continue;
         }
@@ -577,16 +474,6 @@ async fn serve_loop(
             }
         }
     }
-}
-
-/// Mask an access code for logs: the first two characters, then stars.
-pub fn mask_code(code: &str) -> String {
-    let mut out: String = code.chars().take(2).collect();
-    out.extend(std::iter::repeat_n(
-        '*',
-        code.chars().count().saturating_sub(2).min(8),
-    ));
-    out
 }
 
 /// The reply thread: encodes, logs and sends replies in the order the store
@@ -731,7 +618,7 @@ fn access_reply(
                     ),
                 );
             }
-            tracing::info!(
+            tracing::debug!(
                 code = %shared.log_code(user_name),
                 nas = %client.cfg.name,
                 device = device.unwrap_or("-"),
@@ -745,14 +632,18 @@ fn access_reply(
             if *r == RejectReason::Throttled {
                 Stats::bump(&shared.stats.throttled);
             }
-            attrs.push_string(codec::ATTR_REPLY_MESSAGE, reject_message(cfg, *r));
-            tracing::info!(
-                code = %shared.log_code(user_name),
-                nas = %client.cfg.name,
-                device = device.unwrap_or("-"),
-                reason = r.as_str(),
-                "Access-Reject"
-            );
+            attrs.push_string(codec::ATTR_REPLY_MESSAGE, cfg.messages.for_reason(*r));
+            // Why a guest was refused is what support asks: info, but
+            // limited (a guessing flood is counted in the summary).
+            if shared.reject_log.allow() {
+                tracing::info!(
+                    code = %shared.log_code(user_name),
+                    nas = %client.cfg.name,
+                    device = device.unwrap_or("-"),
+                    reason = r.as_str(),
+                    "Access-Reject"
+                );
+            }
             Code::AccessReject
         }
     };
@@ -872,16 +763,20 @@ fn accounting_reply(
 ) -> Option<Vec<u8>> {
     let client = &shared.clients[ci];
     Stats::bump(&shared.stats.acct_responses);
-    let code = shared.log_code(user_name.unwrap_or(""));
+    let code = || shared.log_code(user_name.unwrap_or(""));
     let session = session_id.unwrap_or("-");
     match outcome.ignored {
+        // Acknowledged but not recorded: what an admin looks for when a
+        // code is not charged (limited: a misconfigured NAS repeats it).
         Some(why) => {
             Stats::bump(&shared.stats.acct_ignored);
-            tracing::info!(status = status.as_str(), %code, nas = %client.cfg.name, session, "Accounting-Response (nothing recorded: {why})");
+            if shared.reject_log.allow() {
+                tracing::info!(status = status.as_str(), code = %code(), nas = %client.cfg.name, session, "Accounting-Response (nothing recorded: {why})");
+            }
         }
-        None => tracing::info!(
+        None => tracing::debug!(
             status = status.as_str(),
-            %code,
+            code = %code(),
             nas = %client.cfg.name,
             session,
             charged = outcome.charged,
@@ -943,21 +838,5 @@ fn disconnect_sessions(shared: &Shared, sessions: &[LiveSession]) {
                 }
             }
         });
-    }
-}
-
-/// The configured Reply-Message for a reject reason.
-pub fn reject_message(cfg: &Config, r: RejectReason) -> &str {
-    let m = &cfg.messages;
-    match r {
-        RejectReason::UnknownCode => &m.unknown_code,
-        RejectReason::WrongPassword => &m.wrong_password,
-        RejectReason::NotYetValid => &m.not_yet_valid,
-        RejectReason::Expired => &m.expired,
-        RejectReason::AlreadyUsed => &m.already_used,
-        RejectReason::NoMinutesLeft => &m.no_minutes_left,
-        RejectReason::MacMismatch => &m.mac_mismatch,
-        RejectReason::UserLimitReached => &m.user_limit_reached,
-        RejectReason::Throttled => &m.throttled,
     }
 }

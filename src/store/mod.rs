@@ -13,7 +13,7 @@ mod walsync;
 pub mod writer;
 
 pub use sessions::{SessionFilter, SessionInfo};
-pub use sqlite::{SessionRow, Store, TokenFilter};
+pub use sqlite::{database_file, OpenMode, SessionRow, Store, TokenFilter};
 pub use writer::{
     AcceptFacts, AcctJob, AcctOutcome, AuthJob, AuthOutcome, SweepOutcome, Writer, WriterSettings,
 };
@@ -47,6 +47,11 @@ pub enum StoreError {
     NoSuchApiKey(String),
     #[error("\"{0}\" matches codes in several businesses ({1}); use the Id instead")]
     Ambiguous(String, String),
+    #[error(
+        "the database {0} does not exist: is this the server's configuration? (--config PATH; \
+         database.url, where a relative path is relative to the config file's directory)"
+    )]
+    Missing(String),
     #[error("database url {0:?}: {1}")]
     BadUrl(String, String),
     #[error(

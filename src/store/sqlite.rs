@@ -488,9 +488,31 @@ async fn is_read_only(conn: &mut sqlx::SqliteConnection) -> Result<bool, StoreEr
     Ok(ro == 1)
 }
 
+/// Whether opening a database may create it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Create the file when it does not exist (the server, commands that
+    /// write).
+    Create,
+    /// The file must exist (commands that only read): a missing file is
+    /// [`StoreError::Missing`], and nothing is created.
+    Existing,
+}
+
+/// The database file a `sqlite:` URL names (`None` for an in-memory
+/// database or another scheme).
+pub fn database_file(url: &str) -> Option<std::path::PathBuf> {
+    if !url.starts_with("sqlite:") || is_in_memory(url) {
+        return None;
+    }
+    let opts = SqliteConnectOptions::from_str(url).ok()?;
+    Some(opts.get_filename().to_path_buf())
+}
+
 impl Store {
-    /// Open (creating if missing) and migrate the database.
-    pub async fn open(cfg: &DatabaseConfig) -> Result<Store, StoreError> {
+    /// Open and migrate the database; `mode` says whether a missing file
+    /// is created.
+    pub async fn open(cfg: &DatabaseConfig, mode: OpenMode) -> Result<Store, StoreError> {
         let url = cfg.url.as_str();
         if !url.starts_with("sqlite:") {
             return Err(StoreError::BadUrl(
@@ -498,9 +520,17 @@ impl Store {
                 "only sqlite:// URLs are supported".into(),
             ));
         }
+        if mode == OpenMode::Existing {
+            if let Some(path) = database_file(url) {
+                if !path.exists() {
+                    let path = std::path::absolute(&path).unwrap_or(path);
+                    return Err(StoreError::Missing(path.display().to_string()));
+                }
+            }
+        }
         let opts = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::BadUrl(url.into(), e.to_string()))?
-            .create_if_missing(true)
+            .create_if_missing(mode == OpenMode::Create)
             // Only takes effect on a database that does not exist yet.
             .page_size(NEW_DATABASE_PAGE_SIZE)
             .journal_mode(SqliteJournalMode::Wal)

@@ -1315,7 +1315,9 @@ mod tests {
             url: format!("sqlite://{}", dir.join("w.db").display()),
             ..DatabaseConfig::default()
         };
-        let store = Store::open(&cfg).await.unwrap();
+        let store = Store::open(&cfg, crate::store::OpenMode::Create)
+            .await
+            .unwrap();
         let w = store
             .spawn_writer(WriterSettings {
                 case_sensitive_codes: false,

@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use md5::{Digest, Md5};
 use radgate::config::Config;
+use radgate::daemon::{self, ServerHandle};
 use radgate::radius::codec::{self, PacketCode as Code};
-use radgate::radius::server::{self, ServerHandle};
-use radgate::store::Store;
+use radgate::radius::server;
+use radgate::store::{OpenMode, Store};
 use radgate::token::{AccessToken, TokenInput};
 use radius::core::packet::Packet;
 use tokio::net::UdpSocket;
@@ -51,9 +52,9 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         let mut c = test_config(&dir);
         f(&mut c);
-        let store = Store::open(&c.database).await.unwrap();
+        let store = Store::open(&c.database, OpenMode::Create).await.unwrap();
         let config = Arc::new(c);
-        let handle = server::start(config.clone(), &store).await.unwrap();
+        let handle = daemon::start(config.clone(), &store).await.unwrap();
         TestServer {
             addr: handle.auth_addr,
             acct_addr: handle.acct_addr,
