@@ -13,6 +13,24 @@ struct Daemon {
     child: Child,
     auth: SocketAddr,
     acct: SocketAddr,
+    /// The daemon's log lines after start-up, as they come.
+    log: std::sync::mpsc::Receiver<String>,
+}
+
+impl Daemon {
+    /// Wait (at most 10 s) for a log line containing every needle; returns it.
+    fn wait_log(&self, needles: &[&str]) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) if needles.iter().all(|n| line.contains(n)) => return line,
+                Ok(line) => seen.push(line),
+                Err(_) => panic!("no log line with {needles:?}; saw:\n{}", seen.join("\n")),
+            }
+        }
+    }
 }
 
 impl Drop for Daemon {
@@ -59,11 +77,17 @@ fn start_daemon(config: &std::path::Path) -> Daemon {
         seen.push(line);
     }
     // Keep draining stderr so the daemon never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    let (tx, log) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
     Daemon {
         child,
         auth: auth.unwrap(),
         acct: acct.unwrap(),
+        log,
     }
 }
 
@@ -218,4 +242,133 @@ async fn acknowledged_accounting_survives_sigkill() {
     .unwrap();
     assert_eq!(sessions[0]["State"], "closed");
     assert_eq!(sessions[0]["SessionTime"], 900);
+}
+
+/// deploy/other-nas.md's radclient check, as written, after radtest (which
+/// signs its requests) has taught `require_message_authenticator = "auto"`
+/// that this client signs; and a request dropped for a missing or failing
+/// Message-Authenticator or authenticator is logged with its likely cause.
+#[tokio::test]
+async fn the_guides_radclient_check_works_and_drops_say_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path());
+    let d = start_daemon(&cfg);
+    cli(
+        &cfg,
+        &["token", "create", "--code", "WELCOME1", "--minutes", "60"],
+    );
+    let guide =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/other-nas.md"))
+            .unwrap();
+    // The guide's command: echo '<attributes>' | radclient -x HOST:1812 auth SECRET
+    let line = guide
+        .lines()
+        .find(|l| l.starts_with("echo '") && guide.contains("radclient"))
+        .expect("the guide's radclient check");
+    let attrs = line
+        .strip_prefix("echo '")
+        .and_then(|l| l.split_once('\''))
+        .map(|(a, _)| a.to_string())
+        .unwrap();
+    let next = guide
+        .lines()
+        .skip_while(|l| *l != line)
+        .nth(1)
+        .unwrap_or("");
+    assert!(
+        next.trim_start()
+            .starts_with("| radclient -x RADGATE_HOST:1812 auth use-a-long-random-shared-secret"),
+        "the guide's command changed: {next}"
+    );
+    if let (Some(radtest), Some(radclient)) = (
+        tool("radtest", "freeradius-utils"),
+        tool("radclient", "freeradius-utils"),
+    ) {
+        let port = d.auth.port();
+        let out = tokio::task::spawn_blocking(move || {
+            let radtest = Command::new(radtest)
+                .args([
+                    "WELCOME1",
+                    "WELCOME1",
+                    &format!("127.0.0.1:{port}"),
+                    "0",
+                    "testing123",
+                ])
+                .output()
+                .unwrap();
+            let mut child = Command::new(radclient)
+                .args([
+                    "-x",
+                    "-r",
+                    "1",
+                    "-t",
+                    "3",
+                    &format!("127.0.0.1:{port}"),
+                    "auth",
+                    "testing123",
+                ])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(attrs.as_bytes())
+                .unwrap();
+            let radclient = child.wait_with_output().unwrap();
+            (
+                String::from_utf8_lossy(&radtest.stdout).into_owned(),
+                String::from_utf8_lossy(&radclient.stdout).into_owned(),
+            )
+        })
+        .await
+        .unwrap();
+        assert!(
+            out.0.contains("Received Access-Accept"),
+            "radtest: {}",
+            out.0
+        );
+        assert!(
+            out.1.contains("Received Access-Accept"),
+            "the guide's radclient check: {}",
+            out.1
+        );
+        assert!(out.1.contains("Session-Timeout = 3600"), "{}", out.1);
+    }
+    // Our client, which signs too, then once without: dropped, and the log
+    // says why.
+    let c = Client::new(d.auth).await;
+    assert!(c
+        .auth(1, "WELCOME1", Pw::Pap("WELCOME1"), None)
+        .await
+        .is_accept());
+    let unsigned = access_request(2, "WELCOME1", Pw::Pap("WELCOME1"), None, false, SECRET);
+    c.send(&unsigned).await;
+    let line = d.wait_log(&[
+        "dropped: Message-Authenticator required but missing",
+        "learnt at",
+    ]);
+    assert!(line.contains("WARN"), "{line}");
+    // Accounting signed with another secret.
+    let mut other = Client::new(d.acct).await;
+    other.secret = "not-the-secret".into();
+    let bad = acct_request(
+        3,
+        &Acct {
+            status: START,
+            user: "WELCOME1",
+            session_id: "s1",
+            ..Default::default()
+        },
+        "not-the-secret",
+    );
+    other.send(&bad).await;
+    d.wait_log(&[
+        "dropped: request authenticator does not verify",
+        "wrong shared secret?",
+    ]);
 }

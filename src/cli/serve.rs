@@ -33,7 +33,10 @@ pub async fn run(config: Config) -> Result<(), CliError> {
     let store = Store::open(&config.database, OpenMode::Create).await?;
     // Refuse to start rather than answer nothing: every request writes.
     store.ensure_writable()?;
-    tracing::info!(database = %config.database.url, "database open");
+    let file = crate::store::database_file(&config.database.url)
+        .and_then(|p| std::path::absolute(p).ok())
+        .map_or_else(|| config.database.url.clone(), |p| p.display().to_string());
+    tracing::info!(database = %file, "database open");
     let handle = daemon::start_on(Arc::new(config), &store, listeners)
         .await
         .map_err(|e| CliError::failure(e.to_string()))?;
