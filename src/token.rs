@@ -10,6 +10,10 @@ use crate::token_parse::{
     format_utc, normalize_mac, normalize_uuid, parse_datetime, parse_minutes_span, validate_code,
 };
 
+/// The most MinutesIncluded a code may have (about 190 years): far beyond
+/// any voucher, and far from overflowing seconds.
+pub const MAX_MINUTES: i64 = 100_000_000;
+
 /// A stored access token. Times are Unix seconds (UTC).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessToken {
@@ -78,6 +82,23 @@ impl AccessToken {
         }
     }
 
+    /// Whether a guest could log in with this code at `now`, as far as the
+    /// code itself tells (devices and MAC binding aside), in the order the
+    /// login checks it.
+    pub fn usability(&self, now: i64) -> Usability {
+        if self.valid_from.is_some_and(|f| f > now) {
+            Usability::NotYetValid
+        } else if self.expires_on().is_some_and(|e| e <= now) {
+            Usability::Expired
+        } else if self.single_use && self.spent_on.is_some() {
+            Usability::Spent
+        } else if seconds_left(self.minutes_included, self.seconds_used) == 0 {
+            Usability::UsedUp
+        } else {
+            Usability::Usable
+        }
+    }
+
     /// The JSON form with Nexudus field names; datetimes RFC 3339 UTC.
     pub fn to_json(&self) -> TokenJson {
         let t = |s: Option<i64>| s.map(|s| format_utc(ts(s)));
@@ -106,6 +127,42 @@ impl AccessToken {
             expires_on: t(self.expires_on()),
             rate_limit: self.rate_limit.clone(),
         }
+    }
+}
+
+/// See [`AccessToken::usability`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Usability {
+    Usable,
+    /// ValidFrom is still ahead: usable later.
+    NotYetValid,
+    /// ValidTo, or the window from first use, has passed.
+    Expired,
+    /// Single use, and its session has ended.
+    Spent,
+    /// No time left.
+    UsedUp,
+}
+
+impl Usability {
+    /// In words, for people (`not yet valid`, `used up`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Usability::Usable => "usable",
+            Usability::NotYetValid => "not yet valid",
+            Usability::Expired => "expired",
+            Usability::Spent => "spent",
+            Usability::UsedUp => "used up",
+        }
+    }
+
+    /// It can never log in again as it stands (an admin could still
+    /// extend it).
+    pub fn is_dead(self) -> bool {
+        matches!(
+            self,
+            Usability::Expired | Usability::Spent | Usability::UsedUp
+        )
     }
 }
 
@@ -256,8 +313,11 @@ impl TokenInput {
                 ));
                 0
             }
-            Some(m) if m > 100_000_000 => {
-                errors.push(err("MinutesIncluded", format!("is too large: {m}")));
+            Some(m) if m > MAX_MINUTES => {
+                errors.push(err(
+                    "MinutesIncluded",
+                    format!("is too large: {m} (at most {MAX_MINUTES}, about 190 years)"),
+                ));
                 0
             }
             Some(m) => m,
@@ -517,6 +577,64 @@ mod tests {
                 t.first_used_on = Some(4_000);
             }),
             "a window from first use that ends before ValidTo"
+        );
+    }
+
+    #[test]
+    fn usability_in_the_order_a_login_checks() {
+        let now = 5_000;
+        let at = |f: fn(&mut AccessToken)| {
+            let mut t = stored();
+            f(&mut t);
+            t.usability(now)
+        };
+        assert_eq!(at(|_| {}), Usability::Usable);
+        assert_eq!(at(|t| t.valid_from = Some(5_001)), Usability::NotYetValid);
+        assert_eq!(at(|t| t.valid_from = Some(5_000)), Usability::Usable);
+        assert_eq!(at(|t| t.valid_to = Some(5_000)), Usability::Expired);
+        assert_eq!(
+            at(|t| {
+                t.valid_for_minutes = Some(10);
+                t.first_used_on = Some(4_000);
+            }),
+            Usability::Expired,
+            "ten minutes from the first use, 1000 s ago"
+        );
+        assert_eq!(
+            at(|t| {
+                t.valid_for_minutes = Some(10);
+            }),
+            Usability::Usable,
+            "the window from first use has not started"
+        );
+        assert_eq!(
+            at(|t| {
+                t.single_use = true;
+                t.spent_on = Some(4_000);
+            }),
+            Usability::Spent
+        );
+        assert_eq!(
+            at(|t| t.spent_on = Some(4_000)),
+            Usability::Usable,
+            "not single-use"
+        );
+        assert_eq!(at(|t| t.seconds_used = 3_600), Usability::UsedUp);
+        assert_eq!(at(|t| t.seconds_used = 3_599), Usability::Usable);
+        assert_eq!(at(|t| t.minutes_included = 0), Usability::UsedUp);
+        assert_eq!(
+            at(|t| {
+                t.valid_to = Some(1);
+                t.seconds_used = 3_600;
+            }),
+            Usability::Expired,
+            "the first failing check names it"
+        );
+        assert!(!Usability::NotYetValid.is_dead());
+        assert!(
+            Usability::Spent.is_dead()
+                && Usability::Expired.is_dead()
+                && Usability::UsedUp.is_dead()
         );
     }
 

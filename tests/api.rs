@@ -420,6 +420,33 @@ async fn ironwifi_connector_decides_like_radius() {
         "{}",
         r.text
     );
+    // Input a NAS cannot have meant: refused with the field named, and no
+    // decision made.
+    for (body, says) in [
+        (
+            r#"{"login":"IRON1","password":"IRON1","mac":"garbage"}"#,
+            "mac: ",
+        ),
+        (
+            r#"{"login":123456,"password":"123456"}"#,
+            "login: must be a string",
+        ),
+        (
+            r#"{"login":"IRON1","password":123}"#,
+            "password: must be a string",
+        ),
+    ] {
+        let r = request(addr, "POST", path, Some(&k), Some(body)).await;
+        assert_eq!(r.status, 400, "{body}: {}", r.text);
+        let first = r.body["errors"][0].as_str().unwrap();
+        assert!(first.starts_with(says), "{body}: {}", r.text);
+    }
+    // A MAC in another notation, or an empty one, is fine.
+    for mac in ["aa-bb-cc-dd-ee-02", ""] {
+        let body = json!({"login": "IRON1", "password": "IRON1", "mac": mac}).to_string();
+        let r = request(addr, "POST", path, Some(&k), Some(&body)).await;
+        assert_eq!(r.status, 200, "{mac}: {}", r.text);
+    }
     // The connector is recorded like a login: LastAccess and FirstUsedOn.
     s.flush().await;
     assert!(s

@@ -37,6 +37,18 @@ async fn pap_accept_carries_session_timeout_and_interim_interval() {
     assert_eq!(live.len(), 1);
     assert_eq!(live[0].state, "pending");
     assert_eq!(live[0].device.as_deref(), Some("AA:BB:CC:DD:EE:01"));
+    // `session list` shows the place as pending while it holds, and as
+    // expired once its time has passed without an accounting Start.
+    let f = radgate::store::SessionFilter {
+        limit: 10,
+        ..Default::default()
+    };
+    let now = chrono::Utc::now().timestamp();
+    let listed = s.store.list_sessions(&f, now).await.unwrap();
+    assert_eq!(listed[0].state, "pending");
+    let until = listed[0].expires_at.unwrap();
+    let listed = s.store.list_sessions(&f, until).await.unwrap();
+    assert_eq!(listed[0].state, "expired");
     s.shutdown().await;
 }
 

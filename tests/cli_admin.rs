@@ -770,6 +770,51 @@ fn export_import_round_trip() {
         err.contains("line 2: AccessCode: \"ALPHA\" already exists"),
         "{err}"
     );
+    assert!(
+        err.contains("--skip-existing imports the rows whose code is new"),
+        "{err}"
+    );
+    // The same file with a new row, again with --skip-existing: the new row
+    // only; the stored codes stay as they are.
+    other.ok(&["token", "update", "ALPHA", "--add-minutes", "7"]);
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let mut row = vec![""; header.len()];
+    row[header.iter().position(|h| *h == "AccessCode").unwrap()] = "NEWROW";
+    row[header.iter().position(|h| *h == "MinutesIncluded").unwrap()] = "15";
+    let more = other.write("more.csv", &format!("{csv}{}\n", row.join(",")));
+    let msg = other.ok(&["token", "import", &more, "--skip-existing", "--dry-run"]);
+    assert!(msg.contains("1 row(s) can be imported, 5 skipped"), "{msg}");
+    let msg = other.ok(&["token", "import", &more, "--skip-existing"]);
+    assert!(
+        msg.contains("imported 1 token(s) from")
+            && msg.contains(", 5 skipped (their code or UniqueId already exists)"),
+        "{msg}"
+    );
+    assert_eq!(other.codes(&[]).len(), 6);
+    let alpha = other.json(&["token", "show", "ALPHA", "--format", "json"]);
+    let before = a["Records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["AccessCode"] == "ALPHA")
+        .unwrap();
+    assert_eq!(
+        alpha["MinutesIncluded"].as_i64().unwrap(),
+        before["MinutesIncluded"].as_i64().unwrap() + 7,
+        "a skipped code is left as it is"
+    );
+    // A spreadsheet's semicolon-separated file reads the same.
+    let fourth = Env::new();
+    let semi = fourth.write(
+        "semi.csv",
+        "AccessCode;MinutesIncluded;Description\nSEMI1;60;\"lobby, desk\"\n",
+    );
+    fourth.ok(&["token", "import", &semi]);
+    let v = fourth.json(&["token", "show", "SEMI1", "--format", "json"]);
+    assert_eq!(
+        (v["MinutesIncluded"].as_i64(), v["Description"].as_str()),
+        (Some(60), Some("lobby, desk"))
+    );
     // From stdin.
     let third = Env::new();
     let o = third.run_with(&["token", "import", "-"], csv.as_bytes());
@@ -902,6 +947,57 @@ fn print_fifty_vouchers_as_html() {
     assert!(err.contains("nothing to print"), "{err}");
 }
 
+/// A sheet is handed to guests: codes that cannot log in any more are left
+/// out unless asked for (and counted); codes not valid yet are printed and
+/// pointed out.
+#[test]
+fn print_leaves_out_codes_that_can_no_longer_be_used() {
+    let e = Env::new();
+    e.create("GOOD1", 60, &[]);
+    e.create("LATER1", 60, &["--valid-from", "2099-01-01T00:00"]);
+    e.create("OLD1", 60, &["--valid-to", "2020-01-01T00:00"]);
+    e.create("EMPTY1", 0, &[]);
+    let csv = e.write(
+        "spent.csv",
+        "AccessCode,MinutesIncluded,SingleUse,SpentOn\nSPENT1,60,true,2024-01-01T00:00:00Z\n",
+    );
+    e.ok(&["token", "import", &csv]);
+    let o = e.run(&["token", "print", "--unused"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let html = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(html.matches("<article").count(), 2, "{err}");
+    for code in ["GOOD1", "LATER1"] {
+        assert!(html.contains(&format!(">{code}</div>")), "{code} missing");
+    }
+    assert!(
+        err.contains(
+            "left out 3 code(s) that can no longer be used (1 expired, 1 spent, 1 used up); \
+             --include-unusable prints them"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("1 printed code(s) are not valid yet"), "{err}");
+
+    let o = e.run(&["token", "print", "--include-unusable"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout)
+            .matches("<article")
+            .count(),
+        5
+    );
+    assert!(
+        err.contains(
+            "warning: 3 printed code(s) can no longer be used (1 expired, 1 spent, 1 used up)"
+        ),
+        "{err}"
+    );
+    let err = e.fails(&["token", "print", "--code", "OLD1"], 1);
+    assert!(err.contains("no usable token matches the filters"), "{err}");
+}
+
 #[test]
 fn render_script_skips_without_chromium() {
     // Chromium is optional: without it the script says so and exits 0.
@@ -944,6 +1040,12 @@ fn every_command_has_help_with_examples() {
         &["token", "import"],
         &["token", "export"],
         &["token", "print"],
+        &["session"],
+        &["session", "list"],
+        &["apikey"],
+        &["apikey", "create"],
+        &["apikey", "list"],
+        &["apikey", "revoke"],
     ];
     for c in commands {
         let out = e.ok(&[*c, &["--help"]].concat());
@@ -996,6 +1098,14 @@ fn completions_and_man_page() {
     );
     assert!(man.contains(".TH radgate 1"), "{man}");
     assert!(man.contains("token"), "{man}");
+    // No page for clap's help subcommand is listed (none is written), and
+    // the examples stay one per line (no-fill), as typed.
+    assert!(!man.contains("radgate\\-help"), "{man}");
+    assert!(man.contains("radgate\\-token(1)"), "{man}");
+    assert!(
+        man.contains(".SH EXAMPLES\n.nf\n  radgate serve\n  radgate token create \\-\\-code WELCOME1 \\-\\-minutes 60\n"),
+        "{man}"
+    );
     let dir = e.path("man1");
     std::fs::create_dir(&dir).unwrap();
     let o = e.run(&["man", "--dir", dir.to_str().unwrap()]);
@@ -1008,6 +1118,24 @@ fn completions_and_man_page() {
     ] {
         let text = std::fs::read_to_string(dir.join(page)).unwrap();
         assert!(text.contains(".TH"), "{page}");
+    }
+    let written: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!written.iter().any(|p| p.contains("help")), "{written:?}");
+    // Every page another page refers to is written.
+    for page in &written {
+        let text = std::fs::read_to_string(dir.join(page)).unwrap();
+        for r in text.lines().filter_map(|l| l.strip_suffix("(1)")) {
+            let file = format!("{}.1", r.replace("\\-", "-"));
+            if r.starts_with("radgate") {
+                assert!(
+                    written.contains(&file),
+                    "{page} refers to {file}, not written"
+                );
+            }
+        }
     }
     // Completions and man pages need no configuration, even a broken one.
     std::fs::write(e.path("radgate.toml"), "[server]\nbogus = 1\n").unwrap();

@@ -461,6 +461,21 @@ impl Body {
         }
     }
 
+    /// A string, and only a string (no number taken for one).
+    fn string(&self, name: &str, errs: &mut Vec<FieldErr>) -> Option<String> {
+        match self.get(name)? {
+            Value::String(s) => Some(s.clone()),
+            v => {
+                errs.push(FieldErr {
+                    property: name.into(),
+                    message: "must be a string".into(),
+                    attempted: v.clone(),
+                });
+                None
+            }
+        }
+    }
+
     fn bool(&self, name: &str, errs: &mut Vec<FieldErr>) -> Option<bool> {
         match self.get(name)? {
             Value::Bool(b) => Some(*b),
@@ -878,9 +893,21 @@ async fn ironwifi_decide(
     let key = authorize(&s, &headers, "Radius-Authorize").await?;
     let body = Body::parse(body)?;
     let mut errs = Vec::new();
-    let login = body.text("login", &mut errs);
-    let password = body.text("password", &mut errs);
-    let mac = body.text("mac", &mut errs);
+    // Strings as IronWifi sends them: a number is a client's mistake, not a
+    // code, and a "mac" that is not a MAC address would bind or count a
+    // device that does not exist.
+    let login = body.string("login", &mut errs);
+    let password = body.string("password", &mut errs);
+    let mac = body
+        .string("mac", &mut errs)
+        .filter(|m| !m.trim().is_empty());
+    if let Some(Err(e)) = mac.as_deref().map(normalize_mac) {
+        errs.push(FieldErr {
+            property: "mac".into(),
+            message: e,
+            attempted: body.get("mac").cloned().unwrap_or(Value::Null),
+        });
+    }
     let (Some(login), Some(password), true) = (login.clone(), password, errs.is_empty()) else {
         if errs.is_empty() {
             // IronWifi sends the password only for PAP logins.

@@ -31,19 +31,32 @@ pub async fn run(store: &Store, a: ImportArgs, tz: Tz) -> Result<(), CliError> {
     // Rows that passed their own checks are checked against the database
     // too (without writing) when other rows are bad, so that one report
     // names every problem.
+    let mut exist = false;
     if bad.is_empty() || !rows.is_empty() {
         let checking_only = a.dry_run || !bad.is_empty();
-        match store.import_tokens(&rows, now(), checking_only).await? {
+        match store
+            .import_tokens(&rows, now(), checking_only, a.skip_existing)
+            .await?
+        {
             Ok(_) if !bad.is_empty() => {}
-            Ok(n) if a.dry_run => {
-                println!("{name}: {n} row(s) can be imported; nothing imported (--dry-run)");
+            Ok(done) if a.dry_run => {
+                println!(
+                    "{name}: {} row(s) can be imported{}; nothing imported (--dry-run)",
+                    done.imported,
+                    skipped(done.skipped)
+                );
                 return Ok(());
             }
-            Ok(n) => {
-                println!("imported {n} token(s) from {name}");
+            Ok(done) => {
+                println!(
+                    "imported {} token(s) from {name}{}",
+                    done.imported,
+                    skipped(done.skipped)
+                );
                 return Ok(());
             }
             Err(conflicts) => {
+                exist = true;
                 for (i, c) in conflicts {
                     bad.push((lines[i], c.to_string()));
                 }
@@ -60,10 +73,23 @@ pub async fn run(store: &Store, a: ImportArgs, tz: Tz) -> Result<(), CliError> {
         .iter()
         .map(|(line, msg)| format!("  line {line}: {msg}"))
         .collect();
+    let hint = if exist {
+        "\n(--skip-existing imports the rows whose code is new and leaves the others as they are)"
+    } else {
+        ""
+    };
     Err(CliError::input(format!(
-        "{name}: {rows_bad} bad row(s); nothing imported\n{}",
+        "{name}: {rows_bad} bad row(s); nothing imported\n{}{hint}",
         list.join("\n")
     )))
+}
+
+fn skipped(n: usize) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!(", {n} skipped (their code or UniqueId already exists)")
+    }
 }
 
 /// The line of a quoted field that is never closed, if any. A field is
@@ -71,7 +97,7 @@ pub async fn run(store: &Store, a: ImportArgs, tz: Tz) -> Result<(), CliError> {
 /// lone `"` ends it. A `"` anywhere else is an ordinary character (as the
 /// csv reader reads it: `12" screen`). The csv reader would read an unclosed
 /// quoted field to the end of the file.
-fn unclosed_quote(data: &[u8]) -> Option<u64> {
+fn unclosed_quote(data: &[u8], delimiter: u8) -> Option<u64> {
     let mut line = 1;
     let mut field_start = true;
     let mut open: Option<u64> = None;
@@ -90,7 +116,7 @@ fn unclosed_quote(data: &[u8]) -> Option<u64> {
         }
         match b {
             b'"' if field_start => open = Some(line),
-            b',' => {
+            d if d == delimiter => {
                 field_start = true;
                 continue;
             }
@@ -107,11 +133,28 @@ fn unclosed_quote(data: &[u8]) -> Option<u64> {
     open
 }
 
+/// The field separator: a comma, unless the header row has none and has
+/// semicolons (what spreadsheets write where the comma is the decimal
+/// mark) or tabs.
+fn delimiter(data: &[u8]) -> u8 {
+    let header = data.split(|&b| b == b'\n').next().unwrap_or_default();
+    if header.contains(&b',') {
+        b','
+    } else if header.contains(&b';') {
+        b';'
+    } else if header.contains(&b'\t') {
+        b'\t'
+    } else {
+        b','
+    }
+}
+
 /// Rows to import, their line numbers, and every problem found as
 /// `(line, message)`. `Err` when the file as a whole is unusable.
 #[allow(clippy::type_complexity)]
 fn parse(data: &[u8], tz: Tz) -> Result<(Vec<ImportToken>, Vec<u64>, Vec<(u64, String)>), String> {
-    if let Some(line) = unclosed_quote(data) {
+    let delimiter = delimiter(data);
+    if let Some(line) = unclosed_quote(data, delimiter) {
         return Err(format!(
             "line {line}: a double quote (\") opens a field that is never closed; \
              check the quoting (a quote inside a quoted field is written twice)"
@@ -119,6 +162,7 @@ fn parse(data: &[u8], tz: Tz) -> Result<(Vec<ImportToken>, Vec<u64>, Vec<(u64, S
     }
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
+        .delimiter(delimiter)
         .from_reader(data);
     let headers = rdr
         .headers()
@@ -135,6 +179,13 @@ fn parse(data: &[u8], tz: Tz) -> Result<(Vec<ImportToken>, Vec<u64>, Vec<(u64, S
             continue;
         }
         let Some(f) = TokenField::parse(h) else {
+            if h.contains([',', ';', '\t']) {
+                return Err(format!(
+                    "line 1: unknown column {h:?}: the header row must be separated by commas, \
+                     semicolons or tabs, one of them throughout (read as {:?})",
+                    char::from(delimiter)
+                ));
+            }
             return Err(format!(
                 "line 1: unknown column {h:?}; columns are the Nexudus names: {} (and ExpiresOn, \
                  which export computes and import ignores)",
@@ -359,7 +410,7 @@ mod tests {
         assert!(bad.is_empty(), "{bad:?}");
         assert_eq!(rows[0].token.description.as_deref(), Some("12\" screen"));
         assert_eq!(rows[1].token.description.as_deref(), Some("a, b"));
-        assert_eq!(unclosed_quote(b"A,B\r\n1,\"x\r\n\r\n"), Some(2));
+        assert_eq!(unclosed_quote(b"A,B\r\n1,\"x\r\n\r\n", b','), Some(2));
     }
 
     #[test]
@@ -391,6 +442,26 @@ mod tests {
         )
         .unwrap();
         assert_eq!((rows.len(), bad.len()), (1, 0));
+    }
+
+    #[test]
+    fn semicolons_and_tabs_separate_fields_when_the_header_has_no_comma() {
+        for sep in [";", "\t"] {
+            let csv = format!(
+                "AccessCode{sep}MinutesIncluded{sep}Description\nS1{sep}60{sep}\"a, b; c\"\nS2{sep}30{sep}\n"
+            );
+            let (rows, _, bad) = parse(csv.as_bytes(), Tz::UTC).unwrap();
+            assert!(bad.is_empty(), "{sep:?}: {bad:?}");
+            assert_eq!(rows.len(), 2);
+            assert_eq!(rows[0].token.description.as_deref(), Some("a, b; c"));
+            assert_eq!(rows[1].token.minutes_included, 30);
+        }
+        // Mixed in the header: named.
+        let err = parse(b"AccessCode,MinutesIncluded;Description\n", Tz::UTC).unwrap_err();
+        assert!(
+            err.contains("separated by commas, semicolons or tabs"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 mod apikey;
 mod filter;
 mod import;
+mod man;
 mod output;
 mod print;
 mod progress;
@@ -67,7 +68,10 @@ pub enum Command {
     )]
     Token(Box<token::TokenCommand>),
     /// List accounting sessions and pending places.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  radgate session list --active\n  radgate session list --code WELCOME1\n  radgate session list --limit 1000 --format csv > sessions.csv"
+    )]
     Session(session::SessionCommand),
     /// Manage keys for the admin HTTP API ([api] in the config).
     #[command(
@@ -256,19 +260,11 @@ fn restore_sigpipe() {
 }
 
 fn man(dir: Option<&std::path::Path>) -> std::io::Result<()> {
-    let cmd = Cli::command();
-    match dir {
-        Some(dir) => {
-            let named = |e: std::io::Error| {
-                std::io::Error::new(e.kind(), format!("--dir {}: {e}", dir.display()))
-            };
-            std::fs::create_dir_all(dir).map_err(named)?;
-            clap_mangen::generate_to(cmd, dir).map_err(named)?;
-            eprintln!("wrote man pages to {}", dir.display());
-            Ok(())
-        }
-        None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout()),
+    man::write(Cli::command(), dir, &mut std::io::stdout())?;
+    if let Some(dir) = dir {
+        eprintln!("wrote man pages to {}", dir.display());
     }
+    Ok(())
 }
 
 async fn run(cli: Cli) -> Result<(), CliError> {

@@ -11,7 +11,7 @@ use super::filter::{FilterArgs, OrderArgs};
 use super::token::now;
 use super::CliError;
 use crate::store::Store;
-use crate::token::{ts, AccessToken};
+use crate::token::{ts, AccessToken, Usability};
 use crate::token_parse::format_local;
 
 /// Cards on one A4 page: 3 columns × 8 rows.
@@ -44,6 +44,10 @@ pub struct PrintArgs {
     /// Small line at the bottom of each card (e.g. how to log in).
     #[arg(long, value_name = "TEXT", help_heading = "Sheet")]
     pub note: Option<String>,
+    /// Also print codes that can no longer be used (expired, spent, or no
+    /// minutes left); by default they are left out, and counted on stderr.
+    #[arg(long, help_heading = "Sheet")]
+    pub include_unusable: bool,
 }
 
 pub async fn run(store: &Store, a: PrintArgs, tz: Tz) -> Result<(), CliError> {
@@ -55,11 +59,53 @@ pub async fn run(store: &Store, a: PrintArgs, tz: Tz) -> Result<(), CliError> {
         }
     }
     let f = a.filter.to_filter(tz, &a.order)?;
-    let tokens = store.all_tokens(&f, now()).await?;
+    let now = now();
+    let mut tokens = store.all_tokens(&f, now).await?;
+    // A sheet is handed to guests: codes that cannot log in any more stay
+    // off it unless asked for, and codes not valid yet are pointed out.
+    let mut dead = std::collections::BTreeMap::<Usability, usize>::new();
+    let mut later = 0;
+    tokens.retain(|t| match t.usability(now) {
+        u if u.is_dead() => {
+            *dead.entry(u).or_default() += 1;
+            a.include_unusable
+        }
+        Usability::NotYetValid => {
+            later += 1;
+            true
+        }
+        _ => true,
+    });
+    let dead_total: usize = dead.values().sum();
+    let counts = dead
+        .iter()
+        .map(|(u, n)| format!("{n} {}", u.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if dead_total > 0 && !a.include_unusable {
+        eprintln!(
+            "{} left out {dead_total} code(s) that can no longer be used ({counts}); \
+             --include-unusable prints them",
+            super::style::note_prefix()
+        );
+    } else if dead_total > 0 {
+        eprintln!(
+            "{} {dead_total} printed code(s) can no longer be used ({counts})",
+            super::style::warning_prefix()
+        );
+    }
+    if later > 0 {
+        eprintln!(
+            "{} {later} printed code(s) are not valid yet (their cards show from when)",
+            super::style::note_prefix()
+        );
+    }
     if tokens.is_empty() {
-        return Err(CliError::failure(
-            "no token matches the filters; nothing to print",
-        ));
+        return Err(CliError::failure(if dead_total > 0 {
+            "no usable token matches the filters; nothing to print"
+        } else {
+            "no token matches the filters; nothing to print"
+        }));
     }
     let sheet = Sheet {
         title: &a.title,

@@ -346,6 +346,11 @@ pub struct ImportArgs {
     /// Check the file and report problems, but import nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Skip rows whose code (for their BusinessId) or UniqueId already
+    /// exists, instead of refusing the file: for importing a file again
+    /// after adding rows to it. The skipped codes are left as they are.
+    #[arg(long)]
+    pub skip_existing: bool,
 }
 
 #[derive(Debug, Args)]

@@ -59,18 +59,27 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
+                let state: String = r.try_get(5)?;
+                let expires_at: Option<i64> = r.try_get(10)?;
+                // A place whose time passed without an accounting Start
+                // holds nothing any more, even before the sweep deletes it.
+                let state = if state == "pending" && expires_at.is_some_and(|e| e <= now) {
+                    "expired".to_string()
+                } else {
+                    state
+                };
                 Ok(SessionInfo {
                     id: r.try_get(0)?,
                     token_id: r.try_get(1)?,
                     access_code: r.try_get(2)?,
                     nas: r.try_get(3)?,
                     device: r.try_get(4)?,
-                    state: r.try_get(5)?,
+                    state,
                     acct_session_id: r.try_get(6)?,
                     framed_ip: r.try_get(7)?,
                     created_at: r.try_get(8)?,
                     updated_at: r.try_get(9)?,
-                    expires_at: r.try_get(10)?,
+                    expires_at,
                     stopped_at: r.try_get(11)?,
                     session_time: r.try_get(12)?,
                     terminate_cause: r.try_get(13)?,

@@ -406,6 +406,14 @@ pub struct ImportToken {
     pub spent_on: Option<i64>,
 }
 
+/// What an import did (or, dry, would do).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Imported {
+    pub imported: usize,
+    /// Rows whose code or UniqueId already existed (`--skip-existing`).
+    pub skipped: usize,
+}
+
 /// An imported row that clashes with a stored token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImportConflict {
@@ -891,22 +899,21 @@ impl Store {
         rows: &[ImportToken],
         now: i64,
         dry_run: bool,
-    ) -> Result<Result<usize, Vec<(usize, ImportConflict)>>, StoreError> {
+        skip_existing: bool,
+    ) -> Result<Result<Imported, Vec<(usize, ImportConflict)>>, StoreError> {
         let mut conn = begin_immediate(&self.pool).await?;
         let res = async {
             let mut bad = Vec::new();
+            let mut done = Imported::default();
             for (i, row) in rows.iter().enumerate() {
                 match insert_imported(&mut conn, row, now).await {
-                    Ok(_) => {}
+                    Ok(_) => done.imported += 1,
+                    Err(Ok(_)) if skip_existing => done.skipped += 1,
                     Err(Ok(conflict)) => bad.push((i, conflict)),
                     Err(Err(e)) => return Err(e),
                 }
             }
-            Ok(if bad.is_empty() {
-                Ok(rows.len())
-            } else {
-                Err(bad)
-            })
+            Ok(if bad.is_empty() { Ok(done) } else { Err(bad) })
         }
         .await;
         match res {
