@@ -6,8 +6,9 @@
 #                                         targets, 3 interleaved rounds
 #   scripts/bench.sh --codes 100000       100k codes (1000000 for 1M)
 #   scripts/bench.sh --scaling            codes 10k/100k/1M x concurrency 1/16/64/256
-#   scripts/bench.sh --scaling --scaling-codes "10000 1000000" --scaling-concurrency 64 --rounds 5
-#                                         10k against 1M in five interleaved rounds (medians)
+#   scripts/bench.sh --scaling --scaling-codes "10000 1000000" --scaling-concurrency 64 --rounds 5 \
+#       --targets radgate --modes "auth-pap acct" --codes-state used
+#                                         radgate at 10k against 1M, five interleaved rounds
 #   scripts/bench.sh --install            apt-get install freeradius freeradius-utils sqlite3 first
 #   scripts/bench.sh --help               every option, and the files a run writes
 #
