@@ -541,10 +541,16 @@ used_sql() {
 seed_radgate() {
   local dir=$1 codes=$2 width
   width=$(code_width $((codes - 1)))
-  "$RADGATE" --config "$dir/radgate.toml" token list --format json >/dev/null
+  # radgate creates and migrates its database (a write command creates a
+  # missing one); the token it creates for that is deleted below.
+  if ! "$RADGATE" --config "$dir/radgate.toml" token create --code BENCHSEEDINIT --minutes 1 \
+      >/dev/null 2>"$dir/seed.log"; then
+    cat "$dir/seed.log" >&2; die "radgate could not create its database"
+  fi
   sqlite3 "$dir/radgate.db" <<SQL >/dev/null
 PRAGMA busy_timeout = 5000;
 BEGIN;
+DELETE FROM access_tokens WHERE access_code = 'BENCHSEEDINIT';
 WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < $codes - 1)
 INSERT INTO access_tokens (unique_id, business_id, access_code, code_key, description,
     minutes_included, seconds_used, user_limit, created_on, updated_on, updated_by)
