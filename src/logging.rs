@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// per change of state, and a summary of the traffic every minute
 /// ([`crate::daemon`]). A line per accepted login and per accounting packet
 /// is `debug` (`RADGATE_LOG=debug`): at tens of thousands of requests a
-/// second, writing them cost about a third of the server's throughput
+/// second, writing them cost about a fifth of the login throughput
 /// (BENCHMARKS.md).
 pub fn init(serve: bool) {
     let default = if serve { "info" } else { "warn" };

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use rusqlite::{ffi, Connection};
 
-// Measured on the 2-vCPU development machine (BENCHMARKS.md), accounting
+// Measured on the 2-vCPU development machine (BENCHMARKS-history.md), accounting
 // with 10k codes: a soft limit of 4 MiB restarted the WAL (one short
 // writer-side checkpoint with two syncs) several times a second, 13.5k/s
 // with p99 18.5 ms; 16 MiB: 16.3k/s, p99 12.8 ms; 40 MiB: 16.2k/s, p99

@@ -10,7 +10,7 @@
 //! statements, synchronously on its own thread: the hot path runs several
 //! statements per request, and sqlx's SQLite driver costs a thread hand-off
 //! per statement (measured: 9,000 auth/s and 3,500 accounting updates/s
-//! through sqlx, see BENCHMARKS.md). Reads for the CLI stay on sqlx. Both
+//! through sqlx, see BENCHMARKS-history.md). Reads for the CLI stay on sqlx. Both
 //! use the same bundled SQLite library.
 
 use rusqlite::{params, Connection, OptionalExtension};
