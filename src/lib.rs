@@ -12,4 +12,3 @@ pub mod policy;
 pub mod radius;
 pub mod store;
 pub mod token;
-pub mod token_parse;

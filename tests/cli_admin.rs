@@ -1330,7 +1330,7 @@ fn first_use_state_in_shortcuts_export_and_import() {
     let used = &e.json(&["token", "show", "USED", "--format", "json"]);
     assert_eq!(
         used["ExpiresOn"].as_str().unwrap(),
-        radgate::token_parse::format_utc(radgate::token::ts(now - 3600))
+        radgate::token::parse::format_utc(radgate::token::ts(now - 3600))
     );
     let day = chrono::DateTime::from_timestamp(now - 7200, 0)
         .unwrap()

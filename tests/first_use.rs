@@ -446,7 +446,7 @@ async fn a_code_that_is_no_longer_single_use_is_not_spent() {
         .auth(2, "WASONCE", Pw::Pap("WASONCE"), Some(MAC1))
         .await
         .is_accept());
-    let f = radgate::store::TokenFilter {
+    let f = radgate::token::TokenFilter {
         spent: true,
         page: 1,
         size: 10,

@@ -25,7 +25,7 @@ use radgate::policy::auth::{
 };
 use radgate::policy::throttle::{Throttle, Verdict};
 use radgate::radius::codec::{self, Attrs, Credential, DropReason, PacketCode as Code, Request};
-use radgate::token_parse::{code_key, device_id, normalize_mac};
+use radgate::token::parse::{code_key, device_id, normalize_mac};
 
 /// The secret the byte-level targets use (the RFC 2865 §7 examples' secret).
 pub const SECRET: &[u8] = b"xyzzy5461";

@@ -27,8 +27,8 @@ use crate::radius::disconnect;
 use crate::store::apikeys::{parse_role, ApiKey};
 use crate::store::sqlite::TokenUpdate;
 use crate::store::{AuthJob, LiveSession, Store, StoreError, Writer};
+use crate::token::parse::{device_id, format_utc, normalize_mac};
 use crate::token::{ts, AccessToken, FieldError, TokenInput};
-use crate::token_parse::{device_id, format_utc, normalize_mac};
 
 /// What the handlers share.
 pub struct ApiState {

@@ -6,9 +6,9 @@ use chrono_tz::Tz;
 use serde_json::Value;
 
 use super::FieldErr;
-use crate::store::sqlite::{CmpOp, FilterValue, TokenCond, TokenField};
-use crate::store::TokenFilter;
-use crate::token_parse::{normalize_mac, normalize_uuid, parse_datetime_span};
+use crate::token::parse::{normalize_mac, normalize_uuid, parse_datetime_span};
+use crate::token::TokenFilter;
+use crate::token::{CmpOp, FilterValue, TokenCond, TokenField};
 
 /// Largest page.
 const MAX_SIZE: i64 = 1000;

@@ -8,8 +8,8 @@ use super::{CliError, Format};
 use crate::config::Config;
 use crate::store::apikeys::{parse_role, ApiKey};
 use crate::store::Store;
+use crate::token::parse::{format_local, format_utc};
 use crate::token::ts;
-use crate::token_parse::{format_local, format_utc};
 
 #[derive(Debug, Subcommand)]
 pub enum ApiKeyCommand {

@@ -6,10 +6,10 @@ use chrono_tz::Tz;
 use clap::Args;
 
 use super::CliError;
-use crate::store::sqlite::{CmpOp, FilterValue, TokenCond, TokenField};
-use crate::store::TokenFilter;
+use crate::token::parse::{normalize_mac, normalize_uuid, parse_datetime_span};
 use crate::token::FieldError;
-use crate::token_parse::{normalize_mac, normalize_uuid, parse_datetime_span};
+use crate::token::TokenFilter;
+use crate::token::{CmpOp, FilterValue, TokenCond, TokenField};
 
 /// Exact filters, ranges and shortcuts. Every condition given must hold.
 #[derive(Debug, Default, Args)]

@@ -8,10 +8,11 @@ use chrono_tz::Tz;
 
 use super::token::{now, whoami, ImportArgs};
 use super::CliError;
-use crate::store::sqlite::{ImportToken, TokenField};
+use crate::store::sqlite::ImportToken;
 use crate::store::Store;
+use crate::token::parse::{code_key, normalize_uuid, parse_datetime};
+use crate::token::TokenField;
 use crate::token::{FieldError, TokenInput};
-use crate::token_parse::{code_key, normalize_uuid, parse_datetime};
 
 /// Columns that an export carries but an import ignores: the new token gets
 /// its own Id, and UpdatedOn/UpdatedBy record this import.

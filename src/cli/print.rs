@@ -11,8 +11,8 @@ use super::filter::{FilterArgs, OrderArgs};
 use super::token::now;
 use super::CliError;
 use crate::store::Store;
+use crate::token::parse::format_local;
 use crate::token::{ts, AccessToken, Usability};
-use crate::token_parse::format_local;
 
 /// Cards on one A4 page: 3 columns × 8 rows.
 pub const CARDS_PER_PAGE: usize = 24;

@@ -7,8 +7,8 @@ use super::output::{print_json, print_table, Cell};
 use super::{CliError, Format};
 use crate::config::Config;
 use crate::store::{SessionFilter, SessionInfo};
+use crate::token::parse::{format_local, format_utc};
 use crate::token::ts;
-use crate::token_parse::{format_local, format_utc};
 
 #[derive(Debug, Subcommand)]
 pub enum SessionCommand {

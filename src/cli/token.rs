@@ -15,10 +15,10 @@ use crate::config::Config;
 use crate::radius::disconnect;
 use crate::store::sqlite::{GenerateError, TokenUpdate};
 use crate::store::{LiveSession, SessionRow, Store};
-use crate::token::{ts, AccessToken, FieldError, TokenInput, TokenJson};
-use crate::token_parse::{
+use crate::token::parse::{
     code_key, format_local, format_minutes_span, format_utc, generate_code, CODE_ALPHABET,
 };
+use crate::token::{ts, AccessToken, FieldError, TokenInput, TokenJson};
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {

@@ -3,7 +3,7 @@
 //! no minutes left · bound to another device · device limit reached.
 
 use crate::radius::codec::Credential;
-use crate::token_parse::code_key;
+use crate::token::parse::code_key;
 
 /// What the decision needs to know about a token. Times are Unix seconds.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -23,7 +23,7 @@ use crate::policy::accounting::{counter64, AcctStatus};
 use crate::policy::auth::{Decision, RejectReason};
 use crate::policy::reply;
 use crate::store::{AcctJob, AcctOutcome, AuthJob, AuthOutcome, LiveSession, Writer};
-use crate::token_parse::{device_id, normalize_mac};
+use crate::token::parse::{device_id, normalize_mac};
 
 /// Entries the retransmit cache holds at most.
 const CACHE_CAPACITY: usize = 65_536;
@@ -180,7 +180,7 @@ impl ClientState {
                         "; this client now must send Message-Authenticator, learnt at {} from an earlier \
                          Access-Request that had one (require_message_authenticator = \"auto\"; a restart \
                          forgets it, \"no\" never requires it)",
-                        crate::token_parse::format_utc(crate::token::ts(t))
+                        crate::token::parse::format_utc(crate::token::ts(t))
                     ),
                     (MaPolicy::Yes, _) => {
                         "; this client must send Message-Authenticator (require_message_authenticator = \"yes\")".into()

@@ -13,7 +13,7 @@ mod walsync;
 pub mod writer;
 
 pub use sessions::{SessionFilter, SessionInfo};
-pub use sqlite::{database_file, OpenMode, SessionRow, Store, TokenFilter};
+pub use sqlite::{database_file, OpenMode, SessionRow, Store};
 pub use writer::{
     AcceptFacts, AcctJob, AcctOutcome, AuthJob, AuthOutcome, SweepOutcome, Writer, WriterSettings,
 };

@@ -3,7 +3,7 @@
 use sqlx::Row;
 
 use super::{Store, StoreError};
-use crate::token_parse::code_key;
+use crate::token::parse::code_key;
 
 /// A session or pending place with its token's code, for `session list`.
 #[derive(Debug, Clone, PartialEq, Eq)]

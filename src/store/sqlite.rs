@@ -11,8 +11,8 @@ use sqlx::{ConnectOptions, Connection, Row, SqliteConnection};
 
 use super::StoreError;
 use crate::config::{DatabaseConfig, Synchronous};
-use crate::token::{AccessToken, NewToken};
-use crate::token_parse::code_key;
+use crate::token::parse::code_key;
+use crate::token::{AccessToken, CmpOp, FilterValue, NewToken, TokenField, TokenFilter};
 
 /// Page size of a new database file. Smaller than SQLite's 4096 default:
 /// each request dirties a row or two on random pages, and every commit
@@ -79,135 +79,31 @@ pub struct SessionRow {
     pub session_time: i64,
 }
 
-/// A token field by its Nexudus name, for filters and ordering. The SQL
-/// for each is a fixed string (a whitelist): user input never reaches SQL
-/// text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TokenField {
-    Id,
-    UniqueId,
-    BusinessId,
-    AccessCode,
-    Description,
-    MinutesIncluded,
-    MinutesLeft,
-    ValidFrom,
-    ValidTo,
-    UserLimit,
-    MacAddress,
-    BookingGuid,
-    VisitorGuid,
-    LastAccess,
-    CreatedOn,
-    UpdatedOn,
-    UpdatedBy,
-    ValidForMinutes,
-    SingleUse,
-    FirstUsedOn,
-    SpentOn,
-    RateLimit,
-}
-
-impl TokenField {
-    pub const ALL: [TokenField; 22] = [
-        TokenField::Id,
-        TokenField::UniqueId,
-        TokenField::BusinessId,
-        TokenField::AccessCode,
-        TokenField::Description,
-        TokenField::MinutesIncluded,
-        TokenField::MinutesLeft,
-        TokenField::ValidFrom,
-        TokenField::ValidTo,
-        TokenField::UserLimit,
-        TokenField::MacAddress,
-        TokenField::BookingGuid,
-        TokenField::VisitorGuid,
-        TokenField::LastAccess,
-        TokenField::CreatedOn,
-        TokenField::UpdatedOn,
-        TokenField::UpdatedBy,
-        TokenField::ValidForMinutes,
-        TokenField::SingleUse,
-        TokenField::FirstUsedOn,
-        TokenField::SpentOn,
-        TokenField::RateLimit,
-    ];
-
-    /// The Nexudus field name (`MinutesIncluded`).
-    pub fn name(self) -> &'static str {
-        match self {
-            TokenField::Id => "Id",
-            TokenField::UniqueId => "UniqueId",
-            TokenField::BusinessId => "BusinessId",
-            TokenField::AccessCode => "AccessCode",
-            TokenField::Description => "Description",
-            TokenField::MinutesIncluded => "MinutesIncluded",
-            TokenField::MinutesLeft => "MinutesLeft",
-            TokenField::ValidFrom => "ValidFrom",
-            TokenField::ValidTo => "ValidTo",
-            TokenField::UserLimit => "UserLimit",
-            TokenField::MacAddress => "MacAddress",
-            TokenField::BookingGuid => "BookingGuid",
-            TokenField::VisitorGuid => "VisitorGuid",
-            TokenField::LastAccess => "LastAccess",
-            TokenField::CreatedOn => "CreatedOn",
-            TokenField::UpdatedOn => "UpdatedOn",
-            TokenField::UpdatedBy => "UpdatedBy",
-            TokenField::ValidForMinutes => "ValidForMinutes",
-            TokenField::SingleUse => "SingleUse",
-            TokenField::FirstUsedOn => "FirstUsedOn",
-            TokenField::SpentOn => "SpentOn",
-            TokenField::RateLimit => "RateLimit",
-        }
-    }
-
-    /// Parse a field name case-insensitively, ignoring `-`, `_` and an
-    /// `AccessToken_` prefix: `MinutesLeft`, `minutes-left`, `minutes_left`.
-    pub fn parse(s: &str) -> Option<TokenField> {
-        let norm: String = s
-            .trim()
-            .chars()
-            .filter(|c| *c != '-' && *c != '_')
-            .flat_map(char::to_lowercase)
-            .collect();
-        let norm = norm.strip_prefix("accesstoken").unwrap_or(&norm);
-        let norm = if norm == "business" {
-            "businessid"
-        } else {
-            norm
-        };
-        TokenField::ALL
-            .into_iter()
-            .find(|f| f.name().to_ascii_lowercase() == norm)
-    }
-
-    /// The SQL expression for this field (a fixed string from this list).
-    fn sql(self) -> &'static str {
-        match self {
-            TokenField::Id => "id",
-            TokenField::UniqueId => "unique_id",
-            TokenField::BusinessId => "business_id",
-            TokenField::AccessCode => "code_key",
-            TokenField::Description => "description",
-            TokenField::MinutesIncluded => "minutes_included",
-            TokenField::MinutesLeft => MINUTES_LEFT_SQL,
-            TokenField::ValidFrom => "valid_from",
-            TokenField::ValidTo => "valid_to",
-            TokenField::UserLimit => "user_limit",
-            TokenField::MacAddress => "mac_address",
-            TokenField::BookingGuid => "booking_guid",
-            TokenField::VisitorGuid => "visitor_guid",
-            TokenField::LastAccess => "last_access",
-            TokenField::CreatedOn => "created_on",
-            TokenField::UpdatedOn => "updated_on",
-            TokenField::UpdatedBy => "updated_by",
-            TokenField::ValidForMinutes => "valid_for_minutes",
-            TokenField::SingleUse => "single_use",
-            TokenField::FirstUsedOn => "first_used_on",
-            TokenField::SpentOn => "spent_on",
-            TokenField::RateLimit => "rate_limit",
-        }
+/// The SQL expression for a field (a fixed string from this list).
+fn field_sql(f: TokenField) -> &'static str {
+    match f {
+        TokenField::Id => "id",
+        TokenField::UniqueId => "unique_id",
+        TokenField::BusinessId => "business_id",
+        TokenField::AccessCode => "code_key",
+        TokenField::Description => "description",
+        TokenField::MinutesIncluded => "minutes_included",
+        TokenField::MinutesLeft => MINUTES_LEFT_SQL,
+        TokenField::ValidFrom => "valid_from",
+        TokenField::ValidTo => "valid_to",
+        TokenField::UserLimit => "user_limit",
+        TokenField::MacAddress => "mac_address",
+        TokenField::BookingGuid => "booking_guid",
+        TokenField::VisitorGuid => "visitor_guid",
+        TokenField::LastAccess => "last_access",
+        TokenField::CreatedOn => "created_on",
+        TokenField::UpdatedOn => "updated_on",
+        TokenField::UpdatedBy => "updated_by",
+        TokenField::ValidForMinutes => "valid_for_minutes",
+        TokenField::SingleUse => "single_use",
+        TokenField::FirstUsedOn => "first_used_on",
+        TokenField::SpentOn => "spent_on",
+        TokenField::RateLimit => "rate_limit",
     }
 }
 
@@ -221,131 +117,65 @@ const EXPIRES_ON_SQL: &str = "(CASE WHEN valid_for_minutes IS NULL OR first_used
      THEN valid_to ELSE MIN(COALESCE(valid_to, first_used_on + valid_for_minutes * 60), \
      first_used_on + valid_for_minutes * 60) END)";
 
-/// A value compared in a filter condition.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FilterValue {
-    Int(i64),
-    Text(String),
-}
-
-/// Comparison of a [`TokenCond`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CmpOp {
-    Eq,
-    Ge,
-    Le,
-    Lt,
-}
-
-impl CmpOp {
-    fn sql(self) -> &'static str {
-        match self {
-            CmpOp::Eq => "=",
-            CmpOp::Ge => ">=",
-            CmpOp::Le => "<=",
-            CmpOp::Lt => "<",
-        }
+fn op_sql(op: CmpOp) -> &'static str {
+    match op {
+        CmpOp::Eq => "=",
+        CmpOp::Ge => ">=",
+        CmpOp::Le => "<=",
+        CmpOp::Lt => "<",
     }
 }
 
-/// One condition: `field op value`. Times are Unix seconds; an AccessCode
-/// value is compared case-insensitively (through its code key).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenCond {
-    pub field: TokenField,
-    pub op: CmpOp,
-    pub value: FilterValue,
+/// The WHERE clause (without `WHERE`) and its bind values, in order.
+fn where_sql(f: &TokenFilter, now: i64) -> (String, Vec<FilterValue>) {
+    let mut cond = vec!["1 = 1".to_string()];
+    let mut binds = Vec::new();
+    if let Some(c) = &f.code {
+        cond.push("code_key = ?".into());
+        binds.push(FilterValue::Text(code_key(c)));
+    }
+    if let Some(b) = f.business_id {
+        cond.push("business_id = ?".into());
+        binds.push(FilterValue::Int(b));
+    }
+    if f.active {
+        cond.push(format!(
+            "(valid_from IS NULL OR valid_from <= ?) AND ({EXPIRES_ON_SQL} IS NULL OR {EXPIRES_ON_SQL} > ?) \
+             AND seconds_used < minutes_included * 60 AND (single_use = 0 OR spent_on IS NULL)"
+        ));
+        binds.push(FilterValue::Int(now));
+        binds.push(FilterValue::Int(now));
+    }
+    if f.expired {
+        cond.push(format!("{EXPIRES_ON_SQL} <= ?"));
+        binds.push(FilterValue::Int(now));
+    }
+    if f.spent {
+        cond.push("single_use = 1 AND spent_on IS NOT NULL".into());
+    }
+    if f.unused {
+        cond.push("last_access IS NULL".into());
+    }
+    if f.exhausted {
+        cond.push("seconds_used >= minutes_included * 60".into());
+    }
+    for c in &f.conds {
+        cond.push(format!("{} {} ?", field_sql(c.field), op_sql(c.op)));
+        binds.push(match (&c.field, &c.value) {
+            (TokenField::AccessCode, FilterValue::Text(t)) => FilterValue::Text(code_key(t)),
+            (_, v) => v.clone(),
+        });
+    }
+    (cond.join(" AND "), binds)
 }
 
-/// Filters, order and page for listing tokens (Nexudus list semantics).
-/// All conditions must hold.
-#[derive(Debug, Clone, Default)]
-pub struct TokenFilter {
-    pub code: Option<String>,
-    pub business_id: Option<i64>,
-    /// Usable now: inside its window, with time left, not spent.
-    pub active: bool,
-    /// The window has ended (ValidTo, or ValidForMinutes after first use).
-    pub expired: bool,
-    /// Single-use codes whose session has ended.
-    pub spent: bool,
-    /// Never used: LastAccess is empty.
-    pub unused: bool,
-    /// No time left: usage >= MinutesIncluded.
-    pub exhausted: bool,
-    /// Any further field conditions.
-    pub conds: Vec<TokenCond>,
-    /// Order by this field (default Id), then by Id.
-    pub order_by: Option<TokenField>,
-    pub descending: bool,
-    pub page: i64,
-    pub size: i64,
-}
-
-impl TokenFilter {
-    /// Whether the filter selects every token.
-    pub fn is_empty(&self) -> bool {
-        self.code.is_none()
-            && self.business_id.is_none()
-            && !self.active
-            && !self.expired
-            && !self.spent
-            && !self.unused
-            && !self.exhausted
-            && self.conds.is_empty()
-    }
-
-    /// The WHERE clause (without `WHERE`) and its bind values, in order.
-    fn where_sql(&self, now: i64) -> (String, Vec<FilterValue>) {
-        let mut cond = vec!["1 = 1".to_string()];
-        let mut binds = Vec::new();
-        if let Some(c) = &self.code {
-            cond.push("code_key = ?".into());
-            binds.push(FilterValue::Text(code_key(c)));
-        }
-        if let Some(b) = self.business_id {
-            cond.push("business_id = ?".into());
-            binds.push(FilterValue::Int(b));
-        }
-        if self.active {
-            cond.push(format!(
-                "(valid_from IS NULL OR valid_from <= ?) AND ({EXPIRES_ON_SQL} IS NULL OR {EXPIRES_ON_SQL} > ?) \
-                 AND seconds_used < minutes_included * 60 AND (single_use = 0 OR spent_on IS NULL)"
-            ));
-            binds.push(FilterValue::Int(now));
-            binds.push(FilterValue::Int(now));
-        }
-        if self.expired {
-            cond.push(format!("{EXPIRES_ON_SQL} <= ?"));
-            binds.push(FilterValue::Int(now));
-        }
-        if self.spent {
-            cond.push("single_use = 1 AND spent_on IS NOT NULL".into());
-        }
-        if self.unused {
-            cond.push("last_access IS NULL".into());
-        }
-        if self.exhausted {
-            cond.push("seconds_used >= minutes_included * 60".into());
-        }
-        for c in &self.conds {
-            cond.push(format!("{} {} ?", c.field.sql(), c.op.sql()));
-            binds.push(match (&c.field, &c.value) {
-                (TokenField::AccessCode, FilterValue::Text(t)) => FilterValue::Text(code_key(t)),
-                (_, v) => v.clone(),
-            });
-        }
-        (cond.join(" AND "), binds)
-    }
-
-    fn order_sql(&self) -> String {
-        let dir = if self.descending { "DESC" } else { "ASC" };
-        let field = self.order_by.unwrap_or(TokenField::Id);
-        if field == TokenField::Id {
-            format!("id {dir}")
-        } else {
-            format!("{} {dir}, id {dir}", field.sql())
-        }
+fn order_sql(f: &TokenFilter) -> String {
+    let dir = if f.descending { "DESC" } else { "ASC" };
+    let field = f.order_by.unwrap_or(TokenField::Id);
+    if field == TokenField::Id {
+        format!("id {dir}")
+    } else {
+        format!("{} {dir}, id {dir}", field_sql(field))
     }
 }
 
@@ -641,12 +471,12 @@ impl Store {
         f: &TokenFilter,
         now: i64,
     ) -> Result<(Vec<AccessToken>, i64), StoreError> {
-        let (wh, binds) = f.where_sql(now);
+        let (wh, binds) = where_sql(f, now);
         let size = f.size.clamp(1, 10_000);
         let page = f.page.max(1);
         let list_sql = format!(
             "SELECT {TOKEN_COLS} FROM access_tokens WHERE {wh} ORDER BY {} LIMIT ? OFFSET ?",
-            f.order_sql()
+            order_sql(f)
         );
         let count_sql = format!("SELECT COUNT(*) FROM access_tokens WHERE {wh}");
         let rows = bind_all(sqlx::query(&list_sql), &binds)
@@ -667,10 +497,10 @@ impl Store {
         f: &TokenFilter,
         now: i64,
     ) -> Result<Vec<AccessToken>, StoreError> {
-        let (wh, binds) = f.where_sql(now);
+        let (wh, binds) = where_sql(f, now);
         let sql = format!(
             "SELECT {TOKEN_COLS} FROM access_tokens WHERE {wh} ORDER BY {}",
-            f.order_sql()
+            order_sql(f)
         );
         let rows = bind_all(sqlx::query(&sql), &binds)
             .fetch_all(&self.pool)
@@ -868,7 +698,7 @@ impl Store {
         ids: &[i64],
         now: i64,
     ) -> Result<u64, StoreError> {
-        let (wh, binds) = f.where_sql(now);
+        let (wh, binds) = where_sql(f, now);
         let mut conn = begin_immediate(&self.pool).await?;
         let res = async {
             let mut deleted = 0;

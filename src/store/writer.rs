@@ -30,7 +30,7 @@ use crate::policy::auth::{
 };
 use crate::policy::throttle::{Throttle, Verdict};
 use crate::radius::codec::Credential;
-use crate::token_parse::code_key;
+use crate::token::parse::code_key;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;

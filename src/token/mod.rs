@@ -1,4 +1,15 @@
-//! The AccessToken model (Nexudus field names) and its validation.
+//! The domain: the AccessToken model (Nexudus field names) and its
+//! validation, the filters and orderings the CLI and the API share
+//! ([`filter`]), parsing of what people type ([`parse`]: MACs, times,
+//! codes), and the credential a login proves ([`credential`]). Knows
+//! nothing of SQL or of RADIUS bytes.
+
+pub mod credential;
+pub mod filter;
+pub mod parse;
+
+pub use credential::Credential;
+pub use filter::{CmpOp, FilterValue, TokenCond, TokenField, TokenFilter};
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -6,7 +17,7 @@ use serde::Serialize;
 
 use crate::policy::auth::{minutes_left, seconds_left, window_end};
 use crate::policy::reply::parse_rate_limit;
-use crate::token_parse::{
+use crate::token::parse::{
     format_utc, normalize_mac, normalize_uuid, parse_datetime, parse_minutes_span, validate_code,
 };
 
@@ -181,7 +192,7 @@ pub fn unusable_warnings(
     if let Some(v) = valid_to.filter(|&v| v <= now) {
         w.push(format!(
             "ValidTo {} ({}) is already past: the code cannot be used",
-            crate::token_parse::format_local(ts(v), tz),
+            crate::token::parse::format_local(ts(v), tz),
             tz.name()
         ));
     }
@@ -427,7 +438,7 @@ impl TokenInput {
 pub fn list_envelope(
     tokens: &[AccessToken],
     total: i64,
-    f: &crate::store::TokenFilter,
+    f: &TokenFilter,
     summary: bool,
 ) -> serde_json::Value {
     let (page, size) = (f.page, f.size);
@@ -453,7 +464,7 @@ pub fn list_envelope(
         "Records": records,
         "CurrentPage": page,
         "CurrentPageSize": size,
-        "CurrentOrderField": f.order_by.unwrap_or(crate::store::sqlite::TokenField::Id).name(),
+        "CurrentOrderField": f.order_by.unwrap_or(TokenField::Id).name(),
         "CurrentSortDirection": if f.descending { -1 } else { 1 },
         "FirstItem": first,
         "LastItem": if tokens.is_empty() { 0 } else { first + tokens.len() as i64 - 1 },
