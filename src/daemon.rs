@@ -85,7 +85,7 @@ pub async fn start_on(
             pending_place_ttl: config.auth.pending_place_ttl.as_secs() as i64,
             throttle: config.throttle.clone(),
             synchronous: config.database.synchronous,
-            stamp_sweep_every: crate::store::writer::LAST_ACCESS_SWEEP_EVERY,
+            stamp_sweep_every: crate::store::LAST_ACCESS_SWEEP_EVERY,
         })
         .await?;
     let (stop, stop_rx) = watch::channel(false);

@@ -275,7 +275,7 @@ async fn reset_usage_gives_a_spent_single_use_code_a_new_life() {
     let t = s
         .store
         .update_token("AGAIN", now(), |cur| {
-            Ok::<_, radgate::store::StoreError>(radgate::store::sqlite::TokenUpdate {
+            Ok::<_, radgate::store::StoreError>(radgate::store::TokenUpdate {
                 token: radgate::token::TokenInput {
                     access_code: Some(cur.access_code.clone()),
                     minutes_included: Some(cur.minutes_included),
@@ -306,7 +306,7 @@ async fn a_version_1_database_is_migrated_and_keeps_its_tokens() {
     let path = dir.path().join("radgate.db");
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch(include_str!("../migrations/0001_init.sql"))
+        conn.execute_batch(include_str!("../migrations/sqlite/0001_init.sql"))
             .unwrap();
         conn.execute_batch(
             "PRAGMA user_version = 1;
@@ -459,7 +459,7 @@ async fn a_code_that_is_no_longer_single_use_is_not_spent() {
     let t = s
         .store
         .update_token("WASONCE", now(), |cur| {
-            Ok::<_, radgate::store::StoreError>(radgate::store::sqlite::TokenUpdate {
+            Ok::<_, radgate::store::StoreError>(radgate::store::TokenUpdate {
                 token: radgate::token::TokenInput {
                     access_code: Some(cur.access_code.clone()),
                     minutes_included: Some(cur.minutes_included),

@@ -25,7 +25,7 @@ use crate::policy::reply;
 use crate::radius::codec::Credential;
 use crate::radius::disconnect;
 use crate::store::apikeys::{parse_role, ApiKey};
-use crate::store::sqlite::TokenUpdate;
+use crate::store::TokenUpdate;
 use crate::store::{AuthJob, LiveSession, Store, StoreError, Writer};
 use crate::token::parse::{device_id, format_utc, normalize_mac};
 use crate::token::{ts, AccessToken, FieldError, TokenInput};

@@ -8,7 +8,7 @@ use chrono_tz::Tz;
 
 use super::token::{now, whoami, ImportArgs};
 use super::CliError;
-use crate::store::sqlite::ImportToken;
+use crate::store::ImportToken;
 use crate::store::Store;
 use crate::token::parse::{code_key, normalize_uuid, parse_datetime};
 use crate::token::TokenField;

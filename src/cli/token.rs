@@ -13,7 +13,7 @@ use super::progress::Progress;
 use super::{CliError, Format};
 use crate::config::Config;
 use crate::radius::disconnect;
-use crate::store::sqlite::{GenerateError, TokenUpdate};
+use crate::store::{GenerateError, TokenUpdate};
 use crate::store::{LiveSession, SessionRow, Store};
 use crate::token::parse::{
     code_key, format_local, format_minutes_span, format_utc, generate_code, CODE_ALPHABET,

@@ -4,19 +4,16 @@
 //! one fsync covers a whole batch.
 
 pub mod apikeys;
-mod codes;
-pub mod sessions;
 pub mod sqlite;
-mod stamps;
-mod wal;
-mod walsync;
-pub mod writer;
 
-pub use sessions::{SessionFilter, SessionInfo};
-pub use sqlite::{database_file, OpenMode, SessionRow, Store};
-pub use writer::{
+use crate::token::NewToken;
+
+pub use sqlite::sessions::{SessionFilter, SessionInfo};
+pub use sqlite::writer::{
     AcceptFacts, AcctJob, AcctOutcome, AuthJob, AuthOutcome, SweepOutcome, Writer, WriterSettings,
+    LAST_ACCESS_SWEEP_EVERY,
 };
+pub use sqlite::{database_file, OpenMode, Store};
 
 /// A live session as a NAS knows it: what a Disconnect-Request (RFC 5176)
 /// needs to name it.
@@ -77,4 +74,86 @@ pub enum StoreError {
     Overloaded,
     #[error("the store's writer task has stopped")]
     WriterGone,
+}
+
+/// A session or pending place, for listings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub id: i64,
+    pub token_id: i64,
+    pub nas: String,
+    pub device: Option<String>,
+    pub state: String,
+    pub acct_session_id: Option<String>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub session_time: i64,
+}
+
+/// A validated change to one token: its new field values and whether to
+/// reset its usage.
+#[derive(Debug, Clone)]
+pub struct TokenUpdate {
+    pub token: NewToken,
+    pub reset_usage: bool,
+}
+
+/// One token to import: the fields of a new token plus what an export
+/// carries about its past (all optional).
+#[derive(Debug, Clone, Default)]
+pub struct ImportToken {
+    pub token: NewToken,
+    pub unique_id: Option<String>,
+    pub seconds_used: i64,
+    pub last_access: Option<i64>,
+    pub created_on: Option<i64>,
+    pub first_used_on: Option<i64>,
+    pub spent_on: Option<i64>,
+}
+
+/// What an import did (or, dry, would do).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Imported {
+    pub imported: usize,
+    /// Rows whose code or UniqueId already existed (`--skip-existing`).
+    pub skipped: usize,
+}
+
+/// An imported row that clashes with a stored token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportConflict {
+    Code { code: String, business_id: i64 },
+    UniqueId(String),
+}
+
+impl std::fmt::Display for ImportConflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ImportConflict::Code { code, business_id } => write!(
+                f,
+                "AccessCode: \"{code}\" already exists for BusinessId {business_id}"
+            ),
+            ImportConflict::UniqueId(u) => write!(f, "UniqueId: {u} already exists"),
+        }
+    }
+}
+
+/// Why a generated batch could not be created.
+#[derive(Debug)]
+pub enum GenerateError {
+    Store(StoreError),
+    /// No free code was found after this many tries in a row.
+    NoFreeCode(usize),
+}
+
+impl From<StoreError> for GenerateError {
+    fn from(e: StoreError) -> Self {
+        GenerateError::Store(e)
+    }
+}
+
+impl From<sqlx::Error> for GenerateError {
+    fn from(e: sqlx::Error) -> Self {
+        GenerateError::Store(e.into())
+    }
 }

@@ -1,6 +1,13 @@
 //! SQLite store: schema migrations, token CRUD for the CLI, and the
 //! connection settings shared with the writer task.
 
+mod codes;
+pub mod sessions;
+mod stamps;
+mod wal;
+mod walsync;
+pub mod writer;
+
 use std::str::FromStr;
 
 use sqlx::sqlite::{
@@ -9,7 +16,9 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions, Connection, Row, SqliteConnection};
 
-use super::StoreError;
+use super::{
+    GenerateError, ImportConflict, ImportToken, Imported, SessionRow, StoreError, TokenUpdate,
+};
 use crate::config::{DatabaseConfig, Synchronous};
 use crate::token::parse::code_key;
 use crate::token::{AccessToken, CmpOp, FilterValue, NewToken, TokenField, TokenFilter};
@@ -23,14 +32,14 @@ pub(crate) const NEW_DATABASE_PAGE_SIZE: u32 = 1024;
 
 /// Migrations in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
-    include_str!("../../migrations/0001_init.sql"),
-    include_str!("../../migrations/0002_first_use.sql"),
-    include_str!("../../migrations/0003_session_user_name.sql"),
-    include_str!("../../migrations/0004_token_rate_limit.sql"),
-    include_str!("../../migrations/0005_api_keys.sql"),
-    include_str!("../../migrations/0006_token_ids_never_reused.sql"),
-    include_str!("../../migrations/0007_sessions_rebuilt.sql"),
-    include_str!("../../migrations/0008_session_ids_reused.sql"),
+    include_str!("../../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../../migrations/sqlite/0002_first_use.sql"),
+    include_str!("../../../migrations/sqlite/0003_session_user_name.sql"),
+    include_str!("../../../migrations/sqlite/0004_token_rate_limit.sql"),
+    include_str!("../../../migrations/sqlite/0005_api_keys.sql"),
+    include_str!("../../../migrations/sqlite/0006_token_ids_never_reused.sql"),
+    include_str!("../../../migrations/sqlite/0007_sessions_rebuilt.sql"),
+    include_str!("../../../migrations/sqlite/0008_session_ids_reused.sql"),
 ];
 
 pub(crate) const TOKEN_COLS: &str = "id, unique_id, business_id, access_code, description, \
@@ -63,20 +72,6 @@ pub(crate) fn token_from_row(r: &SqliteRow) -> Result<AccessToken, sqlx::Error> 
         spent_on: r.try_get(20)?,
         rate_limit: r.try_get(21)?,
     })
-}
-
-/// A session or pending place, for listings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionRow {
-    pub id: i64,
-    pub token_id: i64,
-    pub nas: String,
-    pub device: Option<String>,
-    pub state: String,
-    pub acct_session_id: Option<String>,
-    pub created_at: i64,
-    pub expires_at: Option<i64>,
-    pub session_time: i64,
 }
 
 /// The SQL expression for a field (a fixed string from this list).
@@ -213,74 +208,6 @@ enum TokenRef<'a> {
     CodeOrId(&'a str),
     /// The Id only (the API).
     Id(i64),
-}
-
-/// A validated change to one token: its new field values and whether to
-/// reset its usage.
-#[derive(Debug, Clone)]
-pub struct TokenUpdate {
-    pub token: NewToken,
-    pub reset_usage: bool,
-}
-
-/// One token to import: the fields of a new token plus what an export
-/// carries about its past (all optional).
-#[derive(Debug, Clone, Default)]
-pub struct ImportToken {
-    pub token: NewToken,
-    pub unique_id: Option<String>,
-    pub seconds_used: i64,
-    pub last_access: Option<i64>,
-    pub created_on: Option<i64>,
-    pub first_used_on: Option<i64>,
-    pub spent_on: Option<i64>,
-}
-
-/// What an import did (or, dry, would do).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Imported {
-    pub imported: usize,
-    /// Rows whose code or UniqueId already existed (`--skip-existing`).
-    pub skipped: usize,
-}
-
-/// An imported row that clashes with a stored token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ImportConflict {
-    Code { code: String, business_id: i64 },
-    UniqueId(String),
-}
-
-impl std::fmt::Display for ImportConflict {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ImportConflict::Code { code, business_id } => write!(
-                f,
-                "AccessCode: \"{code}\" already exists for BusinessId {business_id}"
-            ),
-            ImportConflict::UniqueId(u) => write!(f, "UniqueId: {u} already exists"),
-        }
-    }
-}
-
-/// Why a generated batch could not be created.
-#[derive(Debug)]
-pub enum GenerateError {
-    Store(StoreError),
-    /// No free code was found after this many tries in a row.
-    NoFreeCode(usize),
-}
-
-impl From<StoreError> for GenerateError {
-    fn from(e: StoreError) -> Self {
-        GenerateError::Store(e)
-    }
-}
-
-impl From<sqlx::Error> for GenerateError {
-    fn from(e: sqlx::Error) -> Self {
-        GenerateError::Store(e.into())
-    }
 }
 
 #[derive(Clone)]
@@ -760,7 +687,7 @@ impl Store {
     pub async fn running_sessions(
         &self,
         token_ids: &[i64],
-    ) -> Result<Vec<super::LiveSession>, StoreError> {
+    ) -> Result<Vec<crate::store::LiveSession>, StoreError> {
         let mut out = Vec::new();
         for chunk in token_ids.chunks(500) {
             let marks = vec!["?"; chunk.len()].join(", ");
@@ -776,7 +703,7 @@ impl Store {
                 q = q.bind(*id);
             }
             for r in q.fetch_all(&self.pool).await? {
-                out.push(super::LiveSession {
+                out.push(crate::store::LiveSession {
                     nas: r.try_get(0)?,
                     acct_session_id: r.try_get(1)?,
                     user_name: r.try_get(2)?,

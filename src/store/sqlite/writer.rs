@@ -17,10 +17,10 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
 use super::codes::CodeHints;
-use super::sqlite::Store;
 use super::stamps::{self, Stamps};
 use super::wal::{self, WalControl};
 use super::walsync::{Responder, WalSyncer};
+use super::Store;
 use super::StoreError;
 use crate::config::Synchronous;
 use crate::config::ThrottleConfig;
@@ -152,7 +152,7 @@ pub struct AcctOutcome {
     pub ignored: Option<&'static str>,
     /// Live sessions to disconnect: this packet used up the token's last
     /// minutes while they run (RFC 5176, sent when the client has a coa_port).
-    pub disconnect: Vec<super::LiveSession>,
+    pub disconnect: Vec<crate::store::LiveSession>,
 }
 
 impl AcctOutcome {
@@ -1226,7 +1226,7 @@ fn account(
 /// Statements on sessions by token or by state. Each repeats the
 /// condition of the partial index `sessions_live` word for word — `state
 /// IN ('pending', 'active')` — which is what lets SQLite use it (see
-/// migrations/0007); `every_sessions_statement_uses_an_index` checks.
+/// migrations/sqlite/0007); `every_sessions_statement_uses_an_index` checks.
 const LIVE_DEVICES: &str = "SELECT device FROM sessions WHERE token_id = ?1 \
      AND state IN ('pending', 'active') AND (state = 'active' OR expires_at > ?2)";
 macro_rules! sessions_by_id {
@@ -1269,11 +1269,14 @@ const PURGE_PENDING: &str = "DELETE FROM sessions WHERE state IN ('pending', 'ac
      AND state = 'pending' AND expires_at <= ?1";
 
 /// The token's sessions that accounting shows running.
-fn live_sessions(conn: &Connection, token_id: i64) -> Result<Vec<super::LiveSession>, StoreError> {
+fn live_sessions(
+    conn: &Connection,
+    token_id: i64,
+) -> Result<Vec<crate::store::LiveSession>, StoreError> {
     Ok(conn
         .prepare_cached(LIVE_SESSIONS)?
         .query_map(params![token_id], |r| {
-            Ok(super::LiveSession {
+            Ok(crate::store::LiveSession {
                 nas: r.get(0)?,
                 acct_session_id: r.get(1)?,
                 user_name: r.get(2)?,
