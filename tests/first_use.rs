@@ -338,7 +338,7 @@ async fn a_version_1_database_is_migrated_and_keeps_its_tokens() {
         .fetch_one(store.pool())
         .await
         .unwrap();
-    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
         .unwrap()
         .count() as i64;
     assert_eq!(version, migrations, "every migration ran");
