@@ -5,6 +5,7 @@
 
 pub mod cli_env;
 pub mod http;
+pub mod pg;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
