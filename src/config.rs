@@ -47,6 +47,8 @@ const MIN_SECRET_CHARS: usize = 8;
 /// The secret config/radgate.toml ships with; refused, so that a copied
 /// reference config never serves with a secret everybody knows.
 const REFERENCE_SECRET: &str = "change-me-to-a-long-random-secret";
+/// The secret the guides in deploy/ show: as public as the reference's.
+const GUIDE_SECRET: &str = "use-a-long-random-shared-secret";
 const MAX_REPLY_MESSAGE_BYTES: usize = 253;
 
 // ---------------------------------------------------------------------------
@@ -1337,11 +1339,11 @@ impl Ctx<'_> {
                     Some(secret.span()),
                 ));
             }
-            if secret.get_ref() == REFERENCE_SECRET {
+            if [REFERENCE_SECRET, GUIDE_SECRET].contains(&secret.get_ref().as_str()) {
                 return Err(self.err(
                     key("secret"),
-                    "still the placeholder of the reference config: set a random secret of your own \
-                     (the same on the NAS), e.g. from `openssl rand -base64 24`",
+                    "still the placeholder of the reference config or a guide: set a random secret \
+                     of your own (the same on the NAS), e.g. from `openssl rand -base64 24`",
                     Some(secret.span()),
                 ));
             }
@@ -1811,6 +1813,12 @@ require_message_authenticator = true
         assert!(e.contains("secret") && e.contains("placeholder"), "{e}");
         // ...and parses once the secret is set.
         let text = text.replace(REFERENCE_SECRET, "0123456789abcdef0123");
+        // The guides' placeholder is refused too.
+        let guide = text.replace("0123456789abcdef0123", GUIDE_SECRET);
+        let e = Config::from_toml_str(&guide, Path::new("r.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("placeholder"), "{e}");
         let c = Config::from_toml_str(&text, Path::new("config/radgate.toml")).unwrap();
         // It documents the defaults.
         let d = Config::builtin_default();

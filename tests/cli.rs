@@ -383,6 +383,63 @@ fn read_only_commands_never_create_a_database() {
     }
 }
 
+/// Commands that change what exists need the database: run in the wrong
+/// directory they fail without leaving an empty database behind. Only
+/// `serve` migrates; the CLI refuses a database of another schema version,
+/// and names a file that is not a database.
+#[test]
+fn changing_commands_need_the_database_and_only_serve_migrates() {
+    let e = Env::new();
+    let db = e.path("radgate.db");
+    for args in [
+        &["token", "update", "NOPE", "--minutes", "5"][..],
+        &["token", "delete", "NOPE"],
+        &["token", "delete", "--all", "--yes"],
+        &["apikey", "revoke", "x"],
+    ] {
+        let err = e.fails(args, 1);
+        assert!(err.contains("does not exist"), "{args:?}: {err}");
+        assert!(!db.exists(), "{args:?} created the database");
+    }
+    // An empty file: refused by readers, set up by a command that creates.
+    std::fs::write(&db, b"").unwrap();
+    let err = e.fails(&["token", "list"], 1);
+    assert!(err.contains("(the file is empty)"), "{err}");
+    assert_eq!(
+        std::fs::metadata(&db).unwrap().len(),
+        0,
+        "a reader wrote the file"
+    );
+    e.create("FIRST1", 5, &[]);
+    // An older schema: refused by the CLI, migrated by serve.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 7")
+        .unwrap();
+    for args in [
+        &["token", "list"][..],
+        &["token", "create", "--code", "X2", "--minutes", "5"],
+    ] {
+        let err = e.fails(args, 1);
+        assert!(
+            err.contains("schema version 7, older than this radgate's")
+                && err.contains("only `radgate serve` migrates"),
+            "{args:?}: {err}"
+        );
+    }
+    // Not a database at all: named.
+    std::fs::write(
+        &db,
+        b"this is not a database, just text that is long enough to fill a header page......",
+    )
+    .unwrap();
+    let err = e.fails(&["token", "list"], 1);
+    assert!(
+        err.contains(&format!("{} is not a radgate database", db.display())),
+        "{err}"
+    );
+}
+
 /// `serve` binds its ports before it opens the database: a port in use
 /// stops it without creating a database file.
 #[test]

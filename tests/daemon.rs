@@ -372,3 +372,46 @@ async fn the_guides_radclient_check_works_and_drops_say_why() {
         "wrong shared secret?",
     ]);
 }
+
+/// A PAP login hidden with another secret (a NAS that does not sign, so
+/// nothing else shows the mismatch) is refused as a wrong password, and the
+/// log says what is likely wrong; so does a request on the wrong port.
+#[tokio::test]
+async fn a_wrong_secret_without_message_authenticator_is_named_in_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path());
+    let d = start_daemon(&cfg);
+    cli(
+        &cfg,
+        &["token", "create", "--code", "WELCOME1", "--minutes", "60"],
+    );
+    let mut c = Client::new(d.auth).await;
+    c.secret = "not-the-secret".into();
+    let req = access_request(
+        1,
+        "WELCOME1",
+        Pw::Pap("WELCOME1"),
+        None,
+        false,
+        "not-the-secret",
+    );
+    c.send(&req).await;
+    d.wait_log(&[
+        "WARN",
+        "a wrong password that is not text",
+        "wrong shared secret?",
+    ]);
+    // Accounting sent to the authentication port.
+    let acct = acct_request(
+        2,
+        &Acct {
+            status: START,
+            user: "WELCOME1",
+            session_id: "s1",
+            ..Default::default()
+        },
+        SECRET,
+    );
+    Client::new(d.auth).await.send(&acct).await;
+    d.wait_log(&["dropped: unexpected packet code", "server.acct_listen"]);
+}

@@ -320,7 +320,7 @@ async fn a_version_1_database_is_migrated_and_keeps_its_tokens() {
     }
     let mut cfg = radgate::config::Config::builtin_default();
     cfg.database.url = format!("sqlite://{}", path.display());
-    let store = radgate::store::Store::open(&cfg.database, radgate::store::OpenMode::Create)
+    let store = radgate::store::Store::open(&cfg.database, radgate::store::OpenMode::Serve)
         .await
         .unwrap();
     let t = store.find_token("oldcode").await.unwrap();

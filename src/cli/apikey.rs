@@ -88,7 +88,8 @@ fn json<'a>(k: &'a ApiKey, key: Option<&'a str>) -> KeyJson<'a> {
 pub async fn run(cmd: ApiKeyCommand, config: &Config) -> Result<(), CliError> {
     let access = match cmd {
         ApiKeyCommand::List { .. } => super::Access::Read,
-        _ => super::Access::Write,
+        ApiKeyCommand::Create { .. } => super::Access::Create,
+        _ => super::Access::Change,
     };
     let store = super::open_store(config, access).await?;
     let res = run_on(&store, cmd, config).await;

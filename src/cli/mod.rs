@@ -150,8 +150,12 @@ impl From<crate::store::StoreError> for CliError {
 pub(crate) enum Access {
     /// Only reads: the database must exist; nothing is created.
     Read,
-    /// Writes: a missing database is created (and the CLI says so).
-    Write,
+    /// Changes what exists (update, delete, revoke): the database must
+    /// exist and be writable.
+    Change,
+    /// Adds codes or keys: a missing database is created (and the CLI says
+    /// so).
+    Create,
 }
 
 /// Open the configured database for a CLI command. With no configuration
@@ -173,11 +177,11 @@ pub(crate) async fn open_store(config: &Config, access: Access) -> Result<Store,
     }
     let existed = file.as_deref().is_none_or(std::path::Path::exists);
     let mode = match access {
-        Access::Read => OpenMode::Existing,
-        Access::Write => OpenMode::Create,
+        Access::Read | Access::Change => OpenMode::Existing,
+        Access::Create => OpenMode::Create,
     };
     let store = Store::open(&config.database, mode).await?;
-    if access == Access::Write {
+    if access != Access::Read {
         if let Err(e) = store.ensure_writable() {
             store.close().await;
             return Err(e.into());
@@ -273,6 +277,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve => serve::run(config).await,
         Command::CheckConfig => {
             println!("{}", config.describe());
+            if let Some(file) = crate::store::database_file(&config.database.url) {
+                let file = std::path::absolute(&file).unwrap_or(file);
+                println!("database file:    {}", file.display());
+            }
             Ok(())
         }
         Command::Token(cmd) => token::run(*cmd, &config).await,

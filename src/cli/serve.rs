@@ -30,7 +30,7 @@ pub async fn run(config: Config) -> Result<(), CliError> {
     let listeners = daemon::Listeners::bind(&config)
         .await
         .map_err(|e| CliError::failure(e.to_string()))?;
-    let store = Store::open(&config.database, OpenMode::Create).await?;
+    let store = Store::open(&config.database, OpenMode::Serve).await?;
     // Refuse to start rather than answer nothing: every request writes.
     store.ensure_writable()?;
     let file = crate::store::database_file(&config.database.url)

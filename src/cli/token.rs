@@ -369,16 +369,15 @@ pub(super) fn now() -> i64 {
 }
 
 pub async fn run(cmd: TokenCommand, config: &Config) -> Result<(), CliError> {
-    let access = if matches!(
-        cmd,
+    let access = match cmd {
         TokenCommand::Show { .. }
-            | TokenCommand::List(_)
-            | TokenCommand::Export(_)
-            | TokenCommand::Print(_)
-    ) {
-        super::Access::Read
-    } else {
-        super::Access::Write
+        | TokenCommand::List(_)
+        | TokenCommand::Export(_)
+        | TokenCommand::Print(_) => super::Access::Read,
+        TokenCommand::Create(_) | TokenCommand::Generate(_) | TokenCommand::Import(_) => {
+            super::Access::Create
+        }
+        _ => super::Access::Change,
     };
     let store = super::open_store(config, access).await?;
     let res = run_on(&store, cmd, config).await;

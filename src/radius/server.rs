@@ -188,7 +188,12 @@ impl ClientState {
                     _ => "; Status-Server must carry Message-Authenticator (RFC 5997)".into(),
                 }
             }
-            DropReason::Malformed | DropReason::UnexpectedCode => String::new(),
+            DropReason::UnexpectedCode => {
+                "; accounting to the authentication port, or the reverse? (server.auth_listen and \
+                 server.acct_listen must match the NAS's ports)"
+                    .into()
+            }
+            DropReason::Malformed => String::new(),
         }
     }
 }
@@ -535,9 +540,11 @@ fn submit_access(
     let csid = req.calling_station_id();
     let device = csid.as_deref().and_then(device_id);
     let device_mac = csid.as_deref().and_then(|c| normalize_mac(c).ok());
+    let credential = req.credential();
+    let garbled = credential.is_garbled();
     let job = AuthJob {
         user_name: user_name.clone(),
-        credential: req.credential(),
+        credential,
         device: device.clone(),
         device_mac,
         nas: nas_ip.to_string(),
@@ -551,6 +558,14 @@ fn submit_access(
         key,
         src,
         move |sh, outcome: AuthOutcome| {
+            if garbled && outcome.decision == Decision::Reject(RejectReason::WrongPassword) {
+                let client = &sh.clients[ci];
+                if sh.drop_log.allow() {
+                    tracing::warn!(%src, client = %client.cfg.name, "Access-Reject for a wrong password that is not text: \
+                        wrong shared secret? (the NAS hides User-Password with it; the NAS and radgate's [[client]] \
+                        must have the same)");
+                }
+            }
             access_reply(sh, ci, &req, &outcome, &user_name, device.as_deref())
         },
     );

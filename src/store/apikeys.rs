@@ -4,10 +4,6 @@
 
 use rand::Rng;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
-
-use super::sqlite::Store;
-use super::StoreError;
 
 /// Every role a key can carry.
 pub const ROLES: [&str; 7] = [
@@ -64,6 +60,53 @@ pub fn display_form(key: &str) -> String {
     format!("{KEY_PREFIX}{head}…{tail}")
 }
 
+/// LastUsed is written at most this often per key.
+pub const LAST_USED_RESOLUTION: i64 = 60;
+
+/// The roles as stored: comma-separated.
+pub fn roles_from_column(roles: &str) -> Vec<String> {
+    roles
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The keys revoked with `k`: every live key it created through the API
+/// (while it was live), and theirs. Keys created through the API record
+/// their creator's name.
+pub fn created_by_chain(k: &ApiKey, live: &[ApiKey]) -> Vec<ApiKey> {
+    let mut with_it: Vec<ApiKey> = Vec::new();
+    let mut parents = vec![(k.name.clone(), k.created_on)];
+    while let Some((name, since)) = parents.pop() {
+        let children: Vec<ApiKey> = live
+            .iter()
+            .filter(|c| {
+                c.created_by.as_deref() == Some(name.as_str())
+                    && c.created_on >= since
+                    && c.id != k.id
+                    && !with_it.iter().any(|w| w.id == c.id)
+            })
+            .cloned()
+            .collect();
+        for c in children {
+            parents.push((c.name.clone(), c.created_on));
+            with_it.push(c);
+        }
+    }
+    with_it
+}
+
+/// The live key named `name_or_id` (its name first, then its Id).
+pub fn find_live<'a>(live: &'a [ApiKey], name_or_id: &str) -> Option<&'a ApiKey> {
+    live.iter().find(|k| k.name == name_or_id).or_else(|| {
+        name_or_id
+            .parse::<i64>()
+            .ok()
+            .and_then(|id| live.iter().find(|k| k.id == id))
+    })
+}
+
 /// A stored key (never the key itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKey {
@@ -81,164 +124,6 @@ impl ApiKey {
     /// Whether the key carries `role` (or `*`).
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == "*" || r == role)
-    }
-}
-
-const COLS: &str = "id, name, display, roles, created_on, created_by, last_used, revoked_on";
-
-fn from_row(r: &sqlx::sqlite::SqliteRow) -> Result<ApiKey, sqlx::Error> {
-    let roles: String = r.try_get(3)?;
-    Ok(ApiKey {
-        id: r.try_get(0)?,
-        name: r.try_get(1)?,
-        display: r.try_get(2)?,
-        roles: roles
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect(),
-        created_on: r.try_get(4)?,
-        created_by: r.try_get(5)?,
-        last_used: r.try_get(6)?,
-        revoked_on: r.try_get(7)?,
-    })
-}
-
-/// LastUsed is written at most this often per key.
-const LAST_USED_RESOLUTION: i64 = 60;
-
-impl Store {
-    /// Create a key; returns the raw key (shown once) and its record.
-    pub async fn create_api_key(
-        &self,
-        name: &str,
-        roles: &[&str],
-        created_by: &str,
-        now: i64,
-    ) -> Result<(String, ApiKey), StoreError> {
-        let key = generate_key(&mut rand::thread_rng());
-        let r = sqlx::query(
-            "INSERT INTO api_keys (name, key_hash, display, roles, created_on, created_by) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(name)
-        .bind(key_hash(&key))
-        .bind(display_form(&key))
-        .bind(roles.join(","))
-        .bind(now)
-        .bind(created_by)
-        .execute(self.pool())
-        .await;
-        let id = match r {
-            Ok(r) => r.last_insert_rowid(),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(StoreError::Conflict(format!(
-                    "an API key named {name:?} exists; revoke it first or choose another name"
-                )))
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let k = self.api_keys(true).await?.into_iter().find(|k| k.id == id);
-        k.map(|k| (key, k))
-            .ok_or_else(|| StoreError::NoSuchApiKey(id.to_string()))
-    }
-
-    /// Keys, newest first; revoked ones only with `all`.
-    pub async fn api_keys(&self, all: bool) -> Result<Vec<ApiKey>, StoreError> {
-        let sql =
-            format!("SELECT {COLS} FROM api_keys WHERE ? OR revoked_on IS NULL ORDER BY id DESC");
-        let rows = sqlx::query(&sql).bind(all).fetch_all(self.pool()).await?;
-        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
-    }
-
-    /// Revoke the live key with this name (or Id).
-    /// Revoke a live key, and with it every live key it created through the
-    /// API (and theirs): a leaked key cannot leave copies behind. Returns the
-    /// key and the keys revoked with it.
-    pub async fn revoke_api_key(
-        &self,
-        name_or_id: &str,
-        now: i64,
-    ) -> Result<(ApiKey, Vec<ApiKey>), StoreError> {
-        let live = self.api_keys(false).await?;
-        let k = live
-            .iter()
-            .find(|k| k.name == name_or_id)
-            .or_else(|| {
-                name_or_id
-                    .parse::<i64>()
-                    .ok()
-                    .and_then(|id| live.iter().find(|k| k.id == id))
-            })
-            .cloned()
-            .ok_or_else(|| StoreError::NoSuchApiKey(name_or_id.to_string()))?;
-        let mut tx = self.pool().begin().await?;
-        sqlx::query("UPDATE api_keys SET revoked_on = ? WHERE id = ?")
-            .bind(now)
-            .bind(k.id)
-            .execute(&mut *tx)
-            .await?;
-        // Keys created through the API record their creator's name; only
-        // those created while the creator was live are its own.
-        let mut with_it = Vec::new();
-        let mut parents = vec![(k.name.clone(), k.created_on)];
-        while let Some((name, since)) = parents.pop() {
-            let children: Vec<ApiKey> = live
-                .iter()
-                .filter(|c| {
-                    c.created_by.as_deref() == Some(name.as_str())
-                        && c.created_on >= since
-                        && c.id != k.id
-                        && !with_it.iter().any(|w: &ApiKey| w.id == c.id)
-                })
-                .cloned()
-                .collect();
-            for c in children {
-                sqlx::query("UPDATE api_keys SET revoked_on = ? WHERE id = ?")
-                    .bind(now)
-                    .bind(c.id)
-                    .execute(&mut *tx)
-                    .await?;
-                parents.push((c.name.clone(), c.created_on));
-                with_it.push(ApiKey {
-                    revoked_on: Some(now),
-                    ..c
-                });
-            }
-        }
-        tx.commit().await?;
-        Ok((
-            ApiKey {
-                revoked_on: Some(now),
-                ..k
-            },
-            with_it,
-        ))
-    }
-
-    /// The live key whose hash matches `key`; stamps LastUsed.
-    pub async fn authenticate_api_key(
-        &self,
-        key: &str,
-        now: i64,
-    ) -> Result<Option<ApiKey>, StoreError> {
-        let sql = format!("SELECT {COLS} FROM api_keys WHERE key_hash = ? AND revoked_on IS NULL");
-        let Some(row) = sqlx::query(&sql)
-            .bind(key_hash(key))
-            .fetch_optional(self.pool())
-            .await?
-        else {
-            return Ok(None);
-        };
-        let k = from_row(&row)?;
-        if k.last_used.is_none_or(|t| now - t >= LAST_USED_RESOLUTION) {
-            sqlx::query("UPDATE api_keys SET last_used = ? WHERE id = ?")
-                .bind(now)
-                .bind(k.id)
-                .execute(self.pool())
-                .await?;
-        }
-        Ok(Some(k))
     }
 }
 

@@ -56,6 +56,11 @@ pub enum StoreError {
     )]
     Open { path: String, reason: String },
     #[error(
+        "{path} is not a radgate database SQLite can read ({reason}): is database.url right? \
+         (restore a backup if the file was damaged)"
+    )]
+    NotADatabase { path: String, reason: String },
+    #[error(
         "the database {0} is read-only for this user: radgate needs to write it, its -wal and -shm files \
          and its directory (check their owner and mode; run the CLI as the same user as the server, \
          e.g. sudo -u radgate radgate ...)"
@@ -66,6 +71,12 @@ pub enum StoreError {
          it was written by a newer radgate; run that version (an older one would misread it)"
     )]
     NewerSchema { found: i64, known: i64 },
+    #[error(
+        "the database has schema version {found}, older than this radgate's ({known}): only \
+         `radgate serve` migrates it, when it starts; restart the server with this version first, \
+         or use the radgate that serves it"
+    )]
+    OlderSchema { found: i64, known: i64 },
     #[error("commit failed: {0}")]
     CommitFailed(String),
     #[error("{0}")]

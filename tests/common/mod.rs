@@ -53,7 +53,7 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         let mut c = test_config(&dir);
         f(&mut c);
-        let store = Store::open(&c.database, OpenMode::Create).await.unwrap();
+        let store = Store::open(&c.database, OpenMode::Serve).await.unwrap();
         let config = Arc::new(c);
         let handle = daemon::start(config.clone(), &store).await.unwrap();
         TestServer {

@@ -1,6 +1,7 @@
 //! SQLite store: schema migrations, token CRUD for the CLI, and the
 //! connection settings shared with the writer task.
 
+mod apikeys;
 mod codes;
 pub mod sessions;
 mod stamps;
@@ -237,6 +238,11 @@ fn name_the_file(e: StoreError, path: &str) -> StoreError {
             path: path.to_string(),
             reason: d.message().to_string(),
         },
+        // SQLITE_CORRUPT, SQLITE_NOTADB.
+        Some(11 | 26) => StoreError::NotADatabase {
+            path: path.to_string(),
+            reason: d.message().to_string(),
+        },
         _ => e,
     }
 }
@@ -253,14 +259,19 @@ async fn is_read_only(conn: &mut sqlx::SqliteConnection) -> Result<bool, StoreEr
     Ok(ro == 1)
 }
 
-/// Whether opening a database may create it.
+/// Whether opening a database may create or migrate it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpenMode {
-    /// Create the file when it does not exist (the server, commands that
-    /// write).
+    /// `radgate serve`: create a missing database, migrate an older one.
+    Serve,
+    /// Commands that add codes or keys: create a missing (or empty)
+    /// database; one of an older schema is refused
+    /// ([`StoreError::OlderSchema`]): only `serve` migrates, so that a newer
+    /// CLI cannot change the schema under an older server.
     Create,
-    /// The file must exist (commands that only read): a missing file is
-    /// [`StoreError::Missing`], and nothing is created.
+    /// Commands that read or change what exists: the database must exist
+    /// with this version's schema ([`StoreError::Missing`] otherwise), and
+    /// nothing is created.
     Existing,
 }
 
@@ -287,15 +298,25 @@ impl Store {
         }
         if mode == OpenMode::Existing {
             if let Some(path) = database_file(url) {
-                if !path.exists() {
-                    let path = std::path::absolute(&path).unwrap_or(path);
-                    return Err(StoreError::Missing(path.display().to_string()));
+                let shown = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
+                match std::fs::metadata(&path) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        return Err(StoreError::Missing(shown.display().to_string()));
+                    }
+                    // Opened, SQLite would write a header into it.
+                    Ok(m) if m.len() == 0 => {
+                        return Err(StoreError::Missing(format!(
+                            "{} (the file is empty)",
+                            shown.display()
+                        )));
+                    }
+                    _ => {}
                 }
             }
         }
         let opts = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::BadUrl(url.into(), e.to_string()))?
-            .create_if_missing(mode == OpenMode::Create)
+            .create_if_missing(mode != OpenMode::Existing)
             // Only takes effect on a database that does not exist yet.
             .page_size(NEW_DATABASE_PAGE_SIZE)
             .journal_mode(SqliteJournalMode::Wal)
@@ -311,9 +332,11 @@ impl Store {
             .connect()
             .await
             .map_err(|e| name_the_file(e.into(), &path))?;
-        migrate(&mut conn)
-            .await
-            .map_err(|e| name_the_file(e, &path))?;
+        let ready = match mode {
+            OpenMode::Serve => migrate(&mut conn).await,
+            _ => check_schema(&mut conn, mode, &path).await,
+        };
+        ready.map_err(|e| name_the_file(e, &path))?;
         let read_only = is_read_only(&mut conn).await?;
         conn.close().await?;
         let pool = SqlitePoolOptions::new()
@@ -747,6 +770,27 @@ impl Store {
             })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(StoreError::from)
+    }
+}
+
+/// For the CLI: a database of this version's schema is used as it is; an
+/// empty one is set up (commands that create) or refused; any other
+/// version is refused, never migrated.
+async fn check_schema(
+    conn: &mut SqliteConnection,
+    mode: OpenMode,
+    path: &str,
+) -> Result<(), StoreError> {
+    let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&mut *conn)
+        .await?;
+    let known = MIGRATIONS.len() as i64;
+    match version {
+        v if v == known => Ok(()),
+        0 if mode == OpenMode::Create => migrate(conn).await,
+        0 => Err(StoreError::Missing(format!("{path} (the file is empty)"))),
+        v if v > known => Err(StoreError::NewerSchema { found: v, known }),
+        v => Err(StoreError::OlderSchema { found: v, known }),
     }
 }
 

@@ -1318,7 +1318,7 @@ mod tests {
             url: format!("sqlite://{}", dir.join("w.db").display()),
             ..DatabaseConfig::default()
         };
-        let store = Store::open(&cfg, crate::store::OpenMode::Create)
+        let store = Store::open(&cfg, crate::store::OpenMode::Serve)
             .await
             .unwrap();
         let w = store
