@@ -55,7 +55,7 @@ async fn start_interim_stop_charges_the_increase() {
     let (state, cause, framed, out): (String, Option<i64>, Option<String>, i64) = sqlx::query_as(
         "SELECT state, terminate_cause, framed_ip, output_octets FROM sessions WHERE acct_session_id = 's1'",
     )
-    .fetch_one(s.store.pool())
+    .fetch_one(s.store.as_sqlite().expect("a SQLite store").pool())
     .await
     .unwrap();
     assert_eq!(
@@ -116,7 +116,7 @@ async fn lost_start_first_interim_opens_the_session() {
         "SELECT state, terminate_cause, close_reason, stopped_at IS NOT NULL, session_time \
          FROM sessions WHERE acct_session_id = 'x2'",
     )
-    .fetch_one(s.store.pool())
+    .fetch_one(s.store.as_sqlite().expect("a SQLite store").pool())
     .await
     .unwrap();
     assert_eq!(
@@ -252,7 +252,7 @@ async fn session_rows(s: &TestServer, sid: &str) -> Vec<(String, Option<String>,
         "SELECT state, close_reason, session_time FROM sessions WHERE acct_session_id = ?1 ORDER BY id",
     )
     .bind(sid)
-    .fetch_all(s.store.pool())
+    .fetch_all(s.store.as_sqlite().expect("a SQLite store").pool())
     .await
     .unwrap()
 }
@@ -471,7 +471,7 @@ async fn stale_sessions_are_closed_by_the_sweep() {
     }
     let reason: String =
         sqlx::query_scalar("SELECT close_reason FROM sessions WHERE acct_session_id = 'st1'")
-            .fetch_one(s.store.pool())
+            .fetch_one(s.store.as_sqlite().expect("a SQLite store").pool())
             .await
             .unwrap();
     assert_eq!(reason, "stale");

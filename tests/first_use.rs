@@ -335,7 +335,7 @@ async fn a_version_1_database_is_migrated_and_keeps_its_tokens() {
         (None, false, None, None)
     );
     let version: i64 = sqlx::query_scalar("PRAGMA user_version")
-        .fetch_one(store.pool())
+        .fetch_one(store.as_sqlite().expect("a SQLite store").pool())
         .await
         .unwrap();
     let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
@@ -344,14 +344,14 @@ async fn a_version_1_database_is_migrated_and_keeps_its_tokens() {
     assert_eq!(version, migrations, "every migration ran");
     // The rebuilt token table kept its sessions (no cascade while migrating).
     let sessions: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions WHERE token_id = 1")
-        .fetch_one(store.pool())
+        .fetch_one(store.as_sqlite().expect("a SQLite store").pool())
         .await
         .unwrap();
     assert_eq!(sessions, 1);
     // The rebuilt sessions table (0007) kept the row and still checks its state.
     let (state, sid): (String, String) =
         sqlx::query_as("SELECT state, acct_session_id FROM sessions WHERE token_id = 1")
-            .fetch_one(store.pool())
+            .fetch_one(store.as_sqlite().expect("a SQLite store").pool())
             .await
             .unwrap();
     assert_eq!((state.as_str(), sid.as_str()), ("active", "s-old"));
@@ -359,7 +359,7 @@ async fn a_version_1_database_is_migrated_and_keeps_its_tokens() {
         "INSERT INTO sessions (token_id, nas, state, created_at, updated_at) \
          VALUES (1, '192.0.2.1', 'bogus', 1, 1)",
     )
-    .execute(store.pool())
+    .execute(store.as_sqlite().expect("a SQLite store").pool())
     .await;
     assert!(bad.is_err(), "state 'bogus' was accepted");
     // Ids are never reused after a delete (the API hands them out).

@@ -208,7 +208,7 @@ async fn a_flood_of_distinct_macs_keeps_memory_bounded() {
     // Only UserLimit's worth of pending places exist for the valid code.
     s.flush().await;
     let places: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
-        .fetch_one(s.store.pool())
+        .fetch_one(s.store.as_sqlite().expect("a SQLite store").pool())
         .await
         .unwrap();
     assert_eq!(places, 2);

@@ -1,19 +1,256 @@
-//! Persistence. SQLite is the embedded default; the daemon's writes go
-//! through one writer task that commits requests in batches (group commit),
-//! so that each request's read-check-write is serialized by the database and
-//! one fsync covers a whole batch.
+//! Persistence behind one seam. [`Store`] is the interface the daemon,
+//! the CLI and the API use: a few operations, each one transaction. A
+//! backend is one folder: `sqlite/` (the embedded default: a group-commit
+//! writer thread, WAL, readers) and `postgres/` (several nodes on one
+//! database). Backends differ in SQL, never in rules: the rules live in
+//! `policy/` and `token/`.
 
 pub mod apikeys;
+pub mod postgres;
 pub mod sqlite;
 
-use crate::token::NewToken;
+use crate::config::DatabaseConfig;
+use crate::token::{AccessToken, NewToken, TokenFilter};
 
-pub use sqlite::sessions::{SessionFilter, SessionInfo};
+pub use sqlite::database_file;
 pub use sqlite::writer::{
     AcceptFacts, AcctJob, AcctOutcome, AuthJob, AuthOutcome, SweepOutcome, Writer, WriterSettings,
     LAST_ACCESS_SWEEP_EVERY,
 };
-pub use sqlite::{database_file, OpenMode, Store};
+
+/// Whether opening a database may create or migrate it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// `radgate serve`: create a missing database, migrate an older one.
+    Serve,
+    /// Commands that add codes or keys: create a missing (or empty)
+    /// database; one of an older schema is refused
+    /// ([`StoreError::OlderSchema`]): only `serve` migrates, so that a newer
+    /// CLI cannot change the schema under an older server.
+    Create,
+    /// Commands that read or change what exists: the database must exist
+    /// with this version's schema ([`StoreError::Missing`] otherwise), and
+    /// nothing is created.
+    Existing,
+}
+
+/// The configured database: the interface every surface uses.
+#[derive(Clone)]
+pub enum Store {
+    Sqlite(std::sync::Arc<sqlite::Store>),
+    Postgres(postgres::Store),
+}
+
+/// The same call on whichever backend this is.
+macro_rules! each {
+    ($self:expr, $b:ident => $e:expr) => {
+        match $self {
+            Store::Sqlite($b) => $e,
+            Store::Postgres($b) => $e,
+        }
+    };
+}
+
+impl Store {
+    /// Open the database `cfg.url` names (`sqlite:` or `postgres:`).
+    pub async fn open(cfg: &DatabaseConfig, mode: OpenMode) -> Result<Store, StoreError> {
+        if postgres::is_postgres_url(&cfg.url) {
+            Ok(Store::Postgres(postgres::Store::open(cfg, mode).await?))
+        } else {
+            Ok(Store::Sqlite(std::sync::Arc::new(
+                sqlite::Store::open(cfg, mode).await?,
+            )))
+        }
+    }
+
+    /// The SQLite store, when this is one (tests and SQLite-only tools).
+    pub fn as_sqlite(&self) -> Option<&sqlite::Store> {
+        match self {
+            Store::Sqlite(s) => Some(s),
+            Store::Postgres(_) => None,
+        }
+    }
+
+    /// An error naming the database when this process may not write it.
+    pub fn ensure_writable(&self) -> Result<(), StoreError> {
+        each!(self, b => b.ensure_writable())
+    }
+
+    /// Close the connections before the process ends.
+    pub async fn close(&self) {
+        each!(self, b => b.close().await)
+    }
+
+    /// Start the daemon's writer: every RADIUS decision and charge goes
+    /// through it, in batches, one transaction each.
+    pub async fn spawn_writer(&self, settings: WriterSettings) -> Result<Writer, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.spawn_writer(settings).await,
+            Store::Postgres(_) => Err(StoreError::Conflict(
+                "serving RADIUS from PostgreSQL is not built yet (issue 18)".into(),
+            )),
+        }
+    }
+
+    pub async fn create_token(&self, t: &NewToken, now: i64) -> Result<AccessToken, StoreError> {
+        each!(self, b => b.create_token(t, now).await)
+    }
+
+    pub async fn token_by_id(&self, id: i64) -> Result<Option<AccessToken>, StoreError> {
+        each!(self, b => b.token_by_id(id).await)
+    }
+
+    /// A token by its code (case-insensitive) or, failing that, its Id.
+    pub async fn find_token(&self, code_or_id: &str) -> Result<AccessToken, StoreError> {
+        each!(self, b => b.find_token(code_or_id).await)
+    }
+
+    pub async fn delete_token(&self, id: i64) -> Result<bool, StoreError> {
+        each!(self, b => b.delete_token(id).await)
+    }
+
+    /// One page of tokens and the total count matching the filter.
+    pub async fn list_tokens(
+        &self,
+        f: &TokenFilter,
+        now: i64,
+    ) -> Result<(Vec<AccessToken>, i64), StoreError> {
+        each!(self, b => b.list_tokens(f, now).await)
+    }
+
+    /// Every token matching the filter, in its order.
+    pub async fn all_tokens(
+        &self,
+        f: &TokenFilter,
+        now: i64,
+    ) -> Result<Vec<AccessToken>, StoreError> {
+        each!(self, b => b.all_tokens(f, now).await)
+    }
+
+    /// Create `count` tokens like `template` with codes from `next_code`,
+    /// in one transaction (see the backends).
+    pub async fn generate_tokens(
+        &self,
+        template: &NewToken,
+        count: usize,
+        now: i64,
+        max_tries: usize,
+        next_code: impl FnMut() -> String,
+        progress: impl FnMut(usize),
+    ) -> Result<Vec<AccessToken>, GenerateError> {
+        each!(self, b => b.generate_tokens(template, count, now, max_tries, next_code, progress).await)
+    }
+
+    /// Change one token (by code or Id) in one transaction: `f` sees the
+    /// stored token and returns its new values (or refuses).
+    pub async fn update_token<E: From<StoreError>>(
+        &self,
+        code_or_id: &str,
+        now: i64,
+        f: impl FnOnce(&AccessToken) -> Result<TokenUpdate, E>,
+    ) -> Result<AccessToken, E> {
+        each!(self, b => b.update_token(code_or_id, now, f).await)
+    }
+
+    /// [`Store::update_token`] for the token with this Id only (the API).
+    pub async fn update_token_by_id<E: From<StoreError>>(
+        &self,
+        id: i64,
+        now: i64,
+        f: impl FnOnce(&AccessToken) -> Result<TokenUpdate, E>,
+    ) -> Result<AccessToken, E> {
+        each!(self, b => b.update_token_by_id(id, now, f).await)
+    }
+
+    /// Delete the tokens named by code or Id, all or none.
+    pub async fn delete_tokens(
+        &self,
+        refs: &[String],
+    ) -> Result<Result<Vec<AccessToken>, Vec<String>>, StoreError> {
+        each!(self, b => b.delete_tokens(refs).await)
+    }
+
+    /// Delete those of `ids` that still match the filter; how many.
+    pub async fn delete_matching(
+        &self,
+        f: &TokenFilter,
+        ids: &[i64],
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        each!(self, b => b.delete_matching(f, ids, now).await)
+    }
+
+    /// Insert imported tokens in one transaction: all or none.
+    pub async fn import_tokens(
+        &self,
+        rows: &[ImportToken],
+        now: i64,
+        dry_run: bool,
+        skip_existing: bool,
+    ) -> Result<Result<Imported, Vec<(usize, ImportConflict)>>, StoreError> {
+        each!(self, b => b.import_tokens(rows, now, dry_run, skip_existing).await)
+    }
+
+    /// The running sessions of these tokens, as a Disconnect-Request names them.
+    pub async fn running_sessions(
+        &self,
+        token_ids: &[i64],
+    ) -> Result<Vec<LiveSession>, StoreError> {
+        each!(self, b => b.running_sessions(token_ids).await)
+    }
+
+    /// Sessions and places of a token that hold a place now.
+    pub async fn live_sessions(
+        &self,
+        token_id: i64,
+        now: i64,
+    ) -> Result<Vec<SessionRow>, StoreError> {
+        each!(self, b => b.live_sessions(token_id, now).await)
+    }
+
+    /// Sessions, newest first.
+    pub async fn list_sessions(
+        &self,
+        f: &SessionFilter,
+        now: i64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        each!(self, b => b.list_sessions(f, now).await)
+    }
+
+    /// Create an API key; the raw key (shown once) and its record.
+    pub async fn create_api_key(
+        &self,
+        name: &str,
+        roles: &[&str],
+        created_by: &str,
+        now: i64,
+    ) -> Result<(String, apikeys::ApiKey), StoreError> {
+        each!(self, b => b.create_api_key(name, roles, created_by, now).await)
+    }
+
+    /// API keys, newest first; revoked ones only with `all`.
+    pub async fn api_keys(&self, all: bool) -> Result<Vec<apikeys::ApiKey>, StoreError> {
+        each!(self, b => b.api_keys(all).await)
+    }
+
+    /// Revoke a live key and the keys it created; both returned.
+    pub async fn revoke_api_key(
+        &self,
+        name_or_id: &str,
+        now: i64,
+    ) -> Result<(apikeys::ApiKey, Vec<apikeys::ApiKey>), StoreError> {
+        each!(self, b => b.revoke_api_key(name_or_id, now).await)
+    }
+
+    /// The live key whose hash matches `key`; stamps LastUsed.
+    pub async fn authenticate_api_key(
+        &self,
+        key: &str,
+        now: i64,
+    ) -> Result<Option<apikeys::ApiKey>, StoreError> {
+        each!(self, b => b.authenticate_api_key(key, now).await)
+    }
+}
 
 /// A live session as a NAS knows it: what a Disconnect-Request (RFC 5176)
 /// needs to name it.
@@ -36,6 +273,10 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("database error: {0}")]
+    Pg(#[from] tokio_postgres::Error),
+    #[error("cannot reach the PostgreSQL database at {hosts}: {reason}")]
+    Unreachable { hosts: String, reason: String },
     #[error("AccessCode: \"{code}\" already exists for BusinessId {business_id}")]
     DuplicateCode { code: String, business_id: i64 },
     #[error("no access token matches \"{0}\"")]
@@ -166,5 +407,46 @@ impl From<StoreError> for GenerateError {
 impl From<sqlx::Error> for GenerateError {
     fn from(e: sqlx::Error) -> Self {
         GenerateError::Store(e.into())
+    }
+}
+
+/// A session or pending place with its token's code, for `session list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub id: i64,
+    pub token_id: i64,
+    pub access_code: String,
+    pub nas: String,
+    pub device: Option<String>,
+    pub state: String,
+    pub acct_session_id: Option<String>,
+    pub framed_ip: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub expires_at: Option<i64>,
+    pub stopped_at: Option<i64>,
+    pub session_time: i64,
+    pub terminate_cause: Option<i64>,
+    pub close_reason: Option<String>,
+    pub input_octets: i64,
+    pub output_octets: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SessionFilter {
+    /// Only sessions holding a place now (active, or pending and unexpired).
+    pub active: bool,
+    pub code: Option<String>,
+    pub limit: i64,
+}
+
+/// A session's state as listings show it: a pending place whose time passed
+/// without an accounting Start holds nothing any more, even before the
+/// sweep deletes it: `expired`.
+pub fn listed_state(state: String, expires_at: Option<i64>, now: i64) -> String {
+    if state == "pending" && expires_at.is_some_and(|e| e <= now) {
+        "expired".to_string()
+    } else {
+        state
     }
 }

@@ -107,7 +107,10 @@ impl TestServer {
     /// Run SQL on the database, after everything answered so far is committed.
     pub async fn exec(&self, sql: &str) {
         self.flush().await;
-        sqlx::query(sql).execute(self.store.pool()).await.unwrap();
+        sqlx::query(sql)
+            .execute(self.store.as_sqlite().expect("a SQLite store").pool())
+            .await
+            .unwrap();
     }
 
     pub async fn shutdown(mut self) {

@@ -18,7 +18,8 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Connection, Row, SqliteConnection};
 
 use super::{
-    GenerateError, ImportConflict, ImportToken, Imported, SessionRow, StoreError, TokenUpdate,
+    GenerateError, ImportConflict, ImportToken, Imported, OpenMode, SessionRow, StoreError,
+    TokenUpdate,
 };
 use crate::config::{DatabaseConfig, Synchronous};
 use crate::token::parse::code_key;
@@ -257,22 +258,6 @@ async fn is_read_only(conn: &mut sqlx::SqliteConnection) -> Result<bool, StoreEr
     // NUL-terminated schema name. (sqlx and rusqlite link the one SQLite.)
     let ro = unsafe { rusqlite::ffi::sqlite3_db_readonly(db, c"main".as_ptr()) };
     Ok(ro == 1)
-}
-
-/// Whether opening a database may create or migrate it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OpenMode {
-    /// `radgate serve`: create a missing database, migrate an older one.
-    Serve,
-    /// Commands that add codes or keys: create a missing (or empty)
-    /// database; one of an older schema is refused
-    /// ([`StoreError::OlderSchema`]): only `serve` migrates, so that a newer
-    /// CLI cannot change the schema under an older server.
-    Create,
-    /// Commands that read or change what exists: the database must exist
-    /// with this version's schema ([`StoreError::Missing`] otherwise), and
-    /// nothing is created.
-    Existing,
 }
 
 /// The database file a `sqlite:` URL names (`None` for an in-memory

@@ -2,38 +2,9 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreError};
+use super::Store;
+use crate::store::{listed_state, SessionFilter, SessionInfo, StoreError};
 use crate::token::parse::code_key;
-
-/// A session or pending place with its token's code, for `session list`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionInfo {
-    pub id: i64,
-    pub token_id: i64,
-    pub access_code: String,
-    pub nas: String,
-    pub device: Option<String>,
-    pub state: String,
-    pub acct_session_id: Option<String>,
-    pub framed_ip: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub expires_at: Option<i64>,
-    pub stopped_at: Option<i64>,
-    pub session_time: i64,
-    pub terminate_cause: Option<i64>,
-    pub close_reason: Option<String>,
-    pub input_octets: i64,
-    pub output_octets: i64,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct SessionFilter {
-    /// Only sessions holding a place now (active, or pending and unexpired).
-    pub active: bool,
-    pub code: Option<String>,
-    pub limit: i64,
-}
 
 impl Store {
     /// Newest first.
@@ -59,15 +30,8 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
-                let state: String = r.try_get(5)?;
                 let expires_at: Option<i64> = r.try_get(10)?;
-                // A place whose time passed without an accounting Start
-                // holds nothing any more, even before the sweep deletes it.
-                let state = if state == "pending" && expires_at.is_some_and(|e| e <= now) {
-                    "expired".to_string()
-                } else {
-                    state
-                };
+                let state = listed_state(r.try_get(5)?, expires_at, now);
                 Ok(SessionInfo {
                     id: r.try_get(0)?,
                     token_id: r.try_get(1)?,

@@ -1,0 +1,133 @@
+//! API keys in PostgreSQL (the key rules: store/apikeys.rs).
+
+use tokio_postgres::Row;
+
+use super::{is_unique_violation, Store};
+use crate::store::apikeys::{
+    created_by_chain, display_form, find_live, generate_key, key_hash, roles_from_column, ApiKey,
+    LAST_USED_RESOLUTION,
+};
+use crate::store::StoreError;
+
+const COLS: &str = "id, name, display, roles, created_on, created_by, last_used, revoked_on";
+
+fn from_row(r: &Row) -> Result<ApiKey, tokio_postgres::Error> {
+    let roles: String = r.try_get(3)?;
+    Ok(ApiKey {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        display: r.try_get(2)?,
+        roles: roles_from_column(&roles),
+        created_on: r.try_get(4)?,
+        created_by: r.try_get(5)?,
+        last_used: r.try_get(6)?,
+        revoked_on: r.try_get(7)?,
+    })
+}
+
+impl Store {
+    /// Create a key; returns the raw key (shown once) and its record.
+    pub async fn create_api_key(
+        &self,
+        name: &str,
+        roles: &[&str],
+        created_by: &str,
+        now: i64,
+    ) -> Result<(String, ApiKey), StoreError> {
+        let key = generate_key(&mut rand::thread_rng());
+        let client = self.client().await?;
+        let sql = format!(
+            "INSERT INTO api_keys (name, key_hash, display, roles, created_on, created_by) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLS}"
+        );
+        let r = client
+            .query_one(
+                &sql,
+                &[
+                    &name,
+                    &key_hash(&key),
+                    &display_form(&key),
+                    &roles.join(","),
+                    &now,
+                    &created_by,
+                ],
+            )
+            .await;
+        match r {
+            Ok(row) => Ok((key, from_row(&row)?)),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!(
+                "an API key named {name:?} exists; revoke it first or choose another name"
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Keys, newest first; revoked ones only with `all`.
+    pub async fn api_keys(&self, all: bool) -> Result<Vec<ApiKey>, StoreError> {
+        let client = self.client().await?;
+        let sql =
+            format!("SELECT {COLS} FROM api_keys WHERE $1 OR revoked_on IS NULL ORDER BY id DESC");
+        let rows = client.query(&sql, &[&all]).await?;
+        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Revoke a live key, and with it every live key it created through the
+    /// API (and theirs). Returns the key and the keys revoked with it.
+    pub async fn revoke_api_key(
+        &self,
+        name_or_id: &str,
+        now: i64,
+    ) -> Result<(ApiKey, Vec<ApiKey>), StoreError> {
+        let live = self.api_keys(false).await?;
+        let k = find_live(&live, name_or_id)
+            .cloned()
+            .ok_or_else(|| StoreError::NoSuchApiKey(name_or_id.to_string()))?;
+        let with_it: Vec<ApiKey> = created_by_chain(&k, &live)
+            .into_iter()
+            .map(|c| ApiKey {
+                revoked_on: Some(now),
+                ..c
+            })
+            .collect();
+        let ids: Vec<i64> = std::iter::once(k.id)
+            .chain(with_it.iter().map(|c| c.id))
+            .collect();
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE api_keys SET revoked_on = $1 WHERE id = ANY($2) AND revoked_on IS NULL",
+                &[&now, &ids],
+            )
+            .await?;
+        Ok((
+            ApiKey {
+                revoked_on: Some(now),
+                ..k
+            },
+            with_it,
+        ))
+    }
+
+    /// The live key whose hash matches `key`; stamps LastUsed.
+    pub async fn authenticate_api_key(
+        &self,
+        key: &str,
+        now: i64,
+    ) -> Result<Option<ApiKey>, StoreError> {
+        let client = self.client().await?;
+        let sql = format!("SELECT {COLS} FROM api_keys WHERE key_hash = $1 AND revoked_on IS NULL");
+        let Some(row) = client.query_opt(&sql, &[&key_hash(key)]).await? else {
+            return Ok(None);
+        };
+        let k = from_row(&row)?;
+        if k.last_used.is_none_or(|t| now - t >= LAST_USED_RESOLUTION) {
+            client
+                .execute(
+                    "UPDATE api_keys SET last_used = $1 WHERE id = $2",
+                    &[&now, &k.id],
+                )
+                .await?;
+        }
+        Ok(Some(k))
+    }
+}

@@ -1,0 +1,431 @@
+//! The store's interface (src/store/mod.rs) behaves the same on both
+//! backends: every test here runs on a SQLite file in a temporary
+//! directory and on a database of the throwaway PostgreSQL
+//! (tests/common/pg.rs; skipped loudly without PostgreSQL, required in CI).
+
+mod common;
+
+use radgate::config::DatabaseConfig;
+use radgate::store::{ImportConflict, ImportToken, OpenMode, Store, StoreError, TokenUpdate};
+use radgate::token::{
+    CmpOp, FilterValue, NewToken, TokenCond, TokenField, TokenFilter, TokenInput,
+};
+
+/// Each backend's store, freshly created: (name, store, keep-alive).
+async fn backends() -> Vec<(&'static str, Store, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = DatabaseConfig {
+        url: format!("sqlite://{}", dir.path().join("radgate.db").display()),
+        ..DatabaseConfig::default()
+    };
+    let mut out = vec![(
+        "sqlite",
+        Store::open(&sqlite, OpenMode::Serve).await.unwrap(),
+        Some(dir),
+    )];
+    if let Some(pg) = common::pg::server() {
+        let url = pg.fresh_database().await;
+        let cfg = DatabaseConfig {
+            url,
+            ..DatabaseConfig::default()
+        };
+        out.push((
+            "postgres",
+            Store::open(&cfg, OpenMode::Serve).await.unwrap(),
+            None,
+        ));
+    }
+    out
+}
+
+fn token(code: &str, minutes: i64, f: impl FnOnce(&mut TokenInput)) -> NewToken {
+    let mut i = TokenInput {
+        access_code: Some(code.into()),
+        minutes_included: Some(minutes),
+        ..Default::default()
+    };
+    f(&mut i);
+    i.validate(chrono_tz::UTC, 0).unwrap()
+}
+
+fn filter(f: impl FnOnce(&mut TokenFilter)) -> TokenFilter {
+    let mut t = TokenFilter {
+        page: 1,
+        size: 100,
+        ..Default::default()
+    };
+    f(&mut t);
+    t
+}
+
+fn codes(ts: &[radgate::token::AccessToken]) -> Vec<&str> {
+    ts.iter().map(|t| t.access_code.as_str()).collect()
+}
+
+#[tokio::test]
+async fn tokens_are_created_found_listed_changed_and_deleted() {
+    for (name, s, _keep) in backends().await {
+        let now = 1_800_000_000;
+        let a = s
+            .create_token(&token("Alpha1", 60, |t| t.user_limit = Some(2)), now)
+            .await
+            .unwrap();
+        assert_eq!(
+            (a.access_code.as_str(), a.minutes_included, a.user_limit),
+            ("Alpha1", 60, Some(2)),
+            "{name}"
+        );
+        assert_eq!(a.created_on, now, "{name}");
+        s.create_token(
+            &token("beta2", 30, |t| t.description = Some("lobby".into())),
+            now + 1,
+        )
+        .await
+        .unwrap();
+        s.create_token(&token("GAMMA3", 90, |t| t.business_id = Some(3)), now + 2)
+            .await
+            .unwrap();
+        // Codes are unique per business, whatever their case.
+        let e = s
+            .create_token(&token("ALPHA1", 5, |_| {}), now)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, StoreError::DuplicateCode { .. }), "{name}: {e}");
+        // Found by code (any case) or Id.
+        assert_eq!(s.find_token("alpha1").await.unwrap().id, a.id, "{name}");
+        assert_eq!(
+            s.find_token(&a.id.to_string()).await.unwrap().id,
+            a.id,
+            "{name}"
+        );
+        assert!(
+            matches!(s.find_token("nope").await, Err(StoreError::NotFound(_))),
+            "{name}"
+        );
+
+        // Filters, order, pages.
+        let (all, total) = s.list_tokens(&filter(|_| {}), now).await.unwrap();
+        assert_eq!(
+            (codes(&all), total),
+            (vec!["Alpha1", "beta2", "GAMMA3"], 3),
+            "{name}"
+        );
+        let (by_code, _) = s
+            .list_tokens(
+                &filter(|f| {
+                    f.order_by = Some(TokenField::AccessCode);
+                    f.descending = true;
+                }),
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(codes(&by_code), ["GAMMA3", "beta2", "Alpha1"], "{name}");
+        let (page2, total) = s
+            .list_tokens(
+                &filter(|f| {
+                    f.size = 2;
+                    f.page = 2;
+                }),
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!((codes(&page2), total), (vec!["GAMMA3"], 3), "{name}");
+        let biz3 = s
+            .all_tokens(&filter(|f| f.business_id = Some(3)), now)
+            .await
+            .unwrap();
+        assert_eq!(codes(&biz3), ["GAMMA3"], "{name}");
+        let long = s
+            .all_tokens(
+                &filter(|f| {
+                    f.conds.push(TokenCond {
+                        field: TokenField::MinutesLeft,
+                        op: CmpOp::Ge,
+                        value: FilterValue::Int(60),
+                    })
+                }),
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(codes(&long), ["Alpha1", "GAMMA3"], "{name}");
+        let described = s
+            .all_tokens(
+                &filter(|f| {
+                    f.order_by = Some(TokenField::Description);
+                }),
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            codes(&described),
+            ["Alpha1", "GAMMA3", "beta2"],
+            "{name}: empty values first"
+        );
+        let unused = s
+            .all_tokens(&filter(|f| f.unused = true), now)
+            .await
+            .unwrap();
+        assert_eq!(unused.len(), 3, "{name}");
+
+        // Update in one transaction: f sees the stored token.
+        let u = s
+            .update_token("ALPHA1", now + 10, |cur| {
+                let mut t = token(&cur.access_code, cur.minutes_included + 15, |_| {});
+                t.updated_by = Some("test".into());
+                Ok::<_, StoreError>(TokenUpdate {
+                    token: t,
+                    reset_usage: false,
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            (u.minutes_included, u.updated_on, u.user_limit),
+            (75, now + 10, None),
+            "{name}"
+        );
+        let e = s
+            .update_token_by_id(a.id, now, |_| {
+                Ok::<_, StoreError>(TokenUpdate {
+                    token: token("beta2", 1, |_| {}),
+                    reset_usage: false,
+                })
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(e, StoreError::DuplicateCode { .. }), "{name}: {e}");
+
+        // Delete: all named, or none.
+        let r = s
+            .delete_tokens(&["beta2".into(), "nope".into()])
+            .await
+            .unwrap();
+        assert_eq!(r.unwrap_err(), ["nope"], "{name}");
+        assert_eq!(
+            s.all_tokens(&filter(|_| {}), now).await.unwrap().len(),
+            3,
+            "{name}"
+        );
+        let gone = s.delete_tokens(&["beta2".into()]).await.unwrap().unwrap();
+        assert_eq!(codes(&gone), ["beta2"], "{name}");
+        let ids: Vec<i64> = s
+            .all_tokens(&filter(|_| {}), now)
+            .await
+            .unwrap()
+            .iter()
+            .map(|t| t.id)
+            .collect();
+        let n = s
+            .delete_matching(&filter(|f| f.business_id = Some(3)), &ids, now)
+            .await
+            .unwrap();
+        assert_eq!(n, 1, "{name}");
+        assert_eq!(
+            codes(&s.all_tokens(&filter(|_| {}), now).await.unwrap()),
+            ["Alpha1"],
+            "{name}"
+        );
+        // Ids are never reused.
+        let next = s
+            .create_token(&token("DELTA4", 5, |_| {}), now)
+            .await
+            .unwrap();
+        assert!(next.id > gone[0].id && next.id > a.id, "{name}");
+        s.close().await;
+    }
+}
+
+#[tokio::test]
+async fn generate_and_import_are_all_or_none() {
+    for (name, s, _keep) in backends().await {
+        let now = 1_800_000_000;
+        s.create_token(&token("TAKEN1", 5, |_| {}), now)
+            .await
+            .unwrap();
+        // A taken code is drawn again.
+        let mut draws = vec!["NEW3", "NEW2", "taken1", "NEW1"];
+        let made = s
+            .generate_tokens(
+                &token("X", 60, |_| {}),
+                3,
+                now,
+                5,
+                || draws.pop().unwrap().to_string(),
+                |_| {},
+            )
+            .await
+            .unwrap();
+        assert_eq!(codes(&made), ["NEW1", "NEW2", "NEW3"], "{name}");
+        // Only clashes: the batch fails and nothing stays.
+        let e = s
+            .generate_tokens(
+                &token("X", 60, |_| {}),
+                2,
+                now,
+                3,
+                || "TAKEN1".to_string(),
+                |_| {},
+            )
+            .await;
+        assert!(e.is_err(), "{name}");
+        assert_eq!(
+            s.all_tokens(&filter(|_| {}), now).await.unwrap().len(),
+            4,
+            "{name}"
+        );
+
+        let row = |code: &str| ImportToken {
+            token: token(code, 60, |_| {}),
+            seconds_used: 600,
+            ..Default::default()
+        };
+        let rows = vec![row("IMP1"), row("taken1"), row("IMP2")];
+        let r = s.import_tokens(&rows, now, false, false).await.unwrap();
+        let bad = r.unwrap_err();
+        assert_eq!(bad.len(), 1, "{name}");
+        assert_eq!(bad[0].0, 1, "{name}");
+        assert!(matches!(bad[0].1, ImportConflict::Code { .. }), "{name}");
+        assert_eq!(
+            s.all_tokens(&filter(|_| {}), now).await.unwrap().len(),
+            4,
+            "{name}: none imported"
+        );
+        let done = s
+            .import_tokens(&rows, now, true, true)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((done.imported, done.skipped), (2, 1), "{name}: dry run");
+        assert_eq!(
+            s.all_tokens(&filter(|_| {}), now).await.unwrap().len(),
+            4,
+            "{name}: dry"
+        );
+        let done = s
+            .import_tokens(&rows, now, false, true)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((done.imported, done.skipped), (2, 1), "{name}");
+        let imp = s.find_token("imp1").await.unwrap();
+        assert_eq!(
+            (imp.seconds_used, imp.minutes_left()),
+            (600, 50),
+            "{name}: usage restored"
+        );
+        s.close().await;
+    }
+}
+
+#[tokio::test]
+async fn api_keys_are_created_checked_and_revoked_with_their_children() {
+    for (name, s, _keep) in backends().await {
+        let now = 1_800_000_000;
+        let (key, k) = s
+            .create_api_key("booking", &["*"], "cli:test", now)
+            .await
+            .unwrap();
+        assert!(key.starts_with("rgk_"), "{name}");
+        assert_eq!(
+            (k.name.as_str(), k.roles.as_slice()),
+            ("booking", &["*".to_string()][..]),
+            "{name}"
+        );
+        let e = s
+            .create_api_key("booking", &["*"], "cli:test", now)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, StoreError::Conflict(_)), "{name}: {e}");
+        let (_, child) = s
+            .create_api_key("child", &["AccessToken-List"], "booking", now + 1)
+            .await
+            .unwrap();
+        let found = s
+            .authenticate_api_key(&key, now + 100)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.id, k.id, "{name}");
+        assert!(
+            s.authenticate_api_key("rgk_wrong", now)
+                .await
+                .unwrap()
+                .is_none(),
+            "{name}"
+        );
+        assert_eq!(
+            s.api_keys(false).await.unwrap()[1].last_used,
+            Some(now + 100),
+            "{name}: LastUsed stamped"
+        );
+        let (revoked, with_it) = s.revoke_api_key("booking", now + 200).await.unwrap();
+        assert_eq!(revoked.revoked_on, Some(now + 200), "{name}");
+        assert_eq!(
+            with_it.iter().map(|c| c.id).collect::<Vec<_>>(),
+            [child.id],
+            "{name}"
+        );
+        assert!(s.api_keys(false).await.unwrap().is_empty(), "{name}");
+        assert_eq!(s.api_keys(true).await.unwrap().len(), 2, "{name}");
+        assert!(
+            s.authenticate_api_key(&key, now + 300)
+                .await
+                .unwrap()
+                .is_none(),
+            "{name}"
+        );
+        // The name is free again.
+        s.create_api_key("booking", &["*"], "cli:test", now)
+            .await
+            .unwrap();
+        s.close().await;
+    }
+}
+
+/// The CLI never migrates: a database of this version's schema opens, an
+/// empty one is set up only by commands that create.
+#[tokio::test]
+async fn only_serve_migrates() {
+    let Some(pg) = common::pg::server() else {
+        return;
+    };
+    let cfg = DatabaseConfig {
+        url: pg.fresh_database().await,
+        ..DatabaseConfig::default()
+    };
+    let e = Store::open(&cfg, OpenMode::Existing).await.err().unwrap();
+    assert!(matches!(e, StoreError::Missing(_)), "{e}");
+    let s = Store::open(&cfg, OpenMode::Create).await.unwrap();
+    s.close().await;
+    Store::open(&cfg, OpenMode::Existing)
+        .await
+        .unwrap()
+        .close()
+        .await;
+    // Two nodes starting at once migrate one after the other.
+    let cfg2 = DatabaseConfig {
+        url: pg.fresh_database().await,
+        ..DatabaseConfig::default()
+    };
+    let (a, b) = tokio::join!(
+        Store::open(&cfg2, OpenMode::Serve),
+        Store::open(&cfg2, OpenMode::Serve)
+    );
+    a.unwrap();
+    b.unwrap();
+    // An unreachable server is named.
+    let cfg3 = DatabaseConfig {
+        url: "postgres://radgate@/radgate?host=/nonexistent-radgate-socket-dir".into(),
+        ..DatabaseConfig::default()
+    };
+    let e = Store::open(&cfg3, OpenMode::Existing)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("/nonexistent-radgate-socket-dir"), "{e}");
+}
