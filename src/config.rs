@@ -612,17 +612,31 @@ fn read_error(path: &Path, note: &str, e: &io::Error) -> ConfigError {
 }
 
 /// Hides a password in `scheme://user:password@host/...`.
-fn redact_url(url: &str) -> String {
+/// A database URL fit for a log or a message: the password in
+/// `scheme://user:password@host` and in a `password=` parameter hidden.
+pub fn redact_url(url: &str) -> String {
+    let mut out = url.to_string();
     if let Some((scheme, rest)) = url.split_once("://") {
-        let authority_end = rest.find('/').unwrap_or(rest.len());
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
         let authority = &rest[..authority_end];
         if let Some(at) = authority.rfind('@') {
             if let Some((user, _)) = authority[..at].split_once(':') {
-                return format!("{scheme}://{user}:***{}", &rest[at..]);
+                out = format!("{scheme}://{user}:***{}", &rest[at..]);
             }
         }
     }
-    url.to_string()
+    if let Some(q) = out.find('?') {
+        let (head, query) = out.split_at(q + 1);
+        let query: Vec<String> = query
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => kv.to_string(),
+            })
+            .collect();
+        out = format!("{head}{}", query.join("&"));
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------
@@ -1169,7 +1183,7 @@ impl Ctx<'_> {
 
     fn check_db_url(&self, url: &str) -> Result<(), String> {
         if url.is_empty() {
-            return Err("must not be empty: expected sqlite://PATH".into());
+            return Err("must not be empty: expected sqlite://PATH or postgres://…".into());
         }
         if let Some(rest) = url.strip_prefix("sqlite:") {
             let rest = rest.strip_prefix("//").unwrap_or(rest);
@@ -1184,10 +1198,16 @@ impl Ctx<'_> {
         }
         let scheme = url.split_once(':').map_or(url, |(s, _)| s);
         if scheme.eq_ignore_ascii_case("postgres") || scheme.eq_ignore_ascii_case("postgresql") {
-            return Err("PostgreSQL is not supported yet: use sqlite://PATH".into());
+            // tokio-postgres reads it when the store opens; read it now, so
+            // that a bad URL is a configuration error (without repeating a
+            // password).
+            return url
+                .parse::<tokio_postgres::Config>()
+                .map(|_| ())
+                .map_err(|e| format!("not a PostgreSQL URL tokio-postgres can read: {e}"));
         }
         Err(format!(
-            "unsupported database URL scheme {scheme:?}: expected sqlite://PATH"
+            "unsupported database URL scheme {scheme:?}: expected sqlite://PATH or postgres://USER@HOST/DATABASE"
         ))
     }
 
@@ -2073,15 +2093,26 @@ require_message_authenticator = true
 
     #[test]
     fn database_values() {
-        assert_err(
-            with_client("[database]\nurl = \"postgres://u:pw@db/radgate\""),
+        // PostgreSQL (SPEC §8): multi-host with target_session_attrs, and
+        // a unix socket.
+        for url in [
+            "postgres://u:pw@db1,db2/radgate?target_session_attrs=read-write",
+            "postgresql://db/radgate",
+            "postgres://radgate@/radgate?host=/var/run/postgresql",
+        ] {
+            let c = with_client(&format!("[database]\nurl = \"{url}\""))
+                .unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert_eq!(c.database.url, url);
+        }
+        let e = assert_err(
+            with_client("[database]\nurl = \"postgres://u:hunter2@db/x?sslmode=nonsense\""),
             "database.url",
-            "not supported yet",
+            "not a PostgreSQL URL",
         );
-        assert_err(
-            with_client("[database]\nurl = \"postgresql://db/radgate\""),
-            "database.url",
-            "not supported yet",
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        assert_eq!(
+            redact_url("postgres://u@/x?host=/s&password=hunter2"),
+            "postgres://u@/x?host=/s&password=***"
         );
         let e = assert_err(
             with_client("[database]\nurl = \"mysql://u:hunter2@db/x\""),

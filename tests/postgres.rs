@@ -3,9 +3,11 @@
 
 mod common;
 
+use common::*;
+
 #[tokio::test]
 async fn each_test_gets_its_own_database() {
-    let Some(pg) = common::pg::server() else {
+    let Some(pg) = pg::server() else {
         return;
     };
     let a = pg.fresh_database().await;
@@ -25,4 +27,143 @@ async fn each_test_gets_its_own_database() {
         assert!(url.contains(&format!("/{db}?")), "{url} vs {db}");
         assert_eq!(two, 2);
     }
+}
+
+/// A server (a node) on a PostgreSQL database, fresh unless `url` names one
+/// another node uses.
+async fn node(url: &str) -> common::TestServer {
+    let url = url.to_string();
+    common::TestServer::start_with(move |c| c.database.url = url).await
+}
+
+#[tokio::test]
+async fn a_node_on_postgresql_decides_and_charges() {
+    let Some(pg) = pg::server() else {
+        return;
+    };
+    let url = pg.fresh_database().await;
+    let s = node(&url).await;
+    assert!(s.store.as_sqlite().is_none());
+    s.token("WELCOME1", 60, |t| t.user_limit = Some(1)).await;
+    let c = common::Client::new(s.addr).await;
+    let r = c
+        .auth(
+            1,
+            "welcome1",
+            common::Pw::Pap("WELCOME1"),
+            Some("02:00:00:00:00:01"),
+        )
+        .await;
+    assert!(r.is_accept(), "{r:?}");
+    assert_eq!(r.session_timeout(), Some(3600));
+    // A second device: the one place is taken.
+    let r = c
+        .auth(
+            2,
+            "WELCOME1",
+            common::Pw::Pap("WELCOME1"),
+            Some("02:00:00:00:00:02"),
+        )
+        .await;
+    assert!(!r.is_accept());
+    assert!(!c
+        .auth(3, "NOPE", common::Pw::Pap("NOPE"), None)
+        .await
+        .is_accept());
+    // Accounting charges the increase, once.
+    let a = common::Client::new(s.acct_addr).await;
+    let pkt = |status, t| common::Acct {
+        status,
+        user: "WELCOME1",
+        session_id: "pg-1",
+        session_time: Some(t),
+        mac: Some("02:00:00:00:00:01"),
+        ..Default::default()
+    };
+    a.acct(10, &pkt(common::START, 0)).await;
+    a.acct(11, &pkt(common::INTERIM, 600)).await;
+    a.acct(12, &pkt(common::INTERIM, 600)).await;
+    a.acct(13, &pkt(common::STOP, 900)).await;
+    assert_eq!(s.seconds_used("WELCOME1").await, 900);
+    let t = s.store.find_token("WELCOME1").await.unwrap();
+    assert_eq!(t.minutes_left(), 45);
+    assert!(t.first_used_on.is_some() && t.last_access.is_some());
+    let sessions = s
+        .store
+        .list_sessions(
+            &radgate::store::SessionFilter {
+                limit: 10,
+                ..Default::default()
+            },
+            chrono::Utc::now().timestamp(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert_eq!(
+        (sessions[0].state.as_str(), sessions[0].session_time),
+        ("closed", 900)
+    );
+    s.shutdown().await;
+}
+
+/// Two nodes on one database: twenty devices at the same instant on a
+/// UserLimit=1 code, half through each node, get one Accept; an Interim
+/// retransmitted to the other node is not charged twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_never_oversell_or_charge_twice() {
+    let Some(pg) = pg::server() else {
+        return;
+    };
+    let url = pg.fresh_database().await;
+    let a = node(&url).await;
+    let b = node(&url).await;
+    a.token("RACE", 60, |t| t.user_limit = Some(1)).await;
+    let mut tasks = Vec::new();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(20));
+    for i in 0..20u8 {
+        let addr = if i % 2 == 0 { a.addr } else { b.addr };
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            let c = common::Client::new(addr).await;
+            let req = common::access_request(
+                i,
+                "RACE",
+                common::Pw::Pap("RACE"),
+                Some(&format!("02:00:00:00:01:{i:02X}")),
+                true,
+                common::SECRET,
+            );
+            barrier.wait().await;
+            c.roundtrip(&req).await
+        }));
+    }
+    let mut accepts = 0;
+    for t in tasks {
+        if t.await.unwrap().is_accept() {
+            accepts += 1;
+        }
+    }
+    assert_eq!(accepts, 1, "exactly one of 20 devices on two nodes");
+
+    a.token("SHARED", 60, |_| {}).await;
+    let pkt = |status, t| common::Acct {
+        status,
+        user: "SHARED",
+        session_id: "two-1",
+        session_time: Some(t),
+        mac: Some("02:00:00:00:02:01"),
+        ..Default::default()
+    };
+    let to_a = common::Client::new(a.acct_addr).await;
+    let to_b = common::Client::new(b.acct_addr).await;
+    to_a.acct(1, &pkt(common::START, 0)).await;
+    to_a.acct(2, &pkt(common::INTERIM, 300)).await;
+    // The NAS retries the same Interim at the secondary.
+    to_b.acct(2, &pkt(common::INTERIM, 300)).await;
+    to_b.acct(3, &pkt(common::INTERIM, 600)).await;
+    to_a.acct(3, &pkt(common::INTERIM, 600)).await;
+    assert_eq!(a.seconds_used("SHARED").await, 600);
+    a.shutdown().await;
+    b.shutdown().await;
 }

@@ -35,7 +35,10 @@ pub async fn run(config: Config) -> Result<(), CliError> {
     store.ensure_writable()?;
     let file = crate::store::database_file(&config.database.url)
         .and_then(|p| std::path::absolute(p).ok())
-        .map_or_else(|| config.database.url.clone(), |p| p.display().to_string());
+        .map_or_else(
+            || crate::config::redact_url(&config.database.url),
+            |p| p.display().to_string(),
+        );
     tracing::info!(database = %file, "database open");
     let handle = daemon::start_on(Arc::new(config), &store, listeners)
         .await

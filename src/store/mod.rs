@@ -8,14 +8,16 @@
 pub mod apikeys;
 pub mod postgres;
 pub mod sqlite;
+pub mod writer;
 
 use crate::config::DatabaseConfig;
 use crate::token::{AccessToken, NewToken, TokenFilter};
 
 pub use sqlite::database_file;
-pub use sqlite::writer::{
-    AcceptFacts, AcctJob, AcctOutcome, AuthJob, AuthOutcome, SweepOutcome, Writer, WriterSettings,
-    LAST_ACCESS_SWEEP_EVERY,
+pub use sqlite::writer::LAST_ACCESS_SWEEP_EVERY;
+pub use writer::{
+    AcceptFacts, AcctJob, AcctOutcome, AuthJob, AuthOutcome, SweepOutcome, Writer, WriterGauges,
+    WriterSettings,
 };
 
 /// Whether opening a database may create or migrate it.
@@ -38,7 +40,7 @@ pub enum OpenMode {
 #[derive(Clone)]
 pub enum Store {
     Sqlite(std::sync::Arc<sqlite::Store>),
-    Postgres(postgres::Store),
+    Postgres(std::sync::Arc<postgres::Store>),
 }
 
 /// The same call on whichever backend this is.
@@ -55,7 +57,9 @@ impl Store {
     /// Open the database `cfg.url` names (`sqlite:` or `postgres:`).
     pub async fn open(cfg: &DatabaseConfig, mode: OpenMode) -> Result<Store, StoreError> {
         if postgres::is_postgres_url(&cfg.url) {
-            Ok(Store::Postgres(postgres::Store::open(cfg, mode).await?))
+            Ok(Store::Postgres(std::sync::Arc::new(
+                postgres::Store::open(cfg, mode).await?,
+            )))
         } else {
             Ok(Store::Sqlite(std::sync::Arc::new(
                 sqlite::Store::open(cfg, mode).await?,
@@ -85,10 +89,8 @@ impl Store {
     /// through it, in batches, one transaction each.
     pub async fn spawn_writer(&self, settings: WriterSettings) -> Result<Writer, StoreError> {
         match self {
-            Store::Sqlite(s) => s.spawn_writer(settings).await,
-            Store::Postgres(_) => Err(StoreError::Conflict(
-                "serving RADIUS from PostgreSQL is not built yet (issue 18)".into(),
-            )),
+            Store::Sqlite(s) => Ok(Writer::Sqlite(s.spawn_writer(settings).await?)),
+            Store::Postgres(p) => Ok(Writer::Postgres(p.spawn_writer(settings))),
         }
     }
 

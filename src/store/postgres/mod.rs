@@ -10,6 +10,7 @@
 
 mod apikeys;
 mod sessions;
+pub mod writer;
 
 use std::time::Duration;
 
@@ -97,6 +98,8 @@ pub struct Store {
     pool: Pool,
     /// Where it connects, for messages (hosts, never the password).
     hosts: String,
+    /// The connection settings, for the writer's own connection.
+    pg: tokio_postgres::Config,
 }
 
 impl Store {
@@ -104,7 +107,7 @@ impl Store {
     /// the CLI refuses another schema version, as on SQLite.
     pub async fn open(cfg: &DatabaseConfig, mode: super::OpenMode) -> Result<Store, StoreError> {
         let pg: tokio_postgres::Config = cfg.url.parse().map_err(|e: tokio_postgres::Error| {
-            StoreError::BadUrl(redact(&cfg.url), e.to_string())
+            StoreError::BadUrl(crate::config::redact_url(&cfg.url), e.to_string())
         })?;
         let hosts = hosts_of(&pg);
         let mut pg = pg;
@@ -112,7 +115,7 @@ impl Store {
             pg.connect_timeout(Duration::from_secs(5));
         }
         let mgr = Manager::from_config(
-            pg,
+            pg.clone(),
             tokio_postgres::NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -125,7 +128,7 @@ impl Store {
                 hosts: hosts.clone(),
                 reason: e.to_string(),
             })?;
-        let store = Store { pool, hosts };
+        let store = Store { pool, hosts, pg };
         let mut client = store.client().await?;
         match mode {
             super::OpenMode::Serve => migrate(&mut client).await?,
@@ -144,6 +147,11 @@ impl Store {
 
     pub fn ensure_writable(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    /// Start the daemon's writer on a connection of its own.
+    pub fn spawn_writer(&self, settings: crate::store::WriterSettings) -> writer::Writer {
+        writer::Writer::start(self.pg.clone(), self.hosts.clone(), settings)
     }
 
     pub async fn close(&self) {
@@ -523,20 +531,6 @@ impl Store {
                 })
             })
             .collect()
-    }
-}
-
-/// A URL without its password, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
     }
 }
 

@@ -23,15 +23,18 @@ use super::walsync::{Responder, WalSyncer};
 use super::Store;
 use super::StoreError;
 use crate::config::Synchronous;
-use crate::config::ThrottleConfig;
+use crate::store::writer::{
+    AcceptFacts, AcctJob, AcctOutcome, AuthJob, AuthOutcome, SweepOutcome, WriterGauges,
+    WriterSettings,
+};
+
 use crate::policy::accounting::{self, AcctStatus, Candidate, Ended, Seen};
 use crate::policy::auth::{
     self, AuthOptions, Decision, LivePlaces, RejectReason, RequestFacts, TokenFacts,
 };
 use crate::policy::throttle::{Throttle, Verdict};
-use crate::radius::codec::Credential;
 use crate::token::parse::code_key;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -41,21 +44,6 @@ const MAX_BATCH: usize = 1024;
 /// A batch taking longer than this is logged at debug level, with where
 /// the time went (SQL, COMMIT, WAL checkpoint work after the commit).
 const SLOW_BATCH: std::time::Duration = std::time::Duration::from_millis(4);
-
-#[derive(Debug, Clone)]
-pub struct WriterSettings {
-    pub case_sensitive_codes: bool,
-    pub bind_mac_on_first_use: bool,
-    /// Seconds an Access-Accept holds a place before accounting confirms it.
-    pub pending_place_ttl: i64,
-    /// Brute-force throttling, applied in decision order.
-    pub throttle: ThrottleConfig,
-    /// The configured durability of commits that acknowledge accounting.
-    pub synchronous: Synchronous,
-    /// How often a sweep of deferred LastAccess stamps starts
-    /// ([`LAST_ACCESS_SWEEP_EVERY`]; tests shorten it).
-    pub stamp_sweep_every: std::time::Duration,
-}
 
 /// The interval between sweeps of deferred LastAccess stamps (see
 /// store/stamps.rs).
@@ -70,107 +58,6 @@ struct State {
     /// Set by [`Writer::write_stamps`]: a batch of that alone finds the
     /// writer idle.
     stamp_tick: bool,
-}
-
-/// Sizes of the writer's in-memory tables, for monitoring and tests.
-#[derive(Debug, Default)]
-pub struct WriterGauges {
-    pub throttled_devices: AtomicUsize,
-    pub throttled_nases: AtomicUsize,
-    pub good_devices: AtomicUsize,
-    /// LastAccess stamps waiting for their sweep.
-    pub deferred_stamps: AtomicUsize,
-}
-
-/// One Access-Request to decide and record.
-#[derive(Debug, Clone)]
-pub struct AuthJob {
-    pub user_name: String,
-    pub credential: Credential,
-    /// Device identity (normalized MAC, or the raw Calling-Station-Id).
-    pub device: Option<String>,
-    /// Calling-Station-Id when it is a MAC.
-    pub device_mac: Option<String>,
-    /// The NAS: its source IP address.
-    pub nas: String,
-    /// Only codes of this business, when the client is tied to one.
-    pub business_id: Option<i64>,
-    pub accept_any_password: bool,
-    pub now: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthOutcome {
-    pub decision: Decision,
-    pub token_id: Option<i64>,
-    /// For an Accept: what its optional reply attributes depend on.
-    pub accepted: Option<AcceptFacts>,
-}
-
-/// What an Access-Accept's optional attributes (policy::reply) need.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AcceptFacts {
-    pub business_id: i64,
-    /// The token's own RateLimit.
-    pub rate_limit: Option<String>,
-    /// The end of the validity window (ValidTo or from first use).
-    pub window_end: Option<i64>,
-}
-
-/// One Accounting-Request to apply.
-#[derive(Debug, Clone)]
-pub struct AcctJob {
-    pub status: AcctStatus,
-    /// NAS source IP address: Acct-Session-Id is unique per NAS.
-    pub nas: String,
-    pub acct_session_id: Option<String>,
-    pub user_name: Option<String>,
-    pub device: Option<String>,
-    pub framed_ip: Option<String>,
-    pub session_time: Option<i64>,
-    pub terminate_cause: Option<u32>,
-    pub input_octets: i64,
-    pub output_octets: i64,
-    pub input_packets: i64,
-    pub output_packets: i64,
-    /// Only codes of this business, when the client is tied to one.
-    pub business_id: Option<i64>,
-    /// Acct-Delay-Time: how many seconds ago the NAS sent it first (0 when
-    /// absent); the event happened at `now - delay`.
-    pub delay: i64,
-    pub now: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AcctOutcome {
-    pub token_id: Option<i64>,
-    /// Seconds charged to the token by this packet.
-    pub charged: i64,
-    /// Sessions closed (Stop, Accounting-On/Off).
-    pub closed: u64,
-    /// Why nothing was recorded, when nothing was.
-    pub ignored: Option<&'static str>,
-    /// Live sessions to disconnect: this packet used up the token's last
-    /// minutes while they run (RFC 5176, sent when the client has a coa_port).
-    pub disconnect: Vec<crate::store::LiveSession>,
-}
-
-impl AcctOutcome {
-    fn ignored(why: &'static str) -> Self {
-        AcctOutcome {
-            token_id: None,
-            charged: 0,
-            closed: 0,
-            ignored: Some(why),
-            disconnect: Vec::new(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct SweepOutcome {
-    pub stale_closed: u64,
-    pub pending_purged: u64,
 }
 
 /// A unit of work: runs inside the batch transaction, under its own
@@ -1311,7 +1198,7 @@ fn sweep(conn: &Job, now: i64, stale_after: i64) -> Result<SweepOutcome, StoreEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::DatabaseConfig;
+    use crate::config::{DatabaseConfig, ThrottleConfig};
 
     async fn writer(dir: &std::path::Path) -> (Store, Writer) {
         let cfg = DatabaseConfig {

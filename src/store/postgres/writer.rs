@@ -1,0 +1,985 @@
+//! The PostgreSQL writer: one task per node owns one connection and commits
+//! the requests waiting in batches (group commit), like SQLite's writer:
+//! it takes every request waiting, runs each one's read-check-write in
+//! order inside one transaction (each under its own savepoint), commits,
+//! and only then answers all of them. Several nodes run their writers on
+//! one database; races between them are settled by row locks:
+//!
+//! - every batch first locks the tokens its requests name, in id order
+//!   (`SELECT … FOR UPDATE`), so that two nodes deciding on one token take
+//!   turns, and two batches cannot wait on each other in a circle;
+//! - a request then counts, decides (policy/) and records with the token
+//!   locked: two devices racing for the last place of a UserLimit code on
+//!   two nodes get one Accept; an Interim-Update retransmitted to the other
+//!   node finds the session time already recorded and charges nothing; a
+//!   single-use code is spent once.
+//!
+//! A request answered by this writer is committed: Access-Accepts and
+//! Accounting-Responses alike leave after the COMMIT (PostgreSQL's commit
+//! is durable with `synchronous_commit = on`, its default). While the
+//! database is unreachable every request fails at once (no answer: the NAS
+//! retries or fails over to another node), and the writer reconnects with
+//! a growing delay (0.1 s to 5 s).
+//!
+//! Per node, by design: the brute-force throttle (in this task) and the
+//! retransmit cache (in the UDP server). This writer keeps no cache of the
+//! database, so there is nothing another node's writes could make stale.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Row, Statement};
+
+use crate::policy::accounting::{self, AcctStatus, Candidate, Ended, Seen};
+use crate::policy::auth::{
+    self, AuthOptions, Decision, LivePlaces, RejectReason, RequestFacts, TokenFacts,
+};
+use crate::policy::throttle::{Throttle, Verdict};
+use crate::store::writer::{
+    AcceptFacts, AcctJob, AcctOutcome, AuthJob, AuthOutcome, SweepOutcome, WriterGauges,
+    WriterSettings,
+};
+use crate::store::{LiveSession, StoreError};
+use crate::token::parse::code_key;
+
+/// Requests taken into one transaction at most.
+const MAX_BATCH: usize = 512;
+/// Requests waiting at most; more are shed (the NAS retries).
+const QUEUE: usize = 8192;
+/// A request that met a deadlock is run again this many times.
+const DEADLOCK_TRIES: usize = 3;
+/// LastAccess is stamped by a login only when it is older than this.
+const LAST_ACCESS_RESOLUTION: i64 = 60;
+/// Taken (per transaction) by the stale-session sweep: one node at a time.
+const SWEEP_LOCK: i64 = 0x7261_6467_6174_6502;
+
+type Then<T> = Box<dyn FnOnce(Result<T, StoreError>) + Send>;
+
+enum Op {
+    Auth(AuthJob, Then<AuthOutcome>),
+    Acct(AcctJob, Then<AcctOutcome>),
+    Flush(oneshot::Sender<Result<(), StoreError>>),
+    Sweep {
+        now: i64,
+        stale_after: i64,
+        done: oneshot::Sender<Result<SweepOutcome, StoreError>>,
+    },
+}
+
+impl Op {
+    /// Answer with an error (the request is not answered to the NAS).
+    fn fail(self, e: impl Fn() -> StoreError) {
+        match self {
+            Op::Auth(_, then) => then(Err(e())),
+            Op::Acct(_, then) => then(Err(e())),
+            Op::Flush(done) => {
+                let _ = done.send(Err(e()));
+            }
+            Op::Sweep { done, .. } => {
+                let _ = done.send(Err(e()));
+            }
+        }
+    }
+}
+
+/// Handle to the writer task; cheap to clone. The task ends when the last
+/// handle is dropped.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Op>,
+    gauges: Arc<WriterGauges>,
+}
+
+impl Writer {
+    /// Start the writer on a connection of its own.
+    pub fn start(pg: tokio_postgres::Config, hosts: String, settings: WriterSettings) -> Writer {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let gauges = Arc::new(WriterGauges::default());
+        let g = gauges.clone();
+        tokio::spawn(run(pg, hosts, settings, rx, g));
+        Writer { tx, gauges }
+    }
+
+    fn queue(&self, op: Op) -> Result<(), StoreError> {
+        self.tx.try_send(op).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
+            mpsc::error::TrySendError::Closed(_) => StoreError::WriterGone,
+        })
+    }
+
+    /// Decide an Access-Request and record it; `then` gets the answer once
+    /// committed.
+    pub fn authorize_then(
+        &self,
+        job: AuthJob,
+        then: impl FnOnce(Result<AuthOutcome, StoreError>) + Send + 'static,
+    ) -> Result<(), StoreError> {
+        self.queue(Op::Auth(job, Box::new(then)))
+    }
+
+    /// Apply an Accounting-Request; `then` gets the answer once committed.
+    pub fn account_then(
+        &self,
+        job: AcctJob,
+        then: impl FnOnce(Result<AcctOutcome, StoreError>) + Send + 'static,
+    ) -> Result<(), StoreError> {
+        self.queue(Op::Acct(job, Box::new(then)))
+    }
+
+    /// Wait until everything submitted before has been committed.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let (done, rx) = oneshot::channel();
+        self.tx
+            .send(Op::Flush(done))
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Close stale sessions and purge expired pending places (one node at a
+    /// time: a node that finds another sweeping skips this round).
+    pub async fn sweep(&self, now: i64, stale_after: i64) -> Result<SweepOutcome, StoreError> {
+        let (done, rx) = oneshot::channel();
+        self.tx
+            .send(Op::Sweep {
+                now,
+                stale_after,
+                done,
+            })
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    pub fn gauges(&self) -> &WriterGauges {
+        &self.gauges
+    }
+}
+
+/// The writer's connection and its prepared statements.
+struct Conn {
+    client: Client,
+    statements: HashMap<&'static str, Statement>,
+}
+
+impl Conn {
+    async fn prepared(&mut self, sql: &'static str) -> Result<Statement, tokio_postgres::Error> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(sql).await?;
+        self.statements.insert(sql, s.clone());
+        Ok(s)
+    }
+
+    async fn query(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        let s = self.prepared(sql).await?;
+        self.client.query(&s, params).await
+    }
+
+    async fn query_opt(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, tokio_postgres::Error> {
+        let s = self.prepared(sql).await?;
+        self.client.query_opt(&s, params).await
+    }
+
+    async fn execute(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, tokio_postgres::Error> {
+        let s = self.prepared(sql).await?;
+        self.client.execute(&s, params).await
+    }
+}
+
+async fn connect(pg: &tokio_postgres::Config) -> Result<Conn, tokio_postgres::Error> {
+    let (client, connection) = pg.connect(tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "PostgreSQL: the writer's connection ended");
+        }
+    });
+    Ok(Conn {
+        client,
+        statements: HashMap::new(),
+    })
+}
+
+async fn run(
+    pg: tokio_postgres::Config,
+    hosts: String,
+    settings: WriterSettings,
+    mut rx: mpsc::Receiver<Op>,
+    gauges: Arc<WriterGauges>,
+) {
+    let mut throttle = Throttle::new(settings.throttle.clone());
+    let mut conn: Option<Conn> = None;
+    let mut backoff = Duration::from_millis(100);
+    let mut batch: Vec<Op> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        if conn.as_ref().is_none_or(|c| c.client.is_closed()) {
+            match connect(&pg).await {
+                Ok(c) => {
+                    if backoff > Duration::from_millis(100) {
+                        tracing::info!(hosts = %hosts, "PostgreSQL: the writer is connected again");
+                    }
+                    conn = Some(c);
+                    backoff = Duration::from_millis(100);
+                }
+                Err(e) => {
+                    // Nothing is answered while the database is away: the
+                    // NAS retries, or fails over to another node.
+                    tracing::warn!(hosts = %hosts, error = %e, retry_in = ?backoff, "PostgreSQL: the writer cannot connect; requests are not answered");
+                    let reason = e.to_string();
+                    for op in batch.drain(..) {
+                        op.fail(|| StoreError::Unreachable {
+                            hosts: hosts.clone(),
+                            reason: reason.clone(),
+                        });
+                    }
+                    // Requests that came meanwhile fail too, then wait.
+                    let until = tokio::time::Instant::now() + backoff;
+                    while let Ok(Some(op)) = tokio::time::timeout_at(until, rx.recv()).await {
+                        op.fail(|| StoreError::Unreachable {
+                            hosts: hosts.clone(),
+                            reason: reason.clone(),
+                        });
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            }
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        let ops = std::mem::take(&mut batch);
+        if let Err(e) = run_batch(c, ops, &settings, &mut throttle).await {
+            tracing::warn!(hosts = %hosts, error = %e, "PostgreSQL: a batch failed; its requests are not answered");
+            if c.client.is_closed() {
+                conn = None;
+            }
+        }
+        let (d, n, g) = throttle.tracked();
+        gauges.throttled_devices.store(d, Ordering::Relaxed);
+        gauges.throttled_nases.store(n, Ordering::Relaxed);
+        gauges.good_devices.store(g, Ordering::Relaxed);
+    }
+}
+
+/// What a request came to, to be delivered after the commit.
+enum Done {
+    Auth(Then<AuthOutcome>, Result<AuthOutcome, StoreError>),
+    Acct(Then<AcctOutcome>, Result<AcctOutcome, StoreError>),
+    Flush(oneshot::Sender<Result<(), StoreError>>),
+}
+
+/// One batch: its requests in one transaction. Sweeps run in transactions
+/// of their own after it. On an error of the batch as a whole every request
+/// gets it (and none is answered to a NAS).
+async fn run_batch(
+    c: &mut Conn,
+    ops: Vec<Op>,
+    settings: &WriterSettings,
+    throttle: &mut Throttle,
+) -> Result<(), tokio_postgres::Error> {
+    let mut sweeps = Vec::new();
+    let mut work = Vec::with_capacity(ops.len());
+    for op in ops {
+        match op {
+            Op::Sweep {
+                now,
+                stale_after,
+                done,
+            } => sweeps.push((now, stale_after, done)),
+            other => work.push(other),
+        }
+    }
+    let mut done: Vec<Done> = Vec::with_capacity(work.len());
+    if !work.is_empty() {
+        if let Err(e) = c.client.batch_execute("BEGIN").await {
+            fail_all(work, &e);
+            return Err(e);
+        }
+        // Lock every token the batch names, in id order.
+        let mut keys: Vec<String> = work
+            .iter()
+            .filter_map(|op| match op {
+                Op::Auth(j, _) => Some(code_key(&j.user_name)),
+                Op::Acct(j, _) => j.user_name.as_deref().map(code_key),
+                _ => None,
+            })
+            .collect();
+        keys.sort();
+        keys.dedup();
+        if !keys.is_empty() {
+            if let Err(e) = c.query(LOCK_TOKENS, &[&keys]).await {
+                let _ = c.client.batch_execute("ROLLBACK").await;
+                fail_all(work, &e);
+                return Err(e);
+            }
+        }
+        for op in work {
+            match op {
+                Op::Auth(job, then) => {
+                    let r = in_savepoint(c, Job::Auth(&job), settings, throttle).await;
+                    done.push(Done::Auth(
+                        then,
+                        r.and_then(|o| match o {
+                            Outcome::Auth(o) => Ok(o),
+                            Outcome::Acct(_) => Err(StoreError::WriterGone),
+                        }),
+                    ));
+                }
+                Op::Acct(job, then) => {
+                    let r = in_savepoint(c, Job::Acct(&job), settings, throttle).await;
+                    done.push(Done::Acct(
+                        then,
+                        r.and_then(|o| match o {
+                            Outcome::Acct(o) => Ok(o),
+                            Outcome::Auth(_) => Err(StoreError::WriterGone),
+                        }),
+                    ));
+                }
+                Op::Flush(tx) => done.push(Done::Flush(tx)),
+                Op::Sweep { .. } => {}
+            }
+        }
+        if let Err(e) = c.client.batch_execute("COMMIT").await {
+            let msg = e.to_string();
+            for d in done {
+                let err = || StoreError::CommitFailed(msg.clone());
+                match d {
+                    Done::Auth(then, _) => then(Err(err())),
+                    Done::Acct(then, _) => then(Err(err())),
+                    Done::Flush(tx) => {
+                        let _ = tx.send(Err(err()));
+                    }
+                }
+            }
+            return Err(e);
+        }
+        for d in done {
+            match d {
+                Done::Auth(then, r) => then(r),
+                Done::Acct(then, r) => then(r),
+                Done::Flush(tx) => {
+                    let _ = tx.send(Ok(()));
+                }
+            }
+        }
+    }
+    for (now, stale_after, tx) in sweeps {
+        let _ = tx.send(sweep(c, now, stale_after).await);
+    }
+    Ok(())
+}
+
+fn fail_all(work: Vec<Op>, e: &tokio_postgres::Error) {
+    let msg = e.to_string();
+    for op in work {
+        op.fail(|| StoreError::CommitFailed(msg.clone()));
+    }
+}
+
+/// A request of the batch, and what it came to.
+enum Job<'a> {
+    Auth(&'a AuthJob),
+    Acct(&'a AcctJob),
+}
+
+enum Outcome {
+    Auth(AuthOutcome),
+    Acct(AcctOutcome),
+}
+
+/// Run one request under a savepoint: released on success, rolled back on
+/// error (so that one failing request leaves the others' work intact); a
+/// request that met a deadlock with another node runs again.
+async fn in_savepoint(
+    c: &mut Conn,
+    job: Job<'_>,
+    settings: &WriterSettings,
+    throttle: &mut Throttle,
+) -> Result<Outcome, StoreError> {
+    let mut tries = 0;
+    loop {
+        c.client.batch_execute("SAVEPOINT job").await?;
+        let r = match job {
+            Job::Auth(a) => authorize(c, a, settings, throttle).await.map(Outcome::Auth),
+            Job::Acct(a) => account(c, a).await.map(Outcome::Acct),
+        };
+        match r {
+            Ok(v) => {
+                c.client.batch_execute("RELEASE SAVEPOINT job").await?;
+                return Ok(v);
+            }
+            Err(e) => {
+                c.client
+                    .batch_execute("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job")
+                    .await?;
+                tries += 1;
+                let retry = matches!(&e, StoreError::Pg(p)
+                    if p.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED)
+                        || p.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE));
+                if !retry || tries >= DEADLOCK_TRIES {
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+const LOCK_TOKENS: &str =
+    "SELECT id FROM access_tokens WHERE code_key = ANY($1) ORDER BY id FOR UPDATE";
+
+const TOKEN_FACTS: &str =
+    "SELECT id, access_code, minutes_included, seconds_used, valid_from, valid_to, \
+     user_limit, mac_address, last_access, valid_for_minutes, first_used_on, \
+     CASE WHEN single_use THEN spent_on END, business_id, rate_limit \
+     FROM access_tokens WHERE code_key = $1 AND ($2::BIGINT IS NULL OR business_id = $2) \
+     ORDER BY id LIMIT 2 FOR UPDATE";
+const LIVE_DEVICES: &str = "SELECT device FROM sessions WHERE token_id = $1 \
+     AND state IN ('pending', 'active') AND (state = 'active' OR expires_at > $2)";
+const REFRESH_PENDING: &str = "UPDATE sessions SET expires_at = $1, updated_at = $2 \
+     WHERE token_id = $3 AND state IN ('pending', 'active') AND device = $4 AND state = 'pending'";
+const INSERT_PENDING: &str =
+    "INSERT INTO sessions (token_id, nas, device, state, created_at, updated_at, expires_at) \
+     VALUES ($1, $2, $3, 'pending', $4, $4, $5)";
+const STAMP_LOGIN: &str =
+    "UPDATE access_tokens SET last_access = $1, mac_address = COALESCE(mac_address, $2), \
+     first_used_on = COALESCE(first_used_on, $1) WHERE id = $3";
+
+async fn authorize(
+    c: &mut Conn,
+    a: &AuthJob,
+    s: &WriterSettings,
+    throttle: &mut Throttle,
+) -> Result<AuthOutcome, StoreError> {
+    let clock = Instant::now();
+    if throttle.check(&a.nas, a.device.as_deref(), clock) != Verdict::Allow {
+        return Ok(AuthOutcome {
+            decision: Decision::Reject(RejectReason::Throttled),
+            token_id: None,
+            accepted: None,
+        });
+    }
+    let outcome = authorize_unthrottled(c, a, s).await?;
+    let (guess_failed, accepted) = match &outcome.decision {
+        Decision::Reject(RejectReason::UnknownCode | RejectReason::WrongPassword) => (true, false),
+        Decision::Accept(_) => (false, true),
+        Decision::Reject(_) => (false, false),
+    };
+    throttle.record(&a.nas, a.device.as_deref(), guess_failed, accepted, clock);
+    Ok(outcome)
+}
+
+async fn authorize_unthrottled(
+    c: &mut Conn,
+    a: &AuthJob,
+    s: &WriterSettings,
+) -> Result<AuthOutcome, StoreError> {
+    let now = a.now;
+    let key = code_key(&a.user_name);
+    let rows = c.query(TOKEN_FACTS, &[&key, &a.business_id]).await?;
+    let opts = AuthOptions {
+        accept_any_password: a.accept_any_password,
+        case_sensitive_codes: s.case_sensitive_codes,
+        bind_mac_on_first_use: s.bind_mac_on_first_use,
+    };
+    let req = RequestFacts {
+        user_name: &a.user_name,
+        credential: &a.credential,
+        device: a.device.as_deref(),
+        device_mac: a.device_mac.as_deref(),
+    };
+    if rows.len() > 1 {
+        tracing::warn!(
+            nas = %a.nas,
+            "code matches tokens of several businesses; set business_id on the client"
+        );
+    }
+    let Some(r) = rows.first().filter(|_| rows.len() == 1) else {
+        let decision = auth::decide(None, &req, &LivePlaces::default(), opts, now);
+        return Ok(AuthOutcome {
+            decision,
+            token_id: None,
+            accepted: None,
+        });
+    };
+    let token_id: i64 = r.try_get(0)?;
+    let last_access: Option<i64> = r.try_get(8)?;
+    let first_used_on: Option<i64> = r.try_get(10)?;
+    let business_id: i64 = r.try_get(12)?;
+    let rate_limit: Option<String> = r.try_get(13)?;
+    let facts = TokenFacts {
+        access_code: r.try_get(1)?,
+        minutes_included: r.try_get(2)?,
+        seconds_used: r.try_get(3)?,
+        valid_from: r.try_get(4)?,
+        valid_to: auth::window_end(r.try_get(5)?, r.try_get(9)?, first_used_on, now),
+        user_limit: r.try_get(6)?,
+        mac_address: r.try_get(7)?,
+        spent: r.try_get::<_, Option<i64>>(11)?.is_some(),
+    };
+    // Places matter only where a UserLimit counts them.
+    let live = if facts.user_limit.is_some() {
+        let devices = c
+            .query(LIVE_DEVICES, &[&token_id, &now])
+            .await?
+            .iter()
+            .map(|r| r.try_get::<_, Option<String>>(0))
+            .collect::<Result<Vec<_>, _>>()?;
+        LivePlaces { devices }
+    } else {
+        LivePlaces::default()
+    };
+    let decision = auth::decide(Some(&facts), &req, &live, opts, now);
+    if let Decision::Accept(g) = &decision {
+        if facts.user_limit.is_some() {
+            let expires = now + s.pending_place_ttl;
+            if g.already_holds_place {
+                c.execute(REFRESH_PENDING, &[&expires, &now, &token_id, &a.device])
+                    .await?;
+            } else {
+                c.execute(
+                    INSERT_PENDING,
+                    &[&token_id, &a.nas, &a.device, &now, &expires],
+                )
+                .await?;
+            }
+        }
+        let stale = last_access.is_none_or(|t| now - t >= LAST_ACCESS_RESOLUTION);
+        if stale || g.bind_mac.is_some() || first_used_on.is_none() {
+            c.execute(STAMP_LOGIN, &[&now, &g.bind_mac, &token_id])
+                .await?;
+        }
+    }
+    let accepted = matches!(decision, Decision::Accept(_)).then(|| AcceptFacts {
+        business_id,
+        rate_limit,
+        window_end: facts.valid_to,
+    });
+    Ok(AuthOutcome {
+        decision,
+        token_id: Some(token_id),
+        accepted,
+    })
+}
+
+/// What accounting reads about a token.
+struct TokenUse {
+    id: i64,
+    /// Seconds left before this packet.
+    left: i64,
+    user_limit: Option<i64>,
+    last_access: Option<i64>,
+    first_used_on: Option<i64>,
+}
+
+fn token_use_at(r: &Row, i: usize) -> Result<TokenUse, tokio_postgres::Error> {
+    Ok(TokenUse {
+        id: r.try_get(i)?,
+        left: r.try_get(i + 1)?,
+        user_limit: r.try_get(i + 2)?,
+        last_access: r.try_get(i + 3)?,
+        first_used_on: r.try_get(i + 4)?,
+    })
+}
+
+const TOKEN_USE: &str = "SELECT id, minutes_included * 60 - seconds_used, user_limit, last_access, \
+     first_used_on FROM access_tokens WHERE code_key = $1 AND ($2::BIGINT IS NULL OR business_id = $2) \
+     ORDER BY id LIMIT 2 FOR UPDATE";
+
+/// A session accounting has seen, with its token.
+struct SeenSession {
+    id: i64,
+    ended: Ended,
+    session_time: i64,
+    token: TokenUse,
+    code_key: String,
+    stopped_at: Option<i64>,
+}
+
+fn seen_session(r: &Row) -> Result<SeenSession, tokio_postgres::Error> {
+    let closed: bool = r.try_get(1)?;
+    let reason: Option<String> = r.try_get(8)?;
+    Ok(SeenSession {
+        id: r.try_get(0)?,
+        ended: match (closed, reason.as_deref()) {
+            (false, _) => Ended::No,
+            (true, Some("stale" | "nas-restart" | "replaced")) => Ended::Presumed,
+            (true, _) => Ended::ByStop,
+        },
+        session_time: r.try_get(2)?,
+        token: token_use_at(r, 3)?,
+        code_key: code_key(&r.try_get::<_, String>(9)?),
+        stopped_at: r.try_get(10)?,
+    })
+}
+
+/// The sessions with a NAS and Acct-Session-Id, newest first, with their
+/// tokens; read after the tokens are locked (see [`LOCK_SESSION_TOKENS`]).
+const SESSIONS_BY_ID: &str = "SELECT s.id, s.state = 'closed', s.session_time, t.id, \
+     t.minutes_included * 60 - t.seconds_used, t.user_limit, t.last_access, t.first_used_on, \
+     s.close_reason, COALESCE(s.user_name, t.access_code), s.stopped_at \
+     FROM sessions s JOIN access_tokens t ON t.id = s.token_id \
+     WHERE s.nas = $1 AND s.acct_session_id = $2 ORDER BY s.id DESC LIMIT 16";
+const SESSIONS_BY_ID_LIMIT: usize = 16;
+const SESSION_BY_ID_AND_USER: &str = "SELECT s.id, s.state = 'closed', s.session_time, t.id, \
+     t.minutes_included * 60 - t.seconds_used, t.user_limit, t.last_access, t.first_used_on, \
+     s.close_reason, COALESCE(s.user_name, t.access_code), s.stopped_at \
+     FROM sessions s JOIN access_tokens t ON t.id = s.token_id \
+     WHERE s.nas = $1 AND s.acct_session_id = $2 AND s.user_name = $3 ORDER BY s.id DESC LIMIT 1";
+/// The tokens of the sessions on an id, locked (a session may belong to a
+/// code the packet does not name, which the batch did not lock).
+const LOCK_SESSION_TOKENS: &str = "SELECT t.id FROM access_tokens t WHERE t.id IN \
+     (SELECT token_id FROM sessions WHERE nas = $1 AND acct_session_id = $2) ORDER BY t.id FOR UPDATE";
+const NAS_RESTART: &str =
+    "UPDATE sessions SET state = 'closed', stopped_at = $1, updated_at = $1, \
+     close_reason = 'nas-restart' WHERE state IN ('pending', 'active') AND nas = $2";
+const REPLACED: &str = "UPDATE sessions SET state = 'closed', stopped_at = $1, updated_at = $1, \
+     close_reason = 'replaced' WHERE id = $2";
+const FIND_PENDING: &str = "SELECT id FROM sessions WHERE token_id = $1 \
+     AND state IN ('pending', 'active') AND state = 'pending' AND device IS NOT DISTINCT FROM $2 \
+     ORDER BY id LIMIT 1";
+const SESSION_UPDATE: &str = "UPDATE sessions SET session_time = $1, updated_at = $2, \
+     framed_ip = COALESCE($3, framed_ip), input_octets = GREATEST(input_octets, $4), \
+     output_octets = GREATEST(output_octets, $5), input_packets = GREATEST(input_packets, $6), \
+     output_packets = GREATEST(output_packets, $7), user_name = COALESCE($9, user_name) WHERE id = $8";
+const SESSION_CLOSE: &str = "UPDATE sessions SET session_time = $1, updated_at = $2, \
+     framed_ip = COALESCE($3, framed_ip), input_octets = GREATEST(input_octets, $4), \
+     output_octets = GREATEST(output_octets, $5), input_packets = GREATEST(input_packets, $6), \
+     output_packets = GREATEST(output_packets, $7), user_name = COALESCE($9, user_name), \
+     state = 'closed', stopped_at = $2, terminate_cause = $10, close_reason = 'stop' WHERE id = $8";
+const SESSION_REOPEN: &str = "UPDATE sessions SET session_time = $1, updated_at = $2, \
+     framed_ip = COALESCE($3, framed_ip), input_octets = GREATEST(input_octets, $4), \
+     output_octets = GREATEST(output_octets, $5), input_packets = GREATEST(input_packets, $6), \
+     output_packets = GREATEST(output_packets, $7), user_name = COALESCE($9, user_name), \
+     state = 'active', stopped_at = NULL, close_reason = NULL WHERE id = $8";
+const CONFIRM_PENDING: &str = "UPDATE sessions SET state = $12, nas = $1, acct_session_id = $2, \
+     framed_ip = $3, session_time = $4, updated_at = $5, expires_at = NULL, input_octets = $6, \
+     output_octets = $7, input_packets = $8, output_packets = $9, user_name = $11, \
+     stopped_at = $13, terminate_cause = $14, close_reason = $15 WHERE id = $10";
+const INSERT_SESSION: &str =
+    "INSERT INTO sessions (token_id, nas, device, state, acct_session_id, \
+     framed_ip, created_at, updated_at, session_time, input_octets, output_octets, input_packets, \
+     output_packets, user_name, stopped_at, terminate_cause, close_reason) \
+     VALUES ($1, $2, $3, $13, $4, $5, $6, $6, $7, $8, $9, $10, $11, $12, $14, $15, $16)";
+const CHARGE: &str =
+    "UPDATE access_tokens SET seconds_used = seconds_used + $1, last_access = $2, \
+     first_used_on = COALESCE(first_used_on, $2), \
+     spent_on = CASE WHEN $3 AND single_use THEN COALESCE(spent_on, $2) ELSE spent_on END \
+     WHERE id = $4";
+const LIVE_SESSIONS: &str =
+    "SELECT s.nas, s.acct_session_id, COALESCE(s.user_name, t.access_code), \
+     s.framed_ip, s.device FROM sessions s JOIN access_tokens t ON t.id = s.token_id \
+     WHERE s.token_id = $1 AND s.state IN ('pending', 'active') AND s.state = 'active' \
+     AND s.acct_session_id IS NOT NULL ORDER BY s.id";
+
+async fn account(c: &mut Conn, a: &AcctJob) -> Result<AcctOutcome, StoreError> {
+    let now = a.now;
+    match a.status {
+        AcctStatus::AccountingOn | AcctStatus::AccountingOff => {
+            // The NAS (re)started or is going down: none of its sessions or
+            // places survive. Idempotent: several nodes may see it.
+            let n = c.execute(NAS_RESTART, &[&now, &a.nas]).await?;
+            return Ok(AcctOutcome {
+                token_id: None,
+                charged: 0,
+                closed: n,
+                ignored: None,
+                disconnect: Vec::new(),
+            });
+        }
+        AcctStatus::Other(_) => return Ok(AcctOutcome::ignored("unsupported Acct-Status-Type")),
+        AcctStatus::Start | AcctStatus::Interim | AcctStatus::Stop => {}
+    }
+    let Some(sid) = a.acct_session_id.as_deref() else {
+        return Ok(AcctOutcome::ignored("no Acct-Session-Id"));
+    };
+    c.query(LOCK_SESSION_TOKENS, &[&a.nas, &sid]).await?;
+    let mut rows: Vec<SeenSession> = c
+        .query(SESSIONS_BY_ID, &[&a.nas, &sid])
+        .await?
+        .iter()
+        .map(seen_session)
+        .collect::<Result<_, _>>()?;
+    let packet_code = a.user_name.as_deref().map(code_key);
+    if packet_code.is_none() && rows.iter().any(|s| s.code_key != rows[0].code_key) {
+        return Ok(AcctOutcome::ignored(
+            "no User-Name, and several codes have used this Acct-Session-Id",
+        ));
+    }
+    let event = now - a.delay.clamp(0, 86_400);
+    let candidate = |s: &SeenSession| Candidate {
+        ended: s.ended,
+        same_code: packet_code.as_ref().is_none_or(|k| *k == s.code_key),
+        since_end: s.stopped_at.map(|t| event - t),
+    };
+    let mut candidates: Vec<Candidate> = rows.iter().map(candidate).collect();
+    if rows.len() == SESSIONS_BY_ID_LIMIT && !candidates.iter().any(|c| c.same_code) {
+        if let Some(user) = a.user_name.as_deref() {
+            let own = c
+                .query_opt(SESSION_BY_ID_AND_USER, &[&a.nas, &sid, &user])
+                .await?
+                .map(|r| seen_session(&r))
+                .transpose()?;
+            if let Some(s) = own {
+                candidates = vec![Candidate {
+                    same_code: true,
+                    ..candidate(&s)
+                }];
+                rows = vec![s];
+            }
+        }
+    }
+    let (row, replaces): (Option<SeenSession>, Vec<i64>) =
+        match accounting::match_session(&candidates, a.status) {
+            Some(i) => (Some(rows.swap_remove(i)), Vec::new()),
+            None => (
+                None,
+                rows.iter()
+                    .filter(|s| s.ended == Ended::No)
+                    .map(|s| s.id)
+                    .collect(),
+            ),
+        };
+    let seen = row.as_ref().map(|s| Seen {
+        ended: s.ended,
+        session_time: s.session_time,
+    });
+    let tr = accounting::transition(seen, a.status, a.session_time);
+    if tr.ignore {
+        return Ok(AcctOutcome {
+            token_id: row.map(|s| s.token.id),
+            ..AcctOutcome::ignored("duplicate or late packet")
+        });
+    }
+    let counters = a.status != AcctStatus::Start;
+    let cause = a.terminate_cause.map(i64::from);
+    let token = match row {
+        Some(s) => {
+            let p: [&(dyn ToSql + Sync); 10] = [
+                &tr.session_time,
+                &now,
+                &a.framed_ip,
+                &a.input_octets,
+                &a.output_octets,
+                &a.input_packets,
+                &a.output_packets,
+                &s.id,
+                &a.user_name,
+                &cause,
+            ];
+            if tr.close {
+                c.execute(SESSION_CLOSE, &p).await?;
+            } else if tr.reopen {
+                c.execute(SESSION_REOPEN, &p[..9]).await?;
+            } else {
+                c.execute(SESSION_UPDATE, &p[..9]).await?;
+            }
+            s.token
+        }
+        None => {
+            let Some(user) = a.user_name.as_deref() else {
+                return Ok(AcctOutcome::ignored("no User-Name"));
+            };
+            let found = c
+                .query(TOKEN_USE, &[&code_key(user), &a.business_id])
+                .await?;
+            if found.len() > 1 {
+                tracing::warn!(
+                    nas = %a.nas,
+                    "code matches tokens of several businesses; set business_id on the client"
+                );
+            }
+            let Some(r) = found.first().filter(|_| found.len() == 1) else {
+                return Ok(AcctOutcome::ignored("unknown code"));
+            };
+            let token = token_use_at(r, 0)?;
+            let (io, oo, ip, op) = if counters {
+                (
+                    a.input_octets,
+                    a.output_octets,
+                    a.input_packets,
+                    a.output_packets,
+                )
+            } else {
+                (0, 0, 0, 0)
+            };
+            let pending: Option<i64> = if token.user_limit.is_some() {
+                c.query_opt(FIND_PENDING, &[&token.id, &a.device])
+                    .await?
+                    .map(|r| r.try_get(0))
+                    .transpose()?
+            } else {
+                None
+            };
+            let (state, stopped_at, cause, reason) = if tr.close {
+                ("closed", Some(now), cause, Some("stop"))
+            } else {
+                ("active", None, None, None)
+            };
+            for old in replaces {
+                c.execute(REPLACED, &[&now, &old]).await?;
+            }
+            match pending {
+                Some(id) => {
+                    c.execute(
+                        CONFIRM_PENDING,
+                        &[
+                            &a.nas,
+                            &sid,
+                            &a.framed_ip,
+                            &tr.session_time,
+                            &now,
+                            &io,
+                            &oo,
+                            &ip,
+                            &op,
+                            &id,
+                            &user,
+                            &state,
+                            &stopped_at,
+                            &cause,
+                            &reason,
+                        ],
+                    )
+                    .await?;
+                }
+                None => {
+                    c.execute(
+                        INSERT_SESSION,
+                        &[
+                            &token.id,
+                            &a.nas,
+                            &a.device,
+                            &sid,
+                            &a.framed_ip,
+                            &now,
+                            &tr.session_time,
+                            &io,
+                            &oo,
+                            &ip,
+                            &op,
+                            &user,
+                            &state,
+                            &stopped_at,
+                            &cause,
+                            &reason,
+                        ],
+                    )
+                    .await?;
+                }
+            }
+            token
+        }
+    };
+    let spends = tr.close && accounting::ends_the_guests_use(a.terminate_cause);
+    let stale = token
+        .last_access
+        .is_none_or(|t| now - t >= LAST_ACCESS_RESOLUTION);
+    if stale || tr.charge != 0 || spends || token.first_used_on.is_none() {
+        c.execute(CHARGE, &[&tr.charge, &now, &spends, &token.id])
+            .await?;
+    }
+    let left = token.left - tr.charge;
+    let disconnect = if tr.charge > 0 && left <= 0 {
+        live_sessions(c, token.id).await?
+    } else {
+        Vec::new()
+    };
+    Ok(AcctOutcome {
+        token_id: Some(token.id),
+        charged: tr.charge,
+        closed: u64::from(tr.close),
+        ignored: None,
+        disconnect,
+    })
+}
+
+async fn live_sessions(c: &mut Conn, token_id: i64) -> Result<Vec<LiveSession>, StoreError> {
+    c.query(LIVE_SESSIONS, &[&token_id])
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(LiveSession {
+                nas: r.try_get(0)?,
+                acct_session_id: r.try_get(1)?,
+                user_name: r.try_get(2)?,
+                framed_ip: r.try_get(3)?,
+                device: r.try_get(4)?,
+            })
+        })
+        .collect()
+}
+
+const SWEEP_STALE: &str = "UPDATE sessions SET state = 'closed', stopped_at = $1, close_reason = 'stale' \
+     WHERE state IN ('pending', 'active') AND state = 'active' AND updated_at <= $1 - $2 RETURNING token_id";
+const SPEND_STALE: &str = "UPDATE access_tokens SET spent_on = $1 \
+     WHERE id = ANY($2) AND single_use AND spent_on IS NULL";
+const PURGE_PENDING: &str = "DELETE FROM sessions WHERE state IN ('pending', 'active') \
+     AND state = 'pending' AND expires_at <= $1";
+
+/// The stale-session sweep in a transaction of its own, by one node at a
+/// time: a node that finds another's sweep under way skips this round.
+async fn sweep(c: &mut Conn, now: i64, stale_after: i64) -> Result<SweepOutcome, StoreError> {
+    c.client.batch_execute("BEGIN").await?;
+    let r = async {
+        let got: bool = c
+            .query("SELECT pg_try_advisory_xact_lock($1)", &[&SWEEP_LOCK])
+            .await?
+            .first()
+            .map(|r| r.try_get(0))
+            .transpose()?
+            .unwrap_or(false);
+        if !got {
+            return Ok(SweepOutcome::default());
+        }
+        let stale: Vec<i64> = c
+            .query(SWEEP_STALE, &[&now, &stale_after])
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+        // A session that went silent has ended: it spends a single-use code.
+        if !stale.is_empty() {
+            c.execute(SPEND_STALE, &[&now, &stale]).await?;
+        }
+        let purged = c.execute(PURGE_PENDING, &[&now]).await?;
+        Ok::<_, StoreError>(SweepOutcome {
+            stale_closed: stale.len() as u64,
+            pending_purged: purged,
+        })
+    }
+    .await;
+    match r {
+        Ok(o) => {
+            c.client.batch_execute("COMMIT").await?;
+            Ok(o)
+        }
+        Err(e) => {
+            let _ = c.client.batch_execute("ROLLBACK").await;
+            Err(e)
+        }
+    }
+}
