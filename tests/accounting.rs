@@ -21,9 +21,10 @@ fn pkt<'a>(status: u32, user: &'a str, sid: &'a str, t: Option<u32>) -> Acct<'a>
     }
 }
 
+both_backends! {
 #[tokio::test]
-async fn start_interim_stop_charges_the_increase() {
-    let s = TestServer::start().await;
+async fn start_interim_stop_charges_the_increase(b: Backend) {
+    let s = TestServer::start_on(b).await;
     s.token("SIXTY", 60, |_| {}).await;
     let acct = Client::new(s.acct_addr).await;
     acct.acct(
@@ -52,22 +53,24 @@ async fn start_interim_stop_charges_the_increase() {
     assert_eq!(t.minutes_left(), 45);
     assert!(t.last_access.is_some());
     assert!(s.store.live_sessions(t.id, now()).await.unwrap().is_empty());
-    let (state, cause, framed, out): (String, Option<i64>, Option<String>, i64) = sqlx::query_as(
-        "SELECT state, terminate_cause, framed_ip, output_octets FROM sessions WHERE acct_session_id = 's1'",
-    )
-    .fetch_one(s.store.as_sqlite().expect("a SQLite store").pool())
-    .await
-    .unwrap();
+    let r = &s.sessions("s1").await[0];
     assert_eq!(
-        (state.as_str(), cause, framed.as_deref(), out),
+        (
+            r.state.as_str(),
+            r.terminate_cause,
+            r.framed_ip.as_deref(),
+            r.output_octets
+        ),
         ("closed", Some(1), Some("10.5.50.7"), 5000)
     );
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn retransmits_duplicates_and_reordering_never_charge_twice() {
-    let s = TestServer::start().await;
+async fn retransmits_duplicates_and_reordering_never_charge_twice(b: Backend) {
+    let s = TestServer::start_on(b).await;
     s.token("DUPS", 60, |_| {}).await;
     let c = Client::new(s.acct_addr).await;
     c.acct(1, &pkt(START, "DUPS", "d1", Some(0))).await;
@@ -91,10 +94,12 @@ async fn retransmits_duplicates_and_reordering_never_charge_twice() {
     assert_eq!(s.seconds_used("DUPS").await, 1500);
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn lost_start_first_interim_opens_the_session() {
-    let s = TestServer::start().await;
+async fn lost_start_first_interim_opens_the_session(b: Backend) {
+    let s = TestServer::start_on(b).await;
     let t = s.token("NOSTART", 60, |_| {}).await;
     let c = Client::new(s.acct_addr).await;
     c.acct(1, &pkt(INTERIM, "NOSTART", "x1", Some(300))).await;
@@ -112,24 +117,26 @@ async fn lost_start_first_interim_opens_the_session() {
     )
     .await;
     assert_eq!(s.seconds_used("NOSTART").await, 420);
-    let row: (String, Option<i64>, Option<String>, bool, i64) = sqlx::query_as(
-        "SELECT state, terminate_cause, close_reason, stopped_at IS NOT NULL, session_time \
-         FROM sessions WHERE acct_session_id = 'x2'",
-    )
-    .fetch_one(s.store.as_sqlite().expect("a SQLite store").pool())
-    .await
-    .unwrap();
+    let r = &s.sessions("x2").await[0];
     assert_eq!(
-        row,
+        (
+            r.state.clone(),
+            r.terminate_cause,
+            r.close_reason.clone(),
+            r.stopped_at.is_some(),
+            r.session_time
+        ),
         ("closed".into(), Some(4), Some("stop".into()), true, 120)
     );
     assert_eq!(s.store.live_sessions(t.id, now()).await.unwrap().len(), 1);
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn exhausted_code_is_rejected_at_next_login() {
-    let s = TestServer::start().await;
+async fn exhausted_code_is_rejected_at_next_login(b: Backend) {
+    let s = TestServer::start_on(b).await;
     s.token("TEN", 10, |_| {}).await;
     let auth = Client::new(s.addr).await;
     let acct = Client::new(s.acct_addr).await;
@@ -159,10 +166,12 @@ async fn exhausted_code_is_rejected_at_next_login() {
     );
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn start_confirms_the_pending_place_and_user_limit_counts_live_sessions() {
-    let s = TestServer::start().await;
+async fn start_confirms_the_pending_place_and_user_limit_counts_live_sessions(b: Backend) {
+    let s = TestServer::start_on(b).await;
     let t = s.token("ONE", 60, |t| t.user_limit = Some(1)).await;
     let auth = Client::new(s.addr).await;
     let acct = Client::new(s.acct_addr).await;
@@ -201,10 +210,12 @@ async fn start_confirms_the_pending_place_and_user_limit_counts_live_sessions() 
         .is_accept());
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn accounting_on_from_a_nas_frees_its_places() {
-    let s = TestServer::start().await;
+async fn accounting_on_from_a_nas_frees_its_places(b: Backend) {
+    let s = TestServer::start_on(b).await;
     s.token("REBOOT", 60, |t| t.user_limit = Some(1)).await;
     let auth = Client::new(s.addr).await;
     let acct = Client::new(s.acct_addr).await;
@@ -244,22 +255,22 @@ async fn accounting_on_from_a_nas_frees_its_places() {
     assert_eq!(session_rows(&s, "r1").await, [("active".into(), None, 600)]);
     s.shutdown().await;
 }
+}
 
 /// (state, close_reason, session_time) of the sessions with this
 /// Acct-Session-Id, oldest first.
 async fn session_rows(s: &TestServer, sid: &str) -> Vec<(String, Option<String>, i64)> {
-    sqlx::query_as(
-        "SELECT state, close_reason, session_time FROM sessions WHERE acct_session_id = ?1 ORDER BY id",
-    )
-    .bind(sid)
-    .fetch_all(s.store.as_sqlite().expect("a SQLite store").pool())
-    .await
-    .unwrap()
+    s.sessions(sid)
+        .await
+        .into_iter()
+        .map(|r| (r.state, r.close_reason, r.session_time))
+        .collect()
 }
 
+both_backends! {
 #[tokio::test]
-async fn a_nas_that_reuses_session_ids_gets_a_new_session() {
-    let s = TestServer::start().await;
+async fn a_nas_that_reuses_session_ids_gets_a_new_session(b: Backend) {
+    let s = TestServer::start_on(b).await;
     s.token("REUSEA", 60, |_| {}).await;
     s.token("REUSEB", 60, |_| {}).await;
     let c = Client::new(s.acct_addr).await;
@@ -390,12 +401,14 @@ async fn a_nas_that_reuses_session_ids_gets_a_new_session() {
     );
     s.shutdown().await;
 }
+}
 
+both_backends! {
 /// A NAS that gives one Acct-Session-Id to more sessions than accounting's
 /// lookup takes at once (16): a late packet of the oldest still finds it.
 #[tokio::test]
-async fn more_sessions_on_one_id_than_the_lookup_takes() {
-    let s = TestServer::start().await;
+async fn more_sessions_on_one_id_than_the_lookup_takes(b: Backend) {
+    let s = TestServer::start_on(b).await;
     let c = Client::new(s.acct_addr).await;
     let codes: Vec<String> = (0..18).map(|i| format!("LIM{i:02}")).collect();
     let mut id = 0u8;
@@ -411,10 +424,12 @@ async fn more_sessions_on_one_id_than_the_lookup_takes() {
     assert_eq!(session_rows(&s, "same").await.len(), 18);
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn a_code_renamed_during_a_session_is_still_charged() {
-    let s = TestServer::start().await;
+async fn a_code_renamed_during_a_session_is_still_charged(b: Backend) {
+    let s = TestServer::start_on(b).await;
     let t = s.token("OLDNAME", 60, |_| {}).await;
     let c = Client::new(s.acct_addr).await;
     c.acct(1, &pkt(START, "OLDNAME", "rn1", Some(0))).await;
@@ -434,10 +449,12 @@ async fn a_code_renamed_during_a_session_is_still_charged() {
     );
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn stale_sessions_are_closed_by_the_sweep() {
-    let s = TestServer::start_with(|c| {
+async fn stale_sessions_are_closed_by_the_sweep(b: Backend) {
+    let s = TestServer::start_on_with(b, |c| {
         c.accounting.stale_after = Duration::from_secs(60);
         c.accounting.sweep_interval = Duration::from_millis(50);
     })
@@ -469,12 +486,8 @@ async fn stale_sessions_are_closed_by_the_sweep() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let reason: String =
-        sqlx::query_scalar("SELECT close_reason FROM sessions WHERE acct_session_id = 'st1'")
-            .fetch_one(s.store.as_sqlite().expect("a SQLite store").pool())
-            .await
-            .unwrap();
-    assert_eq!(reason, "stale");
+    let reason = s.sessions("st1").await[0].close_reason.clone();
+    assert_eq!(reason.as_deref(), Some("stale"));
     assert!(stat(&s.stats().stale_closed) >= 1);
     // The NAS was only silent: its next Interim-Update resumes the session
     // and charges the time since the last one seen; its Stop closes it.
@@ -499,10 +512,12 @@ async fn stale_sessions_are_closed_by_the_sweep() {
     );
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn bad_authenticator_and_unknown_codes() {
-    let s = TestServer::start().await;
+async fn bad_authenticator_and_unknown_codes(b: Backend) {
+    let s = TestServer::start_on(b).await;
     s.token("OK", 60, |_| {}).await;
     let c = Client::new(s.acct_addr).await;
     // Wrong secret: dropped silently.
@@ -526,10 +541,12 @@ async fn bad_authenticator_and_unknown_codes() {
     assert_eq!(s.seconds_used("OK").await, 60);
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn concurrent_interims_for_one_session_charge_exactly_once() {
-    let s = TestServer::start().await;
+async fn concurrent_interims_for_one_session_charge_exactly_once(b: Backend) {
+    let s = TestServer::start_on(b).await;
     s.token("BURST", 600, |_| {}).await;
     let c = std::sync::Arc::new(Client::new(s.acct_addr).await);
     c.acct(0, &pkt(START, "BURST", "c1", Some(0))).await;
@@ -550,10 +567,12 @@ async fn concurrent_interims_for_one_session_charge_exactly_once() {
     assert_eq!(s.seconds_used("BURST").await, 600);
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn signed_accounting_does_not_make_auto_require_signed_logins() {
-    let s = TestServer::start().await; // the built-in client is `auto`
+async fn signed_accounting_does_not_make_auto_require_signed_logins(b: Backend) {
+    let s = TestServer::start_on(b).await; // the built-in client is `auto`
     s.token("AUTO", 60, |_| {}).await;
     let acct = Client::new(s.acct_addr).await;
     let signed = radgate::radius::codec::encode_request(
@@ -577,13 +596,15 @@ async fn signed_accounting_does_not_make_auto_require_signed_logins() {
     assert!(auth.roundtrip(&unsigned).await.is_accept());
     s.shutdown().await;
 }
+}
 
+both_backends! {
 /// Accounting finds codes through the same hints as logins (see
 /// src/store/codes.rs): a code renamed by another connection is found by
 /// its new name only.
 #[tokio::test]
-async fn accounting_finds_a_renamed_code_by_its_new_name() {
-    let s = TestServer::start().await;
+async fn accounting_finds_a_renamed_code_by_its_new_name(b: Backend) {
+    let s = TestServer::start_on(b).await;
     let t = s.token("BEFORE", 60, |_| {}).await;
     let c = Client::new(s.acct_addr).await;
     c.acct(1, &pkt(START, "BEFORE", "r1", Some(0))).await;
@@ -603,9 +624,11 @@ async fn accounting_finds_a_renamed_code_by_its_new_name() {
     assert_eq!(s.seconds_used("AFTER").await, 180);
     s.shutdown().await;
 }
+}
 
 /// A Start on a code last used minutes ago defers its LastAccess stamp (it
 /// charges nothing); an Interim that charges stamps the row at once.
+// SQLite only: the PostgreSQL writer defers no stamp.
 #[tokio::test]
 async fn a_start_defers_its_last_access_stamp_and_a_charge_writes_it() {
     let s = TestServer::start().await;

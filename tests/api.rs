@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 
 const TOKENS: &str = "/api/spaces/accesstokens";
 
-async fn api_server() -> TestServer {
-    TestServer::start_with(|c| c.api.listen = Some("127.0.0.1:0".parse().unwrap())).await
+async fn api_server(b: Backend) -> TestServer {
+    TestServer::start_on_with(b, |c| c.api.listen = Some("127.0.0.1:0".parse().unwrap())).await
 }
 
 async fn key(s: &TestServer, name: &str, roles: &[&str]) -> String {
@@ -22,9 +22,10 @@ async fn key(s: &TestServer, name: &str, roles: &[&str]) -> String {
         .0
 }
 
+both_backends! {
 #[tokio::test]
-async fn keys_and_roles() {
-    let s = api_server().await;
+async fn keys_and_roles(b: Backend) {
+    let s = api_server(b).await;
     let addr = s.api_addr.unwrap();
     assert!(addr.ip().is_loopback());
     let lister = key(&s, "lister", &["AccessToken-List"]).await;
@@ -54,10 +55,12 @@ async fn keys_and_roles() {
     assert_eq!(r.status, 404);
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn create_read_replace_delete_like_nexudus() {
-    let s = api_server().await;
+async fn create_read_replace_delete_like_nexudus(b: Backend) {
+    let s = api_server(b).await;
     let addr = s.api_addr.unwrap();
     let k = key(&s, "booking", &["*"]).await;
 
@@ -166,10 +169,12 @@ async fn create_read_replace_delete_like_nexudus() {
     assert_eq!(r.status, 404);
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn bad_input_names_every_field() {
-    let s = api_server().await;
+async fn bad_input_names_every_field(b: Backend) {
+    let s = api_server(b).await;
     let addr = s.api_addr.unwrap();
     let k = key(
         &s,
@@ -272,10 +277,12 @@ async fn bad_input_names_every_field() {
     assert_eq!(r.body["Errors"][0]["PropertyName"], "Id");
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn list_filters_ranges_order_and_pages() {
-    let s = api_server().await;
+async fn list_filters_ranges_order_and_pages(b: Backend) {
+    let s = api_server(b).await;
     let addr = s.api_addr.unwrap();
     let k = key(&s, "l", &["AccessToken-List"]).await;
     for (code, minutes, biz) in [
@@ -353,10 +360,12 @@ async fn list_filters_ranges_order_and_pages() {
     assert_eq!(props, ["AccessToken_Nonsense", "size", "dir"]);
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn ironwifi_connector_decides_like_radius() {
-    let s = TestServer::start_with(|c| {
+async fn ironwifi_connector_decides_like_radius(b: Backend) {
+    let s = TestServer::start_on_with(b, |c| {
         c.api.listen = Some("127.0.0.1:0".parse().unwrap());
         c.reply.defaults.rate_limit = Some("2M/5M".into());
     })
@@ -476,10 +485,12 @@ async fn ironwifi_connector_decides_like_radius() {
     assert!(r.body["errors"][0].as_str().unwrap().contains("API key"));
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn keys_created_through_the_api_carry_no_more_than_their_creator() {
-    let s = api_server().await;
+async fn keys_created_through_the_api_carry_no_more_than_their_creator(b: Backend) {
+    let s = api_server(b).await;
     let addr = s.api_addr.unwrap();
     let lister = key(&s, "lister", &["AccessToken-List", "AccessToken-Read"]).await;
     let admin = key(&s, "admin", &["*"]).await;
@@ -581,11 +592,13 @@ async fn keys_created_through_the_api_carry_no_more_than_their_creator() {
     );
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn slow_clients_are_cut_off_and_do_not_hold_the_shutdown() {
+async fn slow_clients_are_cut_off_and_do_not_hold_the_shutdown(b: Backend) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let s = api_server().await;
+    let s = api_server(b).await;
     let addr = s.api_addr.unwrap();
     // A body announced but not sent: without a key the answer (401) comes
     // at once, before any body is read.
@@ -654,13 +667,15 @@ async fn slow_clients_are_cut_off_and_do_not_hold_the_shutdown() {
         .await
         .expect("shutdown waited for an idle HTTP connection");
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn replace_and_delete_disconnect_running_sessions() {
+async fn replace_and_delete_disconnect_running_sessions(b: Backend) {
     use md5::{Digest, Md5};
     let nas = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let port = nas.local_addr().unwrap().port();
-    let s = TestServer::start_with(|c| {
+    let s = TestServer::start_on_with(b, |c| {
         c.api.listen = Some("127.0.0.1:0".parse().unwrap());
         c.clients[0].coa_port = Some(port);
     })
@@ -732,4 +747,5 @@ async fn replace_and_delete_disconnect_running_sessions() {
     got.sort();
     assert_eq!(got, ["r-1", "r-2"]);
     s.shutdown().await;
+}
 }

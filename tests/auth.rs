@@ -9,9 +9,10 @@ use common::*;
 use radgate::config::MaPolicy;
 use radgate::radius::codec::PacketCode as Code;
 
+both_backends! {
 #[tokio::test]
-async fn pap_accept_carries_session_timeout_and_interim_interval() {
-    let s = TestServer::start().await;
+async fn pap_accept_carries_session_timeout_and_interim_interval(b: Backend) {
+    let s = TestServer::start_on(b).await;
     s.token("WELCOME1", 60, |t| t.user_limit = Some(3)).await;
     let c = Client::new(s.addr).await;
     let r = c
@@ -51,10 +52,12 @@ async fn pap_accept_carries_session_timeout_and_interim_interval() {
     assert_eq!(listed[0].state, "expired");
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn codes_match_case_insensitively_with_pap_and_chap() {
-    let s = TestServer::start().await;
+async fn codes_match_case_insensitively_with_pap_and_chap(b: Backend) {
+    let s = TestServer::start_on(b).await;
     s.token("Welcome1", 30, |_| {}).await;
     let c = Client::new(s.addr).await;
     assert!(c
@@ -76,10 +79,12 @@ async fn codes_match_case_insensitively_with_pap_and_chap() {
     assert_eq!(r.reply_message().as_deref(), Some("Wrong password"));
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn every_reject_reason_has_its_own_reply_message() {
-    let s = TestServer::start_with(|c| {
+async fn every_reject_reason_has_its_own_reply_message(b: Backend) {
+    let s = TestServer::start_on_with(b, |c| {
         c.messages.expired = "Code expired, ask reception".into();
     })
     .await;
@@ -148,10 +153,12 @@ async fn every_reject_reason_has_its_own_reply_message() {
     assert_eq!(stat(&s.stats().access_rejects), 7);
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn session_timeout_is_capped_by_valid_to() {
-    let s = TestServer::start().await;
+async fn session_timeout_is_capped_by_valid_to(b: Backend) {
+    let s = TestServer::start_on(b).await;
     let to = chrono::Utc::now() + chrono::Duration::seconds(600);
     s.token("SHORT", 60, |t| t.valid_to = Some(to.to_rfc3339()))
         .await;
@@ -161,10 +168,12 @@ async fn session_timeout_is_capped_by_valid_to() {
     assert!((595..=600).contains(&st), "Session-Timeout {st}");
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn user_limit_race_twenty_devices_one_accept() {
-    let s = TestServer::start().await;
+async fn user_limit_race_twenty_devices_one_accept(b: Backend) {
+    let s = TestServer::start_on(b).await;
     s.token("RACE", 60, |t| t.user_limit = Some(1)).await;
     let mut clients = Vec::new();
     for _ in 0..20 {
@@ -210,10 +219,12 @@ async fn user_limit_race_twenty_devices_one_accept() {
     );
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn a_device_holding_a_place_re_authenticates_without_counting_twice() {
-    let s = TestServer::start().await;
+async fn a_device_holding_a_place_re_authenticates_without_counting_twice(b: Backend) {
+    let s = TestServer::start_on(b).await;
     let t = s.token("TWO", 60, |t| t.user_limit = Some(2)).await;
     let c = Client::new(s.addr).await;
     for i in 0..3 {
@@ -246,10 +257,12 @@ async fn a_device_holding_a_place_re_authenticates_without_counting_twice() {
         .is_accept());
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn bind_mac_on_first_use_binds_the_first_device() {
-    let s = TestServer::start_with(|c| c.auth.bind_mac_on_first_use = true).await;
+async fn bind_mac_on_first_use_binds_the_first_device(b: Backend) {
+    let s = TestServer::start_on_with(b, |c| c.auth.bind_mac_on_first_use = true).await;
     s.token("BINDME", 60, |_| {}).await;
     let c = Client::new(s.addr).await;
     assert!(c
@@ -272,10 +285,12 @@ async fn bind_mac_on_first_use_binds_the_first_device() {
         .is_accept());
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn retransmission_gets_the_cached_reply_without_a_second_decision() {
-    let s = TestServer::start().await;
+async fn retransmission_gets_the_cached_reply_without_a_second_decision(b: Backend) {
+    let s = TestServer::start_on(b).await;
     let t = s.token("ONCE", 60, |t| t.user_limit = Some(5)).await;
     let c = Client::new(s.addr).await;
     let req = access_request(77, "ONCE", Pw::Pap("ONCE"), None, true, SECRET);
@@ -300,10 +315,12 @@ async fn retransmission_gets_the_cached_reply_without_a_second_decision() {
     assert_eq!(stat(&s.stats().access_accepts), 2);
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn status_server_is_answered() {
-    let s = TestServer::start().await;
+async fn status_server_is_answered(b: Backend) {
+    let s = TestServer::start_on(b).await;
     let c = Client::new(s.addr).await;
     let req = radgate::radius::codec::encode_request(
         Code::StatusServer,
@@ -318,11 +335,13 @@ async fn status_server_is_answered() {
     assert_eq!(stat(&s.stats().status_server), 1);
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn unknown_source_and_bad_secret_are_dropped_silently_and_counted() {
+async fn unknown_source_and_bad_secret_are_dropped_silently_and_counted(b: Backend) {
     // Only 127.0.0.2 is a client; 127.0.0.1 is unknown.
-    let s = TestServer::start_with(|c| {
+    let s = TestServer::start_on_with(b, |c| {
         c.clients[0].network = "127.0.0.2/32".parse().unwrap();
     })
     .await;
@@ -359,10 +378,12 @@ async fn unknown_source_and_bad_secret_are_dropped_silently_and_counted() {
     assert_eq!(stat(&s.stats().bad_message_authenticator), 1);
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn message_authenticator_policies() {
-    let s = TestServer::start_with(|c| {
+async fn message_authenticator_policies(b: Backend) {
+    let s = TestServer::start_on_with(b, |c| {
         let mut yes = c.clients[0].clone();
         yes.name = "yes".into();
         yes.network = "127.0.0.3/32".parse().unwrap();
@@ -402,10 +423,12 @@ async fn message_authenticator_policies() {
     assert_eq!(stat(&s.stats().missing_message_authenticator), 2);
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn malformed_datagrams_are_dropped_and_the_server_keeps_serving() {
-    let s = TestServer::start().await;
+async fn malformed_datagrams_are_dropped_and_the_server_keeps_serving(b: Backend) {
+    let s = TestServer::start_on(b).await;
     s.token("ALIVE", 60, |_| {}).await;
     let c = Client::new(s.addr).await;
     let good = access_request(1, "ALIVE", Pw::Pap("ALIVE"), None, true, SECRET);
@@ -465,10 +488,12 @@ async fn malformed_datagrams_are_dropped_and_the_server_keeps_serving() {
     );
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn deleted_code_stops_working_at_once() {
-    let s = TestServer::start().await;
+async fn deleted_code_stops_working_at_once(b: Backend) {
+    let s = TestServer::start_on(b).await;
     let t = s.token("GONE", 60, |_| {}).await;
     let c = Client::new(s.addr).await;
     assert!(c.auth(1, "GONE", Pw::Pap("GONE"), None).await.is_accept());
@@ -477,15 +502,17 @@ async fn deleted_code_stops_working_at_once() {
     assert_eq!(r.reply_message().as_deref(), Some("Unknown access code"));
     s.shutdown().await;
 }
+}
 
+both_backends! {
 /// The writer finds codes through hints from code to token id (see
 /// src/store/codes.rs). Codes changed behind its back — by the CLI or the
 /// API, on other connections — must be found as they are now: renamed,
 /// re-created under a new id, or added in a second business (which makes a
 /// code ambiguous for a client without a business).
 #[tokio::test]
-async fn codes_changed_by_other_connections_are_found_as_they_are_now() {
-    let s = TestServer::start_with(|c| {
+async fn codes_changed_by_other_connections_are_found_as_they_are_now(b: Backend) {
+    let s = TestServer::start_on_with(b, |c| {
         let mut biz = c.clients[0].clone();
         biz.name = "venue-7".into();
         biz.network = "127.0.0.2/32".parse().unwrap();
@@ -534,10 +561,12 @@ async fn codes_changed_by_other_connections_are_found_as_they_are_now() {
     assert_eq!(r.reply_message().as_deref(), unknown);
     s.shutdown().await;
 }
+}
 
 /// A later login that only has to refresh LastAccess does not write the row
 /// at once: the stamp is deferred (store/stamps.rs) and reaches the
-/// database with a sweep, a flush, or at shutdown.
+/// database with a sweep, a flush, or at shutdown. (SQLite only: the
+/// PostgreSQL writer defers no stamp, it writes LastAccess at once.)
 #[tokio::test]
 async fn a_deferred_last_access_stamp_reaches_the_database() {
     let s = TestServer::start().await;

@@ -137,11 +137,12 @@ async fn eventually(what: &str, f: impl Fn() -> bool) {
     }
 }
 
+both_backends! {
 #[tokio::test]
-async fn running_out_of_time_disconnects_every_live_session_of_the_code() {
+async fn running_out_of_time_disconnects_every_live_session_of_the_code(b: Backend) {
     let nas = FakeNas::start().await;
     let port = nas.port();
-    let s = TestServer::start_with(|c| c.clients[0].coa_port = Some(port)).await;
+    let s = TestServer::start_on_with(b, |c| c.clients[0].coa_port = Some(port)).await;
     s.token("SHARED10", 10, |_| {}).await;
     let acct = Client::new(s.acct_addr).await;
     let a = pkt(
@@ -214,12 +215,14 @@ async fn running_out_of_time_disconnects_every_live_session_of_the_code() {
     assert_eq!(stat(&st.disconnect_sent), 2);
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn an_unanswered_disconnect_is_retransmitted_unchanged() {
+async fn an_unanswered_disconnect_is_retransmitted_unchanged(b: Backend) {
     let nas = FakeNas::start().await;
     let port = nas.port();
-    let s = TestServer::start_with(|c| c.clients[0].coa_port = Some(port)).await;
+    let s = TestServer::start_on_with(b, |c| c.clients[0].coa_port = Some(port)).await;
     s.token("ONE", 1, |_| {}).await;
     let acct = Client::new(s.acct_addr).await;
     let a = pkt(
@@ -252,11 +255,13 @@ async fn an_unanswered_disconnect_is_retransmitted_unchanged() {
     assert_eq!(stat(&st.disconnect_sent), 1);
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn nothing_is_sent_without_coa_port_or_while_time_is_left() {
+async fn nothing_is_sent_without_coa_port_or_while_time_is_left(b: Backend) {
     let nas = FakeNas::start().await;
-    let s = TestServer::start().await; // the client has no coa_port
+    let s = TestServer::start_on(b).await; // the client has no coa_port
     s.token("NOCOA", 1, |_| {}).await;
     let acct = Client::new(s.acct_addr).await;
     let a = pkt(
@@ -282,12 +287,14 @@ async fn nothing_is_sent_without_coa_port_or_while_time_is_left() {
     assert!(nas.nothing_pending());
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn a_stop_that_uses_the_last_minute_disconnects_the_others_only() {
+async fn a_stop_that_uses_the_last_minute_disconnects_the_others_only(b: Backend) {
     let nas = FakeNas::start().await;
     let port = nas.port();
-    let s = TestServer::start_with(|c| c.clients[0].coa_port = Some(port)).await;
+    let s = TestServer::start_on_with(b, |c| c.clients[0].coa_port = Some(port)).await;
     s.token("LASTMIN", 2, |_| {}).await;
     let acct = Client::new(s.acct_addr).await;
     let a = pkt(
@@ -330,4 +337,5 @@ async fn a_stop_that_uses_the_last_minute_disconnects_the_others_only() {
     );
     assert!(nas.nothing_pending());
     s.shutdown().await;
+}
 }

@@ -31,9 +31,10 @@ async fn token_row(s: &TestServer, code: &str) -> radgate::token::AccessToken {
     s.store.find_token(code).await.unwrap()
 }
 
+both_backends! {
 #[tokio::test]
-async fn window_starts_at_the_first_login_and_ends_valid_for_later() {
-    let s = TestServer::start().await;
+async fn window_starts_at_the_first_login_and_ends_valid_for_later(b: Backend) {
+    let s = TestServer::start_on(b).await;
     // 10 hours of minutes, but valid for 1 hour from the first login.
     s.token("DAYPASS", 600, |t| t.valid_for = Some("1h".into()))
         .await;
@@ -85,10 +86,12 @@ async fn window_starts_at_the_first_login_and_ends_valid_for_later() {
     );
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn valid_to_still_ends_the_window_when_it_comes_first() {
-    let s = TestServer::start().await;
+async fn valid_to_still_ends_the_window_when_it_comes_first(b: Backend) {
+    let s = TestServer::start_on(b).await;
     let in_10_min = chrono::Utc::now() + chrono::Duration::minutes(10);
     s.token("SHORT", 600, |t| {
         t.valid_for = Some("24h".into());
@@ -102,10 +105,12 @@ async fn valid_to_still_ends_the_window_when_it_comes_first() {
     assert!((590..=600).contains(&st), "Session-Timeout {st}");
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn first_use_is_recorded_for_every_code_and_later_logins_keep_it() {
-    let s = TestServer::start().await;
+async fn first_use_is_recorded_for_every_code_and_later_logins_keep_it(b: Backend) {
+    let s = TestServer::start_on(b).await;
     s.token("PLAIN", 60, |_| {}).await;
     let auth = Client::new(s.addr).await;
     // A refused login is not a use.
@@ -132,10 +137,12 @@ async fn first_use_is_recorded_for_every_code_and_later_logins_keep_it() {
     );
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn single_use_code_is_dead_after_its_first_session_ends() {
-    let s = TestServer::start().await;
+async fn single_use_code_is_dead_after_its_first_session_ends(b: Backend) {
+    let s = TestServer::start_on(b).await;
     s.token("ONCE", 600, |t| t.single_use = Some(true)).await;
     let auth = Client::new(s.addr).await;
     let acct = Client::new(s.acct_addr).await;
@@ -180,10 +187,12 @@ async fn single_use_code_is_dead_after_its_first_session_ends() {
     assert_eq!(token_row(&s, "ONCE").await.spent_on, Some(spent - 50));
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn a_stop_does_not_spend_a_code_that_is_not_single_use() {
-    let s = TestServer::start().await;
+async fn a_stop_does_not_spend_a_code_that_is_not_single_use(b: Backend) {
+    let s = TestServer::start_on(b).await;
     s.token("MANY", 600, |_| {}).await;
     let auth = Client::new(s.addr).await;
     let acct = Client::new(s.acct_addr).await;
@@ -196,10 +205,12 @@ async fn a_stop_does_not_spend_a_code_that_is_not_single_use() {
         .is_accept());
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn nas_restart_does_not_spend_but_a_stale_session_does() {
-    let s = TestServer::start_with(|c| {
+async fn nas_restart_does_not_spend_but_a_stale_session_does(b: Backend) {
+    let s = TestServer::start_on_with(b, |c| {
         c.accounting.stale_after = Duration::from_secs(60);
         c.accounting.sweep_interval = Duration::from_millis(50);
     })
@@ -250,10 +261,12 @@ async fn nas_restart_does_not_spend_but_a_stale_session_does() {
     );
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn reset_usage_gives_a_spent_single_use_code_a_new_life() {
-    let s = TestServer::start().await;
+async fn reset_usage_gives_a_spent_single_use_code_a_new_life(b: Backend) {
+    let s = TestServer::start_on(b).await;
     s.token("AGAIN", 600, |t| {
         t.single_use = Some(true);
         t.valid_for = Some("30m".into());
@@ -298,6 +311,7 @@ async fn reset_usage_gives_a_spent_single_use_code_a_new_life() {
     assert!(r.is_accept());
     assert!(r.session_timeout().unwrap() <= 1800);
     s.shutdown().await;
+}
 }
 
 #[tokio::test]
@@ -380,9 +394,10 @@ async fn a_version_1_database_is_migrated_and_keeps_its_tokens() {
     assert!(b.id > a.id, "Id {} reused", a.id);
 }
 
+both_backends! {
 #[tokio::test]
-async fn a_session_the_nas_or_an_admin_ended_does_not_spend_the_code() {
-    let s = TestServer::start().await;
+async fn a_session_the_nas_or_an_admin_ended_does_not_spend_the_code(b: Backend) {
+    let s = TestServer::start_on(b).await;
     s.token("KICKED", 600, |t| t.single_use = Some(true)).await;
     let auth = Client::new(s.addr).await;
     let acct = Client::new(s.acct_addr).await;
@@ -425,10 +440,12 @@ async fn a_session_the_nas_or_an_admin_ended_does_not_spend_the_code() {
         .is_accept());
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn a_code_that_is_no_longer_single_use_is_not_spent() {
-    let s = TestServer::start().await;
+async fn a_code_that_is_no_longer_single_use_is_not_spent(b: Backend) {
+    let s = TestServer::start_on(b).await;
     s.token("WASONCE", 600, |t| t.single_use = Some(true)).await;
     let auth = Client::new(s.addr).await;
     let acct = Client::new(s.acct_addr).await;
@@ -440,7 +457,7 @@ async fn a_code_that_is_no_longer_single_use_is_not_spent() {
         .is_accept());
     // SpentOn left in place by hand (as an import or an older version could):
     // without SingleUse it does not count.
-    s.exec("UPDATE access_tokens SET single_use = 0 WHERE code_key = 'WASONCE'")
+    s.exec("UPDATE access_tokens SET single_use = FALSE WHERE code_key = 'WASONCE'")
         .await;
     assert!(auth
         .auth(2, "WASONCE", Pw::Pap("WASONCE"), Some(MAC1))
@@ -454,7 +471,7 @@ async fn a_code_that_is_no_longer_single_use_is_not_spent() {
     };
     assert_eq!(s.store.list_tokens(&f, now()).await.unwrap().1, 0);
     // And switching SingleUse off through an update clears SpentOn.
-    s.exec("UPDATE access_tokens SET single_use = 1 WHERE code_key = 'WASONCE'")
+    s.exec("UPDATE access_tokens SET single_use = TRUE WHERE code_key = 'WASONCE'")
         .await;
     let t = s
         .store
@@ -475,4 +492,5 @@ async fn a_code_that_is_no_longer_single_use_is_not_spent() {
         .unwrap();
     assert_eq!((t.single_use, t.spent_on), (false, None));
     s.shutdown().await;
+}
 }

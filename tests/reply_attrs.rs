@@ -35,9 +35,10 @@ fn u32_of(v: Option<Vec<u8>>) -> Option<u32> {
     v.map(|v| u32::from_be_bytes(v.try_into().unwrap()))
 }
 
+both_backends! {
 #[tokio::test]
-async fn defaults_business_override_and_token_rate_limit() {
-    let s = TestServer::start_with(|c| {
+async fn defaults_business_override_and_token_rate_limit(b: Backend) {
+    let s = TestServer::start_on_with(b, |c| {
         c.reply.defaults = ReplySettings {
             idle_timeout: Some(600),
             rate_limit: Some("2M/5M".into()),
@@ -142,10 +143,12 @@ async fn defaults_business_override_and_token_rate_limit() {
     );
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn nothing_extra_by_default() {
-    let s = TestServer::start().await;
+async fn nothing_extra_by_default(b: Backend) {
+    let s = TestServer::start_on(b).await;
     s.token("BARE", 60, |_| {}).await;
     let c = Client::new(s.addr).await;
     let r = c.auth(1, "BARE", Pw::Pap("BARE"), None).await;
@@ -159,4 +162,5 @@ async fn nothing_extra_by_default() {
         ]
     );
     s.shutdown().await;
+}
 }

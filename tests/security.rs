@@ -8,9 +8,10 @@ use radius::core::packet::Packet;
 
 const WAIT: &str = "Too many failed attempts, please wait a few minutes";
 
+both_backends! {
 #[tokio::test]
-async fn a_guessing_device_is_throttled_without_touching_the_store() {
-    let s = TestServer::start().await; // defaults: 5 failures per device in 60 s
+async fn a_guessing_device_is_throttled_without_touching_the_store(b: Backend) {
+    let s = TestServer::start_on(b).await; // defaults: 5 failures per device in 60 s
     s.token("REAL", 60, |_| {}).await;
     let c = Client::new(s.addr).await;
     let guesser = Some("02:00:00:00:00:66");
@@ -39,10 +40,12 @@ async fn a_guessing_device_is_throttled_without_touching_the_store() {
         .is_accept());
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn mac_cycling_hits_the_nas_wide_limit() {
-    let s = TestServer::start_with(|c| c.throttle.nas_failures = 10).await;
+async fn mac_cycling_hits_the_nas_wide_limit(b: Backend) {
+    let s = TestServer::start_on_with(b, |c| c.throttle.nas_failures = 10).await;
     s.token("REAL", 60, |_| {}).await;
     let c = Client::new(s.addr).await;
     // A guest logs in before the attack.
@@ -66,10 +69,12 @@ async fn mac_cycling_hits_the_nas_wide_limit() {
         .is_accept());
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn a_burst_of_simultaneous_guesses_is_cut_at_the_threshold() {
-    let s = TestServer::start_with(|c| c.throttle.nas_failures = 0).await;
+async fn a_burst_of_simultaneous_guesses_is_cut_at_the_threshold(b: Backend) {
+    let s = TestServer::start_on_with(b, |c| c.throttle.nas_failures = 0).await;
     let c = Client::new(s.addr).await;
     let reqs: Vec<Vec<u8>> = (0..50u8)
         .map(|i| {
@@ -99,6 +104,7 @@ async fn a_burst_of_simultaneous_guesses_is_cut_at_the_threshold() {
     );
     s.shutdown().await;
 }
+}
 
 fn with_proxy_state(ident: u8, with_ma: bool) -> Vec<u8> {
     let mut p = Packet::new_with_identifier(Code::AccessRequest, SECRET.as_bytes(), ident);
@@ -123,9 +129,10 @@ fn with_proxy_state(ident: u8, with_ma: bool) -> Vec<u8> {
     bytes
 }
 
+both_backends! {
 #[tokio::test]
-async fn proxy_state_without_message_authenticator_is_dropped() {
-    let s = TestServer::start_with(|c| {
+async fn proxy_state_without_message_authenticator_is_dropped(b: Backend) {
+    let s = TestServer::start_on_with(b, |c| {
         c.clients[0].require_message_authenticator = radgate::config::MaPolicy::No
     })
     .await;
@@ -148,7 +155,7 @@ async fn proxy_state_without_message_authenticator_is_dropped() {
     s.shutdown().await;
 
     // With limit_proxy_state = false the unsigned one is answered.
-    let s = TestServer::start_with(|c| {
+    let s = TestServer::start_on_with(b, |c| {
         c.clients[0].require_message_authenticator = radgate::config::MaPolicy::No;
         c.clients[0].limit_proxy_state = false;
     })
@@ -158,10 +165,12 @@ async fn proxy_state_without_message_authenticator_is_dropped() {
     assert!(c.roundtrip(&with_proxy_state(1, false)).await.is_accept());
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_flood_of_distinct_macs_keeps_memory_bounded() {
-    let s = TestServer::start_with(|c| {
+async fn a_flood_of_distinct_macs_keeps_memory_bounded(b: Backend) {
+    let s = TestServer::start_on_with(b, |c| {
         c.throttle.max_tracked = 1000;
         c.throttle.nas_failures = 0;
     })
@@ -207,17 +216,15 @@ async fn a_flood_of_distinct_macs_keeps_memory_bounded() {
     assert!(m.retransmit_cache <= 65_536, "{m:?}");
     // Only UserLimit's worth of pending places exist for the valid code.
     s.flush().await;
-    let places: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
-        .fetch_one(s.store.as_sqlite().expect("a SQLite store").pool())
-        .await
-        .unwrap();
-    assert_eq!(places, 2);
+    assert_eq!(s.session_count().await, 2);
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test]
-async fn many_simultaneous_good_logins_from_one_nas_are_not_throttled() {
-    let s = TestServer::start().await;
+async fn many_simultaneous_good_logins_from_one_nas_are_not_throttled(b: Backend) {
+    let s = TestServer::start_on(b).await;
     for i in 0..50 {
         s.token(&format!("GUEST{i}"), 60, |_| {}).await;
     }
@@ -244,4 +251,5 @@ async fn many_simultaneous_good_logins_from_one_nas_are_not_throttled() {
     }
     assert_eq!(stat(&s.stats().throttled), 0);
     s.shutdown().await;
+}
 }

@@ -398,7 +398,7 @@ async fn only_serve_migrates() {
         ..DatabaseConfig::default()
     };
     let e = Store::open(&cfg, OpenMode::Existing).await.err().unwrap();
-    assert!(matches!(e, StoreError::Missing(_)), "{e}");
+    assert!(matches!(e, StoreError::NoSchema(_)), "{e}");
     let s = Store::open(&cfg, OpenMode::Create).await.unwrap();
     s.close().await;
     Store::open(&cfg, OpenMode::Existing)

@@ -44,14 +44,77 @@ pub fn test_config(dir: &tempfile::TempDir) -> Config {
     c
 }
 
+/// The store a test runs on: every end-to-end test that touches the store
+/// runs on both (see [`both_backends!`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in a temporary directory.
+    Sqlite,
+    /// A fresh database on the throwaway PostgreSQL (tests/common/pg.rs).
+    Postgres,
+}
+
+impl Backend {
+    /// PostgreSQL, when its binaries are installed (a loud skip otherwise;
+    /// a failure under RADGATE_REQUIRE_INTEROP=1).
+    pub fn postgres() -> Option<Backend> {
+        pg::server().map(|_| Backend::Postgres)
+    }
+
+    /// A database URL of this backend for one test.
+    pub async fn url(self, dir: &tempfile::TempDir) -> String {
+        match self {
+            Backend::Sqlite => format!("sqlite://{}", dir.path().join("radgate.db").display()),
+            Backend::Postgres => pg::server().expect("PostgreSQL").fresh_database().await,
+        }
+    }
+}
+
+/// One test, run on each backend: `mod NAME { fn sqlite(); fn postgres() }`
+/// around an `async fn NAME(b: Backend)` body, with the given test
+/// attributes (`#[tokio::test]`, or a multi-thread flavor).
+#[macro_export]
+macro_rules! both_backends {
+    ($(#[$attr:meta])+ async fn $name:ident($b:ident: Backend) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($b: Backend) $body
+
+            $(#[$attr])+
+            async fn sqlite() {
+                run(Backend::Sqlite).await
+            }
+
+            $(#[$attr])+
+            async fn postgres() {
+                if let Some(b) = Backend::postgres() {
+                    run(b).await
+                }
+            }
+        }
+    };
+}
+
 impl TestServer {
     pub async fn start() -> TestServer {
         Self::start_with(|_| {}).await
     }
 
     pub async fn start_with(f: impl FnOnce(&mut Config)) -> TestServer {
+        Self::start_on_with(Backend::Sqlite, f).await
+    }
+
+    pub async fn start_on(b: Backend) -> TestServer {
+        Self::start_on_with(b, |_| {}).await
+    }
+
+    /// A server on a fresh database of backend `b`, its config changed by `f`.
+    pub async fn start_on_with(b: Backend, f: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let mut c = test_config(&dir);
+        c.database.url = b.url(&dir).await;
         f(&mut c);
         let store = Store::open(&c.database, OpenMode::Serve).await.unwrap();
         let config = Arc::new(c);
@@ -104,13 +167,58 @@ impl TestServer {
         self.store.find_token(code).await.unwrap().seconds_used
     }
 
-    /// Run SQL on the database, after everything answered so far is committed.
+    /// Run SQL (that both backends read alike) on the database, after
+    /// everything answered so far is committed.
     pub async fn exec(&self, sql: &str) {
         self.flush().await;
-        sqlx::query(sql)
-            .execute(self.store.as_sqlite().expect("a SQLite store").pool())
+        match self.store.as_sqlite() {
+            Some(s) => {
+                sqlx::query(sql).execute(s.pool()).await.unwrap();
+            }
+            None => {
+                let (client, conn) =
+                    tokio_postgres::connect(&self.config.database.url, tokio_postgres::NoTls)
+                        .await
+                        .unwrap();
+                let task = tokio::spawn(conn);
+                client.batch_execute(sql).await.unwrap();
+                drop(client);
+                let _ = task.await;
+            }
+        }
+    }
+
+    /// The sessions with this Acct-Session-Id, oldest first.
+    pub async fn sessions(&self, acct_session_id: &str) -> Vec<radgate::store::SessionInfo> {
+        self.flush().await;
+        let f = radgate::store::SessionFilter {
+            limit: 100_000,
+            ..Default::default()
+        };
+        let mut v: Vec<_> = self
+            .store
+            .list_sessions(&f, chrono::Utc::now().timestamp())
             .await
-            .unwrap();
+            .unwrap()
+            .into_iter()
+            .filter(|s| s.acct_session_id.as_deref() == Some(acct_session_id))
+            .collect();
+        v.reverse();
+        v
+    }
+
+    /// Every session and place, however many.
+    pub async fn session_count(&self) -> usize {
+        self.flush().await;
+        let f = radgate::store::SessionFilter {
+            limit: 1_000_000,
+            ..Default::default()
+        };
+        self.store
+            .list_sessions(&f, chrono::Utc::now().timestamp())
+            .await
+            .unwrap()
+            .len()
     }
 
     pub async fn shutdown(mut self) {
