@@ -415,3 +415,51 @@ async fn a_wrong_secret_without_message_authenticator_is_named_in_the_log() {
     Client::new(d.auth).await.send(&acct).await;
     d.wait_log(&["dropped: unexpected packet code", "server.acct_listen"]);
 }
+
+/// A node whose PostgreSQL cannot be reached at start says which host and
+/// keeps trying (it does not exit: systemd would otherwise give up on a
+/// node that booted before its database), and stops on SIGTERM.
+#[tokio::test]
+async fn serve_keeps_trying_an_unreachable_postgresql() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("radgate.toml");
+    let socket_dir = dir.path().join("no-postgres-here");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nauth_listen = \"127.0.0.1:0\"\nacct_listen = \"127.0.0.1:0\"\n\
+             [database]\nurl = \"postgres://radgate@/radgate?host={}\"\n\
+             [[client]]\nname = \"l\"\naddress = \"127.0.0.1\"\nsecret = \"testing123\"\n",
+            socket_dir.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_radgate"))
+        .args(["--config", cfg.to_str().unwrap(), "serve"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut tries = 0;
+    let mut seen = Vec::new();
+    while tries < 2 {
+        let Some(Ok(line)) = lines.next() else {
+            panic!("serve ended:\n{}", seen.join("\n"));
+        };
+        if line.contains("cannot reach the PostgreSQL database at")
+            && line.contains(&socket_dir.display().to_string())
+            && line.contains("trying again in")
+        {
+            tries += 1;
+        }
+        seen.push(line);
+    }
+    assert!(child.try_wait().unwrap().is_none(), "serve exited");
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}

@@ -30,7 +30,9 @@ pub async fn run(config: Config) -> Result<(), CliError> {
     let listeners = daemon::Listeners::bind(&config)
         .await
         .map_err(|e| CliError::failure(e.to_string()))?;
-    let store = Store::open(&config.database, OpenMode::Serve).await?;
+    let Some(store) = open_with_retries(&config).await? else {
+        return Ok(());
+    };
     // Refuse to start rather than answer nothing: every request writes.
     store.ensure_writable()?;
     let file = crate::store::database_file(&config.database.url)
@@ -47,6 +49,29 @@ pub async fn run(config: Config) -> Result<(), CliError> {
     tracing::info!("shutting down");
     handle.shutdown().await;
     Ok(())
+}
+
+/// Open the database. PostgreSQL that cannot be reached yet (a node that
+/// boots before its database, a database failing over) is tried again,
+/// with a growing delay up to 30 s, until it answers or the process is
+/// told to stop (`None`); every other problem ends `serve` at once. The
+/// ports are bound meanwhile but nothing answers: the NAS fails over.
+async fn open_with_retries(config: &Config) -> Result<Option<Store>, CliError> {
+    let mut delay = std::time::Duration::from_secs(1);
+    loop {
+        match Store::open(&config.database, OpenMode::Serve).await {
+            Ok(s) => return Ok(Some(s)),
+            Err(e @ crate::store::StoreError::Unreachable { .. }) => {
+                tracing::warn!("{e}; trying again in {} s", delay.as_secs());
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = wait_for_signal() => return Ok(None),
+                }
+                delay = (delay * 2).min(std::time::Duration::from_secs(30));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 async fn wait_for_signal() {

@@ -25,6 +25,9 @@ use crate::policy::reply;
 use crate::store::{AcctJob, AcctOutcome, AuthJob, AuthOutcome, LiveSession, Writer};
 use crate::token::parse::{device_id, normalize_mac};
 
+/// How long a Status-Server waits for the store before it goes unanswered.
+const STATUS_STORE_BOUND: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Entries the retransmit cache holds at most.
 const CACHE_CAPACITY: usize = 65_536;
 
@@ -442,15 +445,29 @@ async fn serve_loop(
         }
         if req.code == Code::StatusServer {
             Stats::bump(&stats.status_server);
-            let mut a = Attrs::default();
-            a.push_string(codec::ATTR_REPLY_MESSAGE, "radgate ok");
-            let code = match port {
-                Port::Auth => Code::AccessAccept,
-                Port::Acct => Code::AccountingResponse,
-            };
-            if let Some(bytes) = codec::encode_response(&req, code, &a, secret) {
-                let _ = sock.send_to(&bytes, src).await;
-            }
+            // Answered only while the store answers (RFC 5997 §4: a server
+            // that cannot do its work should not say it is alive): the
+            // answer waits for an empty commit through the writer.
+            let (sh, sock) = (shared.clone(), sock.clone());
+            tokio::spawn(async move {
+                let ready = tokio::time::timeout(STATUS_STORE_BOUND, sh.writer.flush()).await;
+                if !matches!(ready, Ok(Ok(()))) {
+                    if sh.drop_log.allow() {
+                        tracing::warn!(%src, "Status-Server not answered: the store does not answer");
+                    }
+                    return;
+                }
+                let mut a = Attrs::default();
+                a.push_string(codec::ATTR_REPLY_MESSAGE, "radgate ok");
+                let code = match port {
+                    Port::Auth => Code::AccessAccept,
+                    Port::Acct => Code::AccountingResponse,
+                };
+                let secret = sh.clients[ci].cfg.secret.as_bytes();
+                if let Some(bytes) = codec::encode_response(&req, code, &a, secret) {
+                    let _ = sock.send_to(&bytes, src).await;
+                }
+            });
             continue;
         }
         let key = (src, ident, auth);

@@ -275,8 +275,13 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("database error: {0}")]
+    #[error("database error: {}", pg_detail(.0))]
     Pg(#[from] tokio_postgres::Error),
+    #[error(
+        "the PostgreSQL database at {0} has no radgate tables yet: `radgate serve` with this \
+         configuration creates them (so does a command that adds codes or keys)"
+    )]
+    NoSchema(String),
     #[error("cannot reach the PostgreSQL database at {hosts}: {reason}")]
     Unreachable { hosts: String, reason: String },
     #[error("AccessCode: \"{code}\" already exists for BusinessId {business_id}")]
@@ -451,4 +456,26 @@ pub fn listed_state(state: String, expires_at: Option<i64>, now: i64) -> String 
     } else {
         state
     }
+}
+
+/// What PostgreSQL said (its message, detail and hint), or the error's
+/// chain of causes: tokio-postgres's own Display says only "db error".
+fn pg_detail(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut s = format!("{} ({})", db.message(), db.code().code());
+        if let Some(d) = db.detail() {
+            s.push_str(&format!("; {d}"));
+        }
+        if let Some(h) = db.hint() {
+            s.push_str(&format!("; hint: {h}"));
+        }
+        return s;
+    }
+    let mut s = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        s.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    s
 }

@@ -130,10 +130,14 @@ impl Store {
             })?;
         let store = Store { pool, hosts, pg };
         let mut client = store.client().await?;
-        match mode {
-            super::OpenMode::Serve => migrate(&mut client).await?,
-            _ => check_schema(&mut client, mode).await?,
-        }
+        let ready = match mode {
+            super::OpenMode::Serve => migrate(&mut client).await,
+            _ => check_schema(&mut client, mode).await,
+        };
+        ready.map_err(|e| match e {
+            StoreError::NoSchema(_) => StoreError::NoSchema(store.hosts.clone()),
+            e => e,
+        })?;
         Ok(store)
     }
 
@@ -564,9 +568,7 @@ async fn check_schema(
     match schema_version(&*client).await? {
         v if v == known => Ok(()),
         0 if mode == super::OpenMode::Create => migrate(client).await,
-        0 => Err(StoreError::Missing(
-            "(the PostgreSQL database has no radgate schema yet)".into(),
-        )),
+        0 => Err(StoreError::NoSchema(String::new())),
         v if v > known => Err(StoreError::NewerSchema { found: v, known }),
         v => Err(StoreError::OlderSchema { found: v, known }),
     }
@@ -579,8 +581,10 @@ async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreErro
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await?;
+    // (No NOTICE in the log when the table exists.)
     tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS radgate_schema (version BIGINT NOT NULL, applied_on BIGINT NOT NULL)",
+        "SET LOCAL client_min_messages = warning; \
+         CREATE TABLE IF NOT EXISTS radgate_schema (version BIGINT NOT NULL, applied_on BIGINT NOT NULL)",
     )
     .await?;
     let version = schema_version(&tx).await?;

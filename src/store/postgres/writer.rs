@@ -934,7 +934,7 @@ async fn live_sessions(c: &mut Conn, token_id: i64) -> Result<Vec<LiveSession>, 
 }
 
 const SWEEP_STALE: &str = "UPDATE sessions SET state = 'closed', stopped_at = $1, close_reason = 'stale' \
-     WHERE state IN ('pending', 'active') AND state = 'active' AND updated_at <= $1 - $2 RETURNING token_id";
+     WHERE state IN ('pending', 'active') AND state = 'active' AND updated_at <= $1::BIGINT - $2::BIGINT RETURNING token_id";
 const SPEND_STALE: &str = "UPDATE access_tokens SET spent_on = $1 \
      WHERE id = ANY($2) AND single_use AND spent_on IS NULL";
 const PURGE_PENDING: &str = "DELETE FROM sessions WHERE state IN ('pending', 'active') \
