@@ -639,6 +639,38 @@ pub fn redact_url(url: &str) -> String {
     out
 }
 
+/// Whether `url` names a database radgate can use (`sqlite:` or
+/// `postgres:`); the problem otherwise, without repeating a password.
+pub fn check_database_url(url: &str) -> Result<(), String> {
+    if url.is_empty() {
+        return Err("must not be empty: expected sqlite://PATH or postgres://…".into());
+    }
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let path = rest.split('?').next().unwrap_or("");
+        if path.is_empty() {
+            return Err(
+                "no database file given: expected e.g. \"sqlite://radgate.db\" or \"sqlite:///var/lib/radgate/radgate.db\""
+                    .into(),
+            );
+        }
+        return Ok(());
+    }
+    let scheme = url.split_once(':').map_or(url, |(s, _)| s);
+    if scheme.eq_ignore_ascii_case("postgres") || scheme.eq_ignore_ascii_case("postgresql") {
+        // tokio-postgres reads it when the store opens; read it now, so
+        // that a bad URL is a configuration error (without repeating a
+        // password).
+        return url
+            .parse::<tokio_postgres::Config>()
+            .map(|_| ())
+            .map_err(|e| format!("not a PostgreSQL URL tokio-postgres can read: {e}"));
+    }
+    Err(format!(
+        "unsupported database URL scheme {scheme:?}: expected sqlite://PATH or postgres://USER@HOST/DATABASE"
+    ))
+}
+
 // ---------------------------------------------------------------------------
 // Raw (as written) structs
 // ---------------------------------------------------------------------------
@@ -1148,7 +1180,7 @@ impl Ctx<'_> {
             None => d.url,
             Some(v) => {
                 let url = v.get_ref().trim().to_string();
-                self.check_db_url(&url)
+                check_database_url(&url)
                     .map_err(|p| self.err("database.url", p, Some(v.span())))?;
                 url
             }
@@ -1179,36 +1211,6 @@ impl Ctx<'_> {
             synchronous,
             busy_timeout,
         })
-    }
-
-    fn check_db_url(&self, url: &str) -> Result<(), String> {
-        if url.is_empty() {
-            return Err("must not be empty: expected sqlite://PATH or postgres://…".into());
-        }
-        if let Some(rest) = url.strip_prefix("sqlite:") {
-            let rest = rest.strip_prefix("//").unwrap_or(rest);
-            let path = rest.split('?').next().unwrap_or("");
-            if path.is_empty() {
-                return Err(
-                    "no database file given: expected e.g. \"sqlite://radgate.db\" or \"sqlite:///var/lib/radgate/radgate.db\""
-                        .into(),
-                );
-            }
-            return Ok(());
-        }
-        let scheme = url.split_once(':').map_or(url, |(s, _)| s);
-        if scheme.eq_ignore_ascii_case("postgres") || scheme.eq_ignore_ascii_case("postgresql") {
-            // tokio-postgres reads it when the store opens; read it now, so
-            // that a bad URL is a configuration error (without repeating a
-            // password).
-            return url
-                .parse::<tokio_postgres::Config>()
-                .map(|_| ())
-                .map_err(|e| format!("not a PostgreSQL URL tokio-postgres can read: {e}"));
-        }
-        Err(format!(
-            "unsupported database URL scheme {scheme:?}: expected sqlite://PATH or postgres://USER@HOST/DATABASE"
-        ))
     }
 
     fn auth(&self, raw: RawAuth) -> Result<AuthConfig, ConfigError> {

@@ -597,3 +597,60 @@ fn a_valid_to_already_past_is_created_with_a_warning() {
     );
     assert!(err.contains("--prefix:"), "{err}");
 }
+
+/// `radgate db copy --to URL`: into an empty database (SQLite here, and
+/// PostgreSQL when installed), refused into one that holds anything, and a
+/// bad URL is named.
+#[test]
+fn db_copy_moves_everything_into_an_empty_database() {
+    let e = Env::new();
+    e.create("MOVE1", 60, &["--user-limit", "2"]);
+    e.create("MOVE2", 30, &[]);
+    e.ok(&[
+        "apikey",
+        "create",
+        "--name",
+        "k",
+        "--role",
+        "AccessToken-List",
+    ]);
+    let target = e.path("copy.db");
+    let url = format!("sqlite://{}", target.display());
+    let out = e.ok(&["db", "copy", "--to", &url]);
+    assert!(
+        out.contains("copied 2 token(s), 0 session(s) and 1 API key(s) to sqlite://"),
+        "{out}"
+    );
+    let err = e.fails(&["db", "copy", "--to", &url], 1);
+    assert!(
+        err.contains("nothing copied: the target database is not empty (2 tokens"),
+        "{err}"
+    );
+    let err = e.fails(&["db", "copy", "--to", "mysql://u:hunter2@x/y"], 2);
+    assert!(
+        err.contains("--to: unsupported database URL scheme"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+    // The copy serves as the original: read it through a config of its own.
+    let other = Env::new();
+    other.set_database_url(&url);
+    assert_eq!(other.codes(&[]), ["MOVE1", "MOVE2"]);
+    if let Some(pg) = common::pg::server() {
+        let pg_url = tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(pg.fresh_database());
+        let out = e.ok(&["db", "copy", "--to", &pg_url]);
+        assert!(out.contains("copied 2 token(s)"), "{out}");
+        let on_pg = Env::new();
+        on_pg.set_database_url(&pg_url);
+        assert_eq!(on_pg.codes(&[]), ["MOVE1", "MOVE2"]);
+        // And the CLI works on PostgreSQL as on SQLite.
+        on_pg.create("PGNEW", 15, &[]);
+        on_pg.ok(&["token", "update", "PGNEW", "--add-minutes", "5"]);
+        let v = on_pg.json(&["token", "show", "PGNEW", "--format", "json"]);
+        assert_eq!(v["MinutesIncluded"], 20);
+        on_pg.ok(&["token", "delete", "MOVE2"]);
+        assert_eq!(on_pg.codes(&[]), ["MOVE1", "PGNEW"]);
+    }
+}

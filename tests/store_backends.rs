@@ -429,3 +429,118 @@ async fn only_serve_migrates() {
         .to_string();
     assert!(e.contains("/nonexistent-radgate-socket-dir"), "{e}");
 }
+
+/// `radgate db copy`: SQLite to PostgreSQL and back, everything kept (ids,
+/// usage, sessions, API keys that still authenticate, the ids' high-water
+/// mark), into an empty database only.
+#[tokio::test]
+async fn a_database_is_copied_whole_between_backends() {
+    let Some(pg) = common::pg::server() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = |name: &str| DatabaseConfig {
+        url: format!("sqlite://{}", dir.path().join(name).display()),
+        ..DatabaseConfig::default()
+    };
+    let src = Store::open(&sqlite("a.db"), OpenMode::Serve).await.unwrap();
+    let now = 1_800_000_000;
+    for i in 0..12 {
+        src.create_token(
+            &token(&format!("COPY{i:02}"), 60, |t| t.user_limit = Some(2)),
+            now,
+        )
+        .await
+        .unwrap();
+    }
+    // A deleted code: its id is never given again, on the copy either.
+    let gone = src
+        .create_token(&token("GONE", 5, |_| {}), now)
+        .await
+        .unwrap();
+    src.delete_token(gone.id).await.unwrap();
+    let (key, _) = src
+        .create_api_key("booking", &["*"], "cli:t", now)
+        .await
+        .unwrap();
+    src.revoke_api_key("booking", now + 1).await.unwrap();
+    let (key2, _) = src
+        .create_api_key("booking", &["AccessToken-List"], "cli:t", now + 2)
+        .await
+        .unwrap();
+    // Sessions, through the real writer.
+    let s = common::TestServer::start_on_with(common::Backend::Sqlite, {
+        let url = sqlite("a.db").url;
+        move |c| c.database.url = url
+    })
+    .await;
+    let c = common::Client::new(s.acct_addr).await;
+    for (i, code) in ["COPY01", "COPY02"].iter().enumerate() {
+        let pkt = |st, t| common::Acct {
+            status: st,
+            user: code,
+            session_id: if i == 0 { "cs-1" } else { "cs-2" },
+            session_time: Some(t),
+            mac: Some("02:00:00:00:00:0a"),
+            ..Default::default()
+        };
+        c.acct(1 + 2 * i as u8, &pkt(common::START, 0)).await;
+        c.acct(2 + 2 * i as u8, &pkt(common::INTERIM, 300 * (i as u32 + 1)))
+            .await;
+    }
+    s.shutdown().await;
+
+    let pg_cfg = DatabaseConfig {
+        url: pg.fresh_database().await,
+        ..DatabaseConfig::default()
+    };
+    let mid = Store::open(&pg_cfg, OpenMode::Create).await.unwrap();
+    let n = src.copy_to(&mid).await.unwrap();
+    assert_eq!((n.tokens, n.sessions, n.api_keys), (12, 2, 2));
+    // Into a database that holds anything: refused, nothing written.
+    let e = src.copy_to(&mid).await.unwrap_err().to_string();
+    assert!(
+        e.contains("not empty (12 tokens, 2 sessions, 2 API keys)"),
+        "{e}"
+    );
+
+    let back = Store::open(&sqlite("b.db"), OpenMode::Create)
+        .await
+        .unwrap();
+    mid.copy_to(&back).await.unwrap();
+    let all = |f: TokenFilter| f;
+    for st in [&mid, &back] {
+        let a = src.all_tokens(&all(filter(|_| {})), now).await.unwrap();
+        let b = st.all_tokens(&all(filter(|_| {})), now).await.unwrap();
+        assert_eq!(a, b, "every field of every token");
+        assert_eq!(st.find_token("copy02").await.unwrap().seconds_used, 600);
+        let sessions = |s: &Store| {
+            let s = s.clone();
+            async move {
+                s.list_sessions(
+                    &radgate::store::SessionFilter {
+                        limit: 100,
+                        ..Default::default()
+                    },
+                    now,
+                )
+                .await
+                .unwrap()
+            }
+        };
+        assert_eq!(sessions(&src).await, sessions(st).await);
+        assert!(
+            st.authenticate_api_key(&key, now).await.unwrap().is_none(),
+            "revoked"
+        );
+        assert!(
+            st.authenticate_api_key(&key2, now).await.unwrap().is_some(),
+            "still works"
+        );
+        let next = st
+            .create_token(&token("AFTER", 5, |_| {}), now)
+            .await
+            .unwrap();
+        assert!(next.id > gone.id, "{} after {}", next.id, gone.id);
+    }
+}

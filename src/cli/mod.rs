@@ -1,6 +1,7 @@
 //! The `radgate` command line: one file per command group.
 
 mod apikey;
+mod db;
 mod filter;
 mod import;
 mod man;
@@ -79,6 +80,12 @@ pub enum Command {
         after_help = "Examples:\n  radgate apikey create --name booking-system --role AccessToken-Create --role AccessToken-List\n  radgate apikey list\n  radgate apikey revoke booking-system"
     )]
     Apikey(apikey::ApiKeyCommand),
+    /// The database as a whole: copy it to another (SQLite or PostgreSQL).
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  radgate db copy --to 'postgres://radgate:PASSWORD@db/radgate'"
+    )]
+    Db(db::DbCommand),
     /// Validate the configuration and print a summary.
     #[command(
         after_help = "Examples:\n  radgate check-config\n  radgate check-config --config /etc/radgate/radgate.toml"
@@ -286,6 +293,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Token(cmd) => token::run(*cmd, &config).await,
         Command::Session(cmd) => session::run(cmd, &config).await,
         Command::Apikey(cmd) => apikey::run(cmd, &config).await,
+        Command::Db(cmd) => db::run(cmd, &config).await,
         Command::Completions { .. } | Command::Man { .. } => Ok(()),
     }
 }

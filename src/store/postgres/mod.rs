@@ -9,6 +9,7 @@
 //! pooled by deadpool-postgres.
 
 mod apikeys;
+mod copy;
 mod sessions;
 pub mod writer;
 

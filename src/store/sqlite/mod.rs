@@ -3,6 +3,7 @@
 
 mod apikeys;
 mod codes;
+mod copy;
 pub mod sessions;
 mod stamps;
 mod wal;
