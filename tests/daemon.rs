@@ -463,3 +463,77 @@ async fn serve_keeps_trying_an_unreachable_postgresql() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+/// Two nodes on one PostgreSQL: one is killed with SIGKILL right after it
+/// acknowledged accounting; the charge is in the database, and the other
+/// node goes on serving the same code and session.
+#[tokio::test]
+async fn a_node_killed_loses_nothing_and_the_other_serves_on() {
+    let Some(pg) = pg::server() else {
+        return;
+    };
+    let url = pg.fresh_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("node.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nauth_listen = \"127.0.0.1:0\"\nacct_listen = \"127.0.0.1:0\"\n\
+             [database]\nurl = \"{url}\"\n\
+             [[client]]\nname = \"l\"\naddress = \"127.0.0.1\"\nsecret = \"testing123\"\n"
+        ),
+    )
+    .unwrap();
+    let mut a = start_daemon(&cfg);
+    let b = start_daemon(&cfg);
+    cli(
+        &cfg,
+        &[
+            "token",
+            "create",
+            "--code",
+            "NODES",
+            "--minutes",
+            "60",
+            "--user-limit",
+            "1",
+        ],
+    );
+    let pkt = |status, t| Acct {
+        status,
+        user: "NODES",
+        session_id: "n-1",
+        session_time: Some(t),
+        mac: Some("02:00:00:00:04:01"),
+        ..Default::default()
+    };
+    let login = Client::new(a.auth).await;
+    assert!(login
+        .auth(1, "NODES", Pw::Pap("NODES"), Some("02:00:00:00:04:01"))
+        .await
+        .is_accept());
+    let to_a = Client::new(a.acct).await;
+    to_a.acct(1, &pkt(START, 0)).await;
+    to_a.acct(2, &pkt(INTERIM, 600)).await;
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    assert_eq!(minutes_left(&cfg, "NODES"), 50);
+    // The NAS fails over: the same device logs in again through the other
+    // node (it holds the place), and its accounting goes on there.
+    let login_b = Client::new(b.auth).await;
+    assert!(login_b
+        .auth(3, "NODES", Pw::Pap("NODES"), Some("02:00:00:00:04:01"))
+        .await
+        .is_accept());
+    assert!(
+        !login_b
+            .auth(4, "NODES", Pw::Pap("NODES"), Some("02:00:00:00:04:02"))
+            .await
+            .is_accept(),
+        "UserLimit 1: another device is refused on the other node too"
+    );
+    let to_b = Client::new(b.acct).await;
+    to_b.acct(3, &pkt(INTERIM, 600)).await;
+    to_b.acct(4, &pkt(STOP, 900)).await;
+    assert_eq!(minutes_left(&cfg, "NODES"), 45);
+}

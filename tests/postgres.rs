@@ -167,3 +167,98 @@ async fn two_nodes_never_oversell_or_charge_twice() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// Send `req` and wait at most `within` for its answer.
+async fn answer(c: &Client, req: &[u8], within: std::time::Duration) -> Option<Reply> {
+    tokio::time::timeout(within, c.roundtrip(req)).await.ok()
+}
+
+fn status_server(ident: u8) -> Vec<u8> {
+    radgate::radius::codec::encode_request(
+        radgate::radius::codec::PacketCode::StatusServer,
+        ident,
+        &Default::default(),
+        SECRET.as_bytes(),
+        true,
+    )
+    .unwrap()
+}
+
+/// PostgreSQL restarted under a running node: while it is away the node
+/// answers nothing — no Access-Reject, no Accounting-Response, no
+/// Status-Server — so that the NAS retries or fails over; when it is back
+/// the node reconnects by itself and answers again, and nothing it
+/// acknowledged before was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgresql_restart_is_ridden_out_without_a_wrong_answer() {
+    let Some(mut pg) = pg::PgPrivate::start() else {
+        return;
+    };
+    let url = pg.fresh_database().await;
+    let s = node(&url).await;
+    s.token("RIDE", 60, |_| {}).await;
+    let c = Client::new(s.addr).await;
+    let a = Client::new(s.acct_addr).await;
+    let login = |i: u8| {
+        access_request(
+            i,
+            "RIDE",
+            Pw::Pap("RIDE"),
+            Some("02:00:00:00:03:01"),
+            true,
+            SECRET,
+        )
+    };
+    let short = std::time::Duration::from_millis(1500);
+    assert!(answer(&c, &login(1), short).await.unwrap().is_accept());
+    let pkt = |status, t| Acct {
+        status,
+        user: "RIDE",
+        session_id: "ride-1",
+        session_time: Some(t),
+        mac: Some("02:00:00:00:03:01"),
+        ..Default::default()
+    };
+    a.acct(1, &pkt(START, 0)).await;
+    a.acct(2, &pkt(INTERIM, 300)).await;
+
+    pg.stop();
+    assert!(
+        answer(&c, &login(2), short).await.is_none(),
+        "answered while the database is away"
+    );
+    assert!(
+        answer(&c, &status_server(3), short).await.is_none(),
+        "Status-Server while the database is away"
+    );
+    let interim = acct_request(4, &pkt(INTERIM, 600), SECRET);
+    assert!(
+        answer(&a, &interim, short).await.is_none(),
+        "accounting acknowledged while the database is away"
+    );
+
+    pg.start_again();
+    // The NAS retries (new identifiers here); within a few seconds the node
+    // has reconnected and answers.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    let mut ident = 10u8;
+    let r = loop {
+        ident = ident.wrapping_add(1);
+        if let Some(r) = answer(&c, &login(ident), std::time::Duration::from_millis(500)).await {
+            break r;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the node did not come back"
+        );
+    };
+    assert!(r.is_accept(), "{r:?}");
+    assert!(answer(&c, &status_server(99), short).await.is_some());
+    a.acct(5, &pkt(INTERIM, 600)).await;
+    assert_eq!(
+        s.seconds_used("RIDE").await,
+        600,
+        "the charge before the restart kept, the next added"
+    );
+    s.shutdown().await;
+}

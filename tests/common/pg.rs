@@ -68,13 +68,33 @@ fn as_pg_user(program: &Path) -> Command {
 }
 
 fn start() -> Option<PgServer> {
-    let Some(bin) = bin_dir() else {
+    let bin = find_binaries()?;
+    let (socket_dir, child, _log) = launch(&bin);
+    Some(PgServer {
+        socket_dir,
+        _watchdog: Mutex::new(child),
+    })
+}
+
+/// The binaries, or `None` after a loud skip (a panic under
+/// RADGATE_REQUIRE_INTEROP=1).
+fn find_binaries() -> Option<PathBuf> {
+    let bin = bin_dir();
+    if bin.is_none() {
         if require_interop() {
             panic!("PostgreSQL (initdb, postgres) not found and RADGATE_REQUIRE_INTEROP=1: install the Debian package postgresql");
         }
         eprintln!("\n*** SKIPPED: PostgreSQL (initdb, postgres) not found; install the Debian package postgresql to run the PostgreSQL tests ***\n");
-        return None;
-    };
+    }
+    bin
+}
+
+/// initdb in a new temporary directory and PostgreSQL under a watchdog
+/// that reads commands on its stdin — `stop` (fast shutdown) and `start` —
+/// and on end of input (the test process is gone) stops PostgreSQL and
+/// removes the directory. Returns the socket directory, the watchdog, and
+/// PostgreSQL's log lines as they come, after the first "ready".
+fn launch(bin: &Path) -> (PathBuf, Child, std::sync::mpsc::Receiver<String>) {
     // Not a TempDir: the watchdog removes it when the test process ends.
     let dir = tempfile::Builder::new()
         .prefix("radgate-pg-")
@@ -109,12 +129,13 @@ fn start() -> Option<PgServer> {
         "initdb failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // The watchdog: PostgreSQL in the background, its log on stderr; when
-    // stdin closes (the test process is gone), stop it fast and clean up.
     let script = format!(
-        "\"{postgres}\" -D \"{data}\" -k \"{dir}\" -c listen_addresses= -c fsync=off \
-         -c max_connections=200 -c shared_buffers=32MB 2>&1 & pid=$!; \
-         cat >/dev/null; kill -INT $pid; wait $pid; rm -rf \"{dir}\"",
+        "run() {{ \"{postgres}\" -D \"{data}\" -k \"{dir}\" -c listen_addresses= -c fsync=off \
+         -c max_connections=200 -c shared_buffers=32MB 2>&1 & pid=$!; }}; run; \
+         while read cmd; do case $cmd in \
+           stop) kill -INT $pid; wait $pid; echo radgate-test: stopped;; \
+           start) run;; \
+         esac; done; kill -INT $pid; wait $pid; rm -rf \"{dir}\"",
         postgres = bin.join("postgres").display(),
         data = data.display(),
         dir = dir.display(),
@@ -134,28 +155,104 @@ fn start() -> Option<PgServer> {
         .stderr(Stdio::null())
         .spawn()
         .expect("start PostgreSQL");
-    // Ready when the log says so.
     let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
+    let (tx, log) = std::sync::mpsc::channel();
+    // Keep reading its log so that it never blocks on a full pipe.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    wait_for(&log, "ready to accept connections");
+    (dir, child, log)
+}
+
+/// Wait (at most 30 s) for a log line containing `needle`.
+fn wait_for(log: &std::sync::mpsc::Receiver<String>, needle: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let mut seen = Vec::new();
     loop {
-        match lines.next() {
-            Some(Ok(line)) => {
-                let ready = line.contains("ready to accept connections");
-                seen.push(line);
-                if ready {
-                    break;
-                }
-            }
-            _ => panic!("PostgreSQL did not start:\n{}", seen.join("\n")),
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match log.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return,
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("PostgreSQL: no {needle:?} in its log:\n{}", seen.join("\n")),
         }
     }
-    // Keep reading its log so that it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Some(PgServer {
-        socket_dir: dir,
-        _watchdog: Mutex::new(child),
-    })
+}
+
+/// A PostgreSQL of one test's own, which the test may stop and start (the
+/// shared one must keep serving the other tests).
+pub struct PgPrivate {
+    pub socket_dir: PathBuf,
+    watchdog: Child,
+    log: std::sync::mpsc::Receiver<String>,
+}
+
+impl PgPrivate {
+    /// `None` (after a loud skip) without PostgreSQL.
+    pub fn start() -> Option<PgPrivate> {
+        let bin = find_binaries()?;
+        let (socket_dir, watchdog, log) = launch(&bin);
+        Some(PgPrivate {
+            socket_dir,
+            watchdog,
+            log,
+        })
+    }
+
+    fn command(&mut self, cmd: &str) {
+        use std::io::Write;
+        let stdin = self.watchdog.stdin.as_mut().expect("watchdog stdin");
+        writeln!(stdin, "{cmd}").expect("watchdog");
+        stdin.flush().expect("watchdog");
+    }
+
+    /// Stop PostgreSQL (fast shutdown), and wait until it is down.
+    pub fn stop(&mut self) {
+        self.command("stop");
+        wait_for(&self.log, "radgate-test: stopped");
+    }
+
+    /// Start it again, and wait until it accepts connections.
+    pub fn start_again(&mut self) {
+        self.command("start");
+        wait_for(&self.log, "ready to accept connections");
+    }
+
+    pub fn url(&self, database: &str) -> String {
+        format!(
+            "postgres://postgres@/{database}?host={}",
+            self.socket_dir.display()
+        )
+    }
+
+    /// A new, empty database; its URL.
+    pub async fn fresh_database(&self) -> String {
+        create_database(&self.url("postgres"), "radgate").await;
+        self.url("radgate")
+    }
+}
+
+impl Drop for PgPrivate {
+    fn drop(&mut self) {
+        // End of input: the watchdog stops PostgreSQL and cleans up.
+        drop(self.watchdog.stdin.take());
+        let _ = self.watchdog.wait();
+    }
+}
+
+async fn create_database(admin_url: &str, name: &str) {
+    let (client, conn) = tokio_postgres::connect(admin_url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to the test PostgreSQL");
+    let task = tokio::spawn(conn);
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("CREATE DATABASE");
+    drop(client);
+    let _ = task.await;
 }
 
 /// The test binary's PostgreSQL, started on first use; `None` (after a
@@ -180,16 +277,7 @@ impl PgServer {
             std::process::id(),
             NEXT_DB.fetch_add(1, Ordering::Relaxed)
         );
-        let (client, conn) = tokio_postgres::connect(&self.url("postgres"), tokio_postgres::NoTls)
-            .await
-            .expect("connect to the test PostgreSQL");
-        let task = tokio::spawn(conn);
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("CREATE DATABASE");
-        drop(client);
-        let _ = task.await;
+        create_database(&self.url("postgres"), &name).await;
         self.url(&name)
     }
 }
