@@ -3,9 +3,9 @@
 mod common;
 use common::cli_env::{radgate, Env};
 
-#[test]
-fn create_then_show_in_json_with_nexudus_names() {
-    let e = Env::new();
+cli_both_backends! {
+fn create_then_show_in_json_with_nexudus_names(b: Backend) {
+    let e = Env::on(b);
     let v = e.json(&[
         "token",
         "create",
@@ -48,12 +48,14 @@ fn create_then_show_in_json_with_nexudus_names() {
     assert_eq!(shown["LiveSessions"], serde_json::json!([]));
     // The database holds every code in clear: created 0640, whatever the
     // umask (the test runs with the usual 022).
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(e.path("radgate.db"))
-        .unwrap()
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o777, 0o640, "{mode:o}");
+    if b == common::Backend::Sqlite {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(e.path("radgate.db"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o640, "{mode:o}");
+    }
     let by_id = e.json(&["token", "show", &v["Id"].to_string(), "--format", "json"]);
     assert_eq!(by_id["AccessCode"], "WELCOME1");
     let table = e.ok(&["token", "show", "WELCOME1"]);
@@ -62,10 +64,11 @@ fn create_then_show_in_json_with_nexudus_names() {
         "{table}"
     );
 }
+}
 
-#[test]
-fn bad_input_is_refused_naming_the_field() {
-    let e = Env::new();
+cli_both_backends! {
+fn bad_input_is_refused_naming_the_field(b: Backend) {
+    let e = Env::on(b);
     e.ok(&["token", "create", "--code", "DUP", "--minutes", "5"]);
     let cases: &[(&[&str], &str)] = &[
         (&["--code", "dup", "--minutes", "5"], "AccessCode"),
@@ -112,10 +115,11 @@ fn bad_input_is_refused_naming_the_field() {
     let v = e.json(&["token", "list", "--format", "json"]);
     assert_eq!(v["TotalItems"], 1);
 }
+}
 
-#[test]
-fn zoneless_dates_are_local_time_in_the_configured_zone() {
-    let e = Env::with_config("timezone = \"Europe/Berlin\"");
+cli_both_backends! {
+fn zoneless_dates_are_local_time_in_the_configured_zone(b: Backend) {
+    let e = Env::with_config_on(b, "timezone = \"Europe/Berlin\"");
     let v = e.json(&[
         "token",
         "create",
@@ -135,10 +139,11 @@ fn zoneless_dates_are_local_time_in_the_configured_zone() {
     let table = e.ok(&["token", "show", "TZ"]);
     assert!(table.contains("2025-07-21 12:45"), "{table}");
 }
+}
 
-#[test]
-fn list_filters_pages_and_formats() {
-    let e = Env::new();
+cli_both_backends! {
+fn list_filters_pages_and_formats(b: Backend) {
+    let e = Env::on(b);
     for i in 0..5 {
         e.ok(&[
             "token",
@@ -204,16 +209,18 @@ fn list_filters_pages_and_formats() {
     let err = e.fails(&["session", "list", "--limit", "-1"], 2);
     assert!(err.contains("--limit: must be 1..1000000, got -1"), "{err}");
 }
+}
 
-#[test]
-fn delete_by_code_and_unknown_code() {
-    let e = Env::new();
+cli_both_backends! {
+fn delete_by_code_and_unknown_code(b: Backend) {
+    let e = Env::on(b);
     e.ok(&["token", "create", "--code", "BYE", "--minutes", "10"]);
     let out = e.ok(&["token", "delete", "bye"]);
     assert!(out.contains("deleted"), "{out}");
     let err = e.fails(&["token", "show", "BYE"], 1);
     assert!(err.contains("BYE"), "{err}");
     e.fails(&["token", "delete", "BYE"], 1);
+}
 }
 
 #[test]
@@ -468,7 +475,7 @@ fn serve_that_cannot_bind_creates_no_database() {
 /// naming the file, reading still works. A missing directory is named too.
 #[test]
 fn a_read_only_or_missing_database_is_named_and_serve_refuses_it() {
-    let e = Env::new();
+    let mut e = Env::new();
     e.create("RO1", 5, &[]);
     let db = e.path("radgate.db").display().to_string();
     e.set_database_url(&format!("sqlite://{db}?mode=ro"));
@@ -535,9 +542,9 @@ fn a_read_only_or_missing_database_is_named_and_serve_refuses_it() {
     );
 }
 
-#[test]
-fn a_valid_to_already_past_is_created_with_a_warning() {
-    let e = Env::new();
+cli_both_backends! {
+fn a_valid_to_already_past_is_created_with_a_warning(b: Backend) {
+    let e = Env::on(b);
     let o = e.run(&[
         "token",
         "create",
@@ -597,6 +604,7 @@ fn a_valid_to_already_past_is_created_with_a_warning() {
     );
     assert!(err.contains("--prefix:"), "{err}");
 }
+}
 
 /// `radgate db copy --to URL`: into an empty database (SQLite here, and
 /// PostgreSQL when installed), refused into one that holds anything, and a
@@ -633,7 +641,7 @@ fn db_copy_moves_everything_into_an_empty_database() {
     );
     assert!(!err.contains("hunter2"), "{err}");
     // The copy serves as the original: read it through a config of its own.
-    let other = Env::new();
+    let mut other = Env::new();
     other.set_database_url(&url);
     assert_eq!(other.codes(&[]), ["MOVE1", "MOVE2"]);
     if let Some(pg) = common::pg::server() {
@@ -642,7 +650,7 @@ fn db_copy_moves_everything_into_an_empty_database() {
             .block_on(pg.fresh_database());
         let out = e.ok(&["db", "copy", "--to", &pg_url]);
         assert!(out.contains("copied 2 token(s)"), "{out}");
-        let on_pg = Env::new();
+        let mut on_pg = Env::new();
         on_pg.set_database_url(&pg_url);
         assert_eq!(on_pg.codes(&[]), ["MOVE1", "MOVE2"]);
         // And the CLI works on PostgreSQL as on SQLite.

@@ -47,9 +47,10 @@ async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static)
     tokio::task::spawn_blocking(f).await.unwrap()
 }
 
+both_backends! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn radclient_pap_accept_with_session_timeout() {
-    let s = TestServer::start().await;
+async fn radclient_pap_accept_with_session_timeout(b: Backend) {
+    let s = TestServer::start_on(b).await;
     s.token("WELCOME1", 60, |_| {}).await;
     let port = s.addr.port();
     let Some((ok, out)) = run_blocking(move || radclient(port, "auth", "User-Name = \"WELCOME1\"\nUser-Password = \"WELCOME1\"\nCalling-Station-Id = \"AA-BB-CC-DD-EE-01\"\n")).await else {
@@ -61,10 +62,12 @@ async fn radclient_pap_accept_with_session_timeout() {
     assert!(out.contains("Acct-Interim-Interval = 300"), "{out}");
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn radclient_chap_accept() {
-    let s = TestServer::start().await;
+async fn radclient_chap_accept(b: Backend) {
+    let s = TestServer::start_on(b).await;
     s.token("Welcome2", 30, |_| {}).await;
     let port = s.addr.port();
     // radclient turns a cleartext CHAP-Password into a CHAP response.
@@ -84,10 +87,12 @@ async fn radclient_chap_accept() {
     assert!(out.contains("Session-Timeout = 1800"), "{out}");
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn radclient_reject_with_reply_message() {
-    let s = TestServer::start().await;
+async fn radclient_reject_with_reply_message(b: Backend) {
+    let s = TestServer::start_on(b).await;
     let port = s.addr.port();
     let Some((ok, out)) = run_blocking(move || {
         radclient(
@@ -108,10 +113,12 @@ async fn radclient_reject_with_reply_message() {
     );
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn radclient_status_server() {
-    let s = TestServer::start().await;
+async fn radclient_status_server(b: Backend) {
+    let s = TestServer::start_on(b).await;
     let port = s.addr.port();
     let Some((ok, out)) =
         run_blocking(move || radclient(port, "status", "Message-Authenticator = 0x00\n")).await
@@ -121,6 +128,7 @@ async fn radclient_status_server() {
     assert!(ok, "{out}");
     assert!(out.contains("Received Access-Accept"), "{out}");
     s.shutdown().await;
+}
 }
 
 fn pyrad(
@@ -187,9 +195,10 @@ fn pyrad_args(
     Some(serde_json::from_str(&text).unwrap())
 }
 
+both_backends! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pyrad_pap_chap_and_reject() {
-    let s = TestServer::start().await;
+async fn pyrad_pap_chap_and_reject(b: Backend) {
+    let s = TestServer::start_on(b).await;
     s.token("PyCode1", 45, |t| t.user_limit = Some(1)).await;
     let port = s.addr.port();
     let Some(v) =
@@ -223,12 +232,14 @@ async fn pyrad_pap_chap_and_reject() {
     );
     s.shutdown().await;
 }
+}
 
+both_backends! {
 /// SPEC/issue scenario: Start / Interim(600 s) / Stop(900 s) with radclient
 /// leaves a 60-minute code at 45 minutes; a repeated Interim changes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn radclient_accounting_start_interim_stop() {
-    let s = TestServer::start().await;
+async fn radclient_accounting_start_interim_stop(b: Backend) {
+    let s = TestServer::start_on(b).await;
     s.token("ACCT60", 60, |_| {}).await;
     let port = s.acct_addr.port();
     let base = "User-Name = \"ACCT60\"\nAcct-Session-Id = \"80000001\"\nCalling-Station-Id = \"AA:BB:CC:DD:EE:01\"\nFramed-IP-Address = 10.5.50.2\nNAS-IP-Address = 127.0.0.1\n";
@@ -266,10 +277,12 @@ async fn radclient_accounting_start_interim_stop() {
     );
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pyrad_accounting_start_interim_stop() {
-    let s = TestServer::start().await;
+async fn pyrad_accounting_start_interim_stop(b: Backend) {
+    let s = TestServer::start_on(b).await;
     s.token("PYACCT", 60, |_| {}).await;
     let port = s.acct_addr.port();
     let send = move |status: &'static str, t: u32| {
@@ -299,10 +312,12 @@ async fn pyrad_accounting_start_interim_stop() {
     );
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn radclient_single_use_code_with_window_from_first_login() {
-    let s = TestServer::start().await;
+async fn radclient_single_use_code_with_window_from_first_login(b: Backend) {
+    let s = TestServer::start_on(b).await;
     s.token("ONCE2H", 600, |t| {
         t.single_use = Some(true);
         t.valid_for = Some("2h".into());
@@ -338,9 +353,11 @@ async fn radclient_single_use_code_with_window_from_first_login() {
     );
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pyrad_nas_accepts_our_disconnect_request() {
+async fn pyrad_nas_accepts_our_disconnect_request(b: Backend) {
     use std::io::{BufRead, BufReader};
     let Some(py) = pyrad_python() else { return };
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/pyrad_nas.py");
@@ -356,7 +373,7 @@ async fn pyrad_nas_accepts_our_disconnect_request() {
         out.read_line(&mut line).unwrap();
         line.trim().parse().expect("pyrad_nas.py printed no port")
     };
-    let s = TestServer::start_with(|c| c.clients[0].coa_port = Some(port)).await;
+    let s = TestServer::start_on_with(b, |c| c.clients[0].coa_port = Some(port)).await;
     s.token("KICKME", 1, |_| {}).await;
     let acct = Client::new(s.acct_addr).await;
     let a = Acct {
@@ -407,10 +424,12 @@ async fn pyrad_nas_accepts_our_disconnect_request() {
     }
     s.shutdown().await;
 }
+}
 
+both_backends! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn radclient_decodes_rate_limit_and_wispr_attributes() {
-    let s = TestServer::start_with(|c| {
+async fn radclient_decodes_rate_limit_and_wispr_attributes(b: Backend) {
+    let s = TestServer::start_on_with(b, |c| {
         c.reply.defaults.idle_timeout = Some(900);
         c.reply.session_terminate_time = true;
     })
@@ -444,4 +463,5 @@ async fn radclient_decodes_rate_limit_and_wispr_attributes() {
         assert!(out.contains(line), "{line} missing: {out}");
     }
     s.shutdown().await;
+}
 }

@@ -9,6 +9,8 @@ use serde_json::Value;
 
 pub struct Env {
     pub dir: tempfile::TempDir,
+    /// The database URL the config names.
+    pub url: String,
 }
 
 impl Env {
@@ -18,18 +20,55 @@ impl Env {
 
     /// A config file with the given extra [server] lines and a temp database.
     pub fn with_config(server_extra: &str) -> Env {
+        Self::with_config_on(super::Backend::Sqlite, server_extra)
+    }
+
+    /// [`Env::new`] on backend `b`.
+    pub fn on(b: super::Backend) -> Env {
+        Self::with_config_on(b, "")
+    }
+
+    /// [`Env::with_config`] on backend `b` (PostgreSQL: a fresh database).
+    pub fn with_config_on(b: super::Backend, server_extra: &str) -> Env {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("radgate.db").display());
+        let url = tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(b.url(&dir));
         std::fs::write(
             dir.path().join("radgate.toml"),
             config_text(server_extra, &url),
         )
         .unwrap();
-        Env { dir }
+        Env { dir, url }
+    }
+
+    /// Run SQL (that both backends read alike) on the database.
+    pub fn exec(&self, sql: &str) {
+        if self.url.starts_with("sqlite:") {
+            rusqlite::Connection::open(self.path("radgate.db"))
+                .unwrap()
+                .execute_batch(sql)
+                .unwrap();
+            return;
+        }
+        let url = self.url.clone();
+        let sql = sql.to_string();
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(async move {
+                let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                let task = tokio::spawn(conn);
+                client.batch_execute(&sql).await.unwrap();
+                drop(client);
+                let _ = task.await;
+            });
     }
 
     /// Rewrite the config file with another `[database] url`.
-    pub fn set_database_url(&self, url: &str) {
+    pub fn set_database_url(&mut self, url: &str) {
+        self.url = url.to_string();
         std::fs::write(self.config(), config_text("", url)).unwrap();
     }
 

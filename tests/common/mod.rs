@@ -80,17 +80,44 @@ macro_rules! both_backends {
             #[allow(unused_imports)]
             use super::*;
 
-            async fn run($b: Backend) $body
+            async fn run($b: $crate::common::Backend) $body
 
             $(#[$attr])+
             async fn sqlite() {
-                run(Backend::Sqlite).await
+                run($crate::common::Backend::Sqlite).await
             }
 
             $(#[$attr])+
             async fn postgres() {
-                if let Some(b) = Backend::postgres() {
+                if let Some(b) = $crate::common::Backend::postgres() {
                     run(b).await
+                }
+            }
+        }
+    };
+}
+
+/// [`both_backends!`] for tests that are not async (the CLI's).
+#[macro_export]
+macro_rules! cli_both_backends {
+    ($(#[$attr:meta])* fn $name:ident($b:ident: Backend) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            fn run($b: $crate::common::Backend) $body
+
+            $(#[$attr])*
+            #[test]
+            fn sqlite() {
+                run($crate::common::Backend::Sqlite)
+            }
+
+            $(#[$attr])*
+            #[test]
+            fn postgres() {
+                if let Some(b) = $crate::common::Backend::postgres() {
+                    run(b)
                 }
             }
         }

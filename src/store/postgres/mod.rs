@@ -734,6 +734,21 @@ async fn insert_imported(
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let key = code_key(&t.access_code);
+    // A code that exists is the clash to report (as SQLite does), before
+    // a UniqueId that exists too.
+    let exists = client
+        .query_opt(
+            "SELECT 1 FROM access_tokens WHERE business_id = $1 AND code_key = $2",
+            &[&t.business_id, &key],
+        )
+        .await
+        .map_err(|e| Err(e.into()))?;
+    if exists.is_some() {
+        return Err(Ok(ImportConflict::Code {
+            code: t.access_code.clone(),
+            business_id: t.business_id,
+        }));
+    }
     let seconds_used = row.seconds_used.max(0);
     let created_on = row.created_on.unwrap_or(now);
     let r = client
