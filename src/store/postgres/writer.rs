@@ -161,47 +161,75 @@ impl Writer {
     }
 }
 
-/// The writer's connection and its prepared statements.
+/// The writer's connection and its statements, prepared when it connects
+/// (so that the methods take `&self`: the requests of a batch run at once
+/// on the one connection, and their statements go out pipelined).
 struct Conn {
     client: Client,
     statements: HashMap<&'static str, Statement>,
 }
 
+/// Every statement the writer runs, prepared at connect.
+const STATEMENTS: &[&str] = &[
+    LOCK_TOKENS,
+    TOKEN_FACTS,
+    TOKEN_FACTS_LOCKED,
+    LIVE_DEVICES,
+    REFRESH_PENDING,
+    INSERT_PENDING,
+    STAMP_LOGIN,
+    TOKEN_USE,
+    SESSIONS_BY_ID,
+    SESSION_BY_ID_AND_USER,
+    LOCK_SESSION_TOKENS,
+    NAS_RESTART,
+    REPLACED,
+    FIND_PENDING,
+    SESSION_UPDATE,
+    SESSION_CLOSE,
+    SESSION_REOPEN,
+    CONFIRM_PENDING,
+    INSERT_SESSION,
+    CHARGE,
+    LIVE_SESSIONS,
+];
+
 impl Conn {
-    async fn prepared(&mut self, sql: &'static str) -> Result<Statement, tokio_postgres::Error> {
-        if let Some(s) = self.statements.get(sql) {
-            return Ok(s.clone());
-        }
-        let s = self.client.prepare(sql).await?;
-        self.statements.insert(sql, s.clone());
-        Ok(s)
+    fn statement(&self, sql: &'static str) -> Option<&Statement> {
+        self.statements.get(sql)
     }
 
     async fn query(
-        &mut self,
+        &self,
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, tokio_postgres::Error> {
-        let s = self.prepared(sql).await?;
-        self.client.query(&s, params).await
+        match self.statement(sql) {
+            Some(s) => self.client.query(s, params).await,
+            None => self.client.query(sql, params).await,
+        }
     }
 
     async fn query_opt(
-        &mut self,
+        &self,
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>, tokio_postgres::Error> {
-        let s = self.prepared(sql).await?;
-        self.client.query_opt(&s, params).await
+        match self.statement(sql) {
+            Some(s) => self.client.query_opt(s, params).await,
+            None => self.client.query_opt(sql, params).await,
+        }
     }
 
     async fn execute(
-        &mut self,
+        &self,
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64, tokio_postgres::Error> {
-        let s = self.prepared(sql).await?;
-        self.client.execute(&s, params).await
+        match self.statement(sql) {
+            Some(s) => self.client.execute(s, params).await,
+            None => self.client.execute(sql, params).await,
+        }
     }
 }
 
@@ -212,10 +240,12 @@ async fn connect(pg: &tokio_postgres::Config) -> Result<Conn, tokio_postgres::Er
             tracing::debug!(error = %e, "PostgreSQL: the writer's connection ended");
         }
     });
-    Ok(Conn {
-        client,
-        statements: HashMap::new(),
-    })
+    // Prepared together: one round trip for all of them.
+    let prepared =
+        futures_util::future::try_join_all(STATEMENTS.iter().map(|sql| client.prepare(sql)))
+            .await?;
+    let statements = STATEMENTS.iter().copied().zip(prepared).collect();
+    Ok(Conn { client, statements })
 }
 
 async fn run(
@@ -225,7 +255,7 @@ async fn run(
     mut rx: mpsc::Receiver<Op>,
     gauges: Arc<WriterGauges>,
 ) {
-    let mut throttle = Throttle::new(settings.throttle.clone());
+    let throttle = std::sync::Mutex::new(Throttle::new(settings.throttle.clone()));
     let mut conn: Option<Conn> = None;
     let mut backoff = Duration::from_millis(100);
     let mut batch: Vec<Op> = Vec::with_capacity(MAX_BATCH);
@@ -272,13 +302,13 @@ async fn run(
         }
         let Some(c) = conn.as_mut() else { continue };
         let ops = std::mem::take(&mut batch);
-        if let Err(e) = run_batch(c, ops, &settings, &mut throttle).await {
+        if let Err(e) = run_batch(c, ops, &settings, &throttle).await {
             tracing::warn!(hosts = %hosts, error = %e, "PostgreSQL: a batch failed; its requests are not answered");
             if c.client.is_closed() {
                 conn = None;
             }
         }
-        let (d, n, g) = throttle.tracked();
+        let (d, n, g) = throttle.lock().unwrap_or_else(|p| p.into_inner()).tracked();
         gauges.throttled_devices.store(d, Ordering::Relaxed);
         gauges.throttled_nases.store(n, Ordering::Relaxed);
         gauges.good_devices.store(g, Ordering::Relaxed);
@@ -292,6 +322,55 @@ enum Done {
     Flush(oneshot::Sender<Result<(), StoreError>>),
 }
 
+/// A request of the batch, and what it came to.
+#[derive(Clone, Copy)]
+enum Job<'a> {
+    Auth(&'a AuthJob),
+    Acct(&'a AcctJob),
+}
+
+enum Outcome {
+    Auth(AuthOutcome),
+    Acct(AcctOutcome),
+}
+
+impl Job<'_> {
+    /// What a request must be run in order with: requests that share a
+    /// key run one after the other, in the order they came; the others at
+    /// the same time. None: a barrier (Accounting-On/Off touches every
+    /// session of its NAS), run alone between what came before and after.
+    fn keys(self) -> Option<Vec<String>> {
+        match self {
+            Job::Auth(a) => Some(vec![code_key(&a.user_name)]),
+            Job::Acct(a) => match a.status {
+                AcctStatus::AccountingOn | AcctStatus::AccountingOff => None,
+                _ => {
+                    let mut k = Vec::with_capacity(2);
+                    if let Some(u) = &a.user_name {
+                        k.push(code_key(u));
+                    }
+                    if let Some(sid) = &a.acct_session_id {
+                        k.push(format!("\u{1}{}\u{1}{sid}", a.nas));
+                    }
+                    Some(k)
+                }
+            },
+        }
+    }
+
+    async fn run(
+        self,
+        c: &Conn,
+        settings: &WriterSettings,
+        throttle: &std::sync::Mutex<Throttle>,
+    ) -> Result<Outcome, StoreError> {
+        match self {
+            Job::Auth(a) => authorize(c, a, settings, throttle).await.map(Outcome::Auth),
+            Job::Acct(a) => account(c, a).await.map(Outcome::Acct),
+        }
+    }
+}
+
 /// One batch: its requests in one transaction. Sweeps run in transactions
 /// of their own after it. On an error of the batch as a whole every request
 /// gets it (and none is answered to a NAS).
@@ -299,7 +378,7 @@ async fn run_batch(
     c: &mut Conn,
     ops: Vec<Op>,
     settings: &WriterSettings,
-    throttle: &mut Throttle,
+    throttle: &std::sync::Mutex<Throttle>,
 ) -> Result<(), tokio_postgres::Error> {
     let mut sweeps = Vec::new();
     let mut work = Vec::with_capacity(ops.len());
@@ -313,52 +392,53 @@ async fn run_batch(
             other => work.push(other),
         }
     }
-    let mut done: Vec<Done> = Vec::with_capacity(work.len());
     if !work.is_empty() {
-        if let Err(e) = c.client.batch_execute("BEGIN").await {
-            fail_all(work, &e);
-            return Err(e);
-        }
-        // Lock every token the batch names, in id order.
-        let mut keys: Vec<String> = work
+        let jobs: Vec<Option<Job>> = work
             .iter()
-            .filter_map(|op| match op {
-                Op::Auth(j, _) => Some(code_key(&j.user_name)),
-                Op::Acct(j, _) => j.user_name.as_deref().map(code_key),
+            .map(|op| match op {
+                Op::Auth(j, _) => Some(Job::Auth(j)),
+                Op::Acct(j, _) => Some(Job::Acct(j)),
                 _ => None,
             })
             .collect();
-        keys.sort();
-        keys.dedup();
-        if !keys.is_empty() {
-            if let Err(e) = c.query(LOCK_TOKENS, &[&keys]).await {
-                let _ = c.client.batch_execute("ROLLBACK").await;
-                fail_all(work, &e);
-                return Err(e);
+        // The fast way: the batch's requests at once, pipelined on the
+        // connection; the slow way, when that fails (a request's error
+        // aborts the whole transaction, or a deadlock with another node):
+        // one after the other, each under a savepoint.
+        let mut outcomes = match pipelined(c, &jobs, settings, throttle).await {
+            Ok(o) => Some(o),
+            Err(e) => {
+                tracing::debug!(error = %e, "PostgreSQL: a pipelined batch failed; running it one request at a time");
+                None
             }
+        };
+        if outcomes.is_none() {
+            outcomes = match one_by_one(c, &jobs, settings, throttle).await {
+                Ok(o) => Some(o),
+                Err(e) => {
+                    fail_all(work, &e);
+                    return Err(e);
+                }
+            };
         }
-        for op in work {
+        let outcomes = outcomes.unwrap_or_default();
+        let mut done: Vec<Done> = Vec::with_capacity(work.len());
+        for (op, outcome) in work.into_iter().zip(outcomes) {
             match op {
-                Op::Auth(job, then) => {
-                    let r = in_savepoint(c, Job::Auth(&job), settings, throttle).await;
-                    done.push(Done::Auth(
-                        then,
-                        r.and_then(|o| match o {
-                            Outcome::Auth(o) => Ok(o),
-                            Outcome::Acct(_) => Err(StoreError::WriterGone),
-                        }),
-                    ));
-                }
-                Op::Acct(job, then) => {
-                    let r = in_savepoint(c, Job::Acct(&job), settings, throttle).await;
-                    done.push(Done::Acct(
-                        then,
-                        r.and_then(|o| match o {
-                            Outcome::Acct(o) => Ok(o),
-                            Outcome::Auth(_) => Err(StoreError::WriterGone),
-                        }),
-                    ));
-                }
+                Op::Auth(_, then) => done.push(Done::Auth(
+                    then,
+                    outcome.and_then(|o| match o {
+                        Outcome::Auth(o) => Ok(o),
+                        Outcome::Acct(_) => Err(StoreError::WriterGone),
+                    }),
+                )),
+                Op::Acct(_, then) => done.push(Done::Acct(
+                    then,
+                    outcome.and_then(|o| match o {
+                        Outcome::Acct(o) => Ok(o),
+                        Outcome::Auth(_) => Err(StoreError::WriterGone),
+                    }),
+                )),
                 Op::Flush(tx) => done.push(Done::Flush(tx)),
                 Op::Sweep { .. } => {}
             }
@@ -393,6 +473,323 @@ async fn run_batch(
     Ok(())
 }
 
+/// Every request's outcome (None for a flush), in order.
+type Outcomes = Vec<Result<Outcome, StoreError>>;
+
+/// BEGIN, lock the batch's tokens in id order (so that two nodes' batches
+/// cannot wait on each other in a circle), and run the requests: those
+/// that share no key at the same time, their statements pipelined. Any
+/// error rolls the whole transaction back (`Err`); otherwise it is left
+/// open for the caller's COMMIT.
+async fn pipelined(
+    c: &Conn,
+    jobs: &[Option<Job<'_>>],
+    settings: &WriterSettings,
+    throttle: &std::sync::Mutex<Throttle>,
+) -> Result<Outcomes, StoreError> {
+    c.client.batch_execute("BEGIN").await?;
+    let r = async {
+        lock_tokens(c, jobs).await?;
+        let mut out: Vec<Option<Result<Outcome, StoreError>>> =
+            (0..jobs.len()).map(|_| None).collect();
+        // Logins first, read all at once: a login of a code no accounting
+        // packet of this batch names, when no Accounting-On/Off is in it.
+        let barrier = jobs
+            .iter()
+            .any(|j| matches!(j, Some(j) if j.keys().is_none()));
+        let charged: std::collections::HashSet<String> = jobs
+            .iter()
+            .filter_map(|j| match j {
+                Some(Job::Acct(a)) => a.user_name.as_deref().map(code_key),
+                _ => None,
+            })
+            .collect();
+        let early: Vec<(usize, &AuthJob)> = if barrier {
+            Vec::new()
+        } else {
+            jobs.iter()
+                .enumerate()
+                .filter_map(|(i, j)| match j {
+                    Some(Job::Auth(a)) if !charged.contains(&code_key(&a.user_name)) => {
+                        Some((i, *a))
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        let fetched = futures_util::future::try_join_all(early.iter().map(|(_, a)| {
+            let key = code_key(&a.user_name);
+            async move { c.query(TOKEN_FACTS, &[&key, &a.business_id]).await }
+        }))
+        .await?;
+        // In order (the throttle counts failures in the order they come),
+        // without a round trip: each decided from what was read, or left
+        // for the locked path below.
+        let mut stamps: Vec<Stamp> = Vec::new();
+        for ((i, a), rows) in early.iter().zip(fetched) {
+            if let Some((outcome, stamp)) = decide_early(a, settings, throttle, &rows)? {
+                out[*i] = Some(Ok(Outcome::Auth(outcome)));
+                stamps.extend(stamp);
+            }
+        }
+        // The rest, in segments between barriers; in a segment, requests
+        // that share no key at the same time; with the logins' stamps.
+        let stamps =
+            futures_util::future::try_join_all(stamps.iter().map(|(now, mac, id)| async move {
+                c.execute(STAMP_LOGIN, &[now, mac, id]).await
+            }));
+        let rest = async {
+            let mut start = 0;
+            while start < jobs.len() {
+                if let Some(Some(j)) = jobs.get(start) {
+                    if j.keys().is_none() {
+                        let o = j.run(c, settings, throttle).await?;
+                        out[start] = Some(Ok(o));
+                        start += 1;
+                        continue;
+                    }
+                }
+                let end = (start..jobs.len())
+                    .find(|&i| matches!(jobs[i], Some(j) if j.keys().is_none()))
+                    .unwrap_or(jobs.len());
+                let todo: Vec<Option<Job>> = (start..end)
+                    .map(|i| if out[i].is_some() { None } else { jobs[i] })
+                    .collect();
+                let groups = group(&todo);
+                let todo = &todo;
+                let runs = groups.into_iter().map(|members| async move {
+                    let mut res = Vec::with_capacity(members.len());
+                    for i in members {
+                        if let Some(j) = todo[i] {
+                            let o = j.run(c, settings, throttle).await?;
+                            res.push((start + i, Ok(o)));
+                        }
+                    }
+                    Ok::<_, StoreError>(res)
+                });
+                for group in futures_util::future::try_join_all(runs).await? {
+                    for (i, o) in group {
+                        out[i] = Some(o);
+                    }
+                }
+                start = end;
+            }
+            Ok::<_, StoreError>(out)
+        };
+        let (out, _) =
+            futures_util::future::try_join(rest, async { stamps.await.map_err(StoreError::from) })
+                .await?;
+        Ok(out
+            .into_iter()
+            .map(|o| o.unwrap_or(Err(StoreError::WriterGone)))
+            .collect())
+    }
+    .await;
+    if r.is_err() {
+        let _ = c.client.batch_execute("ROLLBACK").await;
+    }
+    r
+}
+
+/// A LastAccess / first use stamp to write: (now, MAC to bind, token id).
+type Stamp = (i64, Option<String>, i64);
+
+/// A login decided from its token as read, without a lock: `None` when
+/// its decision needs the token locked (it counts places, or binds a
+/// device), else the outcome and the LastAccess / first use stamp to
+/// write (now, MAC to bind, token id). Records the outcome with the
+/// throttle, as [`authorize`] does.
+fn decide_early(
+    a: &AuthJob,
+    s: &WriterSettings,
+    throttle: &std::sync::Mutex<Throttle>,
+    rows: &[Row],
+) -> Result<Option<(AuthOutcome, Option<Stamp>)>, StoreError> {
+    let now = a.now;
+    let clock = Instant::now();
+    let mut t = throttle.lock().unwrap_or_else(|p| p.into_inner());
+    if t.check(&a.nas, a.device.as_deref(), clock) != Verdict::Allow {
+        let o = AuthOutcome {
+            decision: Decision::Reject(RejectReason::Throttled),
+            token_id: None,
+            accepted: None,
+        };
+        return Ok(Some((o, None)));
+    }
+    let (opts, req) = (auth_options(a, s), request_facts(a));
+    let found = match rows {
+        [r] => Some(facts_row(r, now)?),
+        [] => None,
+        _ => {
+            tracing::warn!(
+                nas = %a.nas,
+                "code matches tokens of several businesses; set business_id on the client"
+            );
+            None
+        }
+    };
+    if let Some(f) = &found {
+        if needs_lock(&f.facts, s) {
+            return Ok(None);
+        }
+    }
+    let decision = auth::decide(
+        found.as_ref().map(|f| &f.facts),
+        &req,
+        &LivePlaces::default(),
+        opts,
+        now,
+    );
+    let (guess_failed, accepted) = match &decision {
+        Decision::Reject(RejectReason::UnknownCode | RejectReason::WrongPassword) => (true, false),
+        Decision::Accept(_) => (false, true),
+        Decision::Reject(_) => (false, false),
+    };
+    t.record(&a.nas, a.device.as_deref(), guess_failed, accepted, clock);
+    let Some(f) = found else {
+        let o = AuthOutcome {
+            decision,
+            token_id: None,
+            accepted: None,
+        };
+        return Ok(Some((o, None)));
+    };
+    let stamp = match &decision {
+        Decision::Accept(g) => {
+            let stale = f
+                .last_access
+                .is_none_or(|t| now - t >= LAST_ACCESS_RESOLUTION);
+            (stale || g.bind_mac.is_some() || f.first_used_on.is_none())
+                .then(|| (now, g.bind_mac.clone(), f.token_id))
+        }
+        Decision::Reject(_) => None,
+    };
+    let accepted = matches!(decision, Decision::Accept(_)).then(|| AcceptFacts {
+        business_id: f.business_id,
+        rate_limit: f.rate_limit.clone(),
+        window_end: f.facts.valid_to,
+    });
+    let o = AuthOutcome {
+        decision,
+        token_id: Some(f.token_id),
+        accepted,
+    };
+    Ok(Some((o, stamp)))
+}
+
+/// A decision that counts places or binds a device is made on the token's
+/// row locked: two nodes deciding on it take turns.
+fn needs_lock(f: &TokenFacts, s: &WriterSettings) -> bool {
+    f.user_limit.is_some() || (s.bind_mac_on_first_use && f.mac_address.is_none())
+}
+
+fn auth_options(a: &AuthJob, s: &WriterSettings) -> AuthOptions {
+    AuthOptions {
+        accept_any_password: a.accept_any_password,
+        case_sensitive_codes: s.case_sensitive_codes,
+        bind_mac_on_first_use: s.bind_mac_on_first_use,
+    }
+}
+
+fn request_facts(a: &AuthJob) -> RequestFacts<'_> {
+    RequestFacts {
+        user_name: &a.user_name,
+        credential: &a.credential,
+        device: a.device.as_deref(),
+        device_mac: a.device_mac.as_deref(),
+    }
+}
+
+/// The requests one after the other, each under a savepoint (a failing
+/// request leaves the others' work intact; one that met a deadlock runs
+/// again). The transaction is left open for the caller's COMMIT.
+async fn one_by_one(
+    c: &Conn,
+    jobs: &[Option<Job<'_>>],
+    settings: &WriterSettings,
+    throttle: &std::sync::Mutex<Throttle>,
+) -> Result<Outcomes, tokio_postgres::Error> {
+    c.client.batch_execute("BEGIN").await?;
+    let r = async {
+        lock_tokens(c, jobs).await?;
+        let mut out = Vec::with_capacity(jobs.len());
+        for j in jobs {
+            match j {
+                Some(j) => out.push(in_savepoint(c, *j, settings, throttle).await?),
+                None => out.push(Err(StoreError::WriterGone)),
+            }
+        }
+        Ok(out)
+    }
+    .await;
+    if r.is_err() {
+        let _ = c.client.batch_execute("ROLLBACK").await;
+    }
+    r
+}
+
+/// Lock the tokens the batch's requests name by code, in id order (see
+/// the module's comment). Logins of tokens without UserLimit need no lock
+/// and are left out: only requests that write what they read lock.
+async fn lock_tokens(c: &Conn, jobs: &[Option<Job<'_>>]) -> Result<(), tokio_postgres::Error> {
+    let mut keys: Vec<String> = jobs
+        .iter()
+        .filter_map(|j| match j {
+            Some(Job::Acct(a)) => a.user_name.as_deref().map(code_key),
+            _ => None,
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    if !keys.is_empty() {
+        c.query(LOCK_TOKENS, &[&keys]).await?;
+    }
+    Ok(())
+}
+
+/// Indices of `jobs` in groups: connected by a shared key, in order within
+/// each group.
+fn group(jobs: &[Option<Job<'_>>]) -> Vec<Vec<usize>> {
+    let mut owner: HashMap<String, usize> = HashMap::new();
+    let mut parent: Vec<usize> = (0..jobs.len()).collect();
+    fn find(p: &mut [usize], mut i: usize) -> usize {
+        while p[i] != i {
+            p[i] = p[p[i]];
+            i = p[i];
+        }
+        i
+    }
+    for (i, j) in jobs.iter().enumerate() {
+        let Some(keys) = j.and_then(|j| j.keys()) else {
+            continue;
+        };
+        for k in keys {
+            match owner.get(&k) {
+                Some(&o) => {
+                    let (a, b) = (find(&mut parent, o), find(&mut parent, i));
+                    if a != b {
+                        parent[b.max(a)] = a.min(b);
+                    }
+                }
+                None => {
+                    owner.insert(k, i);
+                }
+            }
+        }
+    }
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut index: HashMap<usize, usize> = HashMap::new();
+    for i in 0..jobs.len() {
+        let r = find(&mut parent, i);
+        let g = *index.entry(r).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[g].push(i);
+    }
+    groups
+}
+
 fn fail_all(work: Vec<Op>, e: &tokio_postgres::Error) {
     let msg = e.to_string();
     for op in work {
@@ -400,37 +797,22 @@ fn fail_all(work: Vec<Op>, e: &tokio_postgres::Error) {
     }
 }
 
-/// A request of the batch, and what it came to.
-enum Job<'a> {
-    Auth(&'a AuthJob),
-    Acct(&'a AcctJob),
-}
-
-enum Outcome {
-    Auth(AuthOutcome),
-    Acct(AcctOutcome),
-}
-
 /// Run one request under a savepoint: released on success, rolled back on
 /// error (so that one failing request leaves the others' work intact); a
 /// request that met a deadlock with another node runs again.
 async fn in_savepoint(
-    c: &mut Conn,
+    c: &Conn,
     job: Job<'_>,
     settings: &WriterSettings,
-    throttle: &mut Throttle,
-) -> Result<Outcome, StoreError> {
+    throttle: &std::sync::Mutex<Throttle>,
+) -> Result<Result<Outcome, StoreError>, tokio_postgres::Error> {
     let mut tries = 0;
     loop {
         c.client.batch_execute("SAVEPOINT job").await?;
-        let r = match job {
-            Job::Auth(a) => authorize(c, a, settings, throttle).await.map(Outcome::Auth),
-            Job::Acct(a) => account(c, a).await.map(Outcome::Acct),
-        };
-        match r {
+        match job.run(c, settings, throttle).await {
             Ok(v) => {
                 c.client.batch_execute("RELEASE SAVEPOINT job").await?;
-                return Ok(v);
+                return Ok(Ok(v));
             }
             Err(e) => {
                 c.client
@@ -441,7 +823,7 @@ async fn in_savepoint(
                     if p.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED)
                         || p.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE));
                 if !retry || tries >= DEADLOCK_TRIES {
-                    return Err(e);
+                    return Ok(Err(e));
                 }
             }
         }
@@ -456,7 +838,12 @@ const TOKEN_FACTS: &str =
      user_limit, mac_address, last_access, valid_for_minutes, first_used_on, \
      CASE WHEN single_use THEN spent_on END, business_id, rate_limit \
      FROM access_tokens WHERE code_key = $1 AND ($2::BIGINT IS NULL OR business_id = $2) \
-     ORDER BY id LIMIT 2 FOR UPDATE";
+     ORDER BY id LIMIT 2";
+const TOKEN_FACTS_LOCKED: &str =
+    "SELECT id, access_code, minutes_included, seconds_used, valid_from, valid_to, \
+     user_limit, mac_address, last_access, valid_for_minutes, first_used_on, \
+     CASE WHEN single_use THEN spent_on END, business_id, rate_limit \
+     FROM access_tokens WHERE id = $1 FOR UPDATE";
 const LIVE_DEVICES: &str = "SELECT device FROM sessions WHERE token_id = $1 \
      AND state IN ('pending', 'active') AND (state = 'active' OR expires_at > $2)";
 const REFRESH_PENDING: &str = "UPDATE sessions SET expires_at = $1, updated_at = $2 \
@@ -469,13 +856,17 @@ const STAMP_LOGIN: &str =
      first_used_on = COALESCE(first_used_on, $1) WHERE id = $3";
 
 async fn authorize(
-    c: &mut Conn,
+    c: &Conn,
     a: &AuthJob,
     s: &WriterSettings,
-    throttle: &mut Throttle,
+    throttle: &std::sync::Mutex<Throttle>,
 ) -> Result<AuthOutcome, StoreError> {
     let clock = Instant::now();
-    if throttle.check(&a.nas, a.device.as_deref(), clock) != Verdict::Allow {
+    let allowed = {
+        let t = throttle.lock().unwrap_or_else(|p| p.into_inner());
+        t.check(&a.nas, a.device.as_deref(), clock) == Verdict::Allow
+    };
+    if !allowed {
         return Ok(AuthOutcome {
             decision: Decision::Reject(RejectReason::Throttled),
             token_id: None,
@@ -488,29 +879,56 @@ async fn authorize(
         Decision::Accept(_) => (false, true),
         Decision::Reject(_) => (false, false),
     };
-    throttle.record(&a.nas, a.device.as_deref(), guess_failed, accepted, clock);
+    throttle.lock().unwrap_or_else(|p| p.into_inner()).record(
+        &a.nas,
+        a.device.as_deref(),
+        guess_failed,
+        accepted,
+        clock,
+    );
     Ok(outcome)
 }
 
+/// A token as a login reads it.
+struct Facts {
+    token_id: i64,
+    last_access: Option<i64>,
+    first_used_on: Option<i64>,
+    business_id: i64,
+    rate_limit: Option<String>,
+    facts: TokenFacts,
+}
+
+fn facts_row(r: &Row, now: i64) -> Result<Facts, tokio_postgres::Error> {
+    let first_used_on: Option<i64> = r.try_get(10)?;
+    Ok(Facts {
+        token_id: r.try_get(0)?,
+        last_access: r.try_get(8)?,
+        first_used_on,
+        business_id: r.try_get(12)?,
+        rate_limit: r.try_get(13)?,
+        facts: TokenFacts {
+            access_code: r.try_get(1)?,
+            minutes_included: r.try_get(2)?,
+            seconds_used: r.try_get(3)?,
+            valid_from: r.try_get(4)?,
+            valid_to: auth::window_end(r.try_get(5)?, r.try_get(9)?, first_used_on, now),
+            user_limit: r.try_get(6)?,
+            mac_address: r.try_get(7)?,
+            spent: r.try_get::<_, Option<i64>>(11)?.is_some(),
+        },
+    })
+}
+
 async fn authorize_unthrottled(
-    c: &mut Conn,
+    c: &Conn,
     a: &AuthJob,
     s: &WriterSettings,
 ) -> Result<AuthOutcome, StoreError> {
     let now = a.now;
     let key = code_key(&a.user_name);
     let rows = c.query(TOKEN_FACTS, &[&key, &a.business_id]).await?;
-    let opts = AuthOptions {
-        accept_any_password: a.accept_any_password,
-        case_sensitive_codes: s.case_sensitive_codes,
-        bind_mac_on_first_use: s.bind_mac_on_first_use,
-    };
-    let req = RequestFacts {
-        user_name: &a.user_name,
-        credential: &a.credential,
-        device: a.device.as_deref(),
-        device_mac: a.device_mac.as_deref(),
-    };
+    let (opts, req) = (auth_options(a, s), request_facts(a));
     if rows.len() > 1 {
         tracing::warn!(
             nas = %a.nas,
@@ -525,21 +943,23 @@ async fn authorize_unthrottled(
             accepted: None,
         });
     };
-    let token_id: i64 = r.try_get(0)?;
-    let last_access: Option<i64> = r.try_get(8)?;
-    let first_used_on: Option<i64> = r.try_get(10)?;
-    let business_id: i64 = r.try_get(12)?;
-    let rate_limit: Option<String> = r.try_get(13)?;
-    let facts = TokenFacts {
-        access_code: r.try_get(1)?,
-        minutes_included: r.try_get(2)?,
-        seconds_used: r.try_get(3)?,
-        valid_from: r.try_get(4)?,
-        valid_to: auth::window_end(r.try_get(5)?, r.try_get(9)?, first_used_on, now),
-        user_limit: r.try_get(6)?,
-        mac_address: r.try_get(7)?,
-        spent: r.try_get::<_, Option<i64>>(11)?.is_some(),
-    };
+    let mut t = facts_row(r, now)?;
+    // A decision that counts places or binds a device is made on the
+    // token's row locked (read again): two nodes deciding on it take turns.
+    // Other logins write nothing that depends on what they read.
+    if needs_lock(&t.facts, s) {
+        let Some(r) = c.query_opt(TOKEN_FACTS_LOCKED, &[&t.token_id]).await? else {
+            let decision = auth::decide(None, &req, &LivePlaces::default(), opts, now);
+            return Ok(AuthOutcome {
+                decision,
+                token_id: None,
+                accepted: None,
+            });
+        };
+        t = facts_row(&r, now)?;
+    }
+    let token_id = t.token_id;
+    let facts = t.facts;
     // Places matter only where a UserLimit counts them.
     let live = if facts.user_limit.is_some() {
         let devices = c
@@ -567,15 +987,17 @@ async fn authorize_unthrottled(
                 .await?;
             }
         }
-        let stale = last_access.is_none_or(|t| now - t >= LAST_ACCESS_RESOLUTION);
-        if stale || g.bind_mac.is_some() || first_used_on.is_none() {
+        let stale = t
+            .last_access
+            .is_none_or(|t| now - t >= LAST_ACCESS_RESOLUTION);
+        if stale || g.bind_mac.is_some() || t.first_used_on.is_none() {
             c.execute(STAMP_LOGIN, &[&now, &g.bind_mac, &token_id])
                 .await?;
         }
     }
     let accepted = matches!(decision, Decision::Accept(_)).then(|| AcceptFacts {
-        business_id,
-        rate_limit,
+        business_id: t.business_id,
+        rate_limit: t.rate_limit,
         window_end: facts.valid_to,
     });
     Ok(AuthOutcome {
@@ -695,7 +1117,7 @@ const LIVE_SESSIONS: &str =
      WHERE s.token_id = $1 AND s.state IN ('pending', 'active') AND s.state = 'active' \
      AND s.acct_session_id IS NOT NULL ORDER BY s.id";
 
-async fn account(c: &mut Conn, a: &AcctJob) -> Result<AcctOutcome, StoreError> {
+async fn account(c: &Conn, a: &AcctJob) -> Result<AcctOutcome, StoreError> {
     let now = a.now;
     match a.status {
         AcctStatus::AccountingOn | AcctStatus::AccountingOff => {
@@ -917,7 +1339,7 @@ async fn account(c: &mut Conn, a: &AcctJob) -> Result<AcctOutcome, StoreError> {
     })
 }
 
-async fn live_sessions(c: &mut Conn, token_id: i64) -> Result<Vec<LiveSession>, StoreError> {
+async fn live_sessions(c: &Conn, token_id: i64) -> Result<Vec<LiveSession>, StoreError> {
     c.query(LIVE_SESSIONS, &[&token_id])
         .await?
         .iter()
