@@ -1039,6 +1039,9 @@ struct SeenSession {
     token: TokenUse,
     code_key: String,
     stopped_at: Option<i64>,
+    /// The token's code now (the batch locked the tokens of the packets'
+    /// codes; a session of a renamed token may need its own lock).
+    token_code_key: String,
 }
 
 fn seen_session(r: &Row) -> Result<SeenSession, tokio_postgres::Error> {
@@ -1055,6 +1058,7 @@ fn seen_session(r: &Row) -> Result<SeenSession, tokio_postgres::Error> {
         token: token_use_at(r, 3)?,
         code_key: code_key(&r.try_get::<_, String>(9)?),
         stopped_at: r.try_get(10)?,
+        token_code_key: r.try_get(11)?,
     })
 }
 
@@ -1062,13 +1066,13 @@ fn seen_session(r: &Row) -> Result<SeenSession, tokio_postgres::Error> {
 /// tokens; read after the tokens are locked (see [`LOCK_SESSION_TOKENS`]).
 const SESSIONS_BY_ID: &str = "SELECT s.id, s.state = 'closed', s.session_time, t.id, \
      t.minutes_included * 60 - t.seconds_used, t.user_limit, t.last_access, t.first_used_on, \
-     s.close_reason, COALESCE(s.user_name, t.access_code), s.stopped_at \
+     s.close_reason, COALESCE(s.user_name, t.access_code), s.stopped_at, t.code_key \
      FROM sessions s JOIN access_tokens t ON t.id = s.token_id \
      WHERE s.nas = $1 AND s.acct_session_id = $2 ORDER BY s.id DESC LIMIT 16";
 const SESSIONS_BY_ID_LIMIT: usize = 16;
 const SESSION_BY_ID_AND_USER: &str = "SELECT s.id, s.state = 'closed', s.session_time, t.id, \
      t.minutes_included * 60 - t.seconds_used, t.user_limit, t.last_access, t.first_used_on, \
-     s.close_reason, COALESCE(s.user_name, t.access_code), s.stopped_at \
+     s.close_reason, COALESCE(s.user_name, t.access_code), s.stopped_at, t.code_key \
      FROM sessions s JOIN access_tokens t ON t.id = s.token_id \
      WHERE s.nas = $1 AND s.acct_session_id = $2 AND s.user_name = $3 ORDER BY s.id DESC LIMIT 1";
 /// The tokens of the sessions on an id, locked (a session may belong to a
@@ -1138,14 +1142,25 @@ async fn account(c: &Conn, a: &AcctJob) -> Result<AcctOutcome, StoreError> {
     let Some(sid) = a.acct_session_id.as_deref() else {
         return Ok(AcctOutcome::ignored("no Acct-Session-Id"));
     };
-    c.query(LOCK_SESSION_TOKENS, &[&a.nas, &sid]).await?;
-    let mut rows: Vec<SeenSession> = c
-        .query(SESSIONS_BY_ID, &[&a.nas, &sid])
-        .await?
-        .iter()
-        .map(seen_session)
-        .collect::<Result<_, _>>()?;
     let packet_code = a.user_name.as_deref().map(code_key);
+    let read = || async {
+        c.query(SESSIONS_BY_ID, &[&a.nas, &sid])
+            .await?
+            .iter()
+            .map(seen_session)
+            .collect::<Result<Vec<SeenSession>, _>>()
+    };
+    let mut rows = read().await?;
+    // The batch locked the token of the packet's code before reading; a
+    // session of another token (renamed since) is read again with its
+    // token locked.
+    if rows
+        .iter()
+        .any(|s| Some(&s.token_code_key) != packet_code.as_ref())
+    {
+        c.query(LOCK_SESSION_TOKENS, &[&a.nas, &sid]).await?;
+        rows = read().await?;
+    }
     if packet_code.is_none() && rows.iter().any(|s| s.code_key != rows[0].code_key) {
         return Ok(AcctOutcome::ignored(
             "no User-Name, and several codes have used this Acct-Session-Id",
@@ -1160,11 +1175,20 @@ async fn account(c: &Conn, a: &AcctJob) -> Result<AcctOutcome, StoreError> {
     let mut candidates: Vec<Candidate> = rows.iter().map(candidate).collect();
     if rows.len() == SESSIONS_BY_ID_LIMIT && !candidates.iter().any(|c| c.same_code) {
         if let Some(user) = a.user_name.as_deref() {
-            let own = c
-                .query_opt(SESSION_BY_ID_AND_USER, &[&a.nas, &sid, &user])
-                .await?
-                .map(|r| seen_session(&r))
-                .transpose()?;
+            let by_user = || async {
+                c.query_opt(SESSION_BY_ID_AND_USER, &[&a.nas, &sid, &user])
+                    .await?
+                    .map(|r| seen_session(&r))
+                    .transpose()
+            };
+            let mut own = by_user().await?;
+            if own
+                .as_ref()
+                .is_some_and(|s| Some(&s.token_code_key) != packet_code.as_ref())
+            {
+                c.query(LOCK_SESSION_TOKENS, &[&a.nas, &sid]).await?;
+                own = by_user().await?;
+            }
             if let Some(s) = own {
                 candidates = vec![Candidate {
                     same_code: true,
