@@ -104,8 +104,9 @@ async fn load_generator_against_radgate_pap_and_chap() {
     srv.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn load_generator_against_responder_all_modes() {
+/// The generator's trivial responder on free loopback ports: the process
+/// and its auth and acct addresses.
+async fn start_responder() -> (tokio::process::Child, String, String) {
     let mut child = Command::new(BENCH)
         .args([
             "responder",
@@ -138,7 +139,15 @@ async fn load_generator_against_responder_all_modes() {
             acct = Some(a.trim().to_string());
         }
     }
-    let (auth, acct) = (auth.unwrap(), acct.unwrap());
+    // Keep reading what it prints: a closed pipe would fail its next write
+    // (the line after these two) and end it.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, auth.unwrap(), acct.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_generator_against_responder_all_modes() {
+    let (mut child, auth, acct) = start_responder().await;
     for mode in ["auth-pap", "auth-chap"] {
         assert_all_accepted(&load(&auth, mode, &[]).await);
     }
@@ -183,6 +192,46 @@ async fn load_generator_against_responder_all_modes() {
     // Stop the responder we started (by its handle) and let it report.
     child.start_kill().unwrap();
     let _ = child.wait().await;
+}
+
+/// Two servers (two nodes of one service): the requests in flight split
+/// evenly, every request answered, each server's share in per_server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_generator_splits_over_two_servers() {
+    let (mut a, a_auth, a_acct) = start_responder().await;
+    let (mut b, b_auth, b_acct) = start_responder().await;
+    for (mode, servers) in [
+        ("auth-pap", format!("{a_auth},{b_auth}")),
+        ("acct", format!("{a_acct},{b_acct}")),
+    ] {
+        let r = load(&servers, mode, &[]).await;
+        assert_all_accepted(&r);
+        assert_eq!(r["server"], servers.as_str());
+        let per = r["per_server"].as_array().expect("per_server");
+        assert_eq!(per.len(), 2, "{r}");
+        let mut answered = 0;
+        for (p, addr) in per.iter().zip(servers.split(',')) {
+            assert_eq!(p["address"], addr, "{r}");
+            assert_eq!(p["in_flight"], 4, "{r}");
+            assert!(p["answered"].as_u64().unwrap() > 0, "{r}");
+            assert_eq!(p["timed_out"], 0, "{r}");
+            answered += p["answered"].as_u64().unwrap();
+        }
+        assert_eq!(answered, REQUESTS, "{r}");
+    }
+    // The same server twice is refused.
+    let out = Command::new(BENCH)
+        .args(["load", "--server", &a_auth, "--server", &a_auth])
+        .args(["--requests", "1", "--concurrency", "2"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("given twice"));
+    for c in [&mut a, &mut b] {
+        c.start_kill().unwrap();
+        let _ = c.wait().await;
+    }
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 //! ```text
 //! radgate-bench load --server 127.0.0.1:1812 --secret testing123 \
 //!     --mode auth-pap --codes 10000 --concurrency 64 --duration 10s --warmup 1s
+//! radgate-bench load --server 127.0.0.1:1812,127.0.0.1:1822 ...   (two nodes, load split)
 //! radgate-bench responder --auth-listen 127.0.0.1:18120 --acct-listen 127.0.0.1:18130
 //! radgate-bench fsync-floor --dir /tmp --concurrency 64 --duration 10s
 //! ```
@@ -68,8 +69,17 @@ enum Cmd {
 #[derive(Args)]
 struct LoadArgs {
     /// Server address (authentication or accounting port, per --mode).
-    #[arg(long, default_value = "127.0.0.1:1812")]
-    server: SocketAddr,
+    /// Several (comma-separated, or --server given again): nodes of one
+    /// service; the requests in flight are split evenly over them, each
+    /// socket (and so each accounting session) sending to one of them, and
+    /// the report covers all (per_server in the JSON).
+    #[arg(
+        long,
+        default_value = "127.0.0.1:1812",
+        value_delimiter = ',',
+        num_args = 1
+    )]
+    server: Vec<SocketAddr>,
     /// Shared secret.
     #[arg(long, default_value = "testing123", env = "RADGATE_BENCH_SECRET")]
     secret: String,
@@ -264,14 +274,28 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 }
 
 fn run_load(a: LoadArgs) -> ExitCode {
-    if !a.allow_non_loopback && !a.server.ip().is_loopback() {
+    if let Some(s) = a
+        .server
+        .iter()
+        .find(|s| !a.allow_non_loopback && !s.ip().is_loopback())
+    {
         return fail(format!(
-            "--server {} is not a loopback address; pass --allow-non-loopback to load another machine",
-            a.server
+            "--server {s} is not a loopback address; pass --allow-non-loopback to load another machine"
         ));
     }
     if a.codes == 0 || a.devices == 0 || a.concurrency == 0 {
         return fail("--codes, --devices and --concurrency must be at least 1");
+    }
+    if a.server.len() > a.concurrency {
+        return fail(format!(
+            "{} servers need --concurrency {} at least (one request in flight per server)",
+            a.server.len(),
+            a.server.len()
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(s) = a.server.iter().find(|s| !seen.insert(**s)) {
+        return fail(format!("--server {s} given twice"));
     }
     if a.duration.is_zero() && a.requests.is_none() {
         return fail("--duration must be above 0");
@@ -287,7 +311,7 @@ fn run_load(a: LoadArgs) -> ExitCode {
         return fail("--secret must not be empty");
     }
     let cfg = LoadConfig {
-        server: a.server,
+        servers: a.server,
         secret: wire::Secret::new(a.secret.as_bytes()),
         mode: a.mode,
         codes: a.codes,

@@ -1,6 +1,10 @@
 //! The load generator: a closed loop that keeps `concurrency` requests in
-//! flight against one RADIUS server, spread over a few UDP sockets (the
-//! Identifier gives each socket 256 requests in flight at most).
+//! flight against a RADIUS server, spread over a few UDP sockets (the
+//! Identifier gives each socket 256 requests in flight at most). Given
+//! several servers (nodes of one service on one database), the requests in
+//! flight are split evenly over them, each socket sending to one server
+//! only (so an accounting session's packets all go to the same node, as a
+//! NAS sends them), and the report covers them all.
 //!
 //! Each socket is driven by one task that owns everything it needs (no locks
 //! on the hot path): it sends a request whenever one of its streams is idle,
@@ -58,7 +62,8 @@ impl Mode {
 
 #[derive(Clone)]
 pub struct LoadConfig {
-    pub server: SocketAddr,
+    /// One server, or several that share the load (see the module docs).
+    pub servers: Vec<SocketAddr>,
     pub secret: Secret,
     pub mode: Mode,
     /// Codes `prefix` + number zero-padded to `code_width`, numbers
@@ -87,6 +92,15 @@ pub struct LoadConfig {
 }
 
 impl LoadConfig {
+    /// The servers, comma-separated.
+    pub fn servers_text(&self) -> String {
+        self.servers
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// The access code with number `n` (0-based within the range).
     pub fn code(&self, n: u64, out: &mut Vec<u8>) {
         out.clear();
@@ -202,6 +216,8 @@ impl Counts {
 }
 
 struct ShardResult {
+    /// Index of its server in `LoadConfig::servers`.
+    server: usize,
     counts: Counts,
     hist: Histogram,
     last_response: Option<Instant>,
@@ -214,6 +230,8 @@ pub struct Report {
     /// From the end of the warm-up to the last measured response.
     pub elapsed: Duration,
     pub sockets: usize,
+    /// Per server (in the order given): requests in flight, and counts.
+    pub per_server: Vec<(usize, Counts)>,
     /// CPU time (user + system) this process used for the whole run, warm-up
     /// included, where the OS tells it (Linux).
     pub cpu: Option<Duration>,
@@ -262,7 +280,7 @@ impl Report {
         let ms = |ns: u64| ns as f64 / 1e6;
         serde_json::json!({
             "mode": cfg.mode.name(),
-            "server": cfg.server.to_string(),
+            "server": cfg.servers_text(),
             "codes": cfg.codes,
             "devices": cfg.devices,
             "concurrency": cfg.concurrency,
@@ -296,6 +314,17 @@ impl Report {
                 "max": ms(self.hist.max()),
                 "mean": ms(self.hist.mean()),
             },
+            // Key names unlike the top-level ones: scripts read those with
+            // a plain text match.
+            "per_server": cfg.servers.iter().zip(&self.per_server).map(|(addr, (n, c))| {
+                serde_json::json!({
+                    "address": addr.to_string(),
+                    "in_flight": n,
+                    "requests": c.sent,
+                    "answered": c.responses(),
+                    "timed_out": c.timeouts,
+                })
+            }).collect::<Vec<_>>(),
         })
     }
 
@@ -312,7 +341,7 @@ impl Report {
             s,
             "radgate-bench {} -> {}: {} codes, {} devices, concurrency {} over {} socket(s), {:.1} s (+{:.1} s warm-up)",
             cfg.mode.name(),
-            cfg.server,
+            cfg.servers_text(),
             cfg.codes,
             cfg.devices,
             cfg.concurrency,
@@ -365,6 +394,17 @@ impl Report {
             ms(self.hist.max()),
             ms(self.hist.mean()),
         );
+        if cfg.servers.len() > 1 {
+            for (addr, (n, c)) in cfg.servers.iter().zip(&self.per_server) {
+                let _ = writeln!(
+                    s,
+                    "  {addr:<21} {n} in flight: sent {}, responses {}, timeouts {}",
+                    c.sent,
+                    c.responses(),
+                    c.timeouts
+                );
+            }
+        }
         s
     }
 }
@@ -386,10 +426,33 @@ pub fn plan_sockets(concurrency: usize, sockets: usize) -> Vec<usize> {
         .collect()
 }
 
+/// Split `concurrency` evenly over `servers`, and the sockets
+/// [`plan_sockets`] would use for one server over them too (at least one
+/// each): (server index, requests in flight) per socket. Sockets carry the
+/// same number of requests in flight as against one server.
+pub fn plan_servers(concurrency: usize, sockets: usize, servers: usize) -> Vec<(usize, usize)> {
+    let k = servers.clamp(1, concurrency.max(1));
+    let total = plan_sockets(concurrency, sockets).len();
+    let mut plan = Vec::new();
+    for i in 0..k {
+        let share = concurrency / k + usize::from(i < concurrency % k);
+        let socks = (total / k + usize::from(i < total % k)).max(1);
+        plan.extend(plan_sockets(share, socks).into_iter().map(|n| (i, n)));
+    }
+    plan
+}
+
 /// Run the load and return the report. `stop` ends sending early (Ctrl-C).
 pub async fn run(cfg: LoadConfig, stop: Arc<AtomicBool>) -> io::Result<Report> {
+    if cfg.servers.is_empty() || cfg.servers.len() > cfg.concurrency {
+        return Err(io::Error::other(format!(
+            "{} server(s) for {} request(s) in flight: give at least one server, and at most one per request in flight",
+            cfg.servers.len(),
+            cfg.concurrency
+        )));
+    }
     let cfg = Arc::new(cfg);
-    let plan = plan_sockets(cfg.concurrency, cfg.sockets);
+    let plan = plan_servers(cfg.concurrency, cfg.sockets, cfg.servers.len());
     let cpu_start = process_cpu_time();
     let start = Instant::now();
     let ctl = Arc::new(Control {
@@ -409,14 +472,19 @@ pub async fn run(cfg: LoadConfig, stop: Arc<AtomicBool>) -> io::Result<Report> {
         });
     }
     let mut tasks = Vec::new();
-    for (i, &limit) in plan.iter().enumerate() {
+    for (i, &(server, limit)) in plan.iter().enumerate() {
         tasks.push(tokio::spawn(shard(
             i,
             plan.len(),
+            server,
             limit,
             cfg.clone(),
             ctl.clone(),
         )));
+    }
+    let mut per_server = vec![(0usize, Counts::default()); cfg.servers.len()];
+    for &(server, limit) in &plan {
+        per_server[server].0 += limit;
     }
     let mut counts = Counts::default();
     let mut hist = Histogram::default();
@@ -426,6 +494,7 @@ pub async fn run(cfg: LoadConfig, stop: Arc<AtomicBool>) -> io::Result<Report> {
             .await
             .map_err(|e| io::Error::other(format!("load task failed: {e}")))??;
         counts.add(&r.counts);
+        per_server[r.server].1.add(&r.counts);
         hist.merge(&r.hist);
         last = match (last, r.last_response) {
             (Some(a), Some(b)) => Some(a.max(b)),
@@ -438,6 +507,7 @@ pub async fn run(cfg: LoadConfig, stop: Arc<AtomicBool>) -> io::Result<Report> {
         hist,
         elapsed: end.saturating_duration_since(ctl.measure_start),
         sockets: plan.len(),
+        per_server,
         cpu: cpu_start
             .zip(process_cpu_time())
             .map(|(a, b)| b.saturating_sub(a)),
@@ -502,12 +572,14 @@ fn local_addr_for(server: SocketAddr) -> SocketAddr {
 async fn shard(
     idx: usize,
     nshards: usize,
+    server: usize,
     limit: usize,
     cfg: Arc<LoadConfig>,
     ctl: Arc<Control>,
 ) -> io::Result<ShardResult> {
-    let sock = net::udp_socket(local_addr_for(cfg.server), cfg.socket_buffer)?;
-    sock.connect(cfg.server).await?;
+    let addr = cfg.servers[server];
+    let sock = net::udp_socket(local_addr_for(addr), cfg.socket_buffer)?;
+    sock.connect(addr).await?;
     let mut rng = StdRng::from_entropy();
     let mut st = Shard {
         idx,
@@ -612,6 +684,7 @@ async fn shard(
         }
     }
     Ok(ShardResult {
+        server,
         counts: st.counts,
         hist: st.hist,
         last_response: st.last_response,
@@ -848,7 +921,7 @@ mod tests {
 
     fn cfg() -> LoadConfig {
         LoadConfig {
-            server: "127.0.0.1:1812".parse().unwrap(),
+            servers: vec!["127.0.0.1:1812".parse().unwrap()],
             secret: Secret::new(b"testing123"),
             mode: Mode::AuthPap,
             codes: 10,
@@ -911,7 +984,7 @@ mod tests {
         // come round again every ~4 rounds, while the answers come after
         // 150 ms: late answers meet identifiers in use by newer requests.
         let mut c = cfg();
-        c.server = slow_server(Duration::from_millis(150)).await;
+        c.servers = vec![slow_server(Duration::from_millis(150)).await];
         c.requests = Some(640);
         c.concurrency = 64;
         c.sockets = 1;
@@ -933,7 +1006,7 @@ mod tests {
     #[tokio::test]
     async fn answers_in_time_are_accepted() {
         let mut c = cfg();
-        c.server = slow_server(Duration::from_millis(1)).await;
+        c.servers = vec![slow_server(Duration::from_millis(1)).await];
         c.requests = Some(50);
         c.concurrency = 4;
         c.duration = Duration::from_secs(30);
@@ -965,6 +1038,54 @@ mod tests {
         assert_eq!(&m, b"02:01:02:03:04:05");
         device_mac(0xFF_FFFF_FFFF, &mut m);
         assert_eq!(&m, b"02:FF:FF:FF:FF:FF");
+    }
+
+    #[tokio::test]
+    async fn two_servers_share_the_load() {
+        let mut c = cfg();
+        c.servers = vec![
+            slow_server(Duration::from_millis(1)).await,
+            slow_server(Duration::from_millis(1)).await,
+        ];
+        c.requests = Some(200);
+        c.concurrency = 8;
+        c.duration = Duration::from_secs(30);
+        c.timeout = Duration::from_secs(10);
+        let r = run(c.clone(), Arc::new(AtomicBool::new(false)))
+            .await
+            .unwrap();
+        assert!(r.all_accepted(), "{:?}", r.counts);
+        assert_eq!(r.counts.accepts, 200);
+        assert_eq!(r.per_server.len(), 2);
+        for (n, k) in &r.per_server {
+            assert_eq!(*n, 4);
+            assert!(k.accepts > 0, "{k:?}");
+        }
+        let both: u64 = r.per_server.iter().map(|(_, k)| k.accepts).sum();
+        assert_eq!(both, 200);
+        let j = r.to_json(&c);
+        assert_eq!(j["per_server"].as_array().unwrap().len(), 2);
+        assert!(j["server"].as_str().unwrap().contains(','));
+        // More servers than requests in flight is refused.
+        c.concurrency = 1;
+        assert!(run(c, Arc::new(AtomicBool::new(false))).await.is_err());
+    }
+
+    #[test]
+    fn server_plan() {
+        assert_eq!(plan_servers(64, 0, 1), vec![(0, 16); 4]);
+        assert_eq!(
+            plan_servers(64, 0, 2),
+            vec![(0, 16), (0, 16), (1, 16), (1, 16)]
+        );
+        assert_eq!(plan_servers(3, 0, 2), vec![(0, 1), (0, 1), (1, 1)]);
+        assert_eq!(plan_servers(64, 2, 2), vec![(0, 32), (1, 32)]);
+        assert_eq!(plan_servers(64, 1, 2), vec![(0, 32), (1, 32)]);
+        assert_eq!(plan_servers(2, 0, 2), vec![(0, 1), (1, 1)]);
+        // Never more than 256 in flight on one socket.
+        assert!(plan_servers(5000, 2, 2)
+            .iter()
+            .all(|&(_, n)| n <= MAX_PER_SOCKET));
     }
 
     #[test]
