@@ -10,6 +10,9 @@
 #       --targets radgate --modes "auth-pap acct" --codes-state used
 #                                         radgate at 10k against 1M, five interleaved rounds
 #   scripts/bench.sh --install            apt-get install freeradius freeradius-utils sqlite3 first
+#   scripts/bench.sh --database postgres  radgate on PostgreSQL (one node, and two nodes on one
+#                                         database) against FreeRADIUS with rlm_sql on the same
+#                                         PostgreSQL; the script runs a throwaway PostgreSQL
 #   scripts/bench.sh --help               every option, and the files a run writes
 #
 # The fair comparison (issue 17): every target in every round, each mode on
@@ -20,6 +23,15 @@
 #
 #   scripts/bench.sh --rounds 5 --duration 10s --warmup 2s \
 #       --fr-sql-threads "1 2 4 8 16 32" --fr-files-threads "1 2 4 8"
+#
+# The same on PostgreSQL (issue 18): radgate-pg (one node), radgate-pg2 (two
+# nodes on the same database, the load split over both) and freeradius-pg
+# (rlm_sql's postgresql driver on the same PostgreSQL, its own database),
+# with the generator's ceiling and the fsync floor. About 40 minutes (155
+# runs of 12 s):
+#
+#   scripts/bench.sh --database postgres --rounds 5 --duration 10s --warmup 2s \
+#       --fr-pg-threads "1 2 4 8 16 32 64"
 #
 # Everything runs on 127.0.0.1 in a private temporary directory; every server
 # the script starts is stopped when it exits (also on Ctrl-C or an error).
@@ -36,8 +48,12 @@ DURATION=10s
 WARMUP=2s
 TIMEOUT=1s
 MODES="auth-pap auth-chap acct"
-ALL_TARGETS="responder radgate freeradius-sql freeradius-files floor"
-TARGETS=$ALL_TARGETS
+DATABASE=sqlite
+SQLITE_TARGETS="responder radgate freeradius-sql freeradius-files floor"
+PG_TARGETS="responder radgate-pg radgate-pg2 freeradius-pg floor"
+ALL_TARGETS=$SQLITE_TARGETS
+TARGETS=""
+TARGETS_SET=0
 SCALING=0
 SCALING_CODES="10000 100000 1000000"
 SCALING_CONCURRENCY="1 16 64 256"
@@ -52,6 +68,9 @@ CODES_STATE=fresh
 # short sweeps of 1, 2, 4, ..., 32); these lists hold each best.
 FR_SQL_THREADS="2 4 8 16"
 FR_FILES_THREADS="1 2 4"
+# On PostgreSQL (short, noisy sweeps of 1 to 64): logins best at 4-8,
+# accounting at 16-32 (PostgreSQL groups concurrent commits' WAL flushes).
+FR_PG_THREADS="2 4 8 16 32"
 FR_LOG_AUTH=no
 RADGATE_LOG_SET=0
 RADGATE_LOG_FILTER=""
@@ -79,12 +98,30 @@ same round) and reported as the median over the rounds with min and max.
   --warmup D             unmeasured load before each run (default $WARMUP)
   --timeout D            a request unanswered after D is a timeout (default $TIMEOUT)
   --modes "LIST"         any of auth-pap auth-chap acct (default "$MODES")
-  --targets "LIST"       any of $ALL_TARGETS
-                         (default: all; FreeRADIUS is skipped when not installed).
+  --database sqlite|postgres
+                         sqlite (default): radgate on SQLite, FreeRADIUS with
+                         rlm_sql on SQLite (and with files). postgres: a
+                         throwaway PostgreSQL started by the script (initdb in a
+                         temporary directory, as the postgres user when root,
+                         unix socket only, fsync = on, synchronous_commit = on;
+                         stopped and removed at exit) holding radgate's database
+                         and FreeRADIUS's (each its own), with the targets below
+  --targets "LIST"       any of $SQLITE_TARGETS
+                         (sqlite), or of $PG_TARGETS
+                         (postgres) (default: all; FreeRADIUS is skipped when not
+                         installed).
                          floor: radgate-bench fsync-floor, a bare ${FLOOR_RECORD_BYTES}-byte journal
                          append + fdatasync per request with ideal group commit,
-                         in the directory that holds radgate's database; runs
-                         with acct only, and is compared with radgate's acct
+                         in the directory that holds radgate's database (postgres:
+                         on the filesystem of PostgreSQL's data directory); runs
+                         with acct only, and is compared with radgate's acct.
+                         radgate-pg: one radgate node on PostgreSQL.
+                         radgate-pg2: two radgate nodes on the same database, the
+                         generator's requests in flight split evenly over them
+                         (one generator, one histogram: p99 over both).
+                         freeradius-pg: FreeRADIUS with rlm_sql_postgresql (Debian
+                         package freeradius-postgresql) and Debian's postgresql
+                         queries, on the same PostgreSQL
   --rounds N             rounds (default $ROUNDS)
   --scaling              run codes "$SCALING_CODES" x concurrency "$SCALING_CONCURRENCY"
                          (every codes value is a target of its own in the rotation)
@@ -97,14 +134,19 @@ same round) and reported as the median over the rounds with min and max.
                          highest median req/s per mode, concurrency and codes.
   --fr-files-threads "LIST"
                          the same for FreeRADIUS+files (default "$FR_FILES_THREADS")
+  --fr-pg-threads "LIST"
+                         the same for FreeRADIUS+sql on PostgreSQL (worker threads
+                         and SQL pool size; default "$FR_PG_THREADS")
   --fr-threads-sweep "LIST"
-                         both of the above
+                         all of the above
   --fr-log-auth yes|no   FreeRADIUS log section auth = yes: a "Login OK" line per
                          login (default $FR_LOG_AUTH: no line per request)
   --radgate-log FILTER   RADGATE_LOG for radgate serve (default: unset, so radgate's
                          built-in default applies; the environment's RADGATE_LOG
                          is not passed on)
   --install              install freeradius freeradius-utils sqlite3 with apt-get if missing
+                         (with --database postgres: postgresql and
+                         freeradius-postgresql too)
   --gen-threads N        load generator runtime threads (default $GEN_THREADS)
   --interims N           acct: Interim-Updates per session between Start and Stop
                          (default $INTERIMS; rows are labelled acct-iN when N is not 1)
@@ -120,7 +162,8 @@ same round) and reported as the median over the rounds with min and max.
 
 Files written to the output directory:
   machine.txt     the machine, the settings, and both servers' per-request
-                  logging and durability settings
+                  logging and durability settings (postgres: PostgreSQL's
+                  version and settings)
   rounds.tsv      every run, one row each: round, slot (its place in the
                   round's order), target, threads (FreeRADIUS; - otherwise),
                   mode, concurrency, codes (0 for floor), req/s, latency
@@ -135,9 +178,11 @@ Files written to the output directory:
   ratios.txt      the logging settings; FreeRADIUS by thread count; radgate /
                   each other target (and / floor for acct), per round, median
                   [min-max] over the rounds, with each side's median req/s and
-                  p99; radgate at more codes against the fewest (--scaling);
-                  warnings (generator ceiling, best thread count at the edge
-                  of the sweep)
+                  p99 (postgres: radgate-pg / freeradius-pg, radgate-pg2 /
+                  freeradius-pg, and radgate-pg2 / radgate-pg, what the second
+                  node adds); radgate at more codes against the fewest
+                  (--scaling); warnings (generator ceiling, best thread count
+                  at the edge of the sweep)
   results.jsonl   the generator's full JSON for every run, with its round
 EOF
 }
@@ -146,7 +191,8 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --codes|--concurrency|--duration|--warmup|--timeout|--modes|--targets|--scaling-codes|\
     --scaling-concurrency|--rounds|--fr-sql-threads|--fr-files-threads|--fr-threads-sweep|\
-    --fr-log-auth|--radgate-log|--gen-threads|--interims|--secret|--out|--codes-state)
+    --fr-log-auth|--radgate-log|--gen-threads|--interims|--secret|--out|--codes-state|\
+    --database|--fr-pg-threads)
       if [ $# -lt 2 ] || [ "${2#--}" != "$2" ]; then
         echo "bench.sh: $1 needs a value" >&2; usage >&2; exit 2
       fi ;;
@@ -158,7 +204,7 @@ while [ $# -gt 0 ]; do
     --warmup) WARMUP=$2; shift 2 ;;
     --timeout) TIMEOUT=$2; shift 2 ;;
     --modes) MODES=$2; shift 2 ;;
-    --targets) TARGETS=$2; shift 2 ;;
+    --targets) TARGETS=$2; TARGETS_SET=1; shift 2 ;;
     --scaling) SCALING=1; shift ;;
     --scaling-codes) SCALING_CODES=$2; shift 2 ;;
     --scaling-concurrency) SCALING_CONCURRENCY=$2; shift 2 ;;
@@ -166,7 +212,9 @@ while [ $# -gt 0 ]; do
     --install) INSTALL=1; shift ;;
     --fr-sql-threads) FR_SQL_THREADS=$2; shift 2 ;;
     --fr-files-threads) FR_FILES_THREADS=$2; shift 2 ;;
-    --fr-threads-sweep) FR_SQL_THREADS=$2; FR_FILES_THREADS=$2; shift 2 ;;
+    --fr-pg-threads) FR_PG_THREADS=$2; shift 2 ;;
+    --fr-threads-sweep) FR_SQL_THREADS=$2; FR_FILES_THREADS=$2; FR_PG_THREADS=$2; shift 2 ;;
+    --database) DATABASE=$2; shift 2 ;;
     --fr-log-auth) FR_LOG_AUTH=$2; shift 2 ;;
     --radgate-log) RADGATE_LOG_SET=1; RADGATE_LOG_FILTER=$2; shift 2 ;;
     --gen-threads) GEN_THREADS=$2; shift 2 ;;
@@ -203,6 +251,7 @@ check_numbers --scaling-codes 1 "$SCALING_CODES"
 check_numbers --scaling-concurrency 1 "$SCALING_CONCURRENCY"
 check_numbers --fr-sql-threads 1 "$FR_SQL_THREADS"
 check_numbers --fr-files-threads 1 "$FR_FILES_THREADS"
+check_numbers --fr-pg-threads 1 "$FR_PG_THREADS"
 check_numbers --gen-threads 1 "$GEN_THREADS"
 case "$CODES_STATE" in
   fresh|used) ;;
@@ -212,8 +261,14 @@ case "$FR_LOG_AUTH" in
   yes|no) ;;
   *) echo "bench.sh: --fr-log-auth must be yes or no, got $FR_LOG_AUTH" >&2; exit 2 ;;
 esac
+case "$DATABASE" in
+  sqlite) ALL_TARGETS=$SQLITE_TARGETS ;;
+  postgres) ALL_TARGETS=$PG_TARGETS ;;
+  *) echo "bench.sh: --database must be sqlite or postgres, got $DATABASE" >&2; exit 2 ;;
+esac
+[ "$TARGETS_SET" = 1 ] || TARGETS=$ALL_TARGETS
 for t in $TARGETS; do
-  case " $ALL_TARGETS " in *" $t "*) ;; *) echo "bench.sh: unknown target $t (known: $ALL_TARGETS)" >&2; exit 2 ;; esac
+  case " $ALL_TARGETS " in *" $t "*) ;; *) echo "bench.sh: unknown target $t with --database $DATABASE (known: $ALL_TARGETS)" >&2; exit 2 ;; esac
 done
 for m in $MODES; do
   case "$m" in auth-pap|auth-chap|acct) ;; *) echo "bench.sh: unknown mode $m" >&2; exit 2 ;; esac
@@ -221,6 +276,7 @@ done
 # Thread lists in ascending order, each value once.
 FR_SQL_THREADS=$(printf '%s\n' $FR_SQL_THREADS | sed 's/^0*\([0-9]\)/\1/' | sort -nu | tr '\n' ' ' | sed 's/ $//')
 FR_FILES_THREADS=$(printf '%s\n' $FR_FILES_THREADS | sed 's/^0*\([0-9]\)/\1/' | sort -nu | tr '\n' ' ' | sed 's/ $//')
+FR_PG_THREADS=$(printf '%s\n' $FR_PG_THREADS | sed 's/^0*\([0-9]\)/\1/' | sort -nu | tr '\n' ' ' | sed 's/ $//')
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "bench.sh: $*"; exit 1; }
@@ -231,6 +287,10 @@ has_mode() { case " $MODES " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 # Every server this script starts, by PID; all are stopped on exit.
 PIDS=()
 WORK=""
+# --database postgres: the PostgreSQL this script started (its postmaster's
+# PID) and its directory (data and unix socket).
+PG_PID=""
+PGDIR=""
 cleanup() {
   local pid
   for pid in "${PIDS[@]}"; do
@@ -245,9 +305,32 @@ cleanup() {
     wait "$pid" 2>/dev/null || true
   done
   PIDS=()
+  # After its clients (radgate, FreeRADIUS) are gone.
+  stop_postgres
+  if [ -n "$PGDIR" ] && [ -d "$PGDIR" ]; then
+    if [ "$KEEP" = 1 ]; then say "kept $PGDIR (PostgreSQL's data, stopped)"; else rm -rf "$PGDIR"; fi
+  fi
   if [ -n "$WORK" ] && [ -d "$WORK" ]; then
     if [ "$KEEP" = 1 ]; then say "kept $WORK"; else rm -rf "$WORK"; fi
   fi
+}
+
+# stop_postgres: a fast shutdown (SIGINT: clients cut off, a checkpoint,
+# then exit) of the PostgreSQL this script started, by its postmaster's PID;
+# an immediate one (SIGQUIT) if that takes over 60 s.
+stop_postgres() {
+  [ -n "$PG_PID" ] || return 0
+  local sig
+  for sig in INT QUIT; do
+    kill -"$sig" "$PG_PID" 2>/dev/null || true
+    for _ in $(seq 600); do
+      kill -0 "$PG_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -0 "$PG_PID" 2>/dev/null || break
+  done
+  wait "$PG_PID" 2>/dev/null || true
+  PG_PID=""
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -307,6 +390,85 @@ find_freeradius() {
   return 0
 }
 
+# ---------------------------------------------------------------- PostgreSQL
+# --database postgres: a throwaway PostgreSQL of the script's own, like the
+# tests' (tests/common/pg.rs): initdb in a temporary directory, as the
+# postgres user when run as root (PostgreSQL refuses root), listening on a
+# unix socket in that directory only; stopped and removed on exit.
+PG_BIN=""
+# find_postgres: the directory with initdb, postgres and psql ($PATH, else
+# the newest /usr/lib/postgresql/VERSION/bin).
+find_postgres() {
+  local d
+  for d in "$(dirname "$(command -v initdb 2>/dev/null || echo /nonexistent/x)")" \
+      $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5,5nr); do
+    if [ -x "$d/initdb" ] && [ -x "$d/postgres" ] && [ -x "$d/psql" ]; then PG_BIN=$d; return 0; fi
+  done
+  return 1
+}
+
+need_postgres() {
+  find_postgres && return 0
+  [ "$INSTALL" = 1 ] || die "PostgreSQL is needed for --database postgres: apt-get install postgresql (or pass --install)"
+  say "installing postgresql (apt-get)"
+  apt_install postgresql
+  # The package creates and may start a cluster of its own; no cluster ran
+  # before (there were no binaries), so stop what this install started.
+  if command -v pg_lsclusters >/dev/null 2>&1; then
+    pg_lsclusters --no-header 2>/dev/null | awk '$4 == "online" {print $1, $2}' | while read -r v c; do
+      say "stopping the PostgreSQL cluster $v/$c the package started"
+      pg_ctlcluster "$v" "$c" stop || true
+    done
+  fi
+  find_postgres || die "PostgreSQL binaries (initdb, postgres, psql) not found after installing postgresql"
+}
+
+# Settings for the benchmark. Durability as FreeRADIUS+sql and radgate have
+# on SQLite: every commit's WAL flushed (fdatasync) before it returns. The
+# rest keeps checkpoints out of the runs (the resets between runs
+# checkpoint) and the databases in memory.
+PG_SETTINGS=(fsync=on synchronous_commit=on full_page_writes=on
+  shared_buffers=1GB max_connections=200 max_wal_size=8GB checkpoint_timeout=1h
+  log_checkpoints=on)
+
+# pg_sql DATABASE [psql args]: psql on the script's PostgreSQL, stopping at
+# the first error.
+pg_sql() {
+  local db=$1; shift
+  "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PGDIR" -U postgres -d "$db" "$@"
+}
+
+start_postgres() {
+  local as=() out
+  PGDIR=$(mktemp -d "${TMPDIR:-/tmp}/radgate-bench-pg.XXXXXX")
+  if [ "$(id -u)" -eq 0 ]; then
+    id postgres >/dev/null 2>&1 || die "PostgreSQL refuses to run as root and there is no postgres user"
+    chown postgres: "$PGDIR"
+    as=(setpriv --reuid=postgres --regid=postgres --init-groups --)
+  fi
+  if ! out=$(cd "$PGDIR" && "${as[@]}" "$PG_BIN/initdb" -D "$PGDIR/data" -U postgres --auth=trust \
+      -E UTF8 --locale=C --no-sync 2>&1); then
+    printf '%s\n' "$out" >&2; die "initdb failed"
+  fi
+  # Its own process (no wrapper left in between): $! is the postmaster.
+  (cd "$PGDIR" && exec "${as[@]}" "$PG_BIN/postgres" -D "$PGDIR/data" -k "$PGDIR" \
+    -c listen_addresses= "${PG_SETTINGS[@]/#/-c}") >"$WORK/postgres.log" 2>&1 &
+  PG_PID=$!
+  for _ in $(seq 300); do
+    kill -0 "$PG_PID" 2>/dev/null || break
+    if pg_sql postgres -c 'SELECT 1' >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  tail -20 "$WORK/postgres.log" >&2
+  die "PostgreSQL did not start"
+}
+
+# pg_describe: the server's version and the settings that matter here.
+pg_describe() {
+  echo "postgresql: $(pg_sql postgres -Atc 'SHOW server_version'), data and unix socket in $PGDIR on $(df -PT "$PGDIR" | awk 'NR == 2 {print $1 " (" $2 ")"}'), listen_addresses = '' (no TCP)"
+  echo "postgresql settings: $(pg_sql postgres -Atc "SELECT string_agg(name || ' = ' || current_setting(name), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes', 'wal_sync_method', 'wal_level', 'commit_delay', 'shared_buffers', 'max_wal_size', 'checkpoint_timeout', 'max_connections', 'autovacuum')")"
+}
+
 # D (10s, 500ms, 2m, 1.5s) in milliseconds, for the time estimate.
 duration_ms() {
   awk -v d="$1" 'BEGIN {
@@ -338,12 +500,26 @@ printf 'round\tslot\ttarget\tthreads\tmode\tconcurrency\tcodes\trps\tp50_ms\tp90
 
 if has_target radgate || has_target freeradius-sql; then need_sqlite3; fi
 HAVE_FR=0
-if has_target freeradius-sql || has_target freeradius-files; then
+if has_target freeradius-sql || has_target freeradius-files || has_target freeradius-pg; then
   if find_freeradius; then
     HAVE_FR=1
   else
     say "FreeRADIUS not installed: skipping the FreeRADIUS rows (apt-get install freeradius freeradius-utils, or pass --install)"
   fi
+fi
+if [ "$HAVE_FR" = 1 ] && has_target freeradius-pg && [ ! -f /usr/lib/freeradius/rlm_sql_postgresql.so ]; then
+  if [ "$INSTALL" = 1 ]; then
+    say "installing freeradius-postgresql (apt-get)"
+    apt_install freeradius-postgresql
+  fi
+  if [ ! -f /usr/lib/freeradius/rlm_sql_postgresql.so ]; then
+    say "rlm_sql_postgresql not installed: skipping freeradius-pg (apt-get install freeradius-postgresql, or pass --install)"
+    TARGETS=$(printf '%s\n' $TARGETS | grep -vx freeradius-pg | tr '\n' ' ' | sed 's/ $//')
+  fi
+fi
+if [ "$DATABASE" = postgres ]; then
+  need_postgres
+  start_postgres
 fi
 
 if [ "$SCALING" = 1 ]; then
@@ -363,9 +539,12 @@ UNITS=()
 for c in $ALL_CODES; do
   has_target responder && UNITS+=("responder - $c")
   has_target radgate && UNITS+=("radgate - $c")
+  has_target radgate-pg && UNITS+=("radgate-pg - $c")
+  has_target radgate-pg2 && UNITS+=("radgate-pg2 - $c")
   if [ "$HAVE_FR" = 1 ]; then
     if has_target freeradius-sql; then for t in $FR_SQL_THREADS; do UNITS+=("freeradius-sql $t $c"); done; fi
     if has_target freeradius-files; then for t in $FR_FILES_THREADS; do UNITS+=("freeradius-files $t $c"); done; fi
+    if has_target freeradius-pg; then for t in $FR_PG_THREADS; do UNITS+=("freeradius-pg $t $c"); done; fi
   fi
 done
 if has_target floor && has_mode acct; then UNITS+=("floor - 0"); fi
@@ -403,9 +582,19 @@ est_s=$(( n_runs * ($(duration_ms "$DURATION") + $(duration_ms "$WARMUP")) / 100
   [ "$HAVE_FR" = 1 ] && echo "freeradius: $("$FREERADIUS" -v 2>/dev/null | head -1)"
   command -v sqlite3 >/dev/null && echo "sqlite3: $(sqlite3 --version | cut -d' ' -f1)"
   echo "net.core.rmem_max: $(cat /proc/sys/net/core/rmem_max 2>/dev/null || echo '?')"
-  echo "temporary directory (databases, floor journal): $WORK on $(df -PT "$WORK" | awk 'NR == 2 {print $1 " (" $2 ")"}')"
+  if [ "$DATABASE" = postgres ]; then
+    echo "database: postgres (radgate-pg, radgate-pg2 and freeradius-pg on one PostgreSQL, a database each: radgate_CODES, freeradius_CODES)"
+    pg_describe
+    echo "temporary directory (configs, logs, floor journal): $WORK on $(df -PT "$WORK" | awk 'NR == 2 {print $1 " (" $2 ")"}')"
+  else
+    echo "temporary directory (databases, floor journal): $WORK on $(df -PT "$WORK" | awk 'NR == 2 {print $1 " (" $2 ")"}')"
+  fi
   echo "settings: rounds $ROUNDS, codes $ALL_CODES, concurrency $CONCURRENCY, modes $MODES, codes state $CODES_STATE, duration $DURATION, warmup $WARMUP, timeout $TIMEOUT, secret length ${#SECRET}, generator threads $GEN_THREADS, acct interims per session $INTERIMS"
-  echo "targets: $TARGETS$([ "$HAVE_FR" = 1 ] && echo "; FreeRADIUS threads sql \"$FR_SQL_THREADS\" (worker threads = SQL pool), files \"$FR_FILES_THREADS\"")"
+  if [ "$DATABASE" = postgres ]; then
+    echo "targets: $TARGETS$([ "$HAVE_FR" = 1 ] && echo "; FreeRADIUS threads pg \"$FR_PG_THREADS\" (worker threads = SQL pool)")"
+  else
+    echo "targets: $TARGETS$([ "$HAVE_FR" = 1 ] && echo "; FreeRADIUS threads sql \"$FR_SQL_THREADS\" (worker threads = SQL pool), files \"$FR_FILES_THREADS\"")"
+  fi
   echo "runs: $n_runs measured runs on $n_starts server starts; at least $((est_s / 60)) min"
 } >"$OUT/machine.txt"
 cat "$OUT/machine.txt" >&2
@@ -614,13 +803,14 @@ EOF
   sync
 }
 
-# start_radgate DIR: radgate serve with the chosen logging; its PID in PIDS.
+# start_radgate DIR [NAME]: radgate serve with the chosen logging, with
+# DIR/NAME.toml (default radgate) and its log in DIR/NAME.log; its PID in PIDS.
 start_radgate() {
-  local dir=$1
+  local dir=$1 name=${2:-radgate}
   if [ "$RADGATE_LOG_SET" = 1 ]; then
-    RADGATE_LOG=$RADGATE_LOG_FILTER "$RADGATE" --config "$dir/radgate.toml" serve >"$dir/radgate.log" 2>&1 &
+    RADGATE_LOG=$RADGATE_LOG_FILTER "$RADGATE" --config "$dir/$name.toml" serve >"$dir/$name.log" 2>&1 &
   else
-    env -u RADGATE_LOG "$RADGATE" --config "$dir/radgate.toml" serve >"$dir/radgate.log" 2>&1 &
+    env -u RADGATE_LOG "$RADGATE" --config "$dir/$name.toml" serve >"$dir/$name.log" 2>&1 &
   fi
   PIDS+=("$!")
 }
@@ -649,8 +839,133 @@ serve_radgate() {
   stop_pid "$pid"
 }
 
+# ---------------------------------------------------------------- radgate on PostgreSQL
+# radgate-pg and radgate-pg2 share one database per codes value (radgate_CODES),
+# reset before every run; node 1 (radgate.toml) serves radgate-pg, nodes 1
+# and 2 (radgate2.toml) radgate-pg2.
+
+# The codes' usage as seeded, in PostgreSQL's SQL (see used_sql).
+used_sql_pg() {
+  if [ "$CODES_STATE" = used ]; then
+    echo "UPDATE access_tokens SET first_used_on = floor(extract(epoch FROM now()))::bigint,
+            last_access = floor(extract(epoch FROM now()))::bigint;"
+  fi
+}
+
+# prepare_radgate_pg CODES: the database, both nodes' configurations and the
+# seeded codes, in $WORK/radgate-pg-CODES.
+prepare_radgate_pg() {
+  local codes=$1 dir="$WORK/radgate-pg-$1" db="radgate_$1" ports width n node auth acct
+  width=$(code_width $((codes - 1)))
+  mkdir -p "$dir"
+  pg_sql postgres -c "CREATE DATABASE $db" >/dev/null
+  echo "$db" >"$dir/dbname"
+  mapfile -t ports < <("$BENCH" free-ports 4)
+  echo "127.0.0.1:${ports[0]}" >"$dir/auth"; echo "127.0.0.1:${ports[1]}" >"$dir/acct"
+  echo "127.0.0.1:${ports[2]}" >"$dir/auth2"; echo "127.0.0.1:${ports[3]}" >"$dir/acct2"
+  for node in radgate radgate2; do
+    if [ "$node" = radgate ]; then auth=${ports[0]}; acct=${ports[1]}; else auth=${ports[2]}; acct=${ports[3]}; fi
+    cat >"$dir/$node.toml" <<EOF
+[server]
+auth_listen = "127.0.0.1:$auth"
+acct_listen = "127.0.0.1:$acct"
+
+[database]
+url = "postgres://postgres@/$db?host=$PGDIR"
+
+[[client]]
+name = "bench"
+address = "127.0.0.1"
+secret = "$SECRET"
+EOF
+  done
+  say "radgate-pg: seeding $codes codes into PostgreSQL database $db"
+  # radgate creates its schema (a write command sets up an empty database);
+  # the token it creates for that is deleted below. Then the codes as on
+  # SQLite (seed_radgate), in one transaction.
+  if ! "$RADGATE" --config "$dir/radgate.toml" token create --code BENCHSEEDINIT --minutes 1 \
+      >/dev/null 2>"$dir/seed.log"; then
+    cat "$dir/seed.log" >&2; die "radgate could not create its database on PostgreSQL"
+  fi
+  pg_sql "$db" >/dev/null <<SQL
+BEGIN;
+DELETE FROM access_tokens WHERE access_code = 'BENCHSEEDINIT';
+INSERT INTO access_tokens (unique_id, business_id, access_code, code_key, description,
+    minutes_included, seconds_used, user_limit, created_on, updated_on, updated_by)
+SELECT gen_random_uuid()::text, 0, c, c, 'radgate-bench', 1000000, 0, NULL,
+       floor(extract(epoch FROM now()))::bigint, floor(extract(epoch FROM now()))::bigint, 'bench.sh'
+FROM (SELECT '${PREFIX}' || lpad(i::text, $width, '0') AS c FROM generate_series(0, $codes - 1) AS i) AS n;
+$(used_sql_pg)
+COMMIT;
+VACUUM (ANALYZE) access_tokens;
+CHECKPOINT;
+SQL
+  n=$(pg_sql "$db" -Atc 'SELECT count(*) FROM access_tokens')
+  [ "$n" = "$codes" ] || die "radgate-pg: seeded $n codes, expected $codes"
+  "$RADGATE" --config "$dir/radgate.toml" token show "${PREFIX}$(printf "%0${width}d" 0)" --format json >/dev/null \
+    || die "radgate cannot read the seeded codes on PostgreSQL"
+}
+
+# reset_radgate_pg DIR: the database (no node running) back to its seeded
+# state, as reset_radgate does on SQLite: no sessions, nothing charged, the
+# codes' usage as seeded; then vacuumed, analysed and checkpointed, so that
+# every run starts alike (no dead rows, no checkpoint owed).
+reset_radgate_pg() {
+  pg_sql "$(cat "$1/dbname")" >/dev/null <<SQL
+BEGIN;
+TRUNCATE sessions;
+UPDATE access_tokens SET seconds_used = 0, first_used_on = NULL, last_access = NULL, spent_on = NULL
+WHERE seconds_used <> 0 OR first_used_on IS NOT NULL OR last_access IS NOT NULL OR spent_on IS NOT NULL;
+$(used_sql_pg)
+COMMIT;
+VACUUM (ANALYZE) access_tokens, sessions;
+CHECKPOINT;
+SQL
+}
+
+# serve_radgate_pg CODES MODE NODES: reset the database, start NODES (1 or
+# 2) radgate nodes on it, run MODE with the load split over them, stop them.
+serve_radgate_pg() {
+  local codes=$1 mode=$2 nodes=$3 dir="$WORK/radgate-pg-$1" target=radgate-pg
+  local names=(radgate) pids=() servers=() name auth server pid conc
+  if [ "$nodes" = 2 ]; then target=radgate-pg2; names=(radgate radgate2); fi
+  reset_radgate_pg "$dir"
+  SERVER_LOGS=()
+  for name in "${names[@]}"; do
+    start_radgate "$dir" "$name"
+    pids+=("${PIDS[${#PIDS[@]}-1]}")
+    SERVER_LOGS+=("$dir/$name.log")
+  done
+  for name in "${names[@]}"; do
+    # radgate -> auth, acct; radgate2 -> auth2, acct2.
+    auth=$(cat "$dir/auth${name#radgate}")
+    server=$auth
+    [ "$mode" = acct ] && server=$(cat "$dir/acct${name#radgate}")
+    if ! ready "$auth" auth-pap "$codes"; then
+      say "$target: $name did not answer on $auth; log:"; tail -20 "$dir/$name.log" >&2
+      for pid in "${pids[@]}"; do stop_pid "$pid"; done
+      return 0
+    fi
+    if [ "$mode" = acct ] && ! ready "$server" acct "$codes" 3; then
+      say "$target: no Accounting-Response on $server: skipping its accounting"
+      for pid in "${pids[@]}"; do stop_pid "$pid"; done
+      return 0
+    fi
+    servers+=("$server")
+  done
+  for conc in $CONCURRENCY; do
+    if [ "$conc" -lt "$nodes" ]; then
+      say "$target: concurrency $conc is below its $nodes nodes: skipped"
+      continue
+    fi
+    run_load "$target" - "$mode" "$conc" "$codes" "$(IFS=,; echo "${servers[*]}")"
+  done
+  for pid in "${pids[@]}"; do stop_pid "$pid"; done
+}
+
 # prepare_freeradius KIND CODES: a private raddb and the seeded codes (the
-# SQL database or the users file) in $WORK/freeradius-KIND-CODES.
+# SQL database or the users file) in $WORK/freeradius-KIND-CODES. KIND sql
+# (SQLite), files, or pg (PostgreSQL: the database freeradius_CODES).
 prepare_freeradius() {
   local kind=$1 codes=$2 dir="$WORK/freeradius-$1-$2" width queries
   width=$(code_width $((codes - 1)))
@@ -685,6 +1000,37 @@ UNION ALL
 SELECT printf('${PREFIX}%0${width}d', i), 'Acct-Interim-Interval', ':=', '300' FROM n;
 COMMIT;
 SQL
+  elif [ "$kind" = pg ]; then
+    queries="$dir/raddb/mods-config/sql/main/postgresql/queries.conf"
+    # The sqlite queries' simul_verify_query bug (above): Debian's 3.2.1
+    # postgresql queries compare UserName with %{SQL-User-Name} already.
+    # Fixed the same way should a version have it.
+    sed -i "/^simul_verify_query/,/[^\\]\"\$/ s/UserName *= *'%{\${group_attribute}}'/UserName = '%{SQL-User-Name}'/I" "$queries"
+    if sed -n "/^simul_verify_query/,/[^\\]\"\$/p" "$queries" | grep -q 'group_attribute'; then
+      die "could not fix simul_verify_query in $queries"
+    fi
+    sed -n "/^simul_verify_query/,/[^\\]\"\$/p" "$queries" | grep -qi "UserName *= *'%{SQL-User-Name}'" \
+      || die "simul_verify_query in $queries does not select the user's sessions"
+    local db="freeradius_$codes"
+    echo "$db" >"$dir/dbname"
+    pg_sql postgres -c "CREATE DATABASE $db" >/dev/null
+    pg_sql "$db" -f "$dir/raddb/mods-config/sql/main/postgresql/schema.sql" >/dev/null
+    pg_sql "$db" >/dev/null <<SQL
+BEGIN;
+CREATE TEMPORARY TABLE n AS
+SELECT '${PREFIX}' || lpad(i::text, $width, '0') AS c FROM generate_series(0, $codes - 1) AS i;
+INSERT INTO radcheck (username, attribute, op, value)
+SELECT c, 'Cleartext-Password', ':=', c FROM n
+UNION ALL
+SELECT c, 'Simultaneous-Use', ':=', '1' FROM n;
+INSERT INTO radreply (username, attribute, op, value)
+SELECT c, 'Session-Timeout', ':=', '3600' FROM n
+UNION ALL
+SELECT c, 'Acct-Interim-Interval', ':=', '300' FROM n;
+COMMIT;
+VACUUM (ANALYZE);
+CHECKPOINT;
+SQL
   else
     seq 0 $((codes - 1)) | awk -v p="$PREFIX" -v w="$width" '{
       c = sprintf("%s%0" w "d", p, $1)
@@ -703,6 +1049,9 @@ configure_freeradius() {
     -e "s|@AUTH_PORT@|$auth_port|g" -e "s|@ACCT_PORT@|$acct_port|g" -e "s|@RECV_BUFF@|$RECV_BUFF|g"
     -e "s|@FR_DB@|$dir/radius.db|g" -e "s|@BUSY_TIMEOUT@|5000|g" -e "s|@USERS_FILE@|$dir/users|g"
     -e "s|@LOG_AUTH@|$FR_LOG_AUTH|g")
+  if [ "$kind" = pg ]; then
+    subst+=(-e "s|@PG_SOCKET_DIR@|$PGDIR|g" -e "s|@PG_DB@|$(cat "$dir/dbname")|g")
+  fi
   sed "${subst[@]}" "$TEMPLATES/radiusd.conf" >"$dir/raddb/radiusd.conf"
   sed "${subst[@]}" "$TEMPLATES/clients.conf" >"$dir/raddb/clients.conf"
   sed "${subst[@]}" "$TEMPLATES/mods/pap" >"$dir/raddb/mods-enabled/pap"
@@ -710,6 +1059,8 @@ configure_freeradius() {
   sed "${subst[@]}" "$TEMPLATES/sites/bench-$kind" >"$dir/raddb/sites-enabled/bench"
   if [ "$kind" = sql ]; then
     sed "${subst[@]}" "$TEMPLATES/mods/sql" >"$dir/raddb/mods-enabled/sql"
+  elif [ "$kind" = pg ]; then
+    sed "${subst[@]}" "$TEMPLATES/mods/sql-pg" >"$dir/raddb/mods-enabled/sql"
   else
     sed "${subst[@]}" "$TEMPLATES/mods/files" >"$dir/raddb/mods-enabled/files"
   fi
@@ -717,7 +1068,16 @@ configure_freeradius() {
 
 # reset_freeradius DIR: FreeRADIUS+sql's database (of a stopped server) back
 # to its seeded state: no accounting rows, no login log, WAL checkpointed.
+# On PostgreSQL (DIR/dbname) the same, vacuumed and analysed as radgate's.
 reset_freeradius() {
+  if [ -f "$1/dbname" ]; then
+    pg_sql "$(cat "$1/dbname")" >/dev/null <<SQL
+TRUNCATE radacct, radpostauth;
+VACUUM (ANALYZE) radacct, radpostauth;
+CHECKPOINT;
+SQL
+    return 0
+  fi
   [ -f "$1/radius.db" ] || return 0
   sqlite3 "$1/radius.db" <<SQL >/dev/null
 PRAGMA busy_timeout = 5000;
@@ -738,6 +1098,7 @@ radclient_code() {
 }
 
 # Simultaneous-Use = 1 must reject a second device while a session is open.
+# check_simultaneous_use DIR AUTH_PORT ACCT_PORT WIDTH KIND
 check_simultaneous_use() {
   local dir=$1 auth_port=$2 acct_port=$3 width=$4 code r1 r2 r3 r4
   code="${PREFIX}$(printf "%0${width}d" 0)"
@@ -747,11 +1108,15 @@ check_simultaneous_use() {
   r2=$(radclient_code acct "$acct_port" "$s, Acct-Status-Type = Start")
   r3=$(radclient_code auth "$auth_port" "$a, Calling-Station-Id = \"02:00:5E:00:00:02\"")
   r4=$(radclient_code acct "$acct_port" "$s, Acct-Status-Type = Stop, Acct-Session-Time = 10")
-  sqlite3 "$dir/radius.db" >/dev/null "PRAGMA busy_timeout = 5000; DELETE FROM radacct WHERE acctsessionid = 'bench-simul-check'; DELETE FROM radpostauth;"
+  if [ -f "$dir/dbname" ]; then
+    pg_sql "$(cat "$dir/dbname")" >/dev/null -c "DELETE FROM radacct WHERE acctsessionid = 'bench-simul-check'" -c "DELETE FROM radpostauth"
+  else
+    sqlite3 "$dir/radius.db" >/dev/null "PRAGMA busy_timeout = 5000; DELETE FROM radacct WHERE acctsessionid = 'bench-simul-check'; DELETE FROM radpostauth;"
+  fi
   if [ "$r1" = Access-Accept ] && [ "$r2" = Accounting-Response ] && [ "$r3" = Access-Reject ] && [ "$r4" = Accounting-Response ]; then
     return 0
   fi
-  say "freeradius-sql Simultaneous-Use check: first device $r1, Start $r2, second device $r3, Stop $r4"
+  say "freeradius-$5 Simultaneous-Use check: first device $r1, Start $r2, second device $r3, Stop $r4"
   return 1
 }
 
@@ -778,8 +1143,8 @@ serve_freeradius() {
     tail -20 "$dir/log/radius.log" "$dir/log/console.log" >&2 2>/dev/null || true
     stop_pid "$pid"; return 0
   fi
-  if [ "$kind" = sql ] && ! check_simultaneous_use "$dir" "${ports[0]}" "${ports[1]}" "$(code_width $((codes - 1)))"; then
-    say "freeradius-sql: Simultaneous-Use = 1 did not reject a second device: not measuring it"
+  if [ "$kind" != files ] && ! check_simultaneous_use "$dir" "${ports[0]}" "${ports[1]}" "$(code_width $((codes - 1)))" "$kind"; then
+    say "freeradius-$kind: Simultaneous-Use = 1 did not reject a second device: not measuring it"
     stop_pid "$pid"; return 0
   fi
   server=$auth; [ "$mode" = acct ] && server=$acct
@@ -804,8 +1169,18 @@ describe_servers() {
     dir="$WORK/radgate-${ALL_CODES%% *}"
     echo "  radgate: database $("$RADGATE" --config "$dir/radgate.toml" check-config 2>/dev/null | sed -n 's/^database: *//p' | sed "s|sqlite://$WORK/|sqlite://TMP/|"); accounting answered after its group commit's fsync"
   fi
+  if has_target radgate-pg || has_target radgate-pg2; then
+    def=$(grep -rhs 'let default = if serve {' "$ROOT/src" | sed -n 's/.*let default = if serve { "\([^"]*\)" }.*/\1/p' | head -1)
+    if [ "$RADGATE_LOG_SET" = 1 ]; then
+      echo "  radgate-pg, radgate-pg2: RADGATE_LOG=$RADGATE_LOG_FILTER (--radgate-log), to a file (stderr) per node"
+    else
+      echo "  radgate-pg, radgate-pg2: RADGATE_LOG unset, so radgate's built-in default for serve applies (${def:-unknown} in the source tree); to a file (stderr) per node"
+    fi
+    dir="$WORK/radgate-pg-${ALL_CODES%% *}"
+    echo "  radgate-pg, radgate-pg2: database $("$RADGATE" --config "$dir/radgate.toml" check-config 2>/dev/null | sed -n 's/^database: *//p' | sed -e "s|$PGDIR|PGDIR|" -e 's/ (synchronous=[^)]*)$//'); radgate-pg2: two nodes on it, the generator's requests in flight split evenly (each accounting session on one node); every answer (Access-Accept too) after the commit of its batch's transaction, synchronous_commit = $(pg_sql postgres -Atc 'SHOW synchronous_commit') (WAL flushed)"
+  fi
   if [ "$HAVE_FR" = 1 ]; then
-    for f in sql files; do
+    for f in sql files pg; do
       has_target "freeradius-$f" || continue
       dir="$WORK/freeradius-$f-${ALL_CODES%% *}"
       configure_freeradius "$f" "$dir" 1 1 2
@@ -815,6 +1190,8 @@ describe_servers() {
       echo "  freeradius-$f: modules enabled: $mods; detail/linelog: $(if ls "$dir/raddb/mods-enabled" | grep -qE '^(detail|linelog)' || sed 's/#.*//' "$site" | grep -qwE 'detail|linelog'; then echo 'IN USE'; else echo 'none'; fi); post-auth: $(if sed 's/#.*//' "$site" | grep -q 'post-auth'; then echo 'IN USE'; else echo 'none (no login log)'; fi)"
       if [ "$f" = sql ]; then
         echo "  freeradius-sql: sql logfile: $(sed 's/#.*//' "$dir/raddb/mods-enabled/sql" | grep -qw logfile && echo 'IN USE' || echo none); accounting: one SQLite transaction per packet into radacct (WAL), $(fr_sqlite_sync "$dir")"
+      elif [ "$f" = pg ]; then
+        echo "  freeradius-pg: sql logfile: $(sed 's/#.*//' "$dir/raddb/mods-enabled/sql" | grep -qw logfile && echo 'IN USE' || echo none); rlm_sql_postgresql, database $(cat "$dir/dbname") on the same PostgreSQL (unix socket); accounting: one PostgreSQL transaction per packet into radacct (autocommit), synchronous_commit = $(pg_sql postgres -Atc 'SHOW synchronous_commit') (WAL flushed before the answer)"
       else
         echo "  freeradius-files: accounting answered without storing anything (accounting { ok })"
       fi
@@ -822,6 +1199,9 @@ describe_servers() {
   fi
   if has_target floor && has_mode acct; then
     echo "  floor: no log; ${FLOOR_RECORD_BYTES}-byte records, one pwrite + fdatasync per group of waiting requests, preallocated journal in $WORK/floor"
+  fi
+  if [ "$DATABASE" = postgres ]; then
+    echo "  PostgreSQL (shared by the pg targets, started by this script; its own log, errors and checkpoints only, is no target's): $(pg_describe | sed -n 's/^postgresql settings: //p')"
   fi
 }
 
@@ -845,9 +1225,11 @@ fr_sqlite_sync() {
 # ---------------------------------------------------------------- run
 for c in $ALL_CODES; do
   has_target radgate && prepare_radgate "$c"
+  if has_target radgate-pg || has_target radgate-pg2; then prepare_radgate_pg "$c"; fi
   if [ "$HAVE_FR" = 1 ]; then
     has_target freeradius-sql && prepare_freeradius sql "$c"
     has_target freeradius-files && prepare_freeradius files "$c"
+    has_target freeradius-pg && prepare_freeradius pg "$c"
   fi
 done
 describe_servers >>"$OUT/machine.txt"
@@ -870,8 +1252,11 @@ serve_unit() {
   case "$target" in
     responder) serve_responder "$codes" "$2" ;;
     radgate) serve_radgate "$codes" "$2" ;;
+    radgate-pg) serve_radgate_pg "$codes" "$2" 1 ;;
+    radgate-pg2) serve_radgate_pg "$codes" "$2" 2 ;;
     freeradius-sql) serve_freeradius sql "$threads" "$codes" "$2" ;;
     freeradius-files) serve_freeradius files "$threads" "$codes" "$2" ;;
+    freeradius-pg) serve_freeradius pg "$threads" "$codes" "$2" ;;
     floor) serve_floor ;;
   esac
 }
@@ -898,6 +1283,17 @@ for r in $(seq "$ROUNDS"); do
 done
 
 # ---------------------------------------------------------------- summary
+# The targets' order in the tables; the ratios: "BASE:OTHER,OTHER,..." (each
+# BASE / each OTHER, in that order); the targets with a scaling line.
+if [ "$DATABASE" = postgres ]; then
+  TARGET_ORDER="radgate-pg radgate-pg2 responder freeradius-pg floor"
+  RATIO_PLAN="radgate-pg:freeradius-pg,responder,floor radgate-pg2:freeradius-pg,radgate-pg,responder,floor"
+  SCALING_TARGETS="radgate-pg radgate-pg2"
+else
+  TARGET_ORDER="radgate responder freeradius-sql freeradius-files floor"
+  RATIO_PLAN="radgate:responder,freeradius-sql,freeradius-files,floor"
+  SCALING_TARGETS="radgate"
+fi
 # Median of a[1..n] (awk), shared by the programs below.
 AWK_MEDIAN='
 function median(a, n,    i, j, t, b) {
@@ -914,7 +1310,7 @@ function skey(t, th, m, c, k,    i, mi, ti) {
   if (t == "floor") k = 999999999999
   return sprintf("%02d %010d %012d %02d %06d", mi, c, k, ti, (th == "-") ? 0 : th)
 }
-BEGIN { nm = split(modes, M, " "); nt = split("radgate responder freeradius-sql freeradius-files floor", T, " ") }'
+BEGIN { nm = split(modes, M, " "); nt = split("'"$TARGET_ORDER"'", T, " ") }'
 # rounds.tsv: collect each (target, threads, mode, concurrency, codes); the
 # programs using this call stats() in their END.
 AWK_COLLECT='
@@ -1013,7 +1409,7 @@ rm -f "$SUMMARY.rows"
       if (nth > 1 && bt == th[nth] && rs[nth] > 1.05 * rs[nth - 1]) edge = 1
       if (edge)
         warn = warn sprintf("  WARNING %s %s conc %s codes %s: the best thread count (%s) is at the edge of the sweep (%s-%s) and over 5%% ahead of its neighbour; widen it (--fr-%s-threads)\n", \
-          gk[1], gk[2], gk[3], gk[4], bt, th[1], th[nth], (gk[1] == "freeradius-sql") ? "sql" : "files")
+          gk[1], gk[2], gk[3], gk[4], bt, th[1], th[nth], substr(gk[1], 12))
     }
     {
       k = $1 "\t" $2 "\t" $3 "\t" $4
@@ -1030,19 +1426,26 @@ rm -f "$SUMMARY.rows"
   fi
 
   echo
-  echo "radgate / other, run against run in the same round (throughput: higher is better for radgate; p99: lower is better for radgate); median [min-max] over the rounds:"
-  awk -F'\t' -v modes="$MODES" "$AWK_MEDIAN$AWK_COLLECT"'
+  if [ "$DATABASE" = postgres ]; then
+    echo "radgate-pg (one node) and radgate-pg2 (two nodes on the same database) / other, run against run in the same round (throughput: higher is better for radgate; p99: lower is better for radgate); radgate-pg2 / radgate-pg is what the second node adds on this machine; median [min-max] over the rounds:"
+  else
+    echo "radgate / other, run against run in the same round (throughput: higher is better for radgate; p99: lower is better for radgate); median [min-max] over the rounds:"
+  fi
+  awk -F'\t' -v modes="$MODES" -v plan="$RATIO_PLAN" "$AWK_MEDIAN$AWK_COLLECT"'
     END {
       stats()
       found = 0
+      np = split(plan, P, " ")
+      for (pi = 1; pi <= np; pi++) {
+      split(P[pi], bo, ":"); base = bo[1]; no = split(bo[2], O, ",")
       for (i = 1; i <= nkeys; i++) {
         rk = keys[i]; split(rk, f, SUBSEP)
-        if (f[1] != "radgate") continue
+        if (f[1] != base) continue
         m = f[3]; c = f[4]; k = f[5]
-        printf "%s\t  %-9s conc %-4s codes %-8s radgate %.0f/s p99 %.3f ms (%d runs)\n", skey("radgate", "-", m, c, k), \
-          m, c, k, rmed[rk], pmed[rk], cnt[rk]
-        for (ti = 2; ti <= nt; ti++) {
-          o = T[ti]
+        printf "%s\t  %-9s conc %-4s codes %-8s %s %.0f/s p99 %.3f ms (%d runs)\n", skey(base, "-", m, c, k), \
+          m, c, k, base, rmed[rk], pmed[rk], cnt[rk]
+        for (oi = 1; oi <= no; oi++) {
+          o = O[oi]
           if (o ~ /^freeradius-/) {
             g = o SUBSEP m SUBSEP c SUBSEP k
             if (!(g in best)) continue
@@ -1064,9 +1467,10 @@ rm -f "$SUMMARY.rows"
           if (o ~ /^freeradius-/ && (llmed[rk] - llmed[ok] > 0.1 || llmed[ok] - llmed[rk] > 0.1))
             note = note sprintf("  (NOT the same logging: %.2f log lines per request against %.2f)", llmed[rk], llmed[ok])
           printf "%s\t    / %-24s throughput x%.2f [%.2f-%.2f]  p99 x%.2f [%.2f-%.2f]  over %d round(s); %s %.0f/s p99 %.3f ms%s\n", \
-            skey("radgate", "-", m, c, k) sprintf(" %02d", ti), label, median(tr, n), amin(tr, n), amax(tr, n), \
+            skey(base, "-", m, c, k) sprintf(" %02d", oi + 1), label, median(tr, n), amin(tr, n), amax(tr, n), \
             median(pr, n), amin(pr, n), amax(pr, n), n, o, rmed[ok], pmed[ok], note
         }
+      }
       }
       if (!found) printf "~\t  (no round with radgate and another target at the same settings)\n"
       # The generator ceiling: a server at more than half of what the
@@ -1085,9 +1489,9 @@ rm -f "$SUMMARY.rows"
   # median of each codes value's runs, the ratio of the medians, and each
   # round's ratio (runs paired by round, so a round that failed for one
   # codes value is left out, not paired with another round).
-  scaling=$(awk -F'\t' "$AWK_MEDIAN"'
-    FNR == 1 || $3 != "radgate" { next }
-    { mk = $5 "\t" $6; mc[mk, $7] = 1; mks[mk] = 1; rps[mk, $7, $1] = $8; if ($1 + 0 > last) last = $1 + 0 }
+  scaling=$(awk -F'\t' -v targets="$SCALING_TARGETS" "$AWK_MEDIAN"'
+    FNR == 1 || index(" " targets " ", " " $3 " ") == 0 { next }
+    { mk = $3 "\t" $5 "\t" $6; mc[mk, $7] = 1; mks[mk] = 1; rps[mk, $7, $1] = $8; if ($1 + 0 > last) last = $1 + 0 }
     END {
       for (mk in mks) {
         split(mk, m, "\t")
@@ -1101,7 +1505,7 @@ rm -f "$SUMMARY.rows"
           for (rd = 1; rd <= last; rd++) if ((mk, c, rd) in rps) v[++n] = rps[mk, c, rd]
           if (n == 0) continue
           med[c] = median(v, n)
-          line = sprintf("  radgate scaling %-9s conc %-4s codes %-8s median %.0f req/s over %d run(s)", m[1], m[2], c, med[c], n)
+          line = sprintf("  %s scaling %-9s conc %-4s codes %-8s median %.0f req/s over %d run(s)", m[1], m[2], m[3], c, med[c], n)
           if (c != base) {
             if (med[base] > 0) line = line sprintf(" = %.0f%% of %s", 100 * med[c] / med[base], base)
             pn = 0; rl = ""
@@ -1115,7 +1519,7 @@ rm -f "$SUMMARY.rows"
           print line
         }
       }
-    }' "$ROUNDS_TSV" | sort -k3,3 -k5,5n -k7,7n)
+    }' "$ROUNDS_TSV" | sort -k1,1 -k3,3 -k5,5n -k7,7n)
   if [ -n "$scaling" ]; then printf '\n%s\n' "$scaling"; fi
   echo
 } | tee "$OUT/ratios.txt"
