@@ -460,13 +460,24 @@ impl Config {
         let _ = writeln!(s, "timezone:         {}", sv.timezone.name());
         let _ = writeln!(s, "duplicate window: {} s", sv.duplicate_window.as_secs());
         let db = &self.database;
-        let _ = writeln!(
-            s,
-            "database:         {} (synchronous={}, busy_timeout={} ms)",
-            redact_url(&db.url),
-            db.synchronous,
-            db.busy_timeout.as_millis()
-        );
+        if crate::store::postgres::is_postgres_url(&db.url) {
+            let _ = writeln!(
+                s,
+                "database:         {} (PostgreSQL; per node {} writer connections, \
+                 up to {} more for the CLI and API)",
+                redact_url(&db.url),
+                crate::store::postgres::writer::LANES,
+                crate::store::postgres::POOL_SIZE
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "database:         {} (synchronous={}, busy_timeout={} ms)",
+                redact_url(&db.url),
+                db.synchronous,
+                db.busy_timeout.as_millis()
+            );
+        }
         let a = &self.auth;
         let interim = if a.acct_interim_interval == 0 {
             "not sent".to_string()

@@ -262,12 +262,26 @@ fn bad_config_names_file_key_and_problem() {
     assert_eq!(o.status.code(), Some(3));
 }
 
-#[test]
-fn check_config_summarizes_without_secrets() {
-    let e = Env::new();
+cli_both_backends! {
+fn check_config_summarizes_without_secrets(b: Backend) {
+    let e = Env::on(b);
     let out = e.ok(&["check-config"]);
     assert!(out.contains("local"), "{out}");
     assert!(!out.contains("testing123"), "secret printed: {out}");
+    // The database line speaks of the backend in use: SQLite's settings
+    // mean nothing on PostgreSQL.
+    let db = out
+        .lines()
+        .find(|l| l.starts_with("database:"))
+        .unwrap_or_else(|| panic!("{out}"));
+    match b {
+        common::Backend::Sqlite => assert!(db.contains("synchronous=full"), "{db}"),
+        common::Backend::Postgres => {
+            assert!(db.contains("PostgreSQL") && db.contains("writer connections"), "{db}");
+            assert!(!db.contains("synchronous"), "{db}");
+        }
+    }
+}
 }
 
 #[test]

@@ -262,3 +262,77 @@ async fn a_postgresql_restart_is_ridden_out_without_a_wrong_answer() {
     );
     s.shutdown().await;
 }
+
+/// The writer prepares its statements once per connection, and PostgreSQL
+/// keeps one plan for each: the plan must find rows through an index even
+/// when it is made on an empty database (a new install, or one emptied), or
+/// the writer gets slower with every session stored. Each statement's
+/// generic plan, with the writer's session settings, on freshly migrated and
+/// analysed empty tables, and again after rows came and went (vacuumed and
+/// analysed empty, which plans differently): no sequential scan, and the
+/// primary key walked only to look up ids (never scanned in id order under a
+/// filter).
+#[tokio::test]
+async fn the_writers_plans_use_their_indexes_on_an_empty_database() {
+    use radgate::store::postgres::writer::{STATEMENTS, WRITER_SESSION};
+    let Some(pg) = pg::server() else {
+        return;
+    };
+    let url = pg.fresh_database().await;
+    let s = node(&url).await;
+    drop(s);
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let emptied = "INSERT INTO access_tokens (unique_id, access_code, code_key, minutes_included, \
+           created_on, updated_on) SELECT 'u' || g, 'C' || g, 'C' || g, 60, 0, 0 \
+           FROM generate_series(1, 2000) g; \
+         INSERT INTO sessions (token_id, nas, device, state, acct_session_id, created_at, updated_at) \
+           SELECT id, '192.0.2.1', 'dev' || id, 'closed', 's' || id, 0, 0 FROM access_tokens; \
+         DELETE FROM sessions; DELETE FROM access_tokens; VACUUM ANALYZE";
+    let mut bad = Vec::new();
+    for (state, setup) in [("new", "ANALYZE"), ("emptied", emptied)] {
+        // One at a time: VACUUM cannot run in the implicit transaction of
+        // several statements.
+        for statement in setup.split("; ") {
+            client.batch_execute(statement).await.unwrap();
+        }
+        client
+            .batch_execute(&format!(
+                "DEALLOCATE ALL; SET plan_cache_mode = force_generic_plan; {WRITER_SESSION}"
+            ))
+            .await
+            .unwrap();
+        for (i, sql) in STATEMENTS.iter().enumerate() {
+            let params = client.prepare(sql).await.unwrap().params().len();
+            client
+                .batch_execute(&format!("PREPARE s{i} AS {sql}"))
+                .await
+                .unwrap();
+            let args = if params == 0 {
+                String::new()
+            } else {
+                format!("({})", vec!["NULL"; params].join(", "))
+            };
+            let plan: Vec<String> = client
+                .query(&format!("EXPLAIN EXECUTE s{i}{args}"), &[])
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect();
+            let text = plan.join("\n");
+            let pkey_walk = plan.iter().enumerate().any(|(n, line)| {
+                line.contains("_pkey on ")
+                    && !plan
+                        .get(n + 1)
+                        .is_some_and(|next| next.contains("Index Cond: (id = "))
+            });
+            if text.contains("Seq Scan") || pkey_walk {
+                bad.push(format!("{state}: {sql}\n{text}"));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "plans that scan:\n\n{}", bad.join("\n\n"));
+}

@@ -167,6 +167,176 @@ pub fn transition(seen: Option<Seen>, status: AcctStatus, reported: Option<i64>)
     }
 }
 
+/// A stored session with the packet's NAS and Acct-Session-Id, as a backend
+/// reads it (see [`plan`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored<'a> {
+    pub ended: Ended,
+    /// Highest Acct-Session-Time seen, seconds.
+    pub session_time: i64,
+    /// The code key its packets named (its User-Name, else its token's code).
+    pub code_key: &'a str,
+    /// When it ended (Stop, or radgate closing it).
+    pub stopped_at: Option<i64>,
+}
+
+/// What an accounting packet (Start, Interim-Update, Stop) brings to
+/// [`plan`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Packet<'a> {
+    pub status: AcctStatus,
+    /// The code key of its User-Name, if it has one.
+    pub code_key: Option<&'a str>,
+    /// Acct-Session-Time, if present.
+    pub session_time: Option<i64>,
+    /// Acct-Delay-Time, seconds (0 without it).
+    pub delay: i64,
+    pub now: i64,
+}
+
+/// What to do with an accounting packet, decided from the stored sessions
+/// with its NAS and Acct-Session-Id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// Record nothing; the reason, for the log.
+    Ignore(&'static str),
+    /// The lookup returned as many sessions as it takes, none of the
+    /// packet's code: read the newest session of this id whose User-Name is
+    /// the packet's (a NAS whose ids repeat that often) and decide on it
+    /// alone with [`plan_own`]; without one, decide on the sessions read
+    /// with [`plan`] and no lookup limit.
+    LookForOwn,
+    Record(Record),
+}
+
+/// A packet to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The stored session (index into the sessions given) it belongs to;
+    /// `None`: a session of its own, to create.
+    pub session: Option<usize>,
+    /// The live sessions (indexes) a session of its own replaces: closed,
+    /// reason `replaced`, when it is recorded.
+    pub replaces: Vec<usize>,
+    /// What it does to its session; `ignore` set for a duplicate or late
+    /// packet (nothing to write).
+    pub transition: Transition,
+}
+
+/// The longest Acct-Delay-Time believed: a day (what a NAS may plausibly
+/// have queued).
+const MAX_DELAY: i64 = 86_400;
+
+/// Decide what a Start/Interim-Update/Stop does, given the stored sessions
+/// with its NAS and Acct-Session-Id, newest first (at most `lookup_limit`
+/// of them). See [`match_session`] and [`transition`].
+pub fn plan(stored: &[Stored], p: &Packet, lookup_limit: usize) -> Plan {
+    // Without User-Name a packet cannot tell sessions of several codes on
+    // one id apart: it is not matched to any.
+    if p.code_key.is_none()
+        && stored
+            .iter()
+            .any(|s| stored.first().is_some_and(|f| f.code_key != s.code_key))
+    {
+        return Plan::Ignore("no User-Name, and several codes have used this Acct-Session-Id");
+    }
+    let candidates: Vec<Candidate> = stored.iter().map(|s| candidate(s, p, false)).collect();
+    if stored.len() >= lookup_limit
+        && p.code_key.is_some()
+        && !candidates.iter().any(|c| c.same_code)
+    {
+        return Plan::LookForOwn;
+    }
+    decide(stored, &candidates, p)
+}
+
+/// [`plan`] on the one session of the packet's id found by its User-Name
+/// (after [`Plan::LookForOwn`]).
+pub fn plan_own(own: &Stored, p: &Packet) -> Plan {
+    decide(std::slice::from_ref(own), &[candidate(own, p, true)], p)
+}
+
+fn candidate(s: &Stored, p: &Packet, own: bool) -> Candidate {
+    // When the NAS sent the packet first.
+    let event = p.now - p.delay.clamp(0, MAX_DELAY);
+    Candidate {
+        ended: s.ended,
+        same_code: own || p.code_key.is_none_or(|k| k == s.code_key),
+        since_end: s.stopped_at.map(|t| event - t),
+    }
+}
+
+fn decide(stored: &[Stored], candidates: &[Candidate], p: &Packet) -> Plan {
+    let session = match_session(candidates, p.status);
+    let replaces = match session {
+        Some(_) => Vec::new(),
+        None => (0..stored.len())
+            .filter(|&i| stored[i].ended == Ended::No)
+            .collect(),
+    };
+    let seen = session.and_then(|i| stored.get(i)).map(|s| Seen {
+        ended: s.ended,
+        session_time: s.session_time,
+    });
+    Plan::Record(Record {
+        session,
+        replaces,
+        transition: transition(seen, p.status, p.session_time),
+    })
+}
+
+/// How a session of its own is stored when it is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Opening {
+    /// `closed` for a first packet that is a Stop (its Start was lost),
+    /// else `active`.
+    pub state: &'static str,
+    /// Closed now (a Stop).
+    pub stopped: bool,
+    pub terminate_cause: Option<u32>,
+    pub close_reason: Option<&'static str>,
+    /// Keep the packet's octet and packet counters (a Start's are 0 by
+    /// definition; some NASes send garbage there).
+    pub counters: bool,
+}
+
+/// How a packet that creates its session stores it.
+pub fn opening(t: &Transition, status: AcctStatus, terminate_cause: Option<u32>) -> Opening {
+    let counters = status != AcctStatus::Start;
+    if t.close {
+        Opening {
+            state: "closed",
+            stopped: true,
+            terminate_cause,
+            close_reason: Some("stop"),
+            counters,
+        }
+    } else {
+        Opening {
+            state: "active",
+            stopped: false,
+            terminate_cause: None,
+            close_reason: None,
+            counters,
+        }
+    }
+}
+
+/// Whether recording this packet spends a single-use code: its session
+/// ended, and not by the NAS or an admin ([`ends_the_guests_use`]).
+pub fn spends(t: &Transition, terminate_cause: Option<u32>) -> bool {
+    t.close && ends_the_guests_use(terminate_cause)
+}
+
+/// Whether a packet that charged `charge` seconds to a token that had
+/// `left` seconds before it used the last of the time: the sessions still
+/// running on the token are then to be disconnected (their
+/// Session-Timeout assumed each was alone on the code). Every later
+/// charging packet of a session that keeps running asks again.
+pub fn used_up(left: i64, charge: i64) -> bool {
+    charge > 0 && left - charge <= 0
+}
+
 /// A 64-bit counter from its 32-bit value and Gigawords (RFC 2869 §5.1),
 /// saturated at `i64::MAX` (Gigawords ≥ 2^31, 8 EiB, come only from a broken
 /// or hostile NAS and must not turn into a negative count).
@@ -367,5 +537,151 @@ mod tests {
         ] {
             assert_eq!(s.as_str(), name);
         }
+    }
+
+    fn stored(ended: Ended, code_key: &str, stopped_at: Option<i64>) -> Stored<'_> {
+        Stored {
+            ended,
+            session_time: 100,
+            code_key,
+            stopped_at,
+        }
+    }
+
+    fn packet(status: AcctStatus, code_key: Option<&str>) -> Packet<'_> {
+        Packet {
+            status,
+            code_key,
+            session_time: Some(160),
+            delay: 0,
+            now: 10_000,
+        }
+    }
+
+    #[test]
+    fn a_packet_belongs_to_its_codes_live_session_and_charges_the_increase() {
+        let s = [stored(Ended::No, "A", None)];
+        let Plan::Record(r) = plan(&s, &packet(Interim, Some("A")), 16) else {
+            panic!()
+        };
+        assert_eq!(r.session, Some(0));
+        assert!(r.replaces.is_empty());
+        assert_eq!(r.transition.charge, 60);
+        assert!(!r.transition.ignore);
+    }
+
+    #[test]
+    fn a_session_of_another_code_on_the_id_is_replaced() {
+        let s = [
+            stored(Ended::No, "B", None),
+            stored(Ended::ByStop, "B", Some(1)),
+        ];
+        let Plan::Record(r) = plan(&s, &packet(Start, Some("A")), 16) else {
+            panic!()
+        };
+        assert_eq!(r.session, None);
+        assert_eq!(r.replaces, vec![0], "only the live one");
+        assert!(r.transition.open);
+    }
+
+    #[test]
+    fn without_user_name_several_codes_on_an_id_are_not_told_apart() {
+        let s = [stored(Ended::No, "A", None), stored(Ended::No, "B", None)];
+        assert!(matches!(
+            plan(&s, &packet(Interim, None), 16),
+            Plan::Ignore(_)
+        ));
+        // One code: the packet is that code's.
+        let s = [stored(Ended::No, "A", None)];
+        assert!(matches!(
+            plan(&s, &packet(Interim, None), 16),
+            Plan::Record(Record {
+                session: Some(0),
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_full_lookup_without_the_code_looks_for_its_own() {
+        let s = vec![stored(Ended::ByStop, "B", Some(1)); 3];
+        let p = packet(Interim, Some("A"));
+        assert_eq!(plan(&s, &p, 3), Plan::LookForOwn);
+        // Found by User-Name: of this code, and decided on alone.
+        let own = stored(Ended::No, "whatever", None);
+        let Plan::Record(r) = plan_own(&own, &p) else {
+            panic!()
+        };
+        assert_eq!(r.session, Some(0));
+        // Not found: decided on what was read (a session of its own).
+        let Plan::Record(r) = plan(&s, &p, usize::MAX) else {
+            panic!()
+        };
+        assert_eq!(r.session, None);
+        // Fewer than the limit, or the code among them: no second look.
+        assert_ne!(plan(&s, &p, 4), Plan::LookForOwn);
+        assert_ne!(plan(&s, &packet(Interim, None), 3), Plan::LookForOwn);
+    }
+
+    #[test]
+    fn acct_delay_time_dates_the_packet_bounded_by_a_day() {
+        // Stopped at 9,000; an Interim at 10,000 is past LATE_PACKET, unless
+        // the NAS says it sent it 990 s ago (then it is the session's own).
+        let s = [stored(Ended::ByStop, "A", Some(9_000))];
+        let mut p = packet(Interim, Some("A"));
+        assert!(matches!(
+            plan(&s, &p, 16),
+            Plan::Record(Record { session: None, .. })
+        ));
+        p.delay = 990;
+        assert!(matches!(
+            plan(&s, &p, 16),
+            Plan::Record(Record {
+                session: Some(0),
+                ..
+            })
+        ));
+        // A delay beyond a day counts as a day.
+        p.now = 9_000 + 86_400 + LATE_PACKET + 1;
+        p.delay = i64::MAX;
+        assert!(matches!(
+            plan(&s, &p, 16),
+            Plan::Record(Record { session: None, .. })
+        ));
+    }
+
+    #[test]
+    fn how_a_new_session_is_stored_and_what_spends_and_disconnects() {
+        let stop = transition(None, Stop, Some(30));
+        let o = opening(&stop, Stop, Some(1));
+        assert_eq!(
+            (
+                o.state,
+                o.stopped,
+                o.terminate_cause,
+                o.close_reason,
+                o.counters
+            ),
+            ("closed", true, Some(1), Some("stop"), true)
+        );
+        let start = transition(None, Start, Some(0));
+        let o = opening(&start, Start, Some(1));
+        assert_eq!(
+            (
+                o.state,
+                o.stopped,
+                o.terminate_cause,
+                o.close_reason,
+                o.counters
+            ),
+            ("active", false, None, None, false)
+        );
+        assert!(spends(&stop, Some(1)));
+        assert!(!spends(&stop, Some(6)));
+        assert!(!spends(&start, None));
+        assert!(used_up(60, 60));
+        assert!(used_up(-5, 1));
+        assert!(!used_up(61, 60));
+        assert!(!used_up(0, 0), "a packet that charges nothing asks nothing");
     }
 }

@@ -33,7 +33,7 @@ use crate::token::{AccessToken, CmpOp, FilterValue, NewToken, TokenField, TokenF
 const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/0001_init.sql")];
 
 /// Connections the CLI and the API may hold at once, per process.
-const POOL_SIZE: usize = 8;
+pub const POOL_SIZE: usize = 8;
 
 /// Taken (per transaction) while migrating: one node at a time.
 const MIGRATION_LOCK: i64 = 0x7261_6467_6174_6501; // "radgate\x01"

@@ -28,7 +28,7 @@ use crate::store::writer::{
     WriterSettings,
 };
 
-use crate::policy::accounting::{self, AcctStatus, Candidate, Ended, Seen};
+use crate::policy::accounting::{self, AcctStatus, Ended, Plan};
 use crate::policy::auth::{
     self, AuthOptions, Decision, LivePlaces, RejectReason, RequestFacts, TokenFacts,
 };
@@ -837,6 +837,21 @@ struct SeenSession {
     stopped_at: Option<i64>,
 }
 
+impl SeenSession {
+    fn stored(&self) -> accounting::Stored<'_> {
+        accounting::Stored {
+            ended: self.ended,
+            session_time: self.session_time,
+            code_key: &self.code_key,
+            stopped_at: self.stopped_at,
+        }
+    }
+}
+
+fn stored(rows: &[SeenSession]) -> Vec<accounting::Stored<'_>> {
+    rows.iter().map(SeenSession::stored).collect()
+}
+
 /// A row of [`SESSIONS_BY_ID`] (or [`SESSION_BY_ID_AND_USER`]).
 fn seen_session(r: &rusqlite::Row) -> rusqlite::Result<SeenSession> {
     let closed: bool = r.get(1)?;
@@ -896,58 +911,47 @@ fn account(
         .query_map(params![a.nas, sid], seen_session)?
         .collect::<Result<_, _>>()?;
     let packet_code = a.user_name.as_deref().map(code_key);
-    // Without User-Name a packet cannot tell sessions of several codes on
-    // one id apart: it is not matched to any.
-    if packet_code.is_none() && rows.iter().any(|s| s.code_key != rows[0].code_key) {
-        return Ok(AcctOutcome::ignored(
-            "no User-Name, and several codes have used this Acct-Session-Id",
-        ));
-    }
-    // When the NAS sent the packet first (Acct-Delay-Time, bounded by what
-    // a NAS may plausibly have queued: a day).
-    let event = now - a.delay.clamp(0, 86_400);
-    let candidate = |s: &SeenSession| Candidate {
-        ended: s.ended,
-        same_code: packet_code.as_ref().is_none_or(|k| *k == s.code_key),
-        since_end: s.stopped_at.map(|t| event - t),
+    let packet = accounting::Packet {
+        status: a.status,
+        code_key: packet_code.as_deref(),
+        session_time: a.session_time,
+        delay: a.delay,
+        now,
     };
-    let mut candidates: Vec<Candidate> = rows.iter().map(candidate).collect();
-    // More sessions on this id than the lookup takes, none of this code: look
-    // for the code's own (a NAS whose ids repeat that often).
-    if rows.len() == SESSIONS_BY_ID_LIMIT && !candidates.iter().any(|c| c.same_code) {
-        if let Some(user) = a.user_name.as_deref() {
-            let own = conn
+    let mut plan = accounting::plan(&stored(&rows), &packet, SESSIONS_BY_ID_LIMIT);
+    if plan == Plan::LookForOwn {
+        let own = match a.user_name.as_deref() {
+            Some(user) => conn
                 .prepare_cached(SESSION_BY_ID_AND_USER)?
                 .query_row(params![a.nas, sid, user], seen_session)
-                .optional()?;
-            if let Some(s) = own {
-                // Found by its User-Name: of this code.
-                candidates = vec![Candidate {
-                    same_code: true,
-                    ..candidate(&s)
-                }];
-                rows = vec![s];
-            }
-        }
-    }
-    // A session of its own (see `match_session`) replaces the live sessions
-    // with this id: they are closed when it is recorded.
-    let (row, replaces): (Option<SeenSession>, Vec<i64>) =
-        match accounting::match_session(&candidates, a.status) {
-            Some(i) => (Some(rows.swap_remove(i)), Vec::new()),
-            None => (
-                None,
-                rows.iter()
-                    .filter(|s| s.ended == Ended::No)
-                    .map(|s| s.id)
-                    .collect(),
-            ),
+                .optional()?,
+            None => None,
         };
-    let seen = row.as_ref().map(|s| Seen {
-        ended: s.ended,
-        session_time: s.session_time,
-    });
-    let tr = accounting::transition(seen, a.status, a.session_time);
+        plan = match own {
+            Some(s) => {
+                rows = vec![s];
+                accounting::plan_own(&rows[0].stored(), &packet)
+            }
+            None => accounting::plan(&stored(&rows), &packet, usize::MAX),
+        };
+    }
+    let record = match plan {
+        Plan::Record(r) => r,
+        Plan::Ignore(why) => return Ok(AcctOutcome::ignored(why)),
+        Plan::LookForOwn => return Ok(AcctOutcome::ignored("no session found by User-Name")),
+    };
+    // A session of its own replaces the live sessions with this id: they
+    // are closed when it is recorded.
+    let replaces: Vec<i64> = record
+        .replaces
+        .iter()
+        .filter_map(|&i| rows.get(i).map(|s| s.id))
+        .collect();
+    let row = record
+        .session
+        .filter(|&i| i < rows.len())
+        .map(|i| rows.swap_remove(i));
+    let tr = record.transition;
     if tr.ignore {
         return Ok(AcctOutcome {
             token_id: row.map(|s| s.token.id),
@@ -955,7 +959,6 @@ fn account(
         });
     }
     conn.writing()?;
-    let counters = a.status != AcctStatus::Start;
     let token = match row {
         Some(s) => {
             // Interim-Updates leave `state` out of the statement, so SQLite
@@ -1008,7 +1011,8 @@ fn account(
             let Some(token) = find_token_use(conn, user, a.business_id, &a.nas, codes)? else {
                 return Ok(AcctOutcome::ignored("unknown code"));
             };
-            let (io, oo, ip, op) = if counters {
+            let opening = accounting::opening(&tr, a.status, a.terminate_cause);
+            let (io, oo, ip, op) = if opening.counters {
                 (
                     a.input_octets,
                     a.output_octets,
@@ -1027,13 +1031,12 @@ fn account(
             } else {
                 None
             };
-            // A first packet that is a Stop (the Start was lost) opens the
-            // session closed.
-            let (state, stopped_at, cause, reason) = if tr.close {
-                ("closed", Some(now), a.terminate_cause, Some("stop"))
-            } else {
-                ("active", None, None, None)
-            };
+            let (state, stopped_at, cause, reason) = (
+                opening.state,
+                opening.stopped.then_some(now),
+                opening.terminate_cause,
+                opening.close_reason,
+            );
             for old in replaces {
                 conn.prepare_cached(REPLACED)?.execute(params![now, old])?;
             }
@@ -1074,7 +1077,7 @@ fn account(
     // nothing (a Start) stamps it only when it is older than
     // LAST_ACCESS_RESOLUTION, like a login, and defers that stamp when it
     // is all the packet would write (see stamps.rs).
-    let spends = tr.close && accounting::ends_the_guests_use(a.terminate_cause);
+    let spends = accounting::spends(&tr, a.terminate_cause);
     let stale = stamps
         .last_access(token.id, token.last_access)
         .is_none_or(|t| now - t >= LAST_ACCESS_RESOLUTION);
@@ -1095,8 +1098,7 @@ fn account(
     // was alone on the code). Every later charging packet of a session that
     // keeps running asks again. (The token was read in this transaction, by
     // the only writer: `left` is exact.)
-    let left = token.left - tr.charge;
-    let disconnect = if tr.charge > 0 && left <= 0 {
+    let disconnect = if accounting::used_up(token.left, tr.charge) {
         live_sessions(conn, token.id)?
     } else {
         Vec::new()
