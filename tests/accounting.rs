@@ -652,3 +652,88 @@ async fn a_start_defers_its_last_access_stamp_and_a_charge_writes_it() {
     assert!(t.last_access.unwrap() >= since, "{:?}", t.last_access);
     s.shutdown().await;
 }
+
+both_backends! {
+/// Whole sessions arriving in one burst, so that the writer takes many
+/// packets of one session, and of two sessions of one code, into one batch
+/// (PostgreSQL decides such a batch in memory and writes it back at once):
+/// each code is charged exactly the sum of its sessions, every session is
+/// recorded once and closed with its last time, counters kept, and a late
+/// duplicate after the Stop changes nothing. A UserLimit code's pending
+/// place (from its login) is confirmed by its Start, not doubled.
+#[tokio::test]
+async fn whole_sessions_in_one_burst_are_charged_exactly(b: Backend) {
+    let s = TestServer::start_on(b).await;
+    let codes: Vec<String> = (0..20).map(|i| format!("BATCH{i:02}")).collect();
+    for (i, code) in codes.iter().enumerate() {
+        s.token(code, 600, |t| {
+            if i % 2 == 0 {
+                t.user_limit = Some(2)
+            }
+        })
+        .await;
+    }
+    // Logins first for the UserLimit codes: a pending place per device.
+    let auth = Client::new(s.addr).await;
+    let mac = |i: usize, k: usize| format!("02:00:00:00:{i:02x}:{k:02x}");
+    for (i, code) in codes.iter().enumerate().filter(|(i, _)| i % 2 == 0) {
+        for k in 0..2 {
+            let r = auth
+                .auth((i * 2 + k) as u8, code, Pw::Pap(code), Some(&mac(i, k)))
+                .await;
+            assert!(r.is_accept(), "{code}: {r:?}");
+        }
+    }
+    let c = Client::new(s.acct_addr).await;
+    let mut reqs = Vec::new();
+    let sids: Vec<Vec<String>> = (0..codes.len())
+        .map(|i| (0..2).map(|k| format!("burst-{i}-{k}")).collect())
+        .collect();
+    let macs: Vec<Vec<String>> = (0..codes.len())
+        .map(|i| (0..2).map(|k| mac(i, k)).collect())
+        .collect();
+    let mut ident = 0u8;
+    for (i, code) in codes.iter().enumerate() {
+        for k in 0..2 {
+            for (status, t) in [(START, 0), (INTERIM, 60), (INTERIM, 120), (STOP, 180), (INTERIM, 120)] {
+                let p = Acct {
+                    status,
+                    user: code,
+                    session_id: &sids[i][k],
+                    session_time: Some(t),
+                    mac: Some(&macs[i][k]),
+                    input_octets: Some(t * 1000),
+                    ..Default::default()
+                };
+                reqs.push(acct_request(ident, &p, SECRET));
+                ident = ident.wrapping_add(1);
+            }
+        }
+    }
+    for r in &reqs {
+        c.send(r).await;
+    }
+    let mut buf = vec![0u8; 4096];
+    for _ in 0..reqs.len() {
+        tokio::time::timeout(Duration::from_secs(5), c.sock.recv(&mut buf))
+            .await
+            .expect("an answer to every packet")
+            .unwrap();
+    }
+    for (i, code) in codes.iter().enumerate() {
+        assert_eq!(s.seconds_used(code).await, 360, "{code}");
+        for k in 0..2 {
+            let v = s.sessions(&sids[i][k]).await;
+            assert_eq!(v.len(), 1, "{code} {k}: {v:?}");
+            let x = &v[0];
+            assert_eq!(x.state, "closed", "{x:?}");
+            assert_eq!(x.session_time, 180, "{x:?}");
+            assert_eq!(x.close_reason.as_deref(), Some("stop"), "{x:?}");
+            assert_eq!(x.input_octets, 180_000, "{x:?}");
+        }
+    }
+    // One row per session: the UserLimit codes' pending places became them.
+    assert_eq!(s.session_count().await, codes.len() * 2);
+    s.shutdown().await;
+}
+}

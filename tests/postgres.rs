@@ -274,7 +274,7 @@ async fn a_postgresql_restart_is_ridden_out_without_a_wrong_answer() {
 /// filter).
 #[tokio::test]
 async fn the_writers_plans_use_their_indexes_on_an_empty_database() {
-    use radgate::store::postgres::writer::{STATEMENTS, WRITER_SESSION};
+    use radgate::store::postgres::writer::{prepared_statements, WRITER_SESSION};
     let Some(pg) = pg::server() else {
         return;
     };
@@ -304,7 +304,7 @@ async fn the_writers_plans_use_their_indexes_on_an_empty_database() {
             ))
             .await
             .unwrap();
-        for (i, sql) in STATEMENTS.iter().enumerate() {
+        for (i, sql) in prepared_statements().iter().enumerate() {
             let params = client.prepare(sql).await.unwrap().params().len();
             client
                 .batch_execute(&format!("PREPARE s{i} AS {sql}"))

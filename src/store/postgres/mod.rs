@@ -8,6 +8,7 @@
 //! `target_session_attrs=read-write`, unix sockets with `host=/path`),
 //! pooled by deadpool-postgres.
 
+mod accounting;
 mod apikeys;
 mod copy;
 mod sessions;

@@ -221,7 +221,7 @@ impl Writer {
 /// The writer's connection and its statements, prepared when it connects
 /// (so that the methods take `&self`: the requests of a batch run at once
 /// on the one connection, and their statements go out pipelined).
-struct Conn {
+pub(super) struct Conn {
     client: Client,
     statements: HashMap<&'static str, Statement>,
 }
@@ -237,8 +237,18 @@ struct Conn {
 /// (tests/postgres.rs `the_writers_plans_use_their_indexes_…`).
 pub const WRITER_SESSION: &str = "SET enable_seqscan = off";
 
-/// The statements the writer prepares on each connection.
-pub const STATEMENTS: &[&str] = &[
+/// Every statement the writer prepares on each connection (its own and
+/// the set-based accounting's).
+pub fn prepared_statements() -> Vec<&'static str> {
+    STATEMENTS
+        .iter()
+        .chain(super::accounting::STATEMENTS)
+        .copied()
+        .collect()
+}
+
+/// The writer's own statements (see [`prepared_statements`]).
+const STATEMENTS: &[&str] = &[
     LOCK_TOKENS,
     TOKEN_FACTS,
     TOKEN_FACTS_LOCKED,
@@ -267,7 +277,7 @@ impl Conn {
         self.statements.get(sql)
     }
 
-    async fn query(
+    pub(super) async fn query(
         &self,
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
@@ -278,7 +288,7 @@ impl Conn {
         }
     }
 
-    async fn query_opt(
+    pub(super) async fn query_opt(
         &self,
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
@@ -289,7 +299,7 @@ impl Conn {
         }
     }
 
-    async fn execute(
+    pub(super) async fn execute(
         &self,
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
@@ -316,10 +326,10 @@ async fn connect(pg: &tokio_postgres::Config) -> Result<Conn, tokio_postgres::Er
     // plan_cache_mode = force_custom_plan, costs half the throughput.)
     client.batch_execute(WRITER_SESSION).await?;
     // Prepared together: one round trip for all of them.
+    let all = prepared_statements();
     let prepared =
-        futures_util::future::try_join_all(STATEMENTS.iter().map(|sql| client.prepare(sql)))
-            .await?;
-    let statements = STATEMENTS.iter().copied().zip(prepared).collect();
+        futures_util::future::try_join_all(all.iter().map(|sql| client.prepare(sql))).await?;
+    let statements = all.into_iter().zip(prepared).collect();
     Ok(Conn { client, statements })
 }
 
@@ -630,19 +640,46 @@ async fn pipelined(
                 let todo: Vec<Option<Job>> = (start..end)
                     .map(|i| if out[i].is_some() { None } else { jobs[i] })
                     .collect();
-                let groups = group(&todo);
+                // Groups of accounting packets only go to the set-based
+                // path (store/postgres/accounting.rs), the others one
+                // request at a time, the groups at once.
+                let (fast, slow): (Vec<Vec<usize>>, Vec<Vec<usize>>) =
+                    group(&todo).into_iter().partition(|members| {
+                        members.iter().any(|&i| todo[i].is_some())
+                            && members.iter().all(|&i| match todo[i] {
+                                None => true,
+                                Some(Job::Acct(a)) => super::accounting::may_take(a),
+                                Some(Job::Auth(_)) => false,
+                            })
+                    });
                 let todo = &todo;
-                let runs = groups.into_iter().map(|members| async move {
-                    let mut res = Vec::with_capacity(members.len());
-                    for i in members {
-                        if let Some(j) = todo[i] {
-                            let o = j.run(c, settings, throttle).await?;
-                            res.push((start + i, Ok(o)));
-                        }
+                let run_groups = |groups: Vec<Vec<usize>>| {
+                    futures_util::future::try_join_all(groups.into_iter().map(
+                        |members| async move {
+                            let mut res = Vec::with_capacity(members.len());
+                            for i in members {
+                                if let Some(j) = todo[i] {
+                                    let o = j.run(c, settings, throttle).await?;
+                                    res.push((start + i, Ok(o)));
+                                }
+                            }
+                            Ok::<_, StoreError>(res)
+                        },
+                    ))
+                };
+                let (slow_done, (fast_done, late)) =
+                    futures_util::future::try_join(run_groups(slow), set_based(c, todo, fast))
+                        .await?;
+                for group in slow_done {
+                    for (i, o) in group {
+                        out[i] = Some(o);
                     }
-                    Ok::<_, StoreError>(res)
-                });
-                for group in futures_util::future::try_join_all(runs).await? {
+                }
+                for (i, o) in fast_done {
+                    out[start + i] = Some(Ok(Outcome::Acct(o)));
+                }
+                // Groups the set-based path did not take, after it.
+                for group in run_groups(late).await? {
                     for (i, o) in group {
                         out[i] = Some(o);
                     }
@@ -664,6 +701,52 @@ async fn pipelined(
         let _ = c.client.batch_execute("ROLLBACK").await;
     }
     r
+}
+
+/// The accounting groups `fast` (indexes into `todo`) through the
+/// set-based path: read once, decided in arrival order, written once.
+/// Returns the outcomes (by index into `todo`) and the groups it did not
+/// take (see `accounting::Batch::takes`), for the one-by-one path.
+async fn set_based(
+    c: &Conn,
+    todo: &[Option<Job<'_>>],
+    fast: Vec<Vec<usize>>,
+) -> Result<(Vec<(usize, AcctOutcome)>, Vec<Vec<usize>>), StoreError> {
+    if fast.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let acct = |i: usize| match todo.get(i) {
+        Some(Some(Job::Acct(a))) => Some(*a),
+        _ => None,
+    };
+    let jobs: Vec<&AcctJob> = fast.iter().flatten().filter_map(|&i| acct(i)).collect();
+    let mut batch = super::accounting::read(c, &jobs).await?;
+    let (taken, late): (Vec<Vec<usize>>, Vec<Vec<usize>>) = fast
+        .into_iter()
+        .partition(|m| m.iter().filter_map(|&i| acct(i)).all(|a| batch.takes(a)));
+    let mut order: Vec<usize> = taken.into_iter().flatten().collect();
+    order.sort_unstable();
+    let mut decided = Vec::with_capacity(order.len());
+    for i in order {
+        if let Some(a) = acct(i) {
+            let (o, ran_out) = batch.account(a);
+            decided.push((i, o, ran_out));
+        }
+    }
+    let mut live = batch.write(c).await?;
+    let out = decided
+        .into_iter()
+        .map(|(i, mut o, ran_out)| {
+            if ran_out {
+                if let Some(t) = o.token_id {
+                    o.disconnect = live.get(&t).cloned().unwrap_or_default();
+                }
+            }
+            (i, o)
+        })
+        .collect();
+    live.clear();
+    Ok((out, late))
 }
 
 /// A LastAccess / first use stamp to write: (now, MAC to bind, token id).
@@ -1459,7 +1542,7 @@ async fn account(c: &Conn, a: &AcctJob) -> Result<AcctOutcome, StoreError> {
     })
 }
 
-async fn live_sessions(c: &Conn, token_id: i64) -> Result<Vec<LiveSession>, StoreError> {
+pub(super) async fn live_sessions(c: &Conn, token_id: i64) -> Result<Vec<LiveSession>, StoreError> {
     c.query(LIVE_SESSIONS, &[&token_id])
         .await?
         .iter()
