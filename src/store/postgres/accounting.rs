@@ -3,7 +3,8 @@
 //! in arrival order by the rules of `policy::accounting` (as if it ran
 //! alone after the ones before it), and what changed is written back with
 //! one statement per kind of change (`unnest` over arrays), whatever the
-//! number of packets. Statements per batch: 3 reads, at most 4 writes, plus
+//! number of packets. Statements per batch: the lock of the tokens (which
+//! reads them), 2 reads, at most 4 writes, plus
 //! one read of the live sessions of a code that ran out.
 //!
 //! It takes the common packets only: Start, Interim-Update and Stop with a
@@ -14,6 +15,7 @@
 use std::collections::HashMap;
 
 use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
 
 use super::writer::Conn;
 use crate::policy::accounting::{self, AcctStatus, Ended, Plan};
@@ -24,12 +26,6 @@ use crate::token::parse::code_key;
 /// Sessions read per Acct-Session-Id (as `SESSIONS_BY_ID`); a packet whose
 /// id has this many is left to the one-by-one path (which looks further).
 const LOOKUP: usize = 16;
-
-/// The tokens of the batch's codes, with what charging needs; the caller
-/// has locked them (LOCK_TOKENS) earlier in the transaction.
-pub(super) const TOKENS: &str = "SELECT id, code_key, business_id, \
-     minutes_included * 60 - seconds_used, user_limit, last_access, first_used_on \
-     FROM access_tokens WHERE code_key = ANY($1) ORDER BY id + 0";
 
 /// The sessions of each (NAS, Acct-Session-Id), newest first, with the
 /// code each was used with and its token's code now.
@@ -97,15 +93,8 @@ pub(super) const CHARGE: &str =
 /// id, whatever the plan thinks of the table's size.)
 ///
 /// The statements this module prepares (with the writer's).
-pub(super) const STATEMENTS: &[&str] = &[
-    TOKENS,
-    SESSIONS,
-    PENDING,
-    UPDATE_SESSIONS,
-    CONFIRM,
-    INSERT,
-    CHARGE,
-];
+pub(super) const STATEMENTS: &[&str] =
+    &[SESSIONS, PENDING, UPDATE_SESSIONS, CONFIRM, INSERT, CHARGE];
 
 /// LastAccess is written when older than this (as the one-by-one path).
 const LAST_ACCESS_RESOLUTION: i64 = 60;
@@ -219,9 +208,10 @@ pub(super) fn may_take(a: &AcctJob) -> bool {
     pair(a).is_some()
 }
 
-/// Read the sessions, tokens and pending places of `jobs`, in one round
-/// trip.
-pub(super) async fn read(c: &Conn, jobs: &[&AcctJob]) -> Result<Batch, StoreError> {
+/// Read the sessions and pending places of `jobs`, in one round trip;
+/// `tokens`: the rows of the batch's LOCK_TOKENS (every token its packets
+/// name by code, locked).
+pub(super) async fn read(c: &Conn, jobs: &[&AcctJob], tokens: &[Row]) -> Result<Batch, StoreError> {
     let mut keys: Vec<String> = jobs
         .iter()
         .filter_map(|a| a.user_name.as_deref().map(code_key))
@@ -233,8 +223,7 @@ pub(super) async fn read(c: &Conn, jobs: &[&AcctJob]) -> Result<Batch, StoreErro
     pairs.dedup();
     let (nases, sids): (Vec<&str>, Vec<&str>) =
         pairs.iter().map(|(n, s)| (n.as_str(), s.as_str())).unzip();
-    let (tokens, sessions, pending) = futures_util::future::try_join3(
-        c.query(TOKENS, &[&keys]),
+    let (sessions, pending) = futures_util::future::try_join(
         c.query(SESSIONS, &[&nases, &sids]),
         c.query(PENDING, &[&keys]),
     )
@@ -248,7 +237,7 @@ pub(super) async fn read(c: &Conn, jobs: &[&AcctJob]) -> Result<Batch, StoreErro
         updates: HashMap::new(),
         whole: Vec::new(),
     };
-    for r in &tokens {
+    for r in tokens {
         let key: String = r.try_get(1)?;
         let t = Token {
             id: r.try_get(0)?,

@@ -572,9 +572,12 @@ async fn pipelined(
     settings: &WriterSettings,
     throttle: &std::sync::Mutex<Throttle>,
 ) -> Result<Outcomes, StoreError> {
-    c.client.batch_execute("BEGIN").await?;
+    // BEGIN and the lock in one round trip (in order on the connection).
+    let (begun, locked) =
+        futures_util::future::join(c.client.batch_execute("BEGIN"), lock_tokens(c, jobs)).await;
+    begun?;
     let r = async {
-        lock_tokens(c, jobs).await?;
+        let locked = locked?;
         let mut out: Vec<Option<Result<Outcome, StoreError>>> =
             (0..jobs.len()).map(|_| None).collect();
         // Logins first, read all at once: a login of a code no accounting
@@ -667,9 +670,11 @@ async fn pipelined(
                         },
                     ))
                 };
-                let (slow_done, (fast_done, late)) =
-                    futures_util::future::try_join(run_groups(slow), set_based(c, todo, fast))
-                        .await?;
+                let (slow_done, (fast_done, late)) = futures_util::future::try_join(
+                    run_groups(slow),
+                    set_based(c, todo, fast, &locked),
+                )
+                .await?;
                 for group in slow_done {
                     for (i, o) in group {
                         out[i] = Some(o);
@@ -711,6 +716,7 @@ async fn set_based(
     c: &Conn,
     todo: &[Option<Job<'_>>],
     fast: Vec<Vec<usize>>,
+    locked: &[Row],
 ) -> Result<(Vec<(usize, AcctOutcome)>, Vec<Vec<usize>>), StoreError> {
     if fast.is_empty() {
         return Ok((Vec::new(), Vec::new()));
@@ -720,7 +726,7 @@ async fn set_based(
         _ => None,
     };
     let jobs: Vec<&AcctJob> = fast.iter().flatten().filter_map(|&i| acct(i)).collect();
-    let mut batch = super::accounting::read(c, &jobs).await?;
+    let mut batch = super::accounting::read(c, &jobs, locked).await?;
     let (taken, late): (Vec<Vec<usize>>, Vec<Vec<usize>>) = fast
         .into_iter()
         .partition(|m| m.iter().filter_map(|&i| acct(i)).all(|a| batch.takes(a)));
@@ -867,9 +873,12 @@ async fn one_by_one(
     settings: &WriterSettings,
     throttle: &std::sync::Mutex<Throttle>,
 ) -> Result<Outcomes, tokio_postgres::Error> {
-    c.client.batch_execute("BEGIN").await?;
+    // BEGIN and the lock in one round trip (in order on the connection).
+    let (begun, locked) =
+        futures_util::future::join(c.client.batch_execute("BEGIN"), lock_tokens(c, jobs)).await;
+    begun?;
     let r = async {
-        lock_tokens(c, jobs).await?;
+        locked?;
         let mut out = Vec::with_capacity(jobs.len());
         for j in jobs {
             match j {
@@ -889,7 +898,10 @@ async fn one_by_one(
 /// Lock the tokens the batch's requests name by code, in id order (see
 /// the module's comment). Logins of tokens without UserLimit need no lock
 /// and are left out: only requests that write what they read lock.
-async fn lock_tokens(c: &Conn, jobs: &[Option<Job<'_>>]) -> Result<(), tokio_postgres::Error> {
+async fn lock_tokens(
+    c: &Conn,
+    jobs: &[Option<Job<'_>>],
+) -> Result<Vec<Row>, tokio_postgres::Error> {
     let mut keys: Vec<String> = jobs
         .iter()
         .filter_map(|j| match j {
@@ -899,10 +911,10 @@ async fn lock_tokens(c: &Conn, jobs: &[Option<Job<'_>>]) -> Result<(), tokio_pos
         .collect();
     keys.sort();
     keys.dedup();
-    if !keys.is_empty() {
-        c.query(LOCK_TOKENS, &[&keys]).await?;
+    if keys.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(())
+    c.query(LOCK_TOKENS, &[&keys]).await
 }
 
 /// Indices of `jobs` in groups: connected by a shared key, in order within
@@ -991,8 +1003,11 @@ async fn in_savepoint(
 /// The batch's tokens, locked in one order every batch keeps (code, then
 /// id), so that two batches never wait for each other in a circle. (In id
 /// order alone the plan could walk the whole primary key.)
-const LOCK_TOKENS: &str =
-    "SELECT id FROM access_tokens WHERE code_key = ANY($1) ORDER BY code_key, id FOR UPDATE";
+/// (It returns what the set-based accounting needs of each token:
+/// store/postgres/accounting.rs reads them from here.)
+pub(super) const LOCK_TOKENS: &str = "SELECT id, code_key, business_id, \
+     minutes_included * 60 - seconds_used, user_limit, last_access, first_used_on \
+     FROM access_tokens WHERE code_key = ANY($1) ORDER BY code_key, id FOR UPDATE";
 
 const TOKEN_FACTS: &str =
     "SELECT id, access_code, minutes_included, seconds_used, valid_from, valid_to, \
