@@ -208,10 +208,18 @@ pub(super) fn may_take(a: &AcctJob) -> bool {
     pair(a).is_some()
 }
 
-/// Read the sessions and pending places of `jobs`, in one round trip;
-/// `tokens`: the rows of the batch's LOCK_TOKENS (every token its packets
-/// name by code, locked).
-pub(super) async fn read(c: &Conn, jobs: &[&AcctJob], tokens: &[Row]) -> Result<Batch, StoreError> {
+/// The sessions and pending places of a batch's packets, as read.
+pub(super) struct Fetched {
+    pairs: Vec<(String, String)>,
+    sessions: Vec<Row>,
+    pending: Vec<Row>,
+}
+
+/// Read the sessions and pending places of `jobs` (both queries sent at
+/// once). They need only the packets, so the caller sends them with BEGIN
+/// and the lock of the tokens, in one round trip; PostgreSQL runs them after
+/// the lock. Nothing is read when no packet may be taken.
+pub(super) async fn fetch(c: &Conn, jobs: &[&AcctJob]) -> Result<Fetched, tokio_postgres::Error> {
     let mut keys: Vec<String> = jobs
         .iter()
         .filter_map(|a| a.user_name.as_deref().map(code_key))
@@ -221,6 +229,13 @@ pub(super) async fn read(c: &Conn, jobs: &[&AcctJob], tokens: &[Row]) -> Result<
     let mut pairs: Vec<(String, String)> = jobs.iter().filter_map(|a| pair(a)).collect();
     pairs.sort();
     pairs.dedup();
+    if pairs.is_empty() {
+        return Ok(Fetched {
+            pairs,
+            sessions: Vec::new(),
+            pending: Vec::new(),
+        });
+    }
     let (nases, sids): (Vec<&str>, Vec<&str>) =
         pairs.iter().map(|(n, s)| (n.as_str(), s.as_str())).unzip();
     let (sessions, pending) = futures_util::future::try_join(
@@ -228,6 +243,18 @@ pub(super) async fn read(c: &Conn, jobs: &[&AcctJob], tokens: &[Row]) -> Result<
         c.query(PENDING, &[&keys]),
     )
     .await?;
+    Ok(Fetched {
+        pairs,
+        sessions,
+        pending,
+    })
+}
+
+/// The batch as read: `tokens`, the rows of the batch's LOCK_TOKENS (every
+/// token its packets name by code, locked); `fetched`, from [`fetch`] for
+/// (at least) the packets to decide.
+pub(super) fn batch(tokens: &[Row], fetched: &Fetched) -> Result<Batch, StoreError> {
+    let (pairs, sessions, pending) = (&fetched.pairs, &fetched.sessions, &fetched.pending);
     let mut b = Batch {
         tokens: Vec::with_capacity(tokens.len()),
         by_key: HashMap::new(),
@@ -253,7 +280,7 @@ pub(super) async fn read(c: &Conn, jobs: &[&AcctJob], tokens: &[Row]) -> Result<
         b.by_key.entry(key).or_default().push(b.tokens.len());
         b.tokens.push(t);
     }
-    for r in &sessions {
+    for r in sessions {
         let i: i64 = r.try_get(0)?;
         let Some(p) = usize::try_from(i - 1).ok().and_then(|i| pairs.get(i)) else {
             continue;
@@ -270,7 +297,7 @@ pub(super) async fn read(c: &Conn, jobs: &[&AcctJob], tokens: &[Row]) -> Result<
             token_id: r.try_get(4)?,
         });
     }
-    for r in &pending {
+    for r in pending {
         let token: i64 = r.try_get(1)?;
         b.pending
             .entry(token)

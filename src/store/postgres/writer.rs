@@ -572,19 +572,40 @@ async fn pipelined(
     settings: &WriterSettings,
     throttle: &std::sync::Mutex<Throttle>,
 ) -> Result<Outcomes, StoreError> {
-    // BEGIN and the lock in one round trip (in order on the connection).
-    let (begun, locked) =
-        futures_util::future::join(c.client.batch_execute("BEGIN"), lock_tokens(c, jobs)).await;
+    // An Accounting-On/Off in the batch closes sessions that later
+    // packets may name: then nothing is read ahead of it.
+    let barrier = jobs
+        .iter()
+        .any(|j| matches!(j, Some(j) if j.keys().is_none()));
+    // BEGIN, the lock of the tokens, and (without a barrier) what the
+    // set-based accounting reads, in one round trip: in this order on the
+    // connection, so the reads run after the lock.
+    let ahead: Vec<&AcctJob> = if barrier {
+        Vec::new()
+    } else {
+        jobs.iter()
+            .filter_map(|j| match j {
+                Some(Job::Acct(a)) if super::accounting::may_take(a) => Some(*a),
+                _ => None,
+            })
+            .collect()
+    };
+    let (begun, locked, read_ahead) = futures_util::future::join3(
+        c.client.batch_execute("BEGIN"),
+        lock_tokens(c, jobs),
+        super::accounting::fetch(c, &ahead),
+    )
+    .await;
     begun?;
     let r = async {
         let locked = locked?;
+        let read_ahead: Option<super::accounting::Fetched> =
+            if barrier { None } else { Some(read_ahead?) };
+        let read_ahead = read_ahead.as_ref();
         let mut out: Vec<Option<Result<Outcome, StoreError>>> =
             (0..jobs.len()).map(|_| None).collect();
         // Logins first, read all at once: a login of a code no accounting
         // packet of this batch names, when no Accounting-On/Off is in it.
-        let barrier = jobs
-            .iter()
-            .any(|j| matches!(j, Some(j) if j.keys().is_none()));
         let charged: std::collections::HashSet<String> = jobs
             .iter()
             .filter_map(|j| match j {
@@ -672,7 +693,7 @@ async fn pipelined(
                 };
                 let (slow_done, (fast_done, late)) = futures_util::future::try_join(
                     run_groups(slow),
-                    set_based(c, todo, fast, &locked),
+                    set_based(c, todo, fast, &locked, read_ahead),
                 )
                 .await?;
                 for group in slow_done {
@@ -717,6 +738,7 @@ async fn set_based(
     todo: &[Option<Job<'_>>],
     fast: Vec<Vec<usize>>,
     locked: &[Row],
+    fetched: Option<&super::accounting::Fetched>,
 ) -> Result<(Vec<(usize, AcctOutcome)>, Vec<Vec<usize>>), StoreError> {
     if fast.is_empty() {
         return Ok((Vec::new(), Vec::new()));
@@ -726,7 +748,16 @@ async fn set_based(
         _ => None,
     };
     let jobs: Vec<&AcctJob> = fast.iter().flatten().filter_map(|&i| acct(i)).collect();
-    let mut batch = super::accounting::read(c, &jobs, locked).await?;
+    // Read with BEGIN (see `pipelined`), or now, after an Accounting-On/Off.
+    let read_now;
+    let fetched = match fetched {
+        Some(f) => f,
+        None => {
+            read_now = super::accounting::fetch(c, &jobs).await?;
+            &read_now
+        }
+    };
+    let mut batch = super::accounting::batch(locked, fetched)?;
     let (taken, late): (Vec<Vec<usize>>, Vec<Vec<usize>>) = fast
         .into_iter()
         .partition(|m| m.iter().filter_map(|&i| acct(i)).all(|a| batch.takes(a)));
