@@ -3,14 +3,16 @@
 //! in arrival order by the rules of `policy::accounting` (as if it ran
 //! alone after the ones before it), and what changed is written back with
 //! one statement per kind of change (`unnest` over arrays), whatever the
-//! number of packets. Statements per batch: the lock of the tokens (which
-//! reads them), 2 reads, at most 4 writes, plus
-//! one read of the live sessions of a code that ran out.
+//! number of packets. Per batch: the lock of the tokens (which reads them)
+//! and the 2 reads, sent with BEGIN in one round trip; at most 4 writes in
+//! a second; COMMIT; and a read of the live sessions of a code that ran out.
 //!
 //! It takes the common packets only: Start, Interim-Update and Stop with a
 //! User-Name and an Acct-Session-Id whose stored sessions all belong to
 //! tokens the batch locked (by the packets' codes), fewer than the lookup
-//! takes. The caller runs the others one by one (`account`), first.
+//! takes. The writer runs the others one by one (`account`): groups of
+//! requests that include a login or another packet at the same time as
+//! this, and groups this does not take after it.
 
 use std::collections::HashMap;
 
