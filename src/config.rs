@@ -672,10 +672,21 @@ pub fn check_database_url(url: &str) -> Result<(), String> {
         // tokio-postgres reads it when the store opens; read it now, so
         // that a bad URL is a configuration error (without repeating a
         // password).
-        return url
+        let cfg = url
             .parse::<tokio_postgres::Config>()
-            .map(|_| ())
-            .map_err(|e| format!("not a PostgreSQL URL tokio-postgres can read: {e}"));
+            .map_err(|e| format!("not a PostgreSQL URL tokio-postgres can read: {e}"))?;
+        // radgate connects without TLS (a unix socket, a private network or
+        // a tunnel; README "Several nodes"): a URL that demands TLS could
+        // never connect, so it is refused here rather than retried forever.
+        if cfg.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            return Err(
+                "sslmode=require: radgate connects to PostgreSQL without TLS; \
+                 reach it over a unix socket, a private network or a tunnel, and \
+                 leave sslmode out (or set sslmode=disable)"
+                    .into(),
+            );
+        }
+        return Ok(());
     }
     Err(format!(
         "unsupported database URL scheme {scheme:?}: expected sqlite://PATH or postgres://USER@HOST/DATABASE"
@@ -2123,6 +2134,13 @@ require_message_authenticator = true
             "not a PostgreSQL URL",
         );
         assert!(!e.to_string().contains("hunter2"), "{e}");
+        // No TLS to PostgreSQL: a URL that demands it is refused at once.
+        assert_err(
+            with_client("[database]\nurl = \"postgres://u@db/x?sslmode=require\""),
+            "database.url",
+            "without TLS",
+        );
+        with_client("[database]\nurl = \"postgres://u@db/x?sslmode=disable\"").unwrap();
         assert_eq!(
             redact_url("postgres://u@/x?host=/s&password=hunter2"),
             "postgres://u@/x?host=/s&password=***"

@@ -336,3 +336,21 @@ async fn the_writers_plans_use_their_indexes_on_an_empty_database() {
     }
     assert!(bad.is_empty(), "plans that scan:\n\n{}", bad.join("\n\n"));
 }
+
+/// A database that cannot be opened says why, in PostgreSQL's words (not
+/// only "db error"), with the host.
+#[tokio::test]
+async fn a_missing_database_is_named_in_the_error() {
+    let Some(pg) = pg::server() else {
+        return;
+    };
+    let cfg = radgate::config::DatabaseConfig {
+        url: pg.url("no_such_database"),
+        ..Default::default()
+    };
+    let Err(e) = radgate::store::Store::open(&cfg, radgate::store::OpenMode::Existing).await else {
+        panic!("opened a database that does not exist");
+    };
+    let msg = e.to_string();
+    assert!(msg.contains("\"no_such_database\" does not exist"), "{msg}");
+}

@@ -460,7 +460,7 @@ pub fn listed_state(state: String, expires_at: Option<i64>, now: i64) -> String 
 
 /// What PostgreSQL said (its message, detail and hint), or the error's
 /// chain of causes: tokio-postgres's own Display says only "db error".
-fn pg_detail(e: &tokio_postgres::Error) -> String {
+pub(crate) fn pg_detail(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
         let mut s = format!("{} ({})", db.message(), db.code().code());
         if let Some(d) = db.detail() {

@@ -147,7 +147,12 @@ impl Store {
     pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(|e| StoreError::Unreachable {
             hosts: self.hosts.clone(),
-            reason: e.to_string(),
+            // What PostgreSQL said (e.g. `database "x" does not exist`), not
+            // the pool's "error occurred while creating a new object".
+            reason: match &e {
+                deadpool_postgres::PoolError::Backend(pe) => super::pg_detail(pe),
+                e => e.to_string(),
+            },
         })
     }
 

@@ -364,8 +364,8 @@ async fn run(
                 Err(e) => {
                     // Nothing is answered while the database is away: the
                     // NAS retries, or fails over to another node.
-                    tracing::warn!(hosts = %hosts, error = %e, retry_in = ?backoff, "PostgreSQL: the writer cannot connect; requests are not answered");
-                    let reason = e.to_string();
+                    let reason = crate::store::pg_detail(&e);
+                    tracing::warn!(hosts = %hosts, error = %reason, retry_in = ?backoff, "PostgreSQL: the writer cannot connect; requests are not answered");
                     for op in batch.drain(..) {
                         op.fail(|| StoreError::Unreachable {
                             hosts: hosts.clone(),
