@@ -590,7 +590,7 @@ fn load_file(path: &Path, note: &str) -> Result<Config, ConfigError> {
 /// A `sqlite:` URL whose file path is relative, made absolute against
 /// `dir`. Absolute paths, in-memory databases and other schemes are
 /// returned unchanged; the query (`?mode=…`) is kept.
-fn resolve_sqlite_url(url: &str, dir: &Path) -> String {
+pub fn resolve_sqlite_url(url: &str, dir: &Path) -> String {
     let Some(rest) = url.strip_prefix("sqlite:") else {
         return url.to_string();
     };

@@ -645,9 +645,18 @@ fn db_copy_moves_everything_into_an_empty_database() {
     );
     let err = e.fails(&["db", "copy", "--to", &url], 1);
     assert!(
-        err.contains("nothing copied: the target database is not empty (2 tokens"),
+        err.contains("nothing copied: the target database is not empty (2 token(s)"),
         "{err}"
     );
+    // A relative path on the command line is relative to where the
+    // command runs, and the message says the whole path.
+    let out = e.ok(&["db", "copy", "--to", "sqlite://rel-copy.db"]);
+    let abs = std::path::absolute(e.path("rel-copy.db")).unwrap();
+    assert!(
+        out.contains(&format!("to sqlite://{}", abs.display())),
+        "{out}"
+    );
+    assert!(abs.exists());
     let err = e.fails(&["db", "copy", "--to", "mysql://u:hunter2@x/y"], 2);
     assert!(
         err.contains("--to: unsupported database URL scheme"),

@@ -500,7 +500,7 @@ async fn a_database_is_copied_whole_between_backends() {
     // Into a database that holds anything: refused, nothing written.
     let e = src.copy_to(&mid).await.unwrap_err().to_string();
     assert!(
-        e.contains("not empty (12 tokens, 2 sessions, 2 API keys)"),
+        e.contains("not empty (12 token(s), 2 session(s), 2 API key(s))"),
         "{e}"
     );
 

@@ -17,8 +17,10 @@ pub enum DbCommand {
                       Examples:\n  radgate db copy --to 'postgres://radgate:PASSWORD@db1,db2/radgate?target_session_attrs=read-write'\n  radgate --config node.toml db copy --to sqlite:///var/lib/radgate/radgate.db"
     )]
     Copy {
-        /// The target database (sqlite://PATH or postgres://…); created (or
-        /// its tables) when missing, refused when it holds anything.
+        /// The target database (sqlite://PATH or postgres://…): a SQLite file
+        /// is created when missing (a relative PATH is relative to the
+        /// current directory); a PostgreSQL database must exist (its tables
+        /// are created); refused when it holds anything.
         #[arg(long, value_name = "URL")]
         to: String,
     },
@@ -28,6 +30,12 @@ pub async fn run(cmd: DbCommand, config: &Config) -> Result<(), CliError> {
     let DbCommand::Copy { to } = cmd;
     let to = to.trim().to_string();
     check_database_url(&to).map_err(|e| CliError::input(format!("--to: {e}")))?;
+    // A relative SQLite path on the command line is relative to where the
+    // command runs (said in --help, and the path is printed whole).
+    let to = match std::env::current_dir() {
+        Ok(dir) => crate::config::resolve_sqlite_url(&to, &dir),
+        Err(_) => to,
+    };
     if to == config.database.url {
         return Err(CliError::input(
             "--to: that is the configured database itself; give another",

@@ -145,7 +145,7 @@ impl Store {
         let (nt, ns, nk): (i64, i64, i64) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
         if nt + ns + nk > 0 {
             return Err(StoreError::Conflict(format!(
-                "the target database is not empty ({nt} tokens, {ns} sessions, {nk} API keys): \
+                "the target database is not empty ({nt} token(s), {ns} session(s), {nk} API key(s)): \
                  radgate db copy only copies into an empty one"
             )));
         }

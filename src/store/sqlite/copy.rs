@@ -171,7 +171,7 @@ async fn load_in(
     .await?;
     if t + s + k > 0 {
         return Err(StoreError::Conflict(format!(
-            "the target database is not empty ({t} tokens, {s} sessions, {k} API keys): \
+            "the target database is not empty ({t} token(s), {s} session(s), {k} API key(s)): \
              radgate db copy only copies into an empty one"
         )));
     }
