@@ -685,3 +685,22 @@ fn db_copy_moves_everything_into_an_empty_database() {
         assert_eq!(on_pg.codes(&[]), ["MOVE1", "PGNEW"]);
     }
 }
+
+/// check-config warns, as serve does, when every user can read the file
+/// that holds the shared secrets.
+#[cfg(unix)]
+#[test]
+fn check_config_warns_about_a_config_others_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let e = Env::new();
+    let file = e.path("radgate.toml");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = e.run(&["check-config"]);
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("readable by every user"), "{err}");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let o = e.run(&["check-config"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("readable by every user"), "{err}");
+}

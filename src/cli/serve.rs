@@ -98,17 +98,26 @@ async fn wait_for_signal() {
 
 /// The config file holds the shared secrets: warn when others can read it.
 fn warn_if_config_readable(config: &Config) {
+    if let Some(w) = config_readable_warning(config) {
+        tracing::warn!("{w}");
+    }
+}
+
+/// The warning for a config file every user can read (it holds the shared
+/// secrets), if it is one; `serve` logs it, `check-config` prints it.
+pub(crate) fn config_readable_warning(config: &Config) -> Option<String> {
     #[cfg(unix)]
     if let crate::config::ConfigSource::File(path) = &config.source {
         use std::os::unix::fs::PermissionsExt;
         if let Ok(meta) = std::fs::metadata(path) {
             if meta.permissions().mode() & 0o004 != 0 {
-                tracing::warn!(
+                return Some(format!(
                     "{} is readable by every user on this machine and holds the RADIUS shared secrets; \
                      restrict it (chmod 640, owned by root and the radgate group)",
                     path.display()
-                );
+                ));
             }
         }
     }
+    None
 }
