@@ -672,16 +672,14 @@ pub fn check_database_url(url: &str) -> Result<(), String> {
         // tokio-postgres reads it when the store opens; read it now, so
         // that a bad URL is a configuration error (without repeating a
         // password).
-        let cfg = url
-            .parse::<tokio_postgres::Config>()
-            .map_err(|e| {
-                // The cause names the parameter (`invalid value for option
-                // \`sslmode\``); the error's own text does not.
-                format!(
-                    "not a PostgreSQL URL tokio-postgres can read: {}",
-                    crate::store::pg_detail(&e)
-                )
-            })?;
+        let cfg = url.parse::<tokio_postgres::Config>().map_err(|e| {
+            // The cause names the parameter (`invalid value for option
+            // \`sslmode\``); the error's own text does not.
+            format!(
+                "not a PostgreSQL URL tokio-postgres can read: {}",
+                crate::store::pg_detail(&e)
+            )
+        })?;
         // radgate connects without TLS (a unix socket, a private network or
         // a tunnel; README "Several nodes"): a URL that demands TLS could
         // never connect, so it is refused here rather than retried forever.
@@ -2141,7 +2139,10 @@ require_message_authenticator = true
             "not a PostgreSQL URL",
         );
         assert!(!e.to_string().contains("hunter2"), "{e}");
-        assert!(e.to_string().contains("sslmode"), "names the parameter: {e}");
+        assert!(
+            e.to_string().contains("sslmode"),
+            "names the parameter: {e}"
+        );
         // No TLS to PostgreSQL: a URL that demands it is refused at once.
         assert_err(
             with_client("[database]\nurl = \"postgres://u@db/x?sslmode=require\""),
