@@ -7,7 +7,7 @@
 use std::sync::atomic::AtomicUsize;
 
 use crate::config::{Synchronous, ThrottleConfig};
-use crate::policy::accounting::AcctStatus;
+use crate::policy::accounting::{self, AcctStatus};
 use crate::policy::auth::Decision;
 use crate::token::Credential;
 
@@ -93,6 +93,35 @@ pub struct AcctJob {
     /// absent); the event happened at `now - delay`.
     pub delay: i64,
     pub now: i64,
+}
+
+impl AcctJob {
+    /// What the accounting rules need of the packet; `code_key`: the key of
+    /// its User-Name, if any.
+    pub(crate) fn packet<'a>(&self, code_key: Option<&'a str>) -> accounting::Packet<'a> {
+        accounting::Packet {
+            status: self.status,
+            code_key,
+            session_time: self.session_time,
+            delay: self.delay,
+            now: self.now,
+        }
+    }
+
+    /// The octet and packet counters (in, out, in, out) a session created
+    /// by this packet starts with (see [`accounting::Opening::counters`]).
+    pub(crate) fn opening_counters(&self, o: &accounting::Opening) -> (i64, i64, i64, i64) {
+        if o.counters {
+            (
+                self.input_octets,
+                self.output_octets,
+                self.input_packets,
+                self.output_packets,
+            )
+        } else {
+            (0, 0, 0, 0)
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
-use super::writer::Conn;
+use super::writer::{Conn, LAST_ACCESS_RESOLUTION};
 use crate::policy::accounting::{self, AcctStatus, Ended, Plan};
 use crate::store::writer::{AcctJob, AcctOutcome};
 use crate::store::{LiveSession, StoreError};
@@ -97,9 +97,6 @@ pub(super) const CHARGE: &str =
 /// The statements this module prepares (with the writer's).
 pub(super) const STATEMENTS: &[&str] =
     &[SESSIONS, PENDING, UPDATE_SESSIONS, CONFIRM, INSERT, CHARGE];
-
-/// LastAccess is written when older than this (as the one-by-one path).
-const LAST_ACCESS_RESOLUTION: i64 = 60;
 
 struct Token {
     id: i64,
@@ -346,13 +343,7 @@ impl Batch {
         };
         let sid = p.1.clone();
         let packet_code = code_key(user);
-        let packet = accounting::Packet {
-            status: a.status,
-            code_key: Some(&packet_code),
-            session_time: a.session_time,
-            delay: a.delay,
-            now,
-        };
+        let packet = a.packet(Some(&packet_code));
         let rows = self.sessions.entry(p).or_default();
         let stored: Vec<accounting::Stored> = rows
             .iter()
@@ -499,16 +490,7 @@ impl Batch {
                     }
                 }
                 let o = accounting::opening(&tr, a.status, a.terminate_cause);
-                let (io, oo, ip, op) = if o.counters {
-                    (
-                        a.input_octets,
-                        a.output_octets,
-                        a.input_packets,
-                        a.output_packets,
-                    )
-                } else {
-                    (0, 0, 0, 0)
-                };
+                let (io, oo, ip, op) = a.opening_counters(&o);
                 // The device's pending place from its Access-Accept, if any
                 // (only a token with a UserLimit has places).
                 let confirms = if limited {

@@ -54,7 +54,7 @@ const QUEUE: usize = 8192;
 /// A request that met a deadlock is run again this many times.
 const DEADLOCK_TRIES: usize = 3;
 /// LastAccess is stamped by a login only when it is older than this.
-const LAST_ACCESS_RESOLUTION: i64 = 60;
+pub(super) const LAST_ACCESS_RESOLUTION: i64 = 60;
 /// Taken (per transaction) by the stale-session sweep: one node at a time.
 const SWEEP_LOCK: i64 = 0x7261_6467_6174_6502;
 
@@ -770,7 +770,7 @@ async fn set_based(
             decided.push((i, o, ran_out));
         }
     }
-    let mut live = batch.write(c).await?;
+    let live = batch.write(c).await?;
     let out = decided
         .into_iter()
         .map(|(i, mut o, ran_out)| {
@@ -782,7 +782,6 @@ async fn set_based(
             (i, o)
         })
         .collect();
-    live.clear();
     Ok((out, late))
 }
 
@@ -1390,13 +1389,7 @@ async fn account(c: &Conn, a: &AcctJob) -> Result<AcctOutcome, StoreError> {
         c.query(LOCK_SESSION_TOKENS, &[&a.nas, &sid]).await?;
         rows = read().await?;
     }
-    let packet = accounting::Packet {
-        status: a.status,
-        code_key: packet_code.as_deref(),
-        session_time: a.session_time,
-        delay: a.delay,
-        now,
-    };
+    let packet = a.packet(packet_code.as_deref());
     let mut plan = accounting::plan(&stored(&rows), &packet, SESSIONS_BY_ID_LIMIT);
     if plan == Plan::LookForOwn {
         let mut own = None;
@@ -1487,16 +1480,7 @@ async fn account(c: &Conn, a: &AcctJob) -> Result<AcctOutcome, StoreError> {
             };
             let token = token_use_at(r, 0)?;
             let opening = accounting::opening(&tr, a.status, a.terminate_cause);
-            let (io, oo, ip, op) = if opening.counters {
-                (
-                    a.input_octets,
-                    a.output_octets,
-                    a.input_packets,
-                    a.output_packets,
-                )
-            } else {
-                (0, 0, 0, 0)
-            };
+            let (io, oo, ip, op) = a.opening_counters(&opening);
             let pending: Option<i64> = if token.user_limit.is_some() {
                 c.query_opt(FIND_PENDING, &[&token.id, &a.device])
                     .await?

@@ -911,13 +911,7 @@ fn account(
         .query_map(params![a.nas, sid], seen_session)?
         .collect::<Result<_, _>>()?;
     let packet_code = a.user_name.as_deref().map(code_key);
-    let packet = accounting::Packet {
-        status: a.status,
-        code_key: packet_code.as_deref(),
-        session_time: a.session_time,
-        delay: a.delay,
-        now,
-    };
+    let packet = a.packet(packet_code.as_deref());
     let mut plan = accounting::plan(&stored(&rows), &packet, SESSIONS_BY_ID_LIMIT);
     if plan == Plan::LookForOwn {
         let own = match a.user_name.as_deref() {
@@ -1012,16 +1006,7 @@ fn account(
                 return Ok(AcctOutcome::ignored("unknown code"));
             };
             let opening = accounting::opening(&tr, a.status, a.terminate_cause);
-            let (io, oo, ip, op) = if opening.counters {
-                (
-                    a.input_octets,
-                    a.output_octets,
-                    a.input_packets,
-                    a.output_packets,
-                )
-            } else {
-                (0, 0, 0, 0)
-            };
+            let (io, oo, ip, op) = a.opening_counters(&opening);
             // Confirm the device's pending place from authentication, if
             // any. Only a token with a UserLimit has places (see authorize).
             let pending: Option<i64> = if token.user_limit.is_some() {
