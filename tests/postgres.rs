@@ -354,3 +354,134 @@ async fn a_missing_database_is_named_in_the_error() {
     let msg = e.to_string();
     assert!(msg.contains("\"no_such_database\" does not exist"), "{msg}");
 }
+
+/// A TCP relay on loopback to the test PostgreSQL's unix socket that
+/// counts round trips: each time a client speaks after the server did.
+struct Relay {
+    port: u16,
+    turns: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Relay {
+    async fn start(socket: std::path::PathBuf) -> Relay {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        use std::sync::Arc;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let turns = Arc::new(AtomicU64::new(0));
+        let all = turns.clone();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let Ok(unix) = tokio::net::UnixStream::connect(&socket).await else {
+                    continue;
+                };
+                let (turns, server_last) = (all.clone(), Arc::new(AtomicBool::new(true)));
+                let (mut cr, mut cw) = tcp.into_split();
+                let (mut sr, mut sw) = unix.into_split();
+                let heard = server_last.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n @ 1..) = cr.read(&mut buf).await {
+                        if server_last.swap(false, Ordering::SeqCst) {
+                            turns.fetch_add(1, Ordering::SeqCst);
+                        }
+                        if sw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n @ 1..) = sr.read(&mut buf).await {
+                        heard.store(true, Ordering::SeqCst);
+                        if cw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        Relay { port, turns }
+    }
+
+    fn turns(&self) -> u64 {
+        self.turns.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// The hot path, counted on the wire between the node and PostgreSQL: a
+/// batch of accounting is [BEGIN + lock + reads] [writes + COMMIT], a
+/// login of a code without UserLimit [BEGIN + read] [stamp + COMMIT] —
+/// two round trips each, whatever the batch holds.
+#[tokio::test]
+async fn a_batch_on_the_hot_path_is_two_round_trips() {
+    let Some(pg) = pg::server() else {
+        return;
+    };
+    let unix_url = pg.fresh_database().await;
+    let db = unix_url
+        .split('/')
+        .nth(3)
+        .and_then(|s| s.split('?').next())
+        .unwrap()
+        .to_string();
+    let relay = Relay::start(pg.socket_dir.join(".s.PGSQL.5432")).await;
+    let url = format!("postgres://postgres@127.0.0.1:{}/{db}", relay.port);
+    let s = node(&url).await;
+    for code in ["HOTPATH1", "HOTPATH2"] {
+        s.token(code, 600, |_| {}).await;
+    }
+    let c = common::Client::new(s.addr).await;
+    let a = common::Client::new(s.acct_addr).await;
+    let pkt = |user, sid, status, t| common::Acct {
+        status,
+        user,
+        session_id: sid,
+        session_time: Some(t),
+        ..Default::default()
+    };
+    // Warm: the first login stamps the code, a session opens.
+    for (i, code) in ["HOTPATH1", "HOTPATH2"].into_iter().enumerate() {
+        let r = c.auth(i as u8, code, common::Pw::Pap(code), None).await;
+        assert!(r.is_accept(), "{r:?}");
+    }
+    a.acct(10, &pkt("HOTPATH1", "hp-1", common::START, 0)).await;
+    a.acct(11, &pkt("HOTPATH2", "hp-2", common::START, 0)).await;
+    // One interim update: one batch.
+    let before = relay.turns();
+    a.acct(12, &pkt("HOTPATH1", "hp-1", common::INTERIM, 60))
+        .await;
+    let interim = relay.turns() - before;
+    // Two interim updates at once (one batch, or two).
+    let before = relay.turns();
+    let (p1, p2) = (
+        pkt("HOTPATH1", "hp-1", common::INTERIM, 120),
+        pkt("HOTPATH2", "hp-2", common::INTERIM, 120),
+    );
+    tokio::join!(a.acct(13, &p1), a.acct(14, &p2));
+    let both = relay.turns() - before;
+    // A login of a code used a moment ago.
+    let before = relay.turns();
+    assert!(c
+        .auth(20, "HOTPATH1", common::Pw::Pap("HOTPATH1"), None)
+        .await
+        .is_accept());
+    let login = relay.turns() - before;
+    // A wrong code.
+    let before = relay.turns();
+    assert!(!c
+        .auth(21, "NOSUCHCODE", common::Pw::Pap("NOSUCHCODE"), None)
+        .await
+        .is_accept());
+    let refused = relay.turns() - before;
+    eprintln!(
+        "round trips: interim {interim}, two interims {both}, login {login}, refused {refused}"
+    );
+    assert_eq!(s.seconds_used("HOTPATH1").await, 120);
+    assert_eq!(s.seconds_used("HOTPATH2").await, 120);
+    assert_eq!(interim, 2, "one interim update");
+    assert!((2..=4).contains(&both), "two interim updates: {both}");
+    assert_eq!(login, 2, "a login");
+    assert_eq!(refused, 2, "a refused login");
+}

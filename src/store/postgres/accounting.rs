@@ -580,11 +580,12 @@ impl Batch {
     }
 
     /// Write the batch's changes (one statement per kind, pipelined) and
-    /// read the live sessions of the tokens that ran out, to disconnect.
-    pub(super) async fn write(
-        self,
-        c: &Conn,
-    ) -> Result<HashMap<i64, Vec<LiveSession>>, StoreError> {
+    /// read the live sessions of the tokens that ran out, to disconnect;
+    /// with `commit`, the COMMIT goes out behind them, in the same round
+    /// trip. `committed` is true only when every statement and the COMMIT
+    /// succeeded (PostgreSQL answers a COMMIT of a failed transaction with
+    /// a ROLLBACK, not an error, so each statement's result is checked).
+    pub(super) async fn write(self, c: &Conn, commit: bool) -> Result<Written, StoreError> {
         let mut ids = Vec::new();
         let mut st = Vec::new();
         let mut now = Vec::new();
@@ -713,11 +714,52 @@ impl Batch {
             .await
         };
         let live = futures_util::future::try_join_all(ran_out.iter().map(|id| async move {
-            Ok::<_, StoreError>((*id, super::writer::live_sessions(c, *id).await?))
+            c.query(super::writer::LIVE_SESSIONS, &[id])
+                .await
+                .map(|rows| (*id, rows))
         }));
-        let (_, live) =
-            futures_util::future::try_join(async { writes.await.map_err(StoreError::from) }, live)
-                .await?;
-        Ok(live.into_iter().collect())
+        let commit_now = async {
+            if commit {
+                Some(c.commit().await)
+            } else {
+                None
+            }
+        };
+        // Sent in this order on the first poll: writes, reads, COMMIT.
+        let (written, live, committed) =
+            futures_util::future::join3(writes, live, commit_now).await;
+        written?;
+        let live = live?;
+        let committed = match committed {
+            Some(r) => {
+                r?;
+                true
+            }
+            None => false,
+        };
+        let mut out = HashMap::with_capacity(live.len());
+        for (id, rows) in live {
+            match super::writer::live_rows(&rows) {
+                Ok(l) => {
+                    out.insert(id, l);
+                }
+                // Committed: the charge stands; only the disconnect is lost.
+                Err(e) if committed => {
+                    tracing::warn!(error = %e, token_id = id, "PostgreSQL: cannot read the live sessions of a code that ran out; they are not disconnected now");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Written {
+            live: out,
+            committed,
+        })
     }
+}
+
+/// What [`Batch::write`] did: the live sessions of the tokens that ran out,
+/// and whether the transaction is committed.
+pub(super) struct Written {
+    pub(super) live: HashMap<i64, Vec<LiveSession>>,
+    pub(super) committed: bool,
 }

@@ -273,6 +273,13 @@ const STATEMENTS: &[&str] = &[
 ];
 
 impl Conn {
+    /// COMMIT the open transaction. PostgreSQL answers the COMMIT of a
+    /// transaction a statement failed in with ROLLBACK, not an error: a
+    /// caller that pipelines it checks every statement's result.
+    pub(super) async fn commit(&self) -> Result<(), tokio_postgres::Error> {
+        self.client.batch_execute("COMMIT").await
+    }
+
     fn statement(&self, sql: &'static str) -> Option<&Statement> {
         self.statements.get(sql)
     }
@@ -450,7 +457,9 @@ impl Job<'_> {
         throttle: &std::sync::Mutex<Throttle>,
     ) -> Result<Outcome, StoreError> {
         match self {
-            Job::Auth(a) => authorize(c, a, settings, throttle).await.map(Outcome::Auth),
+            Job::Auth(a) => authorize(c, a, settings, throttle, None)
+                .await
+                .map(Outcome::Auth),
             Job::Acct(a) => account(c, a).await.map(Outcome::Acct),
         }
     }
@@ -490,8 +499,12 @@ async fn run_batch(
         // connection; the slow way, when that fails (a request's error
         // aborts the whole transaction, or a deadlock with another node):
         // one after the other, each under a savepoint.
+        let mut committed = false;
         let mut outcomes = match pipelined(c, &jobs, settings, throttle).await {
-            Ok(o) => Some(o),
+            Ok((o, done)) => {
+                committed = done;
+                Some(o)
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "PostgreSQL: a pipelined batch failed; running it one request at a time");
                 None
@@ -528,7 +541,9 @@ async fn run_batch(
                 Op::Sweep { .. } => {}
             }
         }
-        if let Err(e) = c.client.batch_execute("COMMIT").await {
+        // The hot path sent its COMMIT with its last statements.
+        let commit = if committed { Ok(()) } else { c.commit().await };
+        if let Err(e) = commit {
             let msg = e.to_string();
             for d in done {
                 let err = || StoreError::CommitFailed(msg.clone());
@@ -564,14 +579,17 @@ type Outcomes = Vec<Result<Outcome, StoreError>>;
 /// BEGIN, lock the batch's tokens in id order (so that two nodes' batches
 /// cannot wait on each other in a circle), and run the requests: those
 /// that share no key at the same time, their statements pipelined. Any
-/// error rolls the whole transaction back (`Err`); otherwise it is left
-/// open for the caller's COMMIT.
+/// error rolls the whole transaction back (`Err`). On the hot path (no
+/// Accounting-On/Off, no request that needs a round trip of its own) the
+/// COMMIT goes out with the last writes, and the flag says so: a batch is
+/// then two round trips, [BEGIN + lock + reads] and [writes + COMMIT].
+/// Otherwise the transaction is left open for the caller's COMMIT.
 async fn pipelined(
     c: &Conn,
     jobs: &[Option<Job<'_>>],
     settings: &WriterSettings,
     throttle: &std::sync::Mutex<Throttle>,
-) -> Result<Outcomes, StoreError> {
+) -> Result<(Outcomes, bool), StoreError> {
     // An Accounting-On/Off in the batch closes sessions that later
     // packets may name: then nothing is read ahead of it.
     let barrier = jobs
@@ -590,10 +608,36 @@ async fn pipelined(
             })
             .collect()
     };
-    let (begun, locked, read_ahead) = futures_util::future::join3(
+    // Logins decided without a lock: a login of a code no accounting
+    // packet of this batch names, when no Accounting-On/Off is in it; their
+    // tokens are read in the same round trip.
+    let charged: std::collections::HashSet<String> = jobs
+        .iter()
+        .filter_map(|j| match j {
+            Some(Job::Acct(a)) => a.user_name.as_deref().map(code_key),
+            _ => None,
+        })
+        .collect();
+    let early: Vec<(usize, &AuthJob)> = if barrier {
+        Vec::new()
+    } else {
+        jobs.iter()
+            .enumerate()
+            .filter_map(|(i, j)| match j {
+                Some(Job::Auth(a)) if !charged.contains(&code_key(&a.user_name)) => Some((i, *a)),
+                _ => None,
+            })
+            .collect()
+    };
+    let early_facts = futures_util::future::try_join_all(early.iter().map(|(_, a)| {
+        let key = code_key(&a.user_name);
+        async move { c.query(TOKEN_FACTS, &[&key, &a.business_id]).await }
+    }));
+    let (begun, locked, read_ahead, fetched) = futures_util::future::join4(
         c.client.batch_execute("BEGIN"),
         lock_tokens(c, jobs),
         super::accounting::fetch(c, &ahead),
+        early_facts,
     )
     .await;
     begun?;
@@ -602,52 +646,48 @@ async fn pipelined(
         let read_ahead: Option<super::accounting::Fetched> =
             if barrier { None } else { Some(read_ahead?) };
         let read_ahead = read_ahead.as_ref();
+        let fetched = fetched?;
         let mut out: Vec<Option<Result<Outcome, StoreError>>> =
             (0..jobs.len()).map(|_| None).collect();
-        // Logins first, read all at once: a login of a code no accounting
-        // packet of this batch names, when no Accounting-On/Off is in it.
-        let charged: std::collections::HashSet<String> = jobs
-            .iter()
-            .filter_map(|j| match j {
-                Some(Job::Acct(a)) => a.user_name.as_deref().map(code_key),
-                _ => None,
-            })
-            .collect();
-        let early: Vec<(usize, &AuthJob)> = if barrier {
-            Vec::new()
-        } else {
-            jobs.iter()
-                .enumerate()
-                .filter_map(|(i, j)| match j {
-                    Some(Job::Auth(a)) if !charged.contains(&code_key(&a.user_name)) => {
-                        Some((i, *a))
-                    }
-                    _ => None,
-                })
-                .collect()
-        };
-        let fetched = futures_util::future::try_join_all(early.iter().map(|(_, a)| {
-            let key = code_key(&a.user_name);
-            async move { c.query(TOKEN_FACTS, &[&key, &a.business_id]).await }
-        }))
-        .await?;
         // In order (the throttle counts failures in the order they come),
         // without a round trip: each decided from what was read, or left
         // for the locked path below.
         let mut stamps: Vec<Stamp> = Vec::new();
+        // Logins left for the locked path, with their token as read.
+        let mut read: HashMap<usize, Vec<Row>> = HashMap::new();
         for ((i, a), rows) in early.iter().zip(fetched) {
-            if let Some((outcome, stamp)) = decide_early(a, settings, throttle, &rows)? {
-                out[*i] = Some(Ok(Outcome::Auth(outcome)));
-                stamps.extend(stamp);
+            match decide_early(a, settings, throttle, &rows)? {
+                Some((outcome, stamp)) => {
+                    out[*i] = Some(Ok(Outcome::Auth(outcome)));
+                    stamps.extend(stamp);
+                }
+                None => {
+                    read.insert(*i, rows);
+                }
             }
         }
+        let read = std::sync::Mutex::new(read);
         // The rest, in segments between barriers; in a segment, requests
-        // that share no key at the same time; with the logins' stamps.
+        // that share no key at the same time; with the logins' stamps, sent
+        // first (the COMMIT, when it goes with the last writes, follows
+        // them on the connection).
         let stamps =
             futures_util::future::try_join_all(stamps.iter().map(|(now, mac, id)| async move {
                 c.execute(STAMP_LOGIN, &[now, mac, id]).await
             }));
         let rest = async {
+            // Every request decided from what was read: the stamps, then
+            // the COMMIT, in one round trip.
+            if !barrier
+                && jobs
+                    .iter()
+                    .zip(&out)
+                    .all(|(j, o)| j.is_none() || o.is_some())
+            {
+                c.commit().await?;
+                return Ok((out, true));
+            }
+            let mut committed = false;
             let mut start = 0;
             while start < jobs.len() {
                 if let Some(Some(j)) = jobs.get(start) {
@@ -677,25 +717,40 @@ async fn pipelined(
                             })
                     });
                 let todo = &todo;
+                let read = &read;
                 let run_groups = |groups: Vec<Vec<usize>>| {
                     futures_util::future::try_join_all(groups.into_iter().map(
                         |members| async move {
                             let mut res = Vec::with_capacity(members.len());
                             for i in members {
-                                if let Some(j) = todo[i] {
-                                    let o = j.run(c, settings, throttle).await?;
-                                    res.push((start + i, Ok(o)));
-                                }
+                                let rows = read
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .remove(&(start + i));
+                                let o = match (todo[i], rows) {
+                                    (Some(Job::Auth(a)), rows @ Some(_)) => {
+                                        authorize(c, a, settings, throttle, rows)
+                                            .await
+                                            .map(Outcome::Auth)?
+                                    }
+                                    (Some(j), _) => j.run(c, settings, throttle).await?,
+                                    (None, _) => continue,
+                                };
+                                res.push((start + i, Ok(o)));
                             }
                             Ok::<_, StoreError>(res)
                         },
                     ))
                 };
-                let (slow_done, (fast_done, late)) = futures_util::future::try_join(
+                // The last writes of the transaction when nothing runs
+                // one by one: then the COMMIT goes with them.
+                let commit = !barrier && slow.is_empty();
+                let (slow_done, (fast_done, late, done)) = futures_util::future::try_join(
                     run_groups(slow),
-                    set_based(c, todo, fast, &locked, read_ahead),
+                    set_based(c, todo, fast, &locked, read_ahead, commit),
                 )
                 .await?;
+                committed = done;
                 for group in slow_done {
                     for (i, o) in group {
                         out[i] = Some(o);
@@ -712,15 +767,18 @@ async fn pipelined(
                 }
                 start = end;
             }
-            Ok::<_, StoreError>(out)
+            Ok::<_, StoreError>((out, committed))
         };
-        let (out, _) =
-            futures_util::future::try_join(rest, async { stamps.await.map_err(StoreError::from) })
+        // A failed stamp fails the batch even when the COMMIT went out
+        // (PostgreSQL then rolled back).
+        let (_, (out, committed)) =
+            futures_util::future::try_join(async { stamps.await.map_err(StoreError::from) }, rest)
                 .await?;
-        Ok(out
+        let out = out
             .into_iter()
             .map(|o| o.unwrap_or(Err(StoreError::WriterGone)))
-            .collect())
+            .collect();
+        Ok((out, committed))
     }
     .await;
     if r.is_err() {
@@ -731,17 +789,20 @@ async fn pipelined(
 
 /// The accounting groups `fast` (indexes into `todo`) through the
 /// set-based path: read once, decided in arrival order, written once.
-/// Returns the outcomes (by index into `todo`) and the groups it did not
-/// take (see `accounting::Batch::takes`), for the one-by-one path.
+/// Returns the outcomes (by index into `todo`), the groups it did not
+/// take (see `accounting::Batch::takes`), for the one-by-one path, and
+/// whether it committed: with `commit`, when it took every group, the
+/// COMMIT goes out with its writes.
 async fn set_based(
     c: &Conn,
     todo: &[Option<Job<'_>>],
     fast: Vec<Vec<usize>>,
     locked: &[Row],
     fetched: Option<&super::accounting::Fetched>,
-) -> Result<(Vec<(usize, AcctOutcome)>, Vec<Vec<usize>>), StoreError> {
+    commit: bool,
+) -> Result<(Vec<(usize, AcctOutcome)>, Vec<Vec<usize>>, bool), StoreError> {
     if fast.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok((Vec::new(), Vec::new(), false));
     }
     let acct = |i: usize| match todo.get(i) {
         Some(Some(Job::Acct(a))) => Some(*a),
@@ -770,7 +831,8 @@ async fn set_based(
             decided.push((i, o, ran_out));
         }
     }
-    let live = batch.write(c).await?;
+    let written = batch.write(c, commit && late.is_empty()).await?;
+    let live = written.live;
     let out = decided
         .into_iter()
         .map(|(i, mut o, ran_out)| {
@@ -782,7 +844,7 @@ async fn set_based(
             (i, o)
         })
         .collect();
-    Ok((out, late))
+    Ok((out, late, written.committed))
 }
 
 /// A LastAccess / first use stamp to write: (now, MAC to bind, token id).
@@ -1061,11 +1123,14 @@ const STAMP_LOGIN: &str =
     "UPDATE access_tokens SET last_access = $1, mac_address = COALESCE(mac_address, $2), \
      first_used_on = COALESCE(first_used_on, $1) WHERE id = $3";
 
+/// A login, on its token locked where its decision needs it; `read`, the
+/// token's TOKEN_FACTS rows when already read in this transaction.
 async fn authorize(
     c: &Conn,
     a: &AuthJob,
     s: &WriterSettings,
     throttle: &std::sync::Mutex<Throttle>,
+    read: Option<Vec<Row>>,
 ) -> Result<AuthOutcome, StoreError> {
     let clock = Instant::now();
     let allowed = {
@@ -1079,7 +1144,7 @@ async fn authorize(
             accepted: None,
         });
     }
-    let outcome = authorize_unthrottled(c, a, s).await?;
+    let outcome = authorize_unthrottled(c, a, s, read).await?;
     let (guess_failed, accepted) = match &outcome.decision {
         Decision::Reject(RejectReason::UnknownCode | RejectReason::WrongPassword) => (true, false),
         Decision::Accept(_) => (false, true),
@@ -1130,10 +1195,16 @@ async fn authorize_unthrottled(
     c: &Conn,
     a: &AuthJob,
     s: &WriterSettings,
+    read: Option<Vec<Row>>,
 ) -> Result<AuthOutcome, StoreError> {
     let now = a.now;
-    let key = code_key(&a.user_name);
-    let rows = c.query(TOKEN_FACTS, &[&key, &a.business_id]).await?;
+    let rows = match read {
+        Some(rows) => rows,
+        None => {
+            let key = code_key(&a.user_name);
+            c.query(TOKEN_FACTS, &[&key, &a.business_id]).await?
+        }
+    };
     let (opts, req) = (auth_options(a, s), request_facts(a));
     if rows.len() > 1 {
         tracing::warn!(
@@ -1152,9 +1223,21 @@ async fn authorize_unthrottled(
     let mut t = facts_row(r, now)?;
     // A decision that counts places or binds a device is made on the
     // token's row locked (read again): two nodes deciding on it take turns.
-    // Other logins write nothing that depends on what they read.
+    // Other logins write nothing that depends on what they read. The
+    // places are read in the same round trip, after the lock.
+    let mut devices = None;
     if needs_lock(&t.facts, s) {
-        let Some(r) = c.query_opt(TOKEN_FACTS_LOCKED, &[&t.token_id]).await? else {
+        let id = t.token_id;
+        let (locked, live) =
+            futures_util::future::join(c.query_opt(TOKEN_FACTS_LOCKED, &[&id]), async {
+                match t.facts.user_limit {
+                    Some(_) => c.query(LIVE_DEVICES, &[&id, &now]).await.map(Some),
+                    None => Ok(None),
+                }
+            })
+            .await;
+        devices = live?;
+        let Some(r) = locked? else {
             let decision = auth::decide(None, &req, &LivePlaces::default(), opts, now);
             return Ok(AuthOutcome {
                 decision,
@@ -1168,9 +1251,11 @@ async fn authorize_unthrottled(
     let facts = t.facts;
     // Places matter only where a UserLimit counts them.
     let live = if facts.user_limit.is_some() {
-        let devices = c
-            .query(LIVE_DEVICES, &[&token_id, &now])
-            .await?
+        let rows = match devices {
+            Some(rows) => rows,
+            None => c.query(LIVE_DEVICES, &[&token_id, &now]).await?,
+        };
+        let devices = rows
             .iter()
             .map(|r| r.try_get::<_, Option<String>>(0))
             .collect::<Result<Vec<_>, _>>()?;
@@ -1180,26 +1265,36 @@ async fn authorize_unthrottled(
     };
     let decision = auth::decide(Some(&facts), &req, &live, opts, now);
     if let Decision::Accept(g) = &decision {
-        if facts.user_limit.is_some() {
-            let expires = now + s.pending_place_ttl;
-            if g.already_holds_place {
-                c.execute(REFRESH_PENDING, &[&expires, &now, &token_id, &a.device])
-                    .await?;
-            } else {
-                c.execute(
-                    INSERT_PENDING,
-                    &[&token_id, &a.nas, &a.device, &now, &expires],
-                )
-                .await?;
+        // The place and the stamp in one round trip.
+        let expires = now + s.pending_place_ttl;
+        let place = async {
+            match (facts.user_limit, g.already_holds_place) {
+                (None, _) => Ok(0),
+                (Some(_), true) => {
+                    c.execute(REFRESH_PENDING, &[&expires, &now, &token_id, &a.device])
+                        .await
+                }
+                (Some(_), false) => {
+                    c.execute(
+                        INSERT_PENDING,
+                        &[&token_id, &a.nas, &a.device, &now, &expires],
+                    )
+                    .await
+                }
             }
-        }
+        };
         let stale = t
             .last_access
             .is_none_or(|t| now - t >= LAST_ACCESS_RESOLUTION);
-        if stale || g.bind_mac.is_some() || t.first_used_on.is_none() {
-            c.execute(STAMP_LOGIN, &[&now, &g.bind_mac, &token_id])
-                .await?;
-        }
+        let stamp = async {
+            if stale || g.bind_mac.is_some() || t.first_used_on.is_none() {
+                c.execute(STAMP_LOGIN, &[&now, &g.bind_mac, &token_id])
+                    .await
+            } else {
+                Ok(0)
+            }
+        };
+        futures_util::future::try_join(place, stamp).await?;
     }
     let accepted = matches!(decision, Decision::Accept(_)).then(|| AcceptFacts {
         business_id: t.business_id,
@@ -1343,7 +1438,7 @@ const CHARGE: &str =
      first_used_on = COALESCE(first_used_on, $2), \
      spent_on = CASE WHEN $3 AND single_use THEN COALESCE(spent_on, $2) ELSE spent_on END \
      WHERE id = $4";
-const LIVE_SESSIONS: &str =
+pub(super) const LIVE_SESSIONS: &str =
     "SELECT s.nas, s.acct_session_id, COALESCE(s.user_name, t.access_code), \
      s.framed_ip, s.device FROM sessions s JOIN access_tokens t ON t.id = s.token_id \
      WHERE s.token_id = $1 AND s.state IN ('pending', 'active') AND s.state = 'active' \
@@ -1573,9 +1668,12 @@ async fn account(c: &Conn, a: &AcctJob) -> Result<AcctOutcome, StoreError> {
 }
 
 pub(super) async fn live_sessions(c: &Conn, token_id: i64) -> Result<Vec<LiveSession>, StoreError> {
-    c.query(LIVE_SESSIONS, &[&token_id])
-        .await?
-        .iter()
+    Ok(live_rows(&c.query(LIVE_SESSIONS, &[&token_id]).await?)?)
+}
+
+/// The rows of [`LIVE_SESSIONS`].
+pub(super) fn live_rows(rows: &[Row]) -> Result<Vec<LiveSession>, tokio_postgres::Error> {
+    rows.iter()
         .map(|r| {
             Ok(LiveSession {
                 nas: r.try_get(0)?,
