@@ -76,6 +76,7 @@ RADGATE_LOG_SET=0
 RADGATE_LOG_FILTER=""
 GEN_THREADS=1
 INTERIMS=1
+USER_LIMIT=default
 FLOOR_RECORD_BYTES=100
 SECRET=testing123
 PREFIX=BENCH
@@ -148,6 +149,14 @@ same round) and reported as the median over the rounds with min and max.
                          (with --database postgres: postgresql and
                          freeradius-postgresql too)
   --gen-threads N        load generator runtime threads (default $GEN_THREADS)
+  --user-limit N|none    radgate's codes get UserLimit N, as FreeRADIUS's get
+                         Simultaneous-Use := 1, and the logins of code N come
+                         from device N (radgate-bench --device-per-code, every
+                         target), so that every login is accepted and both
+                         servers check the device limit on each. Default: 1
+                         with --database postgres (issue 18 asks for it), none
+                         on sqlite (radgate's codes without a limit, logins
+                         from ever new devices: the runs recorded for issue 17)
   --interims N           acct: Interim-Updates per session between Start and Stop
                          (default $INTERIMS; rows are labelled acct-iN when N is not 1)
   --secret S             shared secret (default $SECRET)
@@ -219,6 +228,7 @@ while [ $# -gt 0 ]; do
     --radgate-log) RADGATE_LOG_SET=1; RADGATE_LOG_FILTER=$2; shift 2 ;;
     --gen-threads) GEN_THREADS=$2; shift 2 ;;
     --interims) INTERIMS=$2; shift 2 ;;
+    --user-limit) USER_LIMIT=$2; shift 2 ;;
     --secret) SECRET=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
@@ -243,6 +253,15 @@ check_numbers() {
   done
 }
 check_numbers --interims 0 "$INTERIMS"
+if [ "$USER_LIMIT" = default ]; then
+  if [ "$DATABASE" = postgres ]; then USER_LIMIT=1; else USER_LIMIT=none; fi
+fi
+if [ "$USER_LIMIT" = none ]; then
+  USER_LIMIT_SQL=NULL DEVICE_ARGS=()
+else
+  check_numbers --user-limit 1 "$USER_LIMIT"
+  USER_LIMIT_SQL=$((10#$USER_LIMIT)) DEVICE_ARGS=(--device-per-code)
+fi
 check_numbers --rounds 1 "$ROUNDS"
 ROUNDS=$((10#$ROUNDS))
 check_numbers --codes 1 "$CODES"
@@ -589,7 +608,7 @@ est_s=$(( n_runs * ($(duration_ms "$DURATION") + $(duration_ms "$WARMUP")) / 100
   else
     echo "temporary directory (databases, floor journal): $WORK on $(df -PT "$WORK" | awk 'NR == 2 {print $1 " (" $2 ")"}')"
   fi
-  echo "settings: rounds $ROUNDS, codes $ALL_CODES, concurrency $CONCURRENCY, modes $MODES, codes state $CODES_STATE, duration $DURATION, warmup $WARMUP, timeout $TIMEOUT, secret length ${#SECRET}, generator threads $GEN_THREADS, acct interims per session $INTERIMS"
+  echo "settings: rounds $ROUNDS, codes $ALL_CODES, concurrency $CONCURRENCY, modes $MODES, codes state $CODES_STATE, duration $DURATION, warmup $WARMUP, timeout $TIMEOUT, secret length ${#SECRET}, generator threads $GEN_THREADS, acct interims per session $INTERIMS, radgate UserLimit $USER_LIMIT${DEVICE_ARGS:+ (logins: device per code)}"
   if [ "$DATABASE" = postgres ]; then
     echo "targets: $TARGETS$([ "$HAVE_FR" = 1 ] && echo "; FreeRADIUS threads pg \"$FR_PG_THREADS\" (worker threads = SQL pool)")"
   else
@@ -662,7 +681,7 @@ run_load() {
   if ! json=$("$BENCH" load --server "$server" --secret "$SECRET" --mode "$mode" \
       --codes "$codes" --code-prefix "$PREFIX" --code-width "$(code_width $((codes - 1)))" \
       --concurrency "$conc" --duration "$DURATION" --warmup "$WARMUP" --timeout "$TIMEOUT" \
-      --threads "$GEN_THREADS" --interims "$INTERIMS" --json); then
+      --threads "$GEN_THREADS" --interims "$INTERIMS" "${DEVICE_ARGS[@]}" --json); then
     say "$target $mode: the load generator failed"
     return 0
   fi
@@ -675,7 +694,7 @@ ready() {
   for _ in $(seq "$tries"); do
     if "$BENCH" load --server "$server" --secret "$SECRET" --mode "$mode" --codes "$codes" \
         --code-prefix "$PREFIX" --code-width "$(code_width $((codes - 1)))" \
-        --requests 6 --concurrency 2 --warmup 0s --duration 5s --timeout 300ms \
+        --requests 6 --concurrency 2 --warmup 0s --duration 5s --timeout 300ms "${DEVICE_ARGS[@]}" \
         --strict --json >/dev/null 2>&1; then
       return 0
     fi
@@ -748,7 +767,7 @@ SELECT lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4'
          || substr('89ab', 1 + (abs(random()) % 4), 1) || substr(lower(hex(randomblob(2))), 2)
          || '-' || lower(hex(randomblob(6))),
        0, printf('${PREFIX}%0${width}d', i), printf('${PREFIX}%0${width}d', i), 'radgate-bench',
-       1000000, 0, NULL, CAST(strftime('%s', 'now') AS INTEGER),
+       1000000, 0, $USER_LIMIT_SQL, CAST(strftime('%s', 'now') AS INTEGER),
        CAST(strftime('%s', 'now') AS INTEGER), 'bench.sh'
 FROM n;
 $(used_sql)
@@ -892,7 +911,7 @@ BEGIN;
 DELETE FROM access_tokens WHERE access_code = 'BENCHSEEDINIT';
 INSERT INTO access_tokens (unique_id, business_id, access_code, code_key, description,
     minutes_included, seconds_used, user_limit, created_on, updated_on, updated_by)
-SELECT gen_random_uuid()::text, 0, c, c, 'radgate-bench', 1000000, 0, NULL,
+SELECT gen_random_uuid()::text, 0, c, c, 'radgate-bench', 1000000, 0, $USER_LIMIT_SQL,
        floor(extract(epoch FROM now()))::bigint, floor(extract(epoch FROM now()))::bigint, 'bench.sh'
 FROM (SELECT '${PREFIX}' || lpad(i::text, $width, '0') AS c FROM generate_series(0, $codes - 1) AS i) AS n;
 $(used_sql_pg)

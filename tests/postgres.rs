@@ -384,6 +384,12 @@ impl Relay {
                     let mut buf = vec![0u8; 64 * 1024];
                     while let Ok(n @ 1..) = cr.read(&mut buf).await {
                         if server_last.swap(false, Ordering::SeqCst) {
+                            if std::env::var("RELAY_DEBUG").is_ok() {
+                                eprintln!(
+                                    "turn: {:?}",
+                                    String::from_utf8_lossy(&buf[..n.min(200)])
+                                );
+                            }
                             turns.fetch_add(1, Ordering::SeqCst);
                         }
                         if sw.write_all(&buf[..n]).await.is_err() {
@@ -459,7 +465,8 @@ async fn a_batch_on_the_hot_path_is_two_round_trips() {
         pkt("HOTPATH1", "hp-1", common::INTERIM, 120),
         pkt("HOTPATH2", "hp-2", common::INTERIM, 120),
     );
-    tokio::join!(a.acct(13, &p1), a.acct(14, &p2));
+    let a2 = common::Client::new(s.acct_addr).await;
+    tokio::join!(a.acct(13, &p1), a2.acct(14, &p2));
     let both = relay.turns() - before;
     // A login of a code used a moment ago.
     let before = relay.turns();
@@ -475,9 +482,33 @@ async fn a_batch_on_the_hot_path_is_two_round_trips() {
         .await
         .is_accept());
     let refused = relay.turns() - before;
+    // A code with one place (UserLimit 1): taken, kept, refused to a
+    // second device — each one batch of two round trips.
+    s.token("HOTPATH3", 600, |t| t.user_limit = Some(1)).await;
+    // (The store's own client closes its statements after it answered: a
+    // login in between lets that go out before counting.)
+    assert!(c
+        .auth(29, "HOTPATH1", common::Pw::Pap("HOTPATH1"), None)
+        .await
+        .is_accept());
+    let mut limited = Vec::new();
+    for (id, mac, accept) in [
+        (30, "02:00:00:00:00:31", true),
+        (31, "02:00:00:00:00:31", true),
+        (32, "02:00:00:00:00:32", false),
+    ] {
+        let before = relay.turns();
+        let r = c
+            .auth(id, "HOTPATH3", common::Pw::Pap("HOTPATH3"), Some(mac))
+            .await;
+        assert_eq!(r.is_accept(), accept, "{mac}: {r:?}");
+        limited.push(relay.turns() - before);
+    }
     eprintln!(
-        "round trips: interim {interim}, two interims {both}, login {login}, refused {refused}"
+        "round trips: interim {interim}, two interims {both}, login {login}, refused {refused}, \
+         UserLimit logins {limited:?}"
     );
+    assert_eq!(limited, [2, 2, 2], "logins of a UserLimit code");
     assert_eq!(s.seconds_used("HOTPATH1").await, 120);
     assert_eq!(s.seconds_used("HOTPATH2").await, 120);
     assert_eq!(interim, 2, "one interim update");

@@ -99,6 +99,11 @@ struct LoadArgs {
     /// request takes the next device, so they are distinct until it wraps.
     #[arg(long, default_value_t = 1_000_000)]
     devices: u64,
+    /// Logins: code N always comes from device N (a guest who logs in
+    /// again from the same phone), instead of the next device of the
+    /// pool: with a device limit of 1 every login is then accepted.
+    #[arg(long)]
+    device_per_code: bool,
     /// Requests in flight.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
@@ -319,6 +324,7 @@ fn run_load(a: LoadArgs) -> ExitCode {
         code_prefix: a.code_prefix,
         code_width: a.code_width,
         devices: a.devices.min(1 << 40),
+        device_per_code: a.device_per_code,
         concurrency: a.concurrency,
         sockets: a.sockets,
         duration: a.duration,

@@ -8,6 +8,9 @@ use crate::daemon;
 use crate::store::{OpenMode, Store};
 
 pub async fn run(config: Config) -> Result<(), CliError> {
+    // Listening for SIGTERM / SIGINT from the start: one that comes while
+    // the database is being opened (or retried) is kept, not lost.
+    let mut stop = Stop::new();
     if config.is_builtin() {
         tracing::warn!(
             "no configuration file found (--config, $RADGATE_CONFIG, ./radgate.toml, /etc/radgate/radgate.toml); \
@@ -30,7 +33,7 @@ pub async fn run(config: Config) -> Result<(), CliError> {
     let listeners = daemon::Listeners::bind(&config)
         .await
         .map_err(|e| CliError::failure(e.to_string()))?;
-    let Some(store) = open_with_retries(&config).await? else {
+    let Some(store) = open_with_retries(&config, &mut stop).await? else {
         return Ok(());
     };
     // Refuse to start rather than answer nothing: every request writes.
@@ -45,7 +48,7 @@ pub async fn run(config: Config) -> Result<(), CliError> {
     let handle = daemon::start_on(Arc::new(config), &store, listeners)
         .await
         .map_err(|e| CliError::failure(e.to_string()))?;
-    wait_for_signal().await;
+    stop.wait().await;
     tracing::info!("shutting down");
     handle.shutdown().await;
     Ok(())
@@ -56,7 +59,7 @@ pub async fn run(config: Config) -> Result<(), CliError> {
 /// with a growing delay up to 30 s, until it answers or the process is
 /// told to stop (`None`); every other problem ends `serve` at once. The
 /// ports are bound meanwhile but nothing answers: the NAS fails over.
-async fn open_with_retries(config: &Config) -> Result<Option<Store>, CliError> {
+async fn open_with_retries(config: &Config, stop: &mut Stop) -> Result<Option<Store>, CliError> {
     let mut delay = std::time::Duration::from_secs(1);
     loop {
         match Store::open(&config.database, OpenMode::Serve).await {
@@ -65,7 +68,7 @@ async fn open_with_retries(config: &Config) -> Result<Option<Store>, CliError> {
                 tracing::warn!("{e}; trying again in {} s", delay.as_secs());
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
-                    _ = wait_for_signal() => return Ok(None),
+                    _ = stop.wait() => return Ok(None),
                 }
                 delay = (delay * 2).min(std::time::Duration::from_secs(30));
             }
@@ -74,24 +77,37 @@ async fn open_with_retries(config: &Config) -> Result<Option<Store>, CliError> {
     }
 }
 
-async fn wait_for_signal() {
+/// SIGTERM and SIGINT (Ctrl-C), registered when made: a signal that comes
+/// while nobody waits is delivered to the next [`Stop::wait`].
+struct Stop {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Stop {
+    fn new() -> Stop {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Stop {
+                signals: signal(SignalKind::terminate())
+                    .and_then(|t| Ok((t, signal(SignalKind::interrupt())?)))
+                    .ok(),
             }
         }
+        #[cfg(not(unix))]
+        Stop {}
     }
-    #[cfg(not(unix))]
-    {
+
+    async fn wait(&mut self) {
+        #[cfg(unix)]
+        if let Some((term, int)) = &mut self.signals {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            return;
+        }
         let _ = tokio::signal::ctrl_c().await;
     }
 }

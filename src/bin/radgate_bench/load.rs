@@ -74,6 +74,8 @@ pub struct LoadConfig {
     pub code_width: usize,
     /// Size of the device (Calling-Station-Id) pool.
     pub devices: u64,
+    /// Logins: device = code number (see radgate-bench --device-per-code).
+    pub device_per_code: bool,
     pub concurrency: usize,
     pub sockets: usize,
     pub duration: Duration,
@@ -283,6 +285,7 @@ impl Report {
             "server": cfg.servers_text(),
             "codes": cfg.codes,
             "devices": cfg.devices,
+            "device_per_code": cfg.device_per_code,
             "concurrency": cfg.concurrency,
             "sockets": self.sockets,
             "duration_s": cfg.duration.as_secs_f64(),
@@ -709,7 +712,11 @@ impl Shard {
         match cfg.mode {
             Mode::AuthPap | Mode::AuthChap => {
                 let code = self.rng.gen_range(0..cfg.codes);
-                let device = self.take_device();
+                let device = if cfg.device_per_code {
+                    code
+                } else {
+                    self.take_device()
+                };
                 cfg.code(code, &mut self.code_buf);
                 device_mac(device, &mut mac);
                 let mut auth = [0u8; 16];
@@ -929,6 +936,7 @@ mod tests {
             code_prefix: "BENCH".into(),
             code_width: 6,
             devices: 1000,
+            device_per_code: false,
             concurrency: 1,
             sockets: 0,
             duration: Duration::from_secs(1),

@@ -264,6 +264,10 @@ pub(super) fn batch(tokens: &[Row], fetched: &Fetched) -> Result<Batch, StoreErr
         whole: Vec::new(),
     };
     for r in tokens {
+        // Tokens locked for the batch's logins are not accounting's.
+        if !r.try_get::<_, bool>(7)? {
+            continue;
+        }
         let key: String = r.try_get(1)?;
         let t = Token {
             id: r.try_get(0)?,

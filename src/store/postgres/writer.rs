@@ -250,6 +250,7 @@ pub fn prepared_statements() -> Vec<&'static str> {
 /// The writer's own statements (see [`prepared_statements`]).
 const STATEMENTS: &[&str] = &[
     LOCK_TOKENS,
+    LIVE_PLACES_OF_CODES,
     TOKEN_FACTS,
     TOKEN_FACTS_LOCKED,
     LIVE_DEVICES,
@@ -629,20 +630,35 @@ async fn pipelined(
             })
             .collect()
     };
+    // Their tokens that need a lock (UserLimit, or a device to bind) are
+    // locked with the accounting's, and their places read after the lock.
+    let mut login_keys: Vec<String> = early.iter().map(|(_, a)| code_key(&a.user_name)).collect();
+    login_keys.sort();
+    login_keys.dedup();
     let early_facts = futures_util::future::try_join_all(early.iter().map(|(_, a)| {
         let key = code_key(&a.user_name);
         async move { c.query(TOKEN_FACTS, &[&key, &a.business_id]).await }
     }));
-    let (begun, locked, read_ahead, fetched) = futures_util::future::join4(
-        c.client.batch_execute("BEGIN"),
-        lock_tokens(c, jobs),
-        super::accounting::fetch(c, &ahead),
-        early_facts,
+    let places = async {
+        if login_keys.is_empty() {
+            Ok(Vec::new())
+        } else {
+            c.query(LIVE_PLACES_OF_CODES, &[&login_keys]).await
+        }
+    };
+    let ((begun, locked, read_ahead), (fetched, places)) = futures_util::future::join(
+        futures_util::future::join3(
+            c.client.batch_execute("BEGIN"),
+            lock_tokens(c, jobs, &login_keys, settings.bind_mac_on_first_use),
+            super::accounting::fetch(c, &ahead),
+        ),
+        futures_util::future::join(early_facts, places),
     )
     .await;
     begun?;
     let r = async {
         let locked = locked?;
+        let mut held = Held::new(&locked, &places?)?;
         let read_ahead: Option<super::accounting::Fetched> =
             if barrier { None } else { Some(read_ahead?) };
         let read_ahead = read_ahead.as_ref();
@@ -653,13 +669,15 @@ async fn pipelined(
         // without a round trip: each decided from what was read, or left
         // for the locked path below.
         let mut stamps: Vec<Stamp> = Vec::new();
+        let mut places: Vec<Place> = Vec::new();
         // Logins left for the locked path, with their token as read.
         let mut read: HashMap<usize, Vec<Row>> = HashMap::new();
         for ((i, a), rows) in early.iter().zip(fetched) {
-            match decide_early(a, settings, throttle, &rows)? {
-                Some((outcome, stamp)) => {
+            match decide_early(a, settings, throttle, &rows, &mut held)? {
+                Some((outcome, stamp, place)) => {
                     out[*i] = Some(Ok(Outcome::Auth(outcome)));
                     stamps.extend(stamp);
+                    places.extend(place);
                 }
                 None => {
                     read.insert(*i, rows);
@@ -671,10 +689,34 @@ async fn pipelined(
         // that share no key at the same time; with the logins' stamps, sent
         // first (the COMMIT, when it goes with the last writes, follows
         // them on the connection).
-        let stamps =
+        let stamps = futures_util::future::try_join(
+            futures_util::future::try_join_all(places.iter().map(|p| async move {
+                match p {
+                    Place::Refresh {
+                        token_id,
+                        device,
+                        now,
+                        expires,
+                    } => {
+                        c.execute(REFRESH_PENDING, &[expires, now, token_id, device])
+                            .await
+                    }
+                    Place::Insert {
+                        token_id,
+                        nas,
+                        device,
+                        now,
+                        expires,
+                    } => {
+                        c.execute(INSERT_PENDING, &[token_id, nas, device, now, expires])
+                            .await
+                    }
+                }
+            })),
             futures_util::future::try_join_all(stamps.iter().map(|(now, mac, id)| async move {
                 c.execute(STAMP_LOGIN, &[now, mac, id]).await
-            }));
+            })),
+        );
         let rest = async {
             // Every request decided from what was read: the stamps, then
             // the COMMIT, in one round trip.
@@ -860,7 +902,8 @@ fn decide_early(
     s: &WriterSettings,
     throttle: &std::sync::Mutex<Throttle>,
     rows: &[Row],
-) -> Result<Option<(AuthOutcome, Option<Stamp>)>, StoreError> {
+    held: &mut Held,
+) -> Result<Option<(AuthOutcome, Option<Stamp>, Option<Place>)>, StoreError> {
     let now = a.now;
     let clock = Instant::now();
     let mut t = throttle.lock().unwrap_or_else(|p| p.into_inner());
@@ -870,7 +913,7 @@ fn decide_early(
             token_id: None,
             accepted: None,
         };
-        return Ok(Some((o, None)));
+        return Ok(Some((o, None, None)));
     }
     let (opts, req) = (auth_options(a, s), request_facts(a));
     let found = match rows {
@@ -884,18 +927,19 @@ fn decide_early(
             None
         }
     };
+    // A token that needs the lock: decided here when the batch locked it
+    // (its places read after the lock), once per batch; a second login of
+    // it goes the locked path, after this one's writes.
+    let mut live = LivePlaces::default();
     if let Some(f) = &found {
         if needs_lock(&f.facts, s) {
-            return Ok(None);
+            match held.take(f.token_id, now) {
+                Some(l) => live = l,
+                None => return Ok(None),
+            }
         }
     }
-    let decision = auth::decide(
-        found.as_ref().map(|f| &f.facts),
-        &req,
-        &LivePlaces::default(),
-        opts,
-        now,
-    );
+    let decision = auth::decide(found.as_ref().map(|f| &f.facts), &req, &live, opts, now);
     let (guess_failed, accepted) = match &decision {
         Decision::Reject(RejectReason::UnknownCode | RejectReason::WrongPassword) => (true, false),
         Decision::Accept(_) => (false, true),
@@ -908,7 +952,28 @@ fn decide_early(
             token_id: None,
             accepted: None,
         };
-        return Ok(Some((o, None)));
+        return Ok(Some((o, None, None)));
+    };
+    let place = match &decision {
+        Decision::Accept(g) if f.facts.user_limit.is_some() => {
+            let expires = now + s.pending_place_ttl;
+            Some(match (g.already_holds_place, &a.device) {
+                (true, Some(device)) => Place::Refresh {
+                    token_id: f.token_id,
+                    device: device.clone(),
+                    now,
+                    expires,
+                },
+                _ => Place::Insert {
+                    token_id: f.token_id,
+                    nas: a.nas.clone(),
+                    device: a.device.clone(),
+                    now,
+                    expires,
+                },
+            })
+        }
+        _ => None,
     };
     let stamp = match &decision {
         Decision::Accept(g) => {
@@ -930,7 +995,74 @@ fn decide_early(
         token_id: Some(f.token_id),
         accepted,
     };
-    Ok(Some((o, stamp)))
+    Ok(Some((o, stamp, place)))
+}
+
+/// A place a login takes or keeps on a UserLimit code.
+enum Place {
+    Refresh {
+        token_id: i64,
+        device: String,
+        now: i64,
+        expires: i64,
+    },
+    Insert {
+        token_id: i64,
+        nas: String,
+        device: Option<String>,
+        now: i64,
+        expires: i64,
+    },
+}
+
+/// The tokens a batch locked for its logins, with their live places as
+/// read after the lock; each decided on once (see [`decide_early`]).
+struct Held {
+    /// token id → (device, active, expires_at) of its pending and active
+    /// sessions.
+    places: HashMap<i64, Vec<(Option<String>, bool, Option<i64>)>>,
+    locked: std::collections::HashSet<i64>,
+}
+
+impl Held {
+    /// From LOCK_TOKENS's rows (those locked for logins: column 7 false)
+    /// and LIVE_PLACES_OF_CODES's.
+    fn new(locked: &[Row], places: &[Row]) -> Result<Held, tokio_postgres::Error> {
+        let mut h = Held {
+            places: HashMap::new(),
+            locked: std::collections::HashSet::new(),
+        };
+        for r in locked {
+            if !r.try_get::<_, bool>(7)? {
+                h.locked.insert(r.try_get(0)?);
+            }
+        }
+        for r in places {
+            h.places.entry(r.try_get(0)?).or_default().push((
+                r.try_get(1)?,
+                r.try_get(2)?,
+                r.try_get(3)?,
+            ));
+        }
+        Ok(h)
+    }
+
+    /// The live places of token `id` at `now` when the batch locked it and
+    /// no login of this batch decided on it yet.
+    fn take(&mut self, id: i64, now: i64) -> Option<LivePlaces> {
+        if !self.locked.remove(&id) {
+            return None;
+        }
+        let devices = self
+            .places
+            .remove(&id)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(_, active, expires)| *active || expires.is_some_and(|e| e > now))
+            .map(|(d, _, _)| d)
+            .collect();
+        Some(LivePlaces { devices })
+    }
 }
 
 /// A decision that counts places or binds a device is made on the token's
@@ -966,8 +1098,11 @@ async fn one_by_one(
     throttle: &std::sync::Mutex<Throttle>,
 ) -> Result<Outcomes, tokio_postgres::Error> {
     // BEGIN and the lock in one round trip (in order on the connection).
-    let (begun, locked) =
-        futures_util::future::join(c.client.batch_execute("BEGIN"), lock_tokens(c, jobs)).await;
+    let (begun, locked) = futures_util::future::join(
+        c.client.batch_execute("BEGIN"),
+        lock_tokens(c, jobs, &[], false),
+    )
+    .await;
     begun?;
     let r = async {
         locked?;
@@ -993,6 +1128,8 @@ async fn one_by_one(
 async fn lock_tokens(
     c: &Conn,
     jobs: &[Option<Job<'_>>],
+    logins: &[String],
+    bind: bool,
 ) -> Result<Vec<Row>, tokio_postgres::Error> {
     let mut keys: Vec<String> = jobs
         .iter()
@@ -1003,10 +1140,10 @@ async fn lock_tokens(
         .collect();
     keys.sort();
     keys.dedup();
-    if keys.is_empty() {
+    if keys.is_empty() && logins.is_empty() {
         return Ok(Vec::new());
     }
-    c.query(LOCK_TOKENS, &[&keys]).await
+    c.query(LOCK_TOKENS, &[&keys, &logins, &bind]).await
 }
 
 /// Indices of `jobs` in groups: connected by a shared key, in order within
@@ -1097,9 +1234,23 @@ async fn in_savepoint(
 /// order alone the plan could walk the whole primary key.)
 /// (It returns what the set-based accounting needs of each token:
 /// store/postgres/accounting.rs reads them from here.)
+/// $1: the codes of accounting packets (every token of each, locked);
+/// $2: the codes of logins (only tokens whose decision needs the lock:
+/// a UserLimit, or, with $3 (bind_mac_on_first_use), no MAC yet). Column 7
+/// says whether a row is accounting's.
 pub(super) const LOCK_TOKENS: &str = "SELECT id, code_key, business_id, \
-     minutes_included * 60 - seconds_used, user_limit, last_access, first_used_on \
-     FROM access_tokens WHERE code_key = ANY($1) ORDER BY code_key, id FOR UPDATE";
+     minutes_included * 60 - seconds_used, user_limit, last_access, first_used_on, \
+     code_key = ANY($1) \
+     FROM access_tokens WHERE code_key = ANY($1::TEXT[] || $2::TEXT[]) \
+     AND (code_key = ANY($1) OR user_limit IS NOT NULL OR ($3 AND mac_address IS NULL)) \
+     ORDER BY code_key, id FOR UPDATE";
+/// The pending and active sessions of the UserLimit tokens of some codes
+/// (token id, device, active, expires_at); a batch reads it after
+/// LOCK_TOKENS.
+const LIVE_PLACES_OF_CODES: &str = "SELECT token_id, device, state = 'active', expires_at \
+     FROM sessions WHERE token_id = ANY(ARRAY(SELECT id FROM access_tokens \
+     WHERE code_key = ANY($1) AND user_limit IS NOT NULL)) \
+     AND state IN ('pending', 'active') ORDER BY id + 0";
 
 const TOKEN_FACTS: &str =
     "SELECT id, access_code, minutes_included, seconds_used, valid_from, valid_to, \
