@@ -903,7 +903,7 @@ fn decide_early(
     throttle: &std::sync::Mutex<Throttle>,
     rows: &[Row],
     held: &mut Held,
-) -> Result<Option<(AuthOutcome, Option<Stamp>, Option<Place>)>, StoreError> {
+) -> Result<Option<EarlyLogin>, StoreError> {
     let now = a.now;
     let clock = Instant::now();
     let mut t = throttle.lock().unwrap_or_else(|p| p.into_inner());
@@ -998,6 +998,12 @@ fn decide_early(
     Ok(Some((o, stamp, place)))
 }
 
+/// A login decided early: its outcome, and what it writes.
+type EarlyLogin = (AuthOutcome, Option<Stamp>, Option<Place>);
+
+/// A pending or active session of a token: (device, active, expires_at).
+type LivePlace = (Option<String>, bool, Option<i64>);
+
 /// A place a login takes or keeps on a UserLimit code.
 enum Place {
     Refresh {
@@ -1020,7 +1026,7 @@ enum Place {
 struct Held {
     /// token id → (device, active, expires_at) of its pending and active
     /// sessions.
-    places: HashMap<i64, Vec<(Option<String>, bool, Option<i64>)>>,
+    places: HashMap<i64, Vec<LivePlace>>,
     locked: std::collections::HashSet<i64>,
 }
 
