@@ -149,6 +149,14 @@ pub struct Grant {
     pub already_holds_place: bool,
 }
 
+/// Does a device's pending place (held until `expires_at`) need its time
+/// extended by a login at `now`? Only when less than half of `ttl` is left:
+/// a device that logs in again and again keeps its place without a write
+/// each time, and never holds it for less than half the TTL.
+pub fn refresh_place(expires_at: i64, now: i64, ttl: i64) -> bool {
+    expires_at - now < ttl / 2
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     Accept(Grant),
@@ -645,5 +653,14 @@ mod tests {
         ] {
             assert_eq!(r.as_str(), text, "{r:?}");
         }
+    }
+
+    #[test]
+    fn a_place_is_refreshed_only_when_half_its_time_is_gone() {
+        // TTL 60 s, taken at 1000: held until 1060.
+        assert!(!refresh_place(1060, 1000, 60));
+        assert!(!refresh_place(1060, 1029, 60));
+        assert!(refresh_place(1060, 1031, 60));
+        assert!(refresh_place(1060, 1070, 60));
     }
 }

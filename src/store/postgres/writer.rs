@@ -281,6 +281,15 @@ impl Conn {
         self.client.batch_execute("COMMIT").await
     }
 
+    /// COMMIT a transaction that made nothing durable (it read, and at
+    /// most locked rows): without waiting for the WAL flush, which would
+    /// keep nothing that matters after a crash.
+    pub(super) async fn commit_unflushed(&self) -> Result<(), tokio_postgres::Error> {
+        self.client
+            .batch_execute("SET LOCAL synchronous_commit = off; COMMIT")
+            .await
+    }
+
     fn statement(&self, sql: &'static str) -> Option<&Statement> {
         self.statements.get(sql)
     }
@@ -685,6 +694,7 @@ async fn pipelined(
             }
         }
         let read = std::sync::Mutex::new(read);
+        let writes_early = !places.is_empty() || !stamps.is_empty();
         // The rest, in segments between barriers; in a segment, requests
         // that share no key at the same time; with the logins' stamps, sent
         // first (the COMMIT, when it goes with the last writes, follows
@@ -719,14 +729,19 @@ async fn pipelined(
         );
         let rest = async {
             // Every request decided from what was read: the stamps, then
-            // the COMMIT, in one round trip.
+            // the COMMIT, in one round trip. Nothing written (logins that
+            // only read, or locked tokens to decide on): nothing to flush.
             if !barrier
                 && jobs
                     .iter()
                     .zip(&out)
                     .all(|(j, o)| j.is_none() || o.is_some())
             {
-                c.commit().await?;
+                if writes_early {
+                    c.commit().await?;
+                } else {
+                    c.commit_unflushed().await?;
+                }
                 return Ok((out, true));
             }
             let mut committed = false;
@@ -931,10 +946,11 @@ fn decide_early(
     // (its places read after the lock), once per batch; a second login of
     // it goes the locked path, after this one's writes.
     let mut live = LivePlaces::default();
+    let mut holds: Option<Holds> = None;
     if let Some(f) = &found {
         if needs_lock(&f.facts, s) {
-            match held.take(f.token_id, now) {
-                Some(l) => live = l,
+            match held.take(f.token_id, now, a.device.as_deref()) {
+                Some((l, h)) => (live, holds) = (l, h),
                 None => return Ok(None),
             }
         }
@@ -957,21 +973,31 @@ fn decide_early(
     let place = match &decision {
         Decision::Accept(g) if f.facts.user_limit.is_some() => {
             let expires = now + s.pending_place_ttl;
-            Some(match (g.already_holds_place, &a.device) {
-                (true, Some(device)) => Place::Refresh {
+            match (g.already_holds_place, &a.device) {
+                // An active session, or a pending place with more than
+                // half its time left: nothing to write.
+                (true, Some(_))
+                    if holds.is_some_and(|h| match h {
+                        Holds::Active => true,
+                        Holds::Pending(e) => !auth::refresh_place(e, now, s.pending_place_ttl),
+                    }) =>
+                {
+                    None
+                }
+                (true, Some(device)) => Some(Place::Refresh {
                     token_id: f.token_id,
                     device: device.clone(),
                     now,
                     expires,
-                },
-                _ => Place::Insert {
+                }),
+                _ => Some(Place::Insert {
                     token_id: f.token_id,
                     nas: a.nas.clone(),
                     device: a.device.clone(),
                     now,
                     expires,
-                },
-            })
+                }),
+            }
         }
         _ => None,
     };
@@ -1054,21 +1080,48 @@ impl Held {
     }
 
     /// The live places of token `id` at `now` when the batch locked it and
-    /// no login of this batch decided on it yet.
-    fn take(&mut self, id: i64, now: i64) -> Option<LivePlaces> {
+    /// no login of this batch decided on it yet, and the place `device`
+    /// holds among them.
+    fn take(
+        &mut self,
+        id: i64,
+        now: i64,
+        device: Option<&str>,
+    ) -> Option<(LivePlaces, Option<Holds>)> {
         if !self.locked.remove(&id) {
             return None;
         }
-        let devices = self
+        let live: Vec<LivePlace> = self
             .places
             .remove(&id)
             .unwrap_or_default()
             .into_iter()
             .filter(|(_, active, expires)| *active || expires.is_some_and(|e| e > now))
-            .map(|(d, _, _)| d)
             .collect();
-        Some(LivePlaces { devices })
+        let holds = device.and_then(|d| {
+            let mine = live.iter().filter(|(x, _, _)| x.as_deref() == Some(d));
+            let mut h = None;
+            for (_, active, expires) in mine {
+                h = match (h, active, expires) {
+                    (_, true, _) | (Some(Holds::Active), _, _) => Some(Holds::Active),
+                    (Some(Holds::Pending(a)), false, Some(e)) => Some(Holds::Pending(a.max(*e))),
+                    (None, false, Some(e)) => Some(Holds::Pending(*e)),
+                    (h, false, None) => h,
+                };
+            }
+            h
+        });
+        let devices = live.into_iter().map(|(d, _, _)| d).collect();
+        Some((LivePlaces { devices }, holds))
     }
+}
+
+/// The place a device holds on a token: an active session, or a pending
+/// place until a time.
+#[derive(Clone, Copy)]
+enum Holds {
+    Active,
+    Pending(i64),
 }
 
 /// A decision that counts places or binds a device is made on the token's
