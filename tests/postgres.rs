@@ -360,7 +360,6 @@ async fn a_missing_database_is_named_in_the_error() {
 struct Relay {
     port: u16,
     turns: std::sync::Arc<std::sync::atomic::AtomicU64>,
-    commits: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Relay {
@@ -371,16 +370,13 @@ impl Relay {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let turns = Arc::new(AtomicU64::new(0));
-        let commits = Arc::new(AtomicU64::new(0));
         let all = turns.clone();
-        let all_commits = commits.clone();
         tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
                 let Ok(unix) = tokio::net::UnixStream::connect(&socket).await else {
                     continue;
                 };
                 let (turns, server_last) = (all.clone(), Arc::new(AtomicBool::new(true)));
-                let commits = all_commits.clone();
                 let (mut cr, mut cw) = tcp.into_split();
                 let (mut sr, mut sw) = unix.into_split();
                 let heard = server_last.clone();
@@ -396,8 +392,6 @@ impl Relay {
                             }
                             turns.fetch_add(1, Ordering::SeqCst);
                         }
-                        let c = buf[..n].windows(7).filter(|w| w == b"COMMIT\0").count();
-                        commits.fetch_add(c as u64, Ordering::SeqCst);
                         if sw.write_all(&buf[..n]).await.is_err() {
                             break;
                         }
@@ -414,19 +408,11 @@ impl Relay {
                 });
             }
         });
-        Relay {
-            port,
-            turns,
-            commits,
-        }
+        Relay { port, turns }
     }
 
     fn turns(&self) -> u64 {
         self.turns.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    fn commits(&self) -> u64 {
-        self.commits.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -529,69 +515,4 @@ async fn a_batch_on_the_hot_path_is_two_round_trips() {
     assert!((2..=4).contains(&both), "two interim updates: {both}");
     assert_eq!(login, 2, "a login");
     assert_eq!(refused, 2, "a refused login");
-}
-
-/// Under a stream of requests a batch's BEGIN and reads go out behind the
-/// previous batch's COMMIT: fewer round trips than two per batch (one per
-/// batch when the writer always finds the next batch waiting), and every
-/// packet charged exactly once.
-#[tokio::test]
-async fn batches_in_a_stream_share_round_trips() {
-    let Some(pg) = pg::server() else {
-        return;
-    };
-    let unix_url = pg.fresh_database().await;
-    let db = unix_url
-        .split('/')
-        .nth(3)
-        .and_then(|s| s.split('?').next())
-        .unwrap()
-        .to_string();
-    let relay = Relay::start(pg.socket_dir.join(".s.PGSQL.5432")).await;
-    let url = format!("postgres://postgres@127.0.0.1:{}/{db}", relay.port);
-    let s = node(&url).await;
-    const GUESTS: usize = 24;
-    const INTERIMS: u32 = 12;
-    for g in 0..GUESTS {
-        s.token(&format!("STREAM{g:02}"), 600, |_| {}).await;
-    }
-    let clients =
-        futures_util::future::join_all((0..GUESTS).map(|_| common::Client::new(s.acct_addr))).await;
-    let (turns, commits) = (relay.turns(), relay.commits());
-    futures_util::future::join_all(clients.iter().enumerate().map(|(g, c)| async move {
-        let user = format!("STREAM{g:02}");
-        let sid = format!("stream-{g}");
-        for i in 0..=INTERIMS {
-            let p = common::Acct {
-                status: if i == 0 {
-                    common::START
-                } else {
-                    common::INTERIM
-                },
-                user: &user,
-                session_id: &sid,
-                session_time: Some(60 * i),
-                ..Default::default()
-            };
-            c.acct(i as u8, &p).await;
-        }
-    }))
-    .await;
-    let (turns, commits) = (relay.turns() - turns, relay.commits() - commits);
-    eprintln!(
-        "{} packets: {commits} batches, {turns} round trips ({:.2} per batch)",
-        GUESTS * (INTERIMS as usize + 1),
-        turns as f64 / commits as f64
-    );
-    for g in 0..GUESTS {
-        assert_eq!(
-            s.seconds_used(&format!("STREAM{g:02}")).await,
-            60 * INTERIMS as i64
-        );
-    }
-    assert!(commits > 0);
-    assert!(
-        turns < 2 * commits,
-        "{turns} round trips for {commits} batches: no batch read behind another's COMMIT"
-    );
 }

@@ -14,8 +14,7 @@
 #   (default NULL), starts `radgate serve` on loopback (release build in
 #   target/release), loads it with radgate-bench for 10 s after 2 s of
 #   warm-up (MODE: acct (default), auth-pap, auth-chap; logins with
-#   --device-per-code when USER_LIMIT is set), and stops it. CONCURRENCY
-#   (environment, default 64): requests in flight.
+#   --device-per-code when USER_LIMIT is set), and stops it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 host=${1:?usage: cpu.sh SOCKET_DIR [MODE] [USER_LIMIT]}
@@ -85,13 +84,11 @@ pg_pids() { pgrep -x postgres || true; }
 busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
 mapfile -t pgs < <(pg_pids)
 pg0=$(ticks "${pgs[@]}"); rg0=$(ticks "$pid"); all0=$(busy)
-json=$("$bench" load --server "$server" --mode "$mode" --codes 10000 --concurrency "${CONCURRENCY:-64}" \
+json=$("$bench" load --server "$server" --mode "$mode" --codes 10000 --concurrency 64 \
   --duration 10s --warmup 2s "${devices[@]}" --json)
 pg1=$(ticks "${pgs[@]}"); rg1=$(ticks "$pid"); all1=$(busy)
 answered=$(echo "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["responses"])')
 rps=$(echo "$json" | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["rps"]))')
-lat=$(echo "$json" | python3 -c 'import json,sys; d=json.load(sys.stdin)["latency_ms"]; print("p50 %.3f ms, p99 %.3f ms" % (d["p50"], d["p99"]))' 2>/dev/null || echo "?")
-echo "latency at concurrency ${CONCURRENCY:-64}: $lat"
 gen=$(echo "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("generator_cpu_us_per_request") or 0)')
 # The ticks cover warm-up and run (12 s); requests are counted over the 10 s
 # measured: scale the ticks to the measured part.

@@ -586,14 +586,10 @@ impl Batch {
     /// Write the batch's changes (one statement per kind, pipelined) and
     /// read the live sessions of the tokens that ran out, to disconnect;
     /// with `commit`, the COMMIT goes out behind them, in the same round
-    /// trip (and its hook, if any, is told). `committed` is true only when every statement and the COMMIT
+    /// trip. `committed` is true only when every statement and the COMMIT
     /// succeeded (PostgreSQL answers a COMMIT of a failed transaction with
     /// a ROLLBACK, not an error, so each statement's result is checked).
-    pub(super) async fn write(
-        self,
-        c: &Conn,
-        commit: Option<Option<&super::writer::CommitHook>>,
-    ) -> Result<Written, StoreError> {
+    pub(super) async fn write(self, c: &Conn, commit: bool) -> Result<Written, StoreError> {
         let mut ids = Vec::new();
         let mut st = Vec::new();
         let mut now = Vec::new();
@@ -727,9 +723,10 @@ impl Batch {
                 .map(|rows| (*id, rows))
         }));
         let commit_now = async {
-            match commit {
-                Some(hook) => Some(super::writer::commit_with(c, true, hook).await),
-                None => None,
+            if commit {
+                Some(c.commit().await)
+            } else {
+                None
             }
         };
         // Sent in this order on the first poll: writes, reads, COMMIT.

@@ -26,7 +26,7 @@
 //! database, so there is nothing another node's writes could make stale.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -360,28 +360,16 @@ async fn run(
 ) {
     let mut conn: Option<Conn> = None;
     let mut backoff = Duration::from_millis(100);
-    // The next batch, taken while this one ran, with what it read when its
-    // BEGIN and reads went out right behind this one's COMMIT.
-    let mut carried: Option<(Vec<Op>, Option<Read>)> = None;
-    loop {
-        let (mut batch, mut pre) = match carried.take() {
-            Some(next) => next,
-            None => {
-                let Some(first) = rx.recv().await else { break };
-                let mut batch = Vec::with_capacity(MAX_BATCH);
-                batch.push(first);
-                while batch.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(op) => batch.push(op),
-                        Err(_) => break,
-                    }
-                }
-                (batch, None)
+    let mut batch: Vec<Op> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
             }
-        };
+        }
         if conn.as_ref().is_none_or(|c| c.client.is_closed()) {
-            // (Whatever was read ahead was read on the lost connection.)
-            pre = None;
             match connect(&pg).await {
                 Ok(c) => {
                     if backoff > Duration::from_millis(100) {
@@ -414,61 +402,9 @@ async fn run(
                 }
             }
         }
-        let Some(c) = conn.as_ref() else { continue };
-        // Requests waiting when this batch's COMMIT goes out make the next
-        // batch: its BEGIN and reads go out right behind that COMMIT, in
-        // the same round trip, and it decides when they come back. (Not
-        // behind a sweep, which runs after the COMMIT.)
-        let sweeps = batch.iter().any(|op| matches!(op, Op::Sweep { .. }));
-        let hook = CommitHook::new();
-        let rx = &mut rx;
-        let (result, (next, read)) = futures_util::future::join(
-            async {
-                let hook = (!sweeps).then_some(&hook);
-                let r = run_batch(c, batch, &settings, &throttle, pre, hook).await;
-                // (Also when no COMMIT went out: the connection is idle.)
-                if let Some(h) = hook {
-                    h.sent.notify_one();
-                }
-                r
-            },
-            async {
-                if sweeps {
-                    return (Vec::new(), None);
-                }
-                hook.sent.notified().await;
-                let mut next: Vec<Op> = Vec::new();
-                while next.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(op) => next.push(op),
-                        Err(_) => break,
-                    }
-                }
-                if next.is_empty() {
-                    return (next, None);
-                }
-                let read = begin_and_read(c, &jobs_of(&next), &settings).await;
-                (next, Some(read))
-            },
-        )
-        .await;
-        if !next.is_empty() {
-            // Good when it came after this batch's one COMMIT and that
-            // succeeded; otherwise this batch's error path ran after it
-            // (and rolled its transaction back) or it read too early: end
-            // its transaction, and the next batch reads again.
-            let good = result.is_ok() && hook.commits.load(Ordering::SeqCst) == 1;
-            let read = match (good, read) {
-                (true, Some(Ok(read))) => Some(read),
-                (false, Some(Ok(_))) => {
-                    let _ = c.client.batch_execute("ROLLBACK").await;
-                    None
-                }
-                _ => None,
-            };
-            carried = Some((next, read));
-        }
-        if let Err(e) = result {
+        let Some(c) = conn.as_mut() else { continue };
+        let ops = std::mem::take(&mut batch);
+        if let Err(e) = run_batch(c, ops, &settings, &throttle).await {
             tracing::warn!(hosts = %hosts, error = %e, "PostgreSQL: a batch failed; its requests are not answered");
             if c.client.is_closed() {
                 conn = None;
@@ -543,12 +479,10 @@ impl Job<'_> {
 /// of their own after it. On an error of the batch as a whole every request
 /// gets it (and none is answered to a NAS).
 async fn run_batch(
-    c: &Conn,
+    c: &mut Conn,
     ops: Vec<Op>,
     settings: &WriterSettings,
     throttle: &std::sync::Mutex<Throttle>,
-    pre: Option<Read>,
-    hook: Option<&CommitHook>,
 ) -> Result<(), tokio_postgres::Error> {
     let mut sweeps = Vec::new();
     let mut work = Vec::with_capacity(ops.len());
@@ -563,13 +497,20 @@ async fn run_batch(
         }
     }
     if !work.is_empty() {
-        let jobs = jobs_of(&work);
+        let jobs: Vec<Option<Job>> = work
+            .iter()
+            .map(|op| match op {
+                Op::Auth(j, _) => Some(Job::Auth(j)),
+                Op::Acct(j, _) => Some(Job::Acct(j)),
+                _ => None,
+            })
+            .collect();
         // The fast way: the batch's requests at once, pipelined on the
         // connection; the slow way, when that fails (a request's error
         // aborts the whole transaction, or a deadlock with another node):
         // one after the other, each under a savepoint.
         let mut committed = false;
-        let mut outcomes = match pipelined(c, &jobs, settings, throttle, pre, hook).await {
+        let mut outcomes = match pipelined(c, &jobs, settings, throttle).await {
             Ok((o, done)) => {
                 committed = done;
                 Some(o)
@@ -611,11 +552,7 @@ async fn run_batch(
             }
         }
         // The hot path sent its COMMIT with its last statements.
-        let commit = if committed {
-            Ok(())
-        } else {
-            commit_with(c, true, hook).await
-        };
+        let commit = if committed { Ok(()) } else { c.commit().await };
         if let Err(e) = commit {
             let msg = e.to_string();
             for d in done {
@@ -646,19 +583,6 @@ async fn run_batch(
     Ok(())
 }
 
-/// The requests of a batch's ops, sweeps left out (they run after it):
-/// None for a flush.
-fn jobs_of(ops: &[Op]) -> Vec<Option<Job<'_>>> {
-    ops.iter()
-        .filter(|op| !matches!(op, Op::Sweep { .. }))
-        .map(|op| match op {
-            Op::Auth(j, _) => Some(Job::Auth(j)),
-            Op::Acct(j, _) => Some(Job::Acct(j)),
-            _ => None,
-        })
-        .collect()
-}
-
 /// Every request's outcome (None for a flush), in order.
 type Outcomes = Vec<Result<Outcome, StoreError>>;
 
@@ -675,23 +599,79 @@ async fn pipelined(
     jobs: &[Option<Job<'_>>],
     settings: &WriterSettings,
     throttle: &std::sync::Mutex<Throttle>,
-    pre: Option<Read>,
-    hook: Option<&CommitHook>,
 ) -> Result<(Outcomes, bool), StoreError> {
-    let ReadPlan { barrier, early, .. } = plan(jobs);
-    let read = match pre {
-        Some(r) => r,
-        None => begin_and_read(c, jobs, settings).await?,
+    // An Accounting-On/Off in the batch closes sessions that later
+    // packets may name: then nothing is read ahead of it.
+    let barrier = jobs
+        .iter()
+        .any(|j| matches!(j, Some(j) if j.keys().is_none()));
+    // BEGIN, the lock of the tokens, and (without a barrier) what the
+    // set-based accounting reads, in one round trip: in this order on the
+    // connection, so the reads run after the lock.
+    let ahead: Vec<&AcctJob> = if barrier {
+        Vec::new()
+    } else {
+        jobs.iter()
+            .filter_map(|j| match j {
+                Some(Job::Acct(a)) if super::accounting::may_take(a) => Some(*a),
+                _ => None,
+            })
+            .collect()
     };
+    // Logins decided without a lock: a login of a code no accounting
+    // packet of this batch names, when no Accounting-On/Off is in it; their
+    // tokens are read in the same round trip.
+    let charged: std::collections::HashSet<String> = jobs
+        .iter()
+        .filter_map(|j| match j {
+            Some(Job::Acct(a)) => a.user_name.as_deref().map(code_key),
+            _ => None,
+        })
+        .collect();
+    let early: Vec<(usize, &AuthJob)> = if barrier {
+        Vec::new()
+    } else {
+        jobs.iter()
+            .enumerate()
+            .filter_map(|(i, j)| match j {
+                Some(Job::Auth(a)) if !charged.contains(&code_key(&a.user_name)) => Some((i, *a)),
+                _ => None,
+            })
+            .collect()
+    };
+    // Their tokens that need a lock (UserLimit, or a device to bind) are
+    // locked with the accounting's, and their places read after the lock.
+    let mut login_keys: Vec<String> = early.iter().map(|(_, a)| code_key(&a.user_name)).collect();
+    login_keys.sort();
+    login_keys.dedup();
+    let early_facts = futures_util::future::try_join_all(early.iter().map(|(_, a)| {
+        let key = code_key(&a.user_name);
+        async move { c.query(TOKEN_FACTS, &[&key, &a.business_id]).await }
+    }));
+    let places = async {
+        if login_keys.is_empty() {
+            Ok(Vec::new())
+        } else {
+            c.query(LIVE_PLACES_OF_CODES, &[&login_keys]).await
+        }
+    };
+    let ((begun, locked, read_ahead), (fetched, places)) = futures_util::future::join(
+        futures_util::future::join3(
+            c.client.batch_execute("BEGIN"),
+            lock_tokens(c, jobs, &login_keys, settings.bind_mac_on_first_use),
+            super::accounting::fetch(c, &ahead),
+        ),
+        futures_util::future::join(early_facts, places),
+    )
+    .await;
+    begun?;
     let r = async {
-        let Read {
-            locked,
-            read_ahead,
-            fetched,
-            places,
-        } = read;
-        let mut held = Held::new(&locked, &places)?;
+        let locked = locked?;
+        let mut held = Held::new(&locked, &places?)?;
+        let read_ahead: Option<super::accounting::Fetched> =
+            if barrier { None } else { Some(read_ahead?) };
         let read_ahead = read_ahead.as_ref();
+        let fetched = fetched?;
         let mut out: Vec<Option<Result<Outcome, StoreError>>> =
             (0..jobs.len()).map(|_| None).collect();
         // In order (the throttle counts failures in the order they come),
@@ -757,7 +737,11 @@ async fn pipelined(
                     .zip(&out)
                     .all(|(j, o)| j.is_none() || o.is_some())
             {
-                commit_with(c, writes_early, hook).await?;
+                if writes_early {
+                    c.commit().await?;
+                } else {
+                    c.commit_unflushed().await?;
+                }
                 return Ok((out, true));
             }
             let mut committed = false;
@@ -820,7 +804,7 @@ async fn pipelined(
                 let commit = !barrier && slow.is_empty();
                 let (slow_done, (fast_done, late, done)) = futures_util::future::try_join(
                     run_groups(slow),
-                    set_based(c, todo, fast, &locked, read_ahead, commit.then_some(hook)),
+                    set_based(c, todo, fast, &locked, read_ahead, commit),
                 )
                 .await?;
                 committed = done;
@@ -860,172 +844,6 @@ async fn pipelined(
     r
 }
 
-/// What a batch reads with its BEGIN, in one round trip.
-pub(super) struct Read {
-    locked: Vec<Row>,
-    read_ahead: Option<super::accounting::Fetched>,
-    fetched: Vec<Vec<Row>>,
-    places: Vec<Row>,
-}
-
-/// Which requests of a batch are read ahead: with an Accounting-On/Off
-/// (`barrier`) none; else the set-based accounting's (`ahead`) and the
-/// logins decided without the locked path (`early`).
-struct ReadPlan<'a> {
-    barrier: bool,
-    ahead: Vec<&'a AcctJob>,
-    early: Vec<(usize, &'a AuthJob)>,
-}
-
-fn plan<'a>(jobs: &[Option<Job<'a>>]) -> ReadPlan<'a> {
-    // An Accounting-On/Off in the batch closes sessions that later
-    // packets may name: then nothing is read ahead of it.
-    let barrier = jobs
-        .iter()
-        .any(|j| matches!(j, Some(j) if j.keys().is_none()));
-    let ahead: Vec<&AcctJob> = if barrier {
-        Vec::new()
-    } else {
-        jobs.iter()
-            .filter_map(|j| match j {
-                Some(Job::Acct(a)) if super::accounting::may_take(a) => Some(*a),
-                _ => None,
-            })
-            .collect()
-    };
-    // Logins decided without a lock: a login of a code no accounting
-    // packet of this batch names, when no Accounting-On/Off is in it.
-    let charged: std::collections::HashSet<String> = jobs
-        .iter()
-        .filter_map(|j| match j {
-            Some(Job::Acct(a)) => a.user_name.as_deref().map(code_key),
-            _ => None,
-        })
-        .collect();
-    let early: Vec<(usize, &AuthJob)> = if barrier {
-        Vec::new()
-    } else {
-        jobs.iter()
-            .enumerate()
-            .filter_map(|(i, j)| match j {
-                Some(Job::Auth(a)) if !charged.contains(&code_key(&a.user_name)) => Some((i, *a)),
-                _ => None,
-            })
-            .collect()
-    };
-    ReadPlan {
-        barrier,
-        ahead,
-        early,
-    }
-}
-
-/// BEGIN, the lock of the tokens, and (without a barrier) what the
-/// set-based accounting and the early logins read, in one round trip: in
-/// this order on the connection, so the reads run after the lock. On an
-/// error the transaction is rolled back.
-async fn begin_and_read(
-    c: &Conn,
-    jobs: &[Option<Job<'_>>],
-    settings: &WriterSettings,
-) -> Result<Read, StoreError> {
-    let ReadPlan {
-        barrier,
-        ahead,
-        early,
-    } = plan(jobs);
-    // The early logins' tokens that need a lock (UserLimit, or a device to
-    // bind) are locked with the accounting's, and their places read after
-    // the lock.
-    let mut login_keys: Vec<String> = early.iter().map(|(_, a)| code_key(&a.user_name)).collect();
-    login_keys.sort();
-    login_keys.dedup();
-    let early_facts = futures_util::future::try_join_all(early.iter().map(|(_, a)| {
-        let key = code_key(&a.user_name);
-        async move { c.query(TOKEN_FACTS, &[&key, &a.business_id]).await }
-    }));
-    let places = async {
-        if login_keys.is_empty() {
-            Ok(Vec::new())
-        } else {
-            c.query(LIVE_PLACES_OF_CODES, &[&login_keys]).await
-        }
-    };
-    let ((begun, locked, read_ahead), (fetched, places)) = futures_util::future::join(
-        futures_util::future::join3(
-            c.client.batch_execute("BEGIN"),
-            lock_tokens(c, jobs, &login_keys, settings.bind_mac_on_first_use),
-            super::accounting::fetch(c, &ahead),
-        ),
-        futures_util::future::join(early_facts, places),
-    )
-    .await;
-    begun?;
-    let r = (|| {
-        Ok::<_, tokio_postgres::Error>(Read {
-            locked: locked?,
-            read_ahead: if barrier { None } else { Some(read_ahead?) },
-            fetched: fetched?,
-            places: places?,
-        })
-    })();
-    match r {
-        Ok(r) => Ok(r),
-        Err(e) => {
-            let _ = c.client.batch_execute("ROLLBACK").await;
-            Err(e.into())
-        }
-    }
-}
-
-/// Told when a batch's COMMIT went out on the connection, so that the next
-/// batch's BEGIN and reads can follow it at once (see `run`); counts the
-/// COMMITs sent.
-pub(super) struct CommitHook {
-    sent: tokio::sync::Notify,
-    commits: AtomicU32,
-}
-
-impl CommitHook {
-    fn new() -> CommitHook {
-        CommitHook {
-            sent: tokio::sync::Notify::new(),
-            commits: AtomicU32::new(0),
-        }
-    }
-
-    fn mark(&self) {
-        self.commits.fetch_add(1, Ordering::SeqCst);
-        self.sent.notify_one();
-    }
-}
-
-/// COMMIT (without waiting for the WAL flush when `flush` is false), and
-/// `hook` told once it is on its way: whatever the hook's owner sends next
-/// goes after it on the connection.
-pub(super) async fn commit_with(
-    c: &Conn,
-    flush: bool,
-    hook: Option<&CommitHook>,
-) -> Result<(), tokio_postgres::Error> {
-    let (r, ()) = futures_util::future::join(
-        async {
-            if flush {
-                c.commit().await
-            } else {
-                c.commit_unflushed().await
-            }
-        },
-        async {
-            if let Some(h) = hook {
-                h.mark();
-            }
-        },
-    )
-    .await;
-    r
-}
-
 /// The accounting groups `fast` (indexes into `todo`) through the
 /// set-based path: read once, decided in arrival order, written once.
 /// Returns the outcomes (by index into `todo`), the groups it did not
@@ -1038,7 +856,7 @@ async fn set_based(
     fast: Vec<Vec<usize>>,
     locked: &[Row],
     fetched: Option<&super::accounting::Fetched>,
-    commit: Option<Option<&CommitHook>>,
+    commit: bool,
 ) -> Result<(Vec<(usize, AcctOutcome)>, Vec<Vec<usize>>, bool), StoreError> {
     if fast.is_empty() {
         return Ok((Vec::new(), Vec::new(), false));
@@ -1070,7 +888,7 @@ async fn set_based(
             decided.push((i, o, ran_out));
         }
     }
-    let written = batch.write(c, commit.filter(|_| late.is_empty())).await?;
+    let written = batch.write(c, commit && late.is_empty()).await?;
     let live = written.live;
     let out = decided
         .into_iter()
@@ -2087,7 +1905,7 @@ const PURGE_PENDING: &str = "DELETE FROM sessions WHERE state IN ('pending', 'ac
 
 /// The stale-session sweep in a transaction of its own, by one node at a
 /// time: a node that finds another's sweep under way skips this round.
-async fn sweep(c: &Conn, now: i64, stale_after: i64) -> Result<SweepOutcome, StoreError> {
+async fn sweep(c: &mut Conn, now: i64, stale_after: i64) -> Result<SweepOutcome, StoreError> {
     c.client.batch_execute("BEGIN").await?;
     let r = async {
         let got: bool = c
