@@ -20,7 +20,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 host=${1:?usage: cpu.sh SOCKET_DIR [MODE] [USER_LIMIT]}
 mode=${2:-acct}
 limit=${3:-NULL}
-radgate=$root/target/release/radgate
+radgate=${RADGATE_BIN:-$root/target/release/radgate}
 bench=$root/target/release/radgate-bench
 [ -x "$radgate" ] && [ -x "$bench" ] || { echo "build first: cargo build --release" >&2; exit 1; }
 export PGOPTIONS="-c client_min_messages=warning"
@@ -105,3 +105,4 @@ print(f"  CPU us per answered request: whole machine {allc:.1f} = radgate {rg:.1
       f" + the rest {rest:.1f} (PostgreSQL's processes that ran throughout: {pg:.1f};"
       f" the rest adds autovacuum workers and the kernel)")
 print(f"  the rest alone on all {cores:.0f} cores: at most {cores * 1e6 / rest:,.0f} requests/s")
+PY
