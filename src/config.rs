@@ -77,6 +77,9 @@ pub struct Config {
     pub reply: ReplyConfig,
     /// `[api]`: the admin HTTP API.
     pub api: ApiConfig,
+    /// `[[business]]` `name`, `logo`, `accent_color`, `terms_url`: how each
+    /// business's guest pages look (those without, the defaults).
+    pub branding: std::collections::BTreeMap<i64, crate::portal::Branding>,
 }
 
 /// `[api]`
@@ -415,6 +418,7 @@ impl Config {
                 ..ReplyConfig::default()
             },
             api: ApiConfig::default(),
+            branding: Default::default(),
             clients: vec![ClientConfig {
                 name: "localhost".into(),
                 network: "127.0.0.1/32".parse().expect("valid default"),
@@ -735,13 +739,17 @@ struct RawReply {
     session_terminate_time: Option<bool>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 #[serde(deny_unknown_fields, default)]
 struct RawBusiness {
     id: Sp<i64>,
     idle_timeout: Sp<i64>,
     rate_limit: Sp<String>,
     class: Sp<String>,
+    name: Sp<String>,
+    logo: Sp<String>,
+    accent_color: Sp<String>,
+    terms_url: Sp<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -927,7 +935,8 @@ impl Ctx<'_> {
         let throttle = self.throttle(raw.throttle)?;
         let messages = self.messages(raw.messages)?;
         let clients = self.clients(raw.client, &auth)?;
-        let reply = self.reply(raw.reply, raw.business)?;
+        let reply = self.reply(raw.reply, raw.business.clone())?;
+        let branding = self.branding(&raw.business, origin.parent())?;
         let api = ApiConfig {
             listen: match raw.api.listen {
                 None => None,
@@ -950,7 +959,77 @@ impl Ctx<'_> {
             clients,
             reply,
             api,
+            branding,
         })
+    }
+
+    /// `[[business]]` branding of the guest pages (ids already checked by
+    /// [`Self::reply`]). A relative `logo` is relative to the config
+    /// file's directory.
+    fn branding(
+        &self,
+        businesses: &[RawBusiness],
+        dir: Option<&Path>,
+    ) -> Result<std::collections::BTreeMap<i64, crate::portal::Branding>, ConfigError> {
+        let mut out = std::collections::BTreeMap::new();
+        for (i, b) in businesses.iter().enumerate() {
+            let Some(id) = &b.id else { continue };
+            if b.name.is_none()
+                && b.logo.is_none()
+                && b.accent_color.is_none()
+                && b.terms_url.is_none()
+            {
+                continue;
+            }
+            let section = format!("business[{i}]");
+            let mut br = crate::portal::Branding::default();
+            if let Some(v) = &b.name {
+                let name = v.get_ref().trim();
+                if name.is_empty()
+                    || name.chars().count() > 80
+                    || name.chars().any(char::is_control)
+                {
+                    return Err(self.err(
+                        format!("{section}.name"),
+                        "must be 1 to 80 characters, without control characters",
+                        Some(v.span()),
+                    ));
+                }
+                br.name = name.to_string();
+            }
+            if let Some(v) = &b.accent_color {
+                br.accent_color = crate::portal::accent_color(v.get_ref())
+                    .map_err(|e| self.err(format!("{section}.accent_color"), e, Some(v.span())))?;
+            }
+            if let Some(v) = &b.terms_url {
+                let url = v.get_ref().trim();
+                let ok = (url.starts_with("https://") || url.starts_with("http://"))
+                    && url.len() > "https://".len()
+                    && url.len() <= 2000
+                    && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+                if !ok {
+                    return Err(self.err(
+                        format!("{section}.terms_url"),
+                        format!("{url:?} is not an http:// or https:// address"),
+                        Some(v.span()),
+                    ));
+                }
+                br.terms_url = Some(url.to_string());
+            }
+            if let Some(v) = &b.logo {
+                let path = PathBuf::from(v.get_ref().trim());
+                let path = match dir {
+                    Some(d) if path.is_relative() => d.join(path),
+                    _ => path,
+                };
+                br.logo = Some(
+                    crate::portal::read_logo(&path)
+                        .map_err(|e| self.err(format!("{section}.logo"), e, Some(v.span())))?,
+                );
+            }
+            out.insert(*id.get_ref(), br);
+        }
+        Ok(out)
     }
 
     /// One level of reply settings (`[reply]` or a `[[business]]`).

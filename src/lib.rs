@@ -9,6 +9,7 @@ pub mod config;
 pub mod daemon;
 pub mod logging;
 pub mod policy;
+pub mod portal;
 pub mod radius;
 pub mod store;
 pub mod token;

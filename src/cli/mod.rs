@@ -6,6 +6,7 @@ mod filter;
 mod import;
 mod man;
 mod output;
+mod portal;
 mod print;
 mod progress;
 mod serve;
@@ -86,6 +87,12 @@ pub enum Command {
         after_help = "Examples:\n  radgate db copy --to 'postgres://radgate:PASSWORD@db/radgate'"
     )]
     Db(db::DbCommand),
+    /// The guest's login pages for hotspots (Mikrotik).
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  radgate portal mikrotik --out hotspot --business 7"
+    )]
+    Portal(portal::PortalCommand),
     /// Validate the configuration and print a summary.
     #[command(
         after_help = "Examples:\n  radgate check-config\n  radgate check-config --config /etc/radgate/radgate.toml"
@@ -297,6 +304,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Session(cmd) => session::run(cmd, &config).await,
         Command::Apikey(cmd) => apikey::run(cmd, &config).await,
         Command::Db(cmd) => db::run(cmd, &config).await,
+        Command::Portal(cmd) => portal::run(cmd, &config),
         Command::Completions { .. } | Command::Man { .. } => Ok(()),
     }
 }

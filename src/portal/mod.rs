@@ -1,0 +1,166 @@
+//! The guest's side (SPEC §9): the pages where a guest types an access
+//! code. `i18n` holds their texts; `mikrotik` writes the hotspot pages a
+//! Mikrotik router serves itself (`radgate portal mikrotik`).
+
+pub mod i18n;
+pub mod mikrotik;
+
+/// How a venue's guest pages look: `[[business]]` `name`, `logo`,
+/// `accent_color`, `terms_url` (config.rs checks them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Branding {
+    /// Shown as the page's heading.
+    pub name: String,
+    /// (MIME type, bytes), shown above the name.
+    pub logo: Option<(String, Vec<u8>)>,
+    /// `#rrggbb`: buttons and links.
+    pub accent_color: String,
+    /// Terms of use the guest must accept (a checkbox and a link).
+    pub terms_url: Option<String>,
+}
+
+impl Default for Branding {
+    fn default() -> Self {
+        Branding {
+            name: "Wi-Fi".into(),
+            logo: None,
+            accent_color: DEFAULT_ACCENT.into(),
+            terms_url: None,
+        }
+    }
+}
+
+/// The accent colour when a venue sets none: white text on it passes WCAG
+/// AA (contrast 5.9:1).
+pub const DEFAULT_ACCENT: &str = "#1f5fa8";
+
+/// The most a logo may weigh (a guest page's budget is
+/// [`mikrotik::PAGE_BUDGET`], 30 kB, with the logo inline).
+pub const LOGO_BUDGET: usize = 20 * 1024;
+
+/// A `[[business]] logo` file: its MIME type (by extension: png, jpg, jpeg,
+/// gif, svg, webp) and bytes, at most [`LOGO_BUDGET`].
+pub fn read_logo(path: &std::path::Path) -> Result<(String, Vec<u8>), String> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    let mime = match ext.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "svg" => "image/svg+xml",
+        "webp" => "image/webp",
+        _ => {
+            return Err(format!(
+                "{}: give a .png, .jpg, .gif, .svg or .webp file",
+                path.display()
+            ))
+        }
+    };
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if bytes.len() > LOGO_BUDGET {
+        return Err(format!(
+            "{} is {} bytes; a logo may have at most {} kB (it goes inline into pages of at most {} kB)",
+            path.display(),
+            bytes.len(),
+            LOGO_BUDGET / 1024,
+            mikrotik::PAGE_BUDGET / 1024
+        ));
+    }
+    Ok((mime.to_string(), bytes))
+}
+
+/// A `[[business]] accent_color`: `#rrggbb` or `#rgb`, dark enough that
+/// white text on it is readable (contrast at least 4.5:1, WCAG AA).
+/// Returns it as lower-case `#rrggbb`.
+pub fn accent_color(s: &str) -> Result<String, String> {
+    let hex = s.trim().strip_prefix('#').unwrap_or("");
+    let full: String = match hex.len() {
+        3 => hex.chars().flat_map(|c| [c, c]).collect(),
+        6 => hex.to_string(),
+        _ => String::new(),
+    };
+    if full.len() != 6 || !full.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!("{s:?} is not a colour like \"#1f5fa8\""));
+    }
+    let full = full.to_ascii_lowercase();
+    let channel = |i: usize| {
+        let v = f64::from(u8::from_str_radix(&full[i..i + 2], 16).unwrap_or(0)) / 255.0;
+        if v <= 0.04045 {
+            v / 12.92
+        } else {
+            ((v + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    let l = 0.2126 * channel(0) + 0.7152 * channel(2) + 0.0722 * channel(4);
+    let contrast = 1.05 / (l + 0.05);
+    if contrast < 4.5 {
+        return Err(format!(
+            "#{full}: white text on it has a contrast of {contrast:.1}:1, under the 4.5:1 guests need \
+             to read it; choose a darker colour"
+        ));
+    }
+    Ok(format!("#{full}"))
+}
+
+/// The pages' one stylesheet: large touch targets, readable on a phone,
+/// the venue's accent on buttons and links. `accent` is a checked
+/// `#rrggbb`.
+pub fn css(accent: &str) -> String {
+    format!(
+        "*{{box-sizing:border-box}}\
+         body{{margin:0;font:17px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1b1b1b;background:#f4f5f7}}\
+         main{{max-width:26rem;margin:0 auto;padding:1.5rem 1rem;text-align:center}}\
+         .logo{{max-width:10rem;max-height:6rem;margin:.5rem auto 0;display:block}}\
+         h1{{font-size:1.4rem;margin:.75rem 0 1.25rem}}\
+         form{{text-align:left}}\
+         label{{display:block;font-weight:600;margin:.5rem 0 .25rem}}\
+         input[type=text]{{width:100%;font-size:1.4rem;padding:.7rem .8rem;border:2px solid #6b6f76;border-radius:.5rem;\
+         letter-spacing:.08em}}\
+         input[type=text]:focus{{outline:3px solid {accent};outline-offset:1px}}\
+         .terms{{display:flex;gap:.6rem;align-items:center;margin:1rem 0}}\
+         .terms input{{width:1.6rem;height:1.6rem;flex:none}}\
+         .terms label{{display:inline;font-weight:400;margin:0}}\
+         button,.button{{display:block;width:100%;min-height:3rem;margin:1rem 0;padding:.7rem;font-size:1.15rem;font-weight:600;\
+         color:#fff;background:{accent};border:0;border-radius:.5rem;text-align:center;text-decoration:none;cursor:pointer}}\
+         a{{color:{accent}}}\
+         .error{{background:#fdecea;color:#8a1c12;border-left:4px solid #c0392b;padding:.6rem .8rem;border-radius:.3rem;text-align:left}}\
+         .ok{{font-size:1.2rem;font-weight:600}}\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accent_colours_are_checked_for_contrast() {
+        assert_eq!(accent_color("#1F5FA8").as_deref(), Ok("#1f5fa8"));
+        assert_eq!(accent_color(DEFAULT_ACCENT).as_deref(), Ok(DEFAULT_ACCENT));
+        assert_eq!(accent_color("#036").as_deref(), Ok("#003366"));
+        let e = accent_color("#ffcc00").unwrap_err();
+        assert!(e.contains("contrast of 1.") && e.contains("darker"), "{e}");
+        assert!(accent_color("blue").unwrap_err().contains("not a colour"));
+        assert!(accent_color("#12345g").is_err());
+        assert!(accent_color("#").is_err());
+    }
+
+    #[test]
+    fn logos_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = dir.path().join("logo.PNG");
+        std::fs::write(&ok, b"\x89PNG....").unwrap();
+        assert_eq!(read_logo(&ok).unwrap().0, "image/png");
+        let big = dir.path().join("big.svg");
+        std::fs::write(&big, vec![b' '; LOGO_BUDGET + 1]).unwrap();
+        assert!(read_logo(&big).unwrap_err().contains("at most 20 kB"));
+        assert!(read_logo(&dir.path().join("logo.bmp"))
+            .unwrap_err()
+            .contains(".png, .jpg"));
+        assert!(read_logo(&dir.path().join("gone.png"))
+            .unwrap_err()
+            .contains("cannot read"));
+    }
+}
