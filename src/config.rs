@@ -80,6 +80,36 @@ pub struct Config {
     /// `[[business]]` `name`, `logo`, `accent_color`, `terms_url`: how each
     /// business's guest pages look (those without, the defaults).
     pub branding: std::collections::BTreeMap<i64, crate::portal::Branding>,
+    /// `[portal]`: the guest's login page served by `radgate serve`.
+    pub portal: PortalConfig,
+}
+
+/// `[portal]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortalConfig {
+    pub listen: Option<SocketAddr>,
+    /// How guests' browsers reach the portal, without a trailing `/`.
+    pub public_url: Option<String>,
+    /// The addresses the portal may send a browser to for the hotspot's
+    /// login (`link-login-only`): never anywhere else.
+    pub login_targets: Vec<IpNet>,
+    /// Host names in `login_targets` (a hotspot with a `dns-name`), lower
+    /// case, matched exactly.
+    pub login_hosts: Vec<String>,
+}
+
+impl Default for PortalConfig {
+    fn default() -> Self {
+        PortalConfig {
+            listen: None,
+            public_url: None,
+            login_targets: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+                .iter()
+                .filter_map(|n| n.parse().ok())
+                .collect(),
+            login_hosts: Vec::new(),
+        }
+    }
 }
 
 /// `[api]`
@@ -419,6 +449,7 @@ impl Config {
             },
             api: ApiConfig::default(),
             branding: Default::default(),
+            portal: PortalConfig::default(),
             clients: vec![ClientConfig {
                 name: "localhost".into(),
                 network: "127.0.0.1/32".parse().expect("valid default"),
@@ -509,6 +540,23 @@ impl Config {
             self.api
                 .listen
                 .map_or("off".to_string(), |a| format!("listening on {a}"))
+        );
+        let p = &self.portal;
+        let targets: Vec<String> = p
+            .login_targets
+            .iter()
+            .map(ToString::to_string)
+            .chain(p.login_hosts.iter().cloned())
+            .collect();
+        let _ = writeln!(
+            s,
+            "guest portal:     {}; login targets {}",
+            match (p.listen, &p.public_url) {
+                (Some(a), Some(u)) => format!("listening on {a}, reached at {u}"),
+                (None, Some(u)) => format!("off (public_url {u})"),
+                _ => "off".to_string(),
+            },
+            targets.join(", ")
         );
         let r = &self.reply;
         let show = |v: &Option<String>| match v.as_deref() {
@@ -721,6 +769,15 @@ struct RawConfig {
     reply: RawReply,
     business: Vec<RawBusiness>,
     api: RawApi,
+    portal: RawPortal,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawPortal {
+    listen: Sp<String>,
+    public_url: Sp<String>,
+    login_targets: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -937,6 +994,7 @@ impl Ctx<'_> {
         let clients = self.clients(raw.client, &auth)?;
         let reply = self.reply(raw.reply, raw.business.clone())?;
         let branding = self.branding(&raw.business, origin.parent())?;
+        let portal = self.portal(raw.portal)?;
         let api = ApiConfig {
             listen: match raw.api.listen {
                 None => None,
@@ -960,7 +1018,78 @@ impl Ctx<'_> {
             reply,
             api,
             branding,
+            portal,
         })
+    }
+
+    fn portal(&self, raw: RawPortal) -> Result<PortalConfig, ConfigError> {
+        let listen = match raw.listen {
+            None => None,
+            Some(v) if v.get_ref().trim().is_empty() => None,
+            Some(v) => Some(self.listen(
+                "portal.listen",
+                Some(v),
+                SocketAddr::from(([0, 0, 0, 0], 8081)),
+            )?),
+        };
+        let mut p = PortalConfig {
+            listen,
+            ..PortalConfig::default()
+        };
+        if let Some(v) = raw.public_url {
+            let url = v.get_ref().trim().trim_end_matches('/');
+            let host = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"))
+                .unwrap_or("");
+            let host = host.split(['/', '?', '#']).next().unwrap_or("");
+            if host.is_empty()
+                || url.contains(['?', '#'])
+                || url
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '<')
+            {
+                return Err(self.err(
+                    "portal.public_url",
+                    format!("{url:?} is not an address like \"http://wifi.example.net:8081\" (how guests' browsers reach the portal)"),
+                    Some(v.span()),
+                ));
+            }
+            p.public_url = Some(url.to_string());
+        }
+        if p.listen.is_some() && p.public_url.is_none() {
+            return Err(self.err(
+                "portal.public_url",
+                "is required with portal.listen: the address guests' browsers reach the portal at, e.g. \"http://wifi.example.net:8081\"",
+                None,
+            ));
+        }
+        if let Some(v) = raw.login_targets {
+            let (mut nets, mut hosts) = (Vec::new(), Vec::new());
+            for t in v.get_ref() {
+                let t = t.trim();
+                let is_name = !t.is_empty()
+                    && t.len() <= 253
+                    && t.chars().any(|c| c.is_ascii_alphabetic())
+                    && !t.contains(':')
+                    && t.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+                match parse_network(t) {
+                    Ok(n) => nets.push(n),
+                    Err(_) if is_name => hosts.push(t.to_ascii_lowercase()),
+                    Err(e) => {
+                        return Err(self.err(
+                            "portal.login_targets",
+                            format!("{e}, or a host name"),
+                            Some(v.span()),
+                        ))
+                    }
+                }
+            }
+            p.login_targets = nets;
+            p.login_hosts = hosts;
+        }
+        Ok(p)
     }
 
     /// `[[business]]` branding of the guest pages (ids already checked by

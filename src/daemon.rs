@@ -41,6 +41,7 @@ pub struct Listeners {
     auth: UdpListener,
     acct: UdpListener,
     api: Option<tokio::net::TcpListener>,
+    portal: Option<tokio::net::TcpListener>,
 }
 
 impl Listeners {
@@ -61,7 +62,23 @@ impl Listeners {
                     },
                 )?),
             };
-        Ok(Listeners { auth, acct, api })
+        let portal =
+            match config.portal.listen {
+                None => None,
+                Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.map_err(
+                    |source| ServeError::Bind {
+                        addr,
+                        key: "portal.listen",
+                        source,
+                    },
+                )?),
+            };
+        Ok(Listeners {
+            auth,
+            acct,
+            api,
+            portal,
+        })
     }
 }
 
@@ -122,9 +139,24 @@ pub async fn start_on(
                 config: config.clone(),
                 writer: writer.clone(),
             });
-            tasks.push(crate::api::start(listener, state, stop_rx));
+            tasks.push(crate::api::start(listener, state, stop_rx.clone()));
             if let Some(a) = bound {
                 tracing::info!("HTTP API listening on {a}");
+            }
+            bound
+        }
+    };
+    let portal_addr = match listeners.portal {
+        None => None,
+        Some(listener) => {
+            let bound = listener.local_addr().ok();
+            tasks.push(crate::portal::server::start(
+                listener,
+                config.clone(),
+                stop_rx,
+            ));
+            if let Some(a) = bound {
+                tracing::info!("guest portal listening on {a}");
             }
             bound
         }
@@ -135,6 +167,7 @@ pub async fn start_on(
         auth_addr,
         acct_addr,
         api_addr,
+        portal_addr,
         stats,
         writer,
         radius,
@@ -149,6 +182,8 @@ pub struct ServerHandle {
     pub acct_addr: SocketAddr,
     /// The HTTP API's bound address, when `[api] listen` is set.
     pub api_addr: Option<SocketAddr>,
+    /// The guest portal's bound address, when `[portal] listen` is set.
+    pub portal_addr: Option<SocketAddr>,
     pub stats: Arc<Stats>,
     writer: Writer,
     radius: RadiusServer,

@@ -329,3 +329,335 @@ fn the_login_page_computes_what_the_router_expects_in_a_browser() {
         "{other}"
     );
 }
+
+/// One HTTP/1.1 request to the portal: (status, headers, body).
+async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    form: Option<&[(&str, &str)]>,
+) -> (u16, Vec<(String, String)>, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = form
+        .map(|f| serde_urlencoded::to_string(f).unwrap())
+        .unwrap_or_default();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if form.is_some() {
+        req.push_str(&format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    req.push_str("\r\n");
+    req.push_str(&body);
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut raw))
+        .await
+        .expect("an answer within 10 s")
+        .unwrap();
+    let raw = String::from_utf8(raw).unwrap();
+    let (head, text) = raw.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, text.to_string())
+}
+
+fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    h.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+}
+
+/// Mikrotik with the external page: the router's variables arrive, the
+/// guest types the code, the browser goes to the router's login with the
+/// CHAP answer (which radgate accepts over RADIUS, sent by radclient), or
+/// the code for PAP; never to an address outside login_targets, never
+/// from another site's form.
+#[tokio::test]
+async fn the_portal_logs_a_guest_in_through_a_mikrotik_router() {
+    let s = common::TestServer::start_with(|c| {
+        c.portal.listen = Some("127.0.0.1:0".parse().unwrap());
+        c.portal.public_url = Some("http://wifi.example.net:8081".into());
+        c.branding.insert(
+            7,
+            radgate::portal::Branding {
+                name: "Café <Rosa>".into(),
+                terms_url: Some("https://example.net/terms".into()),
+                ..Default::default()
+            },
+        );
+    })
+    .await;
+    s.token("WELCOME1", 60, |_| {}).await;
+    let addr = s.portal_addr.unwrap();
+    let router: &[(&str, &str)] = &[
+        ("link-login-only", "http://10.5.50.1/login"),
+        ("link-orig", "http://example.com/"),
+        ("chap-id", "\\371"),
+        (
+            "chap-challenge",
+            "\\357\\015\\330\\100\\001\\002\\003\\004\\005\\006\\007\\010\\011\\012\\013\\316",
+        ),
+        ("error", "Unknown access code"),
+        ("mac", "02:00:00:00:00:01"),
+    ];
+    // The router's page forwards its variables (a form post); German.
+    let (status, h, page) = http(
+        addr,
+        "POST",
+        "/mikrotik?business=7",
+        &[("Accept-Language", "de-DE,de;q=0.9")],
+        Some(router),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<html lang=\"de\">"));
+    assert!(page.contains("<p class=\"error\" role=\"alert\">Unbekannter Zugangscode</p>"));
+    assert!(page.contains("<label for=\"code\">Zugangscode</label>"));
+    assert!(page.contains("<input type=\"hidden\" name=\"chap-id\" value=\"\\371\">"));
+    assert!(!page.contains("<script"), "no JavaScript needed");
+    assert!(page.len() < 30 * 1024);
+    assert_eq!(header(&h, "x-frame-options"), Some("DENY"));
+    assert!(header(&h, "content-security-policy")
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+    assert_eq!(header(&h, "cache-control"), Some("no-store"));
+    assert!(
+        !page.contains("02:00:00:00:00:01"),
+        "the MAC is not carried"
+    );
+    // Branded by ?business (query) too; escaped.
+    let (_, _, branded) = http(
+        addr,
+        "GET",
+        "/mikrotik?business=7&link-login-only=http%3A%2F%2F10.5.50.1%2Flogin",
+        &[],
+        None,
+    )
+    .await;
+    assert!(
+        branded.contains("<h1>Café &lt;Rosa&gt;</h1>")
+            && branded.contains("name=\"terms\" required")
+    );
+
+    // The guest types the code (spaces around, lower case).
+    let mut login: Vec<(&str, &str)> = router
+        .iter()
+        .copied()
+        .filter(|(k, _)| *k != "error")
+        .collect();
+    login.push(("code", "  welcome1 "));
+    let (status, h, _) = http(
+        addr,
+        "POST",
+        "/mikrotik/login",
+        &[("Sec-Fetch-Site", "same-origin")],
+        Some(&login),
+    )
+    .await;
+    assert_eq!(status, 303);
+    let location = header(&h, "location").unwrap().to_string();
+    let id = radgate::portal::chap::unescape_octal("\\371").unwrap();
+    let challenge = radgate::portal::chap::unescape_octal(router[3].1).unwrap();
+    let answer = radgate::portal::chap::answer(&id, "welcome1", &challenge);
+    assert_eq!(
+        location,
+        format!("http://10.5.50.1/login?username=welcome1&password={answer}&dst=http%3A%2F%2Fexample.com%2F&popup=true")
+    );
+    // That answer is what radgate accepts from the router over RADIUS.
+    if let Some(radclient) = common::tool("radclient", "freeradius-utils") {
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let input = format!(
+            "User-Name = \"welcome1\"\nCHAP-Password = 0x{}{answer}\nCHAP-Challenge = 0x{}\nMessage-Authenticator = 0x00\n",
+            hex(&id),
+            hex(&challenge)
+        );
+        let port = s.addr.port();
+        let out = tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let mut child = Command::new(radclient)
+                .args([
+                    "-x",
+                    "-r",
+                    "2",
+                    "-t",
+                    "3",
+                    &format!("127.0.0.1:{port}"),
+                    "auth",
+                    "testing123",
+                ])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+            child.wait_with_output().unwrap()
+        })
+        .await
+        .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Received Access-Accept"), "{text}");
+    }
+    // A router without CHAP: the code itself (PAP).
+    let pap = [
+        ("link-login-only", "http://10.5.50.1/login"),
+        ("code", "WELCOME1"),
+    ];
+    let (status, h, _) = http(addr, "POST", "/mikrotik/login", &[], Some(&pap)).await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        header(&h, "location"),
+        Some("http://10.5.50.1/login?username=WELCOME1&password=WELCOME1&popup=true")
+    );
+    // Terms of use to accept.
+    let terms = [
+        ("link-login-only", "http://10.5.50.1/login"),
+        ("business", "7"),
+        ("code", "WELCOME1"),
+    ];
+    let (status, _, page) = http(addr, "POST", "/mikrotik/login", &[], Some(&terms)).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("<p class=\"error\" role=\"alert\">I accept the terms of use</p>"));
+    // Never elsewhere, never from another site.
+    let away = [
+        ("link-login-only", "http://203.0.113.5/login"),
+        ("code", "WELCOME1"),
+    ];
+    let (status, h, page) = http(addr, "POST", "/mikrotik/login", &[], Some(&away)).await;
+    assert_eq!(status, 400);
+    assert!(header(&h, "location").is_none());
+    assert!(page.contains("Open this page through the Wi-Fi"));
+    let (status, _, _) = http(
+        addr,
+        "POST",
+        "/mikrotik/login",
+        &[("Sec-Fetch-Site", "cross-site")],
+        Some(&pap),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _, _) = http(
+        addr,
+        "POST",
+        "/mikrotik/login",
+        &[("Origin", "http://evil.example")],
+        Some(&pap),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _, _) = http(addr, "GET", "/mikrotik", &[], None).await;
+    assert_eq!(status, 400);
+    let (status, _, _) = http(addr, "GET", "/nothing", &[], None).await;
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn the_external_login_page_forwards_to_the_portal() {
+    let dir = venue(
+        "\n[portal]\nlisten = \"127.0.0.1:0\"\npublic_url = \"http://wifi.example.net:8081/\"\n",
+    );
+    let out = radgate(
+        dir.path(),
+        &[
+            "portal",
+            "mikrotik",
+            "--out",
+            "h",
+            "--business",
+            "7",
+            "--external",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let login = std::fs::read_to_string(dir.path().join("h/login.html")).unwrap();
+    assert!(
+        login.contains(
+            "action=\"http://wifi.example.net:8081/mikrotik?business=7\" method=\"post\""
+        ),
+        "{login}"
+    );
+    for v in [
+        "link-login-only",
+        "link-orig",
+        "chap-id",
+        "chap-challenge",
+        "error",
+    ] {
+        assert!(
+            login.contains(&format!("name=\"{v}\" value=\"$({v})\"")),
+            "{v}"
+        );
+    }
+    assert!(login.contains("document.redirect.submit()"));
+    assert!(std::fs::read_to_string(dir.path().join("h/status.html"))
+        .unwrap()
+        .contains("$(session-time-left)"));
+    // Without [portal] public_url: said so.
+    let dir = venue("");
+    let out = radgate(
+        dir.path(),
+        &["portal", "mikrotik", "--out", "h", "--external"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--external: the configuration"));
+}
+
+#[test]
+fn bad_portal_settings_are_refused_naming_them() {
+    for (section, want) in [
+        (
+            "[portal]\nlisten = \"127.0.0.1:0\"\n",
+            "portal.public_url: is required with portal.listen",
+        ),
+        (
+            "[portal]\npublic_url = \"wifi.example.net\"\n",
+            "portal.public_url: \"wifi.example.net\" is not an address",
+        ),
+        (
+            "[portal]\nlogin_targets = [\"10.0.0.0/33\"]\n",
+            "portal.login_targets: \"10.0.0.0/33\" is not an IP address or CIDR range",
+        ),
+        (
+            "[portal]\nlisten = \"8081\"\npublic_url = \"http://x\"\n",
+            "portal.listen: \"8081\" is not a listen address",
+        ),
+    ] {
+        let dir = venue(section);
+        let out = radgate(dir.path(), &["check-config"]);
+        assert!(!out.status.success(), "{section}");
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert!(e.contains(want), "{section}: {e}");
+    }
+    let dir = venue("[portal]\nlogin_targets = [\"192.168.88.0/24\", \"hotspot.lan\"]\n");
+    let out = radgate(dir.path(), &["check-config"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

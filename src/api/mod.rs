@@ -59,27 +59,43 @@ const BODY_LIMIT: usize = 2 << 20;
 pub fn start(
     listener: tokio::net::TcpListener,
     state: Arc<ApiState>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    let app = router(state);
+    serve(listener, router(state), stop, "HTTP API", true)
+}
+
+/// Serve `app` on `listener` until `stop`: HTTP/1.1, at most
+/// [`MAX_CONNECTIONS`] connections, each with a header read timeout and a
+/// lifetime. `what` names the server in the log (the API, the portal);
+/// with `log_peers` false no client address is logged (the portal's
+/// clients are guests).
+pub fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    mut stop: watch::Receiver<bool>,
+    what: &'static str,
+    log_peers: bool,
+) -> tokio::task::JoinHandle<()> {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     // A client opening connections in a loop must not flood the log.
     let full_log = crate::logging::LogLimiter::default();
     tokio::spawn(async move {
         loop {
-            let (stream, peer) = tokio::select! {
+            let (stream, addr) = tokio::select! {
                 r = listener.accept() => match r {
                     Ok(v) => v,
                     Err(e) => {
-                        tracing::debug!(error = %e, "HTTP API: accept failed");
+                        tracing::debug!(error = %e, "{what}: accept failed");
                         continue;
                     }
                 },
                 _ = stop.changed() => break,
             };
+            let peer: &dyn std::fmt::Display = if log_peers { &addr } else { &"-" };
+            let peer = peer.to_string();
             let Ok(slot) = slots.clone().try_acquire_owned() else {
                 if full_log.allow() {
-                    tracing::warn!(%peer, "HTTP API: {MAX_CONNECTIONS} connections open; closing a new one");
+                    tracing::warn!(%peer, "{what}: {MAX_CONNECTIONS} connections open; closing a new one");
                 }
                 continue;
             };
@@ -90,9 +106,9 @@ pub fn start(
                     .header_read_timeout(HEADER_READ_TIMEOUT)
                     .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
                 match tokio::time::timeout(CONNECTION_LIFETIME, conn).await {
-                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "HTTP API: connection ended"),
+                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "{what}: connection ended"),
                     Err(_) => {
-                        tracing::debug!(%peer, "HTTP API: connection closed after {CONNECTION_LIFETIME:?}")
+                        tracing::debug!(%peer, "{what}: connection closed after {CONNECTION_LIFETIME:?}")
                     }
                     Ok(Ok(())) => {}
                 }

@@ -32,6 +32,12 @@ pub enum PortalCommand {
         /// sees the pages in the browser's language): en, de, fr or es.
         #[arg(long, value_name = "LANG", default_value = "en")]
         lang: String,
+        /// login.html sends the guest on to radgate's own page
+        /// (<[portal] public_url>/mikrotik), which radgate serve runs when
+        /// [portal] listen is set; the router then needs the portal's
+        /// address in its walled garden.
+        #[arg(long)]
+        external: bool,
     },
 }
 
@@ -40,6 +46,7 @@ pub fn run(cmd: PortalCommand, config: &Config) -> Result<(), CliError> {
         out,
         business,
         lang,
+        external,
     } = cmd;
     let branding = match business {
         None => Branding::default(),
@@ -66,7 +73,7 @@ pub fn run(cmd: PortalCommand, config: &Config) -> Result<(), CliError> {
             all.join(", ")
         )));
     }
-    let pages = mikrotik::pages(
+    let mut pages = mikrotik::pages(
         &branding,
         &config.messages,
         &catalogs,
@@ -74,6 +81,18 @@ pub fn run(cmd: PortalCommand, config: &Config) -> Result<(), CliError> {
         config.auth.case_sensitive_codes,
     )
     .map_err(CliError::input)?;
+    if external {
+        let Some(url) = config.portal.public_url.as_deref() else {
+            return Err(CliError::input(format!(
+                "--external: the configuration ({}) has no [portal] public_url (and listen): the address \
+                 guests' browsers reach radgate's portal at, e.g. public_url = \"http://wifi.example.net:8081\"",
+                config.source
+            )));
+        };
+        if let Some(login) = pages.iter_mut().find(|p| p.name == "login.html") {
+            *login = mikrotik::external_login(&branding, url, business);
+        }
+    }
     std::fs::create_dir_all(&out)
         .map_err(|e| CliError::failure(format!("--out {}: {e}", out.display())))?;
     for p in &pages {
@@ -82,9 +101,16 @@ pub fn run(cmd: PortalCommand, config: &Config) -> Result<(), CliError> {
             .map_err(|e| CliError::failure(format!("{}: {e}", path.display())))?;
         println!("wrote {} ({} bytes)", path.display(), p.html.len());
     }
-    eprintln!(
-        "next: upload these into the hotspot's html directory, next to its md5.js; guests then type \
-         their code alone (deploy/mikrotik.md, \"The login page\")"
-    );
+    if external {
+        eprintln!(
+            "next: upload these into the hotspot's html directory, and add the portal's address to the \
+             walled garden (deploy/mikrotik.md, \"The login page\")"
+        );
+    } else {
+        eprintln!(
+            "next: upload these into the hotspot's html directory, next to its md5.js; guests then type \
+             their code alone (deploy/mikrotik.md, \"The login page\")"
+        );
+    }
     Ok(())
 }

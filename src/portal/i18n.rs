@@ -15,6 +15,7 @@ pub const KEYS: &[&str] = &[
     "time_left",
     "log_out",
     "continue",
+    "open_from_hotspot",
     "login_failed",
     "unknown_code",
     "wrong_password",

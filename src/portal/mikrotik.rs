@@ -10,6 +10,7 @@
 //! language. All four languages ride along; the page shows the browser's
 //! (JavaScript), else `lang`.
 
+use super::esc as html;
 use super::i18n::Catalog;
 use super::Branding;
 use crate::config::Messages;
@@ -141,6 +142,46 @@ pub fn pages(
     Ok(pages)
 }
 
+/// The `login.html` for `--external`: it sends the router's variables on
+/// to the portal's `/mikrotik` (at once with JavaScript, with a button
+/// without), where the guest types the code.
+pub fn external_login(b: &Branding, portal_url: &str, business: Option<i64>) -> Page {
+    let action = match business {
+        Some(id) => format!("{portal_url}/mikrotik?business={id}"),
+        None => format!("{portal_url}/mikrotik"),
+    };
+    let field = |name: &str| format!("<input type=\"hidden\" name=\"{name}\" value=\"$({name})\">");
+    let fields: String = [
+        "link-login-only",
+        "link-orig",
+        "chap-id",
+        "chap-challenge",
+        "error",
+    ]
+    .iter()
+    .map(|n| field(n))
+    .collect();
+    let html = format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta http-equiv=\"pragma\" content=\"no-cache\"><meta http-equiv=\"expires\" content=\"-1\">\
+         <title>{name}</title>\n<style>\n{css}</style></head>\n<body><main>\n\
+         <form name=\"redirect\" action=\"{action}\" method=\"post\">{fields}{business}\
+         <button type=\"submit\">{name} →</button></form>\n</main>\n\
+         <script>document.redirect.submit();</script>\n</body></html>\n",
+        name = html(&b.name),
+        css = super::css(&b.accent_color),
+        action = html(&action),
+        business = business
+            .map(|id| format!("<input type=\"hidden\" name=\"business\" value=\"{id}\">"))
+            .unwrap_or_default(),
+    );
+    Page {
+        name: "login.html",
+        html,
+    }
+}
+
 fn head(b: &Branding, title: &str, lang: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
@@ -222,22 +263,4 @@ fn js(v: &serde_json::Value) -> String {
         .replace('>', "\\u003e")
         .replace('&', "\\u0026")
         .replace('$', "\\u0024")
-}
-
-/// Text for HTML on a Mikrotik page: escaped, and `$` too (the router's
-/// `$(…)`).
-fn html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '$' => out.push_str("&#36;"),
-            c => out.push(c),
-        }
-    }
-    out
 }

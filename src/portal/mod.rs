@@ -2,8 +2,10 @@
 //! code. `i18n` holds their texts; `mikrotik` writes the hotspot pages a
 //! Mikrotik router serves itself (`radgate portal mikrotik`).
 
+pub mod chap;
 pub mod i18n;
 pub mod mikrotik;
+pub mod server;
 
 /// How a venue's guest pages look: `[[business]]` `name`, `logo`,
 /// `accent_color`, `terms_url` (config.rs checks them).
@@ -33,6 +35,24 @@ impl Default for Branding {
 /// The accent colour when a venue sets none: white text on it passes WCAG
 /// AA (contrast 5.9:1).
 pub const DEFAULT_ACCENT: &str = "#1f5fa8";
+
+/// Text for HTML: escaped, and `$` too (a Mikrotik router would read
+/// `$(…)` in its pages as its own variables).
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '$' => out.push_str("&#36;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
 
 /// The most a logo may weigh (a guest page's budget is
 /// [`mikrotik::PAGE_BUDGET`], 30 kB, with the logo inline).

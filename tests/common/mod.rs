@@ -32,6 +32,7 @@ pub struct TestServer {
     pub acct_addr: SocketAddr,
     /// The HTTP API, when the config enables it.
     pub api_addr: Option<SocketAddr>,
+    pub portal_addr: Option<SocketAddr>,
     pub config: Arc<Config>,
 }
 
@@ -150,6 +151,7 @@ impl TestServer {
             addr: handle.auth_addr,
             acct_addr: handle.acct_addr,
             api_addr: handle.api_addr,
+            portal_addr: handle.portal_addr,
             handle: Some(handle),
             dir,
             store,

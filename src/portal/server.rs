@@ -1,0 +1,431 @@
+//! The guest portal `radgate serve` runs when `[portal] listen` is set.
+//!
+//! Mikrotik (external page): the router's `login.html` (written by
+//! `radgate portal mikrotik --external`) forwards its variables to
+//! `/mikrotik`; the guest types the code there; `/mikrotik/login` computes
+//! the CHAP answer (or PAP) and sends the browser to the router's
+//! `link-login-only`, which must lie inside `[portal] login_targets`. The
+//! router then asks radgate over RADIUS; a refusal comes back through the
+//! router's page to `/mikrotik` with `error`.
+//!
+//! Pages need no JavaScript; every text is escaped; nothing of a guest is
+//! logged.
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+use tokio::sync::watch;
+
+use super::i18n::{self, Catalog};
+use super::{chap, esc, Branding};
+use crate::config::Config;
+
+pub struct PortalState {
+    config: Arc<Config>,
+    catalogs: Vec<Catalog>,
+}
+
+/// Serve the portal on `listener` until `stop`.
+pub fn start(
+    listener: tokio::net::TcpListener,
+    config: Arc<Config>,
+    stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let state = Arc::new(PortalState {
+        config,
+        catalogs: i18n::builtin(),
+    });
+    crate::api::serve(listener, router(state), stop, "guest portal", false)
+}
+
+pub fn router(state: Arc<PortalState>) -> Router {
+    Router::new()
+        .route("/mikrotik", get(mikrotik_get).post(mikrotik_post))
+        .route("/mikrotik/login", post(mikrotik_login))
+        .fallback(not_found)
+        .layer(axum::middleware::map_response(headers))
+        .with_state(state)
+}
+
+type St = State<Arc<PortalState>>;
+
+/// What a Mikrotik router's page forwards (its variable names), with the
+/// business the page was written for; unknown fields are ignored.
+#[derive(Debug, Default, Deserialize)]
+struct Hotspot {
+    #[serde(rename = "link-login-only")]
+    link_login_only: Option<String>,
+    #[serde(rename = "link-orig")]
+    link_orig: Option<String>,
+    #[serde(rename = "chap-id")]
+    chap_id: Option<String>,
+    #[serde(rename = "chap-challenge")]
+    chap_challenge: Option<String>,
+    error: Option<String>,
+    business: Option<String>,
+    /// The form's own fields.
+    code: Option<String>,
+    terms: Option<String>,
+}
+
+async fn mikrotik_get(State(s): St, h: HeaderMap, Query(q): Query<Hotspot>) -> Response {
+    code_page(&s, &h, &q, None)
+}
+
+async fn mikrotik_post(State(s): St, h: HeaderMap, Form(q): Form<Hotspot>) -> Response {
+    code_page(&s, &h, &q, None)
+}
+
+/// The guest typed a code: send the browser to the router's login with
+/// it (the CHAP answer, or the code itself for PAP).
+async fn mikrotik_login(State(s): St, h: HeaderMap, Form(q): Form<Hotspot>) -> Response {
+    if !same_origin(&s.config, &h) {
+        return (StatusCode::FORBIDDEN, "cross-site form posts are refused").into_response();
+    }
+    let lang = language(&s, &h);
+    let Some(target) = q
+        .link_login_only
+        .as_deref()
+        .and_then(|u| login_target(&s.config, u))
+    else {
+        return message_page(&s, &q, lang, StatusCode::BAD_REQUEST, "open_from_hotspot");
+    };
+    let code = q.code.as_deref().unwrap_or("").trim();
+    let branding = branding(&s, &q);
+    if code.is_empty() || code.len() > 128 {
+        return code_page(&s, &h, &q, Some("login_failed"));
+    }
+    if branding.terms_url.is_some() && q.terms.as_deref() != Some("on") {
+        return code_page(&s, &h, &q, Some("terms"));
+    }
+    let id = q.chap_id.as_deref().unwrap_or("");
+    let challenge = q.chap_challenge.as_deref().unwrap_or("");
+    let password = if id.is_empty() && challenge.is_empty() {
+        code.to_string()
+    } else {
+        match (chap::unescape_octal(id), chap::unescape_octal(challenge)) {
+            (Some(i), Some(c)) if !i.is_empty() && !c.is_empty() => chap::answer(&i, code, &c),
+            _ => return message_page(&s, &q, lang, StatusCode::BAD_REQUEST, "open_from_hotspot"),
+        }
+    };
+    let mut pairs = vec![("username", code), ("password", password.as_str())];
+    let dst = q.link_orig.as_deref().unwrap_or("");
+    if !dst.is_empty() {
+        pairs.push(("dst", dst));
+    }
+    pairs.push(("popup", "true"));
+    let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+    let sep = if target.contains('?') { '&' } else { '?' };
+    let location = format!("{target}{sep}{query}");
+    match HeaderValue::from_str(&location) {
+        Ok(v) => (StatusCode::SEE_OTHER, [(header::LOCATION, v)]).into_response(),
+        Err(_) => message_page(&s, &q, lang, StatusCode::BAD_REQUEST, "open_from_hotspot"),
+    }
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "not found").into_response()
+}
+
+/// Headers on every answer: no framing, no caching, no referrer, a strict
+/// Content-Security-Policy (no script at all; the login form may go to the
+/// router's http(s) address after it posts here).
+async fn headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    let set = |h: &mut HeaderMap, k: header::HeaderName, v: &'static str| {
+        h.insert(k, HeaderValue::from_static(v));
+    };
+    set(
+        h,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self' http: https:; \
+         frame-ancestors 'none'; base-uri 'none'",
+    );
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::REFERRER_POLICY, "no-referrer");
+    set(h, header::CACHE_CONTROL, "no-store");
+    r
+}
+
+/// A form post from another site is refused (Sec-Fetch-Site, or Origin
+/// when the browser sends no Sec-Fetch-Site).
+fn same_origin(config: &Config, h: &HeaderMap) -> bool {
+    if let Some(site) = h.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return matches!(site, "same-origin" | "none");
+    }
+    match h.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        None => true,
+        Some(origin) => config
+            .portal
+            .public_url
+            .as_deref()
+            .is_some_and(|u| origin_of(u).eq_ignore_ascii_case(origin)),
+    }
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> &str {
+    let after = url.find("://").map_or(0, |i| i + 3);
+    let end = url[after..].find('/').map_or(url.len(), |i| after + i);
+    &url[..end]
+}
+
+/// The router's login address, when it is an http(s) URL whose host is
+/// inside `[portal] login_targets`: never send a browser anywhere else.
+fn login_target<'a>(config: &Config, url: &'a str) -> Option<&'a str> {
+    let url = url.trim();
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))?;
+    if url.len() > 2000 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?;
+    if authority.contains('@') {
+        return None;
+    }
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next()?
+    } else {
+        authority.split(':').next()?
+    };
+    let p = &config.portal;
+    let ok = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => p
+            .login_targets
+            .iter()
+            .any(|n| n.contains(&ip.to_canonical())),
+        Err(_) => p.login_hosts.iter().any(|n| n.eq_ignore_ascii_case(host)),
+    };
+    ok.then_some(url)
+}
+
+fn language<'a>(s: &'a PortalState, h: &HeaderMap) -> &'a Catalog {
+    let al = h
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let langs: Vec<&str> = s.catalogs.iter().map(|c| c.lang.as_str()).collect();
+    let pick = i18n::pick(al, &langs).unwrap_or("en");
+    s.catalogs
+        .iter()
+        .find(|c| c.lang == pick)
+        .or(s.catalogs.first())
+        .expect("the built-in languages")
+}
+
+fn branding(s: &PortalState, q: &Hotspot) -> Branding {
+    q.business
+        .as_deref()
+        .and_then(|b| b.trim().parse::<i64>().ok())
+        .and_then(|b| s.config.branding.get(&b).cloned())
+        .unwrap_or_default()
+}
+
+/// The key of a refusal text the router shows (`$(error)`): one of the
+/// `[messages]`, else a generic failure.
+fn reason_key(config: &Config, error: &str) -> &'static str {
+    let m = &config.messages;
+    let e = error.trim();
+    [
+        (&m.unknown_code, "unknown_code"),
+        (&m.wrong_password, "wrong_password"),
+        (&m.not_yet_valid, "not_yet_valid"),
+        (&m.expired, "expired"),
+        (&m.already_used, "already_used"),
+        (&m.no_minutes_left, "no_minutes_left"),
+        (&m.mac_mismatch, "mac_mismatch"),
+        (&m.user_limit_reached, "user_limit_reached"),
+        (&m.throttled, "throttled"),
+    ]
+    .into_iter()
+    .find(|(t, _)| t.as_str() == e)
+    .map_or("login_failed", |(_, k)| k)
+}
+
+fn hidden(name: &str, v: Option<&str>) -> String {
+    match v {
+        Some(v) if !v.is_empty() => format!(
+            "<input type=\"hidden\" name=\"{name}\" value=\"{}\">",
+            esc(v)
+        ),
+        _ => String::new(),
+    }
+}
+
+fn page(b: &Branding, t: &Catalog, body: &str) -> String {
+    let logo = match &b.logo {
+        Some((mime, bytes)) => {
+            use base64::Engine as _;
+            format!(
+                "<img class=\"logo\" alt=\"\" src=\"data:{mime};base64,{}\">\n",
+                base64::engine::general_purpose::STANDARD.encode(bytes)
+            )
+        }
+        None => String::new(),
+    };
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title} · {name}</title>\n<style>\n{css}</style></head>\n\
+         <body><main>\n{logo}<h1>{name}</h1>\n{body}</main></body></html>\n",
+        lang = esc(&t.lang),
+        title = esc(t.get("title")),
+        name = esc(&b.name),
+        css = super::css(&b.accent_color),
+    )
+}
+
+/// The page with the code field; `problem`, a text key to show, else the
+/// router's `error` translated.
+fn code_page(s: &PortalState, h: &HeaderMap, q: &Hotspot, problem: Option<&str>) -> Response {
+    let t = language(s, h);
+    if q.link_login_only
+        .as_deref()
+        .and_then(|u| login_target(&s.config, u))
+        .is_none()
+    {
+        return message_page(s, q, t, StatusCode::BAD_REQUEST, "open_from_hotspot");
+    }
+    let b = branding(s, q);
+    let error = match (problem, q.error.as_deref().map(str::trim)) {
+        (Some(k), _) => Some(k),
+        (None, Some(e)) if !e.is_empty() => Some(reason_key(&s.config, e)),
+        _ => None,
+    };
+    let error = error
+        .map(|k| format!("<p class=\"error\" role=\"alert\">{}</p>\n", esc(t.get(k))))
+        .unwrap_or_default();
+    let terms = match &b.terms_url {
+        Some(url) => format!(
+            "<p class=\"terms\"><input type=\"checkbox\" id=\"terms\" name=\"terms\" required>\
+             <label for=\"terms\"><a href=\"{}\" rel=\"noopener\">{}</a></label></p>\n",
+            esc(url),
+            esc(t.get("terms"))
+        ),
+        None => String::new(),
+    };
+    let caps = if s.config.auth.case_sensitive_codes {
+        "off"
+    } else {
+        "characters"
+    };
+    let body = format!(
+        "{error}<form action=\"mikrotik/login\" method=\"post\">\n{}{}{}{}{}\n\
+         <label for=\"code\">{label}</label>\n\
+         <input id=\"code\" name=\"code\" type=\"text\" required autofocus maxlength=\"128\" \
+         autocomplete=\"one-time-code\" autocapitalize=\"{caps}\" autocorrect=\"off\" spellcheck=\"false\">\n\
+         {terms}<button type=\"submit\">{connect}</button>\n</form>\n",
+        hidden("link-login-only", q.link_login_only.as_deref()),
+        hidden("link-orig", q.link_orig.as_deref()),
+        hidden("chap-id", q.chap_id.as_deref()),
+        hidden("chap-challenge", q.chap_challenge.as_deref()),
+        hidden("business", q.business.as_deref()),
+        label = esc(t.get("code_label")),
+        connect = esc(t.get("connect")),
+    );
+    html(StatusCode::OK, page(&b, t, &body))
+}
+
+fn message_page(
+    s: &PortalState,
+    q: &Hotspot,
+    t: &Catalog,
+    status: StatusCode,
+    key: &str,
+) -> Response {
+    let b = branding(s, q);
+    let body = format!(
+        "<p class=\"error\" role=\"alert\">{}</p>\n",
+        esc(t.get(key))
+    );
+    html(status, page(&b, t, &body))
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        let mut c = Config::builtin_default();
+        c.portal.public_url = Some("http://wifi.example.net:8081".into());
+        c.portal.login_hosts = vec!["hotspot.lan".into()];
+        c
+    }
+
+    #[test]
+    fn only_login_targets_inside_the_configured_ranges() {
+        let c = config();
+        for ok in [
+            "http://10.5.50.1/login",
+            "https://192.168.88.1:8443/login?x=1",
+            "http://hotspot.lan/login",
+            "http://HOTSPOT.lan:80/login",
+        ] {
+            assert_eq!(login_target(&c, ok), Some(ok), "{ok}");
+        }
+        for bad in [
+            "http://203.0.113.5/login",
+            "http://evil.example/login",
+            "javascript:alert(1)",
+            "//10.5.50.1/login",
+            "http://10.5.50.1@evil.example/login",
+            "http://evil.example#@10.5.50.1/",
+            "ftp://10.5.50.1/",
+            "http://10.5.50.1/lo gin",
+            "http://[2001:db8::1]/login",
+            "",
+        ] {
+            assert_eq!(login_target(&c, bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn cross_site_posts_are_refused() {
+        let c = config();
+        let h = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, HeaderValue::from_static(v));
+            }
+            h
+        };
+        assert!(same_origin(&c, &h(&[])));
+        assert!(same_origin(&c, &h(&[("sec-fetch-site", "same-origin")])));
+        assert!(!same_origin(&c, &h(&[("sec-fetch-site", "cross-site")])));
+        assert!(same_origin(
+            &c,
+            &h(&[("origin", "http://wifi.example.net:8081")])
+        ));
+        assert!(!same_origin(&c, &h(&[("origin", "http://evil.example")])));
+    }
+
+    #[test]
+    fn refusals_map_to_their_text() {
+        let c = config();
+        assert_eq!(reason_key(&c, "Unknown access code"), "unknown_code");
+        assert_eq!(
+            reason_key(&c, " Too many devices are using this access code "),
+            "user_limit_reached"
+        );
+        assert_eq!(
+            reason_key(&c, "RADIUS server is not responding"),
+            "login_failed"
+        );
+    }
+}
