@@ -270,6 +270,9 @@ pub struct ClientConfig {
     /// Disconnect-Requests go to the session's NAS address on this port.
     /// `None`: radgate never sends any to this client.
     pub coa_port: Option<u16>,
+    /// CoovaChilli's `uamsecret`: the guest portal checks the redirect's
+    /// `md` with it and builds the CHAP answer with it.
+    pub uam_secret: Option<String>,
 }
 
 /// Per-client Message-Authenticator requirement for incoming requests.
@@ -312,6 +315,10 @@ impl fmt::Debug for ClientConfig {
             .field("business_id", &self.business_id)
             .field("limit_proxy_state", &self.limit_proxy_state)
             .field("coa_port", &self.coa_port)
+            .field(
+                "uam_secret",
+                &self.uam_secret.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -459,6 +466,7 @@ impl Config {
                 business_id: None,
                 limit_proxy_state: true,
                 coa_port: None,
+                uam_secret: None,
             }],
         }
     }
@@ -882,6 +890,7 @@ struct RawClient {
     business_id: Sp<i64>,
     limit_proxy_state: Option<bool>,
     coa_port: Sp<i64>,
+    uam_secret: Sp<String>,
 }
 
 // ---------------------------------------------------------------------------
@@ -1654,6 +1663,19 @@ impl Ctx<'_> {
                 },
             };
 
+            let uam_secret = match rc.uam_secret {
+                None => None,
+                Some(v) if v.get_ref().is_empty() => None,
+                Some(v) if v.get_ref().len() > 128 || v.get_ref().chars().any(char::is_control) => {
+                    return Err(self.err(
+                        key("uam_secret"),
+                        "must be at most 128 characters, without control characters",
+                        Some(v.span()),
+                    ))
+                }
+                Some(v) => Some(v.into_inner()),
+            };
+
             for (j, other) in clients.iter().enumerate() {
                 if nets_overlap(&network, &other.network) {
                     return Err(self.err(
@@ -1677,6 +1699,7 @@ impl Ctx<'_> {
                 business_id,
                 limit_proxy_state: rc.limit_proxy_state.unwrap_or(true),
                 coa_port,
+                uam_secret,
             });
         }
         Ok(clients)
@@ -2109,6 +2132,12 @@ require_message_authenticator = true
             "mask_codes",
             "limit_proxy_state",
             "coa_port",
+            "uam_secret",
+            "public_url",
+            "login_targets",
+            "accent_color",
+            "terms_url",
+            "logo",
             "listen",
             "idle_timeout",
             "rate_limit",

@@ -661,3 +661,167 @@ fn bad_portal_settings_are_refused_naming_them() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// CoovaChilli (UAM): the redirect is checked with the client's uamsecret,
+/// the code page leads to the hotspot's logon with the CHAP response over
+/// MD5(challenge ‖ secret) — which radgate accepts when the hotspot sends
+/// it over RADIUS — and res=failed / success show the refusal / the time
+/// left.
+#[tokio::test]
+async fn the_portal_logs_a_guest_in_through_coovachilli() {
+    use md5::{Digest, Md5};
+    const SECRET: &str = "uamsecret1";
+    let s = common::TestServer::start_with(|c| {
+        c.portal.listen = Some("127.0.0.1:0".parse().unwrap());
+        c.portal.public_url = Some("http://wifi.example.net:8081".into());
+        let mut chilli = c.clients[0].clone();
+        chilli.name = "chilli".into();
+        chilli.network = "10.1.0.0/24".parse().unwrap();
+        chilli.uam_secret = Some(SECRET.into());
+        c.clients.push(chilli);
+    })
+    .await;
+    s.token("WELCOME1", 60, |_| {}).await;
+    let addr = s.portal_addr.unwrap();
+    let sign = |query: &str| {
+        let mut h = Md5::new();
+        h.update(format!("http://wifi.example.net:8081/chilli?{query}").as_bytes());
+        h.update(SECRET.as_bytes());
+        h.finalize()
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<String>()
+    };
+    let query = "res=notyet&uamip=10.1.0.1&uamport=3990&challenge=0123456789abcdef0123456789abcdef\
+                 &mac=02-00-00-00-00-01&ip=10.1.0.5&userurl=http%3A%2F%2Fexample.com%2F";
+    assert_eq!(sign(query), "7048EA4EFAE97FC1E282748594ED99BC");
+    let (status, _, page) = http(
+        addr,
+        "GET",
+        &format!("/chilli?{query}&md={}", sign(query)),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<form action=\"chilli/login\" method=\"post\">"));
+    assert!(page.contains("name=\"challenge\" value=\"0123456789abcdef0123456789abcdef\""));
+    assert!(!page.contains("02-00-00-00-00-01"));
+    // A redirect not signed with the secret (a forged page) is refused.
+    let forged = query.replace("10.1.0.5", "10.1.0.6");
+    let (status, _, _) = http(
+        addr,
+        "GET",
+        &format!("/chilli?{forged}&md={}", sign(query)),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _, _) = http(addr, "GET", &format!("/chilli?{query}"), &[], None).await;
+    assert_eq!(status, 403);
+    // The code: to the hotspot's logon.
+    let form = [
+        ("uamip", "10.1.0.1"),
+        ("uamport", "3990"),
+        ("challenge", "0123456789abcdef0123456789abcdef"),
+        ("userurl", "http://example.com/"),
+        ("code", " WELCOME1 "),
+    ];
+    let (status, h, _) = http(addr, "POST", "/chilli/login", &[], Some(&form)).await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        header(&h, "location"),
+        Some("http://10.1.0.1:3990/logon?username=WELCOME1&response=0bdd60c7a5b8e5e6a95007da3e468925&userurl=http%3A%2F%2Fexample.com%2F")
+    );
+    // What chilli then sends over RADIUS: CHAP-Challenge = MD5(challenge ‖
+    // secret), CHAP-Password = 0x00 ‖ response.
+    if let Some(radclient) = common::tool("radclient", "freeradius-utils") {
+        let mut h = Md5::new();
+        h.update([
+            0x01u8, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab,
+            0xcd, 0xef,
+        ]);
+        h.update(SECRET.as_bytes());
+        let newchal: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        let input = format!(
+            "User-Name = \"WELCOME1\"\nCHAP-Password = 0x000bdd60c7a5b8e5e6a95007da3e468925\n\
+             CHAP-Challenge = 0x{newchal}\nMessage-Authenticator = 0x00\n"
+        );
+        let port = s.addr.port();
+        let out = tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let mut child = Command::new(radclient)
+                .args([
+                    "-x",
+                    "-r",
+                    "2",
+                    "-t",
+                    "3",
+                    &format!("127.0.0.1:{port}"),
+                    "auth",
+                    "testing123",
+                ])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+            child.wait_with_output().unwrap()
+        })
+        .await
+        .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Received Access-Accept"), "{text}");
+    }
+    // Refused: the reason, in the guest's language.
+    let failed =
+        "res=failed&uamip=10.1.0.1&uamport=3990&challenge=0123456789abcdef0123456789abcdef\
+                  &reply=No%20time%20left%20on%20this%20access%20code";
+    let (status, _, page) = http(
+        addr,
+        "GET",
+        &format!("/chilli?{failed}&md={}", sign(failed)),
+        &[("Accept-Language", "fr")],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("Il ne reste plus de temps sur ce code d’accès"),
+        "{page}"
+    );
+    // Online: the time left.
+    let ok =
+        "res=success&uamip=10.1.0.1&uamport=3990&timeleft=3900&userurl=http%3A%2F%2Fexample.com%2F";
+    let (status, _, page) = http(
+        addr,
+        "GET",
+        &format!("/chilli?{ok}&md={}", sign(ok)),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("You are online") && page.contains("<strong>1 h 05 min</strong>"),
+        "{page}"
+    );
+    assert!(page.contains("href=\"http://example.com/\""));
+    // A uamip outside login_targets: nowhere.
+    let away = [
+        ("uamip", "203.0.113.1"),
+        ("uamport", "3990"),
+        ("challenge", "00"),
+        ("code", "WELCOME1"),
+    ];
+    let (status, h, _) = http(addr, "POST", "/chilli/login", &[], Some(&away)).await;
+    assert_eq!(status, 400);
+    assert!(header(&h, "location").is_none());
+}

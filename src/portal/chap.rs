@@ -53,6 +53,55 @@ pub fn answer(id: &[u8], code: &str, challenge: &[u8]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// CoovaChilli UAM (also OpenWrt's uspot): the `response` for
+/// `http://uamip:uamport/logon?username=…&response=…`:
+/// hex(MD5(0x00 ‖ code ‖ newchal)), newchal = MD5(challenge ‖ uam_secret)
+/// with a secret, else the challenge (given as hex, 16 bytes). `None` when
+/// the challenge is not hex.
+pub fn uam_response(challenge_hex: &str, secret: Option<&str>, code: &str) -> Option<String> {
+    let raw = hex_decode(challenge_hex)?;
+    if raw.is_empty() || raw.len() > 64 {
+        return None;
+    }
+    let newchal = match secret {
+        Some(s) => {
+            let mut h = Md5::new();
+            h.update(&raw);
+            h.update(s.as_bytes());
+            h.finalize().to_vec()
+        }
+        None => raw,
+    };
+    Some(answer(&[0], code, &newchal))
+}
+
+/// Does `md` (upper- or lower-case hex) sign `url` (the redirect URL as
+/// CoovaChilli built it, up to `&md=`) with `secret`: MD5(url ‖ secret)?
+pub fn uam_signed(url: &str, secret: &str, md: &str) -> bool {
+    let mut h = Md5::new();
+    h.update(url.as_bytes());
+    h.update(secret.as_bytes());
+    let want: Vec<u8> = h.finalize().to_vec();
+    match hex_decode(md) {
+        // Constant time: a guessed signature learns nothing from timing.
+        Some(got) if got.len() == want.len() => {
+            got.iter().zip(&want).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        }
+        _ => false,
+    }
+}
+
+fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim();
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +130,46 @@ mod tests {
             "5774961f94e4d2f665510d815338fe5a"
         );
         assert_eq!(answer(b"", "", b""), "d41d8cd98f00b204e9800998ecf8427e");
+    }
+
+    #[test]
+    fn coovachilli_uam_response_and_signature() {
+        // python3: md5(b'\x00' + b'WELCOME1' + newchal), newchal = md5(raw + b'uamsecret1')
+        let ch = "0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            uam_response(ch, Some("uamsecret1"), "WELCOME1").as_deref(),
+            Some("0bdd60c7a5b8e5e6a95007da3e468925")
+        );
+        assert_eq!(
+            uam_response(&ch.to_uppercase(), None, "WELCOME1").as_deref(),
+            Some("c674d70f06be3187137054cf56d073d8")
+        );
+        assert_eq!(uam_response("xyz", None, "A"), None);
+        assert_eq!(uam_response("", None, "A"), None);
+        let url = "http://wifi.example.net:8081/chilli?res=notyet&uamip=10.1.0.1&uamport=3990\
+                   &challenge=0123456789abcdef0123456789abcdef&mac=02-00-00-00-00-01&ip=10.1.0.5\
+                   &userurl=http%3A%2F%2Fexample.com%2F";
+        assert!(uam_signed(
+            url,
+            "uamsecret1",
+            "7048EA4EFAE97FC1E282748594ED99BC"
+        ));
+        assert!(uam_signed(
+            url,
+            "uamsecret1",
+            "7048ea4efae97fc1e282748594ed99bc"
+        ));
+        assert!(!uam_signed(
+            url,
+            "other",
+            "7048EA4EFAE97FC1E282748594ED99BC"
+        ));
+        assert!(!uam_signed(
+            &url.replace("10.1.0.5", "10.1.0.6"),
+            "uamsecret1",
+            "7048EA4EFAE97FC1E282748594ED99BC"
+        ));
+        assert!(!uam_signed(url, "uamsecret1", "7048"));
+        assert!(!uam_signed(url, "uamsecret1", "zz"));
     }
 }

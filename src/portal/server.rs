@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::{Query, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -47,6 +47,8 @@ pub fn router(state: Arc<PortalState>) -> Router {
     Router::new()
         .route("/mikrotik", get(mikrotik_get).post(mikrotik_post))
         .route("/mikrotik/login", post(mikrotik_login))
+        .route("/chilli", get(chilli_get))
+        .route("/chilli/login", post(chilli_login))
         .fallback(not_found)
         .layer(axum::middleware::map_response(headers))
         .with_state(state)
@@ -125,6 +127,231 @@ async fn mikrotik_login(State(s): St, h: HeaderMap, Form(q): Form<Hotspot>) -> R
     match HeaderValue::from_str(&location) {
         Ok(v) => (StatusCode::SEE_OTHER, [(header::LOCATION, v)]).into_response(),
         Err(_) => message_page(&s, &q, lang, StatusCode::BAD_REQUEST, "open_from_hotspot"),
+    }
+}
+
+/// What CoovaChilli's redirect carries (its names), and the form's own
+/// fields; unknown fields are ignored.
+#[derive(Debug, Default, Deserialize)]
+struct Uam {
+    res: Option<String>,
+    uamip: Option<String>,
+    uamport: Option<String>,
+    challenge: Option<String>,
+    userurl: Option<String>,
+    reply: Option<String>,
+    timeleft: Option<String>,
+    business: Option<String>,
+    code: Option<String>,
+    terms: Option<String>,
+}
+
+impl Uam {
+    fn as_hotspot(&self) -> Hotspot {
+        Hotspot {
+            business: self.business.clone(),
+            ..Hotspot::default()
+        }
+    }
+}
+
+/// The hotspot's logon address `http://uamip:uamport/logon`, when uamip is
+/// inside `[portal] login_targets` and uamport a port; with the client
+/// whose address covers uamip (its `uam_secret`).
+fn uam_target<'a>(
+    config: &'a Config,
+    q: &Uam,
+) -> Option<(String, Option<&'a crate::config::ClientConfig>)> {
+    let ip: std::net::IpAddr = q.uamip.as_deref()?.trim().parse().ok()?;
+    let port: u16 = q.uamport.as_deref()?.trim().parse().ok()?;
+    let ip = ip.to_canonical();
+    if port == 0 || !config.portal.login_targets.iter().any(|n| n.contains(&ip)) {
+        return None;
+    }
+    let host = match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+    };
+    Some((
+        format!("http://{host}:{port}/logon"),
+        config.find_client(ip),
+    ))
+}
+
+/// CoovaChilli sends the guest here (its `uamserver`): `res=notyet` (or
+/// `failed` with the refusal as `reply`) shows the code page,
+/// `res=success`/`already` that the guest is online. With the client's
+/// `uam_secret`, the redirect's `md` must sign it.
+async fn chilli_get(
+    State(s): St,
+    h: HeaderMap,
+    RawQuery(raw): RawQuery,
+    Query(q): Query<Uam>,
+) -> Response {
+    let t = language(&s, &h);
+    let res = q.res.as_deref().unwrap_or("notyet");
+    let Some((_, client)) = uam_target(&s.config, &q) else {
+        return message_page(
+            &s,
+            &q.as_hotspot(),
+            t,
+            StatusCode::BAD_REQUEST,
+            "open_from_hotspot",
+        );
+    };
+    if let Some(secret) = client.and_then(|c| c.uam_secret.as_deref()) {
+        let raw = raw.unwrap_or_default();
+        let signed = raw.rfind("&md=").is_some_and(|i| {
+            let url = format!(
+                "{}/chilli?{}",
+                s.config.portal.public_url.as_deref().unwrap_or(""),
+                &raw[..i]
+            );
+            chap::uam_signed(&url, secret, &raw[i + 4..])
+        });
+        if !signed {
+            return message_page(
+                &s,
+                &q.as_hotspot(),
+                t,
+                StatusCode::FORBIDDEN,
+                "open_from_hotspot",
+            );
+        }
+    }
+    let b = branding(&s, &q.as_hotspot());
+    if matches!(res, "success" | "already") {
+        let left = q
+            .timeleft
+            .as_deref()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|secs| {
+                format!(
+                    "<p>{}: <strong>{}</strong></p>\n",
+                    esc(t.get("time_left")),
+                    esc(&duration(secs))
+                )
+            })
+            .unwrap_or_default();
+        let cont = match q
+            .userurl
+            .as_deref()
+            .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
+        {
+            Some(u) => format!(
+                "<p><a class=\"button\" href=\"{}\">{}</a></p>\n",
+                esc(u),
+                esc(t.get("continue"))
+            ),
+            None => String::new(),
+        };
+        let body = format!("<p class=\"ok\">{}</p>\n{left}{cont}", esc(t.get("online")));
+        return html(StatusCode::OK, page(&b, t, &body));
+    }
+    let problem = match res {
+        "failed" => Some(
+            q.reply
+                .as_deref()
+                .map_or("login_failed", |r| reason_key(&s.config, r)),
+        ),
+        _ => None,
+    };
+    let fields = [
+        ("uamip", q.uamip.as_deref()),
+        ("uamport", q.uamport.as_deref()),
+        ("challenge", q.challenge.as_deref()),
+        ("userurl", q.userurl.as_deref()),
+        ("business", q.business.as_deref()),
+    ];
+    html(
+        StatusCode::OK,
+        page(
+            &b,
+            t,
+            &code_form(&s, t, &b, problem, "chilli/login", &fields),
+        ),
+    )
+}
+
+/// The guest typed a code: send the browser to the hotspot's logon with
+/// the CHAP answer over the (secret-salted) challenge.
+async fn chilli_login(State(s): St, h: HeaderMap, Form(q): Form<Uam>) -> Response {
+    if !same_origin(&s.config, &h) {
+        return (StatusCode::FORBIDDEN, "cross-site form posts are refused").into_response();
+    }
+    let t = language(&s, &h);
+    let Some((target, client)) = uam_target(&s.config, &q) else {
+        return message_page(
+            &s,
+            &q.as_hotspot(),
+            t,
+            StatusCode::BAD_REQUEST,
+            "open_from_hotspot",
+        );
+    };
+    let b = branding(&s, &q.as_hotspot());
+    let code = q.code.as_deref().unwrap_or("").trim();
+    let fields = [
+        ("uamip", q.uamip.as_deref()),
+        ("uamport", q.uamport.as_deref()),
+        ("challenge", q.challenge.as_deref()),
+        ("userurl", q.userurl.as_deref()),
+        ("business", q.business.as_deref()),
+    ];
+    let again = |k: &str| {
+        html(
+            StatusCode::OK,
+            page(
+                &b,
+                t,
+                &code_form(&s, t, &b, Some(k), "chilli/login", &fields),
+            ),
+        )
+    };
+    if code.is_empty() || code.len() > 128 {
+        return again("login_failed");
+    }
+    if b.terms_url.is_some() && q.terms.as_deref() != Some("on") {
+        return again("terms");
+    }
+    let secret = client.and_then(|c| c.uam_secret.as_deref());
+    let Some(response) = chap::uam_response(q.challenge.as_deref().unwrap_or(""), secret, code)
+    else {
+        return message_page(
+            &s,
+            &q.as_hotspot(),
+            t,
+            StatusCode::BAD_REQUEST,
+            "open_from_hotspot",
+        );
+    };
+    let mut pairs = vec![("username", code), ("response", response.as_str())];
+    if let Some(u) = q.userurl.as_deref().filter(|u| !u.is_empty()) {
+        pairs.push(("userurl", u));
+    }
+    let location = format!(
+        "{target}?{}",
+        serde_urlencoded::to_string(&pairs).unwrap_or_default()
+    );
+    match HeaderValue::from_str(&location) {
+        Ok(v) => (StatusCode::SEE_OTHER, [(header::LOCATION, v)]).into_response(),
+        Err(_) => message_page(
+            &s,
+            &q.as_hotspot(),
+            t,
+            StatusCode::BAD_REQUEST,
+            "open_from_hotspot",
+        ),
+    }
+}
+
+/// Seconds as `1 h 05 min` / `12 min`.
+fn duration(secs: u64) -> String {
+    let (h, m) = (secs / 3600, (secs % 3600).div_ceil(60));
+    if h > 0 {
+        format!("{h} h {m:02} min")
+    } else {
+        format!("{m} min")
     }
 }
 
@@ -299,6 +526,33 @@ fn code_page(s: &PortalState, h: &HeaderMap, q: &Hotspot, problem: Option<&str>)
         (None, Some(e)) if !e.is_empty() => Some(reason_key(&s.config, e)),
         _ => None,
     };
+    let fields = [
+        ("link-login-only", q.link_login_only.as_deref()),
+        ("link-orig", q.link_orig.as_deref()),
+        ("chap-id", q.chap_id.as_deref()),
+        ("chap-challenge", q.chap_challenge.as_deref()),
+        ("business", q.business.as_deref()),
+    ];
+    html(
+        StatusCode::OK,
+        page(
+            &b,
+            t,
+            &code_form(s, t, &b, error, "mikrotik/login", &fields),
+        ),
+    )
+}
+
+/// The form for the code: `error`, a text key to show; the hidden `fields`
+/// carried to `action`.
+fn code_form(
+    s: &PortalState,
+    t: &Catalog,
+    b: &Branding,
+    error: Option<&str>,
+    action: &str,
+    fields: &[(&str, Option<&str>)],
+) -> String {
     let error = error
         .map(|k| format!("<p class=\"error\" role=\"alert\">{}</p>\n", esc(t.get(k))))
         .unwrap_or_default();
@@ -316,21 +570,17 @@ fn code_page(s: &PortalState, h: &HeaderMap, q: &Hotspot, problem: Option<&str>)
     } else {
         "characters"
     };
-    let body = format!(
-        "{error}<form action=\"mikrotik/login\" method=\"post\">\n{}{}{}{}{}\n\
+    let hidden: String = fields.iter().map(|(n, v)| hidden(n, *v)).collect();
+    format!(
+        "{error}<form action=\"{action}\" method=\"post\">\n{hidden}\n\
          <label for=\"code\">{label}</label>\n\
          <input id=\"code\" name=\"code\" type=\"text\" required autofocus maxlength=\"128\" \
          autocomplete=\"one-time-code\" autocapitalize=\"{caps}\" autocorrect=\"off\" spellcheck=\"false\">\n\
          {terms}<button type=\"submit\">{connect}</button>\n</form>\n",
-        hidden("link-login-only", q.link_login_only.as_deref()),
-        hidden("link-orig", q.link_orig.as_deref()),
-        hidden("chap-id", q.chap_id.as_deref()),
-        hidden("chap-challenge", q.chap_challenge.as_deref()),
-        hidden("business", q.business.as_deref()),
+        action = esc(action),
         label = esc(t.get("code_label")),
         connect = esc(t.get("connect")),
-    );
-    html(StatusCode::OK, page(&b, t, &body))
+    )
 }
 
 fn message_page(
