@@ -96,6 +96,8 @@ pub struct PortalConfig {
     /// Host names in `login_targets` (a hotspot with a `dns-name`), lower
     /// case, matched exactly.
     pub login_hosts: Vec<String>,
+    /// `translations`: a venue's language files (`<lang>.toml`), checked.
+    pub translations: Vec<crate::portal::i18n::Catalog>,
 }
 
 impl Default for PortalConfig {
@@ -108,6 +110,7 @@ impl Default for PortalConfig {
                 .filter_map(|n| n.parse().ok())
                 .collect(),
             login_hosts: Vec::new(),
+            translations: Vec::new(),
         }
     }
 }
@@ -786,6 +789,7 @@ struct RawPortal {
     listen: Sp<String>,
     public_url: Sp<String>,
     login_targets: Option<Spanned<Vec<String>>>,
+    translations: Sp<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1003,7 +1007,7 @@ impl Ctx<'_> {
         let clients = self.clients(raw.client, &auth)?;
         let reply = self.reply(raw.reply, raw.business.clone())?;
         let branding = self.branding(&raw.business, origin.parent())?;
-        let portal = self.portal(raw.portal)?;
+        let portal = self.portal(raw.portal, origin.parent())?;
         let api = ApiConfig {
             listen: match raw.api.listen {
                 None => None,
@@ -1031,7 +1035,7 @@ impl Ctx<'_> {
         })
     }
 
-    fn portal(&self, raw: RawPortal) -> Result<PortalConfig, ConfigError> {
+    fn portal(&self, raw: RawPortal, dir: Option<&Path>) -> Result<PortalConfig, ConfigError> {
         let listen = match raw.listen {
             None => None,
             Some(v) if v.get_ref().trim().is_empty() => None,
@@ -1097,6 +1101,15 @@ impl Ctx<'_> {
             }
             p.login_targets = nets;
             p.login_hosts = hosts;
+        }
+        if let Some(v) = raw.translations {
+            let path = PathBuf::from(v.get_ref().trim());
+            let path = match dir {
+                Some(d) if path.is_relative() => d.join(path),
+                _ => path,
+            };
+            p.translations = read_translations(&path)
+                .map_err(|e| self.err("portal.translations", e, Some(v.span())))?;
         }
         Ok(p)
     }
@@ -1748,6 +1761,39 @@ fn parse_ma_policy(v: &toml::Value) -> Option<MaPolicy> {
 
 /// One IP address or a CIDR range with zero host bits. IPv4-mapped IPv6
 /// (`::ffff:192.0.2.1`) becomes IPv4, matching how `find_client` looks up.
+/// A venue's language files: `<lang>.toml` in `dir` (lang: 2 or 3
+/// letters), each checked by `portal::i18n::parse`.
+fn read_translations(dir: &Path) -> Result<Vec<crate::portal::i18n::Catalog>, String> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    let mut out = Vec::new();
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for path in paths {
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        let lang = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if !(2..=3).contains(&lang.len()) || !lang.chars().all(|c| c.is_ascii_lowercase()) {
+            return Err(format!(
+                "{}: name it after its language, e.g. it.toml or pt.toml",
+                path.display()
+            ));
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        out.push(
+            crate::portal::i18n::parse(&lang, &text)
+                .map_err(|e| format!("{}: {e}", path.display()))?,
+        );
+    }
+    Ok(out)
+}
+
 fn parse_network(s: &str) -> Result<IpNet, String> {
     let s = s.trim();
     let bad = || {
@@ -2135,6 +2181,7 @@ require_message_authenticator = true
             "uam_secret",
             "public_url",
             "login_targets",
+            "translations",
             "accent_color",
             "terms_url",
             "logo",

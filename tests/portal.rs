@@ -825,3 +825,45 @@ async fn the_portal_logs_a_guest_in_through_coovachilli() {
     assert_eq!(status, 400);
     assert!(header(&h, "location").is_none());
 }
+
+#[test]
+fn a_venue_adds_a_language_and_changes_texts() {
+    let dir = venue("\n[portal]\ntranslations = \"lang\"\n");
+    std::fs::create_dir(dir.path().join("lang")).unwrap();
+    std::fs::write(
+        dir.path().join("lang/it.toml"),
+        "code_label = \"Codice di accesso\"\nconnect = \"Connetti\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("lang/de.toml"),
+        "connect = \"Los geht's\"\n",
+    )
+    .unwrap();
+    let out = radgate(
+        dir.path(),
+        &["portal", "mikrotik", "--out", "h", "--lang", "it"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let login = std::fs::read_to_string(dir.path().join("h/login.html")).unwrap();
+    assert!(login.contains("<html lang=\"it\">"));
+    assert!(login.contains("data-t=\"code_label\">Codice di accesso</label>"));
+    assert!(
+        login.contains("\"connect\":\"Los geht's\""),
+        "the German text changed"
+    );
+    assert!(login.contains("\"it\":{") && login.contains("\"title\":\"Wi-Fi access\""));
+    // A file with a key radgate does not know: named.
+    std::fs::write(dir.path().join("lang/it.toml"), "conect = \"Connetti\"\n").unwrap();
+    let out = radgate(dir.path(), &["check-config"]);
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        e.contains("portal.translations") && e.contains("it.toml: unknown key \"conect\""),
+        "{e}"
+    );
+}

@@ -29,7 +29,8 @@ pub enum PortalCommand {
         #[arg(long, value_name = "ID")]
         business: Option<i64>,
         /// The language for browsers without JavaScript (with it, each guest
-        /// sees the pages in the browser's language): en, de, fr or es.
+        /// sees the pages in the browser's language): en, de, fr, es, or one
+        /// of [portal] translations.
         #[arg(long, value_name = "LANG", default_value = "en")]
         lang: String,
         /// login.html sends the guest on to radgate's own page
@@ -64,7 +65,7 @@ pub fn run(cmd: PortalCommand, config: &Config) -> Result<(), CliError> {
             ))
         })?,
     };
-    let catalogs = i18n::builtin();
+    let catalogs = i18n::with_venue(&config.portal.translations);
     let lang = lang.trim().to_ascii_lowercase();
     if !catalogs.iter().any(|c| c.lang == lang) {
         let all: Vec<&str> = catalogs.iter().map(|c| c.lang.as_str()).collect();

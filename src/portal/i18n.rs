@@ -80,6 +80,29 @@ pub fn builtin() -> Vec<Catalog> {
         .collect()
 }
 
+/// The built-in catalogs with a venue's files merged in: a file for a
+/// built-in language changes the texts it names; a new language takes its
+/// missing texts from English.
+pub fn with_venue(extra: &[Catalog]) -> Vec<Catalog> {
+    let mut all = builtin();
+    let english = all.first().cloned();
+    for e in extra {
+        match all.iter_mut().find(|c| c.lang == e.lang) {
+            Some(c) => c.texts.extend(e.texts.clone()),
+            None => {
+                let mut c = english.clone().unwrap_or_else(|| Catalog {
+                    lang: String::new(),
+                    texts: BTreeMap::new(),
+                });
+                c.lang = e.lang.clone();
+                c.texts.extend(e.texts.clone());
+                all.push(c);
+            }
+        }
+    }
+    all
+}
+
 /// The language of `available` that an `Accept-Language` header prefers
 /// most (by q-value, then order; a region falls back to its language:
 /// `de-AT` is `de`), or the first of `available` when none fits.
@@ -149,6 +172,23 @@ mod tests {
         assert_eq!(pick("fr;q=0, es", &av), Some("es"));
         assert_eq!(pick("ES", &av), Some("es"));
         assert_eq!(pick("de", &[]), None);
+    }
+
+    #[test]
+    fn a_venue_changes_and_adds_languages() {
+        let it = parse("it", "title = \"Accesso Wi-Fi\"\nconnect = \"Connetti\"").unwrap();
+        let de = parse("de", "connect = \"Los\"").unwrap();
+        let all = with_venue(&[it, de]);
+        assert_eq!(all.len(), 5);
+        let get = |l: &str, k: &str| all.iter().find(|c| c.lang == l).unwrap().get(k).to_string();
+        assert_eq!(get("it", "connect"), "Connetti");
+        assert_eq!(
+            get("it", "code_label"),
+            "Access code",
+            "missing texts from English"
+        );
+        assert_eq!(get("de", "connect"), "Los");
+        assert_eq!(get("de", "code_label"), "Zugangscode");
     }
 
     #[test]

@@ -37,8 +37,8 @@ pub fn start(
     stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     let state = Arc::new(PortalState {
+        catalogs: i18n::with_venue(&config.portal.translations),
         config,
-        catalogs: i18n::builtin(),
     });
     crate::api::serve(listener, router(state), stop, "guest portal", false)
 }
