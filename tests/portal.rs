@@ -867,3 +867,91 @@ fn a_venue_adds_a_language_and_changes_texts() {
         "{e}"
     );
 }
+
+/// Omada (RADIUS server + external web portal): the controller's redirect,
+/// the code page, then a form the browser posts to the controller's
+/// `/portal/radius/browserauth` (JavaScript allowed by hash for that one
+/// line); never to a controller outside login_targets.
+#[tokio::test]
+async fn the_portal_hands_a_guest_to_an_omada_controller() {
+    use sha2::Digest;
+    let s = common::TestServer::start_with(|c| {
+        c.portal.listen = Some("127.0.0.1:0".parse().unwrap());
+        c.portal.public_url = Some("http://wifi.example.net:8081".into());
+    })
+    .await;
+    let addr = s.portal_addr.unwrap();
+    let query = "target=10.0.0.2&targetPort=8088&scheme=http&clientMac=AA-BB-CC-DD-EE-01&clientIP=10.0.1.5\
+                 &apMac=AA-BB-CC-DD-EE-02&ssidName=Guest&radioId=1&originalUrl=http%3A%2F%2Fexample.com%2F";
+    let (status, _, page) = http(addr, "GET", &format!("/omada?{query}"), &[], None).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<form action=\"omada/login\" method=\"post\">"));
+    assert!(
+        page.contains("name=\"clientIp\" value=\"10.0.1.5\""),
+        "the vendor's other spelling"
+    );
+    assert!(page.contains("name=\"originUrl\" value=\"http://example.com/\""));
+    let form = [
+        ("target", "10.0.0.2"),
+        ("targetPort", "8088"),
+        ("scheme", "http"),
+        ("clientMac", "AA-BB-CC-DD-EE-01"),
+        ("clientIp", "10.0.1.5"),
+        ("apMac", "AA-BB-CC-DD-EE-02"),
+        ("ssidName", "Guest"),
+        ("radioId", "1"),
+        ("originUrl", "http://example.com/"),
+        ("code", " WELCOME1 "),
+    ];
+    let (status, h, page) = http(addr, "POST", "/omada/login", &[], Some(&form)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<form id=\"go\" action=\"http://10.0.0.2:8088/portal/radius/browserauth\" method=\"post\">"));
+    for (k, v) in [
+        ("username", "WELCOME1"),
+        ("password", "WELCOME1"),
+        ("authType", "2"),
+        ("clientMac", "AA-BB-CC-DD-EE-01"),
+        ("radioId", "1"),
+    ] {
+        assert!(page.contains(&format!("name=\"{k}\" value=\"{v}\"")), "{k}");
+    }
+    let script = "document.getElementById('go').submit();";
+    assert!(page.contains(&format!("<script>{script}</script>")));
+    use base64::Engine as _;
+    let hash =
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script.as_bytes()));
+    let csp = header(&h, "content-security-policy").unwrap();
+    assert!(
+        csp.contains(&format!("script-src 'sha256-{hash}'")),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"));
+    // The code page itself runs no script.
+    let (_, h, _) = http(addr, "GET", &format!("/omada?{query}"), &[], None).await;
+    assert!(!header(&h, "content-security-policy")
+        .unwrap()
+        .contains("script-src"));
+    // A controller outside login_targets, or another site's form: refused.
+    let away: Vec<(&str, &str)> = form
+        .iter()
+        .map(|&(k, v)| {
+            if k == "target" {
+                (k, "203.0.113.9")
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    let (status, _, page) = http(addr, "POST", "/omada/login", &[], Some(&away)).await;
+    assert_eq!(status, 400);
+    assert!(!page.contains("browserauth"));
+    let (status, _, _) = http(
+        addr,
+        "POST",
+        "/omada/login",
+        &[("Sec-Fetch-Site", "cross-site")],
+        Some(&form),
+    )
+    .await;
+    assert_eq!(status, 403);
+}

@@ -8,8 +8,13 @@
 //! router then asks radgate over RADIUS; a refusal comes back through the
 //! router's page to `/mikrotik` with `error`.
 //!
-//! Pages need no JavaScript; every text is escaped; nothing of a guest is
-//! logged.
+//! CoovaChilli / uspot (UAM): `/chilli` and `/chilli/login` (logon with
+//! the CHAP response, the redirect's `md` checked with `uam_secret`).
+//! Omada (RADIUS + external web portal): `/omada` and `/omada/login` (a
+//! form the browser posts to the controller's `browserauth`).
+//!
+//! Pages need no JavaScript (Omada's hand-off runs one line, allowed by
+//! its hash); every text is escaped; nothing of a guest is logged.
 
 use std::sync::Arc;
 
@@ -49,6 +54,8 @@ pub fn router(state: Arc<PortalState>) -> Router {
         .route("/mikrotik/login", post(mikrotik_login))
         .route("/chilli", get(chilli_get))
         .route("/chilli/login", post(chilli_login))
+        .route("/omada", get(omada_get).post(omada_post))
+        .route("/omada/login", post(omada_login))
         .fallback(not_found)
         .layer(axum::middleware::map_response(headers))
         .with_state(state)
@@ -345,6 +352,185 @@ async fn chilli_login(State(s): St, h: HeaderMap, Form(q): Form<Uam>) -> Respons
     }
 }
 
+/// What a TP-Link Omada controller's "External Web Portal" redirect
+/// carries with RADIUS authentication (both spellings the vendor uses),
+/// and the form's own fields.
+#[derive(Debug, Default, Deserialize)]
+struct Omada {
+    target: Option<String>,
+    #[serde(rename = "targetPort")]
+    target_port: Option<String>,
+    scheme: Option<String>,
+    #[serde(rename = "clientMac")]
+    client_mac: Option<String>,
+    #[serde(rename = "clientIp", alias = "clientIP")]
+    client_ip: Option<String>,
+    #[serde(rename = "apMac")]
+    ap_mac: Option<String>,
+    #[serde(rename = "gatewayMac", alias = "GatewayMac")]
+    gateway_mac: Option<String>,
+    #[serde(rename = "ssidName")]
+    ssid_name: Option<String>,
+    #[serde(rename = "radioId")]
+    radio_id: Option<String>,
+    vid: Option<String>,
+    #[serde(rename = "originUrl", alias = "originalUrl")]
+    origin_url: Option<String>,
+    business: Option<String>,
+    code: Option<String>,
+    terms: Option<String>,
+}
+
+impl Omada {
+    fn as_hotspot(&self) -> Hotspot {
+        Hotspot {
+            business: self.business.clone(),
+            ..Hotspot::default()
+        }
+    }
+
+    /// The fields carried through the code page to the controller.
+    fn fields(&self) -> Vec<(&'static str, Option<&str>)> {
+        vec![
+            ("target", self.target.as_deref()),
+            ("targetPort", self.target_port.as_deref()),
+            ("scheme", self.scheme.as_deref()),
+            ("clientMac", self.client_mac.as_deref()),
+            ("clientIp", self.client_ip.as_deref()),
+            ("apMac", self.ap_mac.as_deref()),
+            ("gatewayMac", self.gateway_mac.as_deref()),
+            ("ssidName", self.ssid_name.as_deref()),
+            ("radioId", self.radio_id.as_deref()),
+            ("vid", self.vid.as_deref()),
+            ("originUrl", self.origin_url.as_deref()),
+            ("business", self.business.as_deref()),
+        ]
+    }
+}
+
+/// The controller's `…/portal/radius/browserauth`, when its address is
+/// inside `[portal] login_targets`.
+fn omada_target(config: &Config, q: &Omada) -> Option<String> {
+    let ip: std::net::IpAddr = q.target.as_deref()?.trim().parse().ok()?;
+    let port: u16 = q.target_port.as_deref()?.trim().parse().ok()?;
+    let scheme = match q.scheme.as_deref().map(str::trim) {
+        None | Some("") | Some("http") => "http",
+        Some("https") => "https",
+        _ => return None,
+    };
+    let ip = ip.to_canonical();
+    if port == 0 || !config.portal.login_targets.iter().any(|n| n.contains(&ip)) {
+        return None;
+    }
+    let host = match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+    };
+    Some(format!(
+        "{scheme}://{host}:{port}/portal/radius/browserauth"
+    ))
+}
+
+async fn omada_get(State(s): St, h: HeaderMap, Query(q): Query<Omada>) -> Response {
+    omada_page(&s, &h, &q, None)
+}
+
+async fn omada_post(State(s): St, h: HeaderMap, Form(q): Form<Omada>) -> Response {
+    omada_page(&s, &h, &q, None)
+}
+
+fn omada_page(s: &PortalState, h: &HeaderMap, q: &Omada, problem: Option<&str>) -> Response {
+    let t = language(s, h);
+    if omada_target(&s.config, q).is_none() {
+        return message_page(
+            s,
+            &q.as_hotspot(),
+            t,
+            StatusCode::BAD_REQUEST,
+            "open_from_hotspot",
+        );
+    }
+    let b = branding(s, &q.as_hotspot());
+    html(
+        StatusCode::OK,
+        page(
+            &b,
+            t,
+            &code_form(s, t, &b, problem, "omada/login", &q.fields()),
+        ),
+    )
+}
+
+/// The guest typed a code: a form the browser posts to the controller's
+/// RADIUS portal login (at once where JavaScript runs; a button where
+/// not), which asks radgate over RADIUS.
+async fn omada_login(State(s): St, h: HeaderMap, Form(q): Form<Omada>) -> Response {
+    if !same_origin(&s.config, &h) {
+        return (StatusCode::FORBIDDEN, "cross-site form posts are refused").into_response();
+    }
+    let t = language(&s, &h);
+    let Some(target) = omada_target(&s.config, &q) else {
+        return message_page(
+            &s,
+            &q.as_hotspot(),
+            t,
+            StatusCode::BAD_REQUEST,
+            "open_from_hotspot",
+        );
+    };
+    let b = branding(&s, &q.as_hotspot());
+    let code = q.code.as_deref().unwrap_or("").trim();
+    if code.is_empty() || code.len() > 128 {
+        return omada_page(&s, &h, &q, Some("login_failed"));
+    }
+    if b.terms_url.is_some() && q.terms.as_deref() != Some("on") {
+        return omada_page(&s, &h, &q, Some("terms"));
+    }
+    let send = [
+        ("clientMac", q.client_mac.as_deref()),
+        ("clientIp", q.client_ip.as_deref()),
+        ("apMac", q.ap_mac.as_deref()),
+        ("gatewayMac", q.gateway_mac.as_deref()),
+        ("ssidName", q.ssid_name.as_deref()),
+        ("vid", q.vid.as_deref()),
+        ("radioId", q.radio_id.as_deref()),
+        ("originUrl", q.origin_url.as_deref()),
+        ("authType", Some("2")),
+        ("username", Some(code)),
+        ("password", Some(code)),
+    ];
+    let fields: String = send.iter().map(|(n, v)| hidden(n, *v)).collect();
+    let body = format!(
+        "<form id=\"go\" action=\"{}\" method=\"post\">{fields}\
+         <button type=\"submit\">{}</button></form>\n<script>{AUTO_SUBMIT}</script>\n",
+        esc(&target),
+        esc(t.get("connect")),
+    );
+    let mut r = html(StatusCode::OK, page(&b, t, &body));
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src '{}'; \
+         form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'",
+        auto_submit_hash()
+    )) {
+        r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    r
+}
+
+/// The one script a portal page runs: post the form to the hotspot.
+const AUTO_SUBMIT: &str = "document.getElementById('go').submit();";
+
+/// Its CSP hash (`sha256-…`): the page allows that script and no other.
+fn auto_submit_hash() -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    format!(
+        "sha256-{}",
+        base64::engine::general_purpose::STANDARD
+            .encode(sha2::Sha256::digest(AUTO_SUBMIT.as_bytes()))
+    )
+}
+
 /// Seconds as `1 h 05 min` / `12 min`.
 fn duration(secs: u64) -> String {
     let (h, m) = (secs / 3600, (secs % 3600).div_ceil(60));
@@ -367,12 +553,12 @@ async fn headers(mut r: Response) -> Response {
     let set = |h: &mut HeaderMap, k: header::HeaderName, v: &'static str| {
         h.insert(k, HeaderValue::from_static(v));
     };
-    set(
-        h,
-        header::CONTENT_SECURITY_POLICY,
-        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self' http: https:; \
-         frame-ancestors 'none'; base-uri 'none'",
-    );
+    // (A page that runs its one script sets its own, with that script's hash.)
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self' http: https:; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ));
     set(h, header::X_FRAME_OPTIONS, "DENY");
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(h, header::REFERRER_POLICY, "no-referrer");
