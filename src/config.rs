@@ -1057,6 +1057,7 @@ impl Ctx<'_> {
                 .unwrap_or("");
             let host = host.split(['/', '?', '#']).next().unwrap_or("");
             if host.is_empty()
+                || host.contains('@')
                 || url.contains(['?', '#'])
                 || url
                     .chars()
@@ -1093,11 +1094,19 @@ impl Ctx<'_> {
                     Err(e) => {
                         return Err(self.err(
                             "portal.login_targets",
-                            format!("{e}, or a host name"),
+                            format!("{e} (entries are IP addresses, CIDR ranges or host names)"),
                             Some(v.span()),
                         ))
                     }
                 }
+            }
+            if nets.is_empty() && hosts.is_empty() {
+                return Err(self.err(
+                    "portal.login_targets",
+                    "is empty: the portal could then send no guest to a hotspot's login; list the \
+                     hotspots' addresses, or leave it out for the private ranges",
+                    Some(v.span()),
+                ));
             }
             p.login_targets = nets;
             p.login_hosts = hosts;
@@ -1168,6 +1177,13 @@ impl Ctx<'_> {
                 br.terms_url = Some(url.to_string());
             }
             if let Some(v) = &b.logo {
+                if v.get_ref().trim().is_empty() {
+                    return Err(self.err(
+                        format!("{section}.logo"),
+                        "is empty: give an image file (png, jpg, gif, svg or webp), or leave it out",
+                        Some(v.span()),
+                    ));
+                }
                 let path = PathBuf::from(v.get_ref().trim());
                 let path = match dir {
                     Some(d) if path.is_relative() => d.join(path),

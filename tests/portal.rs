@@ -325,7 +325,7 @@ fn the_login_page_computes_what_the_router_expects_in_a_browser() {
         "fr",
     );
     assert!(
-        other.ends_with("ERR La connexion a échoué. Vérifiez le code et réessayez."),
+        other.ends_with("ERR La connexion a échoué. Réessayez dans un instant."),
         "{other}"
     );
 }
@@ -538,7 +538,7 @@ async fn the_portal_logs_a_guest_in_through_a_mikrotik_router() {
     ];
     let (status, _, page) = http(addr, "POST", "/mikrotik/login", &[], Some(&terms)).await;
     assert_eq!(status, 200);
-    assert!(page.contains("<p class=\"error\" role=\"alert\">I accept the terms of use</p>"));
+    assert!(page.contains("<p class=\"error\" role=\"alert\">Please accept the terms of use.</p>"));
     // Never elsewhere, never from another site.
     let away = [
         ("link-login-only", "http://203.0.113.5/login"),
@@ -645,6 +645,14 @@ fn bad_portal_settings_are_refused_naming_them() {
         (
             "[portal]\nlisten = \"8081\"\npublic_url = \"http://x\"\n",
             "portal.listen: \"8081\" is not a listen address",
+        ),
+        (
+            "[portal]\nlogin_targets = []\n",
+            "portal.login_targets: is empty",
+        ),
+        (
+            "[portal]\npublic_url = \"http://user@wifi.example.net\"\n",
+            "portal.public_url: \"http://user@wifi.example.net\" is not an address",
         ),
     ] {
         let dir = venue(section);

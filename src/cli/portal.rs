@@ -94,6 +94,12 @@ pub fn run(cmd: PortalCommand, config: &Config) -> Result<(), CliError> {
             *login = mikrotik::external_login(&branding, url, business);
         }
     }
+    if out.exists() && !out.is_dir() {
+        return Err(CliError::input(format!(
+            "--out {}: is a file, not a directory",
+            out.display()
+        )));
+    }
     std::fs::create_dir_all(&out)
         .map_err(|e| CliError::failure(format!("--out {}: {e}", out.display())))?;
     for p in &pages {

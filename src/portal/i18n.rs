@@ -17,6 +17,8 @@ pub const KEYS: &[&str] = &[
     "continue",
     "open_from_hotspot",
     "login_failed",
+    "check_code",
+    "terms_required",
     "unknown_code",
     "wrong_password",
     "not_yet_valid",

@@ -48,12 +48,7 @@ pub fn pages(
     let name = html(&b.name);
     let script = script(messages, catalogs);
     let terms = match &b.terms_url {
-        Some(url) => format!(
-            "<p class=\"terms\"><input type=\"checkbox\" id=\"terms\" required>\
-             <label for=\"terms\"><a href=\"{}\" rel=\"noopener\" data-t=\"terms\">{}</a></label></p>\n",
-            html(url),
-            t("terms")
-        ),
+        Some(url) => super::terms_html(url, base.get("terms"), false, true),
         None => String::new(),
     };
     let login = format!(
@@ -162,7 +157,7 @@ pub fn external_login(b: &Branding, portal_url: &str, business: Option<i64>) -> 
     .map(|n| field(n))
     .collect();
     let html = format!(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <meta http-equiv=\"pragma\" content=\"no-cache\"><meta http-equiv=\"expires\" content=\"-1\">\
          <title>{name}</title>\n<style>\n{css}</style></head>\n<body><main>\n\

@@ -54,6 +54,25 @@ pub fn esc(s: &str) -> String {
     out
 }
 
+/// The terms checkbox (its label ticks it) and, apart, the link to the
+/// terms (a new tab: the login page stays). `label` is escaped here;
+/// `data_t` marks it for the page's translation script.
+pub fn terms_html(url: &str, label: &str, name_attr: bool, data_t: bool) -> String {
+    let shown = url
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    format!(
+        "<p class=\"terms\"><input type=\"checkbox\" id=\"terms\"{} required>\
+         <label for=\"terms\"{}>{}</label></p>\n\
+         <p class=\"terms-link\"><a href=\"{}\" target=\"_blank\" rel=\"noopener\">{}</a></p>\n",
+        if name_attr { " name=\"terms\"" } else { "" },
+        if data_t { " data-t=\"terms\"" } else { "" },
+        esc(label),
+        esc(url),
+        esc(shown),
+    )
+}
+
 /// The most a logo may weigh (a guest page's budget is
 /// [`mikrotik::PAGE_BUDGET`], 30 kB, with the logo inline).
 pub const LOGO_BUDGET: usize = 20 * 1024;
@@ -87,6 +106,25 @@ pub fn read_logo(path: &std::path::Path) -> Result<(String, Vec<u8>), String> {
             bytes.len(),
             LOGO_BUDGET / 1024,
             mikrotik::PAGE_BUDGET / 1024
+        ));
+    }
+    let start = |sig: &[u8]| bytes.starts_with(sig);
+    let is_image = match mime {
+        "image/png" => start(b"\x89PNG\r\n\x1a\n"),
+        "image/jpeg" => start(b"\xff\xd8\xff"),
+        "image/gif" => start(b"GIF87a") || start(b"GIF89a"),
+        "image/webp" => start(b"RIFF") && bytes.get(8..12) == Some(b"WEBP"),
+        _ => {
+            let text = String::from_utf8_lossy(&bytes);
+            let t = text.trim_start_matches('\u{feff}').trim_start();
+            t.starts_with('<') && text.contains("<svg")
+        }
+    };
+    if !is_image {
+        return Err(format!(
+            "{} is not a {} image (its first bytes say otherwise)",
+            path.display(),
+            ext
         ));
     }
     Ok((mime.to_string(), bytes))
@@ -143,6 +181,7 @@ pub fn css(accent: &str) -> String {
          .terms{{display:flex;gap:.6rem;align-items:center;margin:1rem 0}}\
          .terms input{{width:1.6rem;height:1.6rem;flex:none}}\
          .terms label{{display:inline;font-weight:400;margin:0}}\
+         .terms-link{{margin:-.5rem 0 1rem 2.2rem;font-size:.9rem;overflow-wrap:anywhere}}\
          button,.button{{display:block;width:100%;min-height:3rem;margin:1rem 0;padding:.7rem;font-size:1.15rem;font-weight:600;\
          color:#fff;background:{accent};border:0;border-radius:.5rem;text-align:center;text-decoration:none;cursor:pointer}}\
          a{{color:{accent}}}\
@@ -171,10 +210,15 @@ mod tests {
     fn logos_are_checked() {
         let dir = tempfile::tempdir().unwrap();
         let ok = dir.path().join("logo.PNG");
-        std::fs::write(&ok, b"\x89PNG....").unwrap();
+        std::fs::write(&ok, b"\x89PNG\r\n\x1a\n....").unwrap();
         assert_eq!(read_logo(&ok).unwrap().0, "image/png");
+        let fake = dir.path().join("fake.png");
+        std::fs::write(&fake, b"hello").unwrap();
+        assert!(read_logo(&fake).unwrap_err().contains("is not a png image"));
         let big = dir.path().join("big.svg");
-        std::fs::write(&big, vec![b' '; LOGO_BUDGET + 1]).unwrap();
+        let mut svg = b"<svg xmlns=\"http://www.w3.org/2000/svg\">".to_vec();
+        svg.resize(LOGO_BUDGET + 1, b' ');
+        std::fs::write(&big, svg).unwrap();
         assert!(read_logo(&big).unwrap_err().contains("at most 20 kB"));
         assert!(read_logo(&dir.path().join("logo.bmp"))
             .unwrap_err()

@@ -18,11 +18,11 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Query, RawQuery, State};
+use axum::extract::{RawForm, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Router;
 use serde::Deserialize;
 use tokio::sync::watch;
 
@@ -82,17 +82,20 @@ struct Hotspot {
     terms: Option<String>,
 }
 
-async fn mikrotik_get(State(s): St, h: HeaderMap, Query(q): Query<Hotspot>) -> Response {
+async fn mikrotik_get(State(s): St, h: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    let q: Hotspot = lenient(raw.as_deref().unwrap_or("").as_bytes());
     code_page(&s, &h, &q, None)
 }
 
-async fn mikrotik_post(State(s): St, h: HeaderMap, Form(q): Form<Hotspot>) -> Response {
+async fn mikrotik_post(State(s): St, h: HeaderMap, RawForm(form): RawForm) -> Response {
+    let q: Hotspot = lenient(&form);
     code_page(&s, &h, &q, None)
 }
 
 /// The guest typed a code: send the browser to the router's login with
 /// it (the CHAP answer, or the code itself for PAP).
-async fn mikrotik_login(State(s): St, h: HeaderMap, Form(q): Form<Hotspot>) -> Response {
+async fn mikrotik_login(State(s): St, h: HeaderMap, RawForm(form): RawForm) -> Response {
+    let q: Hotspot = lenient(&form);
     if !same_origin(&s.config, &h) {
         return (StatusCode::FORBIDDEN, "cross-site form posts are refused").into_response();
     }
@@ -104,13 +107,12 @@ async fn mikrotik_login(State(s): St, h: HeaderMap, Form(q): Form<Hotspot>) -> R
     else {
         return message_page(&s, &q, lang, StatusCode::BAD_REQUEST, "open_from_hotspot");
     };
-    let code = q.code.as_deref().unwrap_or("").trim();
     let branding = branding(&s, &q);
-    if code.is_empty() || code.len() > 128 {
-        return code_page(&s, &h, &q, Some("login_failed"));
-    }
+    let Some(code) = typed_code(q.code.as_deref()) else {
+        return code_page(&s, &h, &q, Some("check_code"));
+    };
     if branding.terms_url.is_some() && q.terms.as_deref() != Some("on") {
-        return code_page(&s, &h, &q, Some("terms"));
+        return code_page(&s, &h, &q, Some("terms_required"));
     }
     let id = q.chap_id.as_deref().unwrap_or("");
     let challenge = q.chap_challenge.as_deref().unwrap_or("");
@@ -123,8 +125,7 @@ async fn mikrotik_login(State(s): St, h: HeaderMap, Form(q): Form<Hotspot>) -> R
         }
     };
     let mut pairs = vec![("username", code), ("password", password.as_str())];
-    let dst = q.link_orig.as_deref().unwrap_or("");
-    if !dst.is_empty() {
+    if let Some(dst) = onward(q.link_orig.as_deref()) {
         pairs.push(("dst", dst));
     }
     pairs.push(("popup", "true"));
@@ -189,12 +190,8 @@ fn uam_target<'a>(
 /// `failed` with the refusal as `reply`) shows the code page,
 /// `res=success`/`already` that the guest is online. With the client's
 /// `uam_secret`, the redirect's `md` must sign it.
-async fn chilli_get(
-    State(s): St,
-    h: HeaderMap,
-    RawQuery(raw): RawQuery,
-    Query(q): Query<Uam>,
-) -> Response {
+async fn chilli_get(State(s): St, h: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    let q: Uam = lenient(raw.as_deref().unwrap_or("").as_bytes());
     let t = language(&s, &h);
     let res = q.res.as_deref().unwrap_or("notyet");
     let Some((_, client)) = uam_target(&s.config, &q) else {
@@ -282,7 +279,8 @@ async fn chilli_get(
 
 /// The guest typed a code: send the browser to the hotspot's logon with
 /// the CHAP answer over the (secret-salted) challenge.
-async fn chilli_login(State(s): St, h: HeaderMap, Form(q): Form<Uam>) -> Response {
+async fn chilli_login(State(s): St, h: HeaderMap, RawForm(form): RawForm) -> Response {
+    let q: Uam = lenient(&form);
     if !same_origin(&s.config, &h) {
         return (StatusCode::FORBIDDEN, "cross-site form posts are refused").into_response();
     }
@@ -297,7 +295,6 @@ async fn chilli_login(State(s): St, h: HeaderMap, Form(q): Form<Uam>) -> Respons
         );
     };
     let b = branding(&s, &q.as_hotspot());
-    let code = q.code.as_deref().unwrap_or("").trim();
     let fields = [
         ("uamip", q.uamip.as_deref()),
         ("uamport", q.uamport.as_deref()),
@@ -315,11 +312,11 @@ async fn chilli_login(State(s): St, h: HeaderMap, Form(q): Form<Uam>) -> Respons
             ),
         )
     };
-    if code.is_empty() || code.len() > 128 {
-        return again("login_failed");
-    }
+    let Some(code) = typed_code(q.code.as_deref()) else {
+        return again("check_code");
+    };
     if b.terms_url.is_some() && q.terms.as_deref() != Some("on") {
-        return again("terms");
+        return again("terms_required");
     }
     let secret = client.and_then(|c| c.uam_secret.as_deref());
     let Some(response) = chap::uam_response(q.challenge.as_deref().unwrap_or(""), secret, code)
@@ -333,7 +330,7 @@ async fn chilli_login(State(s): St, h: HeaderMap, Form(q): Form<Uam>) -> Respons
         );
     };
     let mut pairs = vec![("username", code), ("response", response.as_str())];
-    if let Some(u) = q.userurl.as_deref().filter(|u| !u.is_empty()) {
+    if let Some(u) = onward(q.userurl.as_deref()) {
         pairs.push(("userurl", u));
     }
     let location = format!(
@@ -431,11 +428,13 @@ fn omada_target(config: &Config, q: &Omada) -> Option<String> {
     ))
 }
 
-async fn omada_get(State(s): St, h: HeaderMap, Query(q): Query<Omada>) -> Response {
+async fn omada_get(State(s): St, h: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    let q: Omada = lenient(raw.as_deref().unwrap_or("").as_bytes());
     omada_page(&s, &h, &q, None)
 }
 
-async fn omada_post(State(s): St, h: HeaderMap, Form(q): Form<Omada>) -> Response {
+async fn omada_post(State(s): St, h: HeaderMap, RawForm(form): RawForm) -> Response {
+    let q: Omada = lenient(&form);
     omada_page(&s, &h, &q, None)
 }
 
@@ -464,7 +463,8 @@ fn omada_page(s: &PortalState, h: &HeaderMap, q: &Omada, problem: Option<&str>) 
 /// The guest typed a code: a form the browser posts to the controller's
 /// RADIUS portal login (at once where JavaScript runs; a button where
 /// not), which asks radgate over RADIUS.
-async fn omada_login(State(s): St, h: HeaderMap, Form(q): Form<Omada>) -> Response {
+async fn omada_login(State(s): St, h: HeaderMap, RawForm(form): RawForm) -> Response {
+    let q: Omada = lenient(&form);
     if !same_origin(&s.config, &h) {
         return (StatusCode::FORBIDDEN, "cross-site form posts are refused").into_response();
     }
@@ -479,12 +479,11 @@ async fn omada_login(State(s): St, h: HeaderMap, Form(q): Form<Omada>) -> Respon
         );
     };
     let b = branding(&s, &q.as_hotspot());
-    let code = q.code.as_deref().unwrap_or("").trim();
-    if code.is_empty() || code.len() > 128 {
-        return omada_page(&s, &h, &q, Some("login_failed"));
-    }
+    let Some(code) = typed_code(q.code.as_deref()) else {
+        return omada_page(&s, &h, &q, Some("check_code"));
+    };
     if b.terms_url.is_some() && q.terms.as_deref() != Some("on") {
-        return omada_page(&s, &h, &q, Some("terms"));
+        return omada_page(&s, &h, &q, Some("terms_required"));
     }
     let send = [
         ("clientMac", q.client_mac.as_deref()),
@@ -494,7 +493,7 @@ async fn omada_login(State(s): St, h: HeaderMap, Form(q): Form<Omada>) -> Respon
         ("ssidName", q.ssid_name.as_deref()),
         ("vid", q.vid.as_deref()),
         ("radioId", q.radio_id.as_deref()),
-        ("originUrl", q.origin_url.as_deref()),
+        ("originUrl", onward(q.origin_url.as_deref())),
         ("authType", Some("2")),
         ("username", Some(code)),
         ("password", Some(code)),
@@ -541,6 +540,32 @@ fn duration(secs: u64) -> String {
     }
 }
 
+/// A query or form body as the hotspots send them: the first of a name
+/// that comes twice wins (Omada spells some names two ways: those count as
+/// one), undecodable bytes become U+FFFD, and anything unreadable is an
+/// empty request (which the handlers refuse with a page).
+fn lenient<T: serde::de::DeserializeOwned + Default>(raw: &[u8]) -> T {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(raw).unwrap_or_default();
+    let mut seen = std::collections::HashSet::new();
+    let first: Vec<(String, String)> = pairs
+        .into_iter()
+        .map(|(k, v)| {
+            let k = match k.as_str() {
+                "clientIP" => "clientIp".to_string(),
+                "GatewayMac" => "gatewayMac".to_string(),
+                "originalUrl" => "originUrl".to_string(),
+                _ => k,
+            };
+            (k, v)
+        })
+        .filter(|(k, _)| seen.insert(k.clone()))
+        .collect();
+    serde_urlencoded::to_string(&first)
+        .ok()
+        .and_then(|s| serde_urlencoded::from_str(&s).ok())
+        .unwrap_or_default()
+}
+
 async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "not found").into_response()
 }
@@ -578,15 +603,50 @@ fn same_origin(config: &Config, h: &HeaderMap) -> bool {
             .portal
             .public_url
             .as_deref()
-            .is_some_and(|u| origin_of(u).eq_ignore_ascii_case(origin)),
+            .is_some_and(|u| origin_of(u) == origin_of(origin)),
     }
 }
 
-/// `scheme://host[:port]` of a URL.
-fn origin_of(url: &str) -> &str {
+/// `scheme://host[:port]` of a URL, lower case, without the scheme's
+/// default port (browsers leave `:80` / `:443` out of `Origin`).
+fn origin_of(url: &str) -> String {
+    let url = url.trim().to_ascii_lowercase();
     let after = url.find("://").map_or(0, |i| i + 3);
     let end = url[after..].find('/').map_or(url.len(), |i| after + i);
-    &url[..end]
+    let origin = &url[..end];
+    origin
+        .strip_prefix("http://")
+        .and_then(|h| h.strip_suffix(":80"))
+        .map(|h| format!("http://{h}"))
+        .or_else(|| {
+            origin
+                .strip_prefix("https://")
+                .and_then(|h| h.strip_suffix(":443"))
+                .map(|h| format!("https://{h}"))
+        })
+        .unwrap_or_else(|| origin.to_string())
+}
+
+/// A URL the guest goes on to after login (`dst`, `originUrl`): http(s)
+/// only, else none.
+fn onward(url: Option<&str>) -> Option<&str> {
+    url.map(str::trim).filter(|u| {
+        (u.starts_with("http://") || u.starts_with("https://"))
+            && u.len() <= 2000
+            && !u.chars().any(char::is_control)
+    })
+}
+
+/// A code as typed: trimmed; `None` when empty, too long, or holding what
+/// no code holds (control characters, undecodable bytes).
+fn typed_code(code: Option<&str>) -> Option<&str> {
+    let c = code?.trim();
+    (!c.is_empty()
+        && c.len() <= 128
+        && !c
+            .chars()
+            .any(|ch| ch.is_control() || ch == char::REPLACEMENT_CHARACTER))
+    .then_some(c)
 }
 
 /// The router's login address, when it is an http(s) URL whose host is
@@ -596,18 +656,31 @@ fn login_target<'a>(config: &Config, url: &'a str) -> Option<&'a str> {
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))?;
-    if url.len() > 2000 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    // (A fragment would swallow the credentials appended to it.)
+    if url.len() > 2000
+        || url.contains('#')
+        || url.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         return None;
     }
-    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = rest.split(['/', '?']).next()?;
     if authority.contains('@') {
         return None;
     }
-    let host = if let Some(v6) = authority.strip_prefix('[') {
-        v6.split(']').next()?
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, rest) = v6.split_once(']')?;
+        (h, rest.strip_prefix(':'))
     } else {
-        authority.split(':').next()?
+        match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
     };
+    if let Some(p) = port {
+        if !matches!(p.parse::<u16>(), Ok(1..)) {
+            return None;
+        }
+    }
     let p = &config.portal;
     let ok = match host.parse::<std::net::IpAddr>() {
         Ok(ip) => p
@@ -743,12 +816,7 @@ fn code_form(
         .map(|k| format!("<p class=\"error\" role=\"alert\">{}</p>\n", esc(t.get(k))))
         .unwrap_or_default();
     let terms = match &b.terms_url {
-        Some(url) => format!(
-            "<p class=\"terms\"><input type=\"checkbox\" id=\"terms\" name=\"terms\" required>\
-             <label for=\"terms\"><a href=\"{}\" rel=\"noopener\">{}</a></label></p>\n",
-            esc(url),
-            esc(t.get("terms"))
-        ),
+        Some(url) => super::terms_html(url, t.get("terms"), true, false),
         None => String::new(),
     };
     let caps = if s.config.auth.case_sensitive_codes {
@@ -825,6 +893,10 @@ mod tests {
             "ftp://10.5.50.1/",
             "http://10.5.50.1/lo gin",
             "http://[2001:db8::1]/login",
+            "http://10.5.50.1/login#x",
+            "http://10.5.50.1:0/login",
+            "http://10.5.50.1:99999/login",
+            "http://10.5.50.1:/login",
             "",
         ] {
             assert_eq!(login_target(&c, bad), None, "{bad}");
@@ -849,6 +921,54 @@ mod tests {
             &h(&[("origin", "http://wifi.example.net:8081")])
         ));
         assert!(!same_origin(&c, &h(&[("origin", "http://evil.example")])));
+        // Browsers leave the scheme's default port out of Origin.
+        let mut d = config();
+        d.portal.public_url = Some("http://wifi.example.net:80".into());
+        assert!(same_origin(
+            &d,
+            &h(&[("origin", "http://wifi.example.net")])
+        ));
+        assert!(same_origin(
+            &d,
+            &h(&[("origin", "HTTP://WIFI.example.net")])
+        ));
+        d.portal.public_url = Some("https://wifi.example.net".into());
+        assert!(same_origin(
+            &d,
+            &h(&[("origin", "https://wifi.example.net:443")])
+        ));
+        assert!(!same_origin(
+            &d,
+            &h(&[("origin", "http://wifi.example.net")])
+        ));
+    }
+
+    #[test]
+    fn only_web_addresses_to_go_on_to_and_codes_as_typed() {
+        assert_eq!(
+            onward(Some("http://example.com/")),
+            Some("http://example.com/")
+        );
+        assert_eq!(onward(Some("javascript:alert(1)")), None);
+        assert_eq!(onward(Some("data:text/html,x")), None);
+        assert_eq!(onward(None), None);
+        assert_eq!(typed_code(Some("  welcome1 ")), Some("welcome1"));
+        assert_eq!(typed_code(Some("\u{fffd}\u{fffd}")), None);
+        assert_eq!(typed_code(Some("a\nb")), None);
+        assert_eq!(typed_code(Some("   ")), None);
+        assert_eq!(typed_code(Some(&"A".repeat(129))), None);
+    }
+
+    #[test]
+    fn a_name_twice_keeps_the_first() {
+        let q: Hotspot = lenient(b"code=A&code=B&link-login-only=http%3A%2F%2F10.5.50.1%2F");
+        assert_eq!(q.code.as_deref(), Some("A"));
+        let o: Omada =
+            lenient(b"clientIp=10.0.0.5&clientIP=10.0.0.6&originalUrl=http%3A%2F%2Fx%2F");
+        assert_eq!(o.client_ip.as_deref(), Some("10.0.0.5"));
+        assert_eq!(o.origin_url.as_deref(), Some("http://x/"));
+        let bad: Hotspot = lenient(b"code=%FF%FE");
+        assert_eq!(bad.code.as_deref(), Some("\u{fffd}\u{fffd}"));
     }
 
     #[test]
