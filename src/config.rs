@@ -595,7 +595,7 @@ impl Config {
             };
             let _ = writeln!(
                 s,
-                "  {:?} {}: message-authenticator={}, accept any password={}, business={}, disconnect={}",
+                "  {:?} {}: message-authenticator={}, accept any password={}, business={}, disconnect={}{}",
                 c.name,
                 c.network,
                 c.require_message_authenticator,
@@ -603,9 +603,43 @@ impl Config {
                 business,
                 c.coa_port
                     .map_or("off".to_string(), |p| format!("port {p}")),
+                if c.uam_secret.is_some() {
+                    ", uam_secret set"
+                } else {
+                    ""
+                },
+            );
+        }
+        for (id, b) in &self.branding {
+            let _ = writeln!(
+                s,
+                "guest page of business {id}: name {:?}, logo {}, accent {}, terms {}",
+                b.name,
+                b.logo
+                    .as_ref()
+                    .map_or("-".to_string(), |(mime, bytes)| format!(
+                        "{mime}, {} bytes",
+                        bytes.len()
+                    )),
+                b.accent_color,
+                b.terms_url.as_deref().unwrap_or("-"),
             );
         }
         s
+    }
+
+    /// A warning for settings that work but are likely a mistake, if any:
+    /// `serve` logs it, `check-config` prints it.
+    pub fn portal_warning(&self) -> Option<String> {
+        let open = self
+            .portal
+            .login_targets
+            .iter()
+            .find(|n| n.prefix_len() == 0)?;
+        Some(format!(
+            "portal.login_targets holds {open}: the guest portal may send browsers to any address of that family; \
+             list the hotspots' own addresses instead"
+        ))
     }
 }
 

@@ -668,6 +668,25 @@ fn bad_portal_settings_are_refused_naming_them() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.contains("login targets 192.168.88.0/24, hotspot.lan"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(
+            "guest page of business 7: name \"Café <Rosa> & $(identity)\", logo image/svg+xml,"
+        ),
+        "{summary}"
+    );
+    let dir = venue("[portal]\nlogin_targets = [\"0.0.0.0/0\"]\n");
+    let out = radgate(dir.path(), &["check-config"]);
+    assert!(out.status.success());
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.contains("warning: portal.login_targets holds 0.0.0.0/0"),
+        "{e}"
+    );
 }
 
 /// CoovaChilli (UAM): the redirect is checked with the client's uamsecret,

@@ -294,6 +294,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             if let Some(w) = serve::config_readable_warning(&config) {
                 eprintln!("warning: {w}");
             }
+            if let Some(w) = config.portal_warning() {
+                eprintln!("warning: {w}");
+            }
             if let Some(file) = crate::store::database_file(&config.database.url) {
                 let file = std::path::absolute(&file).unwrap_or(file);
                 println!("database file:    {}", file.display());

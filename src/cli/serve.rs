@@ -18,6 +18,9 @@ pub async fn run(config: Config) -> Result<(), CliError> {
         );
     }
     warn_if_config_readable(&config);
+    if let Some(w) = config.portal_warning() {
+        tracing::warn!("{w}");
+    }
     let url = &config.database.url;
     if crate::store::sqlite::is_in_memory(url) {
         return Err(CliError {
