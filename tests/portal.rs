@@ -127,7 +127,10 @@ fn the_mikrotik_pages_are_branded_escaped_and_log_in_through_the_router() {
         String::from_utf8_lossy(&out.stderr)
     );
     let plain = std::fs::read_to_string(dir.path().join("plain/login.html")).unwrap();
-    assert!(plain.contains("<html lang=\"de\">") && plain.contains("<h1>Wi-Fi</h1>"));
+    assert!(
+        plain.contains("<html lang=\"de\">")
+            && plain.contains("<h1><span data-t=\"title\">WLAN-Zugang</span></h1>")
+    );
     assert!(plain.contains("data-t=\"code_label\">Zugangscode</label>"));
     assert!(!plain.contains("terms") || !plain.contains("id=\"terms\""));
 }

@@ -45,7 +45,14 @@ pub fn pages(
     let t = |k: &str| html(base.get(k));
     let head = head(b, &t("title"), &base.lang);
     let logo = logo(b);
-    let name = html(&b.name);
+    // The default branding's heading is the page's title, translated by
+    // the script like any other text.
+    let default_name = b.name == super::DEFAULT_NAME;
+    let name = if default_name {
+        format!("<span data-t=\"title\">{}</span>", t("title"))
+    } else {
+        html(&b.name)
+    };
     let script = script(messages, catalogs);
     let terms = match &b.terms_url {
         Some(url) => super::terms_html(url, base.get("terms"), false, true),
@@ -182,9 +189,9 @@ fn head(b: &Branding, title: &str, lang: &str) -> String {
         "<!DOCTYPE html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <meta http-equiv=\"pragma\" content=\"no-cache\"><meta http-equiv=\"expires\" content=\"-1\">\
-         <title>{title} · {name}</title>\n<style>\n{css}</style></head>\n",
+         <title>{name}</title>\n<style>\n{css}</style></head>\n",
         lang = html(lang),
-        name = html(&b.name),
+        name = html(b.heading(title)),
         css = super::css(&b.accent_color),
     )
 }

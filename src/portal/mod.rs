@@ -24,10 +24,26 @@ pub struct Branding {
 impl Default for Branding {
     fn default() -> Self {
         Branding {
-            name: "Wi-Fi".into(),
+            name: DEFAULT_NAME.into(),
             logo: None,
             accent_color: DEFAULT_ACCENT.into(),
             terms_url: None,
+        }
+    }
+}
+
+/// The heading of a page for no business in particular: shown as the
+/// page's title in the guest's language instead ("WLAN-Zugang", …).
+pub const DEFAULT_NAME: &str = "Wi-Fi";
+
+impl Branding {
+    /// The page's heading: the business's name, or `title` (the page's
+    /// translated title) for the default branding.
+    pub fn heading<'a>(&'a self, title: &'a str) -> &'a str {
+        if self.name == DEFAULT_NAME {
+            title
+        } else {
+            &self.name
         }
     }
 }

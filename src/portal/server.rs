@@ -759,11 +759,10 @@ fn page(b: &Branding, t: &Catalog, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title} · {name}</title>\n<style>\n{css}</style></head>\n\
+         <title>{name}</title>\n<style>\n{css}</style></head>\n\
          <body><main>\n{logo}<h1>{name}</h1>\n{body}</main></body></html>\n",
         lang = esc(&t.lang),
-        title = esc(t.get("title")),
-        name = esc(&b.name),
+        name = esc(b.heading(t.get("title"))),
         css = super::css(&b.accent_color),
     )
 }
