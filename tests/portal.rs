@@ -115,7 +115,7 @@ fn the_mikrotik_pages_are_branded_escaped_and_log_in_through_the_router() {
             );
         }
     }
-    assert!(read("status.html").contains("<strong>$(session-time-left)</strong>"));
+    assert!(read("status.html").contains("<strong id=\"left\">$(session-time-left)</strong>"));
     // Without --business: a plain page.
     let out = radgate(
         dir.path(),
@@ -331,6 +331,34 @@ fn the_login_page_computes_what_the_router_expects_in_a_browser() {
         other.ends_with("ERR La connexion a échoué. Réessayez dans un instant."),
         "{other}"
     );
+    // The status page: the time left, and until when on the phone's clock.
+    let status = std::fs::read_to_string(dir.path().join("h/status.html")).unwrap();
+    let status = as_router_serves(
+        &status,
+        &[("session-time-left", "1h23m"), ("link-logout", "/logout")],
+    );
+    std::fs::write(dir.path().join("status-now.html"), status).unwrap();
+    let out = Command::new(&chromium)
+        .args([
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--accept-lang=de",
+            "--dump-dom",
+        ])
+        .arg(format!(
+            "file://{}",
+            dir.path().join("status-now.html").display()
+        ))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(dom.contains("<strong id=\"left\">1h23m</strong>"), "{dom}");
+    assert!(
+        dom.contains("<span id=\"until\">(<span data-t=\"until\">bis</span> <span id=\"at\">"),
+        "{dom}"
+    );
+    assert!(!dom.contains("<span id=\"at\"></span>"), "{dom}");
 }
 
 /// One HTTP/1.1 request to the portal: (status, headers, body).
@@ -840,7 +868,7 @@ async fn the_portal_logs_a_guest_in_through_coovachilli() {
     .await;
     assert_eq!(status, 200);
     assert!(
-        page.contains("You are online") && page.contains("<strong>1 h 05 min</strong>"),
+        page.contains("You are online") && page.contains("<strong>1 h 05 min</strong> (until "),
         "{page}"
     );
     assert!(page.contains("href=\"http://example.com/\""));

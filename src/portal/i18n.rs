@@ -13,6 +13,7 @@ pub const KEYS: &[&str] = &[
     "terms",
     "online",
     "time_left",
+    "until",
     "log_out",
     "continue",
     "open_from_hotspot",

@@ -106,13 +106,15 @@ pub fn pages(
         "{head}<body><main>\n{logo}<h1>{name}</h1>\n\
          <p class=\"ok\" data-t=\"online\">{online}</p>\n\
          $(if session-time-left)<p><span data-t=\"time_left\">{left}</span>: \
-         <strong>$(session-time-left)</strong></p>$(endif)\n\
+         <strong id=\"left\">$(session-time-left)</strong> \
+         <span id=\"until\" hidden>(<span data-t=\"until\">{until}</span> <span id=\"at\"></span>)</span></p>$(endif)\n\
          <form action=\"$(link-logout)\" name=\"logout\" method=\"post\">\
          <input type=\"hidden\" name=\"erase-cookie\" value=\"on\">\
          <button type=\"submit\" data-t=\"log_out\">{out}</button></form>\n\
-         </main>\n<script>\n{script}</script>\n</body></html>\n",
+         </main>\n<script>\n{script}{UNTIL}</script>\n</body></html>\n",
         online = t("online"),
         left = t("time_left"),
+        until = t("until"),
         out = t("log_out"),
     );
     let pages = vec![
@@ -183,6 +185,20 @@ pub fn external_login(b: &Branding, portal_url: &str, business: Option<i64>) -> 
         html,
     }
 }
+
+/// The status page's "until HH:MM": the router's `session-time-left`
+/// (`1d2h3m4s`) added to the phone's clock.
+const UNTIL: &str = "(function () {\n\
+var l = document.getElementById('left'), u = document.getElementById('until');\n\
+if (!l || !u) return;\n\
+var m = /^(?:(\\d+)w)?(?:(\\d+)d)?(?:(\\d+)h)?(?:(\\d+)m)?(?:(\\d+)s)?$/.exec(l.textContent.replace(/\\s/g, ''));\n\
+if (!m || !m[0]) return;\n\
+var s = (+m[1] || 0) * 604800 + (+m[2] || 0) * 86400 + (+m[3] || 0) * 3600 + (+m[4] || 0) * 60 + (+m[5] || 0);\n\
+var d = new Date(Date.now() + s * 1000), o = {hour: '2-digit', minute: '2-digit'};\n\
+if (s >= 86400) { o.day = 'numeric'; o.month = 'short'; }\n\
+document.getElementById('at').textContent = d.toLocaleString(document.documentElement.lang || [], o);\n\
+u.hidden = false;\n\
+})();\n";
 
 fn head(b: &Branding, title: &str, lang: &str) -> String {
     format!(

@@ -229,11 +229,22 @@ async fn chilli_get(State(s): St, h: HeaderMap, RawQuery(raw): RawQuery) -> Resp
             .timeleft
             .as_deref()
             .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|secs| *secs <= 100 * 365 * 86_400)
             .map(|secs| {
+                // Until when, on the venue's clock (server.timezone).
+                let end = chrono::Utc::now() + chrono::Duration::seconds(secs as i64);
+                let local = end.with_timezone(&s.config.server.timezone);
+                let until = if secs < 86_400 {
+                    local.format("%H:%M").to_string()
+                } else {
+                    local.format("%Y-%m-%d %H:%M").to_string()
+                };
                 format!(
-                    "<p>{}: <strong>{}</strong></p>\n",
+                    "<p>{}: <strong>{}</strong> ({} {})</p>\n",
                     esc(t.get("time_left")),
-                    esc(&duration(secs))
+                    esc(&duration(secs)),
+                    esc(t.get("until")),
+                    esc(&until)
                 )
             })
             .unwrap_or_default();
