@@ -237,6 +237,22 @@ pub struct Messages {
 }
 
 impl Messages {
+    /// Each text with the key the guest pages translate it by
+    /// (src/portal/lang/*.toml).
+    pub fn by_key(&self) -> [(&str, &'static str); 9] {
+        [
+            (&self.unknown_code, "unknown_code"),
+            (&self.wrong_password, "wrong_password"),
+            (&self.not_yet_valid, "not_yet_valid"),
+            (&self.expired, "expired"),
+            (&self.already_used, "already_used"),
+            (&self.no_minutes_left, "no_minutes_left"),
+            (&self.mac_mismatch, "mac_mismatch"),
+            (&self.user_limit_reached, "user_limit_reached"),
+            (&self.throttled, "throttled"),
+        ]
+    }
+
     /// The Reply-Message for a reject reason.
     pub fn for_reason(&self, r: crate::policy::auth::RejectReason) -> &str {
         use crate::policy::auth::RejectReason as R;

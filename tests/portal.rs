@@ -410,6 +410,40 @@ async fn http(
     (status, headers, text.to_string())
 }
 
+/// radclient's Access-Request from `input` (attribute lines) to radgate on
+/// loopback `port`: its output.
+async fn radclient_auth(radclient: std::path::PathBuf, port: u16, input: String) -> String {
+    let out = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = Command::new(radclient)
+            .args([
+                "-x",
+                "-r",
+                "2",
+                "-t",
+                "3",
+                &format!("127.0.0.1:{port}"),
+                "auth",
+                "testing123",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
     h.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
 }
@@ -519,35 +553,7 @@ async fn the_portal_logs_a_guest_in_through_a_mikrotik_router() {
             hex(&challenge)
         );
         let port = s.addr.port();
-        let out = tokio::task::spawn_blocking(move || {
-            use std::io::Write;
-            let mut child = Command::new(radclient)
-                .args([
-                    "-x",
-                    "-r",
-                    "2",
-                    "-t",
-                    "3",
-                    &format!("127.0.0.1:{port}"),
-                    "auth",
-                    "testing123",
-                ])
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
-            child.wait_with_output().unwrap()
-        })
-        .await
-        .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
+        let text = radclient_auth(radclient, port, input).await;
         assert!(text.contains("Received Access-Accept"), "{text}");
     }
     // A router without CHAP: the code itself (PAP).
@@ -807,35 +813,7 @@ async fn the_portal_logs_a_guest_in_through_coovachilli() {
              CHAP-Challenge = 0x{newchal}\nMessage-Authenticator = 0x00\n"
         );
         let port = s.addr.port();
-        let out = tokio::task::spawn_blocking(move || {
-            use std::io::Write;
-            let mut child = Command::new(radclient)
-                .args([
-                    "-x",
-                    "-r",
-                    "2",
-                    "-t",
-                    "3",
-                    &format!("127.0.0.1:{port}"),
-                    "auth",
-                    "testing123",
-                ])
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
-            child.wait_with_output().unwrap()
-        })
-        .await
-        .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
+        let text = radclient_auth(radclient, port, input).await;
         assert!(text.contains("Received Access-Accept"), "{text}");
     }
     // Refused: the reason, in the guest's language.

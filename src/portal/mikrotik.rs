@@ -44,7 +44,7 @@ pub fn pages(
     };
     let t = |k: &str| html(base.get(k));
     let head = head(b, &t("title"), &base.lang);
-    let logo = logo(b);
+    let logo = super::logo_html(b);
     // The default branding's heading is the page's title, translated by
     // the script like any other text.
     let default_name = b.name == super::DEFAULT_NAME;
@@ -212,19 +212,6 @@ fn head(b: &Branding, title: &str, lang: &str) -> String {
     )
 }
 
-fn logo(b: &Branding) -> String {
-    match &b.logo {
-        Some((mime, bytes)) => {
-            use base64::Engine as _;
-            format!(
-                "<img class=\"logo\" alt=\"\" src=\"data:{mime};base64,{}\">\n",
-                base64::engine::general_purpose::STANDARD.encode(bytes)
-            )
-        }
-        None => String::new(),
-    }
-}
-
 /// The texts of every language, the [messages] a refusal carries (so that
 /// the router's `$(error)` is shown in the guest's language), and the code
 /// that puts them in place.
@@ -243,20 +230,11 @@ fn script(messages: &Messages, catalogs: &[Catalog]) -> String {
             )
         })
         .collect();
-    let reasons: serde_json::Map<String, serde_json::Value> = [
-        (&messages.unknown_code, "unknown_code"),
-        (&messages.wrong_password, "wrong_password"),
-        (&messages.not_yet_valid, "not_yet_valid"),
-        (&messages.expired, "expired"),
-        (&messages.already_used, "already_used"),
-        (&messages.no_minutes_left, "no_minutes_left"),
-        (&messages.mac_mismatch, "mac_mismatch"),
-        (&messages.user_limit_reached, "user_limit_reached"),
-        (&messages.throttled, "throttled"),
-    ]
-    .into_iter()
-    .map(|(text, key)| (text.clone(), serde_json::Value::String(key.into())))
-    .collect();
+    let reasons: serde_json::Map<String, serde_json::Value> = messages
+        .by_key()
+        .into_iter()
+        .map(|(text, key)| (text.to_string(), serde_json::Value::String(key.into())))
+        .collect();
     format!(
         "var T = {}, R = {};\n\
          (function () {{\n\

@@ -89,6 +89,21 @@ pub fn terms_html(url: &str, label: &str, name_attr: bool, data_t: bool) -> Stri
     )
 }
 
+/// The logo as an inline image (pages carry it within their budget), or
+/// nothing.
+pub fn logo_html(b: &Branding) -> String {
+    match &b.logo {
+        Some((mime, bytes)) => {
+            use base64::Engine as _;
+            format!(
+                "<img class=\"logo\" alt=\"\" src=\"data:{mime};base64,{}\">\n",
+                base64::engine::general_purpose::STANDARD.encode(bytes)
+            )
+        }
+        None => String::new(),
+    }
+}
+
 /// The most a logo may weigh (a guest page's budget is
 /// [`mikrotik::PAGE_BUDGET`], 30 kB, with the logo inline).
 pub const LOGO_BUDGET: usize = 20 * 1024;

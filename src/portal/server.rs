@@ -108,12 +108,10 @@ async fn mikrotik_login(State(s): St, h: HeaderMap, RawForm(form): RawForm) -> R
         return message_page(&s, &q, lang, StatusCode::BAD_REQUEST, "open_from_hotspot");
     };
     let branding = branding(&s, &q);
-    let Some(code) = typed_code(q.code.as_deref()) else {
-        return code_page(&s, &h, &q, Some("check_code"));
+    let code = match form_code(&branding, q.code.as_deref(), q.terms.as_deref()) {
+        Ok(c) => c,
+        Err(problem) => return code_page(&s, &h, &q, Some(problem)),
     };
-    if branding.terms_url.is_some() && q.terms.as_deref() != Some("on") {
-        return code_page(&s, &h, &q, Some("terms_required"));
-    }
     let id = q.chap_id.as_deref().unwrap_or("");
     let challenge = q.chap_challenge.as_deref().unwrap_or("");
     let password = if id.is_empty() && challenge.is_empty() {
@@ -161,6 +159,17 @@ impl Uam {
             ..Hotspot::default()
         }
     }
+
+    /// The fields carried through the code page to `/chilli/login`.
+    fn fields(&self) -> Vec<(&'static str, Option<&str>)> {
+        vec![
+            ("uamip", self.uamip.as_deref()),
+            ("uamport", self.uamport.as_deref()),
+            ("challenge", self.challenge.as_deref()),
+            ("userurl", self.userurl.as_deref()),
+            ("business", self.business.as_deref()),
+        ]
+    }
 }
 
 /// The hotspot's logon address `http://uamip:uamport/logon`, when uamip is
@@ -173,17 +182,23 @@ fn uam_target<'a>(
     let ip: std::net::IpAddr = q.uamip.as_deref()?.trim().parse().ok()?;
     let port: u16 = q.uamport.as_deref()?.trim().parse().ok()?;
     let ip = ip.to_canonical();
-    if port == 0 || !config.portal.login_targets.iter().any(|n| n.contains(&ip)) {
-        return None;
-    }
-    let host = match ip {
-        std::net::IpAddr::V4(v4) => v4.to_string(),
-        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
-    };
+    let host = target_host(config, ip, port)?;
     Some((
         format!("http://{host}:{port}/logon"),
         config.find_client(ip),
     ))
+}
+
+/// `ip` as a URL's host (`[…]` for IPv6) when it lies inside `[portal]
+/// login_targets` and `port` is a port.
+fn target_host(config: &Config, ip: std::net::IpAddr, port: u16) -> Option<String> {
+    if port == 0 || !config.portal.login_targets.iter().any(|n| n.contains(&ip)) {
+        return None;
+    }
+    Some(match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+    })
 }
 
 /// CoovaChilli sends the guest here (its `uamserver`): `res=notyet` (or
@@ -271,13 +286,7 @@ async fn chilli_get(State(s): St, h: HeaderMap, RawQuery(raw): RawQuery) -> Resp
         ),
         _ => None,
     };
-    let fields = [
-        ("uamip", q.uamip.as_deref()),
-        ("uamport", q.uamport.as_deref()),
-        ("challenge", q.challenge.as_deref()),
-        ("userurl", q.userurl.as_deref()),
-        ("business", q.business.as_deref()),
-    ];
+    let fields = q.fields();
     html(
         StatusCode::OK,
         page(
@@ -306,13 +315,7 @@ async fn chilli_login(State(s): St, h: HeaderMap, RawForm(form): RawForm) -> Res
         );
     };
     let b = branding(&s, &q.as_hotspot());
-    let fields = [
-        ("uamip", q.uamip.as_deref()),
-        ("uamport", q.uamport.as_deref()),
-        ("challenge", q.challenge.as_deref()),
-        ("userurl", q.userurl.as_deref()),
-        ("business", q.business.as_deref()),
-    ];
+    let fields = q.fields();
     let again = |k: &str| {
         html(
             StatusCode::OK,
@@ -323,12 +326,10 @@ async fn chilli_login(State(s): St, h: HeaderMap, RawForm(form): RawForm) -> Res
             ),
         )
     };
-    let Some(code) = typed_code(q.code.as_deref()) else {
-        return again("check_code");
+    let code = match form_code(&b, q.code.as_deref(), q.terms.as_deref()) {
+        Ok(c) => c,
+        Err(problem) => return again(problem),
     };
-    if b.terms_url.is_some() && q.terms.as_deref() != Some("on") {
-        return again("terms_required");
-    }
     let secret = client.and_then(|c| c.uam_secret.as_deref());
     let Some(response) = chap::uam_response(q.challenge.as_deref().unwrap_or(""), secret, code)
     else {
@@ -426,14 +427,7 @@ fn omada_target(config: &Config, q: &Omada) -> Option<String> {
         Some("https") => "https",
         _ => return None,
     };
-    let ip = ip.to_canonical();
-    if port == 0 || !config.portal.login_targets.iter().any(|n| n.contains(&ip)) {
-        return None;
-    }
-    let host = match ip {
-        std::net::IpAddr::V4(v4) => v4.to_string(),
-        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
-    };
+    let host = target_host(config, ip.to_canonical(), port)?;
     Some(format!(
         "{scheme}://{host}:{port}/portal/radius/browserauth"
     ))
@@ -490,12 +484,10 @@ async fn omada_login(State(s): St, h: HeaderMap, RawForm(form): RawForm) -> Resp
         );
     };
     let b = branding(&s, &q.as_hotspot());
-    let Some(code) = typed_code(q.code.as_deref()) else {
-        return omada_page(&s, &h, &q, Some("check_code"));
+    let code = match form_code(&b, q.code.as_deref(), q.terms.as_deref()) {
+        Ok(c) => c,
+        Err(problem) => return omada_page(&s, &h, &q, Some(problem)),
     };
-    if b.terms_url.is_some() && q.terms.as_deref() != Some("on") {
-        return omada_page(&s, &h, &q, Some("terms_required"));
-    }
     let send = [
         ("clientMac", q.client_mac.as_deref()),
         ("clientIp", q.client_ip.as_deref()),
@@ -648,6 +640,21 @@ fn onward(url: Option<&str>) -> Option<&str> {
     })
 }
 
+/// The code a login form carries, or the text key of what is wrong with
+/// the form (a code no code looks like; terms not accepted where the
+/// business has them).
+fn form_code<'a>(
+    b: &Branding,
+    code: Option<&'a str>,
+    terms: Option<&str>,
+) -> Result<&'a str, &'static str> {
+    let code = typed_code(code).ok_or("check_code")?;
+    if b.terms_url.is_some() && terms != Some("on") {
+        return Err("terms_required");
+    }
+    Ok(code)
+}
+
 /// A code as typed: trimmed; `None` when empty, too long, or holding what
 /// no code holds (control characters, undecodable bytes).
 fn typed_code(code: Option<&str>) -> Option<&str> {
@@ -728,22 +735,13 @@ fn branding(s: &PortalState, q: &Hotspot) -> Branding {
 /// The key of a refusal text the router shows (`$(error)`): one of the
 /// `[messages]`, else a generic failure.
 fn reason_key(config: &Config, error: &str) -> &'static str {
-    let m = &config.messages;
     let e = error.trim();
-    [
-        (&m.unknown_code, "unknown_code"),
-        (&m.wrong_password, "wrong_password"),
-        (&m.not_yet_valid, "not_yet_valid"),
-        (&m.expired, "expired"),
-        (&m.already_used, "already_used"),
-        (&m.no_minutes_left, "no_minutes_left"),
-        (&m.mac_mismatch, "mac_mismatch"),
-        (&m.user_limit_reached, "user_limit_reached"),
-        (&m.throttled, "throttled"),
-    ]
-    .into_iter()
-    .find(|(t, _)| t.as_str() == e)
-    .map_or("login_failed", |(_, k)| k)
+    config
+        .messages
+        .by_key()
+        .into_iter()
+        .find(|(t, _)| *t == e)
+        .map_or("login_failed", |(_, k)| k)
 }
 
 fn hidden(name: &str, v: Option<&str>) -> String {
@@ -757,16 +755,7 @@ fn hidden(name: &str, v: Option<&str>) -> String {
 }
 
 fn page(b: &Branding, t: &Catalog, body: &str) -> String {
-    let logo = match &b.logo {
-        Some((mime, bytes)) => {
-            use base64::Engine as _;
-            format!(
-                "<img class=\"logo\" alt=\"\" src=\"data:{mime};base64,{}\">\n",
-                base64::engine::general_purpose::STANDARD.encode(bytes)
-            )
-        }
-        None => String::new(),
-    };
+    let logo = super::logo_html(b);
     format!(
         "<!DOCTYPE html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
