@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::hotspot::as_router_serves;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -213,32 +215,6 @@ fn bad_portal_input_is_refused_naming_it() {
         !out.status.success() && e.contains("a logo may have at most 20 kB"),
         "{e}"
     );
-}
-
-/// What a Mikrotik router does to a page before a browser sees it: `$(if
-/// VAR)…$(endif)` kept when VAR is set, `$(VAR)` replaced.
-fn as_router_serves(page: &str, vars: &[(&str, &str)]) -> String {
-    let get = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
-    let mut out = String::new();
-    let mut rest = page;
-    while let Some(i) = rest.find("$(") {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 2..];
-        let end = after.find(')').unwrap();
-        let name = &after[..end];
-        rest = &after[end + 1..];
-        if let Some(var) = name.strip_prefix("if ") {
-            let close = rest.find("$(endif)").unwrap();
-            if get(var).is_some() {
-                out.push_str(&as_router_serves(&rest[..close], vars));
-            }
-            rest = &rest[close + "$(endif)".len()..];
-        } else {
-            out.push_str(get(name).unwrap_or(""));
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 /// The page's own JavaScript in a real browser: the code trimmed, CHAP's

@@ -3,7 +3,9 @@
 //! small RADIUS client.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod cli_env;
+pub mod hotspot;
 pub mod http;
 pub mod pg;
 
@@ -269,6 +271,9 @@ pub enum Pw<'a> {
     Chap(&'a str),
     /// CHAP using the Request Authenticator as challenge.
     ChapAuth(&'a str),
+    /// CHAP as a hotspot forwards it: CHAP-Password (identifier ‖ answer)
+    /// and CHAP-Challenge, as given.
+    ChapAnswer(&'a [u8], &'a [u8]),
     None,
 }
 
@@ -315,6 +320,13 @@ pub fn access_request(
             codec::ATTR_CHAP_PASSWORD,
             &chap(pw, &auth),
         )),
+        Pw::ChapAnswer(password, challenge) => {
+            p.add(codec::Avp::from_bytes(
+                codec::ATTR_CHAP_CHALLENGE,
+                challenge,
+            ));
+            p.add(codec::Avp::from_bytes(codec::ATTR_CHAP_PASSWORD, password));
+        }
         Pw::None => {}
     }
     if let Some(mac) = mac {
