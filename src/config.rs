@@ -98,6 +98,9 @@ pub struct PortalConfig {
     pub login_hosts: Vec<String>,
     /// `translations`: a venue's language files (`<lang>.toml`), checked.
     pub translations: Vec<crate::portal::i18n::Catalog>,
+    /// `tls_cert` + `tls_key`: the portal serves HTTPS (and the RFC 8908
+    /// API, which phones reach only over HTTPS).
+    pub tls: Option<crate::tls::Tls>,
 }
 
 impl Default for PortalConfig {
@@ -111,6 +114,7 @@ impl Default for PortalConfig {
                 .collect(),
             login_hosts: Vec::new(),
             translations: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -292,6 +296,10 @@ pub struct ClientConfig {
     /// CoovaChilli's `uamsecret`: the guest portal checks the redirect's
     /// `md` with it and builds the CHAP answer with it.
     pub uam_secret: Option<String>,
+    /// Where a guest's login starts on this hotspot (Mikrotik
+    /// `http://<hotspot>/login`, CoovaChilli `http://<uamip>:<uamport>/prelogin`):
+    /// the RFC 8908 API at `/capport/<name>` sends phones there.
+    pub hotspot_login_url: Option<String>,
 }
 
 /// Per-client Message-Authenticator requirement for incoming requests.
@@ -338,6 +346,7 @@ impl fmt::Debug for ClientConfig {
                 "uam_secret",
                 &self.uam_secret.as_ref().map(|_| "<redacted>"),
             )
+            .field("hotspot_login_url", &self.hotspot_login_url)
             .finish()
     }
 }
@@ -486,6 +495,7 @@ impl Config {
                 limit_proxy_state: true,
                 coa_port: None,
                 uam_secret: None,
+                hotspot_login_url: None,
             }],
         }
     }
@@ -577,11 +587,15 @@ impl Config {
             .collect();
         let _ = writeln!(
             s,
-            "guest portal:     {}; login targets {}",
+            "guest portal:     {}{}; login targets {}",
             match (p.listen, &p.public_url) {
                 (Some(a), Some(u)) => format!("listening on {a}, reached at {u}"),
                 (None, Some(u)) => format!("off (public_url {u})"),
                 _ => "off".to_string(),
+            },
+            match &p.tls {
+                Some(t) => format!(" (HTTPS, certificate {})", t.cert.display()),
+                None => String::new(),
             },
             targets.join(", ")
         );
@@ -611,7 +625,7 @@ impl Config {
             };
             let _ = writeln!(
                 s,
-                "  {:?} {}: message-authenticator={}, accept any password={}, business={}, disconnect={}{}",
+                "  {:?} {}: message-authenticator={}, accept any password={}, business={}, disconnect={}{}{}",
                 c.name,
                 c.network,
                 c.require_message_authenticator,
@@ -624,6 +638,9 @@ impl Config {
                 } else {
                     ""
                 },
+                c.hotspot_login_url
+                    .as_deref()
+                    .map_or(String::new(), |u| format!(", hotspot login {u}")),
             );
         }
         for (id, b) in &self.branding {
@@ -644,18 +661,38 @@ impl Config {
         s
     }
 
-    /// A warning for settings that work but are likely a mistake, if any:
-    /// `serve` logs it, `check-config` prints it.
-    pub fn portal_warning(&self) -> Option<String> {
-        let open = self
-            .portal
-            .login_targets
-            .iter()
-            .find(|n| n.prefix_len() == 0)?;
-        Some(format!(
-            "portal.login_targets holds {open}: the guest portal may send browsers to any address of that family; \
-             list the hotspots' own addresses instead"
-        ))
+    /// Warnings for guest portal settings that work but are likely a
+    /// mistake: `serve` logs them, `check-config` prints them.
+    pub fn portal_warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let p = &self.portal;
+        if let Some(open) = p.login_targets.iter().find(|n| n.prefix_len() == 0) {
+            out.push(format!(
+                "portal.login_targets holds {open}: the guest portal may send browsers to any address of that family; \
+                 list the hotspots' own addresses instead"
+            ));
+        }
+        let https = p
+            .public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"));
+        if p.tls.is_some() && !https {
+            out.push(
+                "portal.tls_cert is set but portal.public_url is not an https address: hotspots would send \
+                 browsers to plain HTTP on a TLS port"
+                    .to_string(),
+            );
+        }
+        if let Some(c) = self.clients.iter().find(|c| c.hotspot_login_url.is_some()) {
+            if !https {
+                out.push(format!(
+                    "client {:?} has hotspot_login_url, but phones use the captive portal API only over HTTPS: \
+                     set portal.tls_cert and portal.tls_key and an https portal.public_url",
+                    c.name
+                ));
+            }
+        }
+        out
     }
 }
 
@@ -840,6 +877,8 @@ struct RawPortal {
     public_url: Sp<String>,
     login_targets: Option<Spanned<Vec<String>>>,
     translations: Sp<String>,
+    tls_cert: Sp<String>,
+    tls_key: Sp<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -945,6 +984,7 @@ struct RawClient {
     limit_proxy_state: Option<bool>,
     coa_port: Sp<i64>,
     uam_secret: Sp<String>,
+    hotspot_login_url: Sp<String>,
 }
 
 // ---------------------------------------------------------------------------
@@ -1170,7 +1210,52 @@ impl Ctx<'_> {
             p.translations = read_translations(&path)
                 .map_err(|e| self.err("portal.translations", e, Some(v.span())))?;
         }
+        p.tls = self.tls("portal", raw.tls_cert, raw.tls_key, dir)?;
         Ok(p)
+    }
+
+    /// `<section>.tls_cert` + `tls_key` (both or neither; relative to the
+    /// config file's directory), loaded now so that a bad file stops the
+    /// start with a message naming the setting.
+    fn tls(
+        &self,
+        section: &str,
+        cert: Sp<String>,
+        key: Sp<String>,
+        dir: Option<&Path>,
+    ) -> Result<Option<crate::tls::Tls>, ConfigError> {
+        let path = |v: &Spanned<String>| {
+            let p = PathBuf::from(v.get_ref().trim());
+            match dir {
+                Some(d) if p.is_relative() => d.join(p),
+                _ => p,
+            }
+        };
+        match (cert, key) {
+            (None, None) => Ok(None),
+            (Some(c), None) => Err(self.err(
+                format!("{section}.tls_key"),
+                format!("is required with {section}.tls_cert: the certificate's private key (PEM)"),
+                Some(c.span()),
+            )),
+            (None, Some(k)) => Err(self.err(
+                format!("{section}.tls_cert"),
+                format!("is required with {section}.tls_key: the certificate (PEM)"),
+                Some(k.span()),
+            )),
+            (Some(c), Some(k)) => {
+                let (cert, key) = (path(&c), path(&k));
+                match crate::tls::server_config(&cert, &key) {
+                    Ok(config) => Ok(Some(crate::tls::Tls { cert, key, config })),
+                    Err(crate::tls::Problem::Cert(e)) => {
+                        Err(self.err(format!("{section}.tls_cert"), e, Some(c.span())))
+                    }
+                    Err(crate::tls::Problem::Key(e)) => {
+                        Err(self.err(format!("{section}.tls_key"), e, Some(k.span())))
+                    }
+                }
+            }
+        }
     }
 
     /// `[[business]]` branding of the guest pages (ids already checked by
@@ -1755,6 +1840,34 @@ impl Ctx<'_> {
                 Some(v) => Some(v.into_inner()),
             };
 
+            let hotspot_login_url = match rc.hotspot_login_url {
+                None => None,
+                Some(v) => {
+                    let url = v.get_ref().trim();
+                    let rest = url
+                        .strip_prefix("http://")
+                        .or_else(|| url.strip_prefix("https://"))
+                        .unwrap_or("");
+                    if rest.is_empty()
+                        || rest.starts_with('/')
+                        || url.len() > 2000
+                        || url.chars().any(|c| {
+                            c.is_whitespace() || c.is_control() || c == '"' || c == '<' || c == '>'
+                        })
+                    {
+                        return Err(self.err(
+                            key("hotspot_login_url"),
+                            format!(
+                                "{url:?} is not an address like \"http://10.5.50.1/login\" (where a guest's \
+                                 login starts on this hotspot)"
+                            ),
+                            Some(v.span()),
+                        ));
+                    }
+                    Some(url.to_string())
+                }
+            };
+
             for (j, other) in clients.iter().enumerate() {
                 if nets_overlap(&network, &other.network) {
                     return Err(self.err(
@@ -1779,6 +1892,7 @@ impl Ctx<'_> {
                 limit_proxy_state: rc.limit_proxy_state.unwrap_or(true),
                 coa_port,
                 uam_secret,
+                hotspot_login_url,
             });
         }
         Ok(clients)

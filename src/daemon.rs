@@ -153,10 +153,16 @@ pub async fn start_on(
             tasks.push(crate::portal::server::start(
                 listener,
                 config.clone(),
+                store.clone(),
                 stop_rx,
             ));
             if let Some(a) = bound {
-                tracing::info!("guest portal listening on {a}");
+                let scheme = if config.portal.tls.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                tracing::info!("guest portal listening on {a} ({scheme})");
             }
             bound
         }

@@ -692,6 +692,76 @@ fn bad_portal_settings_are_refused_naming_them() {
         ),
         "{summary}"
     );
+    // TLS files: both, readable, a certificate and its key; named when not.
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    for (section, want) in [
+        (
+            "[portal]\ntls_cert = \"cert.pem\"\n",
+            "portal.tls_key: is required with portal.tls_cert",
+        ),
+        (
+            "[portal]\ntls_cert = \"nothere.pem\"\ntls_key = \"key.pem\"\n",
+            "portal.tls_cert: cannot read",
+        ),
+        (
+            "[portal]\ntls_cert = \"cert.pem\"\ntls_key = \"cert.pem\"\n",
+            "portal.tls_key: ",
+        ),
+        (
+            "[[client]]\nname = \"mt\"\naddress = \"10.5.50.1\"\nsecret = \"a-long-secret-456\"\n\
+             hotspot_login_url = \"ftp://10.5.50.1/\"\n",
+            "hotspot_login_url: \"ftp://10.5.50.1/\" is not an address",
+        ),
+    ] {
+        let dir = venue(section);
+        std::fs::write(dir.path().join("cert.pem"), made.cert.pem()).unwrap();
+        std::fs::write(dir.path().join("key.pem"), made.signing_key.serialize_pem()).unwrap();
+        let out = radgate(dir.path(), &["check-config"]);
+        assert!(!out.status.success(), "{section}");
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert!(e.contains(want), "{section}: {e}");
+    }
+    let dir = venue(
+        "[portal]\nlisten = \"127.0.0.1:0\"\npublic_url = \"https://wifi.example.net\"\n\
+         tls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n\n\
+         [[client]]\nname = \"mt\"\naddress = \"10.5.50.1\"\nsecret = \"a-long-secret-456\"\n\
+         hotspot_login_url = \"http://10.5.50.1/login\"\n",
+    );
+    std::fs::write(dir.path().join("cert.pem"), made.cert.pem()).unwrap();
+    std::fs::write(dir.path().join("key.pem"), made.signing_key.serialize_pem()).unwrap();
+    let out = radgate(dir.path(), &["check-config"]);
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        summary.contains("reached at https://wifi.example.net (HTTPS, certificate "),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(", hotspot login http://10.5.50.1/login"),
+        "{summary}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("hotspot_login_url"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The captive portal API without HTTPS: said so.
+    let dir = venue(
+        "[[client]]\nname = \"mt\"\naddress = \"10.5.50.1\"\nsecret = \"a-long-secret-456\"\n\
+         hotspot_login_url = \"http://10.5.50.1/login\"\n",
+    );
+    let out = radgate(dir.path(), &["check-config"]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("warning: client \"mt\" has hotspot_login_url, but phones use the captive portal API only over HTTPS"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let dir = venue("[portal]\nlogin_targets = [\"0.0.0.0/0\"]\n");
     let out = radgate(dir.path(), &["check-config"]);
     assert!(out.status.success());
@@ -966,4 +1036,160 @@ async fn the_portal_hands_a_guest_to_an_omada_controller() {
     )
     .await;
     assert_eq!(status, 403);
+}
+
+/// One HTTPS GET to the portal, trusting `cert` for `localhost`:
+/// (status, headers, body).
+async fn https_get(
+    addr: std::net::SocketAddr,
+    cert: &rcgen::Certificate,
+    path: &str,
+) -> (u16, Vec<(String, String)>, String) {
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut s = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .expect("a TLS handshake with the portal's certificate");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    // The server may close without close_notify; what arrived counts.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut raw))
+        .await
+        .expect("an answer within 10 s");
+    let raw = String::from_utf8(raw).unwrap();
+    let (head, text) = raw.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, text.to_string())
+}
+
+/// RFC 8908 over HTTPS (`[portal] tls_cert`): a device without a session
+/// is captive and pointed at the portal, which sends it on to the
+/// hotspot's login; once the hotspot's accounting says the device (by its
+/// address) is online, it is not captive and has its time left; after
+/// Stop, captive again. Plain HTTP to the TLS port gets nothing.
+#[tokio::test]
+async fn the_captive_portal_api_tells_a_phone_whether_it_is_online() {
+    use common::{Acct, Client, Pw, START, STOP};
+    let dir = tempfile::tempdir().unwrap();
+    let made =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let tls = radgate::tls::Tls {
+        config: radgate::tls::server_config(&cert, &key).unwrap(),
+        cert,
+        key,
+    };
+    let s = common::TestServer::start_with(move |c| {
+        c.portal.listen = Some("127.0.0.1:0".parse().unwrap());
+        c.portal.public_url = Some("https://wifi.example.net".into());
+        c.portal.tls = Some(tls);
+        c.clients[0].name = "café hotspot".into();
+        c.clients[0].hotspot_login_url = Some("http://10.5.50.1/login".into());
+    })
+    .await;
+    s.token("WELCOME1", 60, |_| {}).await;
+    let addr = s.portal_addr.unwrap();
+    let api = "/capport/caf%C3%A9%20hotspot";
+    let (status, h, body) = https_get(addr, &made.cert, api).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(header(&h, "content-type"), Some("application/captive+json"));
+    assert_eq!(header(&h, "cache-control"), Some("no-store"));
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"captive": true,
+            "user-portal-url": "https://wifi.example.net/capport/caf%C3%A9%20hotspot/login"})
+    );
+    let (status, h, _) = https_get(addr, &made.cert, &format!("{api}/login")).await;
+    assert_eq!(status, 303);
+    assert_eq!(header(&h, "location"), Some("http://10.5.50.1/login"));
+    // The guest logs in; the hotspot's accounting gives the device's address.
+    let nas = Client::new(s.addr).await;
+    assert!(nas
+        .auth(1, "WELCOME1", Pw::Pap("WELCOME1"), None)
+        .await
+        .is_accept());
+    let acct = Client::new(s.acct_addr).await;
+    let start = Acct {
+        status: START,
+        user: "WELCOME1",
+        session_id: "s1",
+        session_time: Some(0),
+        framed_ip: Some("127.0.0.1".parse().unwrap()),
+        ..Default::default()
+    };
+    acct.acct(2, &start).await;
+    let (_, _, body) = https_get(addr, &made.cert, api).await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["captive"], false, "{v}");
+    assert_eq!(v["can-extend-session"], false);
+    let left = v["seconds-remaining"].as_i64().unwrap();
+    assert!((3590..=3600).contains(&left), "{left}");
+    acct.acct(
+        3,
+        &Acct {
+            status: STOP,
+            session_time: Some(60),
+            ..start.clone()
+        },
+    )
+    .await;
+    let (_, _, body) = https_get(addr, &made.cert, api).await;
+    assert!(body.contains("\"captive\":true"), "{body}");
+    // A hotspot radgate does not know (or without hotspot_login_url): 404.
+    let (status, _, _) = https_get(addr, &made.cert, "/capport/nobody").await;
+    assert_eq!(status, 404);
+    // The code pages are served over HTTPS too.
+    let (status, _, page) = https_get(
+        addr,
+        &made.cert,
+        "/mikrotik?link-login-only=http%3A%2F%2F10.5.50.1%2Flogin",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("name=\"code\""));
+    // Plain HTTP to the TLS port: no page.
+    let plain = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut t = tokio::net::TcpStream::connect(addr).await.unwrap();
+        t.write_all(b"GET /capport/nobody HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = Vec::new();
+        let _ = t.read_to_end(&mut buf).await;
+        buf
+    })
+    .await
+    .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&plain).contains("HTTP/1.1"),
+        "no HTTP answer"
+    );
 }

@@ -40,12 +40,6 @@ pub struct ApiState {
 
 type St = State<Arc<ApiState>>;
 
-/// Connections served at once; more are closed at once.
-const MAX_CONNECTIONS: usize = 256;
-/// A client must send a request's headers within this long.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// A connection (with all its keep-alive requests) lives at most this long.
-const CONNECTION_LIFETIME: Duration = Duration::from_secs(300);
 /// A request's body must arrive within this long (after its key was
 /// checked).
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -61,61 +55,7 @@ pub fn start(
     state: Arc<ApiState>,
     stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    serve(listener, router(state), stop, "HTTP API", true)
-}
-
-/// Serve `app` on `listener` until `stop`: HTTP/1.1, at most
-/// [`MAX_CONNECTIONS`] connections, each with a header read timeout and a
-/// lifetime. `what` names the server in the log (the API, the portal);
-/// with `log_peers` false no client address is logged (the portal's
-/// clients are guests).
-pub fn serve(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    mut stop: watch::Receiver<bool>,
-    what: &'static str,
-    log_peers: bool,
-) -> tokio::task::JoinHandle<()> {
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    // A client opening connections in a loop must not flood the log.
-    let full_log = crate::logging::LogLimiter::default();
-    tokio::spawn(async move {
-        loop {
-            let (stream, addr) = tokio::select! {
-                r = listener.accept() => match r {
-                    Ok(v) => v,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "{what}: accept failed");
-                        continue;
-                    }
-                },
-                _ = stop.changed() => break,
-            };
-            let peer: &dyn std::fmt::Display = if log_peers { &addr } else { &"-" };
-            let peer = peer.to_string();
-            let Ok(slot) = slots.clone().try_acquire_owned() else {
-                if full_log.allow() {
-                    tracing::warn!(%peer, "{what}: {MAX_CONNECTIONS} connections open; closing a new one");
-                }
-                continue;
-            };
-            let service = hyper_util::service::TowerToHyperService::new(app.clone());
-            tokio::spawn(async move {
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(HEADER_READ_TIMEOUT)
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-                match tokio::time::timeout(CONNECTION_LIFETIME, conn).await {
-                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "{what}: connection ended"),
-                    Err(_) => {
-                        tracing::debug!(%peer, "{what}: connection closed after {CONNECTION_LIFETIME:?}")
-                    }
-                    Ok(Ok(())) => {}
-                }
-                drop(slot);
-            });
-        }
-    })
+    crate::http::serve(listener, router(state), stop, "HTTP API", true, None)
 }
 
 pub fn router(state: Arc<ApiState>) -> Router {

@@ -294,7 +294,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             if let Some(w) = serve::config_readable_warning(&config) {
                 eprintln!("warning: {w}");
             }
-            if let Some(w) = config.portal_warning() {
+            for w in config.portal_warnings() {
                 eprintln!("warning: {w}");
             }
             if let Some(file) = crate::store::database_file(&config.database.url) {

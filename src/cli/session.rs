@@ -95,6 +95,7 @@ pub async fn run(cmd: SessionCommand, config: &Config) -> Result<(), CliError> {
     let f = SessionFilter {
         active: a.active,
         code: a.code,
+        framed_ip: None,
         limit: a.limit,
     };
     let sessions = store

@@ -1,7 +1,9 @@
 //! The guest's side (SPEC §9): the pages where a guest types an access
 //! code. `i18n` holds their texts; `mikrotik` writes the hotspot pages a
-//! Mikrotik router serves itself (`radgate portal mikrotik`).
+//! Mikrotik router serves itself (`radgate portal mikrotik`); `server`
+//! serves the portal (`[portal] listen`); `capport` is its RFC 8908 API.
 
+pub mod capport;
 pub mod chap;
 pub mod i18n;
 pub mod mikrotik;

@@ -31,21 +31,27 @@ use super::{chap, esc, Branding};
 use crate::config::Config;
 
 pub struct PortalState {
-    config: Arc<Config>,
+    pub(super) config: Arc<Config>,
+    /// Read by the captive portal API (sessions, codes).
+    pub(super) store: crate::store::Store,
     catalogs: Vec<Catalog>,
 }
 
-/// Serve the portal on `listener` until `stop`.
+/// Serve the portal on `listener` until `stop` (HTTPS with `[portal]
+/// tls_cert`).
 pub fn start(
     listener: tokio::net::TcpListener,
     config: Arc<Config>,
+    store: crate::store::Store,
     stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
+    let tls = config.portal.tls.as_ref().map(crate::tls::Tls::acceptor);
     let state = Arc::new(PortalState {
         catalogs: i18n::with_venue(&config.portal.translations),
         config,
+        store,
     });
-    crate::api::serve(listener, router(state), stop, "guest portal", false)
+    crate::http::serve(listener, router(state), stop, "guest portal", false, tls)
 }
 
 pub fn router(state: Arc<PortalState>) -> Router {
@@ -56,6 +62,8 @@ pub fn router(state: Arc<PortalState>) -> Router {
         .route("/chilli/login", post(chilli_login))
         .route("/omada", get(omada_get).post(omada_post))
         .route("/omada/login", post(omada_login))
+        .route("/capport/{client}", get(super::capport::api))
+        .route("/capport/{client}/login", get(super::capport::login))
         .fallback(not_found)
         .layer(axum::middleware::map_response(headers))
         .with_state(state)

@@ -444,6 +444,9 @@ pub struct SessionFilter {
     /// Only sessions holding a place now (active, or pending and unexpired).
     pub active: bool,
     pub code: Option<String>,
+    /// Only sessions whose NAS gave the device this address
+    /// (Framed-IP-Address), as the address is written.
+    pub framed_ip: Option<String>,
     pub limit: i64,
 }
 

@@ -22,8 +22,9 @@ impl Store {
                  FROM sessions s JOIN access_tokens t ON t.id = s.token_id \
                  WHERE ($1::TEXT IS NULL OR t.code_key = $1) \
                  AND (NOT $2 OR s.state = 'active' OR (s.state = 'pending' AND s.expires_at > $3)) \
+                 AND ($5::TEXT IS NULL OR s.framed_ip = $5) \
                  ORDER BY s.id DESC LIMIT $4",
-                &[&code, &f.active, &now, &limit],
+                &[&code, &f.active, &now, &limit, &f.framed_ip],
             )
             .await?;
         rows.iter()

@@ -20,12 +20,14 @@ impl Store {
              FROM sessions s JOIN access_tokens t ON t.id = s.token_id \
              WHERE (?1 IS NULL OR t.code_key = ?1) \
              AND (?2 = 0 OR s.state = 'active' OR (s.state = 'pending' AND s.expires_at > ?3)) \
+             AND (?5 IS NULL OR s.framed_ip = ?5) \
              ORDER BY s.id DESC LIMIT ?4",
         )
         .bind(f.code.as_deref().map(code_key))
         .bind(f.active)
         .bind(now)
         .bind(f.limit.max(1))
+        .bind(f.framed_ip.as_deref())
         .fetch_all(self.pool())
         .await?;
         rows.iter()
