@@ -169,6 +169,36 @@ impl Request {
         self.packet.lookup(typ).is_some()
     }
 
+    /// Whether User-Password, un-hidden with this client's secret, has
+    /// padding that is not all zeros. A NAS pads with zeros (RFC 2865
+    /// §5.2), so anything else there means the NAS hid it with another
+    /// secret (the text before the first zero may still look like a
+    /// password). False without a well-formed User-Password.
+    pub fn pap_padding_garbled(&self) -> bool {
+        let Some(avp) = self.packet.lookup(ATTR_USER_PASSWORD) else {
+            return false;
+        };
+        let hidden = avp.encode_bytes();
+        if hidden.is_empty() || hidden.len() % 16 != 0 {
+            return false;
+        }
+        let secret = self.packet.get_secret();
+        let mut prev: &[u8] = &self.authenticator;
+        let mut plain = Vec::with_capacity(hidden.len());
+        for chunk in hidden.chunks(16) {
+            let mut h = Md5::new();
+            h.update(secret);
+            h.update(prev);
+            let b = h.finalize();
+            plain.extend(chunk.iter().zip(b.iter()).map(|(x, y)| x ^ y));
+            prev = chunk;
+        }
+        match plain.iter().position(|&b| b == 0) {
+            Some(i) => plain[i..].iter().any(|&b| b != 0),
+            None => false,
+        }
+    }
+
     /// The credential the NAS sent: PAP, CHAP, or none.
     pub fn credential(&self) -> Credential {
         if let Some(res) = rfc2865::lookup_user_password(&self.packet) {
@@ -531,6 +561,38 @@ mod tests {
         assert!(req.credential().matches(b"arctangent"));
         assert!(!req.credential().matches(b"arctangenT"));
         assert!(!req.has_message_authenticator);
+    }
+
+    /// A password hidden with another secret: the padding after the
+    /// first zero is not zeros, even when the text before it looks fine.
+    #[test]
+    fn a_password_hidden_with_another_secret_is_seen_by_its_padding() {
+        let rfc: Vec<u8> = vec![
+            0x01, 0x00, 0x00, 0x38, 0x0f, 0x40, 0x3f, 0x94, 0x73, 0x97, 0x80, 0x57, 0xbd, 0x83,
+            0xd5, 0xcb, 0x98, 0xf4, 0x22, 0x7a, 0x01, 0x06, 0x6e, 0x65, 0x6d, 0x6f, 0x02, 0x12,
+            0x0d, 0xbe, 0x70, 0x8d, 0x93, 0xd4, 0x13, 0xce, 0x31, 0x96, 0xe4, 0x3f, 0x78, 0x2a,
+            0x0a, 0xee, 0x04, 0x06, 0xc0, 0xa8, 0x01, 0x10, 0x05, 0x06, 0x00, 0x00, 0x00, 0x03,
+        ];
+        let right = decode_request(&rfc, SECRET, &[Code::AccessRequest]).unwrap();
+        assert!(!right.pap_padding_garbled());
+        assert!(!right.credential().is_garbled());
+        let wrong = decode_request(&rfc, b"another-secret", &[Code::AccessRequest]).unwrap();
+        assert!(wrong.credential().is_garbled() || wrong.pap_padding_garbled());
+        // Un-hidden as "ab", then a zero, then more: text before the zero,
+        // garbage after it.
+        let mut p = Packet::new(Code::AccessRequest, SECRET);
+        let auth = p.get_authenticator().clone();
+        p.add(pap_attribute(b"ab\0\x01", SECRET, &auth).unwrap());
+        let bytes = p.encode().unwrap();
+        let req = decode_request(&bytes, SECRET, &[Code::AccessRequest]).unwrap();
+        assert!(!req.credential().is_garbled(), "\"ab\" looks like text");
+        assert!(req.pap_padding_garbled());
+        // No User-Password: nothing to say.
+        let mut a = Attrs::default();
+        a.push_string(ATTR_USER_NAME, "CODE");
+        let req =
+            decode_request(&access_request(&a, false), SECRET, &[Code::AccessRequest]).unwrap();
+        assert!(!req.pap_padding_garbled());
     }
 
     #[test]

@@ -558,7 +558,7 @@ fn submit_access(
     let device = csid.as_deref().and_then(device_id);
     let device_mac = csid.as_deref().and_then(|c| normalize_mac(c).ok());
     let credential = req.credential();
-    let garbled = credential.is_garbled();
+    let garbled = credential.is_garbled() || req.pap_padding_garbled();
     let job = AuthJob {
         user_name: user_name.clone(),
         credential,
