@@ -1193,3 +1193,109 @@ async fn the_captive_portal_api_tells_a_phone_whether_it_is_online() {
         "no HTTP answer"
     );
 }
+
+/// Meraki (sign-on splash with RADIUS): Meraki's login_url on its cloud
+/// (`https://<shard>.network-auth.com/…`) or inside login_targets, never
+/// elsewhere; the code goes there in a form the browser posts, with
+/// radgate's success page (the business in its path) as success_url.
+#[tokio::test]
+async fn the_portal_hands_a_guest_to_meraki() {
+    let s = common::TestServer::start_with(|c| {
+        c.portal.listen = Some("127.0.0.1:0".parse().unwrap());
+        c.portal.public_url = Some("https://wifi.example.net".into());
+    })
+    .await;
+    let addr = s.portal_addr.unwrap();
+    let login = "https://n143.network-auth.com/splash/login?mauth=MM1SZQ&continue_url=http%3A%2F%2Fexample.com%2F";
+    let q = serde_urlencoded::to_string([
+        ("login_url", login),
+        ("continue_url", "http://example.com/"),
+        ("client_mac", "f4:5c:89:9b:17:67"),
+        ("client_ip", "10.0.0.13"),
+        ("business", "7"),
+    ])
+    .unwrap();
+    let (status, _, page) = http(addr, "GET", &format!("/meraki?{q}"), &[], None).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<form action=\"meraki/login\" method=\"post\">"));
+    assert!(!page.contains("f4:5c:89"), "the MAC is not carried");
+    let form = [
+        ("login_url", login),
+        ("business", "7"),
+        ("code", " WELCOME1 "),
+    ];
+    let (status, h, page) = http(addr, "POST", "/meraki/login", &[], Some(&form)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(&format!(
+        "<form id=\"go\" action=\"{}\" method=\"post\">",
+        login.replace('&', "&amp;")
+    )));
+    for (k, v) in [
+        ("username", "WELCOME1"),
+        ("password", "WELCOME1"),
+        ("success_url", "https://wifi.example.net/meraki/online/7"),
+    ] {
+        assert!(
+            page.contains(&format!("name=\"{k}\" value=\"{v}\"")),
+            "{k}: {page}"
+        );
+    }
+    assert!(header(&h, "content-security-policy")
+        .unwrap()
+        .contains("script-src 'sha256-"));
+    // Refused: Meraki's error_message, in the guest's language.
+    let failed = format!("{q}&error_message=Unknown%20access%20code");
+    let (_, _, page) = http(
+        addr,
+        "GET",
+        &format!("/meraki?{failed}"),
+        &[("Accept-Language", "es")],
+        None,
+    )
+    .await;
+    assert!(page.contains("Código de acceso desconocido"), "{page}");
+    // Online: radgate's page, the business from the path, Meraki's log out.
+    let (status, _, page) = http(
+        addr,
+        "GET",
+        "/meraki/online/7?logout_url=https%3A%2F%2Fn143.network-auth.com%2Fsplash%2Flogout%3Fkey%3D1",
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("You are online"));
+    assert!(page.contains("href=\"https://n143.network-auth.com/splash/logout?key=1\""));
+    let (_, _, page) = http(
+        addr,
+        "GET",
+        "/meraki/online?logout_url=https%3A%2F%2Fevil.example%2Fx",
+        &[],
+        None,
+    )
+    .await;
+    assert!(!page.contains("evil.example"), "{page}");
+    // Elsewhere: refused, and nothing sent there.
+    for bad in [
+        "https://evil.example/splash/login",
+        "https://network-auth.com.evil.example/login",
+        "https://evil.example/.network-auth.com/login",
+        "http://n143.network-auth.com/splash/login",
+        "https://x@n143.network-auth.com/login",
+        "javascript:alert(1)//.network-auth.com",
+    ] {
+        let form = [("login_url", bad), ("code", "WELCOME1")];
+        let (status, _, page) = http(addr, "POST", "/meraki/login", &[], Some(&form)).await;
+        assert_eq!(status, 400, "{bad}");
+        assert!(!page.contains("id=\"go\""), "{bad}");
+    }
+    let (status, _, _) = http(
+        addr,
+        "POST",
+        "/meraki/login",
+        &[("Sec-Fetch-Site", "cross-site")],
+        Some(&form),
+    )
+    .await;
+    assert_eq!(status, 403);
+}

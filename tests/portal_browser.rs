@@ -341,3 +341,51 @@ async fn a_guest_logs_in_through_an_omada_controller() {
         );
     }
 }
+
+/// Cisco Meraki (sign-on splash with RADIUS): Meraki's redirect to the
+/// portal, the code page, the browser's post to Meraki's login_url (which
+/// asks radgate), a refusal back on the page with Meraki's error_message,
+/// then radgate's success page (with Meraki's log-out link).
+#[tokio::test]
+async fn a_guest_logs_in_through_meraki_sign_on() {
+    for (size, t) in [(PHONE, &FR), (DESKTOP, &EN)] {
+        let v = Venue::start().await;
+        let meraki =
+            hotspot::Meraki::start(&format!("{}/meraki?business=7", v.portal), v.server.addr).await;
+        let portal = v.portal.clone();
+        in_browser("meraki", size, t, true, move |c, shots| async move {
+            c.goto(&format!("http://{meraki}/")).await.unwrap();
+            browser::wait_url(&c, "the portal", |u| u.starts_with(&portal)).await;
+            the_code_page(&c, t).await;
+            browser::shot(&c, &shots, "1-code").await;
+            log_in(&c, "nope-nope").await;
+            browser::wait_url(&c, "the portal again", |u| u.contains("error_message=")).await;
+            assert_eq!(browser::text(&c, "p.error").await, t.unknown_code);
+            browser::shot(&c, &shots, "2-refused").await;
+            log_in(&c, " welcome1 ").await;
+            let url =
+                browser::wait_url(&c, "the success page", |u| u.contains("/meraki/online")).await;
+            assert!(
+                url.starts_with(&format!("{portal}/meraki/online/7?logout_url=")),
+                "{url}"
+            );
+            assert_eq!(browser::text(&c, "p.ok").await, t.online);
+            assert_eq!(browser::text(&c, "h1").await, "Café Rosa");
+            let logout = find(&c, "a.button")
+                .await
+                .attr("href")
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(logout.contains("/splash/logout?mauth="), "{logout}");
+            browser::fits_and_touchable(&c).await;
+            browser::shot(&c, &shots, "3-online").await;
+        })
+        .await;
+        assert_eq!(
+            common::stat(&v.server.stats().access_accepts),
+            1,
+            "one Access-Accept"
+        );
+    }
+}

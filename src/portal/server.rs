@@ -12,9 +12,14 @@
 //! the CHAP response, the redirect's `md` checked with `uam_secret`).
 //! Omada (RADIUS + external web portal): `/omada` and `/omada/login` (a
 //! form the browser posts to the controller's `browserauth`).
+//! Meraki (sign-on splash): `/meraki` and `/meraki/login` (a form the
+//! browser posts to Meraki's `login_url`), `/meraki/online` its
+//! `success_url`.
+//! The Captive Portal API (RFC 8908): `/capport/<client>` (capport.rs).
 //!
-//! Pages need no JavaScript (Omada's hand-off runs one line, allowed by
-//! its hash); every text is escaped; nothing of a guest is logged.
+//! Pages need no JavaScript (the Omada and Meraki hand-offs run one line,
+//! allowed by its hash); every text is escaped; nothing of a guest is
+//! logged.
 
 use std::sync::Arc;
 
@@ -62,6 +67,10 @@ pub fn router(state: Arc<PortalState>) -> Router {
         .route("/chilli/login", post(chilli_login))
         .route("/omada", get(omada_get).post(omada_post))
         .route("/omada/login", post(omada_login))
+        .route("/meraki", get(meraki_get))
+        .route("/meraki/login", post(meraki_login))
+        .route("/meraki/online", get(meraki_online))
+        .route("/meraki/online/{business}", get(meraki_online))
         .route("/capport/{client}", get(super::capport::api))
         .route("/capport/{client}/login", get(super::capport::login))
         .fallback(not_found)
@@ -509,14 +518,21 @@ async fn omada_login(State(s): St, h: HeaderMap, RawForm(form): RawForm) -> Resp
         ("username", Some(code)),
         ("password", Some(code)),
     ];
+    auto_post(&b, t, &target, &send)
+}
+
+/// A page whose form the browser posts to the hotspot's login `target`
+/// with `send` (at once where JavaScript runs; a button where not). Its
+/// Content-Security-Policy allows that one script and no other.
+fn auto_post(b: &Branding, t: &Catalog, target: &str, send: &[(&str, Option<&str>)]) -> Response {
     let fields: String = send.iter().map(|(n, v)| hidden(n, *v)).collect();
     let body = format!(
         "<form id=\"go\" action=\"{}\" method=\"post\">{fields}\
          <button type=\"submit\">{}</button></form>\n<script>{AUTO_SUBMIT}</script>\n",
-        esc(&target),
+        esc(target),
         esc(t.get("connect")),
     );
-    let mut r = html(StatusCode::OK, page(&b, t, &body));
+    let mut r = html(StatusCode::OK, page(b, t, &body));
     if let Ok(v) = HeaderValue::from_str(&format!(
         "default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src '{}'; \
          form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'",
@@ -525,6 +541,178 @@ async fn omada_login(State(s): St, h: HeaderMap, RawForm(form): RawForm) -> Resp
         r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
     }
     r
+}
+
+/// What Cisco Meraki's sign-on splash (EXCAP) sends the guest with (its
+/// names), and the form's own fields; unknown fields are ignored.
+#[derive(Debug, Default, Deserialize)]
+struct Meraki {
+    login_url: Option<String>,
+    continue_url: Option<String>,
+    error_message: Option<String>,
+    business: Option<String>,
+    code: Option<String>,
+    terms: Option<String>,
+}
+
+impl Meraki {
+    fn as_hotspot(&self) -> Hotspot {
+        Hotspot {
+            business: self.business.clone(),
+            ..Hotspot::default()
+        }
+    }
+
+    fn fields(&self) -> Vec<(&'static str, Option<&str>)> {
+        vec![
+            ("login_url", self.login_url.as_deref()),
+            ("continue_url", self.continue_url.as_deref()),
+            ("business", self.business.as_deref()),
+        ]
+    }
+}
+
+/// Where Meraki's `login_url` (or `logout_url`) may point: Meraki's cloud,
+/// `https://<shard>.network-auth.com/…`, or a hotspot inside
+/// `[portal] login_targets`.
+fn meraki_target<'a>(config: &Config, url: &'a str) -> Option<&'a str> {
+    let u = url.trim();
+    if let Some(rest) = u.strip_prefix("https://") {
+        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let cloud = host
+            .to_ascii_lowercase()
+            .strip_suffix(".network-auth.com")
+            .is_some_and(|shard| {
+                !shard.is_empty()
+                    && shard
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+            });
+        if cloud
+            && u.len() <= 2000
+            && !u.contains('#')
+            && !u.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Some(u);
+        }
+    }
+    login_target(config, u)
+}
+
+async fn meraki_get(State(s): St, h: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    let q: Meraki = lenient(raw.as_deref().unwrap_or("").as_bytes());
+    // A failed sign-on comes back with Meraki's error_message (radgate's
+    // Reply-Message where Meraki passes it on).
+    let problem = q
+        .error_message
+        .as_deref()
+        .filter(|m| !m.trim().is_empty())
+        .map(|m| reason_key(&s.config, m));
+    meraki_page(&s, &h, &q, problem)
+}
+
+fn meraki_page(s: &PortalState, h: &HeaderMap, q: &Meraki, problem: Option<&str>) -> Response {
+    let t = language(s, h);
+    if q.login_url
+        .as_deref()
+        .and_then(|u| meraki_target(&s.config, u))
+        .is_none()
+    {
+        return message_page(
+            s,
+            &q.as_hotspot(),
+            t,
+            StatusCode::BAD_REQUEST,
+            "open_from_hotspot",
+        );
+    }
+    let b = branding(s, &q.as_hotspot());
+    html(
+        StatusCode::OK,
+        page(
+            &b,
+            t,
+            &code_form(s, t, &b, problem, "meraki/login", &q.fields()),
+        ),
+    )
+}
+
+/// The guest typed a code: a form the browser posts to Meraki's
+/// `login_url` (username and password: the code), which asks radgate over
+/// RADIUS and then sends the browser to radgate's `/meraki/online`.
+async fn meraki_login(State(s): St, h: HeaderMap, RawForm(form): RawForm) -> Response {
+    let q: Meraki = lenient(&form);
+    if !same_origin(&s.config, &h) {
+        return (StatusCode::FORBIDDEN, "cross-site form posts are refused").into_response();
+    }
+    let t = language(&s, &h);
+    let Some(target) = q
+        .login_url
+        .as_deref()
+        .and_then(|u| meraki_target(&s.config, u))
+    else {
+        return message_page(
+            &s,
+            &q.as_hotspot(),
+            t,
+            StatusCode::BAD_REQUEST,
+            "open_from_hotspot",
+        );
+    };
+    let b = branding(&s, &q.as_hotspot());
+    let code = match form_code(&b, q.code.as_deref(), q.terms.as_deref()) {
+        Ok(c) => c,
+        Err(problem) => return meraki_page(&s, &h, &q, Some(problem)),
+    };
+    // Meraki appends `?logout_url=…` to success_url: the business goes in
+    // the path, not in a query of its own.
+    let business: Option<i64> = q.business.as_deref().and_then(|v| v.trim().parse().ok());
+    let success = format!(
+        "{}/meraki/online{}",
+        s.config.portal.public_url.as_deref().unwrap_or(""),
+        business.map_or(String::new(), |id| format!("/{id}"))
+    );
+    let send = [
+        ("username", Some(code)),
+        ("password", Some(code)),
+        ("success_url", Some(success.as_str())),
+    ];
+    auto_post(&b, t, target, &send)
+}
+
+/// Meraki's `success_url`: the guest is online (and may log out through
+/// Meraki's `logout_url`).
+async fn meraki_online(
+    State(s): St,
+    h: HeaderMap,
+    business: Option<axum::extract::Path<i64>>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    #[derive(Default, Deserialize)]
+    struct Online {
+        logout_url: Option<String>,
+    }
+    let q: Online = lenient(raw.as_deref().unwrap_or("").as_bytes());
+    let t = language(&s, &h);
+    let hs = Hotspot {
+        business: business.map(|axum::extract::Path(id)| id.to_string()),
+        ..Hotspot::default()
+    };
+    let b = branding(&s, &hs);
+    let logout = q
+        .logout_url
+        .as_deref()
+        .and_then(|u| meraki_target(&s.config, u))
+        .map(|u| {
+            format!(
+                "<p><a class=\"button\" href=\"{}\">{}</a></p>\n",
+                esc(u),
+                esc(t.get("log_out"))
+            )
+        })
+        .unwrap_or_default();
+    let body = format!("<p class=\"ok\">{}</p>\n{logout}", esc(t.get("online")));
+    html(StatusCode::OK, page(&b, t, &body))
 }
 
 /// The one script a portal page runs: post the form to the hotspot.

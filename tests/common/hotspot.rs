@@ -420,3 +420,90 @@ async fn omada_auth(State(s): Om, Form(q): Form<HashMap<String, String>>) -> Res
         axum::Json(serde_json::json!({"errorCode": -41501, "msg": msg})).into_response()
     }
 }
+
+// --- Meraki --------------------------------------------------------------
+
+/// Cisco Meraki's cloud with a sign-on splash page (EXCAP): the guest is
+/// redirected to the splash page (e.g. `…/meraki?business=7`) with
+/// `login_url` and `continue_url`; the browser posts `username`,
+/// `password` and `success_url` to `login_url`; Meraki asks radgate (PAP)
+/// and sends the browser to `success_url` with `logout_url`, or back to
+/// the splash page with `error_message`.
+pub struct Meraki {
+    nas: Arc<Nas>,
+    splash: String,
+    port: u16,
+}
+
+impl Meraki {
+    pub async fn start(splash: &str, radius: SocketAddr) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(Meraki {
+            nas: Nas::new(radius).await,
+            splash: splash.into(),
+            port: addr.port(),
+        });
+        let app = Router::new()
+            .route("/", get(meraki_redirect))
+            .route("/splash/login", post(meraki_login))
+            .route("/internet", get(internet))
+            .with_state(state);
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        addr
+    }
+
+    fn to_splash(&self, extra: &[(&str, &str)]) -> Redirect {
+        let login = format!("http://127.0.0.1:{}/splash/login?mauth=MM1SZQ", self.port);
+        let cont = format!("http://127.0.0.1:{}/internet", self.port);
+        let mut pairs: Vec<(&str, &str)> = vec![
+            ("login_url", &login),
+            ("continue_url", &cont),
+            ("ap_mac", "88:15:44:60:1c:1a"),
+            ("ap_name", "mr53-lobby"),
+            ("client_mac", "02:00:00:00:00:01"),
+            ("client_ip", "10.0.0.5"),
+        ];
+        pairs.extend_from_slice(extra);
+        let sep = if self.splash.contains('?') { '&' } else { '?' };
+        Redirect::to(&format!(
+            "{}{sep}{}",
+            self.splash,
+            serde_urlencoded::to_string(&pairs).unwrap()
+        ))
+    }
+}
+
+type Mk = State<Arc<Meraki>>;
+
+async fn meraki_redirect(State(s): Mk) -> Redirect {
+    s.to_splash(&[])
+}
+
+async fn meraki_login(
+    State(s): Mk,
+    Query(q): Query<HashMap<String, String>>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    if q.get("mauth").map(String::as_str) != Some("MM1SZQ") {
+        return (StatusCode::BAD_REQUEST, "mauth").into_response();
+    }
+    let (Some(user), Some(password), Some(success)) =
+        (f.get("username"), f.get("password"), f.get("success_url"))
+    else {
+        return (StatusCode::BAD_REQUEST, "username, password, success_url").into_response();
+    };
+    let reply = s.nas.auth(user, Pw::Pap(password), MAC).await;
+    if reply.is_accept() {
+        let logout = format!("http://127.0.0.1:{}/splash/logout?mauth=MM1SZQ", s.port);
+        let sep = if success.contains('?') { '&' } else { '?' };
+        Redirect::to(&format!(
+            "{success}{sep}{}",
+            serde_urlencoded::to_string([("logout_url", logout)]).unwrap()
+        ))
+        .into_response()
+    } else {
+        let why = reply.reply_message().unwrap_or_default();
+        s.to_splash(&[("error_message", &why)]).into_response()
+    }
+}
