@@ -298,7 +298,7 @@ pub struct ClientConfig {
     pub uam_secret: Option<String>,
     /// Where a guest's login starts on this hotspot (Mikrotik
     /// `http://<hotspot>/login`, CoovaChilli `http://<uamip>:<uamport>/prelogin`):
-    /// the RFC 8908 API at `/capport/<name>` sends phones there.
+    /// the RFC 8908 API (`/captive-portal/api`) sends phones there.
     pub hotspot_login_url: Option<String>,
 }
 

@@ -1087,11 +1087,12 @@ async fn https_get(
     (status, headers, text.to_string())
 }
 
-/// RFC 8908 over HTTPS (`[portal] tls_cert`): a device without a session
-/// is captive and pointed at the portal, which sends it on to the
-/// hotspot's login; once the hotspot's accounting says the device (by its
-/// address) is online, it is not captive and has its time left; after
-/// Stop, captive again. Plain HTTP to the TLS port gets nothing.
+/// RFC 8908 over HTTPS (`[portal] tls_cert`) at `/captive-portal/api`: a
+/// device without a session is captive and pointed at the portal, which
+/// sends it on to the hotspot's login; once the hotspot's accounting says
+/// the device (by its address) is online through that hotspot, it is not
+/// captive and has its time left; after Stop, captive again. With two
+/// hotspots, `?hotspot=` names one. Plain HTTP to the TLS port gets nothing.
 #[tokio::test]
 async fn the_captive_portal_api_tells_a_phone_whether_it_is_online() {
     use common::{Acct, Client, Pw, START, STOP};
@@ -1112,11 +1113,16 @@ async fn the_captive_portal_api_tells_a_phone_whether_it_is_online() {
         c.portal.tls = Some(tls);
         c.clients[0].name = "café hotspot".into();
         c.clients[0].hotspot_login_url = Some("http://10.5.50.1/login".into());
+        let mut other = c.clients[0].clone();
+        other.name = "other".into();
+        other.network = "10.9.0.0/16".parse().unwrap();
+        other.hotspot_login_url = Some("http://10.9.0.1:3990/prelogin".into());
+        c.clients.push(other);
     })
     .await;
     s.token("WELCOME1", 60, |_| {}).await;
     let addr = s.portal_addr.unwrap();
-    let api = "/capport/caf%C3%A9%20hotspot";
+    let api = "/captive-portal/api?hotspot=caf%C3%A9%20hotspot";
     let (status, h, body) = https_get(addr, &made.cert, api).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(header(&h, "content-type"), Some("application/captive+json"));
@@ -1125,9 +1131,17 @@ async fn the_captive_portal_api_tells_a_phone_whether_it_is_online() {
     assert_eq!(
         v,
         serde_json::json!({"captive": true,
-            "user-portal-url": "https://wifi.example.net/capport/caf%C3%A9%20hotspot/login"})
+            "user-portal-url": "https://wifi.example.net/captive-portal/login?hotspot=caf%C3%A9%20hotspot"})
     );
-    let (status, h, _) = https_get(addr, &made.cert, &format!("{api}/login")).await;
+    // Two hotspots and none named: the state, but no page to point at.
+    let (_, _, body) = https_get(addr, &made.cert, "/captive-portal/api").await;
+    assert_eq!(body, "{\"captive\":true}");
+    let (status, h, _) = https_get(
+        addr,
+        &made.cert,
+        "/captive-portal/login?hotspot=caf%C3%A9%20hotspot",
+    )
+    .await;
     assert_eq!(status, 303);
     assert_eq!(header(&h, "location"), Some("http://10.5.50.1/login"));
     // The guest logs in; the hotspot's accounting gives the device's address.
@@ -1146,12 +1160,17 @@ async fn the_captive_portal_api_tells_a_phone_whether_it_is_online() {
         ..Default::default()
     };
     acct.acct(2, &start).await;
-    let (_, _, body) = https_get(addr, &made.cert, api).await;
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(v["captive"], false, "{v}");
-    assert_eq!(v["can-extend-session"], false);
-    let left = v["seconds-remaining"].as_i64().unwrap();
-    assert!((3590..=3600).contains(&left), "{left}");
+    for path in [api, "/captive-portal/api"] {
+        let (_, _, body) = https_get(addr, &made.cert, path).await;
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["captive"], false, "{path}: {v}");
+        assert_eq!(v["can-extend-session"], false);
+        let left = v["seconds-remaining"].as_i64().unwrap();
+        assert!((3590..=3600).contains(&left), "{left}");
+    }
+    // Not through the other hotspot: captive there.
+    let (_, _, body) = https_get(addr, &made.cert, "/captive-portal/api?hotspot=other").await;
+    assert!(body.contains("\"captive\":true"), "{body}");
     acct.acct(
         3,
         &Acct {
@@ -1164,7 +1183,7 @@ async fn the_captive_portal_api_tells_a_phone_whether_it_is_online() {
     let (_, _, body) = https_get(addr, &made.cert, api).await;
     assert!(body.contains("\"captive\":true"), "{body}");
     // A hotspot radgate does not know (or without hotspot_login_url): 404.
-    let (status, _, _) = https_get(addr, &made.cert, "/capport/nobody").await;
+    let (status, _, _) = https_get(addr, &made.cert, "/captive-portal/api?hotspot=nobody").await;
     assert_eq!(status, 404);
     // The code pages are served over HTTPS too.
     let (status, _, page) = https_get(
@@ -1179,7 +1198,7 @@ async fn the_captive_portal_api_tells_a_phone_whether_it_is_online() {
     let plain = tokio::time::timeout(std::time::Duration::from_secs(10), async {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut t = tokio::net::TcpStream::connect(addr).await.unwrap();
-        t.write_all(b"GET /capport/nobody HTTP/1.1\r\nHost: x\r\n\r\n")
+        t.write_all(b"GET /captive-portal/api HTTP/1.1\r\nHost: x\r\n\r\n")
             .await
             .unwrap();
         let mut buf = Vec::new();

@@ -1,12 +1,17 @@
 //! The Captive Portal API (RFC 8908) for phones that learn its address
-//! from the network (DHCP option 114, RFC 8910): `GET /capport/<client>`
-//! answers `application/captive+json` for the hotspot `[[client]]` of that
-//! name — whether the asking device is online (an open session whose
-//! Framed-IP-Address is the address the request comes from, through that
-//! hotspot), the time it has left, and `user-portal-url`: radgate's
-//! `/capport/<client>/login`, which sends the browser to the hotspot's
-//! `hotspot_login_url`, where the hotspot's own login starts (and sends the
-//! guest on to the code page with its variables).
+//! from the network (DHCP option 114, RFC 8910): `GET
+//! /captive-portal/api[?hotspot=<client name>]` answers
+//! `application/captive+json` — whether the asking device is online (an
+//! open session whose Framed-IP-Address is the address the request comes
+//! from), the time it has left, and `user-portal-url`: radgate's
+//! `/captive-portal/login[?hotspot=…]`, which sends the browser to the
+//! hotspot's `hotspot_login_url`, where the hotspot's own login starts (and
+//! sends the guest on to the code page with its variables).
+//!
+//! `hotspot` names the `[[client]]`; it may be left out when only one
+//! client has a `hotspot_login_url`. With it, only a session through that
+//! hotspot counts (the same private address may be in use at another
+//! venue).
 //!
 //! A device is told it is online only when radgate sees its own address:
 //! behind NAT every guest looks like the router and stays "captive". IPv4
@@ -15,9 +20,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 
 use super::server::PortalState;
 use crate::config::ClientConfig;
@@ -26,25 +32,53 @@ use crate::store::SessionFilter;
 /// The API's media type (RFC 8908 §5).
 pub const MEDIA_TYPE: &str = "application/captive+json";
 
-fn client<'a>(s: &'a PortalState, name: &str) -> Option<(&'a ClientConfig, &'a str)> {
-    s.config
+#[derive(Default, Deserialize)]
+struct Which {
+    hotspot: Option<String>,
+}
+
+/// The hotspot a request is about: the named `[[client]]` (404 when there
+/// is none with a `hotspot_login_url`), else the only client with one, else
+/// none in particular.
+fn hotspot<'a>(s: &'a PortalState, raw: Option<&str>) -> Result<Option<&'a ClientConfig>, ()> {
+    let which: Which = serde_urlencoded::from_str(raw.unwrap_or("")).unwrap_or_default();
+    let mut with_login = s
+        .config
         .clients
         .iter()
-        .find(|c| c.name == name)
-        .and_then(|c| Some((c, c.hotspot_login_url.as_deref()?)))
+        .filter(|c| c.hotspot_login_url.is_some());
+    match which.hotspot.as_deref().map(str::trim) {
+        Some(name) if !name.is_empty() => with_login.find(|c| c.name == name).map(Some).ok_or(()),
+        _ => {
+            let first = with_login.next();
+            Ok(if with_login.next().is_none() {
+                first
+            } else {
+                None
+            })
+        }
+    }
 }
 
 /// `user-portal-url`: the portal's own address (HTTPS where the portal
-/// serves it) for this hotspot.
-fn user_portal_url(s: &PortalState, name: &str) -> String {
-    let name: String = serde_urlencoded::to_string([("", name)])
-        .unwrap_or_default()
-        .trim_start_matches('=')
-        .replace('+', "%20");
-    format!(
-        "{}/capport/{name}/login",
-        s.config.portal.public_url.as_deref().unwrap_or("")
-    )
+/// serves it), naming the hotspot when more than one could be meant.
+fn user_portal_url(s: &PortalState, client: &ClientConfig) -> String {
+    let base = s.config.portal.public_url.as_deref().unwrap_or("");
+    let several = s
+        .config
+        .clients
+        .iter()
+        .filter(|c| c.hotspot_login_url.is_some())
+        .count()
+        > 1;
+    if several {
+        let q = serde_urlencoded::to_string([("hotspot", client.name.as_str())])
+            .unwrap_or_default()
+            .replace('+', "%20");
+        format!("{base}/captive-portal/login?{q}")
+    } else {
+        format!("{base}/captive-portal/login")
+    }
 }
 
 fn captive_json(status: StatusCode, body: serde_json::Value) -> Response {
@@ -72,65 +106,56 @@ pub fn seconds_remaining(
     left.max(0)
 }
 
+fn unavailable(e: &dyn std::fmt::Display) -> Response {
+    tracing::warn!(error = %e, "captive portal API: the store did not answer");
+    captive_json(
+        StatusCode::SERVICE_UNAVAILABLE,
+        serde_json::json!({"error": "the store did not answer"}),
+    )
+}
+
 pub async fn api(
     State(s): State<Arc<PortalState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(name): Path<String>,
+    RawQuery(raw): RawQuery,
 ) -> Response {
-    let Some((client, _)) = client(&s, &name) else {
+    let Ok(client) = hotspot(&s, raw.as_deref()) else {
         return captive_json(
             StatusCode::NOT_FOUND,
-            serde_json::json!({"error": "no hotspot of that name with a hotspot_login_url"}),
+            serde_json::json!({"error": "no [[client]] of that name with a hotspot_login_url"}),
         );
     };
-    let portal = user_portal_url(&s, &name);
+    let mut answer = serde_json::Map::new();
+    answer.insert("captive".into(), true.into());
+    if let Some(c) = client {
+        answer.insert("user-portal-url".into(), user_portal_url(&s, c).into());
+    }
     let now = chrono::Utc::now().timestamp();
-    let ip = peer.ip().to_canonical().to_string();
     let filter = SessionFilter {
         active: true,
-        framed_ip: Some(ip),
+        framed_ip: Some(peer.ip().to_canonical().to_string()),
         limit: 20,
         ..SessionFilter::default()
     };
     let sessions = match s.store.list_sessions(&filter, now).await {
         Ok(v) => v,
-        Err(e) => {
-            tracing::warn!(error = %e, "captive portal API: the store did not answer");
-            return captive_json(
-                StatusCode::SERVICE_UNAVAILABLE,
-                serde_json::json!({"error": "the store did not answer"}),
-            );
-        }
+        Err(e) => return unavailable(&e),
     };
-    // The same private address may be in use at another venue: only a
-    // session through this hotspot counts.
     let open = sessions.into_iter().find(|x| {
         x.state == "active"
-            && x.nas
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|nas| client.network.contains(&nas))
+            && client.is_none_or(|c| {
+                x.nas
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|nas| c.network.contains(&nas))
+            })
     });
     let Some(open) = open else {
-        return captive_json(
-            StatusCode::OK,
-            serde_json::json!({"captive": true, "user-portal-url": portal}),
-        );
+        return captive_json(StatusCode::OK, answer.into());
     };
     let token = match s.store.token_by_id(open.token_id).await {
         Ok(Some(t)) => t,
-        Ok(None) => {
-            return captive_json(
-                StatusCode::OK,
-                serde_json::json!({"captive": true, "user-portal-url": portal}),
-            )
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "captive portal API: the store did not answer");
-            return captive_json(
-                StatusCode::SERVICE_UNAVAILABLE,
-                serde_json::json!({"error": "the store did not answer"}),
-            );
-        }
+        Ok(None) => return captive_json(StatusCode::OK, answer.into()),
+        Err(e) => return unavailable(&e),
     };
     let end = crate::policy::auth::window_end(
         token.valid_to,
@@ -144,22 +169,26 @@ pub async fn api(
         end,
         now,
     );
-    captive_json(
-        StatusCode::OK,
-        serde_json::json!({
-            "captive": false,
-            "user-portal-url": portal,
-            "seconds-remaining": left,
-            "can-extend-session": false,
-        }),
-    )
+    answer.insert("captive".into(), false.into());
+    answer.insert("seconds-remaining".into(), left.into());
+    answer.insert("can-extend-session".into(), false.into());
+    captive_json(StatusCode::OK, answer.into())
 }
 
 /// `user-portal-url`: on to where the hotspot's login starts.
-pub async fn login(State(s): State<Arc<PortalState>>, Path(name): Path<String>) -> Response {
-    match client(&s, &name).and_then(|(_, url)| HeaderValue::from_str(url).ok()) {
+pub async fn login(State(s): State<Arc<PortalState>>, RawQuery(raw): RawQuery) -> Response {
+    let to = hotspot(&s, raw.as_deref())
+        .ok()
+        .flatten()
+        .and_then(|c| c.hotspot_login_url.as_deref())
+        .and_then(|u| HeaderValue::from_str(u).ok());
+    match to {
         Some(to) => (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response(),
-        None => (StatusCode::NOT_FOUND, "no hotspot of that name").into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            "name the hotspot: ?hotspot=<its [[client]] name>",
+        )
+            .into_response(),
     }
 }
 

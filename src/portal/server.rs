@@ -15,7 +15,7 @@
 //! Meraki (sign-on splash): `/meraki` and `/meraki/login` (a form the
 //! browser posts to Meraki's `login_url`), `/meraki/online` its
 //! `success_url`.
-//! The Captive Portal API (RFC 8908): `/capport/<client>` (capport.rs).
+//! The Captive Portal API (RFC 8908): `/captive-portal/api` (capport.rs).
 //!
 //! Pages need no JavaScript (the Omada and Meraki hand-offs run one line,
 //! allowed by its hash); every text is escaped; nothing of a guest is
@@ -71,8 +71,8 @@ pub fn router(state: Arc<PortalState>) -> Router {
         .route("/meraki/login", post(meraki_login))
         .route("/meraki/online", get(meraki_online))
         .route("/meraki/online/{business}", get(meraki_online))
-        .route("/capport/{client}", get(super::capport::api))
-        .route("/capport/{client}/login", get(super::capport::login))
+        .route("/captive-portal/api", get(super::capport::api))
+        .route("/captive-portal/login", get(super::capport::login))
         .fallback(not_found)
         .layer(axum::middleware::map_response(headers))
         .with_state(state)
