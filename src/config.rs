@@ -122,8 +122,11 @@ impl Default for PortalConfig {
 /// `[api]`
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ApiConfig {
-    /// Where `radgate serve` serves the HTTP API; `None`: no API.
+    /// Where `radgate serve` serves the HTTP API and the web UI; `None`:
+    /// neither.
     pub listen: Option<SocketAddr>,
+    /// `tls_cert` + `tls_key`: served over HTTPS.
+    pub tls: Option<crate::tls::Tls>,
 }
 
 /// `[accounting]`
@@ -574,9 +577,14 @@ impl Config {
         let _ = writeln!(
             s,
             "HTTP API:         {}",
-            self.api
-                .listen
-                .map_or("off".to_string(), |a| format!("listening on {a}"))
+            self.api.listen.map_or("off".to_string(), |a| format!(
+                "listening on {a} (with the web UI{})",
+                if self.api.tls.is_some() {
+                    ", HTTPS"
+                } else {
+                    ""
+                }
+            ))
         );
         let p = &self.portal;
         let targets: Vec<String> = p
@@ -661,10 +669,19 @@ impl Config {
         s
     }
 
-    /// Warnings for guest portal settings that work but are likely a
-    /// mistake: `serve` logs them, `check-config` prints them.
-    pub fn portal_warnings(&self) -> Vec<String> {
+    /// Warnings for settings that work but are likely a mistake: `serve`
+    /// logs them, `check-config` prints them.
+    pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
+        if let Some(a) = self.api.listen {
+            if self.api.tls.is_none() && !a.ip().is_loopback() {
+                out.push(format!(
+                    "api.listen {a} serves the web UI and the API over plain HTTP on a network address: \
+                     passwords, session cookies and API keys cross the network in clear; set api.tls_cert \
+                     and api.tls_key (or keep it on loopback behind a TLS proxy)"
+                ));
+            }
+        }
         let p = &self.portal;
         if let Some(open) = p.login_targets.iter().find(|n| n.prefix_len() == 0) {
             out.push(format!(
@@ -885,6 +902,8 @@ struct RawPortal {
 #[serde(deny_unknown_fields, default)]
 struct RawApi {
     listen: Sp<String>,
+    tls_cert: Sp<String>,
+    tls_key: Sp<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1108,6 +1127,7 @@ impl Ctx<'_> {
                     SocketAddr::from(([127, 0, 0, 1], 8080)),
                 )?),
             },
+            tls: self.tls("api", raw.api.tls_cert, raw.api.tls_key, origin.parent())?,
         };
         Ok(Config {
             source: ConfigSource::File(origin.to_path_buf()),

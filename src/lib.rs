@@ -15,3 +15,4 @@ pub mod radius;
 pub mod store;
 pub mod tls;
 pub mod token;
+pub mod ui;

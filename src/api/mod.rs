@@ -55,7 +55,27 @@ pub fn start(
     state: Arc<ApiState>,
     stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    crate::http::serve(listener, router(state), stop, "HTTP API", true, None)
+    let tls = state.config.api.tls.as_ref().map(crate::tls::Tls::acceptor);
+    let ui = Arc::new(crate::ui::UiState {
+        store: state.store.clone(),
+        config: state.config.clone(),
+        throttle: Default::default(),
+        https: tls.is_some(),
+    });
+    let app = router(state)
+        .merge(crate::ui::router(ui))
+        .fallback(not_found);
+    crate::http::serve(listener, app, stop, "HTTP API", true, tls)
+}
+
+/// An address nothing serves: the API's JSON error under `/api/`, the web
+/// UI's page elsewhere.
+async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path() == "/api" || uri.path().starts_with("/api/") {
+        ApiError::NotFound("no such endpoint".into()).into_response()
+    } else {
+        crate::ui::not_found().await
+    }
 }
 
 pub fn router(state: Arc<ApiState>) -> Router {
@@ -67,7 +87,6 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/spaces/accesstokens/{id}", get(read).delete(remove))
         .route("/api/ironwifi/authorize", post(ironwifi_authorize))
         .route("/api/apikeys", post(create_key))
-        .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

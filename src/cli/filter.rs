@@ -425,6 +425,8 @@ impl FilterArgs {
         Ok(TokenFilter {
             code: self.code.clone(),
             business_id: self.business_id,
+            business_ids: None,
+            search: None,
             active: self.active,
             expired: self.expired,
             spent: self.spent,

@@ -5,6 +5,7 @@ mod db;
 mod filter;
 mod import;
 mod man;
+mod operator;
 mod output;
 mod portal;
 mod print;
@@ -81,6 +82,12 @@ pub enum Command {
         after_help = "Examples:\n  radgate apikey create --name booking-system --role AccessToken-Create --role AccessToken-List\n  radgate apikey list\n  radgate apikey revoke booking-system"
     )]
     Apikey(apikey::ApiKeyCommand),
+    /// Manage operators of the admin web UI (served on [api] listen).
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  printf '%s\\n' 'a long passphrase' | radgate operator add anna --role desk --password-stdin\n  radgate operator list\n  radgate operator remove anna"
+    )]
+    Operator(operator::OperatorCommand),
     /// The database as a whole: copy it to another (SQLite or PostgreSQL).
     #[command(
         subcommand,
@@ -294,7 +301,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             if let Some(w) = serve::config_readable_warning(&config) {
                 eprintln!("warning: {w}");
             }
-            for w in config.portal_warnings() {
+            for w in config.warnings() {
                 eprintln!("warning: {w}");
             }
             if let Some(file) = crate::store::database_file(&config.database.url) {
@@ -306,6 +313,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Token(cmd) => token::run(*cmd, &config).await,
         Command::Session(cmd) => session::run(cmd, &config).await,
         Command::Apikey(cmd) => apikey::run(cmd, &config).await,
+        Command::Operator(cmd) => operator::run(cmd, &config).await,
         Command::Db(cmd) => db::run(cmd, &config).await,
         Command::Portal(cmd) => portal::run(cmd, &config),
         Command::Completions { .. } | Command::Man { .. } => Ok(()),

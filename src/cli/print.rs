@@ -2,6 +2,7 @@
 //! 3 × 8 cards a page), each with the code, minutes, validity, network name
 //! and an optional QR code for the hotspot login URL.
 
+use crate::token::parse::duration_words;
 use std::path::PathBuf;
 
 use chrono_tz::Tz;
@@ -211,27 +212,6 @@ pub fn first_use_text(valid_for_minutes: Option<i64>, single_use: bool) -> Optio
         (Some(w), false) => Some(w),
         (Some(w), true) => Some(format!("{w} · single use")),
     }
-}
-
-/// `90` → `1 h 30 min`, `1440` → `1 day`.
-fn duration_words(minutes: i64) -> String {
-    let plural = |n: i64, one: &str, many: &str| {
-        if n == 1 {
-            format!("1 {one}")
-        } else {
-            format!("{n} {many}")
-        }
-    };
-    let d = if minutes > 0 && minutes % 1440 == 0 {
-        plural(minutes / 1440, "day", "days")
-    } else if minutes > 0 && minutes % 60 == 0 {
-        plural(minutes / 60, "hour", "hours")
-    } else if minutes > 60 {
-        format!("{} h {} min", minutes / 60, minutes % 60)
-    } else {
-        plural(minutes, "minute", "minutes")
-    };
-    d
 }
 
 /// The validity window in local time, as HTML: each date and time is kept

@@ -18,7 +18,7 @@ pub async fn run(config: Config) -> Result<(), CliError> {
         );
     }
     warn_if_config_readable(&config);
-    for w in config.portal_warnings() {
+    for w in config.warnings() {
         tracing::warn!("{w}");
     }
     let url = &config.database.url;

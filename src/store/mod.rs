@@ -6,6 +6,7 @@
 //! `policy/` and `token/`.
 
 pub mod apikeys;
+pub mod operators;
 pub mod postgres;
 pub mod sqlite;
 pub mod writer;
@@ -254,6 +255,76 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Add an operator (`operator add`).
+    pub async fn create_operator(
+        &self,
+        o: &operators::NewOperator,
+        created_by: &str,
+        now: i64,
+    ) -> Result<operators::Operator, StoreError> {
+        each!(self, b => b.create_operator(o, created_by, now).await)
+    }
+
+    /// Every operator, by name.
+    pub async fn operators(&self) -> Result<Vec<operators::Operator>, StoreError> {
+        each!(self, b => b.operators().await)
+    }
+
+    /// An operator and the stored password hash, by name.
+    pub async fn operator_password(
+        &self,
+        name: &str,
+    ) -> Result<Option<(operators::Operator, String)>, StoreError> {
+        each!(self, b => b.operator_password(name).await)
+    }
+
+    /// Remove an operator and end their sessions: whether there was one.
+    pub async fn remove_operator(&self, name: &str) -> Result<bool, StoreError> {
+        each!(self, b => b.remove_operator(name).await)
+    }
+
+    /// A new password hash; the operator's sessions end.
+    pub async fn set_operator_password(&self, name: &str, hash: &str) -> Result<bool, StoreError> {
+        each!(self, b => b.set_operator_password(name, hash).await)
+    }
+
+    /// A web sign-in session (by the hash of its cookie's id).
+    pub async fn create_web_session(
+        &self,
+        id_hash: &str,
+        operator_id: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        each!(self, b => b.create_web_session(id_hash, operator_id, now).await)
+    }
+
+    /// The session's operator, its start and when it was last used.
+    pub async fn web_session(
+        &self,
+        id_hash: &str,
+    ) -> Result<Option<(operators::Operator, i64, i64)>, StoreError> {
+        each!(self, b => b.web_session(id_hash).await)
+    }
+
+    pub async fn touch_web_session(&self, id_hash: &str, now: i64) -> Result<(), StoreError> {
+        each!(self, b => b.touch_web_session(id_hash, now).await)
+    }
+
+    pub async fn end_web_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        each!(self, b => b.end_web_session(id_hash).await)
+    }
+
+    /// Delete sessions idle since `idle_before` or begun before `begun_before`.
+    pub async fn sweep_web_sessions(
+        &self,
+        idle_before: i64,
+        begun_before: i64,
+    ) -> Result<u64, StoreError> {
+        each!(self, b => b.sweep_web_sessions(idle_before, begun_before).await)
+    }
+}
+
 /// A live session as a NAS knows it: what a Disconnect-Request (RFC 5176)
 /// needs to name it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -290,6 +361,8 @@ pub enum StoreError {
     NotFound(String),
     #[error("no live API key is named (or has the Id) \"{0}\"; see radgate apikey list")]
     NoSuchApiKey(String),
+    #[error("no operator is named \"{0}\"; see radgate operator list")]
+    NoSuchOperator(String),
     #[error("\"{0}\" matches codes in several businesses ({1}); use the Id instead")]
     Ambiguous(String, String),
     #[error(
@@ -423,6 +496,8 @@ pub struct SessionInfo {
     pub id: i64,
     pub token_id: i64,
     pub access_code: String,
+    /// The code's BusinessId.
+    pub business_id: i64,
     pub nas: String,
     pub device: Option<String>,
     pub state: String,

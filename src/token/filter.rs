@@ -129,12 +129,37 @@ pub struct TokenCond {
     pub value: FilterValue,
 }
 
+/// `%text%` for LIKE with `\\` as escape, lower case: what a search
+/// matches. MAC separators are matched either way (`-` as `:`) by
+/// [`search_mac_pattern`].
+pub fn search_pattern(text: &str) -> String {
+    let mut out = String::from("%");
+    for c in text.trim().to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// The search as a MAC address fragment (`aa-bb` finds `AA:BB:…`).
+pub fn search_mac_pattern(text: &str) -> String {
+    search_pattern(&text.replace('-', ":"))
+}
+
 /// Filters, order and page for listing tokens (Nexudus list semantics).
 /// All conditions must hold.
 #[derive(Debug, Clone, Default)]
 pub struct TokenFilter {
     pub code: Option<String>,
     pub business_id: Option<i64>,
+    /// Only these businesses (an operator limited to some); `None`: all.
+    pub business_ids: Option<Vec<i64>>,
+    /// Text a desk types: part of the code, the description or the MAC
+    /// address, any case.
+    pub search: Option<String>,
     /// Usable now: inside its window, with time left, not spent.
     pub active: bool,
     /// The window has ended (ValidTo, or ValidForMinutes after first use).
@@ -159,6 +184,8 @@ impl TokenFilter {
     pub fn is_empty(&self) -> bool {
         self.code.is_none()
             && self.business_id.is_none()
+            && self.business_ids.is_none()
+            && self.search.is_none()
             && !self.active
             && !self.expired
             && !self.spent

@@ -420,6 +420,26 @@ pub fn format_minutes_span(minutes: i64) -> String {
     out
 }
 
+/// `90` → `1 h 30 min`, `1440` → `1 day`.
+pub fn duration_words(minutes: i64) -> String {
+    let plural = |n: i64, one: &str, many: &str| {
+        if n == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{n} {many}")
+        }
+    };
+    if minutes > 0 && minutes % 1440 == 0 {
+        plural(minutes / 1440, "day", "days")
+    } else if minutes > 0 && minutes % 60 == 0 {
+        plural(minutes / 60, "hour", "hours")
+    } else if minutes > 60 {
+        format!("{} h {} min", minutes / 60, minutes % 60)
+    } else {
+        plural(minutes, "minute", "minutes")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

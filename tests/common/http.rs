@@ -81,3 +81,68 @@ pub async fn request(
         headers,
     }
 }
+
+/// A browser-like request to the web UI: `cookie` (the session), extra
+/// headers, and a form body. The body comes back as text.
+pub async fn page(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    headers: &[(&str, &str)],
+    form: Option<&[(&str, &str)]>,
+) -> Response {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(c) = cookie {
+        req.push_str(&format!("Cookie: radgate_session={c}\r\n"));
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    let body = form
+        .map(|f| serde_urlencoded::to_string(f).unwrap())
+        .unwrap_or_default();
+    if form.is_some() {
+        req.push_str(&format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    req.push_str("\r\n");
+    req.push_str(&body);
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut raw))
+        .await
+        .expect("no HTTP response within 10 s")
+        .unwrap();
+    let raw = String::from_utf8(raw).unwrap();
+    let (head, text) = raw.split_once("\r\n\r\n").expect("no header end");
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("a status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Response {
+        status,
+        headers,
+        body: Value::Null,
+        text: text.to_string(),
+    }
+}
+
+/// The session id a sign-in's Set-Cookie gives.
+pub fn session_cookie(r: &Response) -> Option<String> {
+    r.header("set-cookie")?
+        .strip_prefix("radgate_session=")?
+        .split(';')
+        .next()
+        .map(str::to_string)
+        .filter(|v| !v.is_empty())
+}

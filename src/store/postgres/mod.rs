@@ -11,6 +11,7 @@
 mod accounting;
 mod apikeys;
 mod copy;
+mod operators;
 mod sessions;
 pub mod writer;
 
@@ -31,7 +32,10 @@ use crate::token::parse::code_key;
 use crate::token::{AccessToken, CmpOp, FilterValue, NewToken, TokenField, TokenFilter};
 
 /// Migrations in order; the table `radgate_schema` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/postgres/0001_init.sql"),
+    include_str!("../../../migrations/postgres/0002_operators.sql"),
+];
 
 /// Connections the CLI and the API may hold at once, per process.
 pub const POOL_SIZE: usize = 8;
@@ -877,6 +881,31 @@ fn where_sql(f: &TokenFilter, now: i64) -> (String, Vec<FilterValue>) {
     if let Some(b) = f.business_id {
         let p = bind(&mut binds, FilterValue::Int(b));
         cond.push(format!("business_id = {p}"));
+    }
+    if let Some(ids) = &f.business_ids {
+        if ids.is_empty() {
+            cond.push("FALSE".into());
+        } else {
+            let ps: Vec<String> = ids
+                .iter()
+                .map(|b| bind(&mut binds, FilterValue::Int(*b)))
+                .collect();
+            cond.push(format!("business_id IN ({})", ps.join(", ")));
+        }
+    }
+    if let Some(text) = f.search.as_deref().filter(|t| !t.trim().is_empty()) {
+        let p = bind(
+            &mut binds,
+            FilterValue::Text(crate::token::filter::search_pattern(text)),
+        );
+        let m = bind(
+            &mut binds,
+            FilterValue::Text(crate::token::filter::search_mac_pattern(text)),
+        );
+        cond.push(format!(
+            "(lower(access_code) LIKE {p} ESCAPE '\\' OR lower(COALESCE(description, '')) LIKE {p} ESCAPE '\\' \
+             OR lower(COALESCE(mac_address, '')) LIKE {m} ESCAPE '\\')"
+        ));
     }
     if f.active {
         let p = bind(&mut binds, FilterValue::Int(now));

@@ -18,7 +18,7 @@ impl Store {
             .query(
                 "SELECT s.id, s.token_id, t.access_code, s.nas, s.device, s.state, s.acct_session_id, \
                  s.framed_ip, s.created_at, s.updated_at, s.expires_at, s.stopped_at, s.session_time, \
-                 s.terminate_cause, s.close_reason, s.input_octets, s.output_octets \
+                 s.terminate_cause, s.close_reason, s.input_octets, s.output_octets, t.business_id \
                  FROM sessions s JOIN access_tokens t ON t.id = s.token_id \
                  WHERE ($1::TEXT IS NULL OR t.code_key = $1) \
                  AND (NOT $2 OR s.state = 'active' OR (s.state = 'pending' AND s.expires_at > $3)) \
@@ -34,6 +34,7 @@ impl Store {
                     id: r.try_get(0)?,
                     token_id: r.try_get(1)?,
                     access_code: r.try_get(2)?,
+                    business_id: r.try_get(17)?,
                     nas: r.try_get(3)?,
                     device: r.try_get(4)?,
                     state: listed_state(r.try_get(5)?, expires_at, now),

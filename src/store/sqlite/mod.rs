@@ -4,6 +4,7 @@
 mod apikeys;
 mod codes;
 mod copy;
+mod operators;
 pub mod sessions;
 mod stamps;
 mod wal;
@@ -43,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0006_token_ids_never_reused.sql"),
     include_str!("../../../migrations/sqlite/0007_sessions_rebuilt.sql"),
     include_str!("../../../migrations/sqlite/0008_session_ids_reused.sql"),
+    include_str!("../../../migrations/sqlite/0009_operators.sql"),
 ];
 
 pub(crate) const TOKEN_COLS: &str = "id, unique_id, business_id, access_code, description, \
@@ -135,6 +137,30 @@ fn where_sql(f: &TokenFilter, now: i64) -> (String, Vec<FilterValue>) {
     if let Some(b) = f.business_id {
         cond.push("business_id = ?".into());
         binds.push(FilterValue::Int(b));
+    }
+    if let Some(ids) = &f.business_ids {
+        if ids.is_empty() {
+            cond.push("0 = 1".into());
+        } else {
+            cond.push(format!(
+                "business_id IN ({})",
+                vec!["?"; ids.len()].join(", ")
+            ));
+            binds.extend(ids.iter().map(|b| FilterValue::Int(*b)));
+        }
+    }
+    if let Some(text) = f.search.as_deref().filter(|t| !t.trim().is_empty()) {
+        cond.push(
+            "(lower(access_code) LIKE ? ESCAPE '\\' OR lower(COALESCE(description, '')) LIKE ? ESCAPE '\\' \
+             OR lower(COALESCE(mac_address, '')) LIKE ? ESCAPE '\\')"
+                .into(),
+        );
+        let p = crate::token::filter::search_pattern(text);
+        binds.push(FilterValue::Text(p.clone()));
+        binds.push(FilterValue::Text(p));
+        binds.push(FilterValue::Text(crate::token::filter::search_mac_pattern(
+            text,
+        )));
     }
     if f.active {
         cond.push(format!(

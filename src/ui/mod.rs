@@ -1,0 +1,128 @@
+//! The admin web UI (SPEC §10), served with the HTTP API on `[api]
+//! listen`: server-rendered pages (askama templates in `templates/`, one
+//! stylesheet, no script), for operators signed in with a cookie session
+//! (`auth`). `pages` holds the pages; every one checks the operator's role
+//! and shows only the businesses the operator may see.
+
+mod auth;
+mod pages;
+
+use std::sync::Arc;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::config::Config;
+use crate::store::Store;
+
+pub use auth::SignInThrottle;
+
+/// What the pages share.
+pub struct UiState {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub throttle: SignInThrottle,
+    /// Served over HTTPS: cookies are marked Secure.
+    pub https: bool,
+}
+
+const CSS: &str = include_str!("ui.css");
+
+pub fn router(state: Arc<UiState>) -> Router {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/tokens") }))
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/tokens", get(pages::tokens))
+        .route("/tokens/{id}", get(pages::token))
+        .route("/sessions", get(pages::sessions))
+        .route("/operators", get(pages::operators))
+        .route("/ui.css", get(css))
+        .layer(axum::middleware::from_fn(auth::same_origin_writes))
+        .layer(axum::middleware::map_response(headers))
+        .with_state(state)
+}
+
+async fn css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        CSS,
+    )
+        .into_response()
+}
+
+/// Headers every page carries: no script, no framing, no caching of
+/// pages that show codes.
+async fn headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    r
+}
+
+/// An HTML page from a template (a template that fails to render is a
+/// bug: a plain 500 then).
+fn html<T: askama::Template>(status: StatusCode, t: &T) -> Response {
+    match t.render() {
+        Ok(body) => (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            body,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "web UI: a page did not render");
+            (StatusCode::INTERNAL_SERVER_ERROR, "the page did not render").into_response()
+        }
+    }
+}
+
+/// A page for `status` with a title and a sentence.
+fn message(
+    status: StatusCode,
+    operator: Option<&crate::store::operators::Operator>,
+    title: &str,
+    text: &str,
+) -> Response {
+    html(
+        status,
+        &pages::Message {
+            operator,
+            page: "",
+            title,
+            text,
+        },
+    )
+}
+
+/// For paths no page or API endpoint has.
+pub async fn not_found() -> Response {
+    message(
+        StatusCode::NOT_FOUND,
+        None,
+        "Not found",
+        "There is no page at this address.",
+    )
+}

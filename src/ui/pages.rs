@@ -1,0 +1,463 @@
+//! The UI's pages. Each takes the signed-in operator ([`Signed`]), checks
+//! the role the page needs, and shows only codes of businesses the
+//! operator may see (another business's code is "not found", as if it did
+//! not exist). Times are shown in `[server] timezone`.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::auth::Signed;
+use super::{html, message, UiState};
+use crate::store::operators::{Operator, Role};
+use crate::store::SessionFilter;
+use crate::token::filter::TokenFilter;
+use crate::token::parse::{duration_words, format_local};
+use crate::token::{ts, AccessToken, Usability};
+
+/// Search results shown at most.
+const PAGE_SIZE: i64 = 100;
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct Message<'a> {
+    pub operator: Option<&'a Operator>,
+    pub page: &'a str,
+    pub title: &'a str,
+    pub text: &'a str,
+}
+
+/// A code's state in words, and its colour (`ok`, `warn`, `bad`, or none).
+pub fn status_words(t: &AccessToken, devices_online: usize, now: i64) -> (String, &'static str) {
+    match t.usability(now) {
+        Usability::NotYetValid => ("not valid yet".into(), "warn"),
+        Usability::Expired => ("expired".into(), "bad"),
+        Usability::Spent => ("spent".into(), "bad"),
+        Usability::UsedUp => ("used up".into(), "bad"),
+        Usability::Usable if devices_online == 1 => ("active on 1 device".into(), "ok"),
+        Usability::Usable if devices_online > 1 => {
+            (format!("active on {devices_online} devices"), "ok")
+        }
+        Usability::Usable if t.last_access.is_none() => ("unused".into(), ""),
+        Usability::Usable => ("valid, not online".into(), ""),
+    }
+}
+
+fn when(v: Option<i64>, tz: chrono_tz::Tz, none: &str) -> String {
+    v.map(|s| format_local(ts(s), tz))
+        .unwrap_or_else(|| none.to_string())
+}
+
+fn minutes_text(m: i64) -> String {
+    if m <= 0 {
+        "none".into()
+    } else {
+        duration_words(m)
+    }
+}
+
+/// The businesses `op` sees, as a filter: `None` for all.
+fn scope(op: &Operator) -> Option<Vec<i64>> {
+    (!op.businesses.is_empty()).then(|| op.businesses.clone())
+}
+
+pub struct TokenRow {
+    id: i64,
+    code: String,
+    status: String,
+    status_class: &'static str,
+    left: String,
+    until: String,
+    description: String,
+}
+
+#[derive(Template)]
+#[template(path = "tokens.html")]
+struct TokensPage<'a> {
+    operator: Option<&'a Operator>,
+    page: &'a str,
+    q: &'a str,
+    rows: Vec<TokenRow>,
+    total: i64,
+}
+
+#[derive(Deserialize, Default)]
+pub struct Search {
+    #[serde(default)]
+    q: String,
+}
+
+fn unavailable(op: &Operator, e: &dyn std::fmt::Display) -> Response {
+    tracing::warn!(error = %e, "web UI: the store did not answer");
+    message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        Some(op),
+        "Try again",
+        "The database did not answer. Try again in a moment.",
+    )
+}
+
+/// `/tokens?q=`: codes whose code, description or MAC address contains
+/// the text, newest first.
+pub async fn tokens(
+    State(s): State<Arc<UiState>>,
+    Signed(op): Signed,
+    Query(q): Query<Search>,
+) -> Response {
+    let tz = s.config.server.timezone;
+    let now = chrono::Utc::now().timestamp();
+    let text = q.q.trim();
+    let filter = TokenFilter {
+        search: (!text.is_empty()).then(|| text.to_string()),
+        business_ids: scope(&op),
+        descending: true,
+        page: 1,
+        size: PAGE_SIZE,
+        ..TokenFilter::default()
+    };
+    let (found, total) = match s.store.list_tokens(&filter, now).await {
+        Ok(v) => v,
+        Err(e) => return unavailable(&op, &e),
+    };
+    let online = match online_devices(&s, &op, now).await {
+        Ok(v) => v,
+        Err(e) => return unavailable(&op, &e),
+    };
+    let rows = found
+        .iter()
+        .map(|t| {
+            let devices = online.iter().filter(|(id, _)| *id == t.id).count();
+            let (status, status_class) = status_words(t, devices, now);
+            TokenRow {
+                id: t.id,
+                code: t.access_code.clone(),
+                status,
+                status_class,
+                left: minutes_text(t.minutes_left()),
+                until: when(t.expires_on(), tz, "—"),
+                description: t.description.clone().unwrap_or_default(),
+            }
+        })
+        .collect();
+    html(
+        StatusCode::OK,
+        &TokensPage {
+            operator: Some(&op),
+            page: "tokens",
+            q: text,
+            rows,
+            total,
+        },
+    )
+}
+
+/// (token id, device) of every session online now that `op` may see.
+async fn online_devices(
+    s: &UiState,
+    op: &Operator,
+    now: i64,
+) -> Result<Vec<(i64, String)>, crate::store::StoreError> {
+    let f = SessionFilter {
+        active: true,
+        limit: 10_000,
+        ..SessionFilter::default()
+    };
+    Ok(s.store
+        .list_sessions(&f, now)
+        .await?
+        .into_iter()
+        .filter(|x| x.state == "active" && op.sees(x.business_id))
+        .map(|x| (x.token_id, x.device.unwrap_or_default()))
+        .collect())
+}
+
+pub struct TokenView {
+    code: String,
+    status: String,
+    status_class: &'static str,
+    left: String,
+    included: String,
+    from: String,
+    until: String,
+    devices: String,
+    mac: String,
+    description: String,
+    business: i64,
+    created: String,
+}
+
+pub struct SessionView {
+    token_id: i64,
+    code: String,
+    device: String,
+    state: String,
+    started: String,
+    used: String,
+    ip: String,
+}
+
+#[derive(Template)]
+#[template(path = "token.html")]
+struct TokenPage<'a> {
+    operator: Option<&'a Operator>,
+    page: &'a str,
+    t: TokenView,
+    sessions: Vec<SessionView>,
+}
+
+fn session_view(x: &crate::store::SessionInfo, tz: chrono_tz::Tz) -> SessionView {
+    SessionView {
+        token_id: x.token_id,
+        code: x.access_code.clone(),
+        device: x.device.clone().unwrap_or_else(|| "—".into()),
+        state: match x.state.as_str() {
+            "active" => "online".into(),
+            "pending" => "logging in".into(),
+            other => other.to_string(),
+        },
+        started: format_local(ts(x.created_at), tz),
+        used: minutes_text((x.session_time + 59) / 60),
+        ip: x.framed_ip.clone().unwrap_or_else(|| "—".into()),
+    }
+}
+
+/// `/tokens/{Id}`: one code, its state in words, and its sessions.
+pub async fn token(
+    State(s): State<Arc<UiState>>,
+    Signed(op): Signed,
+    Path(id): Path<String>,
+) -> Response {
+    let tz = s.config.server.timezone;
+    let now = chrono::Utc::now().timestamp();
+    let not_found = || {
+        message(
+            StatusCode::NOT_FOUND,
+            Some(&op),
+            "No such code",
+            "There is no code with this Id.",
+        )
+    };
+    let Ok(id) = id.trim().parse::<i64>() else {
+        return not_found();
+    };
+    let t = match s.store.token_by_id(id).await {
+        Ok(Some(t)) if op.sees(t.business_id) => t,
+        Ok(_) => return not_found(),
+        Err(e) => return unavailable(&op, &e),
+    };
+    let f = SessionFilter {
+        code: Some(t.access_code.clone()),
+        limit: 50,
+        ..SessionFilter::default()
+    };
+    let sessions: Vec<crate::store::SessionInfo> = match s.store.list_sessions(&f, now).await {
+        Ok(v) => v.into_iter().filter(|x| x.token_id == t.id).collect(),
+        Err(e) => return unavailable(&op, &e),
+    };
+    let mut online: Vec<&str> = sessions
+        .iter()
+        .filter(|x| x.state == "active")
+        .filter_map(|x| x.device.as_deref())
+        .collect();
+    online.sort_unstable();
+    online.dedup();
+    let (status, status_class) = status_words(&t, online.len(), now);
+    let view = TokenView {
+        code: t.access_code.clone(),
+        status,
+        status_class,
+        left: minutes_text(t.minutes_left()),
+        included: minutes_text(t.minutes_included),
+        from: when(t.valid_from, tz, "now"),
+        until: match (t.expires_on(), t.valid_for_minutes) {
+            (Some(e), _) => format_local(ts(e), tz),
+            (None, Some(m)) => format!("{} after the first login", duration_words(m)),
+            (None, None) => "no end".into(),
+        },
+        devices: format!(
+            "{} online{}",
+            online.len(),
+            t.user_limit
+                .map(|l| format!(" (at most {l})"))
+                .unwrap_or_default()
+        ),
+        mac: t.mac_address.clone().unwrap_or_else(|| "—".into()),
+        description: t.description.clone().unwrap_or_else(|| "—".into()),
+        business: t.business_id,
+        created: format_local(ts(t.created_on), tz),
+    };
+    html(
+        StatusCode::OK,
+        &TokenPage {
+            operator: Some(&op),
+            page: "tokens",
+            t: view,
+            sessions: sessions.iter().map(|x| session_view(x, tz)).collect(),
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "sessions.html")]
+struct SessionsPage<'a> {
+    operator: Option<&'a Operator>,
+    page: &'a str,
+    rows: Vec<SessionView>,
+}
+
+/// `/sessions`: guests online now.
+pub async fn sessions(State(s): State<Arc<UiState>>, Signed(op): Signed) -> Response {
+    let tz = s.config.server.timezone;
+    let now = chrono::Utc::now().timestamp();
+    let f = SessionFilter {
+        active: true,
+        limit: 10_000,
+        ..SessionFilter::default()
+    };
+    let rows = match s.store.list_sessions(&f, now).await {
+        Ok(v) => v
+            .iter()
+            .filter(|x| x.state == "active" && op.sees(x.business_id))
+            .map(|x| session_view(x, tz))
+            .collect(),
+        Err(e) => return unavailable(&op, &e),
+    };
+    html(
+        StatusCode::OK,
+        &SessionsPage {
+            operator: Some(&op),
+            page: "sessions",
+            rows,
+        },
+    )
+}
+
+pub struct OperatorRow {
+    name: String,
+    role: &'static str,
+    businesses: String,
+    created: String,
+}
+
+#[derive(Template)]
+#[template(path = "operators.html")]
+struct OperatorsPage<'a> {
+    operator: Option<&'a Operator>,
+    page: &'a str,
+    rows: Vec<OperatorRow>,
+}
+
+/// `/operators` (admin).
+pub async fn operators(State(s): State<Arc<UiState>>, Signed(op): Signed) -> Response {
+    if op.role < Role::Admin {
+        return message(
+            StatusCode::FORBIDDEN,
+            Some(&op),
+            "Not for your role",
+            "Only an admin may see the operators.",
+        );
+    }
+    let tz = s.config.server.timezone;
+    let rows = match s.store.operators().await {
+        Ok(v) => v
+            .iter()
+            .map(|o| OperatorRow {
+                name: o.name.clone(),
+                role: o.role.as_str(),
+                businesses: if o.businesses.is_empty() {
+                    "all".into()
+                } else {
+                    o.businesses
+                        .iter()
+                        .map(i64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+                created: format_local(ts(o.created_on), tz),
+            })
+            .collect(),
+        Err(e) => return unavailable(&op, &e),
+    };
+    html(
+        StatusCode::OK,
+        &OperatorsPage {
+            operator: Some(&op),
+            page: "operators",
+            rows,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token() -> AccessToken {
+        AccessToken {
+            id: 1,
+            unique_id: "u".into(),
+            business_id: 0,
+            access_code: "WELCOME1".into(),
+            description: None,
+            minutes_included: 60,
+            seconds_used: 0,
+            valid_from: None,
+            valid_to: None,
+            user_limit: None,
+            mac_address: None,
+            booking_guid: None,
+            visitor_guid: None,
+            last_access: None,
+            created_on: 0,
+            updated_on: 0,
+            updated_by: None,
+            valid_for_minutes: None,
+            single_use: false,
+            first_used_on: None,
+            spent_on: None,
+            rate_limit: None,
+        }
+    }
+
+    #[test]
+    fn a_code_s_state_in_words() {
+        let now = 10_000;
+        let t = token();
+        assert_eq!(status_words(&t, 0, now).0, "unused");
+        let used = AccessToken {
+            last_access: Some(9_000),
+            seconds_used: 600,
+            ..token()
+        };
+        assert_eq!(status_words(&used, 0, now).0, "valid, not online");
+        assert_eq!(
+            status_words(&used, 2, now),
+            ("active on 2 devices".into(), "ok")
+        );
+        let up = AccessToken {
+            seconds_used: 3600,
+            ..token()
+        };
+        assert_eq!(status_words(&up, 0, now).0, "used up");
+        let over = AccessToken {
+            valid_to: Some(now),
+            ..token()
+        };
+        assert_eq!(status_words(&over, 0, now).0, "expired");
+        let later = AccessToken {
+            valid_from: Some(now + 1),
+            ..token()
+        };
+        assert_eq!(status_words(&later, 0, now).0, "not valid yet");
+        let spent = AccessToken {
+            single_use: true,
+            spent_on: Some(now - 1),
+            ..token()
+        };
+        assert_eq!(status_words(&spent, 0, now).0, "spent");
+    }
+}

@@ -1,0 +1,253 @@
+//! The admin web UI over HTTP (SPEC §10): operators from the CLI, sign-in
+//! with a cookie session (throttled, idle and absolute timeouts, ended by
+//! sign-out and by a new password), role checks on every page, business
+//! scoping, CSRF refusals, escaping of hostile text. On both backends.
+
+mod common;
+
+use common::http::{page, session_cookie};
+use common::Backend;
+use radgate::store::operators::{hash_password, NewOperator, Role};
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn ui_server(b: Backend) -> common::TestServer {
+    let s = common::TestServer::start_on_with(b, |c| {
+        c.api.listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    for (name, role, businesses) in [
+        ("desk", Role::Desk, vec![]),
+        ("desk3", Role::Desk, vec![3]),
+        ("boss", Role::Admin, vec![]),
+    ] {
+        s.store
+            .create_operator(
+                &NewOperator {
+                    name: name.into(),
+                    role,
+                    businesses,
+                    password_hash: hash_password(PASSWORD).unwrap(),
+                },
+                "test",
+                chrono::Utc::now().timestamp(),
+            )
+            .await
+            .unwrap();
+    }
+    s
+}
+
+/// Sign in as `name`: the session id.
+async fn sign_in(addr: std::net::SocketAddr, name: &str) -> String {
+    let r = page(
+        addr,
+        "POST",
+        "/login",
+        None,
+        &[("Sec-Fetch-Site", "same-origin")],
+        Some(&[("username", name), ("password", PASSWORD)]),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    assert_eq!(r.header("location"), Some("/tokens"));
+    let set = r.header("set-cookie").unwrap();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    session_cookie(&r).unwrap()
+}
+
+both_backends! {
+#[tokio::test]
+async fn operators_sign_in_and_see_what_their_role_and_businesses_allow(b: Backend) {
+    let s = ui_server(b).await;
+    let addr = s.api_addr.unwrap();
+    s.token("WELCOME1", 60, |t| {
+        t.description = Some("<script>alert(1)</script> room 12".into());
+        t.mac_address = Some("AA-BB-CC-00-11-22".into());
+    })
+    .await;
+    let other = s.token("BIZ3CODE", 30, |t| t.business_id = Some(3)).await;
+    // Not signed in: to the sign-in page; it has the form SPEC §10 names.
+    let r = page(addr, "GET", "/tokens", None, &[], None).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/login"));
+    let r = page(addr, "GET", "/login", None, &[], None).await;
+    assert_eq!(r.status, 200);
+    assert!(r.text.contains("name=\"username\"") && r.text.contains("name=\"password\""));
+    assert!(r
+        .header("content-security-policy")
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+    // Wrong password, unknown name: the same answer.
+    for name in ["desk", "nobody"] {
+        let r = page(
+            addr,
+            "POST",
+            "/login",
+            None,
+            &[],
+            Some(&[("username", name), ("password", "not-the-password")]),
+        )
+        .await;
+        assert_eq!(r.status, 401);
+        assert!(r.text.contains("Wrong name or password."));
+        assert!(r.header("set-cookie").is_none());
+    }
+    // Signed in: search by code, description and MAC; hostile text stays text.
+    let desk = sign_in(addr, "desk").await;
+    for q in ["welc", "ROOM%2012", "aa%3Abb", "aa-bb-cc"] {
+        let r = page(addr, "GET", &format!("/tokens?q={q}"), Some(&desk), &[], None).await;
+        assert_eq!(r.status, 200, "{q}");
+        assert!(r.text.contains(">WELCOME1</a>"), "{q}: {}", r.text);
+        assert!(!r.text.contains("BIZ3CODE"), "{q}");
+    }
+    let r = page(addr, "GET", "/tokens", Some(&desk), &[], None).await;
+    assert!(r.text.contains("&#60;script&#62;alert(1)&#60;/script&#62; room 12"), "{}", r.text);
+    assert!(!r.text.contains("<script>"));
+    assert!(r.text.contains(">unused</span>"));
+    let r = page(addr, "GET", "/tokens?q=%25", Some(&desk), &[], None).await;
+    assert!(r.text.contains("No code matches"), "a % matches only itself");
+    // A desk operator limited to business 3 sees only its codes.
+    let desk3 = sign_in(addr, "desk3").await;
+    let r = page(addr, "GET", "/tokens", Some(&desk3), &[], None).await;
+    assert!(r.text.contains("BIZ3CODE") && !r.text.contains("WELCOME1"));
+    let welcome = s.store.find_token("WELCOME1").await.unwrap();
+    let r = page(addr, "GET", &format!("/tokens/{}", welcome.id), Some(&desk3), &[], None).await;
+    assert_eq!(r.status, 404, "another business's code does not exist for them");
+    let r = page(addr, "GET", &format!("/tokens/{}", other.id), Some(&desk3), &[], None).await;
+    assert_eq!(r.status, 200);
+    assert!(r.text.contains("30 minutes"), "{}", r.text);
+    // Roles: the operators page is the admin's.
+    let r = page(addr, "GET", "/operators", Some(&desk), &[], None).await;
+    assert_eq!(r.status, 403);
+    let boss = sign_in(addr, "boss").await;
+    let r = page(addr, "GET", "/operators", Some(&boss), &[], None).await;
+    assert_eq!(r.status, 200);
+    assert!(r.text.contains(">desk3<") && r.text.contains(">3<"));
+    // Another site's form: 403 and nothing changes (the session lives on).
+    for h in [
+        ("Sec-Fetch-Site", "cross-site"),
+        ("Origin", "http://evil.example"),
+    ] {
+        let r = page(addr, "POST", "/logout", Some(&desk), &[h], None).await;
+        assert_eq!(r.status, 403, "{h:?}");
+        let r = page(addr, "GET", "/tokens", Some(&desk), &[], None).await;
+        assert_eq!(r.status, 200, "{h:?}: still signed in");
+    }
+    // Signing out ends the session on the server, not only in the browser.
+    let r = page(addr, "POST", "/logout", Some(&desk), &[("Sec-Fetch-Site", "same-origin")], None).await;
+    assert_eq!(r.status, 303);
+    assert!(r.header("set-cookie").unwrap().contains("Max-Age=0"));
+    let r = page(addr, "GET", "/tokens", Some(&desk), &[], None).await;
+    assert_eq!(r.status, 303);
+    // Idle for 30 minutes, or 12 hours after sign-in: over.
+    s.exec("UPDATE web_sessions SET last_seen = last_seen - 1801").await;
+    let r = page(addr, "GET", "/tokens", Some(&desk3), &[], None).await;
+    assert_eq!(r.status, 303, "idle");
+    let again = sign_in(addr, "desk3").await;
+    s.exec("UPDATE web_sessions SET created_on = created_on - 43201").await;
+    let r = page(addr, "GET", "/tokens", Some(&again), &[], None).await;
+    assert_eq!(r.status, 303, "absolute");
+    // A new password ends the operator's sessions.
+    let boss = sign_in(addr, "boss").await;
+    let boss_page = page(addr, "GET", "/sessions", Some(&boss), &[], None).await;
+    assert_eq!(boss_page.status, 200);
+    s.store
+        .set_operator_password("boss", &hash_password("another long one").unwrap())
+        .await
+        .unwrap();
+    let r = page(addr, "GET", "/sessions", Some(&boss), &[], None).await;
+    assert_eq!(r.status, 303);
+    // An API path that does not exist answers JSON; a page path, HTML.
+    let r = page(addr, "GET", "/api/nothing", None, &[], None).await;
+    assert_eq!(r.status, 404);
+    assert!(r.header("content-type").unwrap().contains("json"));
+    let r = page(addr, "GET", "/nothing", None, &[], None).await;
+    assert_eq!(r.status, 404);
+    assert!(r.header("content-type").unwrap().contains("text/html"));
+    s.shutdown().await;
+}
+}
+
+/// Five failed sign-ins for a name: the sixth is refused even with the
+/// right password (for that name, from anywhere), for a while.
+#[tokio::test]
+async fn sign_in_attempts_are_throttled() {
+    let s = ui_server(Backend::Sqlite).await;
+    let addr = s.api_addr.unwrap();
+    for _ in 0..5 {
+        let r = page(
+            addr,
+            "POST",
+            "/login",
+            None,
+            &[],
+            Some(&[("username", "desk"), ("password", "guess-guess")]),
+        )
+        .await;
+        assert_eq!(r.status, 401);
+    }
+    let r = page(
+        addr,
+        "POST",
+        "/login",
+        None,
+        &[],
+        Some(&[("username", "desk"), ("password", PASSWORD)]),
+    )
+    .await;
+    assert_eq!(r.status, 429);
+    assert!(r.text.contains("Too many failed attempts"));
+    assert!(r.header("set-cookie").is_none());
+    s.shutdown().await;
+}
+
+cli_both_backends! {
+/// `radgate operator add|list|remove|passwd` (SPEC §10): the password on
+/// standard input, stored as Argon2id; clear errors naming the argument.
+fn operators_are_managed_from_the_cli(b: Backend) {
+    let e = common::cli_env::Env::on(b);
+    let o = e.run_with(
+        &["operator", "add", "anna", "--role", "desk", "--business", "3", "--password-stdin"],
+        b"correct horse battery\n",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("operator \"anna\" added: role desk, sees business 3"));
+    for (args, stdin, want) in [
+        (vec!["operator", "add", "bob", "--role", "desk", "--password-stdin"], &b"short\n"[..],
+         "--password-stdin: the password must be at least 10 characters"),
+        (vec!["operator", "add", "bob", "--role", "root", "--password-stdin"], &b"correct horse battery\n"[..],
+         "--role: \"root\" is not a role: desk, manager or admin"),
+        (vec!["operator", "add", "b ob", "--role", "desk", "--password-stdin"], &b"correct horse battery\n"[..],
+         "NAME: \"b ob\" has spaces"),
+        (vec!["operator", "add", "anna", "--role", "admin", "--password-stdin"], &b"correct horse battery\n"[..],
+         "an operator named \"anna\" exists"),
+        (vec!["operator", "remove", "nobody"], &b""[..],
+         "no operator is named \"nobody\""),
+        (vec!["operator", "add", "carl", "--role", "desk"], &b""[..],
+         "--password-stdin"),
+    ] {
+        let o = e.run_with(&args, stdin);
+        assert!(!o.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("panicked"));
+    }
+    let list = e.ok(&["operator", "list", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(v[0]["Name"], "anna");
+    assert_eq!(v[0]["Role"], "desk");
+    assert_eq!(v[0]["BusinessIds"], serde_json::json!([3]));
+    assert!(!list.contains("argon2"), "no hash in the listing");
+    let o = e.run_with(&["operator", "passwd", "anna", "--password-stdin"], b"another long one\n");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = e.run(&["operator", "remove", "anna"]);
+    assert!(o.status.success());
+    let list = e.ok(&["operator", "list", "--format", "json"]);
+    assert_eq!(list.trim(), "[]");
+}
+}

@@ -1,0 +1,103 @@
+//! The admin web UI in a real browser (headless Chromium over WebDriver):
+//! a desk operator signs in, searches, opens a code, signs out — at a
+//! phone's and a desktop's size, with screenshots in
+//! target/tmp/browser-shots/.
+
+mod common;
+
+use std::time::Duration;
+
+use common::browser::{self, Browser, DESKTOP, PHONE};
+use fantoccini::{Client, Locator};
+use radgate::store::operators::{hash_password, NewOperator, Role};
+
+async fn find(c: &Client, css: &str) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
+}
+
+#[tokio::test]
+async fn a_desk_operator_signs_in_and_finds_a_code() {
+    for size in [PHONE, DESKTOP] {
+        let s = common::TestServer::start_with(|c| {
+            c.api.listen = Some("127.0.0.1:0".parse().unwrap());
+        })
+        .await;
+        s.store
+            .create_operator(
+                &NewOperator {
+                    name: "anna".into(),
+                    role: Role::Desk,
+                    businesses: vec![],
+                    password_hash: hash_password("correct horse battery").unwrap(),
+                },
+                "test",
+                chrono::Utc::now().timestamp(),
+            )
+            .await
+            .unwrap();
+        s.token("ROOM12-AB", 1440, |t| {
+            t.description = Some("Room 12, Ms Weber".into());
+            t.mac_address = Some("AA-BB-CC-00-11-22".into());
+        })
+        .await;
+        s.token("CAFE-7KQ2", 120, |t| {
+            t.description = Some("Day pass".into())
+        })
+        .await;
+        let base = format!("http://{}", s.api_addr.unwrap());
+        let Some(b) = Browser::start("ui-desk", size, "en", true).await else {
+            return;
+        };
+        let shots = b.shots();
+        b.run(move |c| async move {
+            c.goto(&format!("{base}/tokens")).await.unwrap();
+            // Not signed in: the sign-in page.
+            find(&c, "#username").await;
+            browser::fits_and_touchable(&c).await;
+            browser::shot(&c, &shots, "1-sign-in").await;
+            find(&c, "#username").await.send_keys("anna").await.unwrap();
+            find(&c, "#password")
+                .await
+                .send_keys("wrong password!")
+                .await
+                .unwrap();
+            find(&c, "button[type=submit]").await.click().await.unwrap();
+            assert_eq!(
+                browser::text(&c, "p.error").await,
+                "Wrong name or password."
+            );
+            find(&c, "#password")
+                .await
+                .send_keys("correct horse battery")
+                .await
+                .unwrap();
+            find(&c, "button[type=submit]").await.click().await.unwrap();
+            assert_eq!(browser::text(&c, "h1").await, "Codes");
+            browser::fits_and_touchable(&c).await;
+            browser::shot(&c, &shots, "2-codes").await;
+            // Search by part of the description.
+            find(&c, "#q").await.send_keys("weber").await.unwrap();
+            find(&c, "form.search button").await.click().await.unwrap();
+            browser::wait_url(&c, "the search", |u| u.contains("q=weber")).await;
+            let rows = c.find_all(Locator::Css("tbody tr")).await.unwrap();
+            assert_eq!(rows.len(), 1);
+            browser::shot(&c, &shots, "3-search").await;
+            find(&c, "td.code a").await.click().await.unwrap();
+            assert!(browser::text(&c, "h1").await.contains("ROOM12-AB"));
+            assert!(browser::text(&c, "dl.facts").await.contains("1 day"));
+            browser::fits_and_touchable(&c).await;
+            browser::shot(&c, &shots, "4-code").await;
+            // Sign out.
+            find(&c, "header form button").await.click().await.unwrap();
+            find(&c, "#username").await;
+            c.goto(&format!("{base}/tokens")).await.unwrap();
+            find(&c, "#username").await;
+        })
+        .await;
+        s.shutdown().await;
+    }
+}
