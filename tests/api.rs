@@ -16,7 +16,13 @@ async fn api_server(b: Backend) -> TestServer {
 
 async fn key(s: &TestServer, name: &str, roles: &[&str]) -> String {
     s.store
-        .create_api_key(name, roles, "test", chrono::Utc::now().timestamp())
+        .create_api_key(
+            name,
+            roles,
+            "test",
+            chrono::Utc::now().timestamp(),
+            &common::test_actor(),
+        )
         .await
         .unwrap()
         .0
@@ -47,7 +53,7 @@ async fn keys_and_roles(b: Backend) {
         .contains("AccessToken-Create"));
 
     // A revoked key stops working at once; LastUsed was stamped.
-    let (k, _) = s.store.revoke_api_key("lister", 0).await.unwrap();
+    let (k, _) = s.store.revoke_api_key("lister", 0, &common::test_actor()).await.unwrap();
     assert!(k.last_used.is_some());
     let r = request(addr, "GET", TOKENS, Some(&lister), None).await;
     assert_eq!(r.status, 401);
@@ -575,7 +581,7 @@ async fn keys_created_through_the_api_carry_no_more_than_their_creator(b: Backen
     .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let subsub = r.body["Value"]["Key"].as_str().unwrap().to_string();
-    let (_, with_it) = s.store.revoke_api_key("lister", 0).await.unwrap();
+    let (_, with_it) = s.store.revoke_api_key("lister", 0, &common::test_actor()).await.unwrap();
     let names: Vec<&str> = with_it.iter().map(|k| k.name.as_str()).collect();
     assert_eq!(names, ["sub", "subsub"]);
     for k in [&sub, &subsub] {

@@ -497,7 +497,7 @@ async fn deleted_code_stops_working_at_once(b: Backend) {
     let t = s.token("GONE", 60, |_| {}).await;
     let c = Client::new(s.addr).await;
     assert!(c.auth(1, "GONE", Pw::Pap("GONE"), None).await.is_accept());
-    assert!(s.store.delete_token(t.id).await.unwrap());
+    assert!(s.store.delete_token(t.id, &common::test_actor()).await.unwrap());
     let r = c.auth(2, "GONE", Pw::Pap("GONE"), None).await;
     assert_eq!(r.reply_message().as_deref(), Some("Unknown access code"));
     s.shutdown().await;
@@ -541,7 +541,7 @@ async fn codes_changed_by_other_connections_are_found_as_they_are_now(b: Backend
         .await
         .is_accept());
     // Deleted and created again (a new id, and a different password).
-    assert!(s.store.delete_token(t.id).await.unwrap());
+    assert!(s.store.delete_token(t.id, &common::test_actor()).await.unwrap());
     let again = s.token("RENAMED", 30, |_| {}).await;
     assert!(again.id > t.id);
     let r = any.auth(4, "RENAMED", Pw::Pap("RENAMED"), None).await;
@@ -554,7 +554,7 @@ async fn codes_changed_by_other_connections_are_found_as_they_are_now(b: Backend
     let r = venue.auth(6, "RENAMED", Pw::Pap("RENAMED"), None).await;
     assert_eq!(r.session_timeout(), Some(5 * 60));
     // One business again: the code is unambiguous.
-    assert!(s.store.delete_token(b7.id).await.unwrap());
+    assert!(s.store.delete_token(b7.id, &common::test_actor()).await.unwrap());
     let r = any.auth(7, "RENAMED", Pw::Pap("RENAMED"), None).await;
     assert_eq!(r.session_timeout(), Some(30 * 60));
     let r = venue.auth(8, "RENAMED", Pw::Pap("RENAMED"), None).await;

@@ -287,7 +287,7 @@ async fn reset_usage_gives_a_spent_single_use_code_a_new_life(b: Backend) {
     s.flush().await;
     let t = s
         .store
-        .update_token("AGAIN", now(), |cur| {
+        .update_token("AGAIN", now(), &common::test_actor(), |cur| {
             Ok::<_, radgate::store::StoreError>(radgate::store::TokenUpdate {
                 token: radgate::token::TokenInput {
                     access_code: Some(cur.access_code.clone()),
@@ -383,12 +383,23 @@ async fn a_version_1_database_is_migrated_and_keeps_its_tokens() {
         ..Default::default()
     };
     let a = store
-        .create_token(&input.validate(chrono_tz::UTC, 0).unwrap(), 1)
+        .create_token(
+            &input.validate(chrono_tz::UTC, 0).unwrap(),
+            1,
+            &common::test_actor(),
+        )
         .await
         .unwrap();
-    assert!(store.delete_token(a.id).await.unwrap());
+    assert!(store
+        .delete_token(a.id, &common::test_actor())
+        .await
+        .unwrap());
     let b = store
-        .create_token(&input.validate(chrono_tz::UTC, 0).unwrap(), 1)
+        .create_token(
+            &input.validate(chrono_tz::UTC, 0).unwrap(),
+            1,
+            &common::test_actor(),
+        )
         .await
         .unwrap();
     assert!(b.id > a.id, "Id {} reused", a.id);
@@ -475,7 +486,7 @@ async fn a_code_that_is_no_longer_single_use_is_not_spent(b: Backend) {
         .await;
     let t = s
         .store
-        .update_token("WASONCE", now(), |cur| {
+        .update_token("WASONCE", now(), &common::test_actor(), |cur| {
             Ok::<_, radgate::store::StoreError>(radgate::store::TokenUpdate {
                 token: radgate::token::TokenInput {
                     access_code: Some(cur.access_code.clone()),

@@ -67,7 +67,11 @@ async fn tokens_are_created_found_listed_changed_and_deleted() {
     for (name, s, _keep) in backends().await {
         let now = 1_800_000_000;
         let a = s
-            .create_token(&token("Alpha1", 60, |t| t.user_limit = Some(2)), now)
+            .create_token(
+                &token("Alpha1", 60, |t| t.user_limit = Some(2)),
+                now,
+                &common::test_actor(),
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -79,15 +83,20 @@ async fn tokens_are_created_found_listed_changed_and_deleted() {
         s.create_token(
             &token("beta2", 30, |t| t.description = Some("lobby".into())),
             now + 1,
+            &common::test_actor(),
         )
         .await
         .unwrap();
-        s.create_token(&token("GAMMA3", 90, |t| t.business_id = Some(3)), now + 2)
-            .await
-            .unwrap();
+        s.create_token(
+            &token("GAMMA3", 90, |t| t.business_id = Some(3)),
+            now + 2,
+            &common::test_actor(),
+        )
+        .await
+        .unwrap();
         // Codes are unique per business, whatever their case.
         let e = s
-            .create_token(&token("ALPHA1", 5, |_| {}), now)
+            .create_token(&token("ALPHA1", 5, |_| {}), now, &common::test_actor())
             .await
             .unwrap_err();
         assert!(matches!(e, StoreError::DuplicateCode { .. }), "{name}: {e}");
@@ -173,7 +182,7 @@ async fn tokens_are_created_found_listed_changed_and_deleted() {
 
         // Update in one transaction: f sees the stored token.
         let u = s
-            .update_token("ALPHA1", now + 10, |cur| {
+            .update_token("ALPHA1", now + 10, &common::test_actor(), |cur| {
                 let mut t = token(&cur.access_code, cur.minutes_included + 15, |_| {});
                 t.updated_by = Some("test".into());
                 Ok::<_, StoreError>(TokenUpdate {
@@ -189,7 +198,7 @@ async fn tokens_are_created_found_listed_changed_and_deleted() {
             "{name}"
         );
         let e = s
-            .update_token_by_id(a.id, now, |_| {
+            .update_token_by_id(a.id, now, &common::test_actor(), |_| {
                 Ok::<_, StoreError>(TokenUpdate {
                     token: token("beta2", 1, |_| {}),
                     reset_usage: false,
@@ -201,7 +210,7 @@ async fn tokens_are_created_found_listed_changed_and_deleted() {
 
         // Delete: all named, or none.
         let r = s
-            .delete_tokens(&["beta2".into(), "nope".into()])
+            .delete_tokens(&["beta2".into(), "nope".into()], &common::test_actor())
             .await
             .unwrap();
         assert_eq!(r.unwrap_err(), ["nope"], "{name}");
@@ -210,7 +219,11 @@ async fn tokens_are_created_found_listed_changed_and_deleted() {
             3,
             "{name}"
         );
-        let gone = s.delete_tokens(&["beta2".into()]).await.unwrap().unwrap();
+        let gone = s
+            .delete_tokens(&["beta2".into()], &common::test_actor())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(codes(&gone), ["beta2"], "{name}");
         let ids: Vec<i64> = s
             .all_tokens(&filter(|_| {}), now)
@@ -220,7 +233,12 @@ async fn tokens_are_created_found_listed_changed_and_deleted() {
             .map(|t| t.id)
             .collect();
         let n = s
-            .delete_matching(&filter(|f| f.business_id = Some(3)), &ids, now)
+            .delete_matching(
+                &filter(|f| f.business_id = Some(3)),
+                &ids,
+                now,
+                &common::test_actor(),
+            )
             .await
             .unwrap();
         assert_eq!(n, 1, "{name}");
@@ -231,7 +249,7 @@ async fn tokens_are_created_found_listed_changed_and_deleted() {
         );
         // Ids are never reused.
         let next = s
-            .create_token(&token("DELTA4", 5, |_| {}), now)
+            .create_token(&token("DELTA4", 5, |_| {}), now, &common::test_actor())
             .await
             .unwrap();
         assert!(next.id > gone[0].id && next.id > a.id, "{name}");
@@ -243,7 +261,7 @@ async fn tokens_are_created_found_listed_changed_and_deleted() {
 async fn generate_and_import_are_all_or_none() {
     for (name, s, _keep) in backends().await {
         let now = 1_800_000_000;
-        s.create_token(&token("TAKEN1", 5, |_| {}), now)
+        s.create_token(&token("TAKEN1", 5, |_| {}), now, &common::test_actor())
             .await
             .unwrap();
         // A taken code is drawn again.
@@ -256,6 +274,7 @@ async fn generate_and_import_are_all_or_none() {
                 5,
                 || draws.pop().unwrap().to_string(),
                 |_| {},
+                &common::test_actor(),
             )
             .await
             .unwrap();
@@ -269,6 +288,7 @@ async fn generate_and_import_are_all_or_none() {
                 3,
                 || "TAKEN1".to_string(),
                 |_| {},
+                &common::test_actor(),
             )
             .await;
         assert!(e.is_err(), "{name}");
@@ -284,7 +304,10 @@ async fn generate_and_import_are_all_or_none() {
             ..Default::default()
         };
         let rows = vec![row("IMP1"), row("taken1"), row("IMP2")];
-        let r = s.import_tokens(&rows, now, false, false).await.unwrap();
+        let r = s
+            .import_tokens(&rows, now, false, false, &common::test_actor())
+            .await
+            .unwrap();
         let bad = r.unwrap_err();
         assert_eq!(bad.len(), 1, "{name}");
         assert_eq!(bad[0].0, 1, "{name}");
@@ -295,7 +318,7 @@ async fn generate_and_import_are_all_or_none() {
             "{name}: none imported"
         );
         let done = s
-            .import_tokens(&rows, now, true, true)
+            .import_tokens(&rows, now, true, true, &common::test_actor())
             .await
             .unwrap()
             .unwrap();
@@ -306,7 +329,7 @@ async fn generate_and_import_are_all_or_none() {
             "{name}: dry"
         );
         let done = s
-            .import_tokens(&rows, now, false, true)
+            .import_tokens(&rows, now, false, true, &common::test_actor())
             .await
             .unwrap()
             .unwrap();
@@ -326,7 +349,7 @@ async fn api_keys_are_created_checked_and_revoked_with_their_children() {
     for (name, s, _keep) in backends().await {
         let now = 1_800_000_000;
         let (key, k) = s
-            .create_api_key("booking", &["*"], "cli:test", now)
+            .create_api_key("booking", &["*"], "cli:test", now, &common::test_actor())
             .await
             .unwrap();
         assert!(key.starts_with("rgk_"), "{name}");
@@ -336,12 +359,18 @@ async fn api_keys_are_created_checked_and_revoked_with_their_children() {
             "{name}"
         );
         let e = s
-            .create_api_key("booking", &["*"], "cli:test", now)
+            .create_api_key("booking", &["*"], "cli:test", now, &common::test_actor())
             .await
             .unwrap_err();
         assert!(matches!(e, StoreError::Conflict(_)), "{name}: {e}");
         let (_, child) = s
-            .create_api_key("child", &["AccessToken-List"], "booking", now + 1)
+            .create_api_key(
+                "child",
+                &["AccessToken-List"],
+                "booking",
+                now + 1,
+                &common::test_actor(),
+            )
             .await
             .unwrap();
         let found = s
@@ -362,7 +391,10 @@ async fn api_keys_are_created_checked_and_revoked_with_their_children() {
             Some(now + 100),
             "{name}: LastUsed stamped"
         );
-        let (revoked, with_it) = s.revoke_api_key("booking", now + 200).await.unwrap();
+        let (revoked, with_it) = s
+            .revoke_api_key("booking", now + 200, &common::test_actor())
+            .await
+            .unwrap();
         assert_eq!(revoked.revoked_on, Some(now + 200), "{name}");
         assert_eq!(
             with_it.iter().map(|c| c.id).collect::<Vec<_>>(),
@@ -379,7 +411,7 @@ async fn api_keys_are_created_checked_and_revoked_with_their_children() {
             "{name}"
         );
         // The name is free again.
-        s.create_api_key("booking", &["*"], "cli:test", now)
+        s.create_api_key("booking", &["*"], "cli:test", now, &common::test_actor())
             .await
             .unwrap();
         s.close().await;
@@ -449,23 +481,34 @@ async fn a_database_is_copied_whole_between_backends() {
         src.create_token(
             &token(&format!("COPY{i:02}"), 60, |t| t.user_limit = Some(2)),
             now,
+            &common::test_actor(),
         )
         .await
         .unwrap();
     }
     // A deleted code: its id is never given again, on the copy either.
     let gone = src
-        .create_token(&token("GONE", 5, |_| {}), now)
+        .create_token(&token("GONE", 5, |_| {}), now, &common::test_actor())
         .await
         .unwrap();
-    src.delete_token(gone.id).await.unwrap();
+    src.delete_token(gone.id, &common::test_actor())
+        .await
+        .unwrap();
     let (key, _) = src
-        .create_api_key("booking", &["*"], "cli:t", now)
+        .create_api_key("booking", &["*"], "cli:t", now, &common::test_actor())
         .await
         .unwrap();
-    src.revoke_api_key("booking", now + 1).await.unwrap();
+    src.revoke_api_key("booking", now + 1, &common::test_actor())
+        .await
+        .unwrap();
     let (key2, _) = src
-        .create_api_key("booking", &["AccessToken-List"], "cli:t", now + 2)
+        .create_api_key(
+            "booking",
+            &["AccessToken-List"],
+            "cli:t",
+            now + 2,
+            &common::test_actor(),
+        )
         .await
         .unwrap();
     // Sessions, through the real writer.
@@ -538,7 +581,7 @@ async fn a_database_is_copied_whole_between_backends() {
             "still works"
         );
         let next = st
-            .create_token(&token("AFTER", 5, |_| {}), now)
+            .create_token(&token("AFTER", 5, |_| {}), now, &common::test_actor())
             .await
             .unwrap();
         assert!(next.id > gone.id, "{} after {}", next.id, gone.id);

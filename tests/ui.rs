@@ -31,6 +31,7 @@ async fn ui_server(b: Backend) -> common::TestServer {
                 },
                 "test",
                 chrono::Utc::now().timestamp(),
+                &common::test_actor(),
             )
             .await
             .unwrap();
@@ -156,7 +157,7 @@ async fn operators_sign_in_and_see_what_their_role_and_businesses_allow(b: Backe
     let boss_page = page(addr, "GET", "/sessions", Some(&boss), &[], None).await;
     assert_eq!(boss_page.status, 200);
     s.store
-        .set_operator_password("boss", &hash_password("another long one").unwrap())
+        .set_operator_password("boss", &hash_password("another long one").unwrap(), &common::test_actor())
         .await
         .unwrap();
     let r = page(addr, "GET", "/sessions", Some(&boss), &[], None).await;

@@ -36,6 +36,7 @@ async fn a_desk_operator_signs_in_and_finds_a_code() {
                 },
                 "test",
                 chrono::Utc::now().timestamp(),
+                &common::test_actor(),
             )
             .await
             .unwrap();
@@ -76,7 +77,7 @@ async fn a_desk_operator_signs_in_and_finds_a_code() {
                 .await
                 .unwrap();
             find(&c, "button[type=submit]").await.click().await.unwrap();
-            assert_eq!(browser::text(&c, "h1").await, "Codes");
+            browser::wait_text(&c, "h1", "Codes").await;
             browser::fits_and_touchable(&c).await;
             browser::shot(&c, &shots, "2-codes").await;
             // Search by part of the description.
@@ -87,7 +88,7 @@ async fn a_desk_operator_signs_in_and_finds_a_code() {
             assert_eq!(rows.len(), 1);
             browser::shot(&c, &shots, "3-search").await;
             find(&c, "td.code a").await.click().await.unwrap();
-            assert!(browser::text(&c, "h1").await.contains("ROOM12-AB"));
+            browser::wait_text(&c, "h1 .code", "ROOM12-AB").await;
             assert!(browser::text(&c, "dl.facts").await.contains("1 day"));
             browser::fits_and_touchable(&c).await;
             browser::shot(&c, &shots, "4-code").await;

@@ -539,6 +539,11 @@ fn actor(k: &ApiKey) -> String {
     k.name.clone()
 }
 
+/// Who a key's changes are recorded as in the audit log.
+fn audit_actor(k: &ApiKey) -> crate::store::audit::Actor {
+    crate::store::audit::Actor(format!("api:{}", k.name))
+}
+
 /// The NAS identity of the IronWifi connector for throttling and places.
 fn connector_nas(k: &ApiKey) -> String {
     format!("api:{}", k.name)
@@ -580,7 +585,10 @@ async fn create(
         }
     };
     token.updated_by = Some(actor(&key));
-    let t = s.store.create_token(&token, now()).await?;
+    let t = s
+        .store
+        .create_token(&token, now(), &audit_actor(&key))
+        .await?;
     tracing::info!(key = %key.name, id = t.id, "HTTP API: token created");
     Ok(written(
         &with_warnings("AccessToken was successfully created.", &t, &s.config),
@@ -619,7 +627,7 @@ async fn replace(
     let mut before = None;
     let t = s
         .store
-        .update_token_by_id(id, now(), |cur| {
+        .update_token_by_id(id, now(), &audit_actor(&key), |cur| {
             before = Some(cur.clone());
             Ok::<_, StoreError>(TokenUpdate {
                 token,
@@ -655,7 +663,7 @@ async fn remove(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no access token with Id {id}")))?;
     let sessions = s.store.running_sessions(&[id]).await?;
-    if !s.store.delete_token(id).await? {
+    if !s.store.delete_token(id, &audit_actor(&key)).await? {
         return Err(ApiError::NotFound(format!("no access token with Id {id}")));
     }
     tracing::info!(key = %key.name, id, "HTTP API: token deleted");
@@ -799,7 +807,13 @@ async fn create_key(
     }
     let created = s
         .store
-        .create_api_key(&name, &roles, &actor(&creator), now())
+        .create_api_key(
+            &name,
+            &roles,
+            &actor(&creator),
+            now(),
+            &audit_actor(&creator),
+        )
         .await;
     let (key, k) = match created {
         Err(StoreError::Conflict(m)) => {

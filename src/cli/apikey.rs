@@ -114,7 +114,13 @@ async fn run_on(store: &Store, cmd: ApiKeyCommand, config: &Config) -> Result<()
                 }
             }
             let (key, k) = store
-                .create_api_key(name, &roles, &super::token::whoami(), now)
+                .create_api_key(
+                    name,
+                    &roles,
+                    &super::token::whoami(),
+                    now,
+                    &super::token::cli_actor(),
+                )
                 .await?;
             match a.format {
                 Format::Json => print_json(&json(&k, Some(&key))),
@@ -201,7 +207,9 @@ async fn run_on(store: &Store, cmd: ApiKeyCommand, config: &Config) -> Result<()
             }
         }
         ApiKeyCommand::Revoke { name } => {
-            let (k, with_it) = store.revoke_api_key(&name, now).await?;
+            let (k, with_it) = store
+                .revoke_api_key(&name, now, &super::token::cli_actor())
+                .await?;
             println!("revoked API key {:?} ({})", k.name, k.display);
             for c in with_it {
                 println!(

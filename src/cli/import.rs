@@ -36,7 +36,13 @@ pub async fn run(store: &Store, a: ImportArgs, tz: Tz) -> Result<(), CliError> {
     if bad.is_empty() || !rows.is_empty() {
         let checking_only = a.dry_run || !bad.is_empty();
         match store
-            .import_tokens(&rows, now(), checking_only, a.skip_existing)
+            .import_tokens(
+                &rows,
+                now(),
+                checking_only,
+                a.skip_existing,
+                &crate::store::audit::Actor(super::token::whoami()),
+            )
             .await?
         {
             Ok(_) if !bad.is_empty() => {}

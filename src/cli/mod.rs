@@ -1,6 +1,7 @@
 //! The `radgate` command line: one file per command group.
 
 mod apikey;
+mod audit;
 mod db;
 mod filter;
 mod import;
@@ -88,6 +89,12 @@ pub enum Command {
         after_help = "Examples:\n  printf '%s\\n' 'a long passphrase' | radgate operator add anna --role desk --password-stdin\n  radgate operator list\n  radgate operator remove anna"
     )]
     Operator(operator::OperatorCommand),
+    /// The audit log: every change made through the CLI, the API or the web UI.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  radgate audit list --since 2025-07-01\n  radgate audit list --target WELCOME1 --format json"
+    )]
+    Audit(audit::AuditCommand),
     /// The database as a whole: copy it to another (SQLite or PostgreSQL).
     #[command(
         subcommand,
@@ -314,6 +321,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Session(cmd) => session::run(cmd, &config).await,
         Command::Apikey(cmd) => apikey::run(cmd, &config).await,
         Command::Operator(cmd) => operator::run(cmd, &config).await,
+        Command::Audit(cmd) => audit::run(cmd, &config).await,
         Command::Db(cmd) => db::run(cmd, &config).await,
         Command::Portal(cmd) => portal::run(cmd, &config),
         Command::Completions { .. } | Command::Man { .. } => Ok(()),

@@ -157,7 +157,12 @@ async fn run_on(
                 password_hash: hashed.unwrap_or_default(),
             };
             let o = store
-                .create_operator(&new, &super::token::whoami(), now)
+                .create_operator(
+                    &new,
+                    &super::token::whoami(),
+                    now,
+                    &super::token::cli_actor(),
+                )
                 .await?;
             match a.format {
                 Format::Json => print_json(&json(&o)),
@@ -239,7 +244,10 @@ async fn run_on(
             }
         }
         OperatorCommand::Remove { name } => {
-            if store.remove_operator(name.trim()).await? {
+            if store
+                .remove_operator(name.trim(), &super::token::cli_actor())
+                .await?
+            {
                 println!("operator {:?} removed; their sign-ins ended", name.trim());
                 Ok(())
             } else {
@@ -248,7 +256,11 @@ async fn run_on(
         }
         OperatorCommand::Passwd { name, .. } => {
             if store
-                .set_operator_password(name.trim(), &hashed.unwrap_or_default())
+                .set_operator_password(
+                    name.trim(),
+                    &hashed.unwrap_or_default(),
+                    &super::token::cli_actor(),
+                )
                 .await?
             {
                 println!(

@@ -395,7 +395,7 @@ async fn run_on(store: &Store, cmd: TokenCommand, config: &Config) -> Result<(),
                 .validate(tz, 0)
                 .map_err(|e| field_errors(&e))?;
             new.updated_by = Some(whoami());
-            let t = store.create_token(&new, now()).await?;
+            let t = store.create_token(&new, now(), &cli_actor()).await?;
             print_tokens(std::slice::from_ref(&t), a.format, tz, true)?;
             warn_unusable(t.minutes_included, t.valid_to, tz);
             Ok(())
@@ -577,7 +577,15 @@ async fn generate(store: &Store, a: GenerateArgs, tz: chrono_tz::Tz) -> Result<(
     };
     let mut bar = Progress::new("generating codes", count);
     let res = store
-        .generate_tokens(&template, count, now(), 1000, next_code, |n| bar.set(n))
+        .generate_tokens(
+            &template,
+            count,
+            now(),
+            1000,
+            next_code,
+            |n| bar.set(n),
+            &cli_actor(),
+        )
         .await;
     bar.finish();
     let tokens = res.map_err(|e| match e {
@@ -690,7 +698,7 @@ async fn update(store: &Store, a: UpdateArgs, config: &Config) -> Result<(), Cli
     }
     let mut before: Option<AccessToken> = None;
     let t = store
-        .update_token(&a.code_or_id, now(), |cur| {
+        .update_token(&a.code_or_id, now(), &cli_actor(), |cur| {
             before = Some(cur.clone());
             let input = merged_input(cur, &a).map_err(|e| field_errors(&e))?;
             let mut token = input
@@ -775,7 +783,7 @@ async fn delete(store: &Store, a: DeleteArgs, config: &Config) -> Result<(), Cli
             }
         }
         let sessions = store.running_sessions(&ids).await?;
-        return match store.delete_tokens(&a.codes).await? {
+        return match store.delete_tokens(&a.codes, &cli_actor()).await? {
             Ok(deleted) => {
                 for t in &deleted {
                     println!("deleted token {} ({})", t.id, t.access_code);
@@ -832,10 +840,15 @@ async fn delete(store: &Store, a: DeleteArgs, config: &Config) -> Result<(), Cli
     }
     let ids: Vec<i64> = tokens.iter().map(|t| t.id).collect();
     let sessions = store.running_sessions(&ids).await?;
-    let n = store.delete_matching(&f, &ids, now()).await?;
+    let n = store.delete_matching(&f, &ids, now(), &cli_actor()).await?;
     println!("deleted {n} token(s)");
     disconnect_sessions(config, &sessions, "token deleted").await;
     Ok(())
+}
+
+/// Who the CLI's changes are recorded as in the audit log.
+pub(super) fn cli_actor() -> crate::store::audit::Actor {
+    crate::store::audit::Actor(whoami())
 }
 
 pub(super) fn whoami() -> String {

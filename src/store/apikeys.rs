@@ -60,6 +60,11 @@ pub fn display_form(key: &str) -> String {
     format!("{KEY_PREFIX}{head}…{tail}")
 }
 
+/// An API key as the audit log shows it (never the key or its hash).
+pub fn audit_json(k: &ApiKey) -> serde_json::Value {
+    serde_json::json!({"Name": k.name, "Display": k.display, "Roles": k.roles})
+}
+
 /// LastUsed is written at most this often per key.
 pub const LAST_USED_RESOLUTION: i64 = 60;
 

@@ -6,6 +6,7 @@
 //! `policy/` and `token/`.
 
 pub mod apikeys;
+pub mod audit;
 pub mod operators;
 pub mod postgres;
 pub mod sqlite;
@@ -95,8 +96,13 @@ impl Store {
         }
     }
 
-    pub async fn create_token(&self, t: &NewToken, now: i64) -> Result<AccessToken, StoreError> {
-        each!(self, b => b.create_token(t, now).await)
+    pub async fn create_token(
+        &self,
+        t: &NewToken,
+        now: i64,
+        actor: &audit::Actor,
+    ) -> Result<AccessToken, StoreError> {
+        each!(self, b => b.create_token(t, now, actor).await)
     }
 
     pub async fn token_by_id(&self, id: i64) -> Result<Option<AccessToken>, StoreError> {
@@ -108,8 +114,8 @@ impl Store {
         each!(self, b => b.find_token(code_or_id).await)
     }
 
-    pub async fn delete_token(&self, id: i64) -> Result<bool, StoreError> {
-        each!(self, b => b.delete_token(id).await)
+    pub async fn delete_token(&self, id: i64, actor: &audit::Actor) -> Result<bool, StoreError> {
+        each!(self, b => b.delete_token(id, actor).await)
     }
 
     /// One page of tokens and the total count matching the filter.
@@ -132,6 +138,9 @@ impl Store {
 
     /// Create `count` tokens like `template` with codes from `next_code`,
     /// in one transaction (see the backends).
+    // The batch's template, size, clock, retry bound, code source, progress
+    // and author: each a caller's choice.
+    #[allow(clippy::too_many_arguments)]
     pub async fn generate_tokens(
         &self,
         template: &NewToken,
@@ -140,8 +149,9 @@ impl Store {
         max_tries: usize,
         next_code: impl FnMut() -> String,
         progress: impl FnMut(usize),
+        actor: &audit::Actor,
     ) -> Result<Vec<AccessToken>, GenerateError> {
-        each!(self, b => b.generate_tokens(template, count, now, max_tries, next_code, progress).await)
+        each!(self, b => b.generate_tokens(template, count, now, max_tries, next_code, progress, actor).await)
     }
 
     /// Change one token (by code or Id) in one transaction: `f` sees the
@@ -150,9 +160,10 @@ impl Store {
         &self,
         code_or_id: &str,
         now: i64,
+        actor: &audit::Actor,
         f: impl FnOnce(&AccessToken) -> Result<TokenUpdate, E>,
     ) -> Result<AccessToken, E> {
-        each!(self, b => b.update_token(code_or_id, now, f).await)
+        each!(self, b => b.update_token(code_or_id, now, actor, f).await)
     }
 
     /// [`Store::update_token`] for the token with this Id only (the API).
@@ -160,17 +171,19 @@ impl Store {
         &self,
         id: i64,
         now: i64,
+        actor: &audit::Actor,
         f: impl FnOnce(&AccessToken) -> Result<TokenUpdate, E>,
     ) -> Result<AccessToken, E> {
-        each!(self, b => b.update_token_by_id(id, now, f).await)
+        each!(self, b => b.update_token_by_id(id, now, actor, f).await)
     }
 
     /// Delete the tokens named by code or Id, all or none.
     pub async fn delete_tokens(
         &self,
         refs: &[String],
+        actor: &audit::Actor,
     ) -> Result<Result<Vec<AccessToken>, Vec<String>>, StoreError> {
-        each!(self, b => b.delete_tokens(refs).await)
+        each!(self, b => b.delete_tokens(refs, actor).await)
     }
 
     /// Delete those of `ids` that still match the filter; how many.
@@ -179,8 +192,9 @@ impl Store {
         f: &TokenFilter,
         ids: &[i64],
         now: i64,
+        actor: &audit::Actor,
     ) -> Result<u64, StoreError> {
-        each!(self, b => b.delete_matching(f, ids, now).await)
+        each!(self, b => b.delete_matching(f, ids, now, actor).await)
     }
 
     /// Insert imported tokens in one transaction: all or none.
@@ -190,8 +204,9 @@ impl Store {
         now: i64,
         dry_run: bool,
         skip_existing: bool,
+        actor: &audit::Actor,
     ) -> Result<Result<Imported, Vec<(usize, ImportConflict)>>, StoreError> {
-        each!(self, b => b.import_tokens(rows, now, dry_run, skip_existing).await)
+        each!(self, b => b.import_tokens(rows, now, dry_run, skip_existing, actor).await)
     }
 
     /// The running sessions of these tokens, as a Disconnect-Request names them.
@@ -227,8 +242,9 @@ impl Store {
         roles: &[&str],
         created_by: &str,
         now: i64,
+        actor: &audit::Actor,
     ) -> Result<(String, apikeys::ApiKey), StoreError> {
-        each!(self, b => b.create_api_key(name, roles, created_by, now).await)
+        each!(self, b => b.create_api_key(name, roles, created_by, now, actor).await)
     }
 
     /// API keys, newest first; revoked ones only with `all`.
@@ -241,8 +257,9 @@ impl Store {
         &self,
         name_or_id: &str,
         now: i64,
+        actor: &audit::Actor,
     ) -> Result<(apikeys::ApiKey, Vec<apikeys::ApiKey>), StoreError> {
-        each!(self, b => b.revoke_api_key(name_or_id, now).await)
+        each!(self, b => b.revoke_api_key(name_or_id, now, actor).await)
     }
 
     /// The live key whose hash matches `key`; stamps LastUsed.
@@ -262,8 +279,9 @@ impl Store {
         o: &operators::NewOperator,
         created_by: &str,
         now: i64,
+        actor: &audit::Actor,
     ) -> Result<operators::Operator, StoreError> {
-        each!(self, b => b.create_operator(o, created_by, now).await)
+        each!(self, b => b.create_operator(o, created_by, now, actor).await)
     }
 
     /// Every operator, by name.
@@ -280,13 +298,22 @@ impl Store {
     }
 
     /// Remove an operator and end their sessions: whether there was one.
-    pub async fn remove_operator(&self, name: &str) -> Result<bool, StoreError> {
-        each!(self, b => b.remove_operator(name).await)
+    pub async fn remove_operator(
+        &self,
+        name: &str,
+        actor: &audit::Actor,
+    ) -> Result<bool, StoreError> {
+        each!(self, b => b.remove_operator(name, actor).await)
     }
 
     /// A new password hash; the operator's sessions end.
-    pub async fn set_operator_password(&self, name: &str, hash: &str) -> Result<bool, StoreError> {
-        each!(self, b => b.set_operator_password(name, hash).await)
+    pub async fn set_operator_password(
+        &self,
+        name: &str,
+        hash: &str,
+        actor: &audit::Actor,
+    ) -> Result<bool, StoreError> {
+        each!(self, b => b.set_operator_password(name, hash, actor).await)
     }
 
     /// A web sign-in session (by the hash of its cookie's id).
@@ -322,6 +349,13 @@ impl Store {
         begun_before: i64,
     ) -> Result<u64, StoreError> {
         each!(self, b => b.sweep_web_sessions(idle_before, begun_before).await)
+    }
+}
+
+impl Store {
+    /// The audit log: recorded changes matching `f`, newest first.
+    pub async fn audit_log(&self, f: &audit::Filter) -> Result<Vec<audit::Record>, StoreError> {
+        each!(self, b => b.audit_log(f).await)
     }
 }
 

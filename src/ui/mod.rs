@@ -39,6 +39,7 @@ pub fn router(state: Arc<UiState>) -> Router {
         .route("/tokens/{id}", get(pages::token))
         .route("/sessions", get(pages::sessions))
         .route("/operators", get(pages::operators))
+        .route("/audit", get(pages::audit))
         .route("/ui.css", get(css))
         .layer(axum::middleware::from_fn(auth::same_origin_writes))
         .layer(axum::middleware::map_response(headers))

@@ -392,6 +392,71 @@ pub async fn operators(State(s): State<Arc<UiState>>, Signed(op): Signed) -> Res
     )
 }
 
+pub struct AuditRow {
+    at: String,
+    actor: String,
+    action: String,
+    target: String,
+    changed: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage<'a> {
+    operator: Option<&'a Operator>,
+    page: &'a str,
+    q: &'a str,
+    rows: Vec<AuditRow>,
+}
+
+/// `/audit?q=` (managers and admins): the newest 200 changes, or those
+/// whose target contains the text. An operator limited to some businesses
+/// sees only changes to those businesses' codes.
+pub async fn audit(
+    State(s): State<Arc<UiState>>,
+    Signed(op): Signed,
+    Query(q): Query<Search>,
+) -> Response {
+    if op.role < Role::Manager {
+        return message(
+            StatusCode::FORBIDDEN,
+            Some(&op),
+            "Not for your role",
+            "Only a manager or an admin may see the audit log.",
+        );
+    }
+    let tz = s.config.server.timezone;
+    let text = q.q.trim();
+    let f = crate::store::audit::Filter {
+        target: (!text.is_empty()).then(|| text.to_string()),
+        business_ids: scope(&op),
+        limit: 200,
+        ..Default::default()
+    };
+    let rows = match s.store.audit_log(&f).await {
+        Ok(v) => v
+            .iter()
+            .map(|r| AuditRow {
+                at: format_local(ts(r.at), tz),
+                actor: r.actor.clone(),
+                action: r.action.clone(),
+                target: r.target.clone(),
+                changed: crate::store::audit::what_changed(r),
+            })
+            .collect(),
+        Err(e) => return unavailable(&op, &e),
+    };
+    html(
+        StatusCode::OK,
+        &AuditPage {
+            operator: Some(&op),
+            page: "audit",
+            q: text,
+            rows,
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

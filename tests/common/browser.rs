@@ -157,15 +157,45 @@ pub async fn shot(c: &Client, dir: &std::path::Path, name: &str) {
     }
 }
 
-/// The text of the first element matching `css`, waited for.
+/// The text of the first element matching `css`, waited for (an element
+/// of a page the browser is leaving is looked up again).
 pub async fn text(c: &Client, css: &str) -> String {
-    let e = c
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no {css} on the page: {e}"));
-    e.text().await.unwrap()
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let e = c
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css} on the page: {e}"));
+        match e.text().await {
+            Ok(t) => return t,
+            Err(err) if tokio::time::Instant::now() < deadline => {
+                let _ = err;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(err) => panic!("{css}: {err}"),
+        }
+    }
+}
+
+/// Wait until the first element matching `css` reads `want` (the page a
+/// click leads to may take a moment to replace the one before).
+pub async fn wait_text(c: &Client, css: &str, want: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = match c.find(Locator::Css(css)).await {
+            Ok(e) => e.text().await.ok(),
+            Err(_) => None,
+        };
+        if seen.as_deref() == Some(want) {
+            return;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("{css} never read {want:?}; last {seen:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Wait until the page's address satisfies `f`; its address then.

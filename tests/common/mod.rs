@@ -26,6 +26,11 @@ use tokio::net::UdpSocket;
 
 pub const SECRET: &str = "testing123";
 
+/// Who the tests' own changes are recorded as in the audit log.
+pub fn test_actor() -> radgate::store::audit::Actor {
+    radgate::store::audit::Actor("test".into())
+}
+
 pub struct TestServer {
     pub dir: tempfile::TempDir,
     pub store: Store,
@@ -183,7 +188,7 @@ impl TestServer {
         f(&mut input);
         let new = input.validate(chrono_tz::UTC, 0).unwrap();
         self.store
-            .create_token(&new, chrono::Utc::now().timestamp())
+            .create_token(&new, chrono::Utc::now().timestamp(), &test_actor())
             .await
             .unwrap()
     }

@@ -3,10 +3,12 @@
 use tokio_postgres::Row;
 
 use super::{is_unique_violation, Store};
+use crate::store::apikeys::audit_json;
 use crate::store::apikeys::{
     created_by_chain, display_form, find_live, generate_key, key_hash, roles_from_column, ApiKey,
     LAST_USED_RESOLUTION,
 };
+use crate::store::audit::{Actor, Change};
 use crate::store::StoreError;
 
 const COLS: &str = "id, name, display, roles, created_on, created_by, last_used, revoked_on";
@@ -33,9 +35,11 @@ impl Store {
         roles: &[&str],
         created_by: &str,
         now: i64,
+        actor: &Actor,
     ) -> Result<(String, ApiKey), StoreError> {
         let key = generate_key(&mut rand::thread_rng());
-        let client = self.client().await?;
+        let mut client = self.client().await?;
+        let client = client.transaction().await?;
         let sql = format!(
             "INSERT INTO api_keys (name, key_hash, display, roles, created_on, created_by) \
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLS}"
@@ -54,7 +58,18 @@ impl Store {
             )
             .await;
         match r {
-            Ok(row) => Ok((key, from_row(&row)?)),
+            Ok(row) => {
+                let made = from_row(&row)?;
+                super::audit::record(
+                    &client,
+                    now,
+                    actor,
+                    &Change::other("apikey.create", &made.name, None, Some(audit_json(&made))),
+                )
+                .await?;
+                client.commit().await?;
+                Ok((key, made))
+            }
             Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!(
                 "an API key named {name:?} exists; revoke it first or choose another name"
             ))),
@@ -77,6 +92,7 @@ impl Store {
         &self,
         name_or_id: &str,
         now: i64,
+        actor: &Actor,
     ) -> Result<(ApiKey, Vec<ApiKey>), StoreError> {
         let live = self.api_keys(false).await?;
         let k = find_live(&live, name_or_id)
@@ -92,13 +108,23 @@ impl Store {
         let ids: Vec<i64> = std::iter::once(k.id)
             .chain(with_it.iter().map(|c| c.id))
             .collect();
-        let client = self.client().await?;
-        client
-            .execute(
-                "UPDATE api_keys SET revoked_on = $1 WHERE id = ANY($2) AND revoked_on IS NULL",
-                &[&now, &ids],
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "UPDATE api_keys SET revoked_on = $1 WHERE id = ANY($2) AND revoked_on IS NULL",
+            &[&now, &ids],
+        )
+        .await?;
+        for r in std::iter::once(&k).chain(with_it.iter()) {
+            super::audit::record(
+                &tx,
+                now,
+                actor,
+                &Change::other("apikey.revoke", &r.name, Some(audit_json(r)), None),
             )
             .await?;
+        }
+        tx.commit().await?;
         Ok((
             ApiKey {
                 revoked_on: Some(now),

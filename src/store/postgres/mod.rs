@@ -10,11 +10,13 @@
 
 mod accounting;
 mod apikeys;
+mod audit;
 mod copy;
 mod operators;
 mod sessions;
 pub mod writer;
 
+use crate::store::audit::{Actor, Change};
 use std::time::Duration;
 
 use deadpool_postgres::GenericClient;
@@ -35,6 +37,7 @@ use crate::token::{AccessToken, CmpOp, FilterValue, NewToken, TokenField, TokenF
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_init.sql"),
     include_str!("../../../migrations/postgres/0002_operators.sql"),
+    include_str!("../../../migrations/postgres/0003_audit_log.sql"),
 ];
 
 /// Connections the CLI and the API may hold at once, per process.
@@ -173,13 +176,28 @@ impl Store {
         self.pool.close();
     }
 
-    pub async fn create_token(&self, t: &NewToken, now: i64) -> Result<AccessToken, StoreError> {
-        let client = self.client().await?;
-        let id = insert_token(&client, t, now).await?;
-        drop(client);
-        self.token_by_id(id)
+    pub async fn create_token(
+        &self,
+        t: &NewToken,
+        now: i64,
+        actor: &Actor,
+    ) -> Result<AccessToken, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let id = insert_token(&tx, t, now).await?;
+        let tok = tokens_by_ids(&tx, &[id])
             .await?
-            .ok_or_else(|| StoreError::NotFound(id.to_string()))
+            .pop()
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        audit::record(
+            &tx,
+            now,
+            actor,
+            &Change::token("token.create", None, Some(&tok)),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(tok)
     }
 
     pub async fn token_by_id(&self, id: i64) -> Result<Option<AccessToken>, StoreError> {
@@ -195,12 +213,23 @@ impl Store {
         find_in(&client, code_or_id, false).await
     }
 
-    pub async fn delete_token(&self, id: i64) -> Result<bool, StoreError> {
-        let client = self.client().await?;
-        let n = client
-            .execute("DELETE FROM access_tokens WHERE id = $1", &[&id])
+    pub async fn delete_token(&self, id: i64, actor: &Actor) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let Some(before) = tokens_by_ids_locked(&tx, &[id]).await?.pop() else {
+            return Ok(false);
+        };
+        tx.execute("DELETE FROM access_tokens WHERE id = $1", &[&id])
             .await?;
-        Ok(n > 0)
+        audit::record(
+            &tx,
+            chrono::Utc::now().timestamp(),
+            actor,
+            &Change::token("token.delete", Some(&before), None),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// One page of tokens and the total count matching the filter.
@@ -253,6 +282,9 @@ impl Store {
     /// exists is replaced by the next one (each insert under a savepoint,
     /// so that a clash does not abort the transaction); after `max_tries`
     /// clashes in a row the batch fails.
+    // The batch's template, size, clock, retry bound, code source, progress
+    // and author: each a caller's choice.
+    #[allow(clippy::too_many_arguments)]
     pub async fn generate_tokens(
         &self,
         template: &NewToken,
@@ -261,6 +293,7 @@ impl Store {
         max_tries: usize,
         mut next_code: impl FnMut() -> String,
         mut progress: impl FnMut(usize),
+        actor: &Actor,
     ) -> Result<Vec<AccessToken>, GenerateError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(StoreError::from)?;
@@ -296,6 +329,11 @@ impl Store {
             progress(i + 1);
         }
         let tokens = tokens_by_ids(&tx, &ids).await?;
+        let list: Vec<(i64, String)> = tokens
+            .iter()
+            .map(|t| (t.id, t.access_code.clone()))
+            .collect();
+        audit::record(&tx, now, actor, &Change::tokens("token.generate", &list)).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(tokens)
     }
@@ -307,9 +345,11 @@ impl Store {
         &self,
         code_or_id: &str,
         now: i64,
+        actor: &Actor,
         f: impl FnOnce(&AccessToken) -> Result<TokenUpdate, E>,
     ) -> Result<AccessToken, E> {
-        self.update_token_ref(Some(code_or_id), None, now, f).await
+        self.update_token_ref(Some(code_or_id), None, now, actor, f)
+            .await
     }
 
     /// [`Store::update_token`] for the token with this Id only (the API).
@@ -317,9 +357,10 @@ impl Store {
         &self,
         id: i64,
         now: i64,
+        actor: &Actor,
         f: impl FnOnce(&AccessToken) -> Result<TokenUpdate, E>,
     ) -> Result<AccessToken, E> {
-        self.update_token_ref(None, Some(id), now, f).await
+        self.update_token_ref(None, Some(id), now, actor, f).await
     }
 
     async fn update_token_ref<E: From<StoreError>>(
@@ -327,6 +368,7 @@ impl Store {
         code_or_id: Option<&str>,
         id: Option<i64>,
         now: i64,
+        actor: &Actor,
         f: impl FnOnce(&AccessToken) -> Result<TokenUpdate, E>,
     ) -> Result<AccessToken, E> {
         let mut client = self.client().await?;
@@ -390,6 +432,13 @@ impl Store {
             .await?
             .pop()
             .ok_or_else(|| StoreError::NotFound(cur.id.to_string()))?;
+        audit::record(
+            &tx,
+            now,
+            actor,
+            &Change::token("token.update", Some(&cur), Some(&token)),
+        )
+        .await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(token)
     }
@@ -400,6 +449,7 @@ impl Store {
     pub async fn delete_tokens(
         &self,
         refs: &[String],
+        actor: &Actor,
     ) -> Result<Result<Vec<AccessToken>, Vec<String>>, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
@@ -423,6 +473,16 @@ impl Store {
         let ids: Vec<i64> = found.iter().map(|t| t.id).collect();
         tx.execute("DELETE FROM access_tokens WHERE id = ANY($1)", &[&ids])
             .await?;
+        let now = chrono::Utc::now().timestamp();
+        for t in &found {
+            audit::record(
+                &tx,
+                now,
+                actor,
+                &Change::token("token.delete", Some(t), None),
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(Ok(found))
     }
@@ -434,17 +494,31 @@ impl Store {
         f: &TokenFilter,
         ids: &[i64],
         now: i64,
+        actor: &Actor,
     ) -> Result<u64, StoreError> {
-        let client = self.client().await?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
         let (wh, binds) = where_sql(f, now);
         let sql = format!(
-            "DELETE FROM access_tokens WHERE id = ANY(${}) AND {wh}",
+            "DELETE FROM access_tokens WHERE id = ANY(${}) AND {wh} RETURNING {TOKEN_COLS}",
             binds.len() + 1
         );
         let ids = ids.to_vec();
         let mut p = params(&binds);
         p.push(&ids);
-        Ok(client.execute(&sql, &p).await?)
+        let gone = tx.query(&sql, &p).await?;
+        for r in &gone {
+            let t = token_from_row(r)?;
+            audit::record(
+                &tx,
+                now,
+                actor,
+                &Change::token("token.delete", Some(&t), None),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(gone.len() as u64)
     }
 
     /// Insert imported tokens in one transaction: all or none (see the
@@ -456,17 +530,20 @@ impl Store {
         now: i64,
         dry_run: bool,
         skip_existing: bool,
+        actor: &Actor,
     ) -> Result<Result<Imported, Vec<(usize, ImportConflict)>>, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let mut bad = Vec::new();
         let mut done = Imported::default();
+        let mut made = Vec::new();
         for (i, row) in rows.iter().enumerate() {
             tx.execute("SAVEPOINT one", &[]).await?;
             match insert_imported(&tx, row, now).await {
-                Ok(_) => {
+                Ok(id) => {
                     tx.execute("RELEASE SAVEPOINT one", &[]).await?;
                     done.imported += 1;
+                    made.push((id, row.token.access_code.clone()));
                 }
                 Err(Ok(conflict)) => {
                     tx.execute("ROLLBACK TO SAVEPOINT one", &[]).await?;
@@ -482,6 +559,9 @@ impl Store {
         if dry_run || !bad.is_empty() {
             tx.rollback().await?;
         } else {
+            if !made.is_empty() {
+                audit::record(&tx, now, actor, &Change::tokens("token.import", &made)).await?;
+            }
             tx.commit().await?;
         }
         Ok(if bad.is_empty() { Ok(done) } else { Err(bad) })

@@ -4,6 +4,8 @@
 use tokio_postgres::Row;
 
 use super::{is_unique_violation, Store};
+use crate::store::audit::{Actor, Change};
+use crate::store::operators::audit_json;
 use crate::store::operators::{
     businesses_from_column, businesses_to_column, NewOperator, Operator, Role,
 };
@@ -31,9 +33,11 @@ impl Store {
         o: &NewOperator,
         created_by: &str,
         now: i64,
+        actor: &Actor,
     ) -> Result<Operator, StoreError> {
-        let client = self.client().await?;
-        let r = client
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let r = tx
             .execute(
                 "INSERT INTO operators (name, role, businesses, password_hash, created_on, created_by) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
@@ -57,6 +61,16 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         }
+        let sql = format!("SELECT {COLS} FROM operators o WHERE o.name = $1");
+        let made = from_row(&tx.query_one(&sql, &[&o.name]).await?)?;
+        super::audit::record(
+            &tx,
+            now,
+            actor,
+            &Change::other("operator.add", &made.name, None, Some(audit_json(&made))),
+        )
+        .await?;
+        tx.commit().await?;
         drop(client);
         self.operator_password(&o.name)
             .await?
@@ -86,17 +100,33 @@ impl Store {
     }
 
     /// Remove an operator (and end their sessions): whether there was one.
-    pub async fn remove_operator(&self, name: &str) -> Result<bool, StoreError> {
-        let client = self.client().await?;
-        let n = client
-            .execute("DELETE FROM operators WHERE name = $1", &[&name])
-            .await?;
-        Ok(n > 0)
+    pub async fn remove_operator(&self, name: &str, actor: &Actor) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let sql = format!("DELETE FROM operators o WHERE o.name = $1 RETURNING {COLS}");
+        let Some(row) = tx.query_opt(&sql, &[&name]).await? else {
+            return Ok(false);
+        };
+        let gone = from_row(&row)?;
+        super::audit::record(
+            &tx,
+            chrono::Utc::now().timestamp(),
+            actor,
+            &Change::other("operator.remove", &gone.name, Some(audit_json(&gone)), None),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// A new password (and the operator's sessions ended): whether there
     /// was such an operator.
-    pub async fn set_operator_password(&self, name: &str, hash: &str) -> Result<bool, StoreError> {
+    pub async fn set_operator_password(
+        &self,
+        name: &str,
+        hash: &str,
+        actor: &Actor,
+    ) -> Result<bool, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let n = tx
@@ -110,6 +140,15 @@ impl Store {
             &[&name],
         )
         .await?;
+        if n > 0 {
+            super::audit::record(
+                &tx,
+                chrono::Utc::now().timestamp(),
+                actor,
+                &Change::other("operator.passwd", name, None, None),
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(n > 0)
     }

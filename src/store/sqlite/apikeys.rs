@@ -3,10 +3,12 @@
 use sqlx::Row;
 
 use super::Store;
+use crate::store::apikeys::audit_json;
 use crate::store::apikeys::{
     created_by_chain, display_form, find_live, generate_key, key_hash, roles_from_column, ApiKey,
     LAST_USED_RESOLUTION,
 };
+use crate::store::audit::{Actor, Change};
 use crate::store::StoreError;
 
 const COLS: &str = "id, name, display, roles, created_on, created_by, last_used, revoked_on";
@@ -33,8 +35,10 @@ impl Store {
         roles: &[&str],
         created_by: &str,
         now: i64,
+        actor: &Actor,
     ) -> Result<(String, ApiKey), StoreError> {
         let key = generate_key(&mut rand::thread_rng());
+        let mut tx = self.pool().begin().await?;
         let r = sqlx::query(
             "INSERT INTO api_keys (name, key_hash, display, roles, created_on, created_by) \
              VALUES (?, ?, ?, ?, ?, ?)",
@@ -45,7 +49,7 @@ impl Store {
         .bind(roles.join(","))
         .bind(now)
         .bind(created_by)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await;
         let id = match r {
             Ok(r) => r.last_insert_rowid(),
@@ -56,6 +60,16 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         };
+        let sql = format!("SELECT {COLS} FROM api_keys WHERE id = ?");
+        let made = from_row(&sqlx::query(&sql).bind(id).fetch_one(&mut *tx).await?)?;
+        super::audit::record(
+            &mut tx,
+            now,
+            actor,
+            &Change::other("apikey.create", &made.name, None, Some(audit_json(&made))),
+        )
+        .await?;
+        tx.commit().await?;
         let k = self.api_keys(true).await?.into_iter().find(|k| k.id == id);
         k.map(|k| (key, k))
             .ok_or_else(|| StoreError::NoSuchApiKey(id.to_string()))
@@ -77,6 +91,7 @@ impl Store {
         &self,
         name_or_id: &str,
         now: i64,
+        actor: &Actor,
     ) -> Result<(ApiKey, Vec<ApiKey>), StoreError> {
         let live = self.api_keys(false).await?;
         let k = find_live(&live, name_or_id)
@@ -96,6 +111,15 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+        }
+        for r in std::iter::once(&k).chain(with_it.iter()) {
+            super::audit::record(
+                &mut tx,
+                now,
+                actor,
+                &Change::other("apikey.revoke", &r.name, Some(audit_json(r)), None),
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok((

@@ -2,6 +2,7 @@
 //! connection settings shared with the writer task.
 
 mod apikeys;
+mod audit;
 mod codes;
 mod copy;
 mod operators;
@@ -11,6 +12,7 @@ mod wal;
 mod walsync;
 pub mod writer;
 
+use crate::store::audit::{Actor, Change};
 use std::str::FromStr;
 
 use sqlx::sqlite::{
@@ -45,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0007_sessions_rebuilt.sql"),
     include_str!("../../../migrations/sqlite/0008_session_ids_reused.sql"),
     include_str!("../../../migrations/sqlite/0009_operators.sql"),
+    include_str!("../../../migrations/sqlite/0010_audit_log.sql"),
 ];
 
 pub(crate) const TOKEN_COLS: &str = "id, unique_id, business_id, access_code, description, \
@@ -395,13 +398,30 @@ impl Store {
         self.pool.close().await;
     }
 
-    pub async fn create_token(&self, t: &NewToken, now: i64) -> Result<AccessToken, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        let id = insert_token(&mut conn, t, now).await?;
-        drop(conn);
-        self.token_by_id(id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(id.to_string()))
+    pub async fn create_token(
+        &self,
+        t: &NewToken,
+        now: i64,
+        actor: &Actor,
+    ) -> Result<AccessToken, StoreError> {
+        let mut conn = begin_immediate(&self.pool).await?;
+        let res = async {
+            let id = insert_token(&mut conn, t, now).await?;
+            let tok = tokens_by_ids(&mut conn, &[id])
+                .await?
+                .pop()
+                .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+            audit::record(
+                &mut conn,
+                now,
+                actor,
+                &Change::token("token.create", None, Some(&tok)),
+            )
+            .await?;
+            Ok(tok)
+        }
+        .await;
+        finish(&mut conn, res).await
     }
 
     pub async fn token_by_id(&self, id: i64) -> Result<Option<AccessToken>, StoreError> {
@@ -419,12 +439,27 @@ impl Store {
         find_in(&mut conn, code_or_id).await
     }
 
-    pub async fn delete_token(&self, id: i64) -> Result<bool, StoreError> {
-        let r = sqlx::query("DELETE FROM access_tokens WHERE id = ?")
-            .bind(id)
-            .execute(&self.pool)
+    pub async fn delete_token(&self, id: i64, actor: &Actor) -> Result<bool, StoreError> {
+        let mut conn = begin_immediate(&self.pool).await?;
+        let res = async {
+            let Some(before) = tokens_by_ids(&mut conn, &[id]).await?.pop() else {
+                return Ok(false);
+            };
+            sqlx::query("DELETE FROM access_tokens WHERE id = ?")
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+            audit::record(
+                &mut conn,
+                chrono::Utc::now().timestamp(),
+                actor,
+                &Change::token("token.delete", Some(&before), None),
+            )
             .await?;
-        Ok(r.rows_affected() > 0)
+            Ok(true)
+        }
+        .await;
+        finish(&mut conn, res).await
     }
 
     /// One page of tokens and the total count matching the filter.
@@ -475,6 +510,9 @@ impl Store {
     /// exists (in the database or earlier in the batch) is replaced by the
     /// next one; after `max_tries` collisions in a row the batch fails.
     /// `progress` is called with the number created so far.
+    // The batch's template, size, clock, retry bound, code source, progress
+    // and author: each a caller's choice.
+    #[allow(clippy::too_many_arguments)]
     pub async fn generate_tokens(
         &self,
         template: &NewToken,
@@ -483,6 +521,7 @@ impl Store {
         max_tries: usize,
         mut next_code: impl FnMut() -> String,
         mut progress: impl FnMut(usize),
+        actor: &Actor,
     ) -> Result<Vec<AccessToken>, GenerateError> {
         let mut conn = begin_immediate(&self.pool).await?;
         let res = async {
@@ -508,7 +547,17 @@ impl Store {
                 }
                 progress(i + 1);
             }
-            Ok(tokens_by_ids(&mut conn, &ids).await?)
+            let made = tokens_by_ids(&mut conn, &ids).await?;
+            let list: Vec<(i64, String)> =
+                made.iter().map(|t| (t.id, t.access_code.clone())).collect();
+            audit::record(
+                &mut conn,
+                now,
+                actor,
+                &Change::tokens("token.generate", &list),
+            )
+            .await?;
+            Ok(made)
         }
         .await;
         finish(&mut conn, res).await
@@ -520,9 +569,10 @@ impl Store {
         &self,
         code_or_id: &str,
         now: i64,
+        actor: &Actor,
         f: impl FnOnce(&AccessToken) -> Result<TokenUpdate, E>,
     ) -> Result<AccessToken, E> {
-        self.update_token_ref(TokenRef::CodeOrId(code_or_id), now, f)
+        self.update_token_ref(TokenRef::CodeOrId(code_or_id), now, actor, f)
             .await
     }
 
@@ -531,15 +581,17 @@ impl Store {
         &self,
         id: i64,
         now: i64,
+        actor: &Actor,
         f: impl FnOnce(&AccessToken) -> Result<TokenUpdate, E>,
     ) -> Result<AccessToken, E> {
-        self.update_token_ref(TokenRef::Id(id), now, f).await
+        self.update_token_ref(TokenRef::Id(id), now, actor, f).await
     }
 
     async fn update_token_ref<E: From<StoreError>>(
         &self,
         r: TokenRef<'_>,
         now: i64,
+        actor: &Actor,
         f: impl FnOnce(&AccessToken) -> Result<TokenUpdate, E>,
     ) -> Result<AccessToken, E> {
         let code_or_id = match r {
@@ -601,9 +653,18 @@ impl Store {
                 }
                 Err(e) => return Err(StoreError::from(e).into()),
             }
-            let mut v = tokens_by_ids(&mut conn, &[cur.id]).await?;
-            v.pop()
-                .ok_or_else(|| StoreError::NotFound(code_or_id.into()).into())
+            let new = tokens_by_ids(&mut conn, &[cur.id])
+                .await?
+                .pop()
+                .ok_or_else(|| StoreError::NotFound(code_or_id.into()))?;
+            audit::record(
+                &mut conn,
+                now,
+                actor,
+                &Change::token("token.update", Some(&cur), Some(&new)),
+            )
+            .await?;
+            Ok(new)
         }
         .await;
         finish(&mut conn, res).await
@@ -615,6 +676,7 @@ impl Store {
     pub async fn delete_tokens(
         &self,
         refs: &[String],
+        actor: &Actor,
     ) -> Result<Result<Vec<AccessToken>, Vec<String>>, StoreError> {
         let mut conn = begin_immediate(&self.pool).await?;
         let res = async {
@@ -634,11 +696,19 @@ impl Store {
             if !missing.is_empty() {
                 return Ok(Err(missing));
             }
+            let now = chrono::Utc::now().timestamp();
             for t in &found {
                 sqlx::query("DELETE FROM access_tokens WHERE id = ?")
                     .bind(t.id)
                     .execute(&mut *conn)
                     .await?;
+                audit::record(
+                    &mut conn,
+                    now,
+                    actor,
+                    &Change::token("token.delete", Some(t), None),
+                )
+                .await?;
             }
             Ok(Ok(found))
         }
@@ -659,6 +729,7 @@ impl Store {
         f: &TokenFilter,
         ids: &[i64],
         now: i64,
+        actor: &Actor,
     ) -> Result<u64, StoreError> {
         let (wh, binds) = where_sql(f, now);
         let mut conn = begin_immediate(&self.pool).await?;
@@ -666,15 +737,33 @@ impl Store {
             let mut deleted = 0;
             for chunk in ids.chunks(500) {
                 let marks = vec!["?"; chunk.len()].join(", ");
-                let sql = format!("DELETE FROM access_tokens WHERE id IN ({marks}) AND {wh}");
-                let mut q = sqlx::query(&sql);
+                let select = format!(
+                    "SELECT {TOKEN_COLS} FROM access_tokens WHERE id IN ({marks}) AND {wh}"
+                );
+                let mut q = sqlx::query(&select);
                 for id in chunk {
                     q = q.bind(*id);
                 }
-                deleted += bind_all(q, &binds)
-                    .execute(&mut *conn)
+                let going: Vec<AccessToken> = bind_all(q, &binds)
+                    .fetch_all(&mut *conn)
                     .await?
-                    .rows_affected();
+                    .iter()
+                    .map(token_from_row)
+                    .collect::<Result<_, _>>()?;
+                for t in &going {
+                    sqlx::query("DELETE FROM access_tokens WHERE id = ?")
+                        .bind(t.id)
+                        .execute(&mut *conn)
+                        .await?;
+                    audit::record(
+                        &mut conn,
+                        now,
+                        actor,
+                        &Change::token("token.delete", Some(t), None),
+                    )
+                    .await?;
+                    deleted += 1;
+                }
             }
             Ok(deleted)
         }
@@ -692,18 +781,32 @@ impl Store {
         now: i64,
         dry_run: bool,
         skip_existing: bool,
+        actor: &Actor,
     ) -> Result<Result<Imported, Vec<(usize, ImportConflict)>>, StoreError> {
         let mut conn = begin_immediate(&self.pool).await?;
         let res = async {
             let mut bad = Vec::new();
             let mut done = Imported::default();
+            let mut made = Vec::new();
             for (i, row) in rows.iter().enumerate() {
                 match insert_imported(&mut conn, row, now).await {
-                    Ok(_) => done.imported += 1,
+                    Ok(id) => {
+                        done.imported += 1;
+                        made.push((id, row.token.access_code.clone()));
+                    }
                     Err(Ok(_)) if skip_existing => done.skipped += 1,
                     Err(Ok(conflict)) => bad.push((i, conflict)),
                     Err(Err(e)) => return Err(e),
                 }
+            }
+            if bad.is_empty() && !made.is_empty() {
+                audit::record(
+                    &mut conn,
+                    now,
+                    actor,
+                    &Change::tokens("token.import", &made),
+                )
+                .await?;
             }
             Ok(if bad.is_empty() { Ok(done) } else { Err(bad) })
         }

@@ -3,6 +3,8 @@
 use sqlx::Row;
 
 use super::Store;
+use crate::store::audit::{Actor, Change};
+use crate::store::operators::audit_json;
 use crate::store::operators::{
     businesses_from_column, businesses_to_column, NewOperator, Operator, Role,
 };
@@ -30,7 +32,9 @@ impl Store {
         o: &NewOperator,
         created_by: &str,
         now: i64,
+        actor: &Actor,
     ) -> Result<Operator, StoreError> {
+        let mut tx = self.pool().begin().await?;
         let r = sqlx::query(
             "INSERT INTO operators (name, role, businesses, password_hash, created_on, created_by) \
              VALUES (?, ?, ?, ?, ?, ?)",
@@ -41,7 +45,7 @@ impl Store {
         .bind(&o.password_hash)
         .bind(now)
         .bind(created_by)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await;
         match r {
             Ok(_) => {}
@@ -53,6 +57,16 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         }
+        let sql = format!("SELECT {COLS} FROM operators o WHERE o.name = ?");
+        let made = from_row(&sqlx::query(&sql).bind(&o.name).fetch_one(&mut *tx).await?)?;
+        super::audit::record(
+            &mut tx,
+            now,
+            actor,
+            &Change::other("operator.add", &made.name, None, Some(audit_json(&made))),
+        )
+        .await?;
+        tx.commit().await?;
         self.operator_password(&o.name)
             .await?
             .map(|(op, _)| op)
@@ -83,17 +97,40 @@ impl Store {
     }
 
     /// Remove an operator (and end their sessions): whether there was one.
-    pub async fn remove_operator(&self, name: &str) -> Result<bool, StoreError> {
-        let r = sqlx::query("DELETE FROM operators WHERE name = ?")
+    pub async fn remove_operator(&self, name: &str, actor: &Actor) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let sql = format!("SELECT {COLS} FROM operators o WHERE o.name = ?");
+        let Some(row) = sqlx::query(&sql)
             .bind(name)
-            .execute(self.pool())
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(false);
+        };
+        let gone = from_row(&row)?;
+        sqlx::query("DELETE FROM operators WHERE id = ?")
+            .bind(gone.id)
+            .execute(&mut *tx)
             .await?;
-        Ok(r.rows_affected() > 0)
+        super::audit::record(
+            &mut tx,
+            chrono::Utc::now().timestamp(),
+            actor,
+            &Change::other("operator.remove", &gone.name, Some(audit_json(&gone)), None),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// A new password (and the operator's sessions ended): whether there
     /// was such an operator.
-    pub async fn set_operator_password(&self, name: &str, hash: &str) -> Result<bool, StoreError> {
+    pub async fn set_operator_password(
+        &self,
+        name: &str,
+        hash: &str,
+        actor: &Actor,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool().begin().await?;
         let r = sqlx::query("UPDATE operators SET password_hash = ? WHERE name = ?")
             .bind(hash)
@@ -106,6 +143,15 @@ impl Store {
         .bind(name)
         .execute(&mut *tx)
         .await?;
+        if r.rows_affected() > 0 {
+            super::audit::record(
+                &mut tx,
+                chrono::Utc::now().timestamp(),
+                actor,
+                &Change::other("operator.passwd", name, None, None),
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(r.rows_affected() > 0)
     }
