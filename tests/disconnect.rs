@@ -339,3 +339,74 @@ async fn a_stop_that_uses_the_last_minute_disconnects_the_others_only(b: Backend
     s.shutdown().await;
 }
 }
+
+/// Revoking a code at the front desk (web UI) disconnects its running
+/// sessions, as a change through the API does.
+#[tokio::test]
+async fn revoking_a_code_at_the_front_desk_disconnects_its_guests() {
+    use common::http::{page, session_cookie};
+    use radgate::store::operators::{hash_password, NewOperator, Role};
+    let nas = FakeNas::start().await;
+    let port = nas.port();
+    let s = TestServer::start_with(|c| {
+        c.clients[0].coa_port = Some(port);
+        c.api.listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let t = s.token("ROOM12", 600, |_| {}).await;
+    s.store
+        .create_operator(
+            &NewOperator {
+                name: "desk".into(),
+                role: Role::Desk,
+                businesses: vec![],
+                password_hash: hash_password("correct horse battery").unwrap(),
+            },
+            "test",
+            0,
+            &common::test_actor(),
+        )
+        .await
+        .unwrap();
+    let acct = Client::new(s.acct_addr).await;
+    acct.acct(
+        1,
+        &pkt(
+            START,
+            "ROOM12",
+            "r-1",
+            Some(0),
+            "02:00:00:00:00:0c",
+            [10, 5, 50, 12],
+        ),
+    )
+    .await;
+    s.flush().await;
+    let addr = s.api_addr.unwrap();
+    let r = page(
+        addr,
+        "POST",
+        "/login",
+        None,
+        &[],
+        Some(&[("username", "desk"), ("password", "correct horse battery")]),
+    )
+    .await;
+    let cookie = session_cookie(&r).unwrap();
+    let r = page(
+        addr,
+        "POST",
+        &format!("/tokens/{}/revoke", t.id),
+        Some(&cookie),
+        &[("Sec-Fetch-Site", "same-origin")],
+        Some(&[("reason", "guest checked out")]),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let got = nas.recv().await;
+    assert_eq!(
+        got.text(codec::ATTR_ACCT_SESSION_ID).as_deref(),
+        Some("r-1")
+    );
+    nas.answer(&got, 41, None).await;
+}

@@ -299,6 +299,8 @@ async fn reset_usage_gives_a_spent_single_use_code_a_new_life(b: Backend) {
                 .validate(chrono_tz::UTC, 0)
                 .unwrap(),
                 reset_usage: true,
+                audit_action: "token.update",
+                reason: None,
             })
         })
         .await
@@ -497,6 +499,8 @@ async fn a_code_that_is_no_longer_single_use_is_not_spent(b: Backend) {
                 .validate(chrono_tz::UTC, 0)
                 .unwrap(),
                 reset_usage: false,
+                audit_action: "token.update",
+                reason: None,
             })
         })
         .await

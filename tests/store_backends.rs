@@ -188,6 +188,8 @@ async fn tokens_are_created_found_listed_changed_and_deleted() {
                 Ok::<_, StoreError>(TokenUpdate {
                     token: t,
                     reset_usage: false,
+                    audit_action: "token.update",
+                    reason: None,
                 })
             })
             .await
@@ -202,6 +204,8 @@ async fn tokens_are_created_found_listed_changed_and_deleted() {
                 Ok::<_, StoreError>(TokenUpdate {
                     token: token("beta2", 1, |_| {}),
                     reset_usage: false,
+                    audit_action: "token.update",
+                    reason: None,
                 })
             })
             .await

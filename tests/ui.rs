@@ -252,3 +252,79 @@ fn operators_are_managed_from_the_cli(b: Backend) {
     assert_eq!(list.trim(), "[]");
 }
 }
+
+both_backends! {
+/// The front desk's actions on a code: extend, revoke (a reason required),
+/// forget the bound device — each recorded as `ui:<operator>`; refused for
+/// another business's code, from another site, or without what it needs.
+#[tokio::test]
+async fn the_front_desk_extends_revokes_and_unbinds_codes(b: Backend) {
+    let s = ui_server(b).await;
+    let addr = s.api_addr.unwrap();
+    let t = s
+        .token("ROOM12", 60, |t| {
+            t.valid_to = Some("2099-01-01T00:00:00Z".into());
+            t.mac_address = Some("02:00:00:00:00:01".into());
+        })
+        .await;
+    let desk = sign_in(addr, "desk").await;
+    let same = [("Sec-Fetch-Site", "same-origin")];
+    let post = |path: String, cookie: String, form: Vec<(&'static str, &'static str)>| async move {
+        page(addr, "POST", &path, Some(&cookie), &same, Some(&form)).await
+    };
+    // The code's page offers the actions.
+    let r = page(addr, "GET", &format!("/tokens/{}", t.id), Some(&desk), &[], None).await;
+    assert!(r.text.contains(&format!("action=\"/tokens/{}/revoke\"", t.id)));
+    assert!(r.text.contains("Forget this device"));
+    // Extend: an hour more, and a day more of validity.
+    let r = post(format!("/tokens/{}/extend", t.id), desk.clone(), vec![("minutes", "60"), ("days", "1")]).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    assert_eq!(r.header("location"), Some(format!("/tokens/{}", t.id).as_str()));
+    let now = s.store.token_by_id(t.id).await.unwrap().unwrap();
+    assert_eq!(now.minutes_included, 120);
+    assert_eq!(now.valid_to, t.valid_to.map(|v| v + 86_400));
+    let r = post(format!("/tokens/{}/extend", t.id), desk.clone(), vec![("minutes", "")]).await;
+    assert_eq!(r.status, 422);
+    // Another site's form changes nothing.
+    let r = page(
+        addr,
+        "POST",
+        &format!("/tokens/{}/extend", t.id),
+        Some(&desk),
+        &[("Sec-Fetch-Site", "cross-site")],
+        Some(&[("minutes", "60")]),
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(s.store.token_by_id(t.id).await.unwrap().unwrap().minutes_included, 120);
+    // Another business's operator: not found, nothing changed.
+    let desk3 = sign_in(addr, "desk3").await;
+    let r = post(format!("/tokens/{}/revoke", t.id), desk3, vec![("reason", "test")]).await;
+    assert_eq!(r.status, 404);
+    // Forget the device.
+    let r = post(format!("/tokens/{}/unbind", t.id), desk.clone(), vec![]).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(s.store.token_by_id(t.id).await.unwrap().unwrap().mac_address, None);
+    // Revoke: a reason first.
+    let r = post(format!("/tokens/{}/revoke", t.id), desk.clone(), vec![("reason", "  ")]).await;
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("Give a reason"));
+    let r = post(format!("/tokens/{}/revoke", t.id), desk.clone(), vec![("reason", "guest left early")]).await;
+    assert_eq!(r.status, 303);
+    let gone = s.store.token_by_id(t.id).await.unwrap().unwrap();
+    assert!(gone.valid_to.unwrap() <= chrono::Utc::now().timestamp());
+    let r = page(addr, "GET", &format!("/tokens/{}", t.id), Some(&desk), &[], None).await;
+    assert!(r.text.contains(">expired</span>"), "{}", r.text);
+    // All in the audit log, as the operator.
+    let log = s
+        .store
+        .audit_log(&radgate::store::audit::Filter { actor: Some("ui:desk".into()), limit: 10, ..Default::default() })
+        .await
+        .unwrap();
+    let actions: Vec<&str> = log.iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(actions, ["token.revoke", "token.unbind", "token.extend"]);
+    assert!(log[0].after.as_deref().unwrap().contains("\"Reason\":\"guest left early\""));
+    assert_eq!(gone.updated_by.as_deref(), Some("ui:desk"));
+    s.shutdown().await;
+}
+}

@@ -92,6 +92,37 @@ async fn a_desk_operator_signs_in_and_finds_a_code() {
             assert!(browser::text(&c, "dl.facts").await.contains("1 day"));
             browser::fits_and_touchable(&c).await;
             browser::shot(&c, &shots, "4-code").await;
+            // Add an hour, then revoke with a reason.
+            c.execute("document.getElementById('minutes').value = '60';", vec![])
+                .await
+                .unwrap();
+            find(&c, "form[action$='/extend'] button")
+                .await
+                .click()
+                .await
+                .unwrap();
+            // The page after the change: 25 hours of 25 hours.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let facts = browser::text(&c, "dl.facts").await;
+                if facts.contains("25 hours of 25 hours") {
+                    break;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "{facts}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            find(&c, "#reason")
+                .await
+                .send_keys("Guest checked out")
+                .await
+                .unwrap();
+            find(&c, "form[action$='/revoke'] button")
+                .await
+                .click()
+                .await
+                .unwrap();
+            browser::wait_text(&c, "h1 .status", "expired").await;
+            browser::shot(&c, &shots, "5-revoked").await;
             // Sign out.
             find(&c, "header form button").await.click().await.unwrap();
             find(&c, "#username").await;

@@ -26,7 +26,7 @@ use crate::radius::codec::Credential;
 use crate::radius::disconnect;
 use crate::store::apikeys::{parse_role, ApiKey};
 use crate::store::TokenUpdate;
-use crate::store::{AuthJob, LiveSession, Store, StoreError, Writer};
+use crate::store::{AuthJob, Store, StoreError, Writer};
 use crate::token::parse::{device_id, format_utc, normalize_mac};
 use crate::token::{ts, AccessToken, FieldError, TokenInput};
 
@@ -632,6 +632,8 @@ async fn replace(
             Ok::<_, StoreError>(TokenUpdate {
                 token,
                 reset_usage: false,
+                audit_action: "token.update",
+                reason: None,
             })
         })
         .await
@@ -642,7 +644,7 @@ async fn replace(
     tracing::info!(key = %key.name, id, "HTTP API: token replaced");
     if before.is_some_and(|old| old.shortened_by(&t, now())) {
         let sessions = s.store.running_sessions(&[t.id]).await?;
-        disconnect_later(&s, sessions, "shortened through the API");
+        disconnect::later(&s.config, sessions, "shortened through the API");
     }
     Ok(written(
         &with_warnings("AccessToken was successfully updated.", &t, &s.config),
@@ -667,7 +669,7 @@ async fn remove(
         return Err(ApiError::NotFound(format!("no access token with Id {id}")));
     }
     tracing::info!(key = %key.name, id, "HTTP API: token deleted");
-    disconnect_later(&s, sessions, "deleted through the API");
+    disconnect::later(&s.config, sessions, "deleted through the API");
     let t = AccessToken {
         updated_by: Some(actor(&key)),
         updated_on: now(),
@@ -718,27 +720,6 @@ async fn list(
     let f = query::filter(&params, s.config.server.timezone).map_err(ApiError::BadRequest)?;
     let (tokens, total) = s.store.list_tokens(&f, now()).await?;
     Ok(Json(crate::token::list_envelope(&tokens, total, &f, true)).into_response())
-}
-
-/// Send Disconnect-Requests for `sessions` in the background; outcomes go
-/// to the log.
-fn disconnect_later(s: &ApiState, sessions: Vec<LiveSession>, why: &'static str) {
-    let targets = disconnect::targets(&s.config, &sessions);
-    if targets.is_empty() {
-        return;
-    }
-    let local = Some(s.config.server.acct_listen.ip());
-    tokio::spawn(async move {
-        let outcomes = disconnect::send_all(&targets, local).await;
-        for (t, o) in targets.iter().zip(outcomes) {
-            tracing::info!(
-                nas = %t.client,
-                session = %t.session.acct_session_id,
-                "token {why}: {}",
-                o.describe()
-            );
-        }
-    });
 }
 
 // ------------------------------------------------------------ API keys

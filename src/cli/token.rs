@@ -708,6 +708,8 @@ async fn update(store: &Store, a: UpdateArgs, config: &Config) -> Result<(), Cli
             Ok::<_, CliError>(TokenUpdate {
                 token,
                 reset_usage: a.reset_usage,
+                audit_action: "token.update",
+                reason: None,
             })
         })
         .await?;

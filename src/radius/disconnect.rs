@@ -175,6 +175,27 @@ pub async fn send(target: &Target, local: Option<IpAddr>) -> Outcome {
     Outcome::NoAnswer
 }
 
+/// Send Disconnect-Requests for `sessions` in the background (the API's
+/// and the web UI's changes); outcomes go to the log.
+pub fn later(config: &Config, sessions: Vec<LiveSession>, why: &'static str) {
+    let targets = targets(config, &sessions);
+    if targets.is_empty() {
+        return;
+    }
+    let local = Some(config.server.acct_listen.ip());
+    tokio::spawn(async move {
+        let outcomes = send_all(&targets, local).await;
+        for (t, o) in targets.iter().zip(outcomes) {
+            tracing::info!(
+                nas = %t.client,
+                session = %t.session.acct_session_id,
+                "token {why}: {}",
+                o.describe()
+            );
+        }
+    });
+}
+
 /// Send to every target at once; the outcomes in the targets' order.
 pub async fn send_all(targets: &[Target], local: Option<IpAddr>) -> Vec<Outcome> {
     let tasks: Vec<_> = targets

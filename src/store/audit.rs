@@ -49,6 +49,25 @@ impl Change {
         }
     }
 
+    /// A change to one code for a reason, recorded in `after` as `Reason`.
+    pub fn token_because(
+        action: &'static str,
+        before: &AccessToken,
+        after: &AccessToken,
+        reason: Option<&str>,
+    ) -> Change {
+        let mut c = Change::token(action, Some(before), Some(after));
+        if let Some(r) = reason {
+            let mut v: serde_json::Value =
+                serde_json::from_str(c.after.as_deref().unwrap_or("{}")).unwrap_or_default();
+            if let serde_json::Value::Object(m) = &mut v {
+                m.insert("Reason".into(), r.into());
+            }
+            c.after = Some(v.to_string());
+        }
+        c
+    }
+
     /// Many codes at once (generate, import): their Ids and codes.
     pub fn tokens(action: &'static str, tokens: &[(i64, String)]) -> Change {
         let list: Vec<serde_json::Value> = tokens

@@ -462,6 +462,11 @@ pub struct SessionRow {
 pub struct TokenUpdate {
     pub token: NewToken,
     pub reset_usage: bool,
+    /// How the audit log names the change (`token.update`,
+    /// `token.revoke`, …).
+    pub audit_action: &'static str,
+    /// A reason given for it, recorded with it.
+    pub reason: Option<String>,
 }
 
 /// One token to import: the fields of a new token plus what an export

@@ -110,6 +110,26 @@ impl AccessToken {
         }
     }
 
+    /// Its settable fields as they stand, for a change to some of them.
+    pub fn as_new(&self) -> NewToken {
+        NewToken {
+            business_id: self.business_id,
+            access_code: self.access_code.clone(),
+            description: self.description.clone(),
+            minutes_included: self.minutes_included,
+            valid_from: self.valid_from,
+            valid_to: self.valid_to,
+            user_limit: self.user_limit,
+            mac_address: self.mac_address.clone(),
+            booking_guid: self.booking_guid.clone(),
+            visitor_guid: self.visitor_guid.clone(),
+            updated_by: self.updated_by.clone(),
+            valid_for_minutes: self.valid_for_minutes,
+            single_use: self.single_use,
+            rate_limit: self.rate_limit.clone(),
+        }
+    }
+
     /// The JSON form with Nexudus field names; datetimes RFC 3339 UTC.
     pub fn to_json(&self) -> TokenJson {
         let t = |s: Option<i64>| s.map(|s| format_utc(ts(s)));

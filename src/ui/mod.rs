@@ -4,6 +4,7 @@
 //! (`auth`). `pages` holds the pages; every one checks the operator's role
 //! and shows only the businesses the operator may see.
 
+mod actions;
 mod auth;
 mod pages;
 
@@ -37,6 +38,9 @@ pub fn router(state: Arc<UiState>) -> Router {
         .route("/logout", post(auth::logout))
         .route("/tokens", get(pages::tokens))
         .route("/tokens/{id}", get(pages::token))
+        .route("/tokens/{id}/extend", post(actions::extend))
+        .route("/tokens/{id}/revoke", post(actions::revoke))
+        .route("/tokens/{id}/unbind", post(actions::unbind))
         .route("/sessions", get(pages::sessions))
         .route("/operators", get(pages::operators))
         .route("/audit", get(pages::audit))

@@ -176,6 +176,9 @@ async fn online_devices(
 }
 
 pub struct TokenView {
+    id: i64,
+    has_end: bool,
+    bound: bool,
     code: String,
     status: String,
     status_class: &'static str,
@@ -267,6 +270,9 @@ pub async fn token(
     online.dedup();
     let (status, status_class) = status_words(&t, online.len(), now);
     let view = TokenView {
+        id: t.id,
+        has_end: t.valid_to.is_some(),
+        bound: t.mac_address.is_some(),
         code: t.access_code.clone(),
         status,
         status_class,

@@ -436,7 +436,7 @@ impl Store {
             &tx,
             now,
             actor,
-            &Change::token("token.update", Some(&cur), Some(&token)),
+            &Change::token_because(u.audit_action, &cur, &token, u.reason.as_deref()),
         )
         .await?;
         tx.commit().await.map_err(StoreError::from)?;

@@ -661,7 +661,7 @@ impl Store {
                 &mut conn,
                 now,
                 actor,
-                &Change::token("token.update", Some(&cur), Some(&new)),
+                &Change::token_because(u.audit_action, &cur, &new, u.reason.as_deref()),
             )
             .await?;
             Ok(new)

@@ -1,0 +1,203 @@
+//! What the front desk does to one code (desk role and up, only codes of
+//! the operator's businesses): add time or days of validity, revoke (a
+//! reason is required; its running sessions are disconnected), and undo
+//! the MAC binding. Each is one change through the store, recorded in the
+//! audit log as `ui:<operator>`; then back to the code's page.
+
+use std::sync::Arc;
+
+use axum::extract::{Form, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::auth::Signed;
+use super::{message, UiState};
+use crate::radius::disconnect;
+use crate::store::audit::Actor;
+use crate::store::operators::Operator;
+use crate::store::{StoreError, TokenUpdate};
+use crate::token::AccessToken;
+
+fn actor(op: &Operator) -> Actor {
+    Actor(format!("ui:{}", op.name))
+}
+
+/// What an action asks of the code, or why it cannot.
+enum Refusal {
+    NotFound,
+    Input(&'static str),
+    Store(StoreError),
+}
+
+impl From<StoreError> for Refusal {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(_) => Refusal::NotFound,
+            e => Refusal::Store(e),
+        }
+    }
+}
+
+/// Change the code `id` (when `op` may see it) with `f`, recorded as
+/// `action` (with `reason`); its running sessions are disconnected when
+/// the change leaves them less. Then back to the code's page.
+async fn change(
+    s: &UiState,
+    op: &Operator,
+    id: &str,
+    action: &'static str,
+    reason: Option<String>,
+    f: impl FnOnce(&AccessToken, i64) -> Result<crate::token::NewToken, Refusal>,
+) -> Response {
+    let Ok(id) = id.trim().parse::<i64>() else {
+        return not_found(op);
+    };
+    let now = chrono::Utc::now().timestamp();
+    let mut before = None;
+    let res = s
+        .store
+        .update_token_by_id(id, now, &actor(op), |cur| {
+            if !op.sees(cur.business_id) {
+                return Err(Refusal::NotFound);
+            }
+            before = Some(cur.clone());
+            let mut token = f(cur, now)?;
+            token.updated_by = Some(format!("ui:{}", op.name));
+            Ok(TokenUpdate {
+                token,
+                reset_usage: false,
+                audit_action: action,
+                reason,
+            })
+        })
+        .await;
+    match res {
+        Ok(t) => {
+            tracing::info!(operator = %op.name, id, action, "web UI: code changed");
+            if before.is_some_and(|old| old.shortened_by(&t, now)) {
+                match s.store.running_sessions(&[t.id]).await {
+                    Ok(sessions) => {
+                        disconnect::later(&s.config, sessions, "changed at the front desk")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "web UI: sessions to disconnect not read"),
+                }
+            }
+            Redirect::to(&format!("/tokens/{id}")).into_response()
+        }
+        Err(Refusal::NotFound) => not_found(op),
+        Err(Refusal::Input(why)) => message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(op),
+            "Not changed",
+            why,
+        ),
+        Err(Refusal::Store(e)) => {
+            tracing::warn!(error = %e, "web UI: the store did not answer");
+            message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(op),
+                "Not changed",
+                "The database did not answer. Try again in a moment.",
+            )
+        }
+    }
+}
+
+fn not_found(op: &Operator) -> Response {
+    message(
+        StatusCode::NOT_FOUND,
+        Some(op),
+        "No such code",
+        "There is no code with this Id.",
+    )
+}
+
+#[derive(Deserialize)]
+pub struct Extend {
+    #[serde(default)]
+    minutes: String,
+    #[serde(default)]
+    days: String,
+}
+
+/// `POST /tokens/{Id}/extend`: `minutes` more time and/or `days` more of
+/// validity (from ValidTo, or from now when it has passed).
+pub async fn extend(
+    State(s): State<Arc<UiState>>,
+    Signed(op): Signed,
+    Path(id): Path<String>,
+    Form(f): Form<Extend>,
+) -> Response {
+    let num = |v: &str| -> Result<i64, Refusal> {
+        match v.trim() {
+            "" => Ok(0),
+            v => v
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (0..=525_600).contains(n))
+                .ok_or(Refusal::Input("Choose how much time to add.")),
+        }
+    };
+    change(&s, &op, &id, "token.extend", None, |cur, now| {
+        let (minutes, days) = (num(&f.minutes)?, num(&f.days)?);
+        if minutes == 0 && days == 0 {
+            return Err(Refusal::Input("Choose how much time to add."));
+        }
+        let mut t = cur.as_new();
+        t.minutes_included = t.minutes_included.saturating_add(minutes);
+        if days > 0 {
+            if let Some(to) = t.valid_to {
+                t.valid_to = Some(to.max(now).saturating_add(days * 86_400));
+            }
+        }
+        Ok(t)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct Revoke {
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /tokens/{Id}/revoke`: the code ends now (ValidTo = now), with a
+/// reason for the audit log; its sessions are disconnected.
+pub async fn revoke(
+    State(s): State<Arc<UiState>>,
+    Signed(op): Signed,
+    Path(id): Path<String>,
+    Form(f): Form<Revoke>,
+) -> Response {
+    let reason = f.reason.trim().to_string();
+    if reason.is_empty() || reason.chars().count() > 200 {
+        return message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(&op),
+            "Not revoked",
+            "Give a reason (at most 200 characters): it goes into the audit log.",
+        );
+    }
+    change(&s, &op, &id, "token.revoke", Some(reason), |cur, now| {
+        let mut t = cur.as_new();
+        t.valid_to = Some(now);
+        Ok(t)
+    })
+    .await
+}
+
+/// `POST /tokens/{Id}/unbind`: the code forgets the device it is bound to
+/// (the next device to log in binds it again where the server does that).
+pub async fn unbind(
+    State(s): State<Arc<UiState>>,
+    Signed(op): Signed,
+    Path(id): Path<String>,
+) -> Response {
+    change(&s, &op, &id, "token.unbind", None, |cur, _| {
+        let mut t = cur.as_new();
+        t.mac_address = None;
+        Ok(t)
+    })
+    .await
+}
