@@ -345,13 +345,18 @@ async fn a_guest_logs_in_through_an_omada_controller() {
 /// Cisco Meraki (sign-on splash with RADIUS): Meraki's redirect to the
 /// portal, the code page, the browser's post to Meraki's login_url (which
 /// asks radgate), a refusal back on the page with Meraki's error_message,
-/// then radgate's success page (with Meraki's log-out link).
+/// then radgate's success page (the time left, from the session the AP's
+/// accounting opened for the guest's address; Meraki's log-out link).
 #[tokio::test]
 async fn a_guest_logs_in_through_meraki_sign_on() {
     for (size, t) in [(PHONE, &FR), (DESKTOP, &EN)] {
         let v = Venue::start().await;
-        let meraki =
-            hotspot::Meraki::start(&format!("{}/meraki?business=7", v.portal), v.server.addr).await;
+        let meraki = hotspot::Meraki::start(
+            &format!("{}/meraki?business=7", v.portal),
+            v.server.addr,
+            v.server.acct_addr,
+        )
+        .await;
         let portal = v.portal.clone();
         in_browser("meraki", size, t, true, move |c, shots| async move {
             c.goto(&format!("http://{meraki}/")).await.unwrap();
@@ -371,6 +376,9 @@ async fn a_guest_logs_in_through_meraki_sign_on() {
             );
             assert_eq!(browser::text(&c, "p.ok").await, t.online);
             assert_eq!(browser::text(&c, "h1").await, "Café Rosa");
+            // Meraki passes no time left; the AP's accounting gives radgate
+            // the guest's address, and the session its time.
+            assert_eq!(browser::text(&c, "main p strong").await, "1 h 00 min");
             let logout = find(&c, "a.button")
                 .await
                 .attr("href")

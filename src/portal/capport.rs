@@ -131,16 +131,32 @@ pub async fn api(
         answer.insert("user-portal-url".into(), user_portal_url(&s, c).into());
     }
     let now = chrono::Utc::now().timestamp();
+    let left = match time_left(&s, peer.ip(), client, now).await {
+        Ok(Some(left)) => left,
+        Ok(None) => return captive_json(StatusCode::OK, answer.into()),
+        Err(e) => return unavailable(&e),
+    };
+    answer.insert("captive".into(), false.into());
+    answer.insert("seconds-remaining".into(), left.into());
+    answer.insert("can-extend-session".into(), false.into());
+    captive_json(StatusCode::OK, answer.into())
+}
+
+/// Seconds left to the device at `ip` when it has an open session (through
+/// `client` when given), else `None`.
+pub async fn time_left(
+    s: &PortalState,
+    ip: std::net::IpAddr,
+    client: Option<&ClientConfig>,
+    now: i64,
+) -> Result<Option<i64>, crate::store::StoreError> {
     let filter = SessionFilter {
         active: true,
-        framed_ip: Some(peer.ip().to_canonical().to_string()),
+        framed_ip: Some(ip.to_canonical().to_string()),
         limit: 20,
         ..SessionFilter::default()
     };
-    let sessions = match s.store.list_sessions(&filter, now).await {
-        Ok(v) => v,
-        Err(e) => return unavailable(&e),
-    };
+    let sessions = s.store.list_sessions(&filter, now).await?;
     let open = sessions.into_iter().find(|x| {
         x.state == "active"
             && client.is_none_or(|c| {
@@ -150,12 +166,10 @@ pub async fn api(
             })
     });
     let Some(open) = open else {
-        return captive_json(StatusCode::OK, answer.into());
+        return Ok(None);
     };
-    let token = match s.store.token_by_id(open.token_id).await {
-        Ok(Some(t)) => t,
-        Ok(None) => return captive_json(StatusCode::OK, answer.into()),
-        Err(e) => return unavailable(&e),
+    let Some(token) = s.store.token_by_id(open.token_id).await? else {
+        return Ok(None);
     };
     let end = crate::policy::auth::window_end(
         token.valid_to,
@@ -163,16 +177,12 @@ pub async fn api(
         token.first_used_on,
         now,
     );
-    let left = seconds_remaining(
+    Ok(Some(seconds_remaining(
         crate::policy::auth::seconds_left(token.minutes_included, token.seconds_used),
         open.updated_at,
         end,
         now,
-    );
-    answer.insert("captive".into(), false.into());
-    answer.insert("seconds-remaining".into(), left.into());
-    answer.insert("can-extend-session".into(), false.into());
-    captive_json(StatusCode::OK, answer.into())
+    )))
 }
 
 /// `user-portal-url`: on to where the hotspot's login starts.

@@ -261,24 +261,7 @@ async fn chilli_get(State(s): St, h: HeaderMap, RawQuery(raw): RawQuery) -> Resp
             .timeleft
             .as_deref()
             .and_then(|v| v.trim().parse::<u64>().ok())
-            .filter(|secs| *secs <= 100 * 365 * 86_400)
-            .map(|secs| {
-                // Until when, on the venue's clock (server.timezone).
-                let end = chrono::Utc::now() + chrono::Duration::seconds(secs as i64);
-                let local = end.with_timezone(&s.config.server.timezone);
-                let until = if secs < 86_400 {
-                    local.format("%H:%M").to_string()
-                } else {
-                    local.format("%Y-%m-%d %H:%M").to_string()
-                };
-                format!(
-                    "<p>{}: <strong>{}</strong> ({} {})</p>\n",
-                    esc(t.get("time_left")),
-                    esc(&duration(secs)),
-                    esc(t.get("until")),
-                    esc(&until)
-                )
-            })
+            .map(|secs| time_left_html(&s, t, secs))
             .unwrap_or_default();
         let cont = match q
             .userurl
@@ -685,6 +668,7 @@ async fn meraki_login(State(s): St, h: HeaderMap, RawForm(form): RawForm) -> Res
 async fn meraki_online(
     State(s): St,
     h: HeaderMap,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
     business: Option<axum::extract::Path<i64>>,
     RawQuery(raw): RawQuery,
 ) -> Response {
@@ -711,8 +695,40 @@ async fn meraki_online(
             )
         })
         .unwrap_or_default();
-    let body = format!("<p class=\"ok\">{}</p>\n{logout}", esc(t.get("online")));
+    // Meraki passes no time left: where radgate sees the guest's own
+    // address, the guest's session tells it.
+    let now = chrono::Utc::now().timestamp();
+    let left = match super::capport::time_left(&s, peer.ip(), None, now).await {
+        Ok(Some(secs)) => time_left_html(&s, t, secs.max(0) as u64),
+        _ => String::new(),
+    };
+    let body = format!(
+        "<p class=\"ok\">{}</p>\n{left}{logout}",
+        esc(t.get("online"))
+    );
     html(StatusCode::OK, page(&b, t, &body))
+}
+
+/// "Time left: 1 h 05 min (until 14:30)", until when on the venue's clock
+/// (server.timezone); nothing for an absurd value.
+fn time_left_html(s: &PortalState, t: &Catalog, secs: u64) -> String {
+    if secs > 100 * 365 * 86_400 {
+        return String::new();
+    }
+    let end = chrono::Utc::now() + chrono::Duration::seconds(secs as i64);
+    let local = end.with_timezone(&s.config.server.timezone);
+    let until = if secs < 86_400 {
+        local.format("%H:%M").to_string()
+    } else {
+        local.format("%Y-%m-%d %H:%M").to_string()
+    };
+    format!(
+        "<p>{}: <strong>{}</strong> ({} {})</p>\n",
+        esc(t.get("time_left")),
+        esc(&duration(secs)),
+        esc(t.get("until")),
+        esc(&until)
+    )
 }
 
 /// The one script a portal page runs: post the form to the hotspot.

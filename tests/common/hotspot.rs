@@ -431,16 +431,20 @@ async fn omada_auth(State(s): Om, Form(q): Form<HashMap<String, String>>) -> Res
 /// the splash page with `error_message`.
 pub struct Meraki {
     nas: Arc<Nas>,
+    /// Where the AP sends accounting: a Start with the guest's address
+    /// (127.0.0.1, the browser) after each login.
+    acct: Client,
     splash: String,
     port: u16,
 }
 
 impl Meraki {
-    pub async fn start(splash: &str, radius: SocketAddr) -> SocketAddr {
+    pub async fn start(splash: &str, radius: SocketAddr, acct: SocketAddr) -> SocketAddr {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Meraki {
             nas: Nas::new(radius).await,
+            acct: Client::new(acct).await,
             splash: splash.into(),
             port: addr.port(),
         });
@@ -495,6 +499,20 @@ async fn meraki_login(
     };
     let reply = s.nas.auth(user, Pw::Pap(password), MAC).await;
     if reply.is_accept() {
+        s.acct
+            .acct(
+                200,
+                &super::Acct {
+                    status: super::START,
+                    user,
+                    session_id: "meraki-1",
+                    session_time: Some(0),
+                    mac: Some(MAC),
+                    framed_ip: Some(std::net::Ipv4Addr::LOCALHOST),
+                    ..Default::default()
+                },
+            )
+            .await;
         let logout = format!("http://127.0.0.1:{}/splash/logout?mauth=MM1SZQ", s.port);
         let sep = if success.contains('?') { '&' } else { '?' };
         Redirect::to(&format!(
