@@ -340,8 +340,9 @@ async fn a_stop_that_uses_the_last_minute_disconnects_the_others_only(b: Backend
 }
 }
 
-/// Revoking a code at the front desk (web UI) disconnects its running
-/// sessions, as a change through the API does.
+/// The front desk (web UI) disconnects a guest from "Online now", and
+/// revoking a code disconnects its running sessions, as a change through
+/// the API does; both in the audit log.
 #[tokio::test]
 async fn revoking_a_code_at_the_front_desk_disconnects_its_guests() {
     use common::http::{page, session_cookie};
@@ -393,6 +394,53 @@ async fn revoking_a_code_at_the_front_desk_disconnects_its_guests() {
     )
     .await;
     let cookie = session_cookie(&r).unwrap();
+    // Online now: the guest, with a Disconnect button.
+    let r = page(addr, "GET", "/sessions", Some(&cookie), &[], None).await;
+    assert!(
+        r.text.contains("name=\"session\" value=\"r-1\""),
+        "{}",
+        r.text
+    );
+    let token_id = t.id.to_string();
+    let r = page(
+        addr,
+        "POST",
+        "/sessions/disconnect",
+        Some(&cookie),
+        &[("Sec-Fetch-Site", "same-origin")],
+        Some(&[("token", token_id.as_str()), ("session", "r-1")]),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let got = nas.recv().await;
+    assert_eq!(
+        got.text(codec::ATTR_ACCT_SESSION_ID).as_deref(),
+        Some("r-1")
+    );
+    nas.answer(&got, 41, None).await;
+    let log = s
+        .store
+        .audit_log(&radgate::store::audit::Filter {
+            action: Some("session.disconnect".into()),
+            limit: 5,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].actor, "ui:desk");
+    // A session that is not running: said so.
+    let r = page(
+        addr,
+        "POST",
+        "/sessions/disconnect",
+        Some(&cookie),
+        &[("Sec-Fetch-Site", "same-origin")],
+        Some(&[("token", token_id.as_str()), ("session", "nope")]),
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    // Revoke: the code ends, and its guest is disconnected again.
     let r = page(
         addr,
         "POST",

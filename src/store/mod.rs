@@ -353,6 +353,16 @@ impl Store {
 }
 
 impl Store {
+    /// Record an action that changes nothing stored (a disconnect).
+    pub async fn record_audit(
+        &self,
+        at: i64,
+        actor: &audit::Actor,
+        c: &audit::Change,
+    ) -> Result<(), StoreError> {
+        each!(self, b => b.record_audit(at, actor, c).await)
+    }
+
     /// The audit log: recorded changes matching `f`, newest first.
     pub async fn audit_log(&self, f: &audit::Filter) -> Result<Vec<audit::Record>, StoreError> {
         each!(self, b => b.audit_log(f).await)

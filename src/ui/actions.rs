@@ -201,3 +201,90 @@ pub async fn unbind(
     })
     .await
 }
+
+#[derive(Deserialize)]
+pub struct Disconnect {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    session: String,
+}
+
+/// `POST /sessions/disconnect` (`token` Id, `session` Acct-Session-Id): a
+/// Disconnect-Request to the guest's NAS, recorded in the audit log. The
+/// guest may log in again while the code is valid (revoke ends the code).
+pub async fn disconnect(
+    State(s): State<Arc<UiState>>,
+    Signed(op): Signed,
+    Form(f): Form<Disconnect>,
+) -> Response {
+    let Ok(id) = f.token.trim().parse::<i64>() else {
+        return not_found(&op);
+    };
+    let t = match s.store.token_by_id(id).await {
+        Ok(Some(t)) if op.sees(t.business_id) => t,
+        Ok(_) => return not_found(&op),
+        Err(e) => return store_trouble(&op, &e),
+    };
+    let sessions = match s.store.running_sessions(&[t.id]).await {
+        Ok(v) => v,
+        Err(e) => return store_trouble(&op, &e),
+    };
+    let Some(session) = sessions
+        .into_iter()
+        .find(|x| x.acct_session_id == f.session.trim())
+    else {
+        return message(
+            StatusCode::NOT_FOUND,
+            Some(&op),
+            "Not online",
+            "This guest is no longer online.",
+        );
+    };
+    if disconnect::targets(&s.config, std::slice::from_ref(&session)).is_empty() {
+        return message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(&op),
+            "Not disconnected",
+            "This hotspot does not take disconnect requests from radgate (its [[client]] has no coa_port). Revoke the code, or log the guest out on the hotspot.",
+        );
+    }
+    let change = crate::store::audit::Change {
+        action: "session.disconnect",
+        target: format!(
+            "{} (Id {}) session {}",
+            t.access_code, t.id, session.acct_session_id
+        ),
+        business_id: Some(t.business_id),
+        before: Some(
+            serde_json::json!({
+                "AcctSessionId": session.acct_session_id,
+                "Device": session.device,
+                "FramedIp": session.framed_ip,
+                "Nas": session.nas,
+            })
+            .to_string(),
+        ),
+        after: None,
+    };
+    if let Err(e) = s
+        .store
+        .record_audit(chrono::Utc::now().timestamp(), &actor(&op), &change)
+        .await
+    {
+        return store_trouble(&op, &e);
+    }
+    tracing::info!(operator = %op.name, id, "web UI: disconnecting a guest");
+    disconnect::later(&s.config, vec![session], "disconnected at the front desk");
+    Redirect::to("/sessions").into_response()
+}
+
+fn store_trouble(op: &Operator, e: &StoreError) -> Response {
+    tracing::warn!(error = %e, "web UI: the store did not answer");
+    message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        Some(op),
+        "Not done",
+        "The database did not answer. Try again in a moment.",
+    )
+}

@@ -42,6 +42,7 @@ pub fn router(state: Arc<UiState>) -> Router {
         .route("/tokens/{id}/revoke", post(actions::revoke))
         .route("/tokens/{id}/unbind", post(actions::unbind))
         .route("/sessions", get(pages::sessions))
+        .route("/sessions/disconnect", post(actions::disconnect))
         .route("/operators", get(pages::operators))
         .route("/audit", get(pages::audit))
         .route("/ui.css", get(css))

@@ -195,6 +195,7 @@ pub struct TokenView {
 
 pub struct SessionView {
     token_id: i64,
+    acct_session_id: String,
     code: String,
     device: String,
     state: String,
@@ -215,6 +216,7 @@ struct TokenPage<'a> {
 fn session_view(x: &crate::store::SessionInfo, tz: chrono_tz::Tz) -> SessionView {
     SessionView {
         token_id: x.token_id,
+        acct_session_id: x.acct_session_id.clone().unwrap_or_default(),
         code: x.access_code.clone(),
         device: x.device.clone().unwrap_or_else(|| "—".into()),
         state: match x.state.as_str() {

@@ -30,6 +30,12 @@ pub(super) async fn record(
 }
 
 impl Store {
+    /// Record an action that changes nothing stored (a disconnect).
+    pub async fn record_audit(&self, at: i64, actor: &Actor, c: &Change) -> Result<(), StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        record(&mut conn, at, actor, c).await
+    }
+
     /// Recorded changes matching `f`, newest first.
     pub async fn audit_log(&self, f: &Filter) -> Result<Vec<Record>, StoreError> {
         let mut sql = String::from(
