@@ -174,11 +174,62 @@ async fn operators_sign_in_and_see_what_their_role_and_businesses_allow(b: Backe
 }
 
 /// Five failed sign-ins for a name: the sixth is refused even with the
-/// right password (for that name, from anywhere), for a while.
+/// right password (for that name, from anywhere), for a while — also when
+/// the guesses come all at once. A name no operator can have (a megabyte
+/// of it) is refused without being looked up.
 #[tokio::test]
 async fn sign_in_attempts_are_throttled() {
     let s = ui_server(Backend::Sqlite).await;
     let addr = s.api_addr.unwrap();
+    let huge = "x".repeat(1 << 20);
+    let r = page(
+        addr,
+        "POST",
+        "/login",
+        None,
+        &[],
+        Some(&[
+            ("username", huge.as_str()),
+            ("password", "whatever-whatever"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    assert!(!r.text.contains("xxxxxxxxxx"), "the name is not echoed");
+    // Guesses sent together: no more than five are tried.
+    let guesses: Vec<_> = (0..12)
+        .map(|_| {
+            tokio::spawn(async move {
+                page(
+                    addr,
+                    "POST",
+                    "/login",
+                    None,
+                    &[],
+                    Some(&[("username", "boss"), ("password", "guess-guess")]),
+                )
+                .await
+                .status
+            })
+        })
+        .collect();
+    let mut tried = 0;
+    for g in guesses {
+        if g.await.unwrap() == 401 {
+            tried += 1;
+        }
+    }
+    assert!(tried <= 5, "{tried} guesses were checked");
+    let r = page(
+        addr,
+        "POST",
+        "/login",
+        None,
+        &[],
+        Some(&[("username", "boss"), ("password", PASSWORD)]),
+    )
+    .await;
+    assert_eq!(r.status, 429);
     for _ in 0..5 {
         let r = page(
             addr,
@@ -283,8 +334,27 @@ async fn the_front_desk_extends_revokes_and_unbinds_codes(b: Backend) {
     let now = s.store.token_by_id(t.id).await.unwrap().unwrap();
     assert_eq!(now.minutes_included, 120);
     assert_eq!(now.valid_to, t.valid_to.map(|v| v + 86_400));
-    let r = post(format!("/tokens/{}/extend", t.id), desk.clone(), vec![("minutes", "")]).await;
+    for bad in [vec![("minutes", "")], vec![("minutes", "525600")], vec![("days", "525600")], vec![("minutes", "-30")]] {
+        let r = post(format!("/tokens/{}/extend", t.id), desk.clone(), bad.clone()).await;
+        assert_eq!(r.status, 422, "{bad:?}");
+    }
+    // Days on a code without an end date: said so, nothing recorded.
+    let open_ended = s.token("NOEND1", 60, |_| {}).await;
+    let r = post(format!("/tokens/{}/extend", open_ended.id), desk.clone(), vec![("days", "7")]).await;
     assert_eq!(r.status, 422);
+    assert!(r.text.contains("no end date"));
+    let r = post(format!("/tokens/{}/unbind", open_ended.id), desk.clone(), vec![]).await;
+    assert_eq!(r.status, 422, "not bound: nothing to forget");
+    // A future booking can be revoked.
+    let future = s
+        .token("LATER1", 60, |t| t.valid_from = Some("2099-01-01T00:00:00Z".into()))
+        .await;
+    let r = post(format!("/tokens/{}/revoke", future.id), desk.clone(), vec![("reason", "booking cancelled")]).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let gone = s.store.token_by_id(future.id).await.unwrap().unwrap();
+    assert!(gone.valid_to.unwrap() <= chrono::Utc::now().timestamp());
+    let r = post(format!("/tokens/{}/revoke", t.id), desk.clone(), vec![("reason", "bad\u{1b}[2J")]).await;
+    assert_eq!(r.status, 422, "control characters in a reason");
     // Another site's form changes nothing.
     let r = page(
         addr,
@@ -322,7 +392,7 @@ async fn the_front_desk_extends_revokes_and_unbinds_codes(b: Backend) {
         .await
         .unwrap();
     let actions: Vec<&str> = log.iter().map(|r| r.action.as_str()).collect();
-    assert_eq!(actions, ["token.revoke", "token.unbind", "token.extend"]);
+    assert_eq!(actions, ["token.revoke", "token.unbind", "token.revoke", "token.extend"]);
     assert!(log[0].after.as_deref().unwrap().contains("\"Reason\":\"guest left early\""));
     assert_eq!(gone.updated_by.as_deref(), Some("ui:desk"));
     s.shutdown().await;

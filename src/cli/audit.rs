@@ -17,6 +17,7 @@ pub enum AuditCommand {
     #[command(after_help = concat!(
         "Actors: cli:<user>, api:<key name>, ui:<operator>; give `ui:` for every operator.\n",
         "Actions: token.create, token.generate, token.import, token.update, token.delete,\n",
+        "token.extend, token.revoke, token.unbind, session.disconnect (the web UI),\n",
         "apikey.create, apikey.revoke, operator.add, operator.remove, operator.passwd;\n",
         "give `token.` for every action on codes.\n\n",
         "Examples:\n",
@@ -79,6 +80,14 @@ fn json(r: &Record) -> RecordJson {
         before: parse(&r.before),
         after: parse(&r.after),
     }
+}
+
+/// Text for a terminal: control characters (which could move the cursor
+/// or recolour the screen) shown as U+FFFD.
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
 }
 
 pub async fn run(cmd: AuditCommand, config: &Config) -> Result<(), CliError> {
@@ -157,10 +166,10 @@ pub async fn run(cmd: AuditCommand, config: &Config) -> Result<(), CliError> {
                 .map(|r| {
                     vec![
                         Cell::text(&format_local(ts(r.at), tz)),
-                        Cell::text(&r.actor),
-                        Cell::text(&r.action),
-                        Cell::text(&r.target),
-                        Cell::text(&crate::store::audit::what_changed(r)),
+                        Cell::text(&printable(&r.actor)),
+                        Cell::text(&printable(&r.action)),
+                        Cell::text(&printable(&r.target)),
+                        Cell::text(&printable(&crate::store::audit::what_changed(r))),
                     ]
                 })
                 .collect();

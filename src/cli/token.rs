@@ -854,9 +854,18 @@ pub(super) fn cli_actor() -> crate::store::audit::Actor {
 }
 
 pub(super) fn whoami() -> String {
-    std::env::var("USER")
-        .map(|u| format!("cli:{u}"))
-        .unwrap_or_else(|_| "cli".into())
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.trim().is_empty());
+    match user {
+        Some(u) => format!("cli:{u}"),
+        // SAFETY: getuid has no preconditions and cannot fail.
+        #[cfg(unix)]
+        None => format!("cli:uid{}", unsafe { libc::getuid() }),
+        #[cfg(not(unix))]
+        None => "cli:unknown".into(),
+    }
 }
 
 fn pages(total: i64, size: i64) -> i64 {

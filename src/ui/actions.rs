@@ -129,27 +129,38 @@ pub async fn extend(
     Path(id): Path<String>,
     Form(f): Form<Extend>,
 ) -> Response {
-    let num = |v: &str| -> Result<i64, Refusal> {
+    // Only what the form offers.
+    let pick = |v: &str, offered: &[i64]| -> Result<i64, Refusal> {
         match v.trim() {
             "" => Ok(0),
             v => v
                 .parse::<i64>()
                 .ok()
-                .filter(|n| (0..=525_600).contains(n))
-                .ok_or(Refusal::Input("Choose how much time to add.")),
+                .filter(|n| offered.contains(n))
+                .ok_or(Refusal::Input("Choose how much time to add from the list.")),
         }
     };
     change(&s, &op, &id, "token.extend", None, |cur, now| {
-        let (minutes, days) = (num(&f.minutes)?, num(&f.days)?);
+        let minutes = pick(&f.minutes, &[0, 30, 60, 120, 1440])?;
+        let days = pick(&f.days, &[0, 1, 7, 30])?;
         if minutes == 0 && days == 0 {
             return Err(Refusal::Input("Choose how much time to add."));
         }
         let mut t = cur.as_new();
         t.minutes_included = t.minutes_included.saturating_add(minutes);
         if days > 0 {
-            if let Some(to) = t.valid_to {
-                t.valid_to = Some(to.max(now).saturating_add(days * 86_400));
-            }
+            let Some(to) = t.valid_to else {
+                return Err(Refusal::Input(
+                    "This code has no end date to move: it is valid until its time is used.",
+                ));
+            };
+            t.valid_to = Some(to.max(now).saturating_add(days * 86_400));
+        }
+        // Dates the CLI, the API and exports can still write (up to the
+        // year 9999), and at most a century of minutes.
+        const LAST_DATE: i64 = 253_402_300_799;
+        if t.minutes_included > 100 * 525_600 || t.valid_to.is_some_and(|v| v > LAST_DATE) {
+            return Err(Refusal::Input("That is too far ahead: not extended."));
         }
         Ok(t)
     })
@@ -171,7 +182,7 @@ pub async fn revoke(
     Form(f): Form<Revoke>,
 ) -> Response {
     let reason = f.reason.trim().to_string();
-    if reason.is_empty() || reason.chars().count() > 200 {
+    if reason.is_empty() || reason.chars().count() > 200 || reason.chars().any(char::is_control) {
         return message(
             StatusCode::UNPROCESSABLE_ENTITY,
             Some(&op),
@@ -182,6 +193,10 @@ pub async fn revoke(
     change(&s, &op, &id, "token.revoke", Some(reason), |cur, now| {
         let mut t = cur.as_new();
         t.valid_to = Some(now);
+        // A code not valid yet (a future booking) ends before it starts.
+        if t.valid_from.is_some_and(|f| f >= now) {
+            t.valid_from = Some(now - 1);
+        }
         Ok(t)
     })
     .await
@@ -195,6 +210,9 @@ pub async fn unbind(
     Path(id): Path<String>,
 ) -> Response {
     change(&s, &op, &id, "token.unbind", None, |cur, _| {
+        if cur.mac_address.is_none() {
+            return Err(Refusal::Input("This code is not bound to a device."));
+        }
         let mut t = cur.as_new();
         t.mac_address = None;
         Ok(t)

@@ -2,7 +2,7 @@
 //! cookie holds a random id, the database its SHA-256), ended by signing
 //! out, by 30 minutes without a request, after 12 hours, or when the
 //! operator is removed or gets a new password. Sign-in attempts are
-//! throttled per name and per address. Every request that changes
+//! throttled per name (5 failures in 15 minutes) and per address (20). Every request that changes
 //! something must come from the UI's own pages (Sec-Fetch-Site, or Origin
 //! against Host): else 403 and nothing changes.
 
@@ -29,50 +29,88 @@ pub const IDLE_TIMEOUT: i64 = 30 * 60;
 pub const ABSOLUTE_TIMEOUT: i64 = 12 * 3600;
 /// last_seen is written at most this often per session.
 const TOUCH_EVERY: i64 = 60;
-/// Failed sign-ins allowed per name and per address within the window.
+/// Failed sign-ins allowed per name within the window.
 const MAX_FAILURES: u32 = 5;
+/// Failed sign-ins allowed per client address within the window (higher:
+/// operators behind one proxy or NAT share an address).
+const MAX_FAILURES_PER_ADDRESS: u32 = 20;
 const FAILURE_WINDOW: i64 = 15 * 60;
 
-/// Failed sign-ins per name and per client address, in memory (per node).
+/// Sign-in attempts per name and per client address, in memory (per
+/// node). An attempt is counted before its password is checked (so that
+/// guesses sent in parallel cannot slip past the limit) and taken back
+/// when it succeeds. The table holds at most [`MAX_ENTRIES`] keys.
 #[derive(Default)]
 pub struct SignInThrottle {
     failures: Mutex<HashMap<String, (u32, i64)>>,
 }
 
+/// Keys the throttle remembers at most (names are at most 64 characters).
+const MAX_ENTRIES: usize = 10_000;
+
 impl SignInThrottle {
-    fn keys(name: &str, ip: std::net::IpAddr) -> [String; 2] {
-        [
-            format!("name:{}", name.to_lowercase()),
-            format!("ip:{}", ip.to_canonical()),
-        ]
+    fn keys(name: Option<&str>, ip: std::net::IpAddr) -> Vec<String> {
+        let mut k = vec![format!("ip:{}", ip.to_canonical())];
+        if let Some(n) = name {
+            k.push(format!("name:{n}"));
+        }
+        k
     }
 
-    /// Whether a sign-in may be tried now.
-    pub fn allows(&self, name: &str, ip: std::net::IpAddr, now: i64) -> bool {
-        let f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        Self::keys(name, ip).iter().all(|k| match f.get(k) {
-            Some((n, since)) => *n < MAX_FAILURES || now - since >= FAILURE_WINDOW,
-            None => true,
-        })
-    }
-
-    pub fn failed(&self, name: &str, ip: std::net::IpAddr, now: i64) {
+    /// Whether an attempt may be made now; if so it is counted (as a
+    /// failure until [`Self::succeeded`]). `name` is `None` for a name
+    /// no operator can have (only the address counts then).
+    pub fn attempt(&self, name: Option<&str>, ip: std::net::IpAddr, now: i64) -> bool {
         let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if f.len() > 10_000 {
+        let keys = Self::keys(name, ip);
+        let blocked = keys.iter().any(|k| match f.get(k) {
+            Some((n, since)) => {
+                let max = if k.starts_with("ip:") {
+                    MAX_FAILURES_PER_ADDRESS
+                } else {
+                    MAX_FAILURES
+                };
+                *n >= max && now - since < FAILURE_WINDOW
+            }
+            None => false,
+        });
+        if blocked {
+            return false;
+        }
+        if f.len() + keys.len() > MAX_ENTRIES {
             f.retain(|_, (_, since)| now - *since < FAILURE_WINDOW);
         }
-        for k in Self::keys(name, ip) {
+        if f.len() + keys.len() > MAX_ENTRIES {
+            // Still full: forget the oldest counts rather than grow.
+            let mut by_age: Vec<(i64, String)> = f
+                .iter()
+                .map(|(k, (_, since))| (*since, k.clone()))
+                .collect();
+            by_age.sort_unstable();
+            for (_, k) in by_age.into_iter().take(MAX_ENTRIES / 10) {
+                f.remove(&k);
+            }
+        }
+        for k in keys {
             let e = f.entry(k).or_insert((0, now));
             if now - e.1 >= FAILURE_WINDOW {
                 *e = (0, now);
             }
             e.0 += 1;
         }
+        true
     }
 
-    pub fn succeeded(&self, name: &str) {
+    /// The attempt succeeded: it does not count against the name or the
+    /// address.
+    pub fn succeeded(&self, name: &str, ip: std::net::IpAddr) {
         let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        f.remove(&format!("name:{}", name.to_lowercase()));
+        for k in Self::keys(Some(name), ip) {
+            if let Some(e) = f.get_mut(&k) {
+                e.0 = e.0.saturating_sub(1);
+            }
+        }
+        f.remove(&format!("name:{name}"));
     }
 }
 
@@ -191,8 +229,14 @@ pub async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Form(f): Form<SignIn>,
 ) -> Response {
-    let name = f.username.trim().to_string();
     let now = chrono::Utc::now().timestamp();
+    // A name no operator can have, or an absurd password: refused like a
+    // wrong password, without looking further; only the address counts.
+    let valid = crate::store::operators::check_name(&f.username)
+        .ok()
+        .map(str::to_string)
+        .filter(|_| f.password.len() <= 1024);
+    let name = valid.clone().unwrap_or_default();
     let again = |status: StatusCode, error: &str| {
         html(
             status,
@@ -204,12 +248,15 @@ pub async fn login(
             },
         )
     };
-    if !s.throttle.allows(&name, peer.ip(), now) {
-        tracing::warn!(operator = %name, "web UI: sign-in refused, too many failed attempts");
+    if !s.throttle.attempt(valid.as_deref(), peer.ip(), now) {
+        tracing::warn!(operator = ?name, "web UI: sign-in refused, too many failed attempts");
         return again(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many failed attempts. Wait a few minutes and try again.",
         );
+    }
+    if valid.is_none() {
+        return again(StatusCode::UNAUTHORIZED, "Wrong name or password.");
     }
     let found = match s.store.operator_password(&name).await {
         Ok(v) => v,
@@ -240,12 +287,11 @@ pub async fn login(
     let op = match op {
         Some(op) if ok && op.disabled_on.is_none() => op,
         _ => {
-            s.throttle.failed(&name, peer.ip(), now);
-            tracing::info!(operator = %name, "web UI: sign-in failed");
+            tracing::info!(operator = ?name, "web UI: sign-in failed");
             return again(StatusCode::UNAUTHORIZED, "Wrong name or password.");
         }
     };
-    s.throttle.succeeded(&name);
+    s.throttle.succeeded(&name, peer.ip());
     let _ = s
         .store
         .sweep_web_sessions(now - IDLE_TIMEOUT, now - ABSOLUTE_TIMEOUT)
@@ -327,14 +373,38 @@ mod tests {
         let ip: std::net::IpAddr = "192.0.2.1".parse().unwrap();
         let other: std::net::IpAddr = "192.0.2.2".parse().unwrap();
         for _ in 0..MAX_FAILURES {
-            assert!(t.allows("anna", ip, 1000));
-            t.failed("anna", ip, 1000);
+            assert!(t.attempt(Some("anna"), ip, 1000));
         }
-        assert!(!t.allows("anna", ip, 1000));
-        assert!(!t.allows("ANNA", other, 1000), "the name, from anywhere");
-        assert!(!t.allows("bob", ip, 1000), "the address, for any name");
-        assert!(t.allows("bob", other, 1000));
-        assert!(t.allows("anna", ip, 1000 + FAILURE_WINDOW));
+        assert!(!t.attempt(Some("anna"), ip, 1000));
+        assert!(
+            !t.attempt(Some("anna"), other, 1000),
+            "the name, from anywhere"
+        );
+        assert!(
+            t.attempt(Some("Anna"), other, 1000),
+            "names are case-sensitive"
+        );
+        for i in 0..(MAX_FAILURES_PER_ADDRESS - MAX_FAILURES) {
+            assert!(t.attempt(Some(&format!("n{i}")), ip, 1000));
+        }
+        assert!(
+            !t.attempt(Some("bob"), ip, 1000),
+            "the address, for any name"
+        );
+        assert!(t.attempt(Some("anna"), ip, 1000 + FAILURE_WINDOW));
+        // A success does not count.
+        let t = SignInThrottle::default();
+        for _ in 0..10 {
+            assert!(t.attempt(Some("anna"), ip, 1000));
+            t.succeeded("anna", ip);
+        }
+        // The table stays bounded.
+        let t = SignInThrottle::default();
+        for i in 0..(MAX_ENTRIES as u32 + 500) {
+            let ip = std::net::IpAddr::V4(std::net::Ipv4Addr::from(i));
+            t.attempt(None, ip, 1000);
+        }
+        assert!(t.failures.lock().unwrap().len() <= MAX_ENTRIES);
     }
 
     #[test]
