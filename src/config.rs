@@ -927,6 +927,8 @@ struct RawBusiness {
     logo: Sp<String>,
     accent_color: Sp<String>,
     terms_url: Sp<String>,
+    network: Sp<String>,
+    voucher_login_url: Sp<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1293,6 +1295,8 @@ impl Ctx<'_> {
                 && b.logo.is_none()
                 && b.accent_color.is_none()
                 && b.terms_url.is_none()
+                && b.network.is_none()
+                && b.voucher_login_url.is_none()
             {
                 continue;
             }
@@ -1330,6 +1334,35 @@ impl Ctx<'_> {
                     ));
                 }
                 br.terms_url = Some(url.to_string());
+            }
+            if let Some(v) = &b.network {
+                let n = v.get_ref().trim();
+                if n.is_empty() || n.chars().count() > 32 || n.chars().any(char::is_control) {
+                    return Err(self.err(
+                        format!("{section}.network"),
+                        "must be the network's name (SSID): 1 to 32 characters",
+                        Some(v.span()),
+                    ));
+                }
+                br.network = Some(n.to_string());
+            }
+            if let Some(v) = &b.voucher_login_url {
+                let url = v.get_ref().trim();
+                let ok = (url.starts_with("https://") || url.starts_with("http://"))
+                    && url.contains("{code}")
+                    && url.len() <= 1000
+                    && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+                if !ok {
+                    return Err(self.err(
+                        format!("{section}.voucher_login_url"),
+                        format!(
+                            "{url:?} is not an http(s) address with {{code}} in it (the QR code on a voucher: \
+                             e.g. \"http://10.5.50.1/login?username={{code}}&password={{code}}\")"
+                        ),
+                        Some(v.span()),
+                    ));
+                }
+                br.voucher_login_url = Some(url.to_string());
             }
             if let Some(v) = &b.logo {
                 if v.get_ref().trim().is_empty() {

@@ -16,3 +16,4 @@ pub mod store;
 pub mod tls;
 pub mod token;
 pub mod ui;
+pub mod voucher;

@@ -398,3 +398,89 @@ async fn the_front_desk_extends_revokes_and_unbinds_codes(b: Backend) {
     s.shutdown().await;
 }
 }
+
+/// Print views: the 80 mm receipt and the A4 card, with the business's
+/// name, network name and QR code; only codes the operator may see.
+#[tokio::test]
+async fn codes_print_as_a_receipt_and_a_card() {
+    let s = common::TestServer::start_with(|c| {
+        c.api.listen = Some("127.0.0.1:0".parse().unwrap());
+        c.branding.insert(
+            7,
+            radgate::portal::Branding {
+                name: "Café <Rosa>".into(),
+                network: Some("Rosa-Guest".into()),
+                voucher_login_url: Some(
+                    "http://10.5.50.1/login?username={code}&password={code}".into(),
+                ),
+                ..Default::default()
+            },
+        );
+    })
+    .await;
+    for (name, businesses) in [("desk", vec![]), ("desk3", vec![3])] {
+        s.store
+            .create_operator(
+                &radgate::store::operators::NewOperator {
+                    name: name.into(),
+                    role: Role::Desk,
+                    businesses,
+                    password_hash: hash_password(PASSWORD).unwrap(),
+                },
+                "test",
+                0,
+                &common::test_actor(),
+            )
+            .await
+            .unwrap();
+    }
+    let t = s.token("ROSA-42", 120, |t| t.business_id = Some(7)).await;
+    let addr = s.api_addr.unwrap();
+    let desk = sign_in(addr, "desk").await;
+    let r = page(
+        addr,
+        "GET",
+        &format!("/tokens/{}/receipt", t.id),
+        Some(&desk),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.contains("<div class=\"code\">ROSA-42</div>"));
+    assert!(r.text.contains("Café &#60;Rosa&#62;"), "{}", r.text);
+    assert!(r.text.contains("<strong>Rosa-Guest</strong>"));
+    assert!(r.text.contains("<svg") && r.text.contains("2 hours of access"));
+    assert!(r.text.contains("href=\"/receipt.css\""));
+    let r = page(
+        addr,
+        "GET",
+        &format!("/tokens/{}/card", t.id),
+        Some(&desk),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert!(r.text.contains("<article") && r.text.contains("Rosa-Guest"));
+    assert!(r
+        .header("content-security-policy")
+        .unwrap()
+        .contains("style-src 'unsafe-inline'"));
+    let r = page(addr, "GET", "/receipt.css", None, &[], None).await;
+    assert!(r.text.contains("size: 80mm auto"));
+    let desk3 = sign_in(addr, "desk3").await;
+    for view in ["receipt", "card"] {
+        let r = page(
+            addr,
+            "GET",
+            &format!("/tokens/{}/{view}", t.id),
+            Some(&desk3),
+            &[],
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 404, "{view}");
+    }
+    s.shutdown().await;
+}

@@ -123,6 +123,11 @@ async fn a_desk_operator_signs_in_and_finds_a_code() {
                 .unwrap();
             browser::wait_text(&c, "h1 .status", "expired").await;
             browser::shot(&c, &shots, "5-revoked").await;
+            // The receipt for the desk's printer.
+            find(&c, "a[href$='/receipt']").await.click().await.unwrap();
+            browser::wait_text(&c, ".receipt .code", "ROOM12-AB").await;
+            browser::shot(&c, &shots, "6-receipt").await;
+            c.back().await.unwrap();
             // Sign out.
             find(&c, "header form button").await.click().await.unwrap();
             find(&c, "#username").await;

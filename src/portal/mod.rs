@@ -21,6 +21,10 @@ pub struct Branding {
     pub accent_color: String,
     /// Terms of use the guest must accept (a checkbox and a link).
     pub terms_url: Option<String>,
+    /// `network`: the Wi-Fi's name (SSID), printed on vouchers.
+    pub network: Option<String>,
+    /// `voucher_login_url`: a QR code on vouchers, `{code}` replaced.
+    pub voucher_login_url: Option<String>,
 }
 
 impl Default for Branding {
@@ -30,6 +34,8 @@ impl Default for Branding {
             logo: None,
             accent_color: DEFAULT_ACCENT.into(),
             terms_url: None,
+            network: None,
+            voucher_login_url: None,
         }
     }
 }

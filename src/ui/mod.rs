@@ -7,6 +7,7 @@
 mod actions;
 mod auth;
 mod pages;
+mod print;
 
 use std::sync::Arc;
 
@@ -30,6 +31,7 @@ pub struct UiState {
 }
 
 const CSS: &str = include_str!("ui.css");
+const RECEIPT_CSS: &str = include_str!("receipt.css");
 
 pub fn router(state: Arc<UiState>) -> Router {
     Router::new()
@@ -41,11 +43,14 @@ pub fn router(state: Arc<UiState>) -> Router {
         .route("/tokens/{id}/extend", post(actions::extend))
         .route("/tokens/{id}/revoke", post(actions::revoke))
         .route("/tokens/{id}/unbind", post(actions::unbind))
+        .route("/tokens/{id}/receipt", get(print::receipt))
+        .route("/tokens/{id}/card", get(print::card))
         .route("/sessions", get(pages::sessions))
         .route("/sessions/disconnect", post(actions::disconnect))
         .route("/operators", get(pages::operators))
         .route("/audit", get(pages::audit))
         .route("/ui.css", get(css))
+        .route("/receipt.css", get(receipt_css))
         .layer(axum::middleware::from_fn(auth::same_origin_writes))
         .layer(axum::middleware::map_response(headers))
         .with_state(state)
@@ -62,17 +67,30 @@ async fn css() -> Response {
         .into_response()
 }
 
+async fn receipt_css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        RECEIPT_CSS,
+    )
+        .into_response()
+}
+
 /// Headers every page carries: no script, no framing, no caching of
 /// pages that show codes.
 async fn headers(mut r: Response) -> Response {
     let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
              frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
+            ),
+        );
+    }
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,

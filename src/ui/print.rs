@@ -1,0 +1,167 @@
+//! Print views of a code (desk role and up, the operator's businesses):
+//! an 80 mm receipt for the desk's thermal printer and the A4 card sheet
+//! of `radgate token print`, each with the business's name, logo, network
+//! name (`[[business]] network`) and a QR code for `voucher_login_url`.
+//! The browser's print dialog does the rest.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::auth::Signed;
+use super::{html, message, UiState};
+use crate::token::parse::format_local;
+use crate::token::{ts, AccessToken};
+use crate::voucher;
+
+#[derive(Template)]
+#[template(path = "receipt.html")]
+struct Receipt {
+    id: i64,
+    logo: Option<String>,
+    venue: String,
+    network: Option<String>,
+    code: String,
+    time: String,
+    validity: String,
+    first_use: Option<String>,
+    qr: Option<String>,
+    printed: String,
+}
+
+async fn visible(
+    s: &UiState,
+    op: &crate::store::operators::Operator,
+    id: &str,
+) -> Result<AccessToken, Response> {
+    let not_found = || {
+        message(
+            StatusCode::NOT_FOUND,
+            Some(op),
+            "No such code",
+            "There is no code with this Id.",
+        )
+    };
+    let Ok(id) = id.trim().parse::<i64>() else {
+        return Err(not_found());
+    };
+    match s.store.token_by_id(id).await {
+        Ok(Some(t)) if op.sees(t.business_id) => Ok(t),
+        Ok(_) => Err(not_found()),
+        Err(e) => {
+            tracing::warn!(error = %e, "web UI: the store did not answer");
+            Err(message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(op),
+                "Try again",
+                "The database did not answer. Try again in a moment.",
+            ))
+        }
+    }
+}
+
+fn qr(b: &crate::portal::Branding, code: &str) -> Option<String> {
+    let url = b.voucher_login_url.as_deref()?;
+    voucher::qr_svg(&url.replace("{code}", &voucher::url_encode(code))).ok()
+}
+
+/// `GET /tokens/{Id}/receipt`: the 80 mm receipt.
+pub async fn receipt(
+    State(s): State<Arc<UiState>>,
+    Signed(op): Signed,
+    Path(id): Path<String>,
+) -> Response {
+    let t = match visible(&s, &op, &id).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let tz = s.config.server.timezone;
+    let b = s
+        .config
+        .branding
+        .get(&t.business_id)
+        .cloned()
+        .unwrap_or_default();
+    let logo = b.logo.as_ref().map(|(mime, bytes)| {
+        use base64::Engine as _;
+        format!(
+            "data:{mime};base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        )
+    });
+    let r = Receipt {
+        id: t.id,
+        logo,
+        venue: if b.name == crate::portal::DEFAULT_NAME {
+            "Wi-Fi access".into()
+        } else {
+            b.name.clone()
+        },
+        network: b.network.clone(),
+        code: t.access_code.clone(),
+        time: voucher::duration_text(t.minutes_included),
+        validity: voucher::validity_html(t.valid_from, t.valid_to, tz),
+        first_use: voucher::first_use_text(t.valid_for_minutes, t.single_use),
+        qr: qr(&b, &t.access_code),
+        printed: format_local(ts(chrono::Utc::now().timestamp()), tz),
+    };
+    html(StatusCode::OK, &r)
+}
+
+/// `GET /tokens/{Id}/card`: the code's card on the A4 sheet of `token
+/// print` (its stylesheet is inline: this page alone allows inline style).
+pub async fn card(
+    State(s): State<Arc<UiState>>,
+    Signed(op): Signed,
+    Path(id): Path<String>,
+) -> Response {
+    let t = match visible(&s, &op, &id).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let b = s
+        .config
+        .branding
+        .get(&t.business_id)
+        .cloned()
+        .unwrap_or_default();
+    let title = if b.name == crate::portal::DEFAULT_NAME {
+        "WiFi access".to_string()
+    } else {
+        b.name.clone()
+    };
+    let sheet = voucher::Sheet {
+        title: &title,
+        network: b.network.as_deref(),
+        login_url: b.voucher_login_url.as_deref(),
+        note: None,
+        tz: s.config.server.timezone,
+    };
+    match sheet.render(std::slice::from_ref(&t)) {
+        Ok(body) => {
+            let mut r = (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                body,
+            )
+                .into_response();
+            r.headers_mut().insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(
+                    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'; \
+                     frame-ancestors 'none'; base-uri 'none'",
+                ),
+            );
+            r
+        }
+        Err(e) => message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(&op),
+            "Not printed",
+            &e,
+        ),
+    }
+}
