@@ -138,3 +138,78 @@ async fn a_desk_operator_signs_in_and_finds_a_code() {
         s.shutdown().await;
     }
 }
+
+/// An admin adds an operator in the browser, at a phone's and a desktop's
+/// size; the operators page fits the screen.
+#[tokio::test]
+async fn an_admin_adds_an_operator() {
+    for size in [PHONE, DESKTOP] {
+        let s = common::TestServer::start_with(|c| {
+            c.api.listen = Some("127.0.0.1:0".parse().unwrap());
+        })
+        .await;
+        s.store
+            .create_operator(
+                &NewOperator {
+                    name: "boss".into(),
+                    role: Role::Admin,
+                    businesses: vec![],
+                    password_hash: hash_password("correct horse battery").unwrap(),
+                },
+                "test",
+                chrono::Utc::now().timestamp(),
+                &common::test_actor(),
+            )
+            .await
+            .unwrap();
+        let base = format!("http://{}", s.api_addr.unwrap());
+        let Some(b) = Browser::start("ui-admin", size, "en", true).await else {
+            return;
+        };
+        let shots = b.shots();
+        b.run(move |c| async move {
+            c.goto(&format!("{base}/login")).await.unwrap();
+            find(&c, "#username").await.send_keys("boss").await.unwrap();
+            find(&c, "#password")
+                .await
+                .send_keys("correct horse battery")
+                .await
+                .unwrap();
+            find(&c, "button[type=submit]").await.click().await.unwrap();
+            browser::wait_text(&c, "h1", "Codes").await;
+            find(&c, "a[href='/operators']")
+                .await
+                .click()
+                .await
+                .unwrap();
+            browser::wait_text(&c, "h1", "Operators").await;
+            browser::fits_and_touchable(&c).await;
+            browser::shot(&c, &shots, "1-operators").await;
+            find(&c, "#new-name").await.send_keys("nina").await.unwrap();
+            find(&c, "#new-biz").await.send_keys("3").await.unwrap();
+            find(&c, "#new-pw")
+                .await
+                .send_keys("another long one")
+                .await
+                .unwrap();
+            find(&c, ".add-operator button")
+                .await
+                .click()
+                .await
+                .unwrap();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let names = browser::text(&c, "tbody").await;
+                if names.contains("nina") {
+                    break;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "{names}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            browser::fits_and_touchable(&c).await;
+            browser::shot(&c, &shots, "2-added").await;
+        })
+        .await;
+        s.shutdown().await;
+    }
+}

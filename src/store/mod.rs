@@ -316,6 +316,20 @@ impl Store {
         each!(self, b => b.set_operator_password(name, hash, actor).await)
     }
 
+    /// Change an operator's role, businesses and whether they are
+    /// disabled (their sessions end when disabled).
+    pub async fn update_operator(
+        &self,
+        name: &str,
+        role: operators::Role,
+        businesses: &[i64],
+        disabled: bool,
+        now: i64,
+        actor: &audit::Actor,
+    ) -> Result<Option<operators::Operator>, StoreError> {
+        each!(self, b => b.update_operator(name, role, businesses, disabled, now, actor).await)
+    }
+
     /// A web sign-in session (by the hash of its cookie's id).
     pub async fn create_web_session(
         &self,

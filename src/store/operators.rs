@@ -57,7 +57,12 @@ impl Operator {
 
 /// An operator as the audit log shows them (never the password hash).
 pub fn audit_json(o: &Operator) -> serde_json::Value {
-    serde_json::json!({"Name": o.name, "Role": o.role.as_str(), "BusinessIds": o.businesses})
+    serde_json::json!({
+        "Name": o.name,
+        "Role": o.role.as_str(),
+        "BusinessIds": o.businesses,
+        "Disabled": o.disabled_on.is_some(),
+    })
 }
 
 /// A new operator as `operator add` gives it.

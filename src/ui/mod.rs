@@ -6,6 +6,7 @@
 
 mod actions;
 mod auth;
+mod operators;
 mod pages;
 mod print;
 
@@ -48,6 +49,10 @@ pub fn router(state: Arc<UiState>) -> Router {
         .route("/sessions", get(pages::sessions))
         .route("/sessions/disconnect", post(actions::disconnect))
         .route("/operators", get(pages::operators))
+        .route("/operators/add", post(operators::add))
+        .route("/operators/update", post(operators::update))
+        .route("/operators/password", post(operators::password))
+        .route("/operators/remove", post(operators::remove))
         .route("/audit", get(pages::audit))
         .route("/ui.css", get(css))
         .route("/receipt.css", get(receipt_css))

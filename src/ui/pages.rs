@@ -349,6 +349,7 @@ pub struct OperatorRow {
     role: &'static str,
     businesses: String,
     created: String,
+    disabled: bool,
 }
 
 #[derive(Template)]
@@ -357,6 +358,7 @@ struct OperatorsPage<'a> {
     operator: Option<&'a Operator>,
     page: &'a str,
     rows: Vec<OperatorRow>,
+    self_name: &'a str,
 }
 
 /// `/operators` (admin).
@@ -377,7 +379,7 @@ pub async fn operators(State(s): State<Arc<UiState>>, Signed(op): Signed) -> Res
                 name: o.name.clone(),
                 role: o.role.as_str(),
                 businesses: if o.businesses.is_empty() {
-                    "all".into()
+                    String::new()
                 } else {
                     o.businesses
                         .iter()
@@ -386,6 +388,7 @@ pub async fn operators(State(s): State<Arc<UiState>>, Signed(op): Signed) -> Res
                         .join(", ")
                 },
                 created: format_local(ts(o.created_on), tz),
+                disabled: o.disabled_on.is_some(),
             })
             .collect(),
         Err(e) => return unavailable(&op, &e),
@@ -396,6 +399,7 @@ pub async fn operators(State(s): State<Arc<UiState>>, Signed(op): Signed) -> Res
             operator: Some(&op),
             page: "operators",
             rows,
+            self_name: &op.name,
         },
     )
 }

@@ -153,6 +153,65 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// Change an operator's role, businesses and whether they are
+    /// disabled (their sessions end when disabled): the operator after, or
+    /// `None` when there is none of that name.
+    pub async fn update_operator(
+        &self,
+        name: &str,
+        role: Role,
+        businesses: &[i64],
+        disabled: bool,
+        now: i64,
+        actor: &Actor,
+    ) -> Result<Option<Operator>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let sql = format!("SELECT {COLS} FROM operators o WHERE o.name = $1 FOR UPDATE");
+        let Some(row) = tx.query_opt(&sql, &[&name]).await? else {
+            return Ok(None);
+        };
+        let before = from_row(&row)?;
+        let disabled_on = if disabled {
+            Some(before.disabled_on.unwrap_or(now))
+        } else {
+            None
+        };
+        tx.execute(
+            "UPDATE operators SET role = $1, businesses = $2, disabled_on = $3 WHERE id = $4",
+            &[
+                &role.as_str(),
+                &businesses_to_column(businesses),
+                &disabled_on,
+                &before.id,
+            ],
+        )
+        .await?;
+        if disabled {
+            tx.execute(
+                "DELETE FROM web_sessions WHERE operator_id = $1",
+                &[&before.id],
+            )
+            .await?;
+        }
+        let sql = format!("SELECT {COLS} FROM operators o WHERE o.name = $1");
+        let after = from_row(&tx.query_one(&sql, &[&name]).await?)?;
+        super::audit::record(
+            &tx,
+            now,
+            actor,
+            &Change::other(
+                "operator.update",
+                name,
+                Some(audit_json(&before)),
+                Some(audit_json(&after)),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(after))
+    }
+
     pub async fn create_web_session(
         &self,
         id_hash: &str,

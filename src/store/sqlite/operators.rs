@@ -156,6 +156,63 @@ impl Store {
         Ok(r.rows_affected() > 0)
     }
 
+    /// Change an operator's role, businesses and whether they are
+    /// disabled (their sessions end when disabled): the operator after, or
+    /// `None` when there is none of that name.
+    pub async fn update_operator(
+        &self,
+        name: &str,
+        role: Role,
+        businesses: &[i64],
+        disabled: bool,
+        now: i64,
+        actor: &Actor,
+    ) -> Result<Option<Operator>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let sql = format!("SELECT {COLS} FROM operators o WHERE o.name = ?");
+        let Some(row) = sqlx::query(&sql)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let before = from_row(&row)?;
+        let disabled_on = if disabled {
+            Some(before.disabled_on.unwrap_or(now))
+        } else {
+            None
+        };
+        sqlx::query("UPDATE operators SET role = ?, businesses = ?, disabled_on = ? WHERE id = ?")
+            .bind(role.as_str())
+            .bind(businesses_to_column(businesses))
+            .bind(disabled_on)
+            .bind(before.id)
+            .execute(&mut *tx)
+            .await?;
+        if disabled {
+            sqlx::query("DELETE FROM web_sessions WHERE operator_id = ?")
+                .bind(before.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let after = from_row(&sqlx::query(&sql).bind(name).fetch_one(&mut *tx).await?)?;
+        super::audit::record(
+            &mut tx,
+            now,
+            actor,
+            &Change::other(
+                "operator.update",
+                name,
+                Some(audit_json(&before)),
+                Some(audit_json(&after)),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(after))
+    }
+
     pub async fn create_web_session(
         &self,
         id_hash: &str,
