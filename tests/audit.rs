@@ -167,6 +167,8 @@ async fn api_changes_are_recorded_and_the_ui_shows_them_by_role(b: Backend) {
     assert!(r.text.contains("API1") && !r.text.contains("OTHER9"), "{}", r.text);
     let r = page(addr, "GET", "/audit?q=api1", Some(&boss), &[], None).await;
     assert!(r.text.contains("API1") && !r.text.contains("OTHER9"));
+    let r = page(addr, "GET", "/audit?q=api%3A", Some(&boss), &[], None).await;
+    assert!(r.text.contains("API1") && !r.text.contains("OTHER9"), "by who");
     s.shutdown().await;
 }
 }

@@ -422,7 +422,8 @@ struct AuditPage<'a> {
 }
 
 /// `/audit?q=` (managers and admins): the newest 200 changes, or those
-/// whose target contains the text. An operator limited to some businesses
+/// whose target contains the text, or those by one actor (`ui:anna`) or
+/// kind of actor (`cli:`). An operator limited to some businesses
 /// sees only changes to those businesses' codes.
 pub async fn audit(
     State(s): State<Arc<UiState>>,
@@ -439,8 +440,12 @@ pub async fn audit(
     }
     let tz = s.config.server.timezone;
     let text = q.q.trim();
+    // `ui:anna`, `cli:` or `api:booking` search by who; anything else by
+    // what was changed.
+    let by_actor = ["ui:", "cli:", "api:"].iter().any(|p| text.starts_with(p));
     let f = crate::store::audit::Filter {
-        target: (!text.is_empty()).then(|| text.to_string()),
+        actor: (by_actor).then(|| text.to_string()),
+        target: (!text.is_empty() && !by_actor).then(|| text.to_string()),
         business_ids: scope(&op),
         limit: 200,
         ..Default::default()
