@@ -559,3 +559,80 @@ async fn an_admin_manages_operators_in_the_ui(b: Backend) {
     s.shutdown().await;
 }
 }
+
+both_backends! {
+/// Quick issue: a manager (here an admin) defines presets; the desk makes
+/// 1..N codes of one with one click and lands on their print view; all in
+/// the audit log; presets of other businesses are not offered.
+#[tokio::test]
+async fn presets_issue_codes_with_one_click(b: Backend) {
+    let s = ui_server(b).await;
+    let addr = s.api_addr.unwrap();
+    let boss = sign_in(addr, "boss").await;
+    let desk = sign_in(addr, "desk").await;
+    let same = [("Sec-Fetch-Site", "same-origin")];
+    let post = |path: &'static str, cookie: String, form: Vec<(&'static str, &'static str)>| async move {
+        page(addr, "POST", path, Some(&cookie), &same, Some(&form)).await
+    };
+    let r = post("/presets/add", boss.clone(), vec![("name", "2 hours"), ("minutes", "120"), ("devices", "1")]).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    for (form, want) in [
+        (vec![("name", "x"), ("minutes", "")], 422),
+        (vec![("name", ""), ("minutes", "60")], 422),
+        (vec![("name", "y"), ("minutes", "60"), ("devices", "0")], 422),
+        (vec![("name", "2 hours"), ("minutes", "60")], 409),
+    ] {
+        let r = post("/presets/add", boss.clone(), form.clone()).await;
+        assert_eq!(r.status, want, "{form:?}");
+    }
+    let r = page(addr, "GET", "/presets", Some(&desk), &[], None).await;
+    assert_eq!(r.status, 403, "presets are the manager's");
+    let r = post("/presets/add", desk.clone(), vec![("name", "z"), ("minutes", "60")]).await;
+    assert_eq!(r.status, 403);
+    // The desk sees the button on the Codes page.
+    let preset = s.store.presets().await.unwrap().pop().unwrap();
+    let r = page(addr, "GET", "/tokens", Some(&desk), &[], None).await;
+    assert!(r.text.contains("<strong>2 hours</strong>") && r.text.contains("Issue and print"), "{}", r.text);
+    let id = preset.id.to_string();
+    let id: &'static str = Box::leak(id.into_boxed_str());
+    let r = post("/issue", desk.clone(), vec![("preset", id), ("count", "3")]).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let to = r.header("location").unwrap().to_string();
+    assert!(to.starts_with("/print?ids="), "{to}");
+    let r = page(addr, "GET", &to, Some(&desk), &[], None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text.matches("<div class=\"receipt\">").count(), 3);
+    let r = page(addr, "GET", &format!("{to}&as=card"), Some(&desk), &[], None).await;
+    assert_eq!(r.text.matches("<article").count(), 3);
+    let ids: Vec<i64> = to["/print?ids=".len()..].split(',').map(|v| v.parse().unwrap()).collect();
+    for i in &ids {
+        let t = s.store.token_by_id(*i).await.unwrap().unwrap();
+        assert_eq!((t.minutes_included, t.user_limit), (120, Some(1)));
+        assert_eq!(t.description.as_deref(), Some("2 hours"));
+        assert_eq!(t.updated_by.as_deref(), Some("ui:desk"));
+        assert_eq!(t.access_code.len(), 8);
+    }
+    let r = post("/issue", desk.clone(), vec![("preset", id), ("count", "51")]).await;
+    assert_eq!(r.status, 422);
+    // An operator of business 3 is not offered business 0's preset.
+    let desk3 = sign_in(addr, "desk3").await;
+    let r = page(addr, "GET", "/tokens", Some(&desk3), &[], None).await;
+    assert!(!r.text.contains("Issue and print"));
+    let r = post("/issue", desk3, vec![("preset", id)]).await;
+    assert_eq!(r.status, 404);
+    let r = post("/presets/remove", boss.clone(), vec![("id", id)]).await;
+    assert_eq!(r.status, 303);
+    let log = s
+        .store
+        .audit_log(&radgate::store::audit::Filter { limit: 20, ..Default::default() })
+        .await
+        .unwrap();
+    let mine: Vec<(&str, &str)> = log
+        .iter()
+        .filter(|r| r.actor.starts_with("ui:"))
+        .map(|r| (r.actor.as_str(), r.action.as_str()))
+        .collect();
+    assert_eq!(mine, [("ui:boss", "preset.remove"), ("ui:desk", "token.generate"), ("ui:boss", "preset.add")]);
+    s.shutdown().await;
+}
+}

@@ -49,6 +49,21 @@ async fn a_desk_operator_signs_in_and_finds_a_code() {
             t.description = Some("Day pass".into())
         })
         .await;
+        s.store
+            .create_preset(
+                &radgate::store::presets::NewPreset {
+                    name: "2 hours".into(),
+                    business_id: 0,
+                    minutes_included: 120,
+                    valid_for_minutes: None,
+                    user_limit: Some(1),
+                    single_use: false,
+                },
+                0,
+                &common::test_actor(),
+            )
+            .await
+            .unwrap();
         let base = format!("http://{}", s.api_addr.unwrap());
         let Some(b) = Browser::start("ui-desk", size, "en", true).await else {
             return;
@@ -123,6 +138,24 @@ async fn a_desk_operator_signs_in_and_finds_a_code() {
                 .unwrap();
             browser::wait_text(&c, "h1 .status", "expired").await;
             browser::shot(&c, &shots, "5-revoked").await;
+            // Quick issue: two codes of a preset, straight to their receipts.
+            c.goto(&format!("{base}/tokens")).await.unwrap();
+            let count = find(&c, "form[action='/issue'] input[name=count]").await;
+            count.clear().await.unwrap();
+            count.send_keys("2").await.unwrap();
+            find(&c, "form[action='/issue'] button")
+                .await
+                .click()
+                .await
+                .unwrap();
+            browser::wait_url(&c, "the print view", |u| u.contains("/print?ids=")).await;
+            let n = c.find_all(Locator::Css(".receipt")).await.unwrap().len();
+            assert_eq!(n, 2);
+            browser::shot(&c, &shots, "5b-issued").await;
+            c.back().await.unwrap();
+            c.goto(&format!("{base}/tokens?q=weber")).await.unwrap();
+            find(&c, "td.code a").await.click().await.unwrap();
+            browser::wait_text(&c, "h1 .code", "ROOM12-AB").await;
             // The receipt for the desk's printer.
             find(&c, "a[href$='/receipt']").await.click().await.unwrap();
             browser::wait_text(&c, ".receipt .code", "ROOM12-AB").await;

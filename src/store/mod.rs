@@ -9,6 +9,7 @@ pub mod apikeys;
 pub mod audit;
 pub mod operators;
 pub mod postgres;
+pub mod presets;
 pub mod sqlite;
 pub mod writer;
 
@@ -380,6 +381,27 @@ impl Store {
     /// The audit log: recorded changes matching `f`, newest first.
     pub async fn audit_log(&self, f: &audit::Filter) -> Result<Vec<audit::Record>, StoreError> {
         each!(self, b => b.audit_log(f).await)
+    }
+}
+
+impl Store {
+    /// Quick-issue presets, by name.
+    pub async fn presets(&self) -> Result<Vec<presets::Preset>, StoreError> {
+        each!(self, b => b.presets().await)
+    }
+
+    pub async fn create_preset(
+        &self,
+        p: &presets::NewPreset,
+        now: i64,
+        actor: &audit::Actor,
+    ) -> Result<presets::Preset, StoreError> {
+        each!(self, b => b.create_preset(p, now, actor).await)
+    }
+
+    /// Remove a preset: whether there was one.
+    pub async fn remove_preset(&self, id: i64, actor: &audit::Actor) -> Result<bool, StoreError> {
+        each!(self, b => b.remove_preset(id, actor).await)
     }
 }
 

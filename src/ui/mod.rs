@@ -8,6 +8,7 @@ mod actions;
 mod auth;
 mod operators;
 mod pages;
+mod presets;
 mod print;
 
 use std::sync::Arc;
@@ -54,6 +55,11 @@ pub fn router(state: Arc<UiState>) -> Router {
         .route("/operators/password", post(operators::password))
         .route("/operators/remove", post(operators::remove))
         .route("/audit", get(pages::audit))
+        .route("/presets", get(presets::page))
+        .route("/presets/add", post(presets::add))
+        .route("/presets/remove", post(presets::remove))
+        .route("/issue", post(presets::issue))
+        .route("/print", get(print::many))
         .route("/ui.css", get(css))
         .route("/receipt.css", get(receipt_css))
         .layer(axum::middleware::from_fn(auth::same_origin_writes))

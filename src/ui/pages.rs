@@ -80,6 +80,7 @@ pub struct TokenRow {
 struct TokensPage<'a> {
     operator: Option<&'a Operator>,
     page: &'a str,
+    presets: Vec<super::presets::PresetRow>,
     q: &'a str,
     rows: Vec<TokenRow>,
     total: i64,
@@ -146,6 +147,7 @@ pub async fn tokens(
     html(
         StatusCode::OK,
         &TokensPage {
+            presets: super::presets::visible(&s, &op).await,
             operator: Some(&op),
             page: "tokens",
             q: text,

@@ -17,10 +17,8 @@ use crate::token::parse::format_local;
 use crate::token::{ts, AccessToken};
 use crate::voucher;
 
-#[derive(Template)]
-#[template(path = "receipt.html")]
-struct Receipt {
-    id: i64,
+/// One receipt.
+pub struct ReceiptView {
     logo: Option<String>,
     venue: String,
     network: Option<String>,
@@ -29,7 +27,51 @@ struct Receipt {
     validity: String,
     first_use: Option<String>,
     qr: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "receipt.html")]
+struct Receipts {
+    title: String,
+    items: Vec<ReceiptView>,
     printed: String,
+    back: String,
+    card: Option<String>,
+}
+
+fn receipt_view(s: &UiState, t: &AccessToken) -> ReceiptView {
+    let tz = s.config.server.timezone;
+    let b = s
+        .config
+        .branding
+        .get(&t.business_id)
+        .cloned()
+        .unwrap_or_default();
+    let logo = b.logo.as_ref().map(|(mime, bytes)| {
+        use base64::Engine as _;
+        format!(
+            "data:{mime};base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        )
+    });
+    ReceiptView {
+        logo,
+        venue: if b.name == crate::portal::DEFAULT_NAME {
+            "Wi-Fi access".into()
+        } else {
+            b.name.clone()
+        },
+        network: b.network.clone(),
+        code: t.access_code.clone(),
+        time: voucher::duration_text(t.minutes_included),
+        validity: voucher::validity_html(t.valid_from, t.valid_to, tz),
+        first_use: voucher::first_use_text(t.valid_for_minutes, t.single_use),
+        qr: qr(&b, &t.access_code),
+    }
+}
+
+fn now_text(s: &UiState) -> String {
+    format_local(ts(chrono::Utc::now().timestamp()), s.config.server.timezone)
 }
 
 async fn visible(
@@ -78,35 +120,12 @@ pub async fn receipt(
         Ok(t) => t,
         Err(r) => return r,
     };
-    let tz = s.config.server.timezone;
-    let b = s
-        .config
-        .branding
-        .get(&t.business_id)
-        .cloned()
-        .unwrap_or_default();
-    let logo = b.logo.as_ref().map(|(mime, bytes)| {
-        use base64::Engine as _;
-        format!(
-            "data:{mime};base64,{}",
-            base64::engine::general_purpose::STANDARD.encode(bytes)
-        )
-    });
-    let r = Receipt {
-        id: t.id,
-        logo,
-        venue: if b.name == crate::portal::DEFAULT_NAME {
-            "Wi-Fi access".into()
-        } else {
-            b.name.clone()
-        },
-        network: b.network.clone(),
-        code: t.access_code.clone(),
-        time: voucher::duration_text(t.minutes_included),
-        validity: voucher::validity_html(t.valid_from, t.valid_to, tz),
-        first_use: voucher::first_use_text(t.valid_for_minutes, t.single_use),
-        qr: qr(&b, &t.access_code),
-        printed: format_local(ts(chrono::Utc::now().timestamp()), tz),
+    let r = Receipts {
+        title: format!("Voucher {}", t.access_code),
+        items: vec![receipt_view(&s, &t)],
+        printed: now_text(&s),
+        back: format!("/tokens/{}", t.id),
+        card: None,
     };
     html(StatusCode::OK, &r)
 }
@@ -164,4 +183,109 @@ pub async fn card(
             &e,
         ),
     }
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct Many {
+    #[serde(default)]
+    ids: String,
+    #[serde(default, rename = "as")]
+    as_: String,
+}
+
+/// `GET /print?ids=1,2,3[&as=card]`: several codes (those just issued) as
+/// receipts one after another, or as A4 cards. Codes the operator may not
+/// see are left out.
+pub async fn many(
+    State(s): State<Arc<UiState>>,
+    Signed(op): Signed,
+    axum::extract::Query(q): axum::extract::Query<Many>,
+) -> Response {
+    let ids: Vec<i64> = q
+        .ids
+        .split(',')
+        .filter_map(|v| v.trim().parse().ok())
+        .take(100)
+        .collect();
+    let mut tokens = Vec::new();
+    for id in ids {
+        match s.store.token_by_id(id).await {
+            Ok(Some(t)) if op.sees(t.business_id) => tokens.push(t),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "web UI: the store did not answer");
+                return message(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Some(&op),
+                    "Try again",
+                    "The database did not answer. Try again in a moment.",
+                );
+            }
+        }
+    }
+    if tokens.is_empty() {
+        return message(
+            StatusCode::NOT_FOUND,
+            Some(&op),
+            "Nothing to print",
+            "None of these codes exists.",
+        );
+    }
+    if q.as_ == "card" {
+        let b = s
+            .config
+            .branding
+            .get(&tokens[0].business_id)
+            .cloned()
+            .unwrap_or_default();
+        let title = if b.name == crate::portal::DEFAULT_NAME {
+            "WiFi access".to_string()
+        } else {
+            b.name.clone()
+        };
+        let sheet = voucher::Sheet {
+            title: &title,
+            network: b.network.as_deref(),
+            login_url: b.voucher_login_url.as_deref(),
+            note: None,
+            tz: s.config.server.timezone,
+        };
+        return match sheet.render(&tokens) {
+            Ok(body) => {
+                let mut r = (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                    body,
+                )
+                    .into_response();
+                r.headers_mut().insert(
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static(
+                        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'; \
+                         frame-ancestors 'none'; base-uri 'none'",
+                    ),
+                );
+                r
+            }
+            Err(e) => message(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(&op),
+                "Not printed",
+                &e,
+            ),
+        };
+    }
+    let ids = tokens
+        .iter()
+        .map(|t| t.id.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let r = Receipts {
+        title: format!("{} voucher(s)", tokens.len()),
+        items: tokens.iter().map(|t| receipt_view(&s, t)).collect(),
+        printed: now_text(&s),
+        back: "/tokens".into(),
+        card: Some(format!("/print?ids={ids}&as=card")),
+    };
+    html(StatusCode::OK, &r)
 }

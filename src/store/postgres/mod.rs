@@ -13,6 +13,7 @@ mod apikeys;
 mod audit;
 mod copy;
 mod operators;
+mod presets;
 mod sessions;
 pub mod writer;
 
@@ -38,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_init.sql"),
     include_str!("../../../migrations/postgres/0002_operators.sql"),
     include_str!("../../../migrations/postgres/0003_audit_log.sql"),
+    include_str!("../../../migrations/postgres/0004_presets.sql"),
 ];
 
 /// Connections the CLI and the API may hold at once, per process.

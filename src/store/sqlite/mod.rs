@@ -6,6 +6,7 @@ mod audit;
 mod codes;
 mod copy;
 mod operators;
+mod presets;
 pub mod sessions;
 mod stamps;
 mod wal;
@@ -48,6 +49,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0008_session_ids_reused.sql"),
     include_str!("../../../migrations/sqlite/0009_operators.sql"),
     include_str!("../../../migrations/sqlite/0010_audit_log.sql"),
+    include_str!("../../../migrations/sqlite/0011_presets.sql"),
 ];
 
 pub(crate) const TOKEN_COLS: &str = "id, unique_id, business_id, access_code, description, \
