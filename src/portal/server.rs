@@ -747,7 +747,9 @@ fn auto_submit_hash() -> String {
 
 /// Seconds as `1 h 05 min` / `12 min`.
 fn duration(secs: u64) -> String {
-    let (h, m) = (secs / 3600, (secs % 3600).div_ceil(60));
+    // Whole minutes rounded up first: 3599 s is "1 h 00 min", not "60 min".
+    let minutes = secs.div_ceil(60);
+    let (h, m) = (minutes / 60, minutes % 60);
     if h > 0 {
         format!("{h} h {m:02} min")
     } else {
@@ -1180,6 +1182,15 @@ mod tests {
         assert_eq!(o.origin_url.as_deref(), Some("http://x/"));
         let bad: Hotspot = lenient(b"code=%FF%FE");
         assert_eq!(bad.code.as_deref(), Some("\u{fffd}\u{fffd}"));
+    }
+
+    #[test]
+    fn durations_round_up_to_whole_minutes() {
+        assert_eq!(duration(3600), "1 h 00 min");
+        assert_eq!(duration(3599), "1 h 00 min");
+        assert_eq!(duration(3601), "1 h 01 min");
+        assert_eq!(duration(59), "1 min");
+        assert_eq!(duration(3900), "1 h 05 min");
     }
 
     #[test]
