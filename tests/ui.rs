@@ -330,7 +330,11 @@ async fn the_front_desk_extends_revokes_and_unbinds_codes(b: Backend) {
     // Extend: an hour more, and a day more of validity.
     let r = post(format!("/tokens/{}/extend", t.id), desk.clone(), vec![("minutes", "60"), ("days", "1")]).await;
     assert_eq!(r.status, 303, "{}", r.text);
-    assert_eq!(r.header("location"), Some(format!("/tokens/{}", t.id).as_str()));
+    assert_eq!(r.header("location"), Some(format!("/tokens/{}?done=extend", t.id).as_str()));
+    let r = page(addr, "GET", &format!("/tokens/{}?done=extend", t.id), Some(&desk), &[], None).await;
+    assert!(r.text.contains("<p class=\"notice\" role=\"status\">Extended.</p>"));
+    let r = page(addr, "GET", &format!("/tokens/{}?done=%3Cscript%3E", t.id), Some(&desk), &[], None).await;
+    assert!(!r.text.contains("notice") && !r.text.contains("<script>"), "only fixed texts");
     let now = s.store.token_by_id(t.id).await.unwrap().unwrap();
     assert_eq!(now.minutes_included, 120);
     assert_eq!(now.valid_to, t.valid_to.map(|v| v + 86_400));
@@ -385,6 +389,11 @@ async fn the_front_desk_extends_revokes_and_unbinds_codes(b: Backend) {
     assert!(gone.valid_to.unwrap() <= chrono::Utc::now().timestamp());
     let r = page(addr, "GET", &format!("/tokens/{}", t.id), Some(&desk), &[], None).await;
     assert!(r.text.contains(">expired</span>"), "{}", r.text);
+    assert!(
+        r.text.contains("<dt>Last change</dt><dd>revoke by ui:desk on ") && r.text.contains("“guest left early”"),
+        "{}",
+        r.text
+    );
     // All in the audit log, as the operator.
     let log = s
         .store

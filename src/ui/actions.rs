@@ -83,7 +83,11 @@ async fn change(
                     Err(e) => tracing::warn!(error = %e, "web UI: sessions to disconnect not read"),
                 }
             }
-            Redirect::to(&format!("/tokens/{id}")).into_response()
+            Redirect::to(&format!(
+                "/tokens/{id}?done={}",
+                action.trim_start_matches("token.")
+            ))
+            .into_response()
         }
         Err(Refusal::NotFound) => not_found(op),
         Err(Refusal::Input(why)) => message(

@@ -211,6 +211,8 @@ pub struct SessionView {
 struct TokenPage<'a> {
     operator: Option<&'a Operator>,
     page: &'a str,
+    done: Option<&'static str>,
+    last_change: Option<String>,
     t: TokenView,
     sessions: Vec<SessionView>,
 }
@@ -233,10 +235,28 @@ fn session_view(x: &crate::store::SessionInfo, tz: chrono_tz::Tz) -> SessionView
 }
 
 /// `/tokens/{Id}`: one code, its state in words, and its sessions.
+#[derive(Deserialize, Default)]
+pub struct Done {
+    #[serde(default)]
+    done: String,
+}
+
+/// The confirmation after an action (a fixed text per action: nothing
+/// from the request reaches the page).
+fn done_text(key: &str) -> Option<&'static str> {
+    match key {
+        "extend" => Some("Extended."),
+        "revoke" => Some("Revoked: the code no longer works."),
+        "unbind" => Some("The bound device is forgotten."),
+        _ => None,
+    }
+}
+
 pub async fn token(
     State(s): State<Arc<UiState>>,
     Signed(op): Signed,
     Path(id): Path<String>,
+    Query(done): Query<Done>,
 ) -> Response {
     let tz = s.config.server.timezone;
     let now = chrono::Utc::now().timestamp();
@@ -273,6 +293,32 @@ pub async fn token(
     online.sort_unstable();
     online.dedup();
     let (status, status_class) = status_words(&t, online.len(), now);
+    // The newest change to this code, in words (with a revoke's reason).
+    let last_change = s
+        .store
+        .audit_log(&crate::store::audit::Filter {
+            target: Some(format!("(Id {})", t.id)),
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .ok()
+        .and_then(|v| v.into_iter().next())
+        .map(|r| {
+            let reason = r
+                .after
+                .as_deref()
+                .and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok())
+                .and_then(|v| v.get("Reason").and_then(|x| x.as_str()).map(str::to_string))
+                .map(|why| format!(": “{why}”"))
+                .unwrap_or_default();
+            format!(
+                "{} by {} on {}{reason}",
+                r.action.trim_start_matches("token."),
+                r.actor,
+                format_local(ts(r.at), tz)
+            )
+        });
     let view = TokenView {
         id: t.id,
         has_end: t.valid_to.is_some(),
@@ -305,6 +351,8 @@ pub async fn token(
         &TokenPage {
             operator: Some(&op),
             page: "tokens",
+            done: done_text(&done.done),
+            last_change,
             t: view,
             sessions: sessions.iter().map(|x| session_view(x, tz)).collect(),
         },
