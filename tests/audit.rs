@@ -93,7 +93,7 @@ both_backends! {
 #[tokio::test]
 async fn api_changes_are_recorded_and_the_ui_shows_them_by_role(b: Backend) {
     use common::http::{page, request};
-    use radgate::store::operators::{hash_password, NewOperator, Role};
+    use radgate::store::operators::Role;
     let s = common::TestServer::start_on_with(b, |c| {
         c.api.listen = Some("127.0.0.1:0".parse().unwrap());
     })
@@ -119,20 +119,7 @@ async fn api_changes_are_recorded_and_the_ui_shows_them_by_role(b: Backend) {
         ("boss", Role::Manager, vec![]),
         ("boss3", Role::Manager, vec![3]),
     ] {
-        s.store
-            .create_operator(
-                &NewOperator {
-                    name: name.into(),
-                    role,
-                    businesses,
-                    password_hash: hash_password("correct horse battery").unwrap(),
-                },
-                "test",
-                chrono::Utc::now().timestamp(),
-                &common::test_actor(),
-            )
-            .await
-            .unwrap();
+        s.operator(name, role, businesses).await;
     }
     let all = s
         .store

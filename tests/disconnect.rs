@@ -346,7 +346,7 @@ async fn a_stop_that_uses_the_last_minute_disconnects_the_others_only(b: Backend
 #[tokio::test]
 async fn revoking_a_code_at_the_front_desk_disconnects_its_guests() {
     use common::http::{page, session_cookie};
-    use radgate::store::operators::{hash_password, NewOperator, Role};
+    use radgate::store::operators::Role;
     let nas = FakeNas::start().await;
     let port = nas.port();
     let s = TestServer::start_with(|c| {
@@ -355,20 +355,7 @@ async fn revoking_a_code_at_the_front_desk_disconnects_its_guests() {
     })
     .await;
     let t = s.token("ROOM12", 600, |_| {}).await;
-    s.store
-        .create_operator(
-            &NewOperator {
-                name: "desk".into(),
-                role: Role::Desk,
-                businesses: vec![],
-                password_hash: hash_password("correct horse battery").unwrap(),
-            },
-            "test",
-            0,
-            &common::test_actor(),
-        )
-        .await
-        .unwrap();
+    s.operator("desk", Role::Desk, vec![]).await;
     let acct = Client::new(s.acct_addr).await;
     acct.acct(
         1,

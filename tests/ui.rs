@@ -7,9 +7,9 @@ mod common;
 
 use common::http::{page, session_cookie};
 use common::Backend;
-use radgate::store::operators::{hash_password, NewOperator, Role};
+use radgate::store::operators::{hash_password, Role};
 
-const PASSWORD: &str = "correct horse battery";
+const PASSWORD: &str = common::OPERATOR_PASSWORD;
 
 async fn ui_server(b: Backend) -> common::TestServer {
     let s = common::TestServer::start_on_with(b, |c| {
@@ -21,20 +21,7 @@ async fn ui_server(b: Backend) -> common::TestServer {
         ("desk3", Role::Desk, vec![3]),
         ("boss", Role::Admin, vec![]),
     ] {
-        s.store
-            .create_operator(
-                &NewOperator {
-                    name: name.into(),
-                    role,
-                    businesses,
-                    password_hash: hash_password(PASSWORD).unwrap(),
-                },
-                "test",
-                chrono::Utc::now().timestamp(),
-                &common::test_actor(),
-            )
-            .await
-            .unwrap();
+        s.operator(name, role, businesses).await;
     }
     s
 }
@@ -428,20 +415,7 @@ async fn codes_print_as_a_receipt_and_a_card() {
     })
     .await;
     for (name, businesses) in [("desk", vec![]), ("desk3", vec![3])] {
-        s.store
-            .create_operator(
-                &radgate::store::operators::NewOperator {
-                    name: name.into(),
-                    role: Role::Desk,
-                    businesses,
-                    password_hash: hash_password(PASSWORD).unwrap(),
-                },
-                "test",
-                0,
-                &common::test_actor(),
-            )
-            .await
-            .unwrap();
+        s.operator(name, Role::Desk, businesses).await;
     }
     let t = s.token("ROSA-42", 120, |t| t.business_id = Some(7)).await;
     let addr = s.api_addr.unwrap();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::browser::{self, Browser, DESKTOP, PHONE};
 use fantoccini::{Client, Locator};
-use radgate::store::operators::{hash_password, NewOperator, Role};
+use radgate::store::operators::Role;
 
 async fn find(c: &Client, css: &str) -> fantoccini::elements::Element {
     c.wait()
@@ -26,20 +26,7 @@ async fn a_desk_operator_signs_in_and_finds_a_code() {
             c.api.listen = Some("127.0.0.1:0".parse().unwrap());
         })
         .await;
-        s.store
-            .create_operator(
-                &NewOperator {
-                    name: "anna".into(),
-                    role: Role::Desk,
-                    businesses: vec![],
-                    password_hash: hash_password("correct horse battery").unwrap(),
-                },
-                "test",
-                chrono::Utc::now().timestamp(),
-                &common::test_actor(),
-            )
-            .await
-            .unwrap();
+        s.operator("anna", Role::Desk, vec![]).await;
         s.token("ROOM12-AB", 1440, |t| {
             t.description = Some("Room 12, Ms Weber".into());
             t.mac_address = Some("AA-BB-CC-00-11-22".into());
@@ -181,20 +168,7 @@ async fn an_admin_adds_an_operator() {
             c.api.listen = Some("127.0.0.1:0".parse().unwrap());
         })
         .await;
-        s.store
-            .create_operator(
-                &NewOperator {
-                    name: "boss".into(),
-                    role: Role::Admin,
-                    businesses: vec![],
-                    password_hash: hash_password("correct horse battery").unwrap(),
-                },
-                "test",
-                chrono::Utc::now().timestamp(),
-                &common::test_actor(),
-            )
-            .await
-            .unwrap();
+        s.operator("boss", Role::Admin, vec![]).await;
         let base = format!("http://{}", s.api_addr.unwrap());
         let Some(b) = Browser::start("ui-admin", size, "en", true).await else {
             return;

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::auth::Signed;
-use super::{message, UiState};
+use super::{message, store_trouble, UiState};
 use crate::radius::disconnect;
 use crate::store::audit::Actor;
 use crate::store::operators::Operator;
@@ -51,7 +51,7 @@ async fn change(
     f: impl FnOnce(&AccessToken, i64) -> Result<crate::token::NewToken, Refusal>,
 ) -> Response {
     let Ok(id) = id.trim().parse::<i64>() else {
-        return not_found(op);
+        return super::no_such_code(op);
     };
     let now = chrono::Utc::now().timestamp();
     let mut before = None;
@@ -89,32 +89,15 @@ async fn change(
             ))
             .into_response()
         }
-        Err(Refusal::NotFound) => not_found(op),
+        Err(Refusal::NotFound) => super::no_such_code(op),
         Err(Refusal::Input(why)) => message(
             StatusCode::UNPROCESSABLE_ENTITY,
             Some(op),
             "Not changed",
             why,
         ),
-        Err(Refusal::Store(e)) => {
-            tracing::warn!(error = %e, "web UI: the store did not answer");
-            message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Some(op),
-                "Not changed",
-                "The database did not answer. Try again in a moment.",
-            )
-        }
+        Err(Refusal::Store(e)) => store_trouble(op, &e),
     }
-}
-
-fn not_found(op: &Operator) -> Response {
-    message(
-        StatusCode::NOT_FOUND,
-        Some(op),
-        "No such code",
-        "There is no code with this Id.",
-    )
 }
 
 #[derive(Deserialize)]
@@ -240,14 +223,11 @@ pub async fn disconnect(
     Signed(op): Signed,
     Form(f): Form<Disconnect>,
 ) -> Response {
-    let Ok(id) = f.token.trim().parse::<i64>() else {
-        return not_found(&op);
+    let t = match super::visible_code(&s, &op, &f.token).await {
+        Ok(t) => t,
+        Err(r) => return r,
     };
-    let t = match s.store.token_by_id(id).await {
-        Ok(Some(t)) if op.sees(t.business_id) => t,
-        Ok(_) => return not_found(&op),
-        Err(e) => return store_trouble(&op, &e),
-    };
+    let id = t.id;
     let sessions = match s.store.running_sessions(&[t.id]).await {
         Ok(v) => v,
         Err(e) => return store_trouble(&op, &e),
@@ -299,14 +279,4 @@ pub async fn disconnect(
     tracing::info!(operator = %op.name, id, "web UI: disconnecting a guest");
     disconnect::later(&s.config, vec![session], "disconnected at the front desk");
     Redirect::to("/sessions").into_response()
-}
-
-fn store_trouble(op: &Operator, e: &StoreError) -> Response {
-    tracing::warn!(error = %e, "web UI: the store did not answer");
-    message(
-        StatusCode::SERVICE_UNAVAILABLE,
-        Some(op),
-        "Not done",
-        "The database did not answer. Try again in a moment.",
-    )
 }

@@ -152,6 +152,53 @@ fn message(
     )
 }
 
+/// The page for a store error: a name already taken (409, its message),
+/// or the database not answering (503; the cause goes to the log).
+fn store_trouble(op: &crate::store::operators::Operator, e: &crate::store::StoreError) -> Response {
+    match e {
+        crate::store::StoreError::Conflict(m) => {
+            message(StatusCode::CONFLICT, Some(op), "Not changed", m)
+        }
+        e => {
+            tracing::warn!(error = %e, "web UI: the store did not answer");
+            message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(op),
+                "Try again",
+                "The database did not answer. Try again in a moment.",
+            )
+        }
+    }
+}
+
+/// "No such code": also for another business's code (as if it did not
+/// exist).
+fn no_such_code(op: &crate::store::operators::Operator) -> Response {
+    message(
+        StatusCode::NOT_FOUND,
+        Some(op),
+        "No such code",
+        "There is no code with this Id.",
+    )
+}
+
+/// The code with Id `id` (as typed in a path or form) when `op` may see
+/// it; else the page to answer with.
+async fn visible_code(
+    s: &UiState,
+    op: &crate::store::operators::Operator,
+    id: &str,
+) -> Result<crate::token::AccessToken, Response> {
+    let Ok(id) = id.trim().parse::<i64>() else {
+        return Err(no_such_code(op));
+    };
+    match s.store.token_by_id(id).await {
+        Ok(Some(t)) if op.sees(t.business_id) => Ok(t),
+        Ok(_) => Err(no_such_code(op)),
+        Err(e) => Err(store_trouble(op, &e)),
+    }
+}
+
 /// For paths no page or API endpoint has.
 pub async fn not_found() -> Response {
     message(

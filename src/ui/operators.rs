@@ -12,10 +12,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::auth::Signed;
-use super::{message, UiState};
+use super::{message, store_trouble, UiState};
 use crate::store::audit::Actor;
 use crate::store::operators::{check_name, hash_password, NewOperator, Operator, Role};
-use crate::store::StoreError;
 
 fn refused(op: &Operator, status: StatusCode, why: &str) -> Response {
     message(status, Some(op), "Not changed", why)
@@ -29,20 +28,6 @@ fn admin_only(op: &Operator) -> Option<Response> {
             "Only an admin may manage operators.",
         )
     })
-}
-
-fn store_trouble(op: &Operator, e: &StoreError) -> Response {
-    match e {
-        StoreError::Conflict(m) => refused(op, StatusCode::CONFLICT, m),
-        e => {
-            tracing::warn!(error = %e, "web UI: the store did not answer");
-            refused(
-                op,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The database did not answer. Try again in a moment.",
-            )
-        }
-    }
 }
 
 /// "3, 7" → [3, 7]; empty → all businesses.

@@ -12,7 +12,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::auth::Signed;
-use super::{html, message, UiState};
+use super::{html, message, store_trouble, UiState};
 use crate::store::operators::{Operator, Role};
 use crate::store::SessionFilter;
 use crate::token::filter::TokenFilter;
@@ -92,16 +92,6 @@ pub struct Search {
     q: String,
 }
 
-fn unavailable(op: &Operator, e: &dyn std::fmt::Display) -> Response {
-    tracing::warn!(error = %e, "web UI: the store did not answer");
-    message(
-        StatusCode::SERVICE_UNAVAILABLE,
-        Some(op),
-        "Try again",
-        "The database did not answer. Try again in a moment.",
-    )
-}
-
 /// `/tokens?q=`: codes whose code, description or MAC address contains
 /// the text, newest first.
 pub async fn tokens(
@@ -122,11 +112,11 @@ pub async fn tokens(
     };
     let (found, total) = match s.store.list_tokens(&filter, now).await {
         Ok(v) => v,
-        Err(e) => return unavailable(&op, &e),
+        Err(e) => return store_trouble(&op, &e),
     };
     let online = match online_devices(&s, &op, now).await {
         Ok(v) => v,
-        Err(e) => return unavailable(&op, &e),
+        Err(e) => return store_trouble(&op, &e),
     };
     let rows = found
         .iter()
@@ -260,21 +250,9 @@ pub async fn token(
 ) -> Response {
     let tz = s.config.server.timezone;
     let now = chrono::Utc::now().timestamp();
-    let not_found = || {
-        message(
-            StatusCode::NOT_FOUND,
-            Some(&op),
-            "No such code",
-            "There is no code with this Id.",
-        )
-    };
-    let Ok(id) = id.trim().parse::<i64>() else {
-        return not_found();
-    };
-    let t = match s.store.token_by_id(id).await {
-        Ok(Some(t)) if op.sees(t.business_id) => t,
-        Ok(_) => return not_found(),
-        Err(e) => return unavailable(&op, &e),
+    let t = match super::visible_code(&s, &op, &id).await {
+        Ok(t) => t,
+        Err(r) => return r,
     };
     let f = SessionFilter {
         code: Some(t.access_code.clone()),
@@ -283,7 +261,7 @@ pub async fn token(
     };
     let sessions: Vec<crate::store::SessionInfo> = match s.store.list_sessions(&f, now).await {
         Ok(v) => v.into_iter().filter(|x| x.token_id == t.id).collect(),
-        Err(e) => return unavailable(&op, &e),
+        Err(e) => return store_trouble(&op, &e),
     };
     let mut online: Vec<&str> = sessions
         .iter()
@@ -382,7 +360,7 @@ pub async fn sessions(State(s): State<Arc<UiState>>, Signed(op): Signed) -> Resp
             .filter(|x| x.state == "active" && op.sees(x.business_id))
             .map(|x| session_view(x, tz))
             .collect(),
-        Err(e) => return unavailable(&op, &e),
+        Err(e) => return store_trouble(&op, &e),
     };
     html(
         StatusCode::OK,
@@ -441,7 +419,7 @@ pub async fn operators(State(s): State<Arc<UiState>>, Signed(op): Signed) -> Res
                 disabled: o.disabled_on.is_some(),
             })
             .collect(),
-        Err(e) => return unavailable(&op, &e),
+        Err(e) => return store_trouble(&op, &e),
     };
     html(
         StatusCode::OK,
@@ -511,7 +489,7 @@ pub async fn audit(
                 changed: crate::store::audit::what_changed(r),
             })
             .collect(),
-        Err(e) => return unavailable(&op, &e),
+        Err(e) => return store_trouble(&op, &e),
     };
     html(
         StatusCode::OK,

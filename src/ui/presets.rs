@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::auth::Signed;
-use super::{html, message, UiState};
+use super::{html, message, store_trouble, UiState};
 use crate::store::audit::Actor;
 use crate::store::operators::{Operator, Role};
 use crate::store::presets::{NewPreset, Preset};
@@ -24,23 +24,6 @@ const CODE_LENGTH: usize = 8;
 
 fn actor(op: &Operator) -> Actor {
     Actor(format!("ui:{}", op.name))
-}
-
-fn trouble(op: &Operator, e: &crate::store::StoreError) -> Response {
-    match e {
-        crate::store::StoreError::Conflict(m) => {
-            message(StatusCode::CONFLICT, Some(op), "Not changed", m)
-        }
-        e => {
-            tracing::warn!(error = %e, "web UI: the store did not answer");
-            message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Some(op),
-                "Not done",
-                "The database did not answer. Try again in a moment.",
-            )
-        }
-    }
 }
 
 /// A preset in words: "2 hours · 1 device · for 1 day from the first login".
@@ -186,7 +169,7 @@ pub async fn add(
         .await
     {
         Ok(_) => Redirect::to("/presets").into_response(),
-        Err(e) => trouble(&op, &e),
+        Err(e) => store_trouble(&op, &e),
     }
 }
 
@@ -230,7 +213,7 @@ pub async fn remove(
     }
     match s.store.remove_preset(id, &actor(&op)).await {
         Ok(_) => Redirect::to("/presets").into_response(),
-        Err(e) => trouble(&op, &e),
+        Err(e) => store_trouble(&op, &e),
     }
 }
 
@@ -267,7 +250,7 @@ pub async fn issue(
         Ok(all) => all
             .into_iter()
             .find(|p| f.preset.trim().parse::<i64>().ok() == Some(p.id) && op.sees(p.business_id)),
-        Err(e) => return trouble(&op, &e),
+        Err(e) => return store_trouble(&op, &e),
     };
     let Some(preset) = preset else {
         return message(

@@ -12,7 +12,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::auth::Signed;
-use super::{html, message, UiState};
+use super::{html, message, store_trouble, visible_code, UiState};
 use crate::token::parse::format_local;
 use crate::token::{ts, AccessToken};
 use crate::voucher;
@@ -74,37 +74,6 @@ fn now_text(s: &UiState) -> String {
     format_local(ts(chrono::Utc::now().timestamp()), s.config.server.timezone)
 }
 
-async fn visible(
-    s: &UiState,
-    op: &crate::store::operators::Operator,
-    id: &str,
-) -> Result<AccessToken, Response> {
-    let not_found = || {
-        message(
-            StatusCode::NOT_FOUND,
-            Some(op),
-            "No such code",
-            "There is no code with this Id.",
-        )
-    };
-    let Ok(id) = id.trim().parse::<i64>() else {
-        return Err(not_found());
-    };
-    match s.store.token_by_id(id).await {
-        Ok(Some(t)) if op.sees(t.business_id) => Ok(t),
-        Ok(_) => Err(not_found()),
-        Err(e) => {
-            tracing::warn!(error = %e, "web UI: the store did not answer");
-            Err(message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Some(op),
-                "Try again",
-                "The database did not answer. Try again in a moment.",
-            ))
-        }
-    }
-}
-
 fn qr(b: &crate::portal::Branding, code: &str) -> Option<String> {
     let url = b.voucher_login_url.as_deref()?;
     voucher::qr_svg(&url.replace("{code}", &voucher::url_encode(code))).ok()
@@ -116,7 +85,7 @@ pub async fn receipt(
     Signed(op): Signed,
     Path(id): Path<String>,
 ) -> Response {
-    let t = match visible(&s, &op, &id).await {
+    let t = match visible_code(&s, &op, &id).await {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -131,20 +100,26 @@ pub async fn receipt(
 }
 
 /// `GET /tokens/{Id}/card`: the code's card on the A4 sheet of `token
-/// print` (its stylesheet is inline: this page alone allows inline style).
+/// print`.
 pub async fn card(
     State(s): State<Arc<UiState>>,
     Signed(op): Signed,
     Path(id): Path<String>,
 ) -> Response {
-    let t = match visible(&s, &op, &id).await {
+    let t = match visible_code(&s, &op, &id).await {
         Ok(t) => t,
         Err(r) => return r,
     };
-    let b = s
-        .config
-        .branding
-        .get(&t.business_id)
+    cards(&s, &op, std::slice::from_ref(&t))
+}
+
+/// `tokens` as A4 cards (`token print`'s sheet), in the look of the first
+/// one's business. The sheet's stylesheet is inline: this page alone
+/// allows inline style.
+fn cards(s: &UiState, op: &crate::store::operators::Operator, tokens: &[AccessToken]) -> Response {
+    let b = tokens
+        .first()
+        .and_then(|t| s.config.branding.get(&t.business_id))
         .cloned()
         .unwrap_or_default();
     let title = if b.name == crate::portal::DEFAULT_NAME {
@@ -159,7 +134,7 @@ pub async fn card(
         note: None,
         tz: s.config.server.timezone,
     };
-    match sheet.render(std::slice::from_ref(&t)) {
+    match sheet.render(tokens) {
         Ok(body) => {
             let mut r = (
                 StatusCode::OK,
@@ -178,7 +153,7 @@ pub async fn card(
         }
         Err(e) => message(
             StatusCode::UNPROCESSABLE_ENTITY,
-            Some(&op),
+            Some(op),
             "Not printed",
             &e,
         ),
@@ -212,15 +187,7 @@ pub async fn many(
         match s.store.token_by_id(id).await {
             Ok(Some(t)) if op.sees(t.business_id) => tokens.push(t),
             Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "web UI: the store did not answer");
-                return message(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Some(&op),
-                    "Try again",
-                    "The database did not answer. Try again in a moment.",
-                );
-            }
+            Err(e) => return store_trouble(&op, &e),
         }
     }
     if tokens.is_empty() {
@@ -232,48 +199,7 @@ pub async fn many(
         );
     }
     if q.as_ == "card" {
-        let b = s
-            .config
-            .branding
-            .get(&tokens[0].business_id)
-            .cloned()
-            .unwrap_or_default();
-        let title = if b.name == crate::portal::DEFAULT_NAME {
-            "WiFi access".to_string()
-        } else {
-            b.name.clone()
-        };
-        let sheet = voucher::Sheet {
-            title: &title,
-            network: b.network.as_deref(),
-            login_url: b.voucher_login_url.as_deref(),
-            note: None,
-            tz: s.config.server.timezone,
-        };
-        return match sheet.render(&tokens) {
-            Ok(body) => {
-                let mut r = (
-                    StatusCode::OK,
-                    [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-                    body,
-                )
-                    .into_response();
-                r.headers_mut().insert(
-                    header::CONTENT_SECURITY_POLICY,
-                    HeaderValue::from_static(
-                        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'; \
-                         frame-ancestors 'none'; base-uri 'none'",
-                    ),
-                );
-                r
-            }
-            Err(e) => message(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(&op),
-                "Not printed",
-                &e,
-            ),
-        };
+        return cards(&s, &op, &tokens);
     }
     let ids = tokens
         .iter()

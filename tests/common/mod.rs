@@ -26,6 +26,9 @@ use tokio::net::UdpSocket;
 
 pub const SECRET: &str = "testing123";
 
+/// The password of operators made by [`TestServer::operator`].
+pub const OPERATOR_PASSWORD: &str = "correct horse battery";
+
 /// Who the tests' own changes are recorded as in the audit log.
 pub fn test_actor() -> radgate::store::audit::Actor {
     radgate::store::audit::Actor("test".into())
@@ -191,6 +194,30 @@ impl TestServer {
             .create_token(&new, chrono::Utc::now().timestamp(), &test_actor())
             .await
             .unwrap()
+    }
+
+    /// An operator of the web UI with [`OPERATOR_PASSWORD`].
+    pub async fn operator(
+        &self,
+        name: &str,
+        role: radgate::store::operators::Role,
+        businesses: Vec<i64>,
+    ) {
+        self.store
+            .create_operator(
+                &radgate::store::operators::NewOperator {
+                    name: name.into(),
+                    role,
+                    businesses,
+                    password_hash: radgate::store::operators::hash_password(OPERATOR_PASSWORD)
+                        .unwrap(),
+                },
+                "test",
+                chrono::Utc::now().timestamp(),
+                &test_actor(),
+            )
+            .await
+            .unwrap();
     }
 
     /// Wait until everything answered so far is committed.
