@@ -279,6 +279,7 @@ async fn generate_and_import_are_all_or_none() {
                 || draws.pop().unwrap().to_string(),
                 |_| {},
                 &common::test_actor(),
+                "Conference",
             )
             .await
             .unwrap();
@@ -293,12 +294,27 @@ async fn generate_and_import_are_all_or_none() {
                 || "TAKEN1".to_string(),
                 |_| {},
                 &common::test_actor(),
+                "Failed",
             )
             .await;
         assert!(e.is_err(), "{name}");
         assert_eq!(
             s.all_tokens(&filter(|_| {}), now).await.unwrap().len(),
             4,
+            "{name}"
+        );
+        // The first made a batch of its three codes; the failed one none.
+        let batches = s.batches(None, now, 10).await.unwrap();
+        assert_eq!(batches.len(), 1, "{name}");
+        assert_eq!(batches[0].batch.name, "Conference", "{name}");
+        assert_eq!((batches[0].total, batches[0].unused), (3, 3), "{name}");
+        let of_batch = s
+            .all_tokens(&filter(|f| f.batch_id = Some(batches[0].batch.id)), now)
+            .await
+            .unwrap();
+        assert_eq!(codes(&of_batch), ["NEW1", "NEW2", "NEW3"], "{name}");
+        assert!(
+            s.batches(Some(&[7]), now, 10).await.unwrap().is_empty(),
             "{name}"
         );
 

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::http::{page, session_cookie};
+use common::http::{page, sign_in};
 use common::Backend;
 use radgate::store::operators::{hash_password, Role};
 
@@ -24,27 +24,6 @@ async fn ui_server(b: Backend) -> common::TestServer {
         s.operator(name, role, businesses).await;
     }
     s
-}
-
-/// Sign in as `name`: the session id.
-async fn sign_in(addr: std::net::SocketAddr, name: &str) -> String {
-    let r = page(
-        addr,
-        "POST",
-        "/login",
-        None,
-        &[("Sec-Fetch-Site", "same-origin")],
-        Some(&[("username", name), ("password", PASSWORD)]),
-    )
-    .await;
-    assert_eq!(r.status, 303, "{}", r.text);
-    assert_eq!(r.header("location"), Some("/tokens"));
-    let set = r.header("set-cookie").unwrap();
-    assert!(
-        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
-        "{set}"
-    );
-    session_cookie(&r).unwrap()
 }
 
 both_backends! {

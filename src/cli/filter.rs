@@ -244,13 +244,7 @@ fn parse_field(s: &str) -> Result<TokenField, String> {
 }
 
 /// `true`/`false` and the usual spellings (yes/no, 1/0, on/off).
-pub fn parse_bool(s: &str) -> Result<bool, String> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "true" | "yes" | "y" | "1" | "on" => Ok(true),
-        "false" | "no" | "n" | "0" | "off" => Ok(false),
-        _ => Err(format!("must be true or false, got {s:?}")),
-    }
-}
+pub use crate::token::csv::parse_bool;
 
 fn parse_dir(s: &str) -> Result<i64, String> {
     match s.trim().to_ascii_lowercase().as_str() {
@@ -432,6 +426,7 @@ impl FilterArgs {
             spent: self.spent,
             unused: self.unused,
             exhausted: self.exhausted,
+            batch_id: None,
             conds,
             order_by: order.order_by,
             descending: order.dir == Some(-1),

@@ -223,6 +223,10 @@ pub struct GenerateArgs {
     /// Text put before every code (e.g. CAFE-).
     #[arg(long, value_name = "P", default_value = "")]
     pub prefix: String,
+    /// Name of the batch the codes make (the web UI lists batches); default:
+    /// the date and time.
+    #[arg(long, value_name = "NAME")]
+    pub batch: Option<String>,
     #[command(flatten)]
     pub opts: TokenOptions,
     #[arg(long, value_enum, default_value_t)]
@@ -469,9 +473,9 @@ async fn run_on(store: &Store, cmd: TokenCommand, config: &Config) -> Result<(),
                     let file = std::fs::File::create(path).map_err(|e| {
                         CliError::failure(format!("cannot write {}: {e}", path.display()))
                     })?;
-                    write_csv(std::io::BufWriter::new(file), &tokens).map_err(|e| {
-                        CliError::failure(format!("writing {}: {e}", path.display()))
-                    })?;
+                    crate::token::csv::write(std::io::BufWriter::new(file), &tokens).map_err(
+                        |e| CliError::failure(format!("writing {}: {e}", path.display())),
+                    )?;
                     eprintln!("exported {} token(s) to {}", tokens.len(), path.display());
                     Ok(())
                 }
@@ -519,6 +523,13 @@ async fn generate(store: &Store, a: GenerateArgs, tz: chrono_tz::Tz) -> Result<(
     if !(4..=64).contains(&a.length) {
         errs.push(format!("--length: must be 4..64, got {}", a.length));
     }
+    let batch = match &a.batch {
+        None => crate::store::batches::default_name(now(), tz),
+        Some(b) => crate::store::batches::check_name(b).unwrap_or_else(|e| {
+            errs.push(format!("--batch: {e}"));
+            String::new()
+        }),
+    };
     if !errs.is_empty() {
         return Err(CliError::input(errs.join("\n")));
     }
@@ -585,6 +596,7 @@ async fn generate(store: &Store, a: GenerateArgs, tz: chrono_tz::Tz) -> Result<(
             next_code,
             |n| bar.set(n),
             &cli_actor(),
+            &batch,
         )
         .await;
     bar.finish();
@@ -1023,73 +1035,7 @@ fn list_table(tokens: &[AccessToken], tz: chrono_tz::Tz) {
     print_table(&header, &body);
 }
 
-/// The CSV columns of list, export and import: the Nexudus names.
-pub(super) const CSV_HEADER: [&str; 23] = [
-    "Id",
-    "UniqueId",
-    "BusinessId",
-    "AccessCode",
-    "Description",
-    "MinutesIncluded",
-    "MinutesLeft",
-    "ValidFrom",
-    "ValidTo",
-    "UserLimit",
-    "MacAddress",
-    "BookingGuid",
-    "VisitorGuid",
-    "LastAccess",
-    "CreatedOn",
-    "UpdatedOn",
-    "UpdatedBy",
-    "ValidForMinutes",
-    "SingleUse",
-    "FirstUsedOn",
-    "SpentOn",
-    "RateLimit",
-    "ExpiresOn",
-];
-
 fn print_csv(tokens: &[AccessToken]) -> Result<(), CliError> {
-    write_csv(std::io::stdout().lock(), tokens)
+    crate::token::csv::write(std::io::stdout().lock(), tokens)
         .map_err(|e| CliError::failure(format!("writing CSV: {e}")))
-}
-
-/// Tokens as CSV with a header row; datetimes RFC 3339 UTC.
-fn write_csv<W: std::io::Write>(out: W, tokens: &[AccessToken]) -> Result<(), csv::Error> {
-    let mut w = csv::Writer::from_writer(out);
-    w.write_record(CSV_HEADER)?;
-    for t in tokens {
-        let j = t.to_json();
-        let o = |v: &Option<String>| v.clone().unwrap_or_default();
-        w.write_record([
-            j.id.to_string(),
-            j.unique_id,
-            j.business_id.to_string(),
-            j.access_code.clone(),
-            o(&j.description),
-            j.minutes_included.to_string(),
-            j.minutes_left.to_string(),
-            o(&j.valid_from),
-            o(&j.valid_to),
-            j.user_limit.map(|u| u.to_string()).unwrap_or_default(),
-            o(&j.mac_address),
-            o(&j.booking_guid),
-            o(&j.visitor_guid),
-            o(&j.last_access),
-            j.created_on.clone(),
-            j.updated_on.clone(),
-            o(&j.updated_by),
-            j.valid_for_minutes
-                .map(|m| m.to_string())
-                .unwrap_or_default(),
-            j.single_use.to_string(),
-            o(&j.first_used_on),
-            o(&j.spent_on),
-            o(&j.rate_limit),
-            o(&j.expires_on),
-        ])?;
-    }
-    w.flush()?;
-    Ok(())
 }

@@ -7,6 +7,7 @@
 
 pub mod apikeys;
 pub mod audit;
+pub mod batches;
 pub mod operators;
 pub mod postgres;
 pub mod presets;
@@ -151,8 +152,24 @@ impl Store {
         next_code: impl FnMut() -> String,
         progress: impl FnMut(usize),
         actor: &audit::Actor,
+        batch: &str,
     ) -> Result<Vec<AccessToken>, GenerateError> {
-        each!(self, b => b.generate_tokens(template, count, now, max_tries, next_code, progress, actor).await)
+        each!(self, b => b.generate_tokens(template, count, now, max_tries, next_code, progress, actor, batch).await)
+    }
+
+    /// The newest `limit` batches with codes of the businesses `scope`
+    /// (`None`: all), with how those codes stand at `now`, newest first.
+    pub async fn batches(
+        &self,
+        scope: Option<&[i64]>,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<batches::BatchSummary>, StoreError> {
+        each!(self, b => b.batches(scope, now, limit).await)
+    }
+
+    pub async fn batch(&self, id: i64) -> Result<Option<batches::Batch>, StoreError> {
+        each!(self, b => b.batch(id).await)
     }
 
     /// Change one token (by code or Id) in one transaction: `f` sees the

@@ -170,6 +170,8 @@ pub struct TokenFilter {
     pub unused: bool,
     /// No time left: usage >= MinutesIncluded.
     pub exhausted: bool,
+    /// Only the codes of this batch (store/batches.rs).
+    pub batch_id: Option<i64>,
     /// Any further field conditions.
     pub conds: Vec<TokenCond>,
     /// Order by this field (default Id), then by Id.
@@ -191,6 +193,7 @@ impl TokenFilter {
             && !self.spent
             && !self.unused
             && !self.exhausted
+            && self.batch_id.is_none()
             && self.conds.is_empty()
     }
 }

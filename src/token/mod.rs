@@ -5,6 +5,7 @@
 //! nothing of SQL or of RADIUS bytes.
 
 pub mod credential;
+pub mod csv;
 pub mod filter;
 pub mod parse;
 

@@ -17,14 +17,14 @@ use crate::radius::disconnect;
 use crate::store::audit::Actor;
 use crate::store::operators::Operator;
 use crate::store::{StoreError, TokenUpdate};
-use crate::token::AccessToken;
+use crate::token::{AccessToken, NewToken};
 
-fn actor(op: &Operator) -> Actor {
+pub(super) fn actor(op: &Operator) -> Actor {
     Actor(format!("ui:{}", op.name))
 }
 
 /// What an action asks of the code, or why it cannot.
-enum Refusal {
+pub(super) enum Refusal {
     NotFound,
     Input(&'static str),
     Store(StoreError),
@@ -48,7 +48,7 @@ async fn change(
     id: &str,
     action: &'static str,
     reason: Option<String>,
-    f: impl FnOnce(&AccessToken, i64) -> Result<crate::token::NewToken, Refusal>,
+    f: impl FnOnce(&AccessToken, i64) -> Result<NewToken, Refusal>,
 ) -> Response {
     let Ok(id) = id.trim().parse::<i64>() else {
         return super::no_such_code(op);
@@ -100,7 +100,7 @@ async fn change(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct Extend {
     #[serde(default)]
     minutes: String,
@@ -116,7 +116,15 @@ pub async fn extend(
     Path(id): Path<String>,
     Form(f): Form<Extend>,
 ) -> Response {
-    // Only what the form offers.
+    change(&s, &op, &id, "token.extend", None, |cur, now| {
+        let (minutes, days) = chosen(&f)?;
+        extended(cur, now, minutes, days)
+    })
+    .await
+}
+
+/// The minutes and days an Extend form asks for (only what it offers).
+pub(super) fn chosen(f: &Extend) -> Result<(i64, i64), Refusal> {
     let pick = |v: &str, offered: &[i64]| -> Result<i64, Refusal> {
         match v.trim() {
             "" => Ok(0),
@@ -127,31 +135,39 @@ pub async fn extend(
                 .ok_or(Refusal::Input("Choose how much time to add from the list.")),
         }
     };
-    change(&s, &op, &id, "token.extend", None, |cur, now| {
-        let minutes = pick(&f.minutes, &[0, 30, 60, 120, 1440])?;
-        let days = pick(&f.days, &[0, 1, 7, 30])?;
-        if minutes == 0 && days == 0 {
-            return Err(Refusal::Input("Choose how much time to add."));
-        }
-        let mut t = cur.as_new();
-        t.minutes_included = t.minutes_included.saturating_add(minutes);
-        if days > 0 {
-            let Some(to) = t.valid_to else {
-                return Err(Refusal::Input(
-                    "This code has no end date to move: it is valid until its time is used.",
-                ));
-            };
-            t.valid_to = Some(to.max(now).saturating_add(days * 86_400));
-        }
-        // Dates the CLI, the API and exports can still write (up to the
-        // year 9999), and at most a century of minutes.
-        const LAST_DATE: i64 = 253_402_300_799;
-        if t.minutes_included > 100 * 525_600 || t.valid_to.is_some_and(|v| v > LAST_DATE) {
-            return Err(Refusal::Input("That is too far ahead: not extended."));
-        }
-        Ok(t)
-    })
-    .await
+    let minutes = pick(&f.minutes, &[0, 30, 60, 120, 1440])?;
+    let days = pick(&f.days, &[0, 1, 7, 30])?;
+    if minutes == 0 && days == 0 {
+        return Err(Refusal::Input("Choose how much time to add."));
+    }
+    Ok((minutes, days))
+}
+
+/// `cur` with `minutes` more time and `days` more of validity (from
+/// ValidTo, or from now when it has passed).
+pub(super) fn extended(
+    cur: &AccessToken,
+    now: i64,
+    minutes: i64,
+    days: i64,
+) -> Result<NewToken, Refusal> {
+    let mut t = cur.as_new();
+    t.minutes_included = t.minutes_included.saturating_add(minutes);
+    if days > 0 {
+        let Some(to) = t.valid_to else {
+            return Err(Refusal::Input(
+                "This code has no end date to move: it is valid until its time is used.",
+            ));
+        };
+        t.valid_to = Some(to.max(now).saturating_add(days * 86_400));
+    }
+    // Dates the CLI, the API and exports can still write (up to the
+    // year 9999), and at most a century of minutes.
+    const LAST_DATE: i64 = 253_402_300_799;
+    if t.minutes_included > 100 * 525_600 || t.valid_to.is_some_and(|v| v > LAST_DATE) {
+        return Err(Refusal::Input("That is too far ahead: not extended."));
+    }
+    Ok(t)
 }
 
 #[derive(Deserialize)]
@@ -168,25 +184,39 @@ pub async fn revoke(
     Path(id): Path<String>,
     Form(f): Form<Revoke>,
 ) -> Response {
-    let reason = f.reason.trim().to_string();
-    if reason.is_empty() || reason.chars().count() > 200 || reason.chars().any(char::is_control) {
-        return message(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some(&op),
-            "Not revoked",
-            "Give a reason (at most 200 characters): it goes into the audit log.",
-        );
-    }
+    let reason = match revoke_reason(&op, &f.reason) {
+        Ok(r) => r,
+        Err(r) => return *r,
+    };
     change(&s, &op, &id, "token.revoke", Some(reason), |cur, now| {
-        let mut t = cur.as_new();
-        t.valid_to = Some(now);
-        // A code not valid yet (a future booking) ends before it starts.
-        if t.valid_from.is_some_and(|f| f >= now) {
-            t.valid_from = Some(now - 1);
-        }
-        Ok(t)
+        Ok(revoked(cur, now))
     })
     .await
+}
+
+/// A revoke's reason as typed, or the page refusing it.
+pub(super) fn revoke_reason(op: &Operator, typed: &str) -> Result<String, Box<Response>> {
+    let reason = typed.trim().to_string();
+    if reason.is_empty() || reason.chars().count() > 200 || reason.chars().any(char::is_control) {
+        return Err(Box::new(message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(op),
+            "Not revoked",
+            "Give a reason (at most 200 characters): it goes into the audit log.",
+        )));
+    }
+    Ok(reason)
+}
+
+/// `cur` ending now (ValidTo = now).
+pub(super) fn revoked(cur: &AccessToken, now: i64) -> NewToken {
+    let mut t = cur.as_new();
+    t.valid_to = Some(now);
+    // A code not valid yet (a future booking) ends before it starts.
+    if t.valid_from.is_some_and(|f| f >= now) {
+        t.valid_from = Some(now - 1);
+    }
+    t
 }
 
 /// `POST /tokens/{Id}/unbind`: the code forgets the device it is bound to

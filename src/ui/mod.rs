@@ -6,6 +6,7 @@
 
 mod actions;
 mod auth;
+mod batches;
 mod operators;
 mod pages;
 mod presets;
@@ -60,6 +61,12 @@ pub fn router(state: Arc<UiState>) -> Router {
         .route("/presets/remove", post(presets::remove))
         .route("/issue", post(presets::issue))
         .route("/print", get(print::many))
+        .route("/batches", get(batches::list))
+        .route("/batches/{id}", get(batches::show))
+        .route("/batches/{id}/export", get(batches::export))
+        .route("/batches/{id}/extend", post(batches::extend))
+        .route("/batches/{id}/revoke", post(batches::revoke))
+        .route("/batches/{id}/delete", post(batches::delete))
         .route("/ui.css", get(css))
         .route("/receipt.css", get(receipt_css))
         .layer(axum::middleware::from_fn(auth::same_origin_writes))
@@ -169,6 +176,19 @@ fn store_trouble(op: &crate::store::operators::Operator, e: &crate::store::Store
             )
         }
     }
+}
+
+/// The page refusing `op` what only managers and admins may do, if `op`
+/// is neither.
+fn managers_only(op: &crate::store::operators::Operator) -> Option<Response> {
+    (op.role < crate::store::operators::Role::Manager).then(|| {
+        message(
+            StatusCode::FORBIDDEN,
+            Some(op),
+            "Not for your role",
+            "Only a manager or an admin may do this.",
+        )
+    })
 }
 
 /// "No such code": also for another business's code (as if it did not

@@ -47,7 +47,7 @@ pub fn status_words(t: &AccessToken, devices_online: usize, now: i64) -> (String
     }
 }
 
-fn when(v: Option<i64>, tz: chrono_tz::Tz, none: &str) -> String {
+pub(super) fn when(v: Option<i64>, tz: chrono_tz::Tz, none: &str) -> String {
     v.map(|s| format_local(ts(s), tz))
         .unwrap_or_else(|| none.to_string())
 }
@@ -61,18 +61,18 @@ fn minutes_text(m: i64) -> String {
 }
 
 /// The businesses `op` sees, as a filter: `None` for all.
-fn scope(op: &Operator) -> Option<Vec<i64>> {
+pub(super) fn scope(op: &Operator) -> Option<Vec<i64>> {
     (!op.businesses.is_empty()).then(|| op.businesses.clone())
 }
 
 pub struct TokenRow {
-    id: i64,
-    code: String,
-    status: String,
-    status_class: &'static str,
-    left: String,
-    until: String,
-    description: String,
+    pub(super) id: i64,
+    pub(super) code: String,
+    pub(super) status: String,
+    pub(super) status_class: &'static str,
+    pub(super) left: String,
+    pub(super) until: String,
+    pub(super) description: String,
 }
 
 #[derive(Template)]
@@ -99,7 +99,6 @@ pub async fn tokens(
     Signed(op): Signed,
     Query(q): Query<Search>,
 ) -> Response {
-    let tz = s.config.server.timezone;
     let now = chrono::Utc::now().timestamp();
     let text = q.q.trim();
     let filter = TokenFilter {
@@ -114,11 +113,33 @@ pub async fn tokens(
         Ok(v) => v,
         Err(e) => return store_trouble(&op, &e),
     };
-    let online = match online_devices(&s, &op, now).await {
+    let rows = match token_rows(&s, &op, &found, now).await {
         Ok(v) => v,
         Err(e) => return store_trouble(&op, &e),
     };
-    let rows = found
+    html(
+        StatusCode::OK,
+        &TokensPage {
+            presets: super::presets::visible(&s, &op).await,
+            operator: Some(&op),
+            page: "tokens",
+            q: text,
+            rows,
+            total,
+        },
+    )
+}
+
+/// `tokens` as the lines of a list, with their status now.
+pub(super) async fn token_rows(
+    s: &UiState,
+    op: &Operator,
+    tokens: &[AccessToken],
+    now: i64,
+) -> Result<Vec<TokenRow>, crate::store::StoreError> {
+    let tz = s.config.server.timezone;
+    let online = online_devices(s, op, now).await?;
+    Ok(tokens
         .iter()
         .map(|t| {
             let devices = online.iter().filter(|(id, _)| *id == t.id).count();
@@ -133,18 +154,7 @@ pub async fn tokens(
                 description: t.description.clone().unwrap_or_default(),
             }
         })
-        .collect();
-    html(
-        StatusCode::OK,
-        &TokensPage {
-            presets: super::presets::visible(&s, &op).await,
-            operator: Some(&op),
-            page: "tokens",
-            q: text,
-            rows,
-            total,
-        },
-    )
+        .collect())
 }
 
 /// (token id, device) of every session online now that `op` may see.

@@ -11,9 +11,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::auth::Signed;
-use super::{html, message, store_trouble, UiState};
+use super::{html, managers_only, message, store_trouble, UiState};
 use crate::store::audit::Actor;
-use crate::store::operators::{Operator, Role};
+use crate::store::operators::Operator;
 use crate::store::presets::{NewPreset, Preset};
 use crate::token::parse::{duration_words, generate_code};
 
@@ -72,17 +72,6 @@ struct PresetsPage<'a> {
     operator: Option<&'a Operator>,
     page: &'a str,
     rows: Vec<PresetRow>,
-}
-
-fn managers_only(op: &Operator) -> Option<Response> {
-    (op.role < Role::Manager).then(|| {
-        message(
-            StatusCode::FORBIDDEN,
-            Some(op),
-            "Not for your role",
-            "Only a manager or an admin may define presets.",
-        )
-    })
 }
 
 /// `GET /presets` (managers and admins).
@@ -260,6 +249,7 @@ pub async fn issue(
             "It is gone.",
         );
     };
+    let now = chrono::Utc::now().timestamp();
     let mut template = preset.template();
     template.updated_by = Some(format!("ui:{}", op.name));
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_entropy();
@@ -269,11 +259,16 @@ pub async fn issue(
         .generate_tokens(
             &template,
             count as usize,
-            chrono::Utc::now().timestamp(),
+            now,
             1000,
             next_code,
             |_| {},
             &actor(&op),
+            &format!(
+                "{} {}",
+                preset.name,
+                crate::store::batches::default_name(now, s.config.server.timezone)
+            ),
         )
         .await;
     match made {

@@ -17,6 +17,9 @@ use crate::token::parse::format_local;
 use crate::token::{ts, AccessToken};
 use crate::voucher;
 
+/// Codes one print view shows at most (by Id).
+const MAX_PRINTED: usize = 100;
+
 /// One receipt.
 pub struct ReceiptView {
     logo: Option<String>,
@@ -160,36 +163,55 @@ fn cards(s: &UiState, op: &crate::store::operators::Operator, tokens: &[AccessTo
     }
 }
 
-#[derive(serde::Deserialize, Default)]
-pub struct Many {
-    #[serde(default)]
-    ids: String,
-    #[serde(default, rename = "as")]
-    as_: String,
-}
-
-/// `GET /print?ids=1,2,3[&as=card]`: several codes (those just issued) as
-/// receipts one after another, or as A4 cards. Codes the operator may not
-/// see are left out.
+/// `GET /print?ids=1,2,3[&as=card]`: several codes (those just issued, or
+/// those ticked in a list: `ids` may repeat) as receipts one after
+/// another, or as A4 cards; `?batch=Id` prints a batch's unused codes.
+/// Codes the operator may not see are left out.
 pub async fn many(
     State(s): State<Arc<UiState>>,
     Signed(op): Signed,
-    axum::extract::Query(q): axum::extract::Query<Many>,
+    axum::extract::RawQuery(q): axum::extract::RawQuery,
 ) -> Response {
-    let ids: Vec<i64> = q
-        .ids
-        .split(',')
-        .filter_map(|v| v.trim().parse().ok())
-        .take(100)
-        .collect();
-    let mut tokens = Vec::new();
-    for id in ids {
-        match s.store.token_by_id(id).await {
-            Ok(Some(t)) if op.sees(t.business_id) => tokens.push(t),
-            Ok(_) => {}
-            Err(e) => return store_trouble(&op, &e),
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(q.as_deref().unwrap_or_default()).unwrap_or_default();
+    let value = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let as_card = value("as") == Some("card");
+    let (tokens, back, again) = if let Some(batch) = value("batch") {
+        match super::batches::unused_codes(&s, &op, batch).await {
+            Ok((b, codes)) => (
+                codes,
+                format!("/batches/{}", b.id),
+                format!("/print?batch={}&as=card", b.id),
+            ),
+            Err(r) => return r,
         }
-    }
+    } else {
+        let ids: Vec<i64> = pairs
+            .iter()
+            .filter(|(n, _)| n == "ids")
+            .flat_map(|(_, v)| v.split(','))
+            .filter_map(|v| v.trim().parse().ok())
+            .take(MAX_PRINTED)
+            .collect();
+        let mut tokens = Vec::new();
+        for id in ids {
+            match s.store.token_by_id(id).await {
+                Ok(Some(t)) if op.sees(t.business_id) => tokens.push(t),
+                Ok(_) => {}
+                Err(e) => return store_trouble(&op, &e),
+            }
+        }
+        let ids = tokens
+            .iter()
+            .map(|t| t.id.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        (
+            tokens,
+            "/tokens".to_string(),
+            format!("/print?ids={ids}&as=card"),
+        )
+    };
     if tokens.is_empty() {
         return message(
             StatusCode::NOT_FOUND,
@@ -198,20 +220,15 @@ pub async fn many(
             "None of these codes exists.",
         );
     }
-    if q.as_ == "card" {
+    if as_card {
         return cards(&s, &op, &tokens);
     }
-    let ids = tokens
-        .iter()
-        .map(|t| t.id.to_string())
-        .collect::<Vec<_>>()
-        .join(",");
     let r = Receipts {
         title: format!("{} voucher(s)", tokens.len()),
         items: tokens.iter().map(|t| receipt_view(&s, t)).collect(),
         printed: now_text(&s),
-        back: "/tokens".into(),
-        card: Some(format!("/print?ids={ids}&as=card")),
+        back,
+        card: Some(again),
     };
     html(StatusCode::OK, &r)
 }

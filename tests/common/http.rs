@@ -146,3 +146,24 @@ pub fn session_cookie(r: &Response) -> Option<String> {
         .map(str::to_string)
         .filter(|v| !v.is_empty())
 }
+
+/// Sign in as `name`: the session id.
+pub async fn sign_in(addr: SocketAddr, name: &str) -> String {
+    let r = page(
+        addr,
+        "POST",
+        "/login",
+        None,
+        &[("Sec-Fetch-Site", "same-origin")],
+        Some(&[("username", name), ("password", super::OPERATOR_PASSWORD)]),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    assert_eq!(r.header("location"), Some("/tokens"));
+    let set = r.header("set-cookie").unwrap();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    session_cookie(&r).unwrap()
+}

@@ -11,6 +11,7 @@
 mod accounting;
 mod apikeys;
 mod audit;
+mod batches;
 mod copy;
 mod operators;
 mod presets;
@@ -40,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0002_operators.sql"),
     include_str!("../../../migrations/postgres/0003_audit_log.sql"),
     include_str!("../../../migrations/postgres/0004_presets.sql"),
+    include_str!("../../../migrations/postgres/0005_batches.sql"),
 ];
 
 /// Connections the CLI and the API may hold at once, per process.
@@ -296,6 +298,7 @@ impl Store {
         mut next_code: impl FnMut() -> String,
         mut progress: impl FnMut(usize),
         actor: &Actor,
+        batch: &str,
     ) -> Result<Vec<AccessToken>, GenerateError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(StoreError::from)?;
@@ -330,6 +333,7 @@ impl Store {
             }
             progress(i + 1);
         }
+        batches::make(&tx, batch, t.business_id, now, actor, &ids).await?;
         let tokens = tokens_by_ids(&tx, &ids).await?;
         let list: Vec<(i64, String)> = tokens
             .iter()
@@ -934,7 +938,8 @@ fn field_sql(f: TokenField) -> &'static str {
 const MINUTES_LEFT_SQL: &str = "GREATEST(0, (minutes_included * 60 - seconds_used + 59) / 60)";
 
 /// The end of the validity window, like [`AccessToken::expires_on`].
-const EXPIRES_ON_SQL: &str = "(CASE WHEN valid_for_minutes IS NULL OR first_used_on IS NULL \
+pub(super) const EXPIRES_ON_SQL: &str =
+    "(CASE WHEN valid_for_minutes IS NULL OR first_used_on IS NULL \
      THEN valid_to ELSE LEAST(COALESCE(valid_to, first_used_on + valid_for_minutes * 60), \
      first_used_on + valid_for_minutes * 60) END)";
 
@@ -1008,6 +1013,10 @@ fn where_sql(f: &TokenFilter, now: i64) -> (String, Vec<FilterValue>) {
     }
     if f.exhausted {
         cond.push("seconds_used >= minutes_included * 60".into());
+    }
+    if let Some(b) = f.batch_id {
+        let p = bind(&mut binds, FilterValue::Int(b));
+        cond.push(format!("batch_id = {p}"));
     }
     for c in &f.conds {
         let v = match (&c.field, &c.value) {

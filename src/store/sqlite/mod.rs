@@ -3,6 +3,7 @@
 
 mod apikeys;
 mod audit;
+mod batches;
 mod codes;
 mod copy;
 mod operators;
@@ -50,6 +51,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0009_operators.sql"),
     include_str!("../../../migrations/sqlite/0010_audit_log.sql"),
     include_str!("../../../migrations/sqlite/0011_presets.sql"),
+    include_str!("../../../migrations/sqlite/0012_batches.sql"),
 ];
 
 pub(crate) const TOKEN_COLS: &str = "id, unique_id, business_id, access_code, description, \
@@ -118,7 +120,8 @@ const MINUTES_LEFT_SQL: &str = "MAX(0, (minutes_included * 60 - seconds_used + 5
 /// The end of the validity window in SQL, like
 /// [`crate::token::AccessToken::expires_on`]: ValidTo, or ValidForMinutes
 /// after the first login when that is earlier.
-const EXPIRES_ON_SQL: &str = "(CASE WHEN valid_for_minutes IS NULL OR first_used_on IS NULL \
+pub(super) const EXPIRES_ON_SQL: &str =
+    "(CASE WHEN valid_for_minutes IS NULL OR first_used_on IS NULL \
      THEN valid_to ELSE MIN(COALESCE(valid_to, first_used_on + valid_for_minutes * 60), \
      first_used_on + valid_for_minutes * 60) END)";
 
@@ -187,6 +190,10 @@ fn where_sql(f: &TokenFilter, now: i64) -> (String, Vec<FilterValue>) {
     }
     if f.exhausted {
         cond.push("seconds_used >= minutes_included * 60".into());
+    }
+    if let Some(b) = f.batch_id {
+        cond.push("batch_id = ?".into());
+        binds.push(FilterValue::Int(b));
     }
     for c in &f.conds {
         cond.push(format!("{} {} ?", field_sql(c.field), op_sql(c.op)));
@@ -524,6 +531,7 @@ impl Store {
         mut next_code: impl FnMut() -> String,
         mut progress: impl FnMut(usize),
         actor: &Actor,
+        batch: &str,
     ) -> Result<Vec<AccessToken>, GenerateError> {
         let mut conn = begin_immediate(&self.pool).await?;
         let res = async {
@@ -549,6 +557,7 @@ impl Store {
                 }
                 progress(i + 1);
             }
+            batches::make(&mut conn, batch, t.business_id, now, actor, &ids).await?;
             let made = tokens_by_ids(&mut conn, &ids).await?;
             let list: Vec<(i64, String)> =
                 made.iter().map(|t| (t.id, t.access_code.clone())).collect();
