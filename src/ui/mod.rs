@@ -1,6 +1,6 @@
 //! The admin web UI (SPEC §10), served with the HTTP API on `[api]
 //! listen`: server-rendered pages (askama templates in `templates/`, one
-//! stylesheet, no script), for operators signed in with a cookie session
+//! stylesheet, one small script that only adds conveniences), for operators signed in with a cookie session
 //! (`auth`). `pages` holds the pages; every one checks the operator's role
 //! and shows only the businesses the operator may see.
 
@@ -35,6 +35,7 @@ pub struct UiState {
 
 const CSS: &str = include_str!("ui.css");
 const RECEIPT_CSS: &str = include_str!("receipt.css");
+const JS: &str = include_str!("ui.js");
 
 pub fn router(state: Arc<UiState>) -> Router {
     Router::new()
@@ -69,6 +70,7 @@ pub fn router(state: Arc<UiState>) -> Router {
         .route("/batches/{id}/delete", post(batches::delete))
         .route("/ui.css", get(css))
         .route("/receipt.css", get(receipt_css))
+        .route("/ui.js", get(js))
         .layer(axum::middleware::from_fn(auth::same_origin_writes))
         .layer(axum::middleware::map_response(headers))
         .with_state(state)
@@ -85,6 +87,17 @@ async fn css() -> Response {
         .into_response()
 }
 
+async fn js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        JS,
+    )
+        .into_response()
+}
+
 async fn receipt_css() -> Response {
     (
         [
@@ -96,16 +109,16 @@ async fn receipt_css() -> Response {
         .into_response()
 }
 
-/// Headers every page carries: no script, no framing, no caching of
-/// pages that show codes.
+/// Headers every page carries: only our own script (ui.js) and styles,
+/// no framing, no caching of pages that show codes.
 async fn headers(mut r: Response) -> Response {
     let h = r.headers_mut();
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
         h.insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
-                "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
-             frame-ancestors 'none'; base-uri 'none'",
+                "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; \
+                 img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
             ),
         );
     }

@@ -193,6 +193,14 @@ pub async fn many(
             .filter_map(|v| v.trim().parse().ok())
             .take(MAX_PRINTED)
             .collect();
+        if ids.is_empty() {
+            return message(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(&op),
+                "Nothing to print",
+                "Tick the codes to print first.",
+            );
+        }
         let mut tokens = Vec::new();
         for id in ids {
             match s.store.token_by_id(id).await {
