@@ -61,7 +61,7 @@ fn minutes_text(m: i64) -> String {
 }
 
 /// The businesses `op` sees, as a filter: `None` for all.
-fn scope(op: &Operator) -> Option<Vec<i64>> {
+pub(super) fn scope(op: &Operator) -> Option<Vec<i64>> {
     (!op.businesses.is_empty()).then(|| op.businesses.clone())
 }
 

@@ -12,6 +12,7 @@ mod accounting;
 mod apikeys;
 mod audit;
 mod copy;
+mod dashboard;
 mod operators;
 mod presets;
 mod sessions;

@@ -5,6 +5,7 @@ mod apikeys;
 mod audit;
 mod codes;
 mod copy;
+mod dashboard;
 mod operators;
 mod presets;
 pub mod sessions;
