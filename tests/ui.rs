@@ -598,3 +598,137 @@ async fn presets_issue_codes_with_one_click(b: Backend) {
     s.shutdown().await;
 }
 }
+
+both_backends! {
+/// The dashboard (managers and admins): logins per hour, guests online,
+/// minutes per day, codes issued and used — counted from sessions that
+/// came through RADIUS and rows written directly, for the businesses the
+/// operator may see; the desk gets 403; nothing a code carries reaches
+/// the page.
+#[tokio::test]
+async fn the_dashboard_counts_only_what_the_operator_may_see(b: Backend) {
+    let s = common::TestServer::start_on_with(b, |c| {
+        c.api.listen = Some("127.0.0.1:0".parse().unwrap());
+        c.server.timezone = chrono_tz::Europe::Berlin;
+    })
+    .await;
+    let addr = s.api_addr.unwrap();
+    for (name, role, businesses) in [
+        ("desk", Role::Desk, vec![]),
+        ("boss", Role::Admin, vec![]),
+        ("mgr1", Role::Manager, vec![1]),
+    ] {
+        s.operator(name, role, businesses).await;
+    }
+    let one = s
+        .token("BIZ1CODE", 600, |t| {
+            t.business_id = Some(1);
+            t.description = Some("<script>alert(1)</script>".into());
+        })
+        .await;
+    let two = s
+        .token("BIZ2CODE", 600, |t| {
+            t.business_id = Some(2);
+            t.description = Some("\"><svg onload=alert(2)>".into());
+        })
+        .await;
+    // Business 1: a guest logs in through RADIUS and has used 20 minutes.
+    let radius = common::Client::new(s.addr).await;
+    assert!(radius.auth(1, "BIZ1CODE", common::Pw::Pap("BIZ1CODE"), Some("02:00:00:00:00:01")).await.is_accept());
+    let acct = common::Client::new(s.acct_addr).await;
+    let pkt = |status, t| common::Acct {
+        status,
+        user: "BIZ1CODE",
+        session_id: "dash1",
+        session_time: Some(t),
+        mac: Some("02:00:00:00:00:01"),
+        ..Default::default()
+    };
+    acct.acct(1, &pkt(common::START, 0)).await;
+    acct.acct(2, &pkt(common::INTERIM, 1200)).await;
+    // And rows written directly: two earlier sessions (an hour, half an
+    // hour), a place that expired unused, and one from three weeks ago.
+    // Business 2: four short sessions an hour ago and one running.
+    let now = chrono::Utc::now().timestamp();
+    let (a, b2) = (one.id, two.id);
+    let closed = |token: i64, start: i64, end: i64, secs: i64| {
+        format!(
+            "INSERT INTO sessions (token_id, nas, device, state, created_at, updated_at, session_time, \
+             stopped_at, close_reason) VALUES ({token}, '127.0.0.1', 'x', 'closed', {}, {}, {secs}, {}, 'stop');",
+            now - start,
+            now - end,
+            now - end
+        )
+    };
+    let mut sql = String::new();
+    sql.push_str(&closed(a, 5 * 3600, 4 * 3600, 3600));
+    sql.push_str(&closed(a, 3 * 3600, 5400, 1800));
+    sql.push_str(&closed(a, 21 * 86_400, 21 * 86_400 - 600, 99_999));
+    sql.push_str(&format!(
+        "INSERT INTO sessions (token_id, nas, device, state, created_at, updated_at, expires_at) \
+         VALUES ({a}, '127.0.0.1', 'y', 'pending', {}, {}, {});",
+        now - 7200,
+        now - 7200,
+        now - 7140
+    ));
+    for _ in 0..4 {
+        sql.push_str(&closed(b2, 3600, 1800, 60));
+    }
+    sql.push_str(&format!(
+        "INSERT INTO sessions (token_id, nas, device, state, created_at, updated_at, session_time) \
+         VALUES ({b2}, '127.0.0.1', 'z', 'active', {}, {now}, 300);",
+        now - 600
+    ));
+    sql.push_str(&format!("UPDATE access_tokens SET first_used_on = {} WHERE id = {b2};", now - 3600));
+    s.exec(&sql).await;
+
+    // The desk: not for them, and not in their menu.
+    let desk = sign_in(addr, "desk").await;
+    let r = page(addr, "GET", "/dashboard", Some(&desk), &[], None).await;
+    assert_eq!(r.status, 403);
+    let r = page(addr, "GET", "/tokens", Some(&desk), &[], None).await;
+    assert!(!r.text.contains("href=\"/dashboard\""));
+    // Not signed in: to the sign-in page.
+    let r = page(addr, "GET", "/dashboard", None, &[], None).await;
+    assert_eq!(r.status, 303);
+
+    // An admin sees every business.
+    let boss = sign_in(addr, "boss").await;
+    let r = page(addr, "GET", "/dashboard?x=%3Cscript%3E", Some(&boss), &[], None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let t = &r.text;
+    assert!(t.contains("<a href=\"/dashboard\" aria-current=\"page\">Dashboard</a>"));
+    assert!(t.contains("Codes of all businesses; hours and days in Europe/Berlin time"), "{t}");
+    assert!(t.contains("8 logins in the last 24 hours (since "), "{t}");
+    assert!(t.contains("2 guests online now; at most "), "{t}");
+    // 1200 + 3600 + 1800 + 4 × 60 + 300 seconds.
+    assert!(t.contains("119 minutes used in the last 14 days"), "{t}");
+    assert!(t.contains("2 codes issued and 2 first used in the last 14 days."), "{t}");
+    assert!(t.contains("counted on the day each session started (Europe/Berlin time)"));
+    assert_eq!(t.matches("role=\"img\"").count(), 4);
+    assert_eq!(t.matches("<details>").count(), 4);
+    assert!(t.contains("<desc id=\"logins-desc\">"));
+    // Nothing a code carries reaches the page; no inline style or script
+    // (only the UI's own ui.js).
+    for bad in ["<script>", "onload", "alert(", "style="] {
+        assert!(!t.contains(bad), "{bad}");
+    }
+    assert_eq!(t.matches("<script").count(), 1);
+    assert!(t.contains("<script src=\"/ui.js\" defer></script>"));
+    let csp = r.header("content-security-policy").unwrap();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+
+    // A manager of business 1 sees only business 1's numbers.
+    let mgr1 = sign_in(addr, "mgr1").await;
+    let r = page(addr, "GET", "/dashboard", Some(&mgr1), &[], None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let t = &r.text;
+    assert!(t.contains("Codes of business 1;"), "{t}");
+    assert!(t.contains("3 logins in the last 24 hours (since "), "{t}");
+    assert!(t.contains("1 guest online now; at most "), "{t}");
+    assert!(t.contains("110 minutes used in the last 14 days"), "{t}");
+    assert!(t.contains("1 code issued and 1 first used in the last 14 days."), "{t}");
+    assert!(!t.contains("8 logins") && !t.contains("119 minutes"));
+    s.shutdown().await;
+}
+}

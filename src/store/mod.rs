@@ -8,6 +8,7 @@
 pub mod apikeys;
 pub mod audit;
 pub mod batches;
+pub mod dashboard;
 pub mod operators;
 pub mod postgres;
 pub mod presets;
@@ -251,6 +252,19 @@ impl Store {
         now: i64,
     ) -> Result<Vec<SessionInfo>, StoreError> {
         each!(self, b => b.list_sessions(f, now).await)
+    }
+
+    /// What the dashboard counts: sessions that started in `since..=now`
+    /// or were still open at `since`, and codes created or first used in
+    /// that window, of these businesses (`None`: all). At most
+    /// [`dashboard::DASHBOARD_ROW_LIMIT`] rows of each, the newest.
+    pub async fn dashboard_facts(
+        &self,
+        since: i64,
+        now: i64,
+        business_ids: Option<&[i64]>,
+    ) -> Result<dashboard::DashboardFacts, StoreError> {
+        each!(self, b => b.dashboard_facts(since, now, business_ids).await)
     }
 
     /// Create an API key; the raw key (shown once) and its record.

@@ -7,6 +7,8 @@
 mod actions;
 mod auth;
 mod batches;
+mod charts;
+mod dashboard;
 mod operators;
 mod pages;
 mod presets;
@@ -57,6 +59,7 @@ pub fn router(state: Arc<UiState>) -> Router {
         .route("/operators/password", post(operators::password))
         .route("/operators/remove", post(operators::remove))
         .route("/audit", get(pages::audit))
+        .route("/dashboard", get(dashboard::page))
         .route("/presets", get(presets::page))
         .route("/presets/add", post(presets::add))
         .route("/presets/remove", post(presets::remove))

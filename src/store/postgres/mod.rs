@@ -13,6 +13,7 @@ mod apikeys;
 mod audit;
 mod batches;
 mod copy;
+mod dashboard;
 mod operators;
 mod presets;
 mod sessions;

@@ -6,6 +6,7 @@ mod audit;
 mod batches;
 mod codes;
 mod copy;
+mod dashboard;
 mod operators;
 mod presets;
 pub mod sessions;
