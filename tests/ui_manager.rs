@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::http::{page, sign_in};
+use common::http::{page, sign_in, upload};
 use common::Backend;
 use radgate::store::operators::Role;
 use radgate::token::TokenInput;
@@ -182,6 +182,95 @@ async fn managers_see_and_act_on_whole_batches(b: Backend) {
     let r = get("/batches".into(), boss.clone()).await;
     assert!(!r.text.contains("Conference"));
     assert_eq!(other.len(), 2);
+    s.shutdown().await;
+}
+}
+
+both_backends! {
+/// The Codes page's search exports as CSV; /import takes such a file, all
+/// rows or none, "check only" and "skip codes that exist" as the CLI's
+/// --dry-run and --skip-existing; limited operators stay in their
+/// businesses; the desk has neither.
+#[tokio::test]
+async fn managers_export_and_import_codes_as_csv(b: Backend) {
+    let s = ui_server(b).await;
+    let addr = s.api_addr.unwrap();
+    s.token("LOBBY1", 60, |t| t.description = Some("lobby".into())).await;
+    s.token("LOBBY2", 30, |t| t.description = Some("lobby".into())).await;
+    s.token("POOL1", 30, |t| t.business_id = Some(3)).await;
+    let boss = sign_in(addr, "boss").await;
+    let boss3 = sign_in(addr, "boss3").await;
+    let desk = sign_in(addr, "desk").await;
+
+    // Codes ticked in a list print together (the form repeats `ids`);
+    // nothing ticked is said so.
+    let l1 = s.store.find_token("LOBBY1").await.unwrap().id;
+    let l2 = s.store.find_token("LOBBY2").await.unwrap().id;
+    let r = page(addr, "GET", &format!("/print?ids={l1}&ids={l2}"), Some(&desk), &[], None).await;
+    assert_eq!(r.text.matches("<div class=\"receipt\">").count(), 2, "{}", r.text);
+    let r = page(addr, "GET", "/print?as=card", Some(&desk), &[], None).await;
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("Tick the codes to print first."));
+
+    // Export what a search finds; the Codes page offers it to managers.
+    let r = page(addr, "GET", "/tokens?q=lobby", Some(&boss), &[], None).await;
+    assert!(r.text.contains("href=\"/tokens/export?q=lobby\""), "{}", r.text);
+    let r = page(addr, "GET", "/tokens?q=lobby", Some(&desk), &[], None).await;
+    assert!(!r.text.contains("/tokens/export"));
+    assert_eq!(page(addr, "GET", "/tokens/export?q=lobby", Some(&desk), &[], None).await.status, 403);
+    let r = page(addr, "GET", "/tokens/export?q=lobby", Some(&boss), &[], None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("text/csv; charset=utf-8"));
+    let csv = r.text.clone();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(csv.contains("LOBBY1") && csv.contains("LOBBY2") && !csv.contains("POOL1"));
+    let r = page(addr, "GET", "/tokens/export", Some(&boss3), &[], None).await;
+    assert!(r.text.contains("POOL1") && !r.text.contains("LOBBY"), "{}", r.text);
+
+    // Re-importing the export clashes on every code: nothing imported.
+    let r = upload(addr, "/import", &boss, &[("file", Some("codes.csv"), csv.as_bytes())]).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(r.text.contains("codes.csv: 2 bad row(s); nothing imported."), "{}", r.text);
+    assert!(r.text.contains("line 2: AccessCode: &#34;LOBBY") || r.text.contains("line 2: AccessCode: &quot;LOBBY"), "{}", r.text);
+    // Skipping the existing ones imports nothing new, and says so.
+    let r = upload(addr, "/import", &boss, &[("file", Some("codes.csv"), csv.as_bytes()), ("skip_existing", None, b"yes")]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.contains("Imported 0 code(s) from codes.csv, 2 skipped"), "{}", r.text);
+    // A new file: checked first, then imported.
+    let new = b"AccessCode,MinutesIncluded,Description\nNEW1,45,<script>alert(1)</script>\nNEW2,45,\n";
+    let r = upload(addr, "/import", &boss, &[("file", Some("new.csv"), new), ("check_only", None, b"yes")]).await;
+    assert!(r.text.contains("new.csv: 2 code(s) can be imported. Nothing imported yet (check only)."), "{}", r.text);
+    assert!(s.store.find_token("NEW1").await.is_err());
+    let r = upload(addr, "/import", &boss, &[("file", Some("new.csv"), new)]).await;
+    assert!(r.text.contains("Imported 2 code(s) from new.csv."), "{}", r.text);
+    let t = s.store.find_token("NEW1").await.unwrap();
+    assert_eq!((t.minutes_included, t.updated_by.as_deref()), (45, Some("ui:boss")));
+    let r = page(addr, "GET", "/tokens?q=NEW1", Some(&boss), &[], None).await;
+    assert!(!r.text.contains("<script>alert"), "escaped");
+    let log = s.store.audit_log(&radgate::store::audit::Filter { limit: 5, ..Default::default() }).await.unwrap();
+    assert_eq!((log[0].actor.as_str(), log[0].action.as_str()), ("ui:boss", "token.import"));
+    // Bad files: named, nothing imported.
+    for (file, want) in [
+        (&b"Code,Minutes\nX,1\n"[..], "unknown column"),
+        (&b"AccessCode,MinutesIncluded\nBAD1,abc\nBAD2,10\n"[..], "line 2: MinutesIncluded"),
+        (&b""[..], "Choose a CSV file"),
+    ] {
+        let r = upload(addr, "/import", &boss, &[("file", Some("bad.csv"), file)]).await;
+        assert_eq!(r.status, 422, "{want}");
+        assert!(r.text.contains(want), "{want}: {}", r.text);
+    }
+    assert!(s.store.find_token("BAD2").await.is_err());
+    // A limited operator imports only rows of their businesses.
+    let r = upload(addr, "/import", &boss3, &[("file", Some("b.csv"), b"AccessCode,MinutesIncluded,BusinessId\nB3,10,3\nB0,10,0\n")]).await;
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("line 3: BusinessId: 0 is not one of yours (3)"), "{}", r.text);
+    assert!(s.store.find_token("B3").await.is_err());
+    // The desk may not import; nor may another site.
+    let r = upload(addr, "/import", &desk, &[("file", Some("new.csv"), b"AccessCode,MinutesIncluded\nD1,5\n")]).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(page(addr, "GET", "/import", Some(&desk), &[], None).await.status, 403);
+    let r = page(addr, "POST", "/import", Some(&boss), &[("Sec-Fetch-Site", "cross-site")], Some(&[("file", "x")])).await;
+    assert_eq!(r.status, 403);
     s.shutdown().await;
 }
 }

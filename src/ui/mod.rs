@@ -13,6 +13,7 @@ mod operators;
 mod pages;
 mod presets;
 mod print;
+mod transfer;
 
 use std::sync::Arc;
 
@@ -45,6 +46,7 @@ pub fn router(state: Arc<UiState>) -> Router {
         .route("/login", get(auth::login_page).post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/tokens", get(pages::tokens))
+        .route("/tokens/export", get(transfer::export))
         .route("/tokens/{id}", get(pages::token))
         .route("/tokens/{id}/extend", post(actions::extend))
         .route("/tokens/{id}/revoke", post(actions::revoke))
@@ -65,6 +67,12 @@ pub fn router(state: Arc<UiState>) -> Router {
         .route("/presets/remove", post(presets::remove))
         .route("/issue", post(presets::issue))
         .route("/print", get(print::many))
+        .route(
+            "/import",
+            get(transfer::form)
+                .post(transfer::import)
+                .layer(axum::extract::DefaultBodyLimit::max(transfer::MAX_UPLOAD)),
+        )
         .route("/batches", get(batches::list))
         .route("/batches/{id}", get(batches::show))
         .route("/batches/{id}/export", get(batches::export))

@@ -89,7 +89,7 @@ struct TokensPage<'a> {
 #[derive(Deserialize, Default)]
 pub struct Search {
     #[serde(default)]
-    q: String,
+    pub(super) q: String,
 }
 
 /// `/tokens?q=`: codes whose code, description or MAC address contains

@@ -92,6 +92,71 @@ pub async fn page(
     headers: &[(&str, &str)],
     form: Option<&[(&str, &str)]>,
 ) -> Response {
+    let body = form.map(|f| serde_urlencoded::to_string(f).unwrap());
+    let kind = body
+        .as_ref()
+        .map(|_| "application/x-www-form-urlencoded".to_string());
+    send_page(
+        addr,
+        method,
+        path,
+        cookie,
+        headers,
+        kind,
+        body.unwrap_or_default().into_bytes(),
+    )
+    .await
+}
+
+/// A form with a file, as a browser sends `enctype="multipart/form-data"`:
+/// `(name, Some(file name), content)` for a file, `(name, None, value)`
+/// for a field. Sent same-origin.
+pub async fn upload(
+    addr: SocketAddr,
+    path: &str,
+    cookie: &str,
+    fields: &[(&str, Option<&str>, &[u8])],
+) -> Response {
+    let boundary = "----radgate-test-boundary-7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (name, file, content) in fields {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match file {
+            Some(f) => body.extend_from_slice(
+                format!(
+                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: text/csv\r\n\r\n"
+                )
+                .as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        body.extend_from_slice(content);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    send_page(
+        addr,
+        "POST",
+        path,
+        Some(cookie),
+        &[("Sec-Fetch-Site", "same-origin")],
+        Some(format!("multipart/form-data; boundary={boundary}")),
+        body,
+    )
+    .await
+}
+
+async fn send_page(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    headers: &[(&str, &str)],
+    kind: Option<String>,
+    body: Vec<u8>,
+) -> Response {
     let mut s = TcpStream::connect(addr).await.unwrap();
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     if let Some(c) = cookie {
@@ -100,18 +165,16 @@ pub async fn page(
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
-    let body = form
-        .map(|f| serde_urlencoded::to_string(f).unwrap())
-        .unwrap_or_default();
-    if form.is_some() {
+    if let Some(k) = kind {
         req.push_str(&format!(
-            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            "Content-Type: {k}\r\nContent-Length: {}\r\n",
             body.len()
         ));
     }
     req.push_str("\r\n");
-    req.push_str(&body);
-    s.write_all(req.as_bytes()).await.unwrap();
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(&body);
+    s.write_all(&bytes).await.unwrap();
     let mut raw = Vec::new();
     tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut raw))
         .await
