@@ -220,3 +220,239 @@ async fn an_admin_adds_an_operator() {
         s.shutdown().await;
     }
 }
+
+/// Sign in as `name` (the tests' operator password) and wait for the
+/// Codes page.
+async fn sign_in(c: &Client, base: &str, name: &str) {
+    c.goto(&format!("{base}/login")).await.unwrap();
+    find(c, "#username").await.send_keys(name).await.unwrap();
+    find(c, "#password")
+        .await
+        .send_keys(common::OPERATOR_PASSWORD)
+        .await
+        .unwrap();
+    find(c, "button[type=submit]").await.click().await.unwrap();
+    browser::wait_text(c, "h1", "Codes").await;
+}
+
+/// Wait until `n` elements match `css`.
+async fn wait_count(c: &Client, css: &str, n: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = c
+            .find_all(Locator::Css(css))
+            .await
+            .map(|v| v.len())
+            .unwrap_or(0);
+        if seen == n {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{css}: {seen}, not {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The desk's conveniences: results as it types (no Search click), codes
+/// ticked in the results printed together, the Copy button on a code's
+/// page.
+#[tokio::test]
+async fn the_desk_searches_as_it_types_prints_a_selection_and_copies() {
+    for size in [PHONE, DESKTOP] {
+        let s = common::TestServer::start_with(|c| {
+            c.api.listen = Some("127.0.0.1:0".parse().unwrap());
+        })
+        .await;
+        s.operator("anna", Role::Desk, vec![]).await;
+        for (code, what) in [
+            ("ROOM12-AB", "Room 12, Ms Weber"),
+            ("ROOM14-CD", "Room 14, Mr Okafor"),
+            ("CAFE-7KQ2", "Day pass"),
+        ] {
+            s.token(code, 120, |t| t.description = Some(what.into()))
+                .await;
+        }
+        let base = format!("http://{}", s.api_addr.unwrap());
+        let Some(b) = Browser::start("ui-desk-typing", size, "en", true).await else {
+            return;
+        };
+        let shots = b.shots();
+        b.run(move |c| async move {
+            sign_in(&c, &base, "anna").await;
+            wait_count(&c, "#results tbody tr", 3).await;
+            // Typing narrows the list, without pressing Search.
+            find(&c, "#q").await.send_keys("room").await.unwrap();
+            wait_count(&c, "#results tbody tr", 2).await;
+            browser::wait_url(&c, "the typed search", |u| u.ends_with("/tokens?q=room")).await;
+            find(&c, "#q").await.send_keys("14").await.unwrap();
+            wait_count(&c, "#results tbody tr", 1).await;
+            browser::wait_text(&c, "#results td.code a", "ROOM14-CD").await;
+            browser::fits_and_touchable(&c).await;
+            browser::shot(&c, &shots, "1-typed").await;
+            // Tick two codes and print them.
+            let q = find(&c, "#q").await;
+            q.clear().await.unwrap();
+            q.send_keys("room").await.unwrap();
+            wait_count(&c, "#results tbody tr", 2).await;
+            for tick in c
+                .find_all(Locator::Css("#results label.tick"))
+                .await
+                .unwrap()
+            {
+                tick.click().await.unwrap();
+            }
+            browser::shot(&c, &shots, "2-ticked").await;
+            find(&c, "#results .print-links button")
+                .await
+                .click()
+                .await
+                .unwrap();
+            browser::wait_url(&c, "the print view", |u| u.contains("/print?ids=")).await;
+            wait_count(&c, ".receipt", 2).await;
+            browser::shot(&c, &shots, "3-printed").await;
+            // A code's page copies its code.
+            c.goto(&format!("{base}/tokens?q=cafe")).await.unwrap();
+            find(&c, "#results td.code a").await.click().await.unwrap();
+            browser::wait_text(&c, "h1 .code", "CAFE-7KQ2").await;
+            let copy = find(&c, "button[data-copy]").await;
+            assert!(copy.is_displayed().await.unwrap(), "the script shows Copy");
+            copy.click().await.unwrap();
+            browser::wait_text(&c, "button[data-copy]", "Copied").await;
+            browser::fits_and_touchable(&c).await;
+            browser::shot(&c, &shots, "4-copied").await;
+        })
+        .await;
+        s.shutdown().await;
+    }
+}
+
+/// A manager's pages in the browser, at a phone's and a desktop's size:
+/// the dashboard, a batch (its counts, Extend all, print its unused
+/// codes), an import from a file, presets, the audit log and Online now —
+/// each fits the screen with touch-sized controls.
+#[tokio::test]
+async fn a_manager_works_with_batches_imports_and_the_dashboard() {
+    for size in [PHONE, DESKTOP] {
+        let s = common::TestServer::start_with(|c| {
+            c.api.listen = Some("127.0.0.1:0".parse().unwrap());
+        })
+        .await;
+        s.operator("mia", Role::Manager, vec![]).await;
+        let template = radgate::token::TokenInput {
+            access_code: Some("SAMPLE".into()),
+            minutes_included: Some(120),
+            valid_to: Some("2099-01-01T00:00:00Z".into()),
+            ..Default::default()
+        }
+        .validate(chrono_tz::UTC, 0)
+        .unwrap();
+        let mut n = 0;
+        s.store
+            .generate_tokens(
+                &template,
+                3,
+                chrono::Utc::now().timestamp(),
+                5,
+                || {
+                    n += 1;
+                    format!("CONF-{n:02}")
+                },
+                |_| {},
+                &common::test_actor(),
+                "Conference, day 1",
+            )
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("guests.csv");
+        std::fs::write(
+            &csv,
+            "AccessCode,MinutesIncluded,Description\nGUEST-01,60,Mr Okafor\nGUEST-02,60,Ms Weber\n",
+        )
+        .unwrap();
+        let base = format!("http://{}", s.api_addr.unwrap());
+        let Some(b) = Browser::start("ui-manager", size, "en", true).await else {
+            return;
+        };
+        let shots = b.shots();
+        b.run(move |c| async move {
+            sign_in(&c, &base, "mia").await;
+            // The dashboard: four charts.
+            find(&c, "a[href='/dashboard']")
+                .await
+                .click()
+                .await
+                .unwrap();
+            browser::wait_text(&c, "h1", "Dashboard").await;
+            wait_count(&c, "svg[role=img]", 4).await;
+            browser::fits_and_touchable(&c).await;
+            browser::shot(&c, &shots, "1-dashboard").await;
+            // Batches: the conference's three codes, all unused.
+            find(&c, "a[href='/batches']").await.click().await.unwrap();
+            browser::wait_text(&c, "h1", "Batches").await;
+            assert_eq!(browser::text(&c, "td[data-label=Unused]").await, "3");
+            browser::fits_and_touchable(&c).await;
+            browser::shot(&c, &shots, "2-batches").await;
+            find(&c, "td[data-label=Batch] a")
+                .await
+                .click()
+                .await
+                .unwrap();
+            browser::wait_text(&c, "h1", "Conference, day 1").await;
+            c.execute("document.getElementById('minutes').value = '60';", vec![])
+                .await
+                .unwrap();
+            find(&c, "form[action$='/extend'] button")
+                .await
+                .click()
+                .await
+                .unwrap();
+            browser::wait_text(&c, "p.notice", "Extended 3 codes.").await;
+            assert!(browser::text(&c, "#results, table")
+                .await
+                .contains("3 hours"));
+            browser::fits_and_touchable(&c).await;
+            browser::shot(&c, &shots, "3-batch-extended").await;
+            find(&c, "a[href^='/print?batch=']")
+                .await
+                .click()
+                .await
+                .unwrap();
+            wait_count(&c, ".receipt", 3).await;
+            browser::shot(&c, &shots, "4-batch-printed").await;
+            c.back().await.unwrap();
+            // Import a file.
+            c.goto(&format!("{base}/import")).await.unwrap();
+            browser::wait_text(&c, "h1", "Import codes").await;
+            browser::fits_and_touchable(&c).await;
+            find(&c, "#file")
+                .await
+                .send_keys(&csv.display().to_string())
+                .await
+                .unwrap();
+            find(&c, "form[action='/import'] button")
+                .await
+                .click()
+                .await
+                .unwrap();
+            browser::wait_text(&c, "div.notice p", "Imported 2 code(s) from guests.csv.").await;
+            browser::shot(&c, &shots, "5-imported").await;
+            // The other manager pages fit too.
+            for (path, title, shot) in [
+                ("/presets", "Presets", "6-presets"),
+                ("/audit", "Audit log", "7-audit"),
+                ("/sessions", "Online now", "8-online"),
+            ] {
+                c.goto(&format!("{base}{path}")).await.unwrap();
+                browser::wait_text(&c, "h1", title).await;
+                browser::fits_and_touchable(&c).await;
+                browser::shot(&c, &shots, shot).await;
+            }
+            drop(dir);
+        })
+        .await;
+        s.shutdown().await;
+    }
+}
