@@ -456,3 +456,27 @@ async fn a_manager_works_with_batches_imports_and_the_dashboard() {
         s.shutdown().await;
     }
 }
+
+/// The accessibility check finds what it should: grey on grey, a field
+/// without a label, an image without a text.
+#[tokio::test]
+async fn the_accessibility_check_finds_problems() {
+    let Some(b) = Browser::start("axe-check", DESKTOP, "en", true).await else {
+        return;
+    };
+    b.run(|c| async move {
+        c.goto("data:text/html,<!doctype html><html lang=en><title>t</title><main><p style='color:%23aaa;background:%23bbb'>faint</p><input type=text><img src='data:,'></main></html>")
+            .await
+            .unwrap();
+        let found = browser::violations(&c).await;
+        let ids: Vec<String> = found
+            .iter()
+            .filter_map(|v| v.as_str())
+            .map(|v| v.split(' ').next().unwrap_or("").to_string())
+            .collect();
+        for want in ["color-contrast", "label", "image-alt"] {
+            assert!(ids.iter().any(|i| i == want), "{want} not found: {found:?}");
+        }
+    })
+    .await;
+}

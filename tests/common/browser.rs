@@ -28,6 +28,7 @@ impl Browser {
     /// RADGATE_REQUIRE_INTEROP=1) without the browser or its driver.
     pub async fn start(test: &str, size: (u32, u32), lang: &str, js: bool) -> Option<Browser> {
         let chromium = super::tool("chromium", "chromium")?;
+        JS_OFF.with(|j| j.set(!js));
         let chromedriver = super::tool("chromedriver", "chromium-driver")?;
         let mut driver = tokio::process::Command::new(chromedriver)
             .arg("--port=0")
@@ -213,8 +214,62 @@ pub async fn wait_url(c: &Client, what: &str, f: impl Fn(&str) -> bool) -> Strin
     }
 }
 
-/// No horizontal scrolling, and every button and text field at least
-/// 44 px high (a touch target).
+/// axe-core 4.10.3 (MPL-2.0, Deque Systems), vendored unchanged from npm:
+/// the accessibility rules a page is checked against.
+const AXE: &str = include_str!("axe.min.js");
+
+thread_local! {
+    /// The browser of this test (a test's flow runs on its thread) has
+    /// JavaScript off: axe-core cannot run there (its timers do not fire);
+    /// the same pages are checked with JavaScript on in other tests.
+    static JS_OFF: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The page passes axe-core's WCAG 2.0/2.1 A and AA rules (contrast,
+/// names of controls and links, labels, landmarks, language, …).
+pub async fn accessible(c: &Client) {
+    if JS_OFF.with(|j| j.get()) {
+        return;
+    }
+    let found = violations(c).await;
+    let url = c
+        .current_url()
+        .await
+        .map(|u| u.to_string())
+        .unwrap_or_default();
+    assert!(
+        found.is_empty(),
+        "accessibility problems on {url}: {found:#?}"
+    );
+}
+
+/// What axe-core finds wrong with the page (WCAG 2.0/2.1 A and AA).
+pub async fn violations(c: &Client) -> Vec<serde_json::Value> {
+    let loaded = c
+        .execute("return typeof window.axe !== 'undefined';", vec![])
+        .await
+        .unwrap();
+    if loaded != serde_json::Value::Bool(true) {
+        c.execute(&format!("{AXE}\nreturn true;"), vec![])
+            .await
+            .expect("axe-core loads");
+    }
+    let v = c
+        .execute_async(
+            "var done = arguments[arguments.length - 1];\
+             axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })\
+               .then(function (r) { done(r.violations.map(function (v) { return v.id + ' (' + v.impact + '): ' +\
+                 v.help + ' at ' + v.nodes.slice(0, 3).map(function (n) { return n.target.join(' '); }).join(', '); })); },\
+                     function (e) { done(['axe failed: ' + e]); });",
+            vec![],
+        )
+        .await
+        .unwrap();
+    v.as_array().cloned().unwrap_or_default()
+}
+
+/// No horizontal scrolling, every button and text field at least 44 px
+/// high (a touch target), and no accessibility problem axe-core finds.
 pub async fn fits_and_touchable(c: &Client) {
     let v = c
         .execute(
@@ -237,4 +292,5 @@ pub async fn fits_and_touchable(c: &Client) {
         "touch targets under 44 px: {}",
         v[2]
     );
+    accessible(c).await;
 }
