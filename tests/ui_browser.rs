@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::browser::{self, Browser, DESKTOP, PHONE};
+use fantoccini::key::Key;
 use fantoccini::{Client, Locator};
 use radgate::store::operators::Role;
 
@@ -215,8 +216,66 @@ async fn an_admin_adds_an_operator() {
             }
             browser::fits_and_touchable(&c).await;
             browser::shot(&c, &shots, "2-added").await;
+            // Nina becomes a manager and is disabled; then gets a new
+            // password.
+            let row = "tbody tr:nth-child(2)";
+            assert!(browser::text(&c, row).await.contains("nina"));
+            c.execute(
+                "var f = document.querySelectorAll('tbody tr')[1].querySelector('form[action=\"/operators/update\"]');\
+                 f.querySelector('select').value = 'manager';",
+                vec![],
+            )
+            .await
+            .unwrap();
+            find(&c, &format!("{row} form[action='/operators/update'] label[for^=off]"))
+                .await
+                .click()
+                .await
+                .unwrap();
+            find(&c, &format!("{row} form[action='/operators/update'] button"))
+                .await
+                .click()
+                .await
+                .unwrap();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let t = browser::text(&c, row).await;
+                if t.contains("disabled") {
+                    break;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "{t}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            find(&c, &format!("{row} input[type=password]"))
+                .await
+                .send_keys("a third long one")
+                .await
+                .unwrap();
+            find(&c, &format!("{row} form[action='/operators/password'] button"))
+                .await
+                .click()
+                .await
+                .unwrap();
+            browser::wait_text(&c, "h1", "Operators").await;
+            browser::fits_and_touchable(&c).await;
+            browser::shot(&c, &shots, "3-changed").await;
         })
         .await;
+        let nina = s
+            .store
+            .operators()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|o| o.name == "nina")
+            .unwrap();
+        assert_eq!(nina.role, Role::Manager);
+        assert!(nina.disabled_on.is_some());
+        let (_, hash) = s.store.operator_password("nina").await.unwrap().unwrap();
+        assert!(radgate::store::operators::verify_password(
+            "a third long one",
+            &hash
+        ));
         s.shutdown().await;
     }
 }
@@ -280,7 +339,39 @@ async fn the_desk_searches_as_it_types_prints_a_selection_and_copies() {
         };
         let shots = b.shots();
         b.run(move |c| async move {
-            sign_in(&c, &base, "anna").await;
+            // Keyboard only: the name field has the focus, Tab to the
+            // password, Enter signs in; the search box then has the focus.
+            c.goto(&format!("{base}/login")).await.unwrap();
+            find(&c, "#username").await;
+            let tab = char::from(Key::Tab);
+            let enter = char::from(Key::Enter);
+            let active = || async {
+                c.execute(
+                    "return document.activeElement.id || document.activeElement.tagName;",
+                    vec![],
+                )
+                .await
+                .unwrap()
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+            };
+            assert_eq!(active().await, "username");
+            c.active_element()
+                .await
+                .unwrap()
+                .send_keys(&format!("anna{tab}"))
+                .await
+                .unwrap();
+            assert_eq!(active().await, "password");
+            c.active_element()
+                .await
+                .unwrap()
+                .send_keys(&format!("{}{enter}", common::OPERATOR_PASSWORD))
+                .await
+                .unwrap();
+            browser::wait_text(&c, "h1", "Codes").await;
+            assert_eq!(active().await, "q");
             wait_count(&c, "#results tbody tr", 3).await;
             // Typing narrows the list, without pressing Search.
             find(&c, "#q").await.send_keys("room").await.unwrap();
