@@ -732,3 +732,154 @@ async fn the_dashboard_counts_only_what_the_operator_may_see(b: Backend) {
     s.shutdown().await;
 }
 }
+
+/// Every page and form of the UI, with the least role that may use it.
+/// `{id}` is a code's Id, `{b}` a batch's.
+const ROUTES: &[(&str, &str, Role)] = &[
+    ("GET", "/tokens", Role::Desk),
+    ("GET", "/tokens/{id}", Role::Desk),
+    ("POST", "/tokens/{id}/extend", Role::Desk),
+    ("POST", "/tokens/{id}/revoke", Role::Desk),
+    ("POST", "/tokens/{id}/unbind", Role::Desk),
+    ("GET", "/tokens/{id}/receipt", Role::Desk),
+    ("GET", "/tokens/{id}/card", Role::Desk),
+    ("GET", "/sessions", Role::Desk),
+    ("POST", "/sessions/disconnect", Role::Desk),
+    ("GET", "/print?ids={id}", Role::Desk),
+    ("POST", "/issue", Role::Desk),
+    ("GET", "/tokens/export", Role::Manager),
+    ("GET", "/import", Role::Manager),
+    ("POST", "/import", Role::Manager),
+    ("GET", "/dashboard", Role::Manager),
+    ("GET", "/batches", Role::Manager),
+    ("GET", "/batches/{b}", Role::Manager),
+    ("GET", "/batches/{b}/export", Role::Manager),
+    ("POST", "/batches/{b}/extend", Role::Manager),
+    ("POST", "/batches/{b}/revoke", Role::Manager),
+    ("POST", "/batches/{b}/delete", Role::Manager),
+    ("GET", "/print?batch={b}", Role::Manager),
+    ("GET", "/presets", Role::Manager),
+    ("POST", "/presets/add", Role::Manager),
+    ("POST", "/presets/remove", Role::Manager),
+    ("GET", "/audit", Role::Manager),
+    ("GET", "/operators", Role::Admin),
+    ("POST", "/operators/add", Role::Admin),
+    ("POST", "/operators/update", Role::Admin),
+    ("POST", "/operators/password", Role::Admin),
+    ("POST", "/operators/remove", Role::Admin),
+];
+
+/// Role checks on every route: without a session, to the sign-in page; a
+/// role below the route's, 403; another site's form, 403 — and none of
+/// these changes anything (the audit log stays as it was).
+#[tokio::test]
+async fn every_route_checks_the_session_the_role_and_the_site() {
+    let s = ui_server(Backend::Sqlite).await;
+    let addr = s.api_addr.unwrap();
+    s.operator("mgr", Role::Manager, vec![]).await;
+    let t = s
+        .token("ROUTE1", 60, |t| {
+            t.valid_to = Some("2099-01-01T00:00:00Z".into())
+        })
+        .await;
+    let template = radgate::token::TokenInput {
+        access_code: Some("X".into()),
+        minutes_included: Some(60),
+        ..Default::default()
+    }
+    .validate(chrono_tz::UTC, 0)
+    .unwrap();
+    let mut n = 0;
+    s.store
+        .generate_tokens(
+            &template,
+            2,
+            0,
+            5,
+            || {
+                n += 1;
+                format!("RB{n}")
+            },
+            |_| {},
+            &common::test_actor(),
+            "b",
+        )
+        .await
+        .unwrap();
+    let b = s.store.batches(None, 0, 1).await.unwrap()[0].batch.id;
+    let desk = sign_in(addr, "desk").await;
+    let mgr = sign_in(addr, "mgr").await;
+    let boss = sign_in(addr, "boss").await;
+    let audit_len = || async {
+        s.store
+            .audit_log(&radgate::store::audit::Filter {
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len()
+    };
+    let before = audit_len().await;
+    // A form that would change something if it were let through.
+    let form: &[(&str, &str)] = &[
+        ("name", "desk"),
+        ("role", "admin"),
+        ("password", "a long new password"),
+        ("minutes", "60"),
+        ("reason", "test"),
+        ("confirm", "yes"),
+        ("preset", "1"),
+        ("count", "1"),
+        ("id", "1"),
+        ("token", "1"),
+        ("session", "x"),
+    ];
+    for (method, path, least) in ROUTES {
+        let path = path
+            .replace("{id}", &t.id.to_string())
+            .replace("{b}", &b.to_string());
+        let body = (*method == "POST").then_some(form);
+        let same = [("Sec-Fetch-Site", "same-origin")];
+        let r = page(addr, method, &path, None, &same, body).await;
+        assert_eq!(
+            (r.status, r.header("location")),
+            (303, Some("/login")),
+            "{method} {path} without a session"
+        );
+        for (cookie, role) in [
+            (&desk, Role::Desk),
+            (&mgr, Role::Manager),
+            (&boss, Role::Admin),
+        ] {
+            if role >= *least {
+                continue;
+            }
+            let r = page(addr, method, &path, Some(cookie), &same, body).await;
+            assert_eq!(r.status, 403, "{method} {path} as {role:?}: {}", r.text);
+        }
+        if *method == "POST" {
+            let r = page(
+                addr,
+                method,
+                &path,
+                Some(&boss),
+                &[("Sec-Fetch-Site", "cross-site")],
+                body,
+            )
+            .await;
+            assert_eq!(r.status, 403, "{method} {path} from another site");
+        }
+    }
+    assert_eq!(audit_len().await, before, "nothing changed");
+    assert_eq!(
+        s.store
+            .token_by_id(t.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .minutes_included,
+        60
+    );
+    s.shutdown().await;
+}

@@ -114,7 +114,12 @@ async fn read_upload(mut m: Multipart) -> Result<Upload, String> {
 }
 
 /// `POST /import` (multipart: `file`, `check_only`, `skip_existing`).
-pub async fn import(State(s): State<Arc<UiState>>, Signed(op): Signed, m: Multipart) -> Response {
+pub async fn import(
+    State(s): State<Arc<UiState>>,
+    Signed(op): Signed,
+    m: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Response {
+    // The role first: a desk's request is refused whatever it carries.
     if let Some(r) = managers_only(&op) {
         return r;
     }
@@ -126,6 +131,15 @@ pub async fn import(State(s): State<Arc<UiState>>, Signed(op): Signed, m: Multip
             false,
             Vec::new(),
         )
+    };
+    let m = match m {
+        Ok(m) => m,
+        Err(e) => {
+            return bad(format!(
+                "Send the form as the page does (a file upload): {}",
+                e.body_text()
+            ))
+        }
     };
     let u = match read_upload(m).await {
         Ok(u) => u,
