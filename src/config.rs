@@ -127,6 +127,19 @@ pub struct ApiConfig {
     pub listen: Option<SocketAddr>,
     /// `tls_cert` + `tls_key`: served over HTTPS.
     pub tls: Option<crate::tls::Tls>,
+    /// `metrics_key`: `/metrics` wants `Authorization: Bearer <key>`;
+    /// `None`: open to whoever reaches the address.
+    pub metrics_key: Option<Hidden>,
+}
+
+/// A secret from the configuration: compared, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Hidden(pub String);
+
+impl std::fmt::Debug for Hidden {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("(hidden)")
+    }
 }
 
 /// `[accounting]`
@@ -904,6 +917,7 @@ struct RawApi {
     listen: Sp<String>,
     tls_cert: Sp<String>,
     tls_key: Sp<String>,
+    metrics_key: Sp<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1130,6 +1144,17 @@ impl Ctx<'_> {
                 )?),
             },
             tls: self.tls("api", raw.api.tls_cert, raw.api.tls_key, origin.parent())?,
+            metrics_key: match raw.api.metrics_key {
+                None => None,
+                Some(k) if k.get_ref().trim().chars().count() < 16 => {
+                    return Err(self.err(
+                        "api.metrics_key",
+                        "must have at least 16 characters (it is a password for /metrics)",
+                        Some(k.span()),
+                    ))
+                }
+                Some(k) => Some(Hidden(k.get_ref().trim().to_string())),
+            },
         };
         Ok(Config {
             source: ConfigSource::File(origin.to_path_buf()),

@@ -138,6 +138,7 @@ pub async fn start_on(
                 store: store.clone(),
                 config: config.clone(),
                 writer: writer.clone(),
+                metrics: Arc::new(crate::metrics::Metrics::new(stats.clone(), writer.clone())),
             });
             tasks.push(crate::api::start(listener, state, stop_rx.clone()));
             if let Some(a) = bound {

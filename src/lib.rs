@@ -9,6 +9,7 @@ pub mod config;
 pub mod daemon;
 pub mod http;
 pub mod logging;
+pub mod metrics;
 pub mod policy;
 pub mod portal;
 pub mod radius;

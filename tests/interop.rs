@@ -150,21 +150,7 @@ fn pyrad(
 /// A python3 that has pyrad; `None` (skip, loudly) when there is none,
 /// unless RADGATE_REQUIRE_INTEROP=1.
 fn pyrad_python() -> Option<&'static str> {
-    // Debian's python3-pyrad lives in the system python, which may not be
-    // the first python3 on PATH.
-    let py = ["python3", "/usr/bin/python3"].into_iter().find(|py| {
-        Command::new(py)
-            .args(["-c", "import pyrad"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    if py.is_none() {
-        if require_interop() {
-            panic!("python3-pyrad not installed and RADGATE_REQUIRE_INTEROP=1");
-        }
-        eprintln!("\n*** SKIPPED: python3 module pyrad missing; install the Debian package python3-pyrad ***\n");
-    }
-    py
+    common::python_with("pyrad", "python3-pyrad")
 }
 
 fn pyrad_args(

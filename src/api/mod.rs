@@ -5,6 +5,7 @@
 //! <key>` (`radgate apikey create`): 401 without a valid key, 403 without
 //! the role. Token input goes through the same validation as the CLI.
 
+mod ops;
 mod query;
 
 use std::sync::Arc;
@@ -36,6 +37,8 @@ pub struct ApiState {
     pub config: Arc<Config>,
     /// The server's writer: the IronWifi connector decides like RADIUS.
     pub writer: Writer,
+    /// What `/metrics` shows.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 type St = State<Arc<ApiState>>;
@@ -62,9 +65,16 @@ pub fn start(
         throttle: Default::default(),
         https: tls.is_some(),
     });
-    let app = router(state)
+    let ops = Router::new()
+        .route("/metrics", get(ops::metrics))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .with_state(state.clone());
+    let app = router(state.clone())
         .merge(crate::ui::router(ui))
-        .fallback(not_found);
+        .merge(ops)
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(state, ops::count));
     crate::http::serve(listener, app, stop, "HTTP API", true, tls)
 }
 

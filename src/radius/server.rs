@@ -56,6 +56,29 @@ pub struct Stats {
     pub disconnect_sent: AtomicU64,
     pub disconnect_acked: AtomicU64,
     pub disconnect_failed: AtomicU64,
+    /// Seconds from a request's arrival to its answer's send.
+    pub latency: Latency,
+}
+
+/// Request latency histograms, by port. Observed on the reply thread.
+#[derive(Debug)]
+pub struct Latency {
+    pub access: prometheus_client::metrics::histogram::Histogram,
+    pub accounting: prometheus_client::metrics::histogram::Histogram,
+}
+
+impl Default for Latency {
+    fn default() -> Self {
+        use prometheus_client::metrics::histogram::Histogram;
+        // 0.25 ms to 5 s.
+        let buckets = [
+            0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+        ];
+        Latency {
+            access: Histogram::new(buckets),
+            accounting: Histogram::new(buckets),
+        }
+    }
 }
 
 impl Stats {
@@ -382,6 +405,7 @@ async fn serve_loop(
             },
             _ = stop.changed() => break,
         };
+        let arrived = Instant::now();
         let stats = &shared.stats;
         Stats::bump(&stats.received);
         let Some(ci) = shared.client_index(src) else {
@@ -485,8 +509,8 @@ async fn serve_loop(
         }
         let nas_ip = src.ip().to_canonical();
         let submitted = match port {
-            Port::Auth => submit_access(&shared, ci, nas_ip, src, key, req),
-            Port::Acct => submit_accounting(&shared, ci, nas_ip, src, key, req),
+            Port::Auth => submit_access(&shared, ci, nas_ip, src, key, req, arrived),
+            Port::Acct => submit_accounting(&shared, ci, nas_ip, src, key, req, arrived),
         };
         if let Err(e) = submitted {
             shared.cache.abandon(&key);
@@ -551,6 +575,7 @@ fn submit_access(
     src: SocketAddr,
     key: Key,
     req: Request,
+    arrived: Instant,
 ) -> Result<(), crate::store::StoreError> {
     let client = &shared.clients[ci];
     let user_name = req.user_name().unwrap_or_default();
@@ -574,6 +599,7 @@ fn submit_access(
         Port::Auth,
         key,
         src,
+        arrived,
         move |sh, outcome: AuthOutcome| {
             if garbled && outcome.decision == Decision::Reject(RejectReason::WrongPassword) {
                 let client = &sh.clients[ci];
@@ -597,6 +623,7 @@ fn reply_later<T: Send + 'static>(
     port: Port,
     key: Key,
     src: SocketAddr,
+    arrived: Instant,
     build: impl FnOnce(&Shared, T) -> Option<Vec<u8>> + Send + 'static,
 ) -> impl FnOnce(Result<T, crate::store::StoreError>) + Send + 'static {
     let sh = shared.clone();
@@ -611,7 +638,15 @@ fn reply_later<T: Send + 'static>(
                     None
                 }
             };
+            let answered = reply.is_some();
             deliver(&sh, port, &key, src, reply);
+            if answered {
+                let h = match port {
+                    Port::Auth => &sh.stats.latency.access,
+                    Port::Acct => &sh.stats.latency.accounting,
+                };
+                h.observe(arrived.elapsed().as_secs_f64());
+            }
         });
     }
 }
@@ -723,6 +758,7 @@ fn submit_accounting(
     src: SocketAddr,
     key: Key,
     req: Request,
+    arrived: Instant,
 ) -> Result<(), crate::store::StoreError> {
     let client = &shared.clients[ci];
     let Some(status) = codec::acct_status_type(&req).map(AcctStatus::from_u32) else {
@@ -768,6 +804,7 @@ fn submit_accounting(
         Port::Acct,
         key,
         src,
+        arrived,
         move |sh, outcome: AcctOutcome| {
             accounting_reply(
                 sh,

@@ -245,6 +245,11 @@ impl Store {
         each!(self, b => b.live_sessions(token_id, now).await)
     }
 
+    /// Sessions the hotspots report running.
+    pub async fn count_active_sessions(&self) -> Result<i64, StoreError> {
+        each!(self, b => b.count_active_sessions().await)
+    }
+
     /// Sessions, newest first.
     pub async fn list_sessions(
         &self,

@@ -26,14 +26,34 @@ pub struct WriterSettings {
     pub stamp_sweep_every: std::time::Duration,
 }
 
-/// Sizes of the writer's in-memory tables, for monitoring and tests.
-#[derive(Debug, Default)]
+/// Sizes of the writer's in-memory tables and how its batches go, for
+/// monitoring (`/metrics`) and tests.
+#[derive(Debug)]
 pub struct WriterGauges {
     pub throttled_devices: AtomicUsize,
     pub throttled_nases: AtomicUsize,
     pub good_devices: AtomicUsize,
     /// LastAccess stamps waiting for their sweep.
     pub deferred_stamps: AtomicUsize,
+    /// Requests per committed batch.
+    pub batch_size: prometheus_client::metrics::histogram::Histogram,
+    /// Seconds from a batch's BEGIN to its COMMIT's return (SQLite's WAL
+    /// fsync with `synchronous = full` follows on its own thread).
+    pub batch_seconds: prometheus_client::metrics::histogram::Histogram,
+}
+
+impl Default for WriterGauges {
+    fn default() -> Self {
+        use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+        WriterGauges {
+            throttled_devices: AtomicUsize::new(0),
+            throttled_nases: AtomicUsize::new(0),
+            good_devices: AtomicUsize::new(0),
+            deferred_stamps: AtomicUsize::new(0),
+            batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 11)),
+            batch_seconds: Histogram::new(exponential_buckets(0.0001, 2.5, 12)),
+        }
+    }
 }
 
 /// One Access-Request to decide and record.
@@ -164,6 +184,15 @@ pub enum Writer {
     Postgres(super::postgres::writer::Writer),
 }
 
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Writer::Sqlite(_) => "Writer(SQLite)",
+            Writer::Postgres(_) => "Writer(PostgreSQL)",
+        })
+    }
+}
+
 impl Writer {
     /// Decide an Access-Request and record its outcome; `then` gets the
     /// answer (SQLite: once applied, before the commit's fsync; PostgreSQL:
@@ -213,6 +242,14 @@ impl Writer {
         match self {
             Writer::Sqlite(w) => w.gauges(),
             Writer::Postgres(w) => w.gauges(),
+        }
+    }
+
+    /// Requests waiting for the writer.
+    pub fn queue_depth(&self) -> usize {
+        match self {
+            Writer::Sqlite(w) => w.queue_depth(),
+            Writer::Postgres(w) => w.queue_depth(),
         }
     }
 

@@ -559,6 +559,25 @@ pub fn require_interop() -> bool {
     std::env::var("RADGATE_REQUIRE_INTEROP").is_ok_and(|v| v == "1")
 }
 
+/// A python3 that can import `module` (Debian's python3-* packages live in
+/// the system python, which may not be the first python3 on PATH); `None`
+/// (a loud skip) when there is none, unless RADGATE_REQUIRE_INTEROP=1.
+pub fn python_with(module: &str, package: &str) -> Option<&'static str> {
+    let py = ["python3", "/usr/bin/python3"].into_iter().find(|py| {
+        std::process::Command::new(py)
+            .args(["-c", &format!("import {module}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if py.is_none() {
+        if require_interop() {
+            panic!("python3 module {module} missing and RADGATE_REQUIRE_INTEROP=1: install the Debian package {package}");
+        }
+        eprintln!("\n*** SKIPPED: python3 module {module} missing; install the Debian package {package} ***\n");
+    }
+    py
+}
+
 /// Find an external tool; skip loudly (or fail under RADGATE_REQUIRE_INTEROP=1).
 pub fn tool(name: &str, package: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|paths| {

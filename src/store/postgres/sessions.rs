@@ -5,6 +5,16 @@ use crate::store::{listed_state, SessionFilter, SessionInfo, StoreError};
 use crate::token::parse::code_key;
 
 impl Store {
+    /// Sessions the hotspots report running (accounting started, not
+    /// stopped or closed as stale).
+    pub async fn count_active_sessions(&self) -> Result<i64, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one("SELECT COUNT(*) FROM sessions WHERE state = 'active'", &[])
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
     /// Newest first.
     pub async fn list_sessions(
         &self,

@@ -213,6 +213,13 @@ impl Writer {
         rx.await.map_err(|_| StoreError::WriterGone)?
     }
 
+    pub fn queue_depth(&self) -> usize {
+        self.lanes
+            .iter()
+            .map(|l| l.max_capacity() - l.capacity())
+            .sum()
+    }
+
     pub fn gauges(&self) -> &WriterGauges {
         &self.gauges
     }
@@ -404,7 +411,13 @@ async fn run(
         }
         let Some(c) = conn.as_mut() else { continue };
         let ops = std::mem::take(&mut batch);
-        if let Err(e) = run_batch(c, ops, &settings, &throttle).await {
+        let (nb, t0) = (ops.len(), Instant::now());
+        let done = run_batch(c, ops, &settings, &throttle).await;
+        if done.is_ok() {
+            gauges.batch_size.observe(nb as f64);
+            gauges.batch_seconds.observe(t0.elapsed().as_secs_f64());
+        }
+        if let Err(e) = done {
             tracing::warn!(hosts = %hosts, error = %e, "PostgreSQL: a batch failed; its requests are not answered");
             if c.client.is_closed() {
                 conn = None;

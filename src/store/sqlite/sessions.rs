@@ -7,6 +7,16 @@ use crate::store::{listed_state, SessionFilter, SessionInfo, StoreError};
 use crate::token::parse::code_key;
 
 impl Store {
+    /// Sessions the hotspots report running (accounting started, not
+    /// stopped or closed as stale).
+    pub async fn count_active_sessions(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE state = 'active'")
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
+
     /// Newest first.
     pub async fn list_sessions(
         &self,

@@ -202,6 +202,10 @@ impl Writer {
         .await
     }
 
+    pub fn queue_depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     pub fn gauges(&self) -> &WriterGauges {
         &self.gauges
     }
@@ -395,6 +399,8 @@ fn run(
         match exec(conn, "COMMIT") {
             Ok(()) => {
                 let t2 = Instant::now();
+                gauges.batch_size.observe(nb as f64);
+                gauges.batch_seconds.observe((t2 - t0).as_secs_f64());
                 match syncer {
                     Some(s) => s.after_sync(responders),
                     None => responders.into_iter().for_each(|r| r(None)),
