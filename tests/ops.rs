@@ -7,7 +7,7 @@ mod common;
 use std::collections::HashMap;
 
 use common::http::page;
-use common::{Acct, Backend, Client, Pw, TestServer};
+use common::{Acct, Client, Pw, TestServer};
 
 /// The samples of an exposition: `name{labels}` → value.
 fn samples(text: &str) -> HashMap<String, f64> {
