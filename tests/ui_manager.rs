@@ -274,3 +274,143 @@ async fn managers_export_and_import_codes_as_csv(b: Backend) {
     s.shutdown().await;
 }
 }
+
+/// The raw key a create page shows (in its Copy button).
+fn shown_key(html: &str) -> Option<String> {
+    let rest = html.split("data-copy=\"").nth(1)?;
+    rest.split('"').next().map(str::to_string)
+}
+
+both_backends! {
+/// Managers create API keys (the raw key shown once, on the answer to the
+/// POST), list them by their display form and revoke them; every change
+/// is audited as ui:<name>. Not for the desk, nor for operators limited to
+/// businesses (keys reach every business); `*` only from an admin.
+#[tokio::test]
+async fn managers_create_list_and_revoke_api_keys(b: Backend) {
+    let s = ui_server(b).await;
+    s.operator("root", Role::Admin, vec![]).await;
+    let addr = s.api_addr.unwrap();
+    let boss = sign_in(addr, "boss").await;
+    let boss3 = sign_in(addr, "boss3").await;
+    let desk = sign_in(addr, "desk").await;
+    let root = sign_in(addr, "root").await;
+    let get = |path: &'static str, cookie: String| async move { page(addr, "GET", path, Some(&cookie), &[], None).await };
+    let same = [("Sec-Fetch-Site", "same-origin")];
+    let post = |path: &'static str, cookie: String, form: Vec<(&'static str, String)>| async move {
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        page(addr, "POST", path, Some(&cookie), &same, Some(&form)).await
+    };
+    let list_role = || ("role", "AccessToken-List".to_string());
+    const TOKENS: &str = "/api/spaces/accesstokens";
+
+    // The page and its nav link: managers and admins who see every business.
+    let r = get("/apikeys", boss.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.contains("<a href=\"/apikeys\" aria-current=\"page\">API keys</a>"), "{}", r.text);
+    assert!(r.text.contains("not limited to businesses yet"));
+    assert!(r.text.contains("value=\"AccessToken-Create\"") && r.text.contains("value=\"Radius-Authorize\""));
+    assert!(!r.text.contains("value=\"*\""), "a manager is not offered *");
+    assert!(get("/apikeys", root.clone()).await.text.contains("value=\"*\""));
+    assert!(!get("/tokens", desk.clone()).await.text.contains("href=\"/apikeys\""));
+    assert!(!get("/tokens", boss3.clone()).await.text.contains("href=\"/apikeys\""));
+
+    // The desk: 403 everywhere. A manager limited to a business: 403, saying why.
+    assert_eq!(get("/apikeys", desk.clone()).await.status, 403);
+    assert_eq!(post("/apikeys/add", desk.clone(), vec![("name", "d".into()), list_role()]).await.status, 403);
+    assert_eq!(post("/apikeys/revoke", desk.clone(), vec![("id", "1".into()), ("confirm", "yes".into())]).await.status, 403);
+    let r = get("/apikeys", boss3.clone()).await;
+    assert_eq!(r.status, 403);
+    assert!(r.text.contains("a key reaches every business"), "{}", r.text);
+    assert_eq!(post("/apikeys/add", boss3.clone(), vec![("name", "b3".into()), list_role()]).await.status, 403);
+    assert_eq!(post("/apikeys/revoke", boss3.clone(), vec![("id", "1".into()), ("confirm", "yes".into())]).await.status, 403);
+    // A form from another site changes nothing.
+    let r = page(addr, "POST", "/apikeys/add", Some(&boss), &[("Sec-Fetch-Site", "cross-site")], Some(&[("name", "evil"), ("role", "AccessToken-List")])).await;
+    assert_eq!(r.status, 403);
+
+    // Refused forms, naming the field; nothing created.
+    let r = post("/apikeys/add", boss.clone(), vec![("name", " ".into()), list_role()]).await;
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("Name: must be 1 to 100 characters"), "{}", r.text);
+    let r = post("/apikeys/add", boss.clone(), vec![("name", "booking".into())]).await;
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("Roles: tick at least one"), "{}", r.text);
+    let r = post("/apikeys/add", boss.clone(), vec![("name", "booking".into()), list_role(), ("role", "Admin".into())]).await;
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("Roles: unknown role"), "{}", r.text);
+    let r = post("/apikeys/add", boss.clone(), vec![("name", "booking".into()), ("role", "*".into())]).await;
+    assert_eq!(r.status, 403);
+    assert!(r.text.contains("only an admin"), "{}", r.text);
+    assert!(s.store.api_keys(true).await.unwrap().is_empty());
+
+    // Created: the raw key on the answer itself (200, no-store), once.
+    let r = post("/apikeys/add", boss.clone(), vec![("name", " booking ".into()), list_role(), ("role", "accesstoken-read".into()), list_role()]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("location"), None);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert!(r.text.contains("it will not be shown again"));
+    assert!(r.text.contains("<button type=\"button\" class=\"quiet\" data-copy=\""));
+    let key = shown_key(&r.text).expect("the key on the page");
+    assert!(key.starts_with("rgk_") && key.len() == 36, "{key}");
+    let k = s.store.api_keys(false).await.unwrap().into_iter().find(|k| k.name == "booking").unwrap();
+    assert_eq!(k.roles, ["AccessToken-List", "AccessToken-Read"]);
+    assert_eq!(k.created_by.as_deref(), Some("ui:boss"));
+    // It works against the JSON API, with the roles ticked.
+    let api = common::http::request(addr, "GET", TOKENS, Some(&key), None).await;
+    assert_eq!(api.status, 200, "{}", api.text);
+    let api = common::http::request(addr, "POST", TOKENS, Some(&key), Some("{}")).await;
+    assert_eq!(api.status, 403);
+    // The list shows its display form, never the key.
+    let r = get("/apikeys", boss.clone()).await;
+    assert!(r.text.contains(&k.display) && r.text.contains("booking"), "{}", r.text);
+    assert!(r.text.contains("AccessToken-List AccessToken-Read") && r.text.contains("by ui:boss"));
+    assert!(!r.text.contains(&key) && !r.text.contains(&key[4..]));
+    // The name is taken while the key lives.
+    let r = post("/apikeys/add", boss.clone(), vec![("name", "booking".into()), list_role()]).await;
+    assert_eq!(r.status, 409);
+    assert!(r.text.contains("Name: an API key named"), "{}", r.text);
+    assert_eq!(s.store.api_keys(true).await.unwrap().len(), 1);
+
+    // A hostile name is text.
+    let r = post("/apikeys/add", boss.clone(), vec![("name", "<script>alert(1)</script>".into()), list_role()]).await;
+    assert_eq!(r.status, 200);
+    let r = get("/apikeys", boss.clone()).await;
+    assert!(!r.text.contains("<script>alert"), "{}", r.text);
+    assert!(r.text.contains("&lt;script&gt;") || r.text.contains("&#60;script&#62;"), "{}", r.text);
+    // An admin may give every role.
+    let r = post("/apikeys/add", root.clone(), vec![("name", "all".into()), ("role", "*".into())]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // Revoke: confirmed, or nothing; then the key stops working.
+    let id = k.id.to_string();
+    let r = post("/apikeys/revoke", boss.clone(), vec![("id", id.clone())]).await;
+    assert_eq!(r.status, 422);
+    assert_eq!(common::http::request(addr, "GET", TOKENS, Some(&key), None).await.status, 200);
+    let r = post("/apikeys/revoke", boss.clone(), vec![("id", id.clone()), ("confirm", "yes".into())]).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let to = r.header("location").unwrap().to_string();
+    assert_eq!(to, format!("/apikeys?revoked={id}&with=0"));
+    let r = page(addr, "GET", &to, Some(&boss), &[], None).await;
+    assert!(r.text.contains("Revoked the key “booking”"), "{}", r.text);
+    assert!(!r.text.contains(&format!("<td class=\"code\" data-label=\"Key\">{}</td>", k.display)));
+    assert_eq!(common::http::request(addr, "GET", TOKENS, Some(&key), None).await.status, 401);
+    let r = get("/apikeys?all=1", boss.clone()).await;
+    assert!(r.text.contains(&k.display) && r.text.contains("revoked "), "{}", r.text);
+    let r = post("/apikeys/revoke", boss.clone(), vec![("id", id.clone()), ("confirm", "yes".into())]).await;
+    assert_eq!(r.status, 404);
+
+    // The audit log: who did what, never the key.
+    let log = s
+        .store
+        .audit_log(&radgate::store::audit::Filter { limit: 50, ..Default::default() })
+        .await
+        .unwrap();
+    let by = |action: &str, target: &str| log.iter().filter(|r| r.action == action && r.target == target).map(|r| r.actor.as_str()).collect::<Vec<_>>();
+    assert_eq!(by("apikey.create", "booking"), ["ui:boss"]);
+    assert_eq!(by("apikey.revoke", "booking"), ["ui:boss"]);
+    assert_eq!(by("apikey.create", "all"), ["ui:root"]);
+    assert_eq!(log.iter().filter(|r| r.action.starts_with("apikey.")).count(), 4);
+    assert!(log.iter().all(|r| !format!("{:?}{:?}", r.before, r.after).contains(&key[4..])));
+    s.shutdown().await;
+}
+}

@@ -25,7 +25,7 @@ use crate::policy::auth::Decision;
 use crate::policy::reply;
 use crate::radius::codec::Credential;
 use crate::radius::disconnect;
-use crate::store::apikeys::{parse_role, ApiKey};
+use crate::store::apikeys::{check_name, parse_role, ApiKey};
 use crate::store::TokenUpdate;
 use crate::store::{AuthJob, Store, StoreError, Writer};
 use crate::token::parse::{device_id, format_utc, normalize_mac};
@@ -745,15 +745,21 @@ async fn create_key(
     let creator = authenticate(&s, &headers).await?;
     let body = Body::parse(body)?;
     let mut errs = Vec::new();
-    let name = body.text("Name", &mut errs).map(|n| n.trim().to_string());
-    match &name {
-        Some(n) if !n.is_empty() && n.len() <= 100 => {}
-        _ => errs.push(FieldErr {
-            property: "Name".into(),
-            message: "must be 1 to 100 characters".into(),
-            attempted: body.attempted("Name"),
-        }),
-    }
+    let name = match body.text("Name", &mut errs).as_deref().map(check_name) {
+        Some(Ok(n)) => Some(n.to_string()),
+        other => {
+            let why = match other {
+                Some(Err(e)) => e,
+                _ => check_name("").err().unwrap_or_default(),
+            };
+            errs.push(FieldErr {
+                property: "Name".into(),
+                message: why,
+                attempted: body.attempted("Name"),
+            });
+            None
+        }
+    };
     let mut roles: Vec<&'static str> = Vec::new();
     match body.get("Roles") {
         Some(Value::Array(items)) if !items.is_empty() => {

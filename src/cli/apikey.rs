@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::output::{print_json, print_table, Cell};
 use super::{CliError, Format};
 use crate::config::Config;
-use crate::store::apikeys::{parse_role, ApiKey};
+use crate::store::apikeys::{check_name, parse_roles, ApiKey};
 use crate::store::Store;
 use crate::token::parse::{format_local, format_utc};
 use crate::token::ts;
@@ -102,17 +102,9 @@ async fn run_on(store: &Store, cmd: ApiKeyCommand, config: &Config) -> Result<()
     let now = super::token::now();
     match cmd {
         ApiKeyCommand::Create(a) => {
-            let name = a.name.trim();
-            if name.is_empty() || name.len() > 100 {
-                return Err(CliError::input("--name: must be 1 to 100 characters"));
-            }
-            let mut roles = Vec::new();
-            for r in &a.roles {
-                let r = parse_role(r).map_err(|e| CliError::input(format!("--role: {e}")))?;
-                if !roles.contains(&r) {
-                    roles.push(r);
-                }
-            }
+            let name = check_name(&a.name).map_err(|e| CliError::input(format!("--name: {e}")))?;
+            let roles = parse_roles(a.roles.iter().map(String::as_str))
+                .map_err(|e| CliError::input(format!("--role: {e}")))?;
             let (key, k) = store
                 .create_api_key(
                     name,

@@ -29,6 +29,43 @@ pub fn parse_role(s: &str) -> Result<&'static str, String> {
         .ok_or_else(|| format!("unknown role {s:?}; one of: {}", ROLES.join(", ")))
 }
 
+/// The most characters a key's name may have.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// A key's name as typed (CLI, API, web UI): trimmed, 1 to 100
+/// characters; else why not.
+pub fn check_name(name: &str) -> Result<&str, String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(format!("must be 1 to {MAX_NAME_CHARS} characters"));
+    }
+    // A key's creator is recorded as `cli:<user>`, `ui:<operator>` or the
+    // creating key's name; revoking a key revokes what its name created.
+    // A key named like a person's mark would take their keys with it.
+    if name.contains(':') {
+        return Err("must not contain ':' (cli: and ui: mark people, not keys)".into());
+    }
+    Ok(name)
+}
+
+/// Roles as typed (any case, repeats dropped): their canonical spellings;
+/// at least one. Else why not (the first unknown role).
+pub fn parse_roles<'a>(
+    roles: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<&'static str>, String> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for r in roles {
+        let r = parse_role(r)?;
+        if !out.contains(&r) {
+            out.push(r);
+        }
+    }
+    if out.is_empty() {
+        return Err(format!("at least one; one of: {}", ROLES.join(", ")));
+    }
+    Ok(out)
+}
+
 /// A new random key (about 190 bits).
 pub fn generate_key<R: Rng + ?Sized>(rng: &mut R) -> String {
     let random: String = (0..KEY_RANDOM_CHARS)
@@ -154,6 +191,18 @@ mod tests {
         assert_eq!(parse_role("accesstoken-read"), Ok("AccessToken-Read"));
         assert_eq!(parse_role("*"), Ok("*"));
         assert!(parse_role("admin").unwrap_err().contains("one of"));
+        assert_eq!(
+            parse_roles(["accesstoken-list", "*", "AccessToken-List"]),
+            Ok(vec!["AccessToken-List", "*"])
+        );
+        assert!(parse_roles([]).unwrap_err().contains("at least one"));
+        assert!(parse_roles(["AccessToken-List", "root"])
+            .unwrap_err()
+            .contains("\"root\""));
+        assert_eq!(check_name("  booking "), Ok("booking"));
+        assert!(check_name(" ").is_err());
+        assert_eq!(check_name(&"é".repeat(100)).map(str::len), Ok(200));
+        assert!(check_name(&"x".repeat(101)).is_err());
         let key = ApiKey {
             id: 1,
             name: "x".into(),

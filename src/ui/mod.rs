@@ -5,6 +5,7 @@
 //! and shows only the businesses the operator may see.
 
 mod actions;
+mod apikeys;
 mod auth;
 mod batches;
 mod charts;
@@ -65,6 +66,9 @@ pub fn router(state: Arc<UiState>) -> Router {
         .route("/presets", get(presets::page))
         .route("/presets/add", post(presets::add))
         .route("/presets/remove", post(presets::remove))
+        .route("/apikeys", get(apikeys::page))
+        .route("/apikeys/add", post(apikeys::add))
+        .route("/apikeys/revoke", post(apikeys::revoke))
         .route("/issue", post(presets::issue))
         .route("/print", get(print::many))
         .route(
