@@ -640,7 +640,10 @@ fn db_copy_moves_everything_into_an_empty_database() {
     let url = format!("sqlite://{}", target.display());
     let out = e.ok(&["db", "copy", "--to", &url]);
     assert!(
-        out.contains("copied 2 token(s), 0 session(s) and 1 API key(s) to sqlite://"),
+        out.contains(
+            "copied 2 token(s), 0 batch(es), 0 session(s), 1 API key(s), 0 operator(s), \
+             0 preset(s) and 3 audit record(s) to sqlite://"
+        ),
         "{out}"
     );
     let err = e.fails(&["db", "copy", "--to", &url], 1);
@@ -684,6 +687,226 @@ fn db_copy_moves_everything_into_an_empty_database() {
         on_pg.ok(&["token", "delete", "MOVE2"]);
         assert_eq!(on_pg.codes(&[]), ["MOVE1", "PGNEW"]);
     }
+}
+
+/// One row of integers (NULL: 0) from the database an [`Env`] names.
+fn ints(e: &Env, sql: &str) -> Vec<i64> {
+    if let Some(path) = e.url.strip_prefix("sqlite://") {
+        let c = rusqlite::Connection::open(path).unwrap();
+        let mut st = c.prepare(sql).unwrap();
+        let n = st.column_count();
+        return st
+            .query_row([], |r| {
+                (0..n)
+                    .map(|i| r.get::<_, Option<i64>>(i).map(Option::unwrap_or_default))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .unwrap();
+    }
+    let (url, sql) = (e.url.clone(), sql.to_string());
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async move {
+            let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            let task = tokio::spawn(conn);
+            let row = client.query_one(&sql, &[]).await.unwrap();
+            let v = (0..row.len())
+                .map(|i| row.get::<_, Option<i64>>(i).unwrap_or_default())
+                .collect();
+            drop(client);
+            let _ = task.await;
+            v
+        })
+}
+
+/// Rows of a SQLite database, every value in words.
+fn sqlite_rows(path: &std::path::Path, sql: &str) -> Vec<String> {
+    let c = rusqlite::Connection::open(path).unwrap();
+    let mut st = c.prepare(sql).unwrap();
+    let n = st.column_count();
+    st.query_map([], |r| {
+        (0..n)
+            .map(|i| {
+                r.get::<_, rusqlite::types::Value>(i)
+                    .map(|v| format!("{v:?}"))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(|v| v.join(" | "))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+/// The highest id of each copied table but sessions.
+const MAX_IDS: &str =
+    "SELECT (SELECT MAX(id) FROM access_tokens), (SELECT MAX(id) FROM api_keys), \
+     (SELECT MAX(id) FROM operators), (SELECT MAX(id) FROM audit_log), \
+     (SELECT MAX(id) FROM presets), (SELECT MAX(id) FROM batches)";
+
+/// Add one row to each table of [`MAX_IDS`] through the CLI (a preset as
+/// SQL: the web UI makes them): each gets an id above every copied one.
+fn new_rows_get_new_ids(e: &Env, before: &[i64]) {
+    e.ok(&["token", "create", "--code", "AFTER1", "--minutes", "5"]);
+    e.ok(&["apikey", "create", "--name", "after", "--role", "*"]);
+    let o = e.run_with(
+        &[
+            "operator",
+            "add",
+            "after",
+            "--role",
+            "desk",
+            "--password-stdin",
+        ],
+        b"another long passphrase\n",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    e.ok(&[
+        "token",
+        "generate",
+        "--count",
+        "1",
+        "--minutes",
+        "5",
+        "--batch",
+        "After",
+    ]);
+    let preset = "INSERT INTO presets (name, business_id, minutes_included, created_on) \
+                  VALUES ('After', 0, 60, 1800000000)";
+    // Env::exec opens the Env's own radgate.db; this one names another file.
+    match e.url.strip_prefix("sqlite://") {
+        Some(path) => {
+            rusqlite::Connection::open(path)
+                .unwrap()
+                .execute_batch(preset)
+                .unwrap();
+        }
+        None => e.exec(preset),
+    }
+    let after = ints(e, MAX_IDS);
+    for (i, (a, b)) in after.iter().zip(before).enumerate() {
+        assert!(a > b, "{}: column {i}: {after:?} after {before:?}", e.url);
+    }
+}
+
+/// `radgate db copy` moves the web UI's operators (who sign in with their
+/// passwords on the copy; their sign-ins stay behind), presets, batches
+/// with their codes and the audit log as it was: SQLite → PostgreSQL →
+/// SQLite (when PostgreSQL is installed; SQLite → SQLite otherwise), and
+/// what is made after the copy gets ids of its own.
+#[test]
+fn db_copy_keeps_operators_presets_batches_and_the_audit_log() {
+    let e = Env::new();
+    let o = e.run_with(
+        &[
+            "operator",
+            "add",
+            "anna",
+            "--role",
+            "manager",
+            "--business",
+            "3",
+            "--password-stdin",
+        ],
+        b"correct horse battery\n",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    e.ok(&[
+        "token",
+        "generate",
+        "--count",
+        "3",
+        "--minutes",
+        "60",
+        "--batch",
+        "Conference",
+    ]);
+    e.create("SOLO", 30, &[]);
+    e.ok(&["token", "update", "SOLO", "--add-minutes", "5"]);
+    // Presets are made in the web UI; a sign-in of anna's, as the UI makes it.
+    e.exec(
+        "INSERT INTO presets (name, business_id, minutes_included, valid_for_minutes, \
+         user_limit, single_use, created_on) VALUES ('Day pass', 3, 480, 1440, 1, 1, 1800000000);\n\
+         INSERT INTO web_sessions (id_hash, operator_id, created_on, last_seen) \
+         SELECT 'abcd', id, 1800000000, 1800000000 FROM operators",
+    );
+    let show = |e: &Env| {
+        (
+            e.json(&["operator", "list", "--format", "json"]),
+            e.json(&["audit", "list", "--limit", "1000", "--format", "json"]),
+            e.codes(&[]),
+        )
+    };
+    let before = show(&e);
+    assert_eq!(before.1.as_array().unwrap().len(), 4, "{}", before.1);
+    let source_ids = ints(&e, MAX_IDS);
+    let summary = "copied 4 token(s), 1 batch(es), 0 session(s), 0 API key(s), 1 operator(s), \
+                   1 preset(s) and 4 audit record(s) to ";
+    let signed_in_again =
+        "web UI sign-ins are not copied: operators sign in again on the new database";
+    let last = e.path("last.db");
+    let last_url = format!("sqlite://{}", last.display());
+    if let Some(pg) = common::pg::server() {
+        let pg_url = tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(pg.fresh_database());
+        let out = e.ok(&["db", "copy", "--to", &pg_url]);
+        assert!(out.contains(&format!("{summary}postgres://")), "{out}");
+        assert!(out.contains(signed_in_again), "{out}");
+        let mut on_pg = Env::new();
+        on_pg.set_database_url(&pg_url);
+        assert_eq!(show(&on_pg), before);
+        assert_eq!(
+            ints(&on_pg, "SELECT COUNT(*) FROM web_sessions"),
+            [0],
+            "sign-ins are not copied"
+        );
+        let out = on_pg.ok(&["db", "copy", "--to", &last_url]);
+        assert!(out.contains(&format!("{summary}sqlite://")), "{out}");
+        new_rows_get_new_ids(&on_pg, &source_ids);
+    } else {
+        let out = e.ok(&["db", "copy", "--to", &last_url]);
+        assert!(out.contains(&format!("{summary}sqlite://")), "{out}");
+    }
+    let mut back = Env::new();
+    back.set_database_url(&last_url);
+    assert_eq!(show(&back), before);
+    // Every column as it was: the batch each code belongs to, the preset,
+    // the operator with the password hash, the audit records.
+    let first = e.path("radgate.db");
+    for sql in [
+        "SELECT t.id, t.access_code, t.batch_id, b.id, b.name, b.business_id, b.created_on, \
+         b.created_by FROM access_tokens t LEFT JOIN batches b ON b.id = t.batch_id ORDER BY t.id",
+        "SELECT * FROM presets ORDER BY id",
+        "SELECT * FROM operators ORDER BY id",
+        "SELECT * FROM audit_log ORDER BY id",
+    ] {
+        let rows = sqlite_rows(&first, sql);
+        assert!(!rows.is_empty(), "{sql}");
+        assert_eq!(rows, sqlite_rows(&last, sql), "{sql}");
+    }
+    let in_batch = sqlite_rows(
+        &last,
+        "SELECT t.access_code FROM access_tokens t JOIN batches b ON b.id = t.batch_id \
+         WHERE b.name = 'Conference'",
+    );
+    assert_eq!(in_batch.len(), 3, "{in_batch:?}");
+    assert_eq!(ints(&back, "SELECT COUNT(*) FROM web_sessions"), [0]);
+    let hash = rusqlite::Connection::open(&last)
+        .unwrap()
+        .query_row(
+            "SELECT password_hash FROM operators WHERE name = 'anna'",
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .unwrap();
+    assert!(radgate::store::operators::verify_password(
+        "correct horse battery",
+        &hash
+    ));
+    new_rows_get_new_ids(&back, &source_ids);
 }
 
 /// check-config warns, as serve does, when every user can read the file

@@ -6,6 +6,8 @@
 mod common;
 
 use radgate::config::DatabaseConfig;
+use radgate::store::operators::{hash_password, session_hash, verify_password, NewOperator, Role};
+use radgate::store::presets::NewPreset;
 use radgate::store::{ImportConflict, ImportToken, OpenMode, Store, StoreError, TokenUpdate};
 use radgate::token::{
     CmpOp, FilterValue, NewToken, TokenCond, TokenField, TokenFilter, TokenInput,
@@ -483,8 +485,10 @@ async fn only_serve_migrates() {
 }
 
 /// `radgate db copy`: SQLite to PostgreSQL and back, everything kept (ids,
-/// usage, sessions, API keys that still authenticate, the ids' high-water
-/// mark), into an empty database only.
+/// usage, sessions, API keys that still authenticate, operators who still
+/// sign in with their passwords, presets, batches with their codes, the
+/// audit log as it was, the ids' high-water mark), into an empty database
+/// only; web sign-ins stay behind.
 #[tokio::test]
 async fn a_database_is_copied_whole_between_backends() {
     let Some(pg) = common::pg::server() else {
@@ -531,6 +535,96 @@ async fn a_database_is_copied_whole_between_backends() {
         )
         .await
         .unwrap();
+    // Operators (one disabled, one limited to businesses) and a sign-in.
+    let ops = [
+        ("anna", Role::Admin, vec![]),
+        ("desk1", Role::Desk, vec![3, 7]),
+    ];
+    for (name, role, businesses) in &ops {
+        src.create_operator(
+            &NewOperator {
+                name: name.to_string(),
+                role: *role,
+                businesses: businesses.clone(),
+                password_hash: hash_password(&format!("{name} long passphrase")).unwrap(),
+            },
+            "cli:t",
+            now,
+            &common::test_actor(),
+        )
+        .await
+        .unwrap();
+    }
+    src.update_operator(
+        "desk1",
+        Role::Desk,
+        &[3, 7],
+        true,
+        now + 3,
+        &common::test_actor(),
+    )
+    .await
+    .unwrap();
+    let anna = src.operator_password("anna").await.unwrap().unwrap().0;
+    src.create_web_session(&session_hash("cookie"), anna.id, now)
+        .await
+        .unwrap();
+    src.create_preset(
+        &NewPreset {
+            name: "Day pass".into(),
+            business_id: 3,
+            minutes_included: 480,
+            valid_for_minutes: Some(1440),
+            user_limit: Some(1),
+            single_use: true,
+        },
+        now,
+        &common::test_actor(),
+    )
+    .await
+    .unwrap();
+    // Two batches: one of three codes, and one whose only code is deleted
+    // (its id is never given again either).
+    let mut draws = vec!["BATCH3", "BATCH2", "BATCH1"];
+    let batch = src
+        .generate_tokens(
+            &token("X", 60, |_| {}),
+            3,
+            now,
+            5,
+            || draws.pop().unwrap().to_string(),
+            |_| {},
+            &common::test_actor(),
+            "Conference",
+        )
+        .await
+        .unwrap();
+    let lone = src
+        .generate_tokens(
+            &token("X", 60, |_| {}),
+            1,
+            now,
+            5,
+            || "LONE".to_string(),
+            |_| {},
+            &common::test_actor(),
+            "Gone",
+        )
+        .await
+        .unwrap();
+    src.delete_token(lone[0].id, &common::test_actor())
+        .await
+        .unwrap();
+    let batches = src.batches(None, now, 100).await.unwrap();
+    assert_eq!(batches.len(), 1);
+    let batch_id = batches[0].batch.id;
+    assert_eq!(batches[0].total, 3);
+    let audit = radgate::store::audit::Filter {
+        limit: 10_000,
+        ..Default::default()
+    };
+    let audited = src.audit_log(&audit).await.unwrap();
+    assert!(audited.len() >= 10, "{}", audited.len());
     // Sessions, through the real writer.
     let s = common::TestServer::start_on_with(common::Backend::Sqlite, {
         let url = sqlite("a.db").url;
@@ -559,11 +653,21 @@ async fn a_database_is_copied_whole_between_backends() {
     };
     let mid = Store::open(&pg_cfg, OpenMode::Create).await.unwrap();
     let n = src.copy_to(&mid).await.unwrap();
-    assert_eq!((n.tokens, n.sessions, n.api_keys), (12, 2, 2));
+    assert_eq!((n.tokens, n.sessions, n.api_keys), (15, 2, 2));
+    assert_eq!((n.operators, n.presets, n.batches), (2, 1, 2));
+    assert_eq!(
+        n.audit_records,
+        audited.len() as u64,
+        "no record of its own"
+    );
     // Into a database that holds anything: refused, nothing written.
     let e = src.copy_to(&mid).await.unwrap_err().to_string();
     assert!(
-        e.contains("not empty (12 token(s), 2 session(s), 2 API key(s))"),
+        e.contains(&format!(
+            "not empty (15 token(s), 2 batch(es), 2 session(s), 2 API key(s), 2 operator(s), \
+             1 preset(s) and {} audit record(s))",
+            audited.len()
+        )),
         "{e}"
     );
 
@@ -600,10 +704,106 @@ async fn a_database_is_copied_whole_between_backends() {
             st.authenticate_api_key(&key2, now).await.unwrap().is_some(),
             "still works"
         );
+        // Operators: every field, the password hash (they still sign in),
+        // but not their sign-ins.
+        assert_eq!(
+            src.operators().await.unwrap(),
+            st.operators().await.unwrap()
+        );
+        for (name, _, _) in &ops {
+            let (a, hash) = src.operator_password(name).await.unwrap().unwrap();
+            let (b, copied) = st.operator_password(name).await.unwrap().unwrap();
+            assert_eq!((a, &hash), (b, &copied));
+            assert!(verify_password(&format!("{name} long passphrase"), &copied));
+        }
+        assert!(st.operators().await.unwrap()[1].disabled_on.is_some());
+        assert!(st
+            .web_session(&session_hash("cookie"))
+            .await
+            .unwrap()
+            .is_none());
+        assert_eq!(src.presets().await.unwrap(), st.presets().await.unwrap());
+        // The batch and its codes.
+        assert_eq!(
+            src.batches(None, now, 100).await.unwrap(),
+            st.batches(None, now, 100).await.unwrap()
+        );
+        let in_batch = st
+            .all_tokens(&filter(|f| f.batch_id = Some(batch_id)), now)
+            .await
+            .unwrap();
+        assert_eq!(codes(&in_batch), codes(&batch));
+        // The audit log as it was: ids, times, actors, before and after.
+        assert_eq!(audited, st.audit_log(&audit).await.unwrap());
+
+        // What is made after the copy gets ids above the copied ones.
         let next = st
             .create_token(&token("AFTER", 5, |_| {}), now, &common::test_actor())
             .await
             .unwrap();
-        assert!(next.id > gone.id, "{} after {}", next.id, gone.id);
+        assert!(next.id > lone[0].id, "{} after {}", next.id, lone[0].id);
+        let (_, next_key) = st
+            .create_api_key("after", &["*"], "cli:t", now, &common::test_actor())
+            .await
+            .unwrap();
+        assert!(next_key.id > 2, "{}", next_key.id);
+        let op = st
+            .create_operator(
+                &NewOperator {
+                    name: "after".into(),
+                    role: Role::Manager,
+                    businesses: vec![],
+                    password_hash: hash_password("after long passphrase").unwrap(),
+                },
+                "cli:t",
+                now + 10,
+                &common::test_actor(),
+            )
+            .await
+            .unwrap();
+        assert!(op.id > 2, "{}", op.id);
+        let preset = st
+            .create_preset(
+                &NewPreset {
+                    name: "After".into(),
+                    business_id: 0,
+                    minutes_included: 60,
+                    valid_for_minutes: None,
+                    user_limit: None,
+                    single_use: false,
+                },
+                now + 10,
+                &common::test_actor(),
+            )
+            .await
+            .unwrap();
+        let first_preset = src.presets().await.unwrap()[0].id;
+        assert!(preset.id > first_preset, "{}", preset.id);
+        let made = st
+            .generate_tokens(
+                &token("X", 60, |_| {}),
+                1,
+                now,
+                5,
+                || "AFTERGEN".to_string(),
+                |_| {},
+                &common::test_actor(),
+                "After",
+            )
+            .await
+            .unwrap();
+        let newest = st.batches(None, now, 1).await.unwrap();
+        assert_eq!(newest[0].batch.name, "After");
+        assert_eq!(codes(&made), ["AFTERGEN"]);
+        // Above the batch "Gone" too (its codes deleted, no longer listed).
+        assert!(newest[0].batch.id > batch_id + 1, "{}", newest[0].batch.id);
+        let records = st.audit_log(&audit).await.unwrap();
+        let max_copied = audited.iter().map(|r| r.id).max().unwrap();
+        assert!(
+            records[0].id > max_copied,
+            "{} after {max_copied}",
+            records[0].id
+        );
+        assert_eq!(records.len(), audited.len() + 5);
     }
 }

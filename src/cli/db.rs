@@ -8,12 +8,14 @@ use crate::store::{OpenMode, Store};
 
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
-    /// Copy everything (codes with their usage, sessions, API keys) from the
-    /// configured database into an empty one: SQLite to PostgreSQL or back.
+    /// Copy everything (codes with their usage and batches, sessions, API
+    /// keys, operators, presets, the audit log) from the configured database
+    /// into an empty one: SQLite to PostgreSQL or back.
     #[command(
         after_help = "The source is read in one snapshot (it may keep serving); the target is written in one\n\
                       transaction and must be empty. Ids are kept, and so is each table's highest id, so that\n\
-                      an Id a booking system holds never names another code.\n\n\
+                      an Id a booking system holds never names another code. Operators keep their passwords;\n\
+                      their web UI sign-ins are not copied: they sign in again on the new database.\n\n\
                       Examples:\n  radgate db copy --to 'postgres://radgate:PASSWORD@db1,db2/radgate?target_session_attrs=read-write'\n  radgate --config node.toml db copy --to sqlite:///var/lib/radgate/radgate.db"
     )]
     Copy {
@@ -57,12 +59,9 @@ pub async fn run(cmd: DbCommand, config: &Config) -> Result<(), CliError> {
     source.close().await;
     target.close().await;
     let n = r.map_err(|e| CliError::failure(format!("nothing copied: {e}")))?;
-    println!(
-        "copied {} token(s), {} session(s) and {} API key(s) to {}",
-        n.tokens,
-        n.sessions,
-        n.api_keys,
-        redact_url(&to)
-    );
+    println!("copied {} to {}", n.describe(), redact_url(&to));
+    if n.operators > 0 {
+        println!("web UI sign-ins are not copied: operators sign in again on the new database");
+    }
     Ok(())
 }

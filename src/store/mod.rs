@@ -680,20 +680,50 @@ pub(crate) fn pg_detail(e: &tokio_postgres::Error) -> String {
 }
 
 /// A database in pieces, for `radgate db copy`: every column, ids kept.
+/// Sent in an order the target's foreign keys accept (batches before the
+/// codes that name them, codes before their sessions). Web UI sign-ins
+/// (`web_sessions`) are not copied: operators sign in again.
 #[derive(Debug, Clone)]
 pub enum CopyChunk {
-    Tokens(Vec<AccessToken>),
+    Operators(Vec<OperatorRecord>),
+    Presets(Vec<presets::Preset>),
+    Batches(Vec<batches::Batch>),
+    Tokens(Vec<TokenRecord>),
     Sessions(Vec<SessionRecord>),
     ApiKeys(Vec<ApiKeyRecord>),
+    Audit(Vec<audit::Record>),
     /// The highest id each table has given so far (ids are never reused,
     /// and the copy keeps it so).
-    Sequences {
-        tokens: i64,
-        sessions: i64,
-        api_keys: i64,
-    },
+    Sequences(CopySequences),
     /// Everything was sent: the copy may commit.
     End,
+}
+
+/// The highest id each table has given so far (0: none).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CopySequences {
+    pub tokens: i64,
+    pub sessions: i64,
+    pub api_keys: i64,
+    pub operators: i64,
+    pub audit_log: i64,
+    pub presets: i64,
+    pub batches: i64,
+}
+
+/// Every column of a token row: the token and the batch it was made in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub token: AccessToken,
+    pub batch_id: Option<i64>,
+}
+
+/// Every column of an operator row (the password hash too, so that
+/// operators sign in with their passwords on the copy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorRecord {
+    pub operator: operators::Operator,
+    pub password_hash: String,
 }
 
 /// Every column of a session row.
@@ -734,10 +764,72 @@ pub struct CopyCounts {
     pub tokens: u64,
     pub sessions: u64,
     pub api_keys: u64,
+    pub operators: u64,
+    pub audit_records: u64,
+    pub presets: u64,
+    pub batches: u64,
+}
+
+impl CopyCounts {
+    /// What a database holds, in words, as a copy's messages say it.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} token(s), {} batch(es), {} session(s), {} API key(s), {} operator(s), \
+             {} preset(s) and {} audit record(s)",
+            self.tokens,
+            self.batches,
+            self.sessions,
+            self.api_keys,
+            self.operators,
+            self.presets,
+            self.audit_records
+        )
+    }
+
+    pub fn total(&self) -> u64 {
+        self.tokens
+            + self.sessions
+            + self.api_keys
+            + self.operators
+            + self.audit_records
+            + self.presets
+            + self.batches
+    }
 }
 
 /// Rows per chunk of a copy.
 pub(crate) const COPY_CHUNK: i64 = 5000;
+
+/// What a copy's target holds (it must hold nothing), in the order of
+/// [`CopyCounts::refuse_unless_empty`]; the same SQL on both backends.
+pub(crate) const COPY_TARGET_COUNTS: &str = "SELECT (SELECT COUNT(*) FROM access_tokens), \
+     (SELECT COUNT(*) FROM sessions), (SELECT COUNT(*) FROM api_keys), \
+     (SELECT COUNT(*) FROM operators), (SELECT COUNT(*) FROM audit_log), \
+     (SELECT COUNT(*) FROM presets), (SELECT COUNT(*) FROM batches)";
+
+impl CopyCounts {
+    /// The counts of [`COPY_TARGET_COUNTS`]: `Ok` when the target is
+    /// empty, the refusal naming what it holds otherwise.
+    pub(crate) fn refuse_unless_empty(n: [i64; 7]) -> Result<(), StoreError> {
+        let c = |i: usize| u64::try_from(n[i]).unwrap_or_default();
+        let held = CopyCounts {
+            tokens: c(0),
+            sessions: c(1),
+            api_keys: c(2),
+            operators: c(3),
+            audit_records: c(4),
+            presets: c(5),
+            batches: c(6),
+        };
+        if held.total() == 0 {
+            return Ok(());
+        }
+        Err(StoreError::Conflict(format!(
+            "the target database is not empty ({}): radgate db copy only copies into an empty one",
+            held.describe()
+        )))
+    }
+}
 
 impl Store {
     /// Copy this database into `target`, which must be empty: read in one

@@ -8,9 +8,9 @@ use crate::store::audit::Actor;
 use crate::store::batches::{category_sql, Batch, BatchSummary};
 use crate::store::StoreError;
 
-const COLS: &str = "id, name, business_id, created_on, created_by";
+pub(super) const COLS: &str = "id, name, business_id, created_on, created_by";
 
-fn from_row(r: &Row) -> Result<Batch, tokio_postgres::Error> {
+pub(super) fn from_row(r: &Row) -> Result<Batch, tokio_postgres::Error> {
     Ok(Batch {
         id: r.try_get(0)?,
         name: r.try_get(1)?,

@@ -2,12 +2,18 @@
 //! transaction on WAL sees one state of the database while a server
 //! writes), write every row in one `BEGIN IMMEDIATE` transaction.
 
+use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 use tokio::sync::mpsc;
 
-use super::{token_from_row, Store, TOKEN_COLS};
+use super::{batches, operators, presets, token_from_row, Store, TOKEN_COLS};
 use crate::store::apikeys::{roles_from_column, ApiKey};
-use crate::store::{ApiKeyRecord, CopyChunk, CopyCounts, SessionRecord, StoreError, COPY_CHUNK};
+use crate::store::audit::Record;
+use crate::store::operators::businesses_to_column;
+use crate::store::{
+    ApiKeyRecord, CopyChunk, CopyCounts, CopySequences, OperatorRecord, SessionRecord, StoreError,
+    TokenRecord, COPY_CHUNK, COPY_TARGET_COUNTS,
+};
 use crate::token::parse::code_key;
 
 const SESSION_COLS: &str =
@@ -16,6 +22,9 @@ const SESSION_COLS: &str =
     output_octets, input_packets, output_packets, user_name";
 const KEY_COLS: &str =
     "id, name, display, roles, created_on, created_by, last_used, revoked_on, key_hash";
+const OPERATOR_COLS: &str =
+    "id, name, role, businesses, created_on, created_by, disabled_on, password_hash";
+const AUDIT_COLS: &str = "id, at, actor, action, target, business_id, before, after";
 
 impl Store {
     /// Send every row, in chunks, from one snapshot.
@@ -52,65 +61,153 @@ async fn send(tx: &mpsc::Sender<CopyChunk>, c: CopyChunk) -> Result<(), StoreErr
         .map_err(|_| StoreError::CommitFailed("the copy's target stopped".into()))
 }
 
+/// Send a table in chunks of [`COPY_CHUNK`] rows, by id: `cols` start
+/// with the id.
+async fn send_table<T>(
+    conn: &mut SqliteConnection,
+    tx: &mpsc::Sender<CopyChunk>,
+    table: &str,
+    cols: &str,
+    row: fn(&SqliteRow) -> Result<T, StoreError>,
+    chunk: fn(Vec<T>) -> CopyChunk,
+) -> Result<(), StoreError> {
+    let sql = format!("SELECT {cols} FROM {table} WHERE id > ? ORDER BY id LIMIT ?");
+    let mut after = 0i64;
+    loop {
+        let rows = sqlx::query(&sql)
+            .bind(after)
+            .bind(COPY_CHUNK)
+            .fetch_all(&mut *conn)
+            .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.try_get(0)?;
+        let v = rows.iter().map(row).collect::<Result<Vec<_>, _>>()?;
+        send(tx, chunk(v)).await?;
+    }
+    Ok(())
+}
+
+fn token_record(r: &SqliteRow) -> Result<TokenRecord, StoreError> {
+    Ok(TokenRecord {
+        token: token_from_row(r)?,
+        batch_id: r.try_get(22)?,
+    })
+}
+
+fn session_record(r: &SqliteRow) -> Result<SessionRecord, StoreError> {
+    Ok(SessionRecord {
+        id: r.try_get(0)?,
+        token_id: r.try_get(1)?,
+        nas: r.try_get(2)?,
+        device: r.try_get(3)?,
+        state: r.try_get(4)?,
+        acct_session_id: r.try_get(5)?,
+        framed_ip: r.try_get(6)?,
+        created_at: r.try_get(7)?,
+        updated_at: r.try_get(8)?,
+        expires_at: r.try_get(9)?,
+        session_time: r.try_get(10)?,
+        stopped_at: r.try_get(11)?,
+        terminate_cause: r.try_get(12)?,
+        close_reason: r.try_get(13)?,
+        input_octets: r.try_get(14)?,
+        output_octets: r.try_get(15)?,
+        input_packets: r.try_get(16)?,
+        output_packets: r.try_get(17)?,
+        user_name: r.try_get(18)?,
+    })
+}
+
+fn batch_record(r: &SqliteRow) -> Result<crate::store::batches::Batch, StoreError> {
+    Ok(batches::from_row(r)?)
+}
+
+fn audit_record(r: &SqliteRow) -> Result<Record, StoreError> {
+    Ok(Record {
+        id: r.try_get(0)?,
+        at: r.try_get(1)?,
+        actor: r.try_get(2)?,
+        action: r.try_get(3)?,
+        target: r.try_get(4)?,
+        business_id: r.try_get(5)?,
+        before: r.try_get(6)?,
+        after: r.try_get(7)?,
+    })
+}
+
+/// The highest id `table` has given: its AUTOINCREMENT high-water mark
+/// (which survives deletes) when it has one, else its largest id.
+async fn high_water(conn: &mut SqliteConnection, table: &str) -> Result<i64, StoreError> {
+    let sql = format!(
+        "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?), 0), \
+         COALESCE((SELECT MAX(id) FROM {table}), 0))"
+    );
+    Ok(sqlx::query_scalar(&sql)
+        .bind(table)
+        .fetch_one(&mut *conn)
+        .await?)
+}
+
 async fn dump_in(
     conn: &mut SqliteConnection,
     tx: &mpsc::Sender<CopyChunk>,
 ) -> Result<(), StoreError> {
-    let mut after = 0i64;
-    loop {
-        let sql =
-            format!("SELECT {TOKEN_COLS} FROM access_tokens WHERE id > ? ORDER BY id LIMIT ?");
-        let rows = sqlx::query(&sql)
-            .bind(after)
-            .bind(COPY_CHUNK)
-            .fetch_all(&mut *conn)
-            .await?;
-        let Some(last) = rows.last() else { break };
-        after = last.try_get(0)?;
-        let v = rows
-            .iter()
-            .map(token_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        send(tx, CopyChunk::Tokens(v)).await?;
-    }
-    let mut after = 0i64;
-    loop {
-        let sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE id > ? ORDER BY id LIMIT ?");
-        let rows = sqlx::query(&sql)
-            .bind(after)
-            .bind(COPY_CHUNK)
-            .fetch_all(&mut *conn)
-            .await?;
-        let Some(last) = rows.last() else { break };
-        after = last.try_get(0)?;
-        let v = rows
-            .iter()
-            .map(|r| {
-                Ok(SessionRecord {
-                    id: r.try_get(0)?,
-                    token_id: r.try_get(1)?,
-                    nas: r.try_get(2)?,
-                    device: r.try_get(3)?,
-                    state: r.try_get(4)?,
-                    acct_session_id: r.try_get(5)?,
-                    framed_ip: r.try_get(6)?,
-                    created_at: r.try_get(7)?,
-                    updated_at: r.try_get(8)?,
-                    expires_at: r.try_get(9)?,
-                    session_time: r.try_get(10)?,
-                    stopped_at: r.try_get(11)?,
-                    terminate_cause: r.try_get(12)?,
-                    close_reason: r.try_get(13)?,
-                    input_octets: r.try_get(14)?,
-                    output_octets: r.try_get(15)?,
-                    input_packets: r.try_get(16)?,
-                    output_packets: r.try_get(17)?,
-                    user_name: r.try_get(18)?,
-                })
+    // Operators with their password hashes (their sign-ins stay behind).
+    let sql = format!(
+        "SELECT {}, o.password_hash FROM operators o ORDER BY o.id",
+        operators::COLS
+    );
+    let rows = sqlx::query(&sql).fetch_all(&mut *conn).await?;
+    let ops = rows
+        .iter()
+        .map(|r| {
+            Ok(OperatorRecord {
+                operator: operators::from_row(r)?,
+                password_hash: r.try_get(7)?,
             })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        send(tx, CopyChunk::Sessions(v)).await?;
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    if !ops.is_empty() {
+        send(tx, CopyChunk::Operators(ops)).await?;
     }
+    let sql = format!("SELECT {} FROM presets ORDER BY id", presets::COLS);
+    let rows = sqlx::query(&sql).fetch_all(&mut *conn).await?;
+    let v = rows
+        .iter()
+        .map(presets::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    if !v.is_empty() {
+        send(tx, CopyChunk::Presets(v)).await?;
+    }
+    // Batches before the codes that name them.
+    send_table(
+        conn,
+        tx,
+        "batches",
+        batches::COLS,
+        batch_record,
+        CopyChunk::Batches,
+    )
+    .await?;
+    let cols = format!("{TOKEN_COLS}, batch_id");
+    send_table(
+        conn,
+        tx,
+        "access_tokens",
+        &cols,
+        token_record,
+        CopyChunk::Tokens,
+    )
+    .await?;
+    send_table(
+        conn,
+        tx,
+        "sessions",
+        SESSION_COLS,
+        session_record,
+        CopyChunk::Sessions,
+    )
+    .await?;
     let sql = format!("SELECT {KEY_COLS} FROM api_keys ORDER BY id");
     let rows = sqlx::query(&sql).fetch_all(&mut *conn).await?;
     let keys = rows
@@ -135,55 +232,108 @@ async fn dump_in(
     if !keys.is_empty() {
         send(tx, CopyChunk::ApiKeys(keys)).await?;
     }
-    // access_tokens is AUTOINCREMENT: its high-water mark survives deletes.
-    let tokens: i64 = sqlx::query_scalar(
-        "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'access_tokens'), 0), \
-         COALESCE((SELECT MAX(id) FROM access_tokens), 0))",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    let sessions: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM sessions")
-        .fetch_one(&mut *conn)
-        .await?;
-    let api_keys: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM api_keys")
-        .fetch_one(&mut *conn)
-        .await?;
-    send(
+    send_table(
+        conn,
         tx,
-        CopyChunk::Sequences {
-            tokens,
-            sessions,
-            api_keys,
-        },
+        "audit_log",
+        AUDIT_COLS,
+        audit_record,
+        CopyChunk::Audit,
     )
-    .await
+    .await?;
+    // access_tokens and batches are AUTOINCREMENT: their high-water marks
+    // survive deletes; the other tables' is their largest id.
+    let seq = CopySequences {
+        tokens: high_water(conn, "access_tokens").await?,
+        sessions: high_water(conn, "sessions").await?,
+        api_keys: high_water(conn, "api_keys").await?,
+        operators: high_water(conn, "operators").await?,
+        audit_log: high_water(conn, "audit_log").await?,
+        presets: high_water(conn, "presets").await?,
+        batches: high_water(conn, "batches").await?,
+    };
+    send(tx, CopyChunk::Sequences(seq)).await
 }
 
 async fn load_in(
     conn: &mut SqliteConnection,
     rx: &mut mpsc::Receiver<CopyChunk>,
 ) -> Result<CopyCounts, StoreError> {
-    let (t, s, k): (i64, i64, i64) = sqlx::query_as(
-        "SELECT (SELECT COUNT(*) FROM access_tokens), (SELECT COUNT(*) FROM sessions), \
-         (SELECT COUNT(*) FROM api_keys)",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    if t + s + k > 0 {
-        return Err(StoreError::Conflict(format!(
-            "the target database is not empty ({t} token(s), {s} session(s), {k} API key(s)): \
-             radgate db copy only copies into an empty one"
-        )));
+    let row = sqlx::query(COPY_TARGET_COUNTS)
+        .fetch_one(&mut *conn)
+        .await?;
+    let mut held = [0i64; 7];
+    for (i, n) in held.iter_mut().enumerate() {
+        *n = row.try_get(i)?;
     }
+    CopyCounts::refuse_unless_empty(held)?;
     let mut counts = CopyCounts::default();
     while let Some(chunk) = rx.recv().await {
         match chunk {
+            CopyChunk::Operators(v) => {
+                let sql = format!(
+                    "INSERT INTO operators ({OPERATOR_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                );
+                for r in v {
+                    let o = &r.operator;
+                    sqlx::query(&sql)
+                        .bind(o.id)
+                        .bind(&o.name)
+                        .bind(o.role.as_str())
+                        .bind(businesses_to_column(&o.businesses))
+                        .bind(o.created_on)
+                        .bind(&o.created_by)
+                        .bind(o.disabled_on)
+                        .bind(&r.password_hash)
+                        .execute(&mut *conn)
+                        .await?;
+                    counts.operators += 1;
+                }
+            }
+            CopyChunk::Presets(v) => {
+                let sql = format!(
+                    "INSERT INTO presets ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    presets::COLS
+                );
+                for p in v {
+                    sqlx::query(&sql)
+                        .bind(p.id)
+                        .bind(&p.name)
+                        .bind(p.business_id)
+                        .bind(p.minutes_included)
+                        .bind(p.valid_for_minutes)
+                        .bind(p.user_limit)
+                        .bind(p.single_use)
+                        .bind(p.created_on)
+                        .execute(&mut *conn)
+                        .await?;
+                    counts.presets += 1;
+                }
+            }
+            CopyChunk::Batches(v) => {
+                let sql = format!(
+                    "INSERT INTO batches ({}) VALUES (?, ?, ?, ?, ?)",
+                    batches::COLS
+                );
+                for b in v {
+                    sqlx::query(&sql)
+                        .bind(b.id)
+                        .bind(&b.name)
+                        .bind(b.business_id)
+                        .bind(b.created_on)
+                        .bind(&b.created_by)
+                        .execute(&mut *conn)
+                        .await?;
+                    counts.batches += 1;
+                }
+            }
             CopyChunk::Tokens(v) => {
-                for t in v {
-                    let sql = format!(
-                        "INSERT INTO access_tokens ({TOKEN_COLS}, code_key) \
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                    );
+                let sql = format!(
+                    "INSERT INTO access_tokens ({TOKEN_COLS}, batch_id, code_key) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                );
+                for r in v {
+                    let t = &r.token;
                     sqlx::query(&sql)
                         .bind(t.id)
                         .bind(&t.unique_id)
@@ -207,6 +357,7 @@ async fn load_in(
                         .bind(t.first_used_on)
                         .bind(t.spent_on)
                         .bind(&t.rate_limit)
+                        .bind(r.batch_id)
                         .bind(code_key(&t.access_code))
                         .execute(&mut *conn)
                         .await?;
@@ -214,11 +365,11 @@ async fn load_in(
                 }
             }
             CopyChunk::Sessions(v) => {
+                let sql = format!(
+                    "INSERT INTO sessions ({SESSION_COLS}) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                );
                 for s in v {
-                    let sql = format!(
-                        "INSERT INTO sessions ({SESSION_COLS}) \
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                    );
                     sqlx::query(&sql)
                         .bind(s.id)
                         .bind(s.token_id)
@@ -245,11 +396,10 @@ async fn load_in(
                 }
             }
             CopyChunk::ApiKeys(v) => {
+                let sql =
+                    format!("INSERT INTO api_keys ({KEY_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
                 for r in v {
                     let k = &r.key;
-                    let sql = format!(
-                        "INSERT INTO api_keys ({KEY_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                    );
                     sqlx::query(&sql)
                         .bind(k.id)
                         .bind(&k.name)
@@ -265,15 +415,39 @@ async fn load_in(
                     counts.api_keys += 1;
                 }
             }
-            CopyChunk::Sequences { tokens, .. } => {
-                // The other tables take max(id) + 1 by themselves.
-                sqlx::query("DELETE FROM sqlite_sequence WHERE name = 'access_tokens'")
-                    .execute(&mut *conn)
-                    .await?;
-                sqlx::query("INSERT INTO sqlite_sequence (name, seq) VALUES ('access_tokens', ?)")
-                    .bind(tokens)
-                    .execute(&mut *conn)
-                    .await?;
+            CopyChunk::Audit(v) => {
+                // Written as they were, not recorded anew: a copy changes nothing.
+                let sql =
+                    format!("INSERT INTO audit_log ({AUDIT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+                for a in v {
+                    sqlx::query(&sql)
+                        .bind(a.id)
+                        .bind(a.at)
+                        .bind(&a.actor)
+                        .bind(&a.action)
+                        .bind(&a.target)
+                        .bind(a.business_id)
+                        .bind(&a.before)
+                        .bind(&a.after)
+                        .execute(&mut *conn)
+                        .await?;
+                    counts.audit_records += 1;
+                }
+            }
+            CopyChunk::Sequences(seq) => {
+                // The AUTOINCREMENT tables keep the source's high-water
+                // mark; the others take max(id) + 1 by themselves.
+                for (table, v) in [("access_tokens", seq.tokens), ("batches", seq.batches)] {
+                    sqlx::query("DELETE FROM sqlite_sequence WHERE name = ?")
+                        .bind(table)
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)")
+                        .bind(table)
+                        .bind(v)
+                        .execute(&mut *conn)
+                        .await?;
+                }
             }
             CopyChunk::End => return Ok(counts),
         }

@@ -10,9 +10,10 @@ use crate::store::operators::{
 };
 use crate::store::StoreError;
 
-const COLS: &str = "o.id, o.name, o.role, o.businesses, o.created_on, o.created_by, o.disabled_on";
+pub(super) const COLS: &str =
+    "o.id, o.name, o.role, o.businesses, o.created_on, o.created_by, o.disabled_on";
 
-fn from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Operator, sqlx::Error> {
+pub(super) fn from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Operator, sqlx::Error> {
     let role: String = r.try_get(2)?;
     let businesses: String = r.try_get(3)?;
     Ok(Operator {

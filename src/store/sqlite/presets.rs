@@ -7,10 +7,10 @@ use crate::store::audit::{Actor, Change};
 use crate::store::presets::{NewPreset, Preset};
 use crate::store::StoreError;
 
-const COLS: &str =
+pub(super) const COLS: &str =
     "id, name, business_id, minutes_included, valid_for_minutes, user_limit, single_use, created_on";
 
-fn from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Preset, sqlx::Error> {
+pub(super) fn from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Preset, sqlx::Error> {
     Ok(Preset {
         id: r.try_get(0)?,
         name: r.try_get(1)?,
