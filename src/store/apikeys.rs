@@ -201,6 +201,7 @@ mod tests {
             .contains("\"root\""));
         assert_eq!(check_name("  booking "), Ok("booking"));
         assert!(check_name(" ").is_err());
+        assert!(check_name("ui:boss").is_err());
         assert_eq!(check_name(&"é".repeat(100)).map(str::len), Ok(200));
         assert!(check_name(&"x".repeat(101)).is_err());
         let key = ApiKey {
