@@ -530,9 +530,51 @@ async fn a_manager_works_with_batches_imports_and_the_dashboard() {
                 .unwrap();
             browser::wait_text(&c, "div.notice p", "Imported 2 code(s) from guests.csv.").await;
             browser::shot(&c, &shots, "5-imported").await;
+            // An API key for the booking system: shown once, then listed
+            // by its short form; revoked.
+            find(&c, "a[href='/apikeys']").await.click().await.unwrap();
+            browser::wait_text(&c, "h1", "API keys").await;
+            browser::fits_and_touchable(&c).await;
+            find(&c, "#k-name")
+                .await
+                .send_keys("booking-system")
+                .await
+                .unwrap();
+            find(&c, "label[for=role-1]").await.click().await.unwrap();
+            find(&c, "form[action='/apikeys/add'] button")
+                .await
+                .click()
+                .await
+                .unwrap();
+            browser::wait_text(&c, "h1", "API key created").await;
+            let key = browser::text(&c, "#new-key").await;
+            assert!(key.starts_with("rgk_"), "{key}");
+            let copy = find(&c, "button[data-copy]").await;
+            assert!(copy.is_displayed().await.unwrap());
+            browser::fits_and_touchable(&c).await;
+            browser::shot(&c, &shots, "6-api-key").await;
+            c.goto(&format!("{base}/apikeys")).await.unwrap();
+            browser::wait_text(&c, "h1", "API keys").await;
+            let page = browser::text(&c, "main").await;
+            assert!(
+                page.contains("booking-system") && !page.contains(&key),
+                "the key is shown once"
+            );
+            find(&c, "form[action='/apikeys/revoke'] label")
+                .await
+                .click()
+                .await
+                .unwrap();
+            find(&c, "form[action='/apikeys/revoke'] button")
+                .await
+                .click()
+                .await
+                .unwrap();
+            browser::wait_url(&c, "the revoked notice", |u| u.contains("revoked=")).await;
+            assert!(browser::text(&c, "main").await.contains("No live API key"));
             // The other manager pages fit too.
             for (path, title, shot) in [
-                ("/presets", "Presets", "6-presets"),
+                ("/presets", "Presets", "6b-presets"),
                 ("/audit", "Audit log", "7-audit"),
                 ("/sessions", "Online now", "8-online"),
             ] {
