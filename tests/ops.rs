@@ -7,7 +7,7 @@ mod common;
 use std::collections::HashMap;
 
 use common::http::page;
-use common::{Acct, Client, Pw, TestServer};
+use common::{Acct, Backend, Client, Pw, TestServer};
 
 /// The samples of an exposition: `name{labels}` → value.
 fn samples(text: &str) -> HashMap<String, f64> {
@@ -101,6 +101,27 @@ async fn metrics_count_what_the_server_does(b: Backend) {
     assert_eq!(get(&m, r#"radgate_http_requests_total{method="GET",route="/metrics",status="200"}"#), 1.0);
     for secret in ["METRIC1", "metric1", "02:00:00:00:00:09", "02-00-00", "NOPE", "m-1", "testing123"] {
         assert!(!text.contains(secret), "{secret} in the metrics");
+    }
+
+    // The shipped dashboard and alert rules use only metrics that exist.
+    for file in ["deploy/grafana-dashboard.json", "deploy/prometheus-alerts.yml"] {
+        let body = std::fs::read_to_string(format!("{}/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let mut rest = body.as_str();
+        while let Some(at) = rest.find("radgate_") {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            assert!(text.contains(&name), "{file} uses {name}, which /metrics does not have");
+            rest = &rest[at + name.len()..];
+        }
+    }
+    if b == Backend::Sqlite {
+        let v: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/grafana-dashboard.json")).unwrap(),
+        )
+        .expect("the dashboard is JSON");
+        assert!(v["panels"].as_array().unwrap().len() >= 10);
     }
 
     // The Prometheus project's parser reads it, and sees the same.
