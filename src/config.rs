@@ -484,6 +484,76 @@ impl Config {
         ctx.validate(raw, origin)
     }
 
+    /// The settings `new` changes that a reload cannot apply (a restart
+    /// does): the listen addresses, the database, and what the store's
+    /// writer and the background loops read once at start. Each as
+    /// "key (old → new)" or the key alone.
+    pub fn restart_needed(&self, new: &Config) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut check = |key: &str, changed: bool, detail: Option<String>| {
+            if changed {
+                out.push(match detail {
+                    Some(d) => format!("{key} ({d})"),
+                    None => key.to_string(),
+                });
+            }
+        };
+        let addr = |a: &SocketAddr, b: &SocketAddr| Some(format!("{a} → {b}"));
+        let opt = |a: &Option<SocketAddr>, b: &Option<SocketAddr>| {
+            let s = |v: &Option<SocketAddr>| v.map_or("off".to_string(), |a| a.to_string());
+            Some(format!("{} → {}", s(a), s(b)))
+        };
+        let (o, n) = (self, new);
+        check(
+            "server.auth_listen",
+            o.server.auth_listen != n.server.auth_listen,
+            addr(&o.server.auth_listen, &n.server.auth_listen),
+        );
+        check(
+            "server.acct_listen",
+            o.server.acct_listen != n.server.acct_listen,
+            addr(&o.server.acct_listen, &n.server.acct_listen),
+        );
+        check(
+            "api.listen",
+            o.api.listen != n.api.listen,
+            opt(&o.api.listen, &n.api.listen),
+        );
+        check(
+            "portal.listen",
+            o.portal.listen != n.portal.listen,
+            opt(&o.portal.listen, &n.portal.listen),
+        );
+        check(
+            "server.duplicate_window",
+            o.server.duplicate_window != n.server.duplicate_window,
+            None,
+        );
+        check("database", o.database != n.database, None);
+        check(
+            "auth.pending_place_ttl",
+            o.auth.pending_place_ttl != n.auth.pending_place_ttl,
+            None,
+        );
+        check(
+            "auth.bind_mac_on_first_use",
+            o.auth.bind_mac_on_first_use != n.auth.bind_mac_on_first_use,
+            None,
+        );
+        check(
+            "auth.case_sensitive_codes",
+            o.auth.case_sensitive_codes != n.auth.case_sensitive_codes,
+            None,
+        );
+        check(
+            "throttle.max_tracked",
+            o.throttle.max_tracked != n.throttle.max_tracked,
+            None,
+        );
+        check("accounting", o.accounting != n.accounting, None);
+        out
+    }
+
     /// Loopback-only defaults used when no config file exists.
     pub fn builtin_default() -> Config {
         Config {

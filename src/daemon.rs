@@ -8,6 +8,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
+
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -130,33 +132,39 @@ pub async fn start_on(
         )),
         tokio::spawn(summary_loop(stats.clone(), stop_rx.clone())),
     ];
+    let metrics = Arc::new(crate::metrics::Metrics::new(stats.clone(), writer.clone()));
+    let sign_ins = Arc::new(crate::ui::SignInThrottle::default());
+    let mut api = None;
     let api_addr = match listeners.api {
         None => None,
         Some(listener) => {
             let bound = listener.local_addr().ok();
-            let state = Arc::new(crate::api::ApiState {
-                store: store.clone(),
-                config: config.clone(),
-                writer: writer.clone(),
-                metrics: Arc::new(crate::metrics::Metrics::new(stats.clone(), writer.clone())),
-            });
-            tasks.push(crate::api::start(listener, state, stop_rx.clone()));
+            let served = Arc::new(ArcSwap::from_pointee(api_served(
+                &config, store, &writer, &metrics, &sign_ins,
+            )));
+            tasks.push(crate::api::start(listener, served.clone(), stop_rx.clone()));
+            api = Some(served);
             if let Some(a) = bound {
                 tracing::info!("HTTP API listening on {a}");
             }
             bound
         }
     };
+    let mut portal = None;
     let portal_addr = match listeners.portal {
         None => None,
         Some(listener) => {
             let bound = listener.local_addr().ok();
-            tasks.push(crate::portal::server::start(
-                listener,
+            let served = Arc::new(ArcSwap::from_pointee(crate::portal::server::served(
                 config.clone(),
                 store.clone(),
+            )));
+            tasks.push(crate::portal::server::start(
+                listener,
+                served.clone(),
                 stop_rx,
             ));
+            portal = Some(served);
             if let Some(a) = bound {
                 let scheme = if config.portal.tls.is_some() {
                     "https"
@@ -180,7 +188,50 @@ pub async fn start_on(
         radius,
         stop,
         tasks,
+        reload: Reloadable {
+            config: ArcSwap::new(config),
+            store: store.clone(),
+            metrics,
+            sign_ins,
+            api,
+            portal,
+        },
     })
+}
+
+/// The API's and web UI's routes for `config`.
+fn api_served(
+    config: &Arc<Config>,
+    store: &Store,
+    writer: &Writer,
+    metrics: &Arc<crate::metrics::Metrics>,
+    sign_ins: &Arc<crate::ui::SignInThrottle>,
+) -> crate::http::Served {
+    let state = Arc::new(crate::api::ApiState {
+        store: store.clone(),
+        config: config.clone(),
+        writer: writer.clone(),
+        metrics: metrics.clone(),
+    });
+    crate::api::served(state, sign_ins.clone())
+}
+
+/// What a reload swaps, and what it keeps.
+struct Reloadable {
+    /// The configuration serving now.
+    config: ArcSwap<Config>,
+    store: Store,
+    metrics: Arc<crate::metrics::Metrics>,
+    sign_ins: Arc<crate::ui::SignInThrottle>,
+    api: Option<crate::http::LiveServed>,
+    portal: Option<crate::http::LiveServed>,
+}
+
+/// What a reload did.
+#[derive(Debug, Default)]
+pub struct Reloaded {
+    /// Settings that changed but take a restart: `(key, why)`.
+    pub need_restart: Vec<String>,
 }
 
 /// A running server. Dropping it does not stop it; call [`shutdown`](Self::shutdown).
@@ -196,6 +247,7 @@ pub struct ServerHandle {
     radius: RadiusServer,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    reload: Reloadable,
 }
 
 /// Entries held in the in-memory tables (all bounded).
@@ -214,6 +266,41 @@ impl ServerHandle {
     /// (Access-Accepts are sent before their commit's fsync).
     pub async fn flush(&self) -> Result<(), crate::store::StoreError> {
         self.writer.flush().await
+    }
+
+    /// Serve new requests with `new` (already loaded and validated): the
+    /// RADIUS clients, secrets, messages and reply attributes, businesses,
+    /// brute-force limits, the API's, web UI's and portal's settings and
+    /// certificates. Requests under way finish with the configuration they
+    /// started with. What cannot change without a restart (listen
+    /// addresses, the database, …) keeps its old value and is named in
+    /// the answer.
+    pub async fn reload(&self, new: Config) -> Reloaded {
+        let r = &self.reload;
+        let old = r.config.load_full();
+        let need_restart = old.restart_needed(&new);
+        let new = Arc::new(new);
+        self.radius.reload(new.clone());
+        if let Err(e) = self.writer.set_throttle(new.throttle.clone()).await {
+            tracing::warn!(error = %e, "reload: the brute-force limits stay as they were");
+        }
+        if let Some(api) = &r.api {
+            api.store(Arc::new(api_served(
+                &new,
+                &r.store,
+                &self.writer,
+                &r.metrics,
+                &r.sign_ins,
+            )));
+        }
+        if let Some(portal) = &r.portal {
+            portal.store(Arc::new(crate::portal::server::served(
+                new.clone(),
+                r.store.clone(),
+            )));
+        }
+        r.config.store(new);
+        Reloaded { need_restart }
     }
 
     pub fn memory_use(&self) -> MemoryUse {

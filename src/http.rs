@@ -20,17 +20,29 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection (with all its keep-alive requests) lives at most this long.
 const CONNECTION_LIFETIME: Duration = Duration::from_secs(300);
 
-/// Serve `app` on `listener` until `stop`: HTTPS when `tls` is given, else
-/// plain HTTP; at most [`MAX_CONNECTIONS`] connections. `what` names the
-/// server in the log (the API, the portal); with `log_peers` false no
-/// client address is logged (the portal's guests).
+/// What a listener serves: its routes and, for HTTPS, its certificate. A
+/// reload (SIGHUP) swaps in a new one: each new request and TLS handshake
+/// takes the one current when it starts.
+#[derive(Clone)]
+pub struct Served {
+    pub app: Router,
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+/// The [`Served`] of a listener, swapped on reload.
+pub type LiveServed = Arc<arc_swap::ArcSwap<Served>>;
+
+/// Serve what `served` holds on `listener` until `stop`: HTTPS when it has
+/// a certificate, else plain HTTP; at most [`MAX_CONNECTIONS`]
+/// connections. `what` names the server in the log (the API, the portal);
+/// with `log_peers` false no client address is logged (the portal's
+/// guests).
 pub fn serve(
     listener: tokio::net::TcpListener,
-    app: Router,
+    served: LiveServed,
     mut stop: watch::Receiver<bool>,
     what: &'static str,
     log_peers: bool,
-    tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> tokio::task::JoinHandle<()> {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     // A client opening connections in a loop must not flood the log.
@@ -55,12 +67,12 @@ pub fn serve(
                 }
                 continue;
             };
-            let app = app.clone();
-            let tls = tls.clone();
+            let tls = served.load().tls.clone();
+            let served = served.clone();
             tokio::spawn(async move {
                 let served = async {
                     match tls {
-                        None => connection(stream, app, addr).await,
+                        None => connection(stream, served, addr).await,
                         Some(acceptor) => {
                             match tokio::time::timeout(
                                 crate::tls::HANDSHAKE_TIMEOUT,
@@ -68,7 +80,7 @@ pub fn serve(
                             )
                             .await
                             {
-                                Ok(Ok(s)) => connection(s, app, addr).await,
+                                Ok(Ok(s)) => connection(s, served, addr).await,
                                 Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),
                                 Err(_) => Err("no TLS handshake in time".to_string()),
                             }
@@ -88,18 +100,20 @@ pub fn serve(
     })
 }
 
-/// One connection, its requests carrying the client's address.
-async fn connection<I>(io: I, app: Router, addr: SocketAddr) -> Result<(), String>
+/// One connection, its requests carrying the client's address; each
+/// request is served by the routes current when it arrives.
+async fn connection<I>(io: I, served: LiveServed, addr: SocketAddr) -> Result<(), String>
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let app = app.map_request(
+    let service = tower::service_fn(
         move |mut r: axum::extract::Request<hyper::body::Incoming>| {
             r.extensions_mut().insert(ConnectInfo(addr));
-            r
+            let app: Router = served.load().app.clone();
+            app.oneshot(r)
         },
     );
-    let service = hyper_util::service::TowerToHyperService::new(app);
+    let service = hyper_util::service::TowerToHyperService::new(service);
     hyper::server::conn::http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)

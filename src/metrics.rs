@@ -251,6 +251,21 @@ impl Collector for RadiusCollector {
                     .encode(d.encode_family(&[("kind", kind)])?)?;
             }
         }
+        counters(
+            &mut e,
+            "radgate_config_reloads",
+            "Reloads of the configuration file (SIGHUP): taken, or refused (the running one stayed)",
+            &[
+                (&[("result", "success")], g(&s.config_reloads)),
+                (&[("result", "failure")], g(&s.config_reload_failures)),
+            ],
+        )?;
+        gauge(
+            &mut e,
+            "radgate_config_last_reload_success_timestamp_seconds",
+            "When the configuration serving now was loaded (Unix time)",
+            s.config_loaded_at.load(Ordering::Relaxed),
+        )?;
         gauge(
             &mut e,
             "radgate_sessions_active",

@@ -13,6 +13,8 @@ struct Daemon {
     child: Child,
     auth: SocketAddr,
     acct: SocketAddr,
+    /// The HTTP API's address, when the config has `[api] listen`.
+    api: Option<SocketAddr>,
     /// The daemon's log lines after start-up, as they come.
     log: std::sync::mpsc::Receiver<String>,
 }
@@ -62,7 +64,7 @@ fn start_daemon(config: &std::path::Path) -> Daemon {
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
     let mut seen = Vec::new();
-    let (mut auth, mut acct) = (None, None);
+    let (mut auth, mut acct, mut api) = (None, None, None);
     while auth.is_none() || acct.is_none() {
         let Some(Ok(line)) = lines.next() else {
             let _ = child.kill();
@@ -73,6 +75,9 @@ fn start_daemon(config: &std::path::Path) -> Daemon {
         }
         if let Some(rest) = line.split("acct listening on ").nth(1) {
             acct = Some(rest.trim().parse().unwrap());
+        }
+        if let Some(rest) = line.split("HTTP API listening on ").nth(1) {
+            api = Some(rest.trim().parse().unwrap());
         }
         seen.push(line);
     }
@@ -87,6 +92,7 @@ fn start_daemon(config: &std::path::Path) -> Daemon {
         child,
         auth: auth.unwrap(),
         acct: acct.unwrap(),
+        api,
         log,
     }
 }
@@ -547,4 +553,128 @@ async fn a_node_killed_loses_nothing_and_the_other_serves_on() {
     to_b.acct(3, &pkt(INTERIM, 600)).await;
     to_b.acct(4, &pkt(STOP, 900)).await;
     assert_eq!(minutes_left(&cfg, "NODES"), 45);
+}
+
+/// A sample of `/metrics` on `api`.
+async fn metric(api: SocketAddr, key: &str) -> f64 {
+    let r = common::http::page(api, "GET", "/metrics", None, &[], None).await;
+    r.text
+        .lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("no {key} in\n{}", r.text))
+}
+
+/// SIGHUP reloads the configuration file: a new shared secret and a new
+/// Reply-Message serve the next requests; a changed listen address is
+/// said to take a restart; a file that does not load is refused with the
+/// message a start gives, and the running configuration stays. Counted in
+/// /metrics.
+#[tokio::test]
+async fn sighup_reloads_the_configuration_and_refuses_a_bad_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("radgate.toml");
+    let db = dir.path().join("radgate.db");
+    let text = |secret: &str, acct: &str, message: &str| {
+        format!(
+            "[server]\nauth_listen = \"127.0.0.1:0\"\nacct_listen = \"{acct}\"\n\n\
+             [database]\nurl = \"sqlite://{}\"\n\n[api]\nlisten = \"127.0.0.1:0\"\n\n\
+             [messages]\nunknown_code = \"{message}\"\n\n\
+             [[client]]\nname = \"local\"\naddress = \"127.0.0.1\"\nsecret = \"{secret}\"\n",
+            db.display()
+        )
+    };
+    std::fs::write(
+        &cfg,
+        text("testing123", "127.0.0.1:0", "Unknown access code"),
+    )
+    .unwrap();
+    let d = start_daemon(&cfg);
+    let api = d.api.expect("the API listens");
+    cli(
+        &cfg,
+        &["token", "create", "--code", "RELOAD1", "--minutes", "60"],
+    );
+    let old = Client::new(d.auth).await;
+    assert!(old
+        .auth(1, "RELOAD1", Pw::Pap("RELOAD1"), None)
+        .await
+        .is_accept());
+    let r = old.auth(2, "NOPE1", Pw::Pap("NOPE1"), None).await;
+    assert_eq!(r.reply_message().as_deref(), Some("Unknown access code"));
+    let hup = || {
+        // SAFETY: kill(2) with a child's pid and a signal number.
+        assert_eq!(unsafe { libc::kill(d.child.id() as i32, libc::SIGHUP) }, 0);
+    };
+
+    // A new secret and message; the accounting port moved (not applied).
+    std::fs::write(
+        &cfg,
+        text("a-new-secret-99", "127.0.0.1:1", "No such code here"),
+    )
+    .unwrap();
+    hup();
+    d.wait_log(&[
+        "server.acct_listen (127.0.0.1:0 → 127.0.0.1:1) changed",
+        "takes a restart",
+    ]);
+    d.wait_log(&["configuration reloaded"]);
+    let mut new = Client::new(d.auth).await;
+    new.secret = "a-new-secret-99".into();
+    assert!(new
+        .auth(3, "RELOAD1", Pw::Pap("RELOAD1"), None)
+        .await
+        .is_accept());
+    let r = new.auth(4, "NOPE2", Pw::Pap("NOPE2"), None).await;
+    assert_eq!(r.reply_message().as_deref(), Some("No such code here"));
+    // The old secret is no longer the client's (which still requires the
+    // Message-Authenticator it learnt before the reload): dropped, and the
+    // log says why.
+    old.send(&access_request(
+        5,
+        "RELOAD1",
+        Pw::Pap("RELOAD1"),
+        None,
+        true,
+        "testing123",
+    ))
+    .await;
+    d.wait_log(&[
+        "Message-Authenticator does not verify",
+        "wrong shared secret?",
+    ]);
+    // Accounting still answers on the port it was bound to.
+    let acct = Client::new(d.acct).await;
+    let mut acct = acct;
+    acct.secret = "a-new-secret-99".into();
+    acct.acct(
+        6,
+        &Acct {
+            status: START,
+            user: "RELOAD1",
+            session_id: "r1",
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        metric(api, "radgate_config_reloads_total{result=\"success\"}").await,
+        1.0
+    );
+
+    // A file that does not load: refused, named, and nothing changes.
+    std::fs::write(&cfg, "[server]\nauth_listen = 42\n").unwrap();
+    hup();
+    let line = d.wait_log(&["configuration not reloaded; the running one stays"]);
+    assert!(
+        line.contains("radgate.toml") && line.contains("server.auth_listen"),
+        "{line}"
+    );
+    assert!(new
+        .auth(7, "RELOAD1", Pw::Pap("RELOAD1"), None)
+        .await
+        .is_accept());
+    assert_eq!(
+        metric(api, "radgate_config_reloads_total{result=\"failure\"}").await,
+        1.0
+    );
 }

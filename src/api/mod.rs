@@ -55,14 +55,24 @@ const BODY_LIMIT: usize = 2 << 20;
 /// resources (or the shutdown).
 pub fn start(
     listener: tokio::net::TcpListener,
-    state: Arc<ApiState>,
+    served: crate::http::LiveServed,
     stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
+    crate::http::serve(listener, served, stop, "HTTP API", true)
+}
+
+/// The API's and the web UI's routes and certificate for `state`'s
+/// configuration: made at start and again on every reload (the sign-in
+/// throttle carries over).
+pub fn served(
+    state: Arc<ApiState>,
+    throttle: Arc<crate::ui::SignInThrottle>,
+) -> crate::http::Served {
     let tls = state.config.api.tls.as_ref().map(crate::tls::Tls::acceptor);
     let ui = Arc::new(crate::ui::UiState {
         store: state.store.clone(),
         config: state.config.clone(),
-        throttle: Default::default(),
+        throttle,
         https: tls.is_some(),
     });
     let ops = Router::new()
@@ -75,7 +85,7 @@ pub fn start(
         .merge(ops)
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state, ops::count));
-    crate::http::serve(listener, app, stop, "HTTP API", true, tls)
+    crate::http::Served { app, tls }
 }
 
 /// An address nothing serves: the API's JSON error under `/api/`, the web

@@ -48,10 +48,16 @@ pub async fn run(config: Config) -> Result<(), CliError> {
             |p| p.display().to_string(),
         );
     tracing::info!(database = %file, "database open");
+    let source = config.source.clone();
     let handle = daemon::start_on(Arc::new(config), &store, listeners)
         .await
         .map_err(|e| CliError::failure(e.to_string()))?;
-    stop.wait().await;
+    // systemd (Type=notify): listening now. Nothing without NOTIFY_SOCKET.
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    while let Event::Reload = stop.next().await {
+        reload(&handle, &source).await;
+    }
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     tracing::info!("shutting down");
     handle.shutdown().await;
     Ok(())
@@ -80,11 +86,59 @@ async fn open_with_retries(config: &Config, stop: &mut Stop) -> Result<Option<St
     }
 }
 
-/// SIGTERM and SIGINT (Ctrl-C), registered when made: a signal that comes
-/// while nobody waits is delivered to the next [`Stop::wait`].
+/// Read the configuration file again and serve with it (SIGHUP,
+/// `systemctl reload`). A file that does not load is refused with the
+/// message a start would give, and the running configuration stays.
+async fn reload(handle: &daemon::ServerHandle, source: &crate::config::ConfigSource) {
+    let crate::config::ConfigSource::File(path) = source else {
+        tracing::warn!("SIGHUP: no configuration file to reload (serving the built-in defaults)");
+        return;
+    };
+    let stats = &handle.stats;
+    match Config::load(Some(path)) {
+        Err(e) => {
+            stats
+                .config_reload_failures
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::error!("configuration not reloaded; the running one stays: {e}");
+        }
+        Ok(new) => {
+            warn_if_config_readable(&new);
+            for w in new.warnings() {
+                tracing::warn!("{w}");
+            }
+            let done = handle.reload(new).await;
+            for key in &done.need_restart {
+                tracing::warn!(
+                    "{key} changed: that takes a restart; the old value serves until then"
+                );
+            }
+            stats
+                .config_reloads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            stats.config_loaded_at.store(
+                chrono::Utc::now().timestamp(),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            tracing::info!(file = %path.display(), "configuration reloaded");
+        }
+    }
+}
+
+/// What a signal asks.
+enum Event {
+    Stop,
+    Reload,
+}
+
+/// SIGTERM and SIGINT (Ctrl-C) stop, SIGHUP reloads; registered when made:
+/// a signal that comes while nobody waits is delivered to the next
+/// [`Stop::wait`] or [`Stop::next`].
 struct Stop {
     #[cfg(unix)]
     signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+    #[cfg(unix)]
+    hangup: Option<tokio::signal::unix::Signal>,
 }
 
 impl Stop {
@@ -96,12 +150,14 @@ impl Stop {
                 signals: signal(SignalKind::terminate())
                     .and_then(|t| Ok((t, signal(SignalKind::interrupt())?)))
                     .ok(),
+                hangup: signal(SignalKind::hangup()).ok(),
             }
         }
         #[cfg(not(unix))]
         Stop {}
     }
 
+    /// Until a stop; a SIGHUP meanwhile is kept for [`Stop::next`].
     async fn wait(&mut self) {
         #[cfg(unix)]
         if let Some((term, int)) = &mut self.signals {
@@ -112,6 +168,36 @@ impl Stop {
             return;
         }
         let _ = tokio::signal::ctrl_c().await;
+    }
+
+    /// The next stop or reload.
+    async fn next(&mut self) -> Event {
+        #[cfg(unix)]
+        if let Some(hup) = &mut self.hangup {
+            tokio::select! {
+                _ = Self::wait_stop(&mut self.signals) => return Event::Stop,
+                _ = hup.recv() => return Event::Reload,
+            }
+        }
+        self.wait().await;
+        Event::Stop
+    }
+
+    #[cfg(unix)]
+    async fn wait_stop(
+        signals: &mut Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+    ) {
+        match signals {
+            Some((term, int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
     }
 }
 

@@ -219,6 +219,15 @@ impl Throttle {
         self.good_keys.hash_one((nas, device))
     }
 
+    /// New limits (a reload); what is tracked stays. The table sizes
+    /// (`max_tracked`) stay as they were made.
+    pub fn set_config(&mut self, cfg: ThrottleConfig) {
+        self.cfg = ThrottleConfig {
+            max_tracked: self.cfg.max_tracked,
+            ..cfg
+        };
+    }
+
     /// Entries held (devices, NASes, good devices): for tests and metrics.
     pub fn tracked(&self) -> (usize, usize, usize) {
         (self.devices.len(), self.nases.len(), self.good.used)

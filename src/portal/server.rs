@@ -42,21 +42,28 @@ pub struct PortalState {
     catalogs: Vec<Catalog>,
 }
 
-/// Serve the portal on `listener` until `stop` (HTTPS with `[portal]
-/// tls_cert`).
+/// Serve `served` (see [`served`]) on `listener` until `stop`.
 pub fn start(
     listener: tokio::net::TcpListener,
-    config: Arc<Config>,
-    store: crate::store::Store,
+    served: crate::http::LiveServed,
     stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
+    crate::http::serve(listener, served, stop, "guest portal", false)
+}
+
+/// The portal's routes and certificate for `config` (HTTPS with `[portal]
+/// tls_cert`): made at start and again on every reload.
+pub fn served(config: Arc<Config>, store: crate::store::Store) -> crate::http::Served {
     let tls = config.portal.tls.as_ref().map(crate::tls::Tls::acceptor);
     let state = Arc::new(PortalState {
         catalogs: i18n::with_venue(&config.portal.translations),
         config,
         store,
     });
-    crate::http::serve(listener, router(state), stop, "guest portal", false, tls)
+    crate::http::Served {
+        app: router(state),
+        tls,
+    }
 }
 
 pub fn router(state: Arc<PortalState>) -> Router {

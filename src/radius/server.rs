@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use arc_swap::ArcSwap;
+
 use radius::core::code::Code;
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
@@ -58,6 +60,12 @@ pub struct Stats {
     pub disconnect_failed: AtomicU64,
     /// Seconds from a request's arrival to its answer's send.
     pub latency: Latency,
+    /// Reloads of the configuration file (SIGHUP) that took, and that were
+    /// refused (the running configuration stayed).
+    pub config_reloads: AtomicU64,
+    pub config_reload_failures: AtomicU64,
+    /// When the configuration serving now was loaded (Unix seconds).
+    pub config_loaded_at: AtomicI64,
 }
 
 /// Request latency histograms, by port. Observed on the reply thread.
@@ -224,21 +232,26 @@ impl ClientState {
     }
 }
 
+/// What the RADIUS loops share. A reload (SIGHUP) makes a new `Shared`
+/// with the new configuration and clients and the same everything else
+/// (cache, sockets, counters, writer); a request holds the `Shared` it
+/// arrived under until it is answered, so it finishes with the
+/// configuration it started with.
 struct Shared {
     config: Arc<Config>,
     clients: Vec<ClientState>,
     writer: Writer,
-    cache: RetransmitCache,
+    cache: Arc<RetransmitCache>,
     stats: Arc<Stats>,
     /// Replies leave from the store's writer thread through this clone of
     /// the listening sockets (non-blocking).
-    reply_sock: ReplySockets,
+    reply_sock: Arc<ReplySockets>,
     replies: Replies,
     /// Dropped packets are logged at most a few times per second, so a
     /// flood cannot flood the log; the counters see every one.
-    drop_log: LogLimiter,
+    drop_log: Arc<LogLimiter>,
     /// Access-Reject lines, likewise.
-    reject_log: LogLimiter,
+    reject_log: Arc<LogLimiter>,
     /// Runs Disconnect-Requests (spawned from the reply thread).
     runtime: tokio::runtime::Handle,
     /// Sessions with a Disconnect-Request under way: not asked twice at once.
@@ -304,7 +317,7 @@ struct ReplySockets {
 /// and the reply thread.
 pub struct RadiusServer {
     pub stats: Arc<Stats>,
-    shared: Arc<Shared>,
+    shared: Arc<ArcSwap<Shared>>,
     /// The receive loops; they end when `stop` changes.
     pub tasks: Vec<JoinHandle<()>>,
 }
@@ -312,7 +325,43 @@ pub struct RadiusServer {
 impl RadiusServer {
     /// Entries in the retransmit cache.
     pub fn cached_replies(&self) -> usize {
-        self.shared.cache.len()
+        self.shared.load().cache.len()
+    }
+
+    /// Serve new requests with `config`'s clients, secrets, messages and
+    /// reply attributes; requests under way finish with the old ones. A
+    /// client kept (same name and range) keeps what it learnt
+    /// (Message-Authenticator under `auto`).
+    pub fn reload(&self, config: Arc<Config>) {
+        let old = self.shared.load_full();
+        let clients = config
+            .clients
+            .iter()
+            .map(|c| {
+                let learnt = old
+                    .clients
+                    .iter()
+                    .find(|o| o.cfg.name == c.name && o.cfg.network == c.network)
+                    .map_or(NOT_LEARNT, |o| o.ma_learned_at.load(Ordering::Relaxed));
+                ClientState {
+                    cfg: c.clone(),
+                    ma_learned_at: AtomicI64::new(learnt),
+                }
+            })
+            .collect();
+        self.shared.store(Arc::new(Shared {
+            config,
+            clients,
+            writer: old.writer.clone(),
+            cache: old.cache.clone(),
+            stats: old.stats.clone(),
+            reply_sock: old.reply_sock.clone(),
+            replies: old.replies.clone(),
+            drop_log: old.drop_log.clone(),
+            reject_log: old.reject_log.clone(),
+            runtime: old.runtime.clone(),
+            disconnecting: old.disconnecting.clone(),
+        }));
     }
 }
 
@@ -326,7 +375,10 @@ pub fn start(
     stop: watch::Receiver<bool>,
 ) -> std::io::Result<RadiusServer> {
     let stats = Arc::new(Stats::default());
-    let shared = Arc::new(Shared {
+    stats
+        .config_loaded_at
+        .store(chrono::Utc::now().timestamp(), Ordering::Relaxed);
+    let shared = Arc::new(ArcSwap::from_pointee(Shared {
         clients: config
             .clients
             .iter()
@@ -335,20 +387,23 @@ pub fn start(
                 ma_learned_at: AtomicI64::new(NOT_LEARNT),
             })
             .collect(),
-        cache: RetransmitCache::new(config.server.duplicate_window, CACHE_CAPACITY),
-        drop_log: LogLimiter::default(),
-        reject_log: LogLimiter::default(),
-        reply_sock: ReplySockets {
+        cache: Arc::new(RetransmitCache::new(
+            config.server.duplicate_window,
+            CACHE_CAPACITY,
+        )),
+        drop_log: Default::default(),
+        reject_log: Default::default(),
+        reply_sock: Arc::new(ReplySockets {
             auth: auth.reply,
             acct: acct.reply,
-        },
+        }),
         replies: Replies::start()?,
         config,
         writer,
         stats: stats.clone(),
         runtime: tokio::runtime::Handle::current(),
         disconnecting: Default::default(),
-    });
+    }));
     let tasks = vec![
         tokio::spawn(serve_loop(
             shared.clone(),
@@ -386,7 +441,7 @@ impl Port {
 }
 
 async fn serve_loop(
-    shared: Arc<Shared>,
+    current: Arc<ArcSwap<Shared>>,
     sock: Arc<UdpSocket>,
     port: Port,
     mut stop: watch::Receiver<bool>,
@@ -406,6 +461,8 @@ async fn serve_loop(
             _ = stop.changed() => break,
         };
         let arrived = Instant::now();
+        // The configuration this request is served with, to its answer.
+        let shared = current.load_full();
         let stats = &shared.stats;
         Stats::bump(&stats.received);
         let Some(ci) = shared.client_index(src) else {

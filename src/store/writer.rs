@@ -245,6 +245,17 @@ impl Writer {
         }
     }
 
+    /// New brute-force limits (a reload).
+    pub async fn set_throttle(
+        &self,
+        cfg: crate::config::ThrottleConfig,
+    ) -> Result<(), super::StoreError> {
+        match self {
+            Writer::Sqlite(w) => w.set_throttle(cfg).await,
+            Writer::Postgres(w) => w.set_throttle(cfg).await,
+        }
+    }
+
     /// Requests waiting for the writer.
     pub fn queue_depth(&self) -> usize {
         match self {

@@ -368,7 +368,9 @@ pub fn charts(f: &Figures, w: &Window) -> Vec<ChartView> {
             w.first_hour_words()
         ),
         caption: format!(
-            "Sessions by the hour they started ({zone} time); the last hour is the one running now."
+            "Sessions by the hour they started ({zone} time); the last hour is the one running now. \
+             A login counts once the hotspot reports it through accounting (or at once, for a code \
+             with a device limit)."
         ),
         svg: charts::svg(&Chart {
             id: "logins",

@@ -32,7 +32,8 @@ pub use auth::SignInThrottle;
 pub struct UiState {
     pub store: Store,
     pub config: Arc<Config>,
-    pub throttle: SignInThrottle,
+    /// Kept across reloads.
+    pub throttle: Arc<SignInThrottle>,
     /// Served over HTTPS: cookies are marked Secure.
     pub https: bool,
 }

@@ -102,6 +102,7 @@ impl Op {
 pub struct Writer {
     lanes: Arc<[mpsc::Sender<Op>]>,
     gauges: Arc<WriterGauges>,
+    throttle: Arc<std::sync::Mutex<Throttle>>,
 }
 
 /// Lanes (connections that write) per node. Two keep PostgreSQL busy while
@@ -134,6 +135,7 @@ impl Writer {
         Writer {
             lanes: lanes.into(),
             gauges,
+            throttle,
         }
     }
 
@@ -211,6 +213,15 @@ impl Writer {
             .await
             .map_err(|_| StoreError::WriterGone)?;
         rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// New brute-force limits, for every lane at once.
+    pub async fn set_throttle(&self, cfg: crate::config::ThrottleConfig) -> Result<(), StoreError> {
+        self.throttle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .set_config(cfg);
+        Ok(())
     }
 
     pub fn queue_depth(&self) -> usize {

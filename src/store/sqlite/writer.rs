@@ -202,6 +202,15 @@ impl Writer {
         .await
     }
 
+    /// New brute-force limits, from the next batch on.
+    pub async fn set_throttle(&self, cfg: crate::config::ThrottleConfig) -> Result<(), StoreError> {
+        self.submit(Durability::Applied, move |_, s| {
+            s.throttle.set_config(cfg);
+            Ok(())
+        })
+        .await
+    }
+
     pub fn queue_depth(&self) -> usize {
         self.tx.max_capacity() - self.tx.capacity()
     }
