@@ -2,6 +2,7 @@
 
 mod apikey;
 mod audit;
+mod backup;
 mod db;
 mod filter;
 mod import;
@@ -101,6 +102,25 @@ pub enum Command {
         after_help = "Examples:\n  radgate db copy --to 'postgres://radgate:PASSWORD@db/radgate'"
     )]
     Db(db::DbCommand),
+    /// Write a consistent copy of the SQLite database to FILE, also while the server runs.
+    #[command(
+        after_help = "The copy is one snapshot of everything (codes, sessions, API keys, operators, presets,\n\
+                      batches, the audit log), taken with SQLite's online backup API: the server goes on\n\
+                      answering meanwhile. It is written to a temporary file next to FILE, synced, checked\n\
+                      (PRAGMA integrity_check) and only then renamed to FILE. It holds every code in clear:\n\
+                      it gets the database's permissions (0640). PostgreSQL: use pg_dump.\n\n\
+                      Restore: stop radgate, replace the database file with the backup, remove the\n\
+                      database's -wal and -shm files, start radgate (README, \"Backups and restore\").\n\n\
+                      Examples:\n  radgate backup /var/backups/radgate/radgate-$(date +%F).db\n  sudo -u radgate radgate --config /etc/radgate/radgate.toml backup --force /var/backups/radgate/latest.db"
+    )]
+    Backup {
+        /// The file to write (its directory must exist); refused when it exists, unless --force.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Replace FILE when it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// The guest's login pages for hotspots (Mikrotik).
     #[command(
         subcommand,
@@ -323,6 +343,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Operator(cmd) => operator::run(cmd, &config).await,
         Command::Audit(cmd) => audit::run(cmd, &config).await,
         Command::Db(cmd) => db::run(cmd, &config).await,
+        Command::Backup { file, force } => backup::run(file, force, &config).await,
         Command::Portal(cmd) => portal::run(cmd, &config),
         Command::Completions { .. } | Command::Man { .. } => Ok(()),
     }

@@ -3,6 +3,7 @@
 
 mod apikeys;
 mod audit;
+pub mod backup;
 mod batches;
 mod codes;
 mod copy;
@@ -343,8 +344,16 @@ impl Store {
             .map_err(|e| StoreError::BadUrl(url.into(), e.to_string()))?
             .create_if_missing(mode != OpenMode::Existing)
             // Only takes effect on a database that does not exist yet.
-            .page_size(NEW_DATABASE_PAGE_SIZE)
-            .journal_mode(SqliteJournalMode::Wal)
+            .page_size(NEW_DATABASE_PAGE_SIZE);
+        // A read-only connection (`?mode=ro`) cannot switch a database to
+        // WAL: a file in another journal mode (a `radgate backup`) is read
+        // as it is.
+        let opts = if url.contains("mode=ro") {
+            opts
+        } else {
+            opts.journal_mode(SqliteJournalMode::Wal)
+        };
+        let opts = opts
             .synchronous(match cfg.synchronous {
                 Synchronous::Full => SqliteSynchronous::Full,
                 Synchronous::Normal => SqliteSynchronous::Normal,
