@@ -140,19 +140,71 @@ pub fn what_changed(r: &Record) -> String {
         v.as_deref()
             .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
     };
-    let (Some(serde_json::Value::Object(b)), Some(serde_json::Value::Object(a))) =
-        (parse(&r.before), parse(&r.after))
-    else {
-        return String::new();
-    };
     let show = |v: Option<&serde_json::Value>| match v {
         None | Some(serde_json::Value::Null) => "–".to_string(),
         Some(serde_json::Value::String(s)) => s.clone(),
         Some(v) => v.to_string(),
+    };
+    // One side only (made, removed): what it held, briefly.
+    let brief = |m: &serde_json::Map<String, serde_json::Value>| {
+        let mut parts: Vec<String> = m
+            .iter()
+            .filter(|(k, v)| {
+                !v.is_null()
+                    && !matches!(
+                        k.as_str(),
+                        "UpdatedOn" | "UpdatedBy" | "CreatedOn" | "UniqueId" | "Id"
+                    )
+            })
+            .take(5)
+            .map(|(k, v)| format!("{k} {}", show(Some(v))))
+            .collect();
+        if m.len() > parts.len() + 5 {
+            parts.push("…".into());
+        }
+        parts.join(", ")
+    };
+    let (b, a) = match (parse(&r.before), parse(&r.after)) {
+        (Some(serde_json::Value::Object(b)), Some(serde_json::Value::Object(a))) => (b, a),
+        (None, Some(serde_json::Value::Object(a))) => return format!("new: {}", brief(&a)),
+        (Some(serde_json::Value::Object(b)), None) => return format!("was: {}", brief(&b)),
+        _ => return String::new(),
     };
     a.iter()
         .filter(|(k, v)| b.get(*k) != Some(*v) && !matches!(k.as_str(), "UpdatedOn" | "UpdatedBy"))
         .map(|(k, v)| format!("{k} {} → {}", show(b.get(k)), show(Some(v))))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(before: Option<&str>, after: Option<&str>) -> Record {
+        Record {
+            id: 1,
+            at: 0,
+            actor: "ui:anna".into(),
+            action: "x".into(),
+            target: "t".into(),
+            business_id: None,
+            before: before.map(str::to_string),
+            after: after.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn what_changed_names_changes_or_what_one_side_held() {
+        let r = rec(
+            Some(r#"{"MinutesIncluded":60,"UpdatedOn":"a"}"#),
+            Some(r#"{"MinutesIncluded":120,"UpdatedOn":"b"}"#),
+        );
+        assert_eq!(what_changed(&r), "MinutesIncluded 60 → 120");
+        let r = rec(None, Some(r#"{"Name":"booking","Roles":["*"],"Id":3}"#));
+        assert_eq!(what_changed(&r), r#"new: Name booking, Roles ["*"]"#);
+        let r = rec(Some(r#"{"AccessCode":"ROOM1","Description":null}"#), None);
+        assert_eq!(what_changed(&r), "was: AccessCode ROOM1");
+        assert_eq!(what_changed(&rec(None, None)), "");
+    }
 }
