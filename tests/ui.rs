@@ -785,30 +785,7 @@ async fn every_route_checks_the_session_the_role_and_the_site() {
             t.valid_to = Some("2099-01-01T00:00:00Z".into())
         })
         .await;
-    let template = radgate::token::TokenInput {
-        access_code: Some("X".into()),
-        minutes_included: Some(60),
-        ..Default::default()
-    }
-    .validate(chrono_tz::UTC, 0)
-    .unwrap();
-    let mut n = 0;
-    s.store
-        .generate_tokens(
-            &template,
-            2,
-            0,
-            5,
-            || {
-                n += 1;
-                format!("RB{n}")
-            },
-            |_| {},
-            &common::test_actor(),
-            "b",
-        )
-        .await
-        .unwrap();
+    s.batch("b", 0, 2, None).await;
     let b = s.store.batches(None, 0, 1).await.unwrap()[0].batch.id;
     let desk = sign_in(addr, "desk").await;
     let mgr = sign_in(addr, "mgr").await;

@@ -431,31 +431,8 @@ async fn a_manager_works_with_batches_imports_and_the_dashboard() {
         })
         .await;
         s.operator("mia", Role::Manager, vec![]).await;
-        let template = radgate::token::TokenInput {
-            access_code: Some("SAMPLE".into()),
-            minutes_included: Some(120),
-            valid_to: Some("2099-01-01T00:00:00Z".into()),
-            ..Default::default()
-        }
-        .validate(chrono_tz::UTC, 0)
-        .unwrap();
-        let mut n = 0;
-        s.store
-            .generate_tokens(
-                &template,
-                3,
-                chrono::Utc::now().timestamp(),
-                5,
-                || {
-                    n += 1;
-                    format!("CONF-{n:02}")
-                },
-                |_| {},
-                &common::test_actor(),
-                "Conference, day 1",
-            )
-            .await
-            .unwrap();
+        s.batch("Conference, day 1", 0, 3, Some("2099-01-01T00:00:00Z"))
+            .await;
         let dir = tempfile::tempdir().unwrap();
         let csv = dir.path().join("guests.csv");
         std::fs::write(
@@ -503,7 +480,7 @@ async fn a_manager_works_with_batches_imports_and_the_dashboard() {
             browser::wait_text(&c, "p.notice", "Extended 3 codes.").await;
             assert!(browser::text(&c, "#results, table")
                 .await
-                .contains("3 hours"));
+                .contains("2 hours"));
             browser::fits_and_touchable(&c).await;
             browser::shot(&c, &shots, "3-batch-extended").await;
             find(&c, "a[href^='/print?batch=']")

@@ -8,7 +8,6 @@ mod common;
 use common::http::{page, sign_in, upload};
 use common::Backend;
 use radgate::store::operators::Role;
-use radgate::token::TokenInput;
 
 async fn ui_server(b: Backend) -> common::TestServer {
     let s = common::TestServer::start_on_with(b, |c| {
@@ -23,46 +22,6 @@ async fn ui_server(b: Backend) -> common::TestServer {
         s.operator(name, role, businesses).await;
     }
     s
-}
-
-/// `count` codes of `minutes` in business `business`, as one batch.
-async fn batch(
-    s: &common::TestServer,
-    name: &str,
-    business: i64,
-    count: usize,
-    valid_to: Option<&str>,
-) -> Vec<radgate::token::AccessToken> {
-    let t = TokenInput {
-        access_code: Some("SAMPLE".into()),
-        minutes_included: Some(60),
-        business_id: Some(business),
-        valid_to: valid_to.map(str::to_string),
-        ..Default::default()
-    }
-    .validate(chrono_tz::UTC, 0)
-    .unwrap();
-    let mut n = 0;
-    let prefix = name
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .collect::<String>();
-    s.store
-        .generate_tokens(
-            &t,
-            count,
-            chrono::Utc::now().timestamp(),
-            5,
-            || {
-                n += 1;
-                format!("{prefix}{n:03}")
-            },
-            |_| {},
-            &common::test_actor(),
-            name,
-        )
-        .await
-        .unwrap()
 }
 
 fn digits(html: &str, label: &str) -> Vec<String> {
@@ -80,8 +39,8 @@ both_backends! {
 async fn managers_see_and_act_on_whole_batches(b: Backend) {
     let s = ui_server(b).await;
     let addr = s.api_addr.unwrap();
-    let conf = batch(&s, "Conference <b>day</b>", 0, 4, Some("2099-01-01T00:00:00Z")).await;
-    let other = batch(&s, "Other venue", 3, 2, None).await;
+    let conf = s.batch("Conference <b>day</b>", 0, 4, Some("2099-01-01T00:00:00Z")).await;
+    let other = s.batch("Other venue", 3, 2, None).await;
     // One code in use, one used up, one expired.
     s.exec(&format!("UPDATE access_tokens SET last_access = 1, seconds_used = 60 WHERE id = {}", conf[0].id)).await;
     s.exec(&format!("UPDATE access_tokens SET last_access = 1, seconds_used = 3600 WHERE id = {}", conf[1].id)).await;

@@ -173,7 +173,7 @@ pub(super) fn extended(
 #[derive(Deserialize)]
 pub struct Revoke {
     #[serde(default)]
-    reason: String,
+    pub(super) reason: String,
 }
 
 /// `POST /tokens/{Id}/revoke`: the code ends now (ValidTo = now), with a

@@ -15,7 +15,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::actions::{actor, chosen, extended, revoke_reason, revoked, Extend, Refusal};
+use super::actions::{actor, chosen, extended, revoke_reason, revoked, Extend, Refusal, Revoke};
 use super::auth::Signed;
 use super::pages::{scope, token_rows, TokenRow};
 use super::{html, managers_only, message, store_trouble, UiState};
@@ -371,12 +371,6 @@ pub async fn extend(
         Ok((id, out)) => back(id, "extend", &out),
         Err(r) => r,
     }
-}
-
-#[derive(Deserialize)]
-pub struct Revoke {
-    #[serde(default)]
-    reason: String,
 }
 
 /// `POST /batches/{Id}/revoke`: every code still usable (or not valid

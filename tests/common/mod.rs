@@ -196,6 +196,44 @@ impl TestServer {
             .unwrap()
     }
 
+    /// `count` codes of 60 minutes in business `business`, generated as the
+    /// batch `name`, with codes `<name's letters and digits>001`, `…002`, ….
+    pub async fn batch(
+        &self,
+        name: &str,
+        business: i64,
+        count: usize,
+        valid_to: Option<&str>,
+    ) -> Vec<AccessToken> {
+        let t = TokenInput {
+            access_code: Some("SAMPLE".into()),
+            minutes_included: Some(60),
+            business_id: Some(business),
+            valid_to: valid_to.map(str::to_string),
+            ..Default::default()
+        }
+        .validate(chrono_tz::UTC, 0)
+        .unwrap();
+        let mut n = 0;
+        let prefix: String = name.chars().filter(char::is_ascii_alphanumeric).collect();
+        self.store
+            .generate_tokens(
+                &t,
+                count,
+                chrono::Utc::now().timestamp(),
+                5,
+                || {
+                    n += 1;
+                    format!("{prefix}{n:03}")
+                },
+                |_| {},
+                &test_actor(),
+                name,
+            )
+            .await
+            .unwrap()
+    }
+
     /// An operator of the web UI with [`OPERATOR_PASSWORD`].
     pub async fn operator(
         &self,
