@@ -207,6 +207,18 @@ pub struct ServerConfig {
     pub duplicate_window: Duration,
     /// Show access codes in the log only as their first two characters.
     pub mask_codes: bool,
+    /// How `radgate serve` writes its log lines.
+    pub log_format: LogFormat,
+}
+
+/// `server.log_format`: how `radgate serve` writes its log (stderr).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Lines for people (tracing's default format).
+    #[default]
+    Text,
+    /// One JSON object per line ([`crate::logging`] names the fields).
+    Json,
 }
 
 /// `[database]`
@@ -367,6 +379,15 @@ impl fmt::Debug for ClientConfig {
     }
 }
 
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        })
+    }
+}
+
 impl fmt::Display for Synchronous {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -403,6 +424,7 @@ impl Default for ServerConfig {
             timezone: DEFAULT_TIMEZONE,
             duplicate_window: secs(DEFAULT_DUPLICATE_WINDOW_S),
             mask_codes: true,
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -531,6 +553,11 @@ impl Config {
         );
         check("database", o.database != n.database, None);
         check(
+            "server.log_format",
+            o.server.log_format != n.server.log_format,
+            None,
+        );
+        check(
             "auth.pending_place_ttl",
             o.auth.pending_place_ttl != n.auth.pending_place_ttl,
             None,
@@ -617,6 +644,12 @@ impl Config {
         let _ = writeln!(s, "acct listener:    {} (udp)", sv.acct_listen);
         let _ = writeln!(s, "timezone:         {}", sv.timezone.name());
         let _ = writeln!(s, "duplicate window: {} s", sv.duplicate_window.as_secs());
+        let _ = writeln!(
+            s,
+            "log:              {} to stderr, codes {}",
+            sv.log_format,
+            if sv.mask_codes { "masked" } else { "in full" }
+        );
         let db = &self.database;
         if crate::store::postgres::is_postgres_url(&db.url) {
             let _ = writeln!(
@@ -1023,6 +1056,7 @@ struct RawServer {
     timezone: Sp<String>,
     duplicate_window: Sp<i64>,
     mask_codes: Option<bool>,
+    log_format: Sp<toml::Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1696,12 +1730,27 @@ impl Ctx<'_> {
             1..=60,
             " seconds",
         )?);
+        let log_format = match raw.log_format {
+            None => d.log_format,
+            Some(v) => match v.get_ref().as_str().map(|s| s.trim().to_ascii_lowercase()) {
+                Some(s) if s == "text" => LogFormat::Text,
+                Some(s) if s == "json" => LogFormat::Json,
+                _ => {
+                    return Err(self.err(
+                        "server.log_format",
+                        format!("must be \"text\" or \"json\", got {}", v.get_ref()),
+                        Some(v.span()),
+                    ))
+                }
+            },
+        };
         Ok(ServerConfig {
             auth_listen,
             acct_listen,
             timezone,
             duplicate_window,
             mask_codes: raw.mask_codes.unwrap_or(true),
+            log_format,
         })
     }
 
@@ -2504,6 +2553,7 @@ require_message_authenticator = true
             "stale_after_no_interim",
             "sweep_interval",
             "mask_codes",
+            "log_format",
             "limit_proxy_state",
             "coa_port",
             "uam_secret",
@@ -2729,6 +2779,30 @@ require_message_authenticator = true
             with_client("[server]\nduplicate_window = 61"),
             "server.duplicate_window",
             "got 61",
+        );
+        let format = |v: &str| with_client(&format!("[server]\nlog_format = {v}"));
+        assert_eq!(with_client("").unwrap().server.log_format, LogFormat::Text);
+        assert_eq!(
+            format("\"json\"").unwrap().server.log_format,
+            LogFormat::Json
+        );
+        assert_eq!(
+            format("\"JSON\"").unwrap().server.log_format,
+            LogFormat::Json
+        );
+        assert_eq!(
+            format("\"text\"").unwrap().server.log_format,
+            LogFormat::Text
+        );
+        assert_err(
+            format("\"xml\""),
+            "server.log_format",
+            "must be \"text\" or \"json\", got \"xml\"",
+        );
+        assert_err(
+            format("true"),
+            "server.log_format",
+            "must be \"text\" or \"json\", got true",
         );
     }
 

@@ -254,6 +254,23 @@ fn bad_config_names_file_key_and_problem() {
     assert_eq!(o.status.code(), Some(3));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("bogus"), "{err}");
+    // A log format radgate does not write: the key and the choices.
+    std::fs::write(
+        &path,
+        "[server]\nlog_format = \"xml\"\n[[client]]\nname = \"x\"\naddress = \"127.0.0.1\"\nsecret = \"long-enough-secret\"\n",
+    )
+    .unwrap();
+    let o = radgate(
+        dir.path(),
+        &["--config", path.to_str().unwrap(), "check-config"],
+    );
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("bad.toml: server.log_format")
+            && err.contains(r#"must be "text" or "json", got "xml" (line 2)"#),
+        "{err}"
+    );
     // A missing explicit file is an error, not a fallback.
     let o = radgate(
         dir.path(),

@@ -13,8 +13,10 @@ struct Daemon {
     child: Child,
     auth: SocketAddr,
     acct: SocketAddr,
-    /// The HTTP API's address, when the config has `[api] listen`.
+    /// The HTTP API's address, when `[api] listen` is set.
     api: Option<SocketAddr>,
+    /// The log lines up to and with the "listening" lines.
+    startup: Vec<String>,
     /// The daemon's log lines after start-up, as they come.
     log: std::sync::mpsc::Receiver<String>,
 }
@@ -32,6 +34,31 @@ impl Daemon {
                 Err(_) => panic!("no log line with {needles:?}; saw:\n{}", seen.join("\n")),
             }
         }
+    }
+}
+
+impl Daemon {
+    /// Stop with SIGTERM, as systemd does (at most 30 s); the whole log.
+    fn stop(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "serve did not stop on SIGTERM within 30 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let mut all = std::mem::take(&mut self.startup);
+        // The reader thread ends (and the channel with it) at end of file.
+        all.extend(self.log.iter());
+        (status, all)
     }
 }
 
@@ -55,8 +82,22 @@ fn write_config(dir: &std::path::Path) -> std::path::PathBuf {
 
 /// Start `radgate serve` and wait for its "auth/acct listening on ADDR" lines.
 fn start_daemon(config: &std::path::Path) -> Daemon {
+    start_daemon_with(config, &[])
+}
+
+/// A log line's text: the line, or with `log_format = "json"` its message.
+fn message_of(line: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(line)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_string))
+        .unwrap_or_else(|| line.to_string())
+}
+
+/// [`start_daemon`] with environment variables (e.g. `RADGATE_LOG`).
+fn start_daemon_with(config: &std::path::Path, env: &[(&str, &str)]) -> Daemon {
     let mut child = Command::new(env!("CARGO_BIN_EXE_radgate"))
         .args(["--config", config.to_str().unwrap(), "serve"])
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -70,22 +111,24 @@ fn start_daemon(config: &std::path::Path) -> Daemon {
             let _ = child.kill();
             panic!("daemon exited before listening:\n{}", seen.join("\n"));
         };
-        if let Some(rest) = line.split("auth listening on ").nth(1) {
-            auth = Some(rest.trim().parse().unwrap());
-        }
-        if let Some(rest) = line.split("acct listening on ").nth(1) {
-            acct = Some(rest.trim().parse().unwrap());
-        }
-        if let Some(rest) = line.split("HTTP API listening on ").nth(1) {
-            api = Some(rest.trim().parse().unwrap());
-        }
+        let text = message_of(&line);
+        let addr = |prefix: &str| -> Option<SocketAddr> {
+            let rest = text.split(prefix).nth(1)?;
+            Some(rest.trim().parse().unwrap())
+        };
+        auth = auth.or_else(|| addr("auth listening on "));
+        acct = acct.or_else(|| addr("acct listening on "));
+        api = api.or_else(|| addr("HTTP API listening on "));
         seen.push(line);
     }
-    // Keep draining stderr so the daemon never blocks on a full pipe.
+    // Keep draining stderr so the daemon never blocks on a full pipe; once
+    // the receiver is gone, close it.
     let (tx, log) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in lines.map_while(Result::ok) {
-            let _ = tx.send(line);
+            if tx.send(line).is_err() {
+                break;
+            }
         }
     });
     Daemon {
@@ -93,6 +136,7 @@ fn start_daemon(config: &std::path::Path) -> Daemon {
         auth: auth.unwrap(),
         acct: acct.unwrap(),
         api,
+        startup: seen,
         log,
     }
 }
@@ -677,4 +721,264 @@ async fn sighup_reloads_the_configuration_and_refuses_a_bad_file() {
         metric(api, "radgate_config_reloads_total{result=\"failure\"}").await,
         1.0
     );
+}
+
+/// `[server] log_format = "json"`: every line `radgate serve` writes is a
+/// JSON object with timestamp, level, target and message, the event's
+/// fields beside them. In either format the log never shows the client's
+/// shared secret, an API key, an operator's password (right or wrong) or a
+/// whole access code (used in logins, over RADIUS and made over the API):
+/// codes only masked. At `debug`, so that every line that could is written.
+#[tokio::test]
+async fn json_log_lines_and_no_secrets_in_either_format() {
+    const CLIENT_SECRET: &str = "Client-Secret-9f4e2a7c";
+    const CODE: &str = "WELCOME4711";
+    const API_CODE: &str = "APICODE0815";
+    const WRONG_PASSWORD: &str = "not-annas-password-2718";
+    for format in ["text", "json"] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("radgate.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "[server]\nauth_listen = \"127.0.0.1:0\"\nacct_listen = \"127.0.0.1:0\"\n\
+                 log_format = \"{format}\"\n\n[api]\nlisten = \"127.0.0.1:0\"\n\n\
+                 [database]\nurl = \"sqlite://{}\"\n\n[[client]]\nname = \"local\"\n\
+                 address = \"127.0.0.1\"\nsecret = \"{CLIENT_SECRET}\"\n",
+                dir.path().join("radgate.db").display()
+            ),
+        )
+        .unwrap();
+        cli(
+            &cfg,
+            &["token", "create", "--code", CODE, "--minutes", "60"],
+        );
+        let created = cli(
+            &cfg,
+            &[
+                "apikey", "create", "--name", "booking", "--role", "*", "--format", "json",
+            ],
+        );
+        let v: serde_json::Value = serde_json::from_str(&created).unwrap();
+        let api_key = v["Key"].as_str().unwrap().to_string();
+        let mut add = Command::new(env!("CARGO_BIN_EXE_radgate"))
+            .args(["--config", cfg.to_str().unwrap()])
+            .args([
+                "operator",
+                "add",
+                "anna",
+                "--role",
+                "manager",
+                "--password-stdin",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            let mut stdin = add.stdin.take().unwrap();
+            writeln!(stdin, "{OPERATOR_PASSWORD}").unwrap();
+        }
+        assert!(add.wait().unwrap().success());
+
+        let d = start_daemon_with(&cfg, &[("RADGATE_LOG", "debug")]);
+        let api = d.api.expect("the HTTP API's address");
+        // A packet signed with another secret: dropped, the log says why.
+        let wrong = access_request(1, CODE, Pw::Pap(CODE), None, true, "not-the-secret");
+        Client::new(d.auth).await.send(&wrong).await;
+        let mut c = Client::new(d.auth).await;
+        c.secret = CLIENT_SECRET.into();
+        // (Its reply also shows the drop above was handled: one receive loop.)
+        assert!(c.auth(2, CODE, Pw::Pap(CODE), None).await.is_accept());
+        assert!(!c
+            .auth(3, "NOSUCHCODE9", Pw::Pap("NOSUCHCODE9"), None)
+            .await
+            .is_accept());
+        let mut a = Client::new(d.acct).await;
+        a.secret = CLIENT_SECRET.into();
+        for (id, status) in [(4, START), (5, STOP)] {
+            a.acct(
+                id,
+                &Acct {
+                    status,
+                    user: CODE,
+                    session_id: "s1",
+                    session_time: Some(60),
+                    ..Default::default()
+                },
+            )
+            .await;
+        }
+        // The HTTP API with the key, a code made there and used.
+        let r = http::request(
+            api,
+            "POST",
+            "/api/spaces/accesstokens",
+            Some(&api_key),
+            Some(&format!(
+                r#"{{"BusinessId":0,"AccessCode":"{API_CODE}","MinutesIncluded":30}}"#
+            )),
+        )
+        .await;
+        assert!(r.status < 300, "{} {}", r.status, r.text);
+        assert!(c
+            .auth(6, API_CODE, Pw::Chap(API_CODE), None)
+            .await
+            .is_accept());
+        // The web UI: a wrong password, then the right one.
+        let r = http::page(
+            api,
+            "POST",
+            "/login",
+            None,
+            &[("Sec-Fetch-Site", "same-origin")],
+            Some(&[("username", "anna"), ("password", WRONG_PASSWORD)]),
+        )
+        .await;
+        assert_eq!(r.status, 401);
+        http::sign_in(api, "anna").await;
+
+        let (status, log) = d.stop();
+        assert!(status.success(), "{status:?}\n{}", log.join("\n"));
+        let all = log.join("\n");
+        // What the test meant to log was logged.
+        for want in [
+            "wrong shared secret?",
+            "WE****",
+            "NO****",
+            "AP****",
+            "web UI: sign-in failed",
+            "web UI: signed in",
+            "HTTP API: token created",
+            "shutting down",
+        ] {
+            assert!(all.contains(want), "{format}: no {want:?} in\n{all}");
+        }
+        for secret in [
+            CLIENT_SECRET,
+            &api_key,
+            OPERATOR_PASSWORD,
+            WRONG_PASSWORD,
+            CODE,
+            API_CODE,
+        ] {
+            let lower = secret.to_lowercase();
+            if let Some(l) = log.iter().find(|l| l.to_lowercase().contains(&lower)) {
+                panic!("{format}: {secret:?} in the log: {l}");
+            }
+        }
+        if format == "text" {
+            assert!(log.iter().all(|l| !l.starts_with('{')), "{all}");
+            continue;
+        }
+        for line in &log {
+            let v: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+            let o = v
+                .as_object()
+                .unwrap_or_else(|| panic!("not an object: {line}"));
+            let ts = o["timestamp"].as_str().unwrap();
+            assert!(
+                ts.ends_with('Z') && chrono::DateTime::parse_from_rfc3339(ts).is_ok(),
+                "{line}"
+            );
+            assert!(
+                ["ERROR", "WARN", "INFO", "DEBUG", "TRACE"].contains(&o["level"].as_str().unwrap()),
+                "{line}"
+            );
+            assert!(!o["target"].as_str().unwrap().is_empty(), "{line}");
+            assert!(o["message"].is_string(), "{line}");
+            let keys: Vec<&str> = o.keys().take(4).map(String::as_str).collect();
+            assert_eq!(keys, ["timestamp", "level", "target", "message"], "{line}");
+        }
+        // The event's fields at the top level.
+        let drop = log
+            .iter()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|v| {
+                v["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("wrong shared secret?")
+            })
+            .unwrap();
+        assert_eq!(drop["level"], "WARN", "{drop}");
+        assert_eq!(drop["target"], "radgate::radius::server", "{drop}");
+        assert_eq!(drop["client"], "local", "{drop}");
+        assert!(
+            drop["src"].as_str().unwrap().starts_with("127.0.0.1:"),
+            "{drop}"
+        );
+        assert!(all.contains(r#""operator":"anna""#), "{all}");
+    }
+}
+
+/// A `log_format` other than "text" or "json" stops `serve` as any bad
+/// value does; and a config error is a plain line even when the file asks
+/// for a JSON log (the log is not set up until the file has loaded).
+#[test]
+fn serve_refuses_a_bad_log_format_and_config_errors_stay_plain() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("radgate.toml");
+    for (server, key) in [
+        ("log_format = \"yaml\"\n", "server.log_format"),
+        (
+            "log_format = \"json\"\nduplicate_window = 0\n",
+            "server.duplicate_window",
+        ),
+    ] {
+        std::fs::write(
+            &path,
+            format!(
+                "[server]\n{server}[database]\nurl = \"sqlite://{}\"\n\
+                 [[client]]\nname = \"l\"\naddress = \"127.0.0.1\"\nsecret = \"testing123\"\n",
+                dir.path().join("x.db").display()
+            ),
+        )
+        .unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_radgate"))
+            .args(["--config", path.to_str().unwrap(), "serve"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(3));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(key) && !err.trim_start().starts_with('{'),
+            "{err}"
+        );
+        if key == "server.log_format" {
+            assert!(
+                err.contains(r#"must be "text" or "json", got "yaml""#),
+                "{err}"
+            );
+        }
+        assert!(!dir.path().join("x.db").exists(), "no database made");
+    }
+}
+
+/// A log nobody reads any more (the pipe closed, as when journald
+/// restarts): lines are lost, the server goes on answering and stops on
+/// SIGTERM. (tracing-subscriber reported a failed write with `eprintln!`,
+/// which panics on a broken stderr: the thread that logged died.)
+#[tokio::test]
+async fn serve_goes_on_when_its_log_pipe_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path());
+    cli(
+        &cfg,
+        &["token", "create", "--code", "WELCOME1", "--minutes", "60"],
+    );
+    let mut d = start_daemon_with(&cfg, &[("RADGATE_LOG", "debug")]);
+    // Without a receiver, the reader thread closes the pipe at the next line.
+    drop(std::mem::replace(&mut d.log, std::sync::mpsc::channel().1));
+    let c = Client::new(d.auth).await;
+    for id in 1..=20u8 {
+        assert!(c
+            .auth(id, "WELCOME1", Pw::Pap("WELCOME1"), None)
+            .await
+            .is_accept());
+    }
+    let (status, _) = d.stop();
+    assert!(status.success(), "{status:?}");
 }

@@ -22,7 +22,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
-use crate::config::Config;
+use crate::config::{Config, LogFormat};
 use crate::store::{OpenMode, Store};
 
 /// Exit codes (documented in the README).
@@ -273,7 +273,23 @@ pub fn main() -> ExitCode {
         _ => {}
     }
     let serve = matches!(cli.command, Command::Serve);
-    crate::logging::init(serve);
+    // The configuration before the log: `serve` writes its log in the
+    // file's `[server] log_format`. A file that does not load is reported
+    // as a plain line, whatever format it asks for.
+    let config = match load_config(&cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{} {}", style::error_prefix(), e.message);
+            return ExitCode::from(e.code);
+        }
+    };
+    // The command-line tools write their few warnings for people.
+    let format = if serve {
+        config.server.log_format
+    } else {
+        LogFormat::Text
+    };
+    crate::logging::init(serve, format);
     let rt = if serve {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -290,10 +306,16 @@ pub fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    match rt.block_on(run(cli)) {
+    match rt.block_on(run(cli, config)) {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(e) => {
-            eprintln!("{} {}", style::error_prefix(), e.message);
+            // With a JSON log, the reason `serve` stops is a line of it too
+            // (unless RADGATE_LOG hides errors).
+            if format == LogFormat::Json && tracing::enabled!(tracing::Level::ERROR) {
+                tracing::error!("{}", e.message);
+            } else {
+                eprintln!("{} {}", style::error_prefix(), e.message);
+            }
             ExitCode::from(e.code)
         }
     }
@@ -319,8 +341,7 @@ fn man(dir: Option<&std::path::Path>) -> std::io::Result<()> {
     Ok(())
 }
 
-async fn run(cli: Cli) -> Result<(), CliError> {
-    let config = load_config(&cli)?;
+async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
     match cli.command {
         Command::Serve => serve::run(config).await,
         Command::CheckConfig => {
