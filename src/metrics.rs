@@ -236,6 +236,12 @@ impl Collector for RadiusCollector {
             "Requests waiting for the store's writer",
             self.writer.queue_depth() as i64,
         )?;
+        gauge(
+            &mut e,
+            "radgate_store_disk_full",
+            "1 while the database's disk is full: requests that must be stored are not answered",
+            i64::from(w.disk_full.load(Ordering::Relaxed)),
+        )?;
         {
             let mut d = e.encode_descriptor(
                 "radgate_throttle_tracked",

@@ -24,7 +24,9 @@ pub async fn healthz() -> Response {
 
 /// `GET /readyz`: an empty commit through the writer (the path every
 /// RADIUS answer takes) within [`READY_BOUND`]; 503 with the reason
-/// otherwise.
+/// otherwise. While the database's disk is full the SQLite writer adds a
+/// one-page write to every commit, this one too: it fails until space is
+/// free, and the first that succeeds makes radgate ready again.
 pub async fn readyz(State(s): State<Arc<ApiState>>) -> Response {
     match ready(&s).await {
         Ok(()) => plain(StatusCode::OK, "ready\n"),
@@ -39,6 +41,14 @@ pub async fn readyz(State(s): State<Arc<ApiState>>) -> Response {
 pub async fn ready(s: &ApiState) -> Result<(), String> {
     match tokio::time::timeout(READY_BOUND, s.writer.flush()).await {
         Ok(Ok(())) => Ok(()),
+        Ok(Err(_))
+            if s.writer
+                .gauges()
+                .disk_full
+                .load(std::sync::atomic::Ordering::Relaxed) =>
+        {
+            Err("the database's disk is full".into())
+        }
         Ok(Err(e)) => Err(format!("the store's writer: {e}")),
         Err(_) => Err(format!(
             "the store did not answer within {} s",

@@ -691,7 +691,12 @@ fn reply_later<T: Send + 'static>(
                 Ok(outcome) => build(&sh, outcome),
                 Err(e) => {
                     Stats::bump(&sh.stats.store_errors);
-                    tracing::error!(error = %e, "store error; request not answered (the NAS will retry)");
+                    // A full disk is logged by the writer (once, then every
+                    // minute), not once per request.
+                    let disk_full = sh.writer.gauges().disk_full.load(Ordering::Relaxed);
+                    if !disk_full && sh.drop_log.allow() {
+                        tracing::error!(error = %e, "store error; request not answered (the NAS will retry)");
+                    }
                     None
                 }
             };

@@ -40,6 +40,11 @@ pub struct WriterGauges {
     /// Seconds from a batch's BEGIN to its COMMIT's return (SQLite's WAL
     /// fsync with `synchronous = full` follows on its own thread).
     pub batch_seconds: prometheus_client::metrics::histogram::Histogram,
+    /// The last commit failed for want of space on the database's disk
+    /// (SQLite's SQLITE_FULL), and none has succeeded since: requests that
+    /// must be stored are not answered (SQLite only; see
+    /// `sqlite/writer.rs`).
+    pub disk_full: std::sync::atomic::AtomicBool,
 }
 
 impl Default for WriterGauges {
@@ -52,6 +57,7 @@ impl Default for WriterGauges {
             deferred_stamps: AtomicUsize::new(0),
             batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 11)),
             batch_seconds: Histogram::new(exponential_buckets(0.0001, 2.5, 12)),
+            disk_full: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }

@@ -36,7 +36,12 @@
 //! dropped the pages), so it is not retried: the waiting answers are not
 //! sent, and the writer stops taking work ([`WalSyncer::failed`]) — the
 //! server must be restarted, and SQLite's recovery then starts from what the
-//! disk holds.
+//! disk holds. That holds for an ENOSPC from the fsync too (storage that
+//! allocates at writeback: NFS, thin provisioning): the pages may be gone.
+//! A full disk on a local filesystem shows up earlier, at the `write()` of
+//! the WAL frames inside COMMIT, which SQLite reports as SQLITE_FULL before
+//! the commit happened: nothing was handed here, nothing was answered, and
+//! the writer carries on (see `DiskFull` in writer.rs).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

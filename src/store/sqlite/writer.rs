@@ -58,6 +58,10 @@ struct State {
     /// Set by [`Writer::write_stamps`]: a batch of that alone finds the
     /// writer idle.
     stamp_tick: bool,
+    /// The database's disk is full (see [`DiskFull`]): Access-Requests that
+    /// wrote wait for the commit like accounting, so that none is accepted
+    /// with a place, a first use or a MAC binding that is not stored.
+    hold_writes: bool,
 }
 
 /// A unit of work: runs inside the batch transaction, under its own
@@ -102,8 +106,9 @@ impl Writer {
     {
         Work {
             run: Box::new(move |conn, s| {
-                let res = in_job(conn, |job| f(job, s));
-                if durability == Durability::Applied {
+                let mut wrote = false;
+                let res = in_job(conn, &mut wrote, |job| f(job, s));
+                if durability == Durability::Applied && !(wrote && s.hold_writes) {
                     then(res);
                     return None;
                 }
@@ -277,6 +282,7 @@ impl Store {
             codes: CodeHints::start(self.connect_options().get_filename()),
             stamps: Stamps::new(Instant::now(), settings.stamp_sweep_every),
             stamp_tick: false,
+            hold_writes: false,
             settings,
         };
         let g = gauges.clone();
@@ -289,10 +295,14 @@ impl Store {
                 StoreError::CommitFailed(format!("cannot start the checkpoint thread: {e}"))
             })?;
         let ctl = wal.clone();
+        let db_dir = match self.connect_options().get_filename().parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
         let started = std::thread::Builder::new()
             .name("radgate-writer".into())
             .spawn(move || {
-                run(&conn, rx, state, &g, &ctl, syncer.as_ref());
+                run(&conn, rx, state, &g, &ctl, syncer.as_ref(), &db_dir);
                 // Answers waiting for a sync go out (or fail) first.
                 drop(syncer);
                 // Unhook before the WalControl can go away, then close.
@@ -355,8 +365,10 @@ fn run(
     gauges: &WriterGauges,
     wal: &WalControl,
     syncer: Option<&WalSyncer>,
+    db_dir: &std::path::Path,
 ) {
     let mut batch: Vec<Work> = Vec::with_capacity(MAX_BATCH);
+    let mut disk_full: Option<DiskFull> = None;
     // Every commit is made without an fsync. Access-Requests are answered
     // as soon as they ran (Durability::Applied); the rest once the batch
     // has committed and, with synchronous = full, once the sync thread has
@@ -405,8 +417,27 @@ fn run(
         gauges.throttled_nases.store(n, Ordering::Relaxed);
         gauges.good_devices.store(g, Ordering::Relaxed);
         let t1 = Instant::now();
-        match exec(conn, "COMMIT") {
+        // While the disk is full, every batch writes a page, so that the
+        // first commit that succeeds (a request's, or /readyz's empty one)
+        // shows there is room again.
+        let committed = if disk_full.is_some() {
+            has_room(db_dir)
+                .and_then(|()| probe_write(conn))
+                .and_then(|()| exec(conn, "COMMIT"))
+        } else {
+            exec(conn, "COMMIT")
+        };
+        match committed {
             Ok(()) => {
+                if let Some(full) = disk_full.take() {
+                    tracing::info!(
+                        full_for = ?full.since.elapsed(),
+                        batches_not_answered = full.batches,
+                        "store: writing again (the database's disk has room)"
+                    );
+                    state.hold_writes = false;
+                    gauges.disk_full.store(false, Ordering::Relaxed);
+                }
                 let t2 = Instant::now();
                 gauges.batch_size.observe(nb as f64);
                 gauges.batch_seconds.observe((t2 - t0).as_secs_f64());
@@ -428,6 +459,29 @@ fn run(
                         "store: slow batch"
                     );
                 }
+            }
+            Err(e) if is_disk_full(&e) => {
+                // SQLite's write() of the WAL frames failed (ENOSPC comes
+                // back as SQLITE_FULL): the commit did not happen, SQLite
+                // rolls the transaction back, and none of its requests is
+                // answered. Nothing acknowledged depends on it, so the
+                // writer goes on and the next batch tries again. (A failed
+                // fsync is another matter: see walsync.rs.)
+                let _ = exec(conn, "ROLLBACK");
+                let full = disk_full.get_or_insert_with(|| {
+                    tracing::error!(
+                        error = %e,
+                        "store: the database's disk is full; requests are not answered until \
+                         space is free (the NASes retry)"
+                    );
+                    DiskFull::new()
+                });
+                full.batches += 1;
+                full.remind(&e);
+                state.hold_writes = true;
+                gauges.disk_full.store(true, Ordering::Relaxed);
+                let msg = e.to_string();
+                responders.into_iter().for_each(|r| r(Some(&msg)));
             }
             Err(e) => {
                 tracing::error!(error = %e, "store: commit failed; the batch is not answered");
@@ -452,6 +506,99 @@ fn run(
             .deferred_stamps
             .store(state.stamps.len(), Ordering::Relaxed);
     }
+}
+
+/// How often the writer says again that the disk is still full.
+const DISK_FULL_REMINDER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The database's disk has been full since the first commit that failed
+/// with SQLITE_FULL.
+struct DiskFull {
+    since: Instant,
+    /// Batches not answered since.
+    batches: u64,
+    reminded: Instant,
+}
+
+impl DiskFull {
+    fn new() -> DiskFull {
+        let now = Instant::now();
+        DiskFull {
+            since: now,
+            batches: 0,
+            reminded: now,
+        }
+    }
+
+    /// Log once a minute at most while the disk stays full.
+    fn remind(&mut self, e: &rusqlite::Error) {
+        if self.reminded.elapsed() >= DISK_FULL_REMINDER {
+            self.reminded = Instant::now();
+            tracing::error!(
+                error = %e,
+                full_for = ?self.since.elapsed(),
+                batches_not_answered = self.batches,
+                "store: the database's disk is still full; requests are not answered until \
+                 space is free"
+            );
+        }
+    }
+}
+
+/// Whether SQLite failed for want of space (SQLITE_FULL: a write returned
+/// ENOSPC, or the database reached its maximum size).
+pub(crate) fn is_disk_full(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull
+    )
+}
+
+/// Free bytes the database's disk needs before the writer tries again
+/// after it was full: a commit may fit in the space an earlier, failed one
+/// left allocated in the WAL file while the next larger batch fails again;
+/// this keeps radgate from flapping between full and ready.
+const DISK_ROOM: u64 = 1 << 20;
+
+/// Whether the database's filesystem has [`DISK_ROOM`] free (for radgate's
+/// user: root may use the blocks reserved for it); SQLITE_FULL if not. A
+/// filesystem that cannot tell is left to the probe write.
+fn has_room(dir: &std::path::Path) -> rusqlite::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return Ok(());
+    };
+    // SAFETY: `path` is NUL-terminated and `st` is written by statvfs.
+    let (ok, st, root) = unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        let ok = libc::statvfs(path.as_ptr(), &mut st) == 0;
+        (ok, st, libc::geteuid() == 0)
+    };
+    if !ok {
+        return Ok(());
+    }
+    let blocks = if root { st.f_bfree } else { st.f_bavail };
+    // fsblkcnt_t and c_ulong are 32 bits wide on some targets.
+    #[allow(clippy::useless_conversion)]
+    let free = u64::from(blocks).saturating_mul(u64::from(st.f_frsize));
+    if free >= DISK_ROOM {
+        return Ok(());
+    }
+    Err(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+        Some(format!(
+            "{free} bytes free on the database's disk; waiting for {DISK_ROOM}"
+        )),
+    ))
+}
+
+/// Write one page inside the open transaction without changing anything:
+/// `PRAGMA user_version` (the migrations' count) set to what it is. Its
+/// commit appends a frame to the WAL, so it succeeds only where there is
+/// room.
+fn probe_write(conn: &Connection) -> rusqlite::Result<()> {
+    let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    conn.pragma_update(None, "user_version", v)
 }
 
 /// One chunk of a stamp sweep in a transaction of its own. Not synced
@@ -504,8 +651,10 @@ impl Job<'_> {
 
 /// Run `f` as one request: its writes (if any) under a savepoint, released
 /// on success, rolled back on error.
+/// `wrote` tells whether it wrote (took its savepoint).
 fn in_job<T>(
     conn: &Connection,
+    wrote: &mut bool,
     f: impl FnOnce(&Job) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     let job = Job {
@@ -513,6 +662,7 @@ fn in_job<T>(
         savepoint: std::cell::Cell::new(false),
     };
     let res = f(&job);
+    *wrote = job.savepoint.get();
     if !job.savepoint.get() {
         return res;
     }
