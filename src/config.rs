@@ -82,7 +82,61 @@ pub struct Config {
     pub branding: std::collections::BTreeMap<i64, crate::portal::Branding>,
     /// `[portal]`: the guest's login page served by `radgate serve`.
     pub portal: PortalConfig,
+    /// `[radsec]`: RADIUS over TLS (RFC 6614).
+    pub radsec: RadsecConfig,
 }
+
+/// The shared secret of a RadSec client that sets none (RFC 6614 §2.3).
+pub const RADSEC_SECRET: &str = "radsec";
+
+/// `[radsec]`: RADIUS over TLS (RFC 6614) for `[[client]]`s with
+/// `radsec = true`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RadsecConfig {
+    /// `None`: RadSec is off.
+    pub listen: Option<SocketAddr>,
+    /// `certificate`, `private_key` and `client_ca`, loaded; set whenever
+    /// `listen` is.
+    pub tls: Option<RadsecTls>,
+    /// Connections open at once; more are closed at once.
+    pub max_connections: usize,
+    /// A connection without a request for this long is closed (NASes keep
+    /// theirs open with Status-Server).
+    pub idle_timeout: Duration,
+    /// A TLS handshake must be over within this long.
+    pub handshake_timeout: Duration,
+}
+
+impl Default for RadsecConfig {
+    fn default() -> Self {
+        RadsecConfig {
+            listen: None,
+            tls: None,
+            max_connections: 256,
+            idle_timeout: Duration::from_secs(300),
+            handshake_timeout: crate::tls::HANDSHAKE_TIMEOUT,
+        }
+    }
+}
+
+/// RadSec's certificate, key and client CA (the files, compared by path)
+/// and the TLS server side loaded from them.
+#[derive(Debug, Clone)]
+pub struct RadsecTls {
+    pub certificate: PathBuf,
+    pub private_key: PathBuf,
+    pub client_ca: PathBuf,
+    pub config: std::sync::Arc<tokio_rustls::rustls::ServerConfig>,
+}
+
+impl PartialEq for RadsecTls {
+    fn eq(&self, o: &Self) -> bool {
+        (&self.certificate, &self.private_key, &self.client_ca)
+            == (&o.certificate, &o.private_key, &o.client_ca)
+    }
+}
+
+impl Eq for RadsecTls {}
 
 /// `[portal]`
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -316,6 +370,11 @@ pub struct ClientConfig {
     /// `http://<hotspot>/login`, CoovaChilli `http://<uamip>:<uamport>/prelogin`):
     /// the RFC 8908 API (`/captive-portal/api`) sends phones there.
     pub hotspot_login_url: Option<String>,
+    /// `radsec = true`: the client talks RadSec (TLS, `[radsec]`) and only
+    /// RadSec: UDP from its addresses is not accepted under this entry (its
+    /// secret may be the public "radsec"). A UDP entry and a RadSec entry
+    /// may cover the same addresses.
+    pub radsec: bool,
 }
 
 /// Per-client Message-Authenticator requirement for incoming requests.
@@ -363,6 +422,7 @@ impl fmt::Debug for ClientConfig {
                 &self.uam_secret.as_ref().map(|_| "<redacted>"),
             )
             .field("hotspot_login_url", &self.hotspot_login_url)
+            .field("radsec", &self.radsec)
             .finish()
     }
 }
@@ -525,6 +585,16 @@ impl Config {
             opt(&o.portal.listen, &n.portal.listen),
         );
         check(
+            "radsec.listen",
+            o.radsec.listen != n.radsec.listen,
+            opt(&o.radsec.listen, &n.radsec.listen),
+        );
+        check(
+            "radsec.max_connections",
+            o.radsec.max_connections != n.radsec.max_connections,
+            None,
+        );
+        check(
             "server.duplicate_window",
             o.server.duplicate_window != n.server.duplicate_window,
             None,
@@ -582,7 +652,9 @@ impl Config {
                 coa_port: None,
                 uam_secret: None,
                 hotspot_login_url: None,
+                radsec: false,
             }],
+            radsec: RadsecConfig::default(),
         }
     }
 
@@ -690,6 +762,20 @@ impl Config {
             },
             targets.join(", ")
         );
+        let _ = writeln!(
+            s,
+            "radsec:           {}",
+            match (self.radsec.listen, &self.radsec.tls) {
+                (Some(a), Some(t)) => format!(
+                    "listening on {a} (TLS, certificate {}, client CA {}, at most {} connections, idle timeout {} s)",
+                    t.certificate.display(),
+                    t.client_ca.display(),
+                    self.radsec.max_connections,
+                    self.radsec.idle_timeout.as_secs()
+                ),
+                _ => "off".to_string(),
+            }
+        );
         let r = &self.reply;
         let show = |v: &Option<String>| match v.as_deref() {
             None | Some("") => "-".to_string(),
@@ -716,9 +802,10 @@ impl Config {
             };
             let _ = writeln!(
                 s,
-                "  {:?} {}: message-authenticator={}, accept any password={}, business={}, disconnect={}{}{}",
+                "  {:?} {}{}: message-authenticator={}, accept any password={}, business={}, disconnect={}{}{}",
                 c.name,
                 c.network,
+                if c.radsec { " (RadSec)" } else { "" },
                 c.require_message_authenticator,
                 yn(c.accept_any_password),
                 business,
@@ -782,6 +869,17 @@ impl Config {
                  browsers to plain HTTP on a TLS port"
                     .to_string(),
             );
+        }
+        let radsec_clients = self.clients.iter().filter(|c| c.radsec).count();
+        match (self.radsec.listen, radsec_clients) {
+            (Some(a), 0) => out.push(format!(
+                "radsec.listen {a} is set but no [[client]] has radsec = true: every RadSec connection \
+                 will be closed"
+            )),
+            (None, n) if n > 0 => out.push(
+                "a [[client]] has radsec = true but radsec.listen is not set: RadSec is off".to_string(),
+            ),
+            _ => {}
         }
         if let Some(c) = self.clients.iter().find(|c| c.hotspot_login_url.is_some()) {
             if !https {
@@ -968,6 +1066,19 @@ struct RawConfig {
     business: Vec<RawBusiness>,
     api: RawApi,
     portal: RawPortal,
+    radsec: RawRadsec,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawRadsec {
+    listen: Sp<String>,
+    certificate: Sp<String>,
+    private_key: Sp<String>,
+    client_ca: Sp<String>,
+    max_connections: Sp<i64>,
+    idle_timeout: Sp<i64>,
+    handshake_timeout: Sp<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1090,6 +1201,7 @@ struct RawClient {
     coa_port: Sp<i64>,
     uam_secret: Sp<String>,
     hotspot_login_url: Sp<String>,
+    radsec: Option<bool>,
 }
 
 // ---------------------------------------------------------------------------
@@ -1203,6 +1315,7 @@ impl Ctx<'_> {
         let reply = self.reply(raw.reply, raw.business.clone())?;
         let branding = self.branding(&raw.business, origin.parent())?;
         let portal = self.portal(raw.portal, origin.parent())?;
+        let radsec = self.radsec(raw.radsec, origin.parent())?;
         let api = ApiConfig {
             listen: match raw.api.listen {
                 None => None,
@@ -1239,6 +1352,95 @@ impl Ctx<'_> {
             api,
             branding,
             portal,
+            radsec,
+        })
+    }
+
+    /// `[radsec]`: with `listen`, the three PEM files (relative to the
+    /// config file's directory) are required and loaded now, so that a bad
+    /// file stops the start with a message naming the key.
+    fn radsec(&self, raw: RawRadsec, dir: Option<&Path>) -> Result<RadsecConfig, ConfigError> {
+        let d = RadsecConfig::default();
+        let max_connections = self.int(
+            "radsec.max_connections",
+            &raw.max_connections,
+            d.max_connections as i64,
+            1..=65_536,
+            "",
+        )? as usize;
+        let idle_timeout = secs(self.int(
+            "radsec.idle_timeout",
+            &raw.idle_timeout,
+            d.idle_timeout.as_secs() as i64,
+            10..=86_400,
+            " seconds",
+        )?);
+        let handshake_timeout = secs(self.int(
+            "radsec.handshake_timeout",
+            &raw.handshake_timeout,
+            d.handshake_timeout.as_secs() as i64,
+            1..=60,
+            " seconds",
+        )?);
+        let listen = match raw.listen {
+            None => None,
+            Some(v) if v.get_ref().trim().is_empty() => None,
+            Some(v) => Some(self.listen(
+                "radsec.listen",
+                Some(v),
+                SocketAddr::from(([0, 0, 0, 0], 2083)),
+            )?),
+        };
+        let tls = match listen {
+            None => None,
+            Some(_) => {
+                let path = |key: &str,
+                            v: Sp<String>|
+                 -> Result<(PathBuf, Range<usize>), ConfigError> {
+                    let v = v.ok_or_else(|| {
+                        self.err(
+                            format!("radsec.{key}"),
+                            "is required with radsec.listen (a PEM file; see the README, \"RadSec\")",
+                            None,
+                        )
+                    })?;
+                    let p = PathBuf::from(v.get_ref().trim());
+                    let p = match dir {
+                        Some(d) if p.is_relative() => d.join(p),
+                        _ => p,
+                    };
+                    Ok((p, v.span()))
+                };
+                let (certificate, cs) = path("certificate", raw.certificate)?;
+                let (private_key, ks) = path("private_key", raw.private_key)?;
+                let (client_ca, cas) = path("client_ca", raw.client_ca)?;
+                let config =
+                    crate::tls::radsec_server_config(&certificate, &private_key, &client_ca)
+                        .map_err(|p| match p {
+                            crate::tls::Problem::Cert(e) => {
+                                self.err("radsec.certificate", e, Some(cs))
+                            }
+                            crate::tls::Problem::Key(e) => {
+                                self.err("radsec.private_key", e, Some(ks))
+                            }
+                            crate::tls::Problem::Ca(e) => {
+                                self.err("radsec.client_ca", e, Some(cas))
+                            }
+                        })?;
+                Some(RadsecTls {
+                    certificate,
+                    private_key,
+                    client_ca,
+                    config,
+                })
+            }
+        };
+        Ok(RadsecConfig {
+            listen,
+            tls,
+            max_connections,
+            idle_timeout,
+            handshake_timeout,
         })
     }
 
@@ -1369,6 +1571,9 @@ impl Ctx<'_> {
                     }
                     Err(crate::tls::Problem::Key(e)) => {
                         Err(self.err(format!("{section}.tls_key"), e, Some(k.span())))
+                    }
+                    Err(crate::tls::Problem::Ca(e)) => {
+                        Err(self.err(format!("{section}.tls_cert"), e, Some(c.span())))
                     }
                 }
             }
@@ -1905,7 +2110,13 @@ impl Ctx<'_> {
             let network = parse_network(address.get_ref())
                 .map_err(|p| self.err(key("address"), p, Some(address.span())))?;
 
-            let secret = rc.secret.ok_or_else(|| missing("secret"))?;
+            let radsec = rc.radsec.unwrap_or(false);
+            let secret = match (rc.secret, radsec) {
+                (Some(s), _) => s,
+                (None, false) => return Err(missing("secret")),
+                // RFC 6614 §2.3: over TLS the secret protects nothing; "radsec".
+                (None, true) => Spanned::new(0..0, RADSEC_SECRET.to_string()),
+            };
             let chars = secret.get_ref().chars().count();
             if chars == 0 {
                 return Err(self.err(key("secret"), "shared secret is empty", Some(secret.span())));
@@ -1925,7 +2136,7 @@ impl Ctx<'_> {
                     Some(secret.span()),
                 ));
             }
-            if chars < MIN_SECRET_CHARS {
+            if chars < MIN_SECRET_CHARS && !radsec {
                 return Err(self.err(
                     key("secret"),
                     format!(
@@ -2017,7 +2228,8 @@ impl Ctx<'_> {
             };
 
             for (j, other) in clients.iter().enumerate() {
-                if nets_overlap(&network, &other.network) {
+                // UDP and RadSec entries are looked up separately.
+                if other.radsec == radsec && nets_overlap(&network, &other.network) {
                     return Err(self.err(
                         key("address"),
                         format!(
@@ -2041,6 +2253,7 @@ impl Ctx<'_> {
                 coa_port,
                 uam_secret,
                 hotspot_login_url,
+                radsec,
             });
         }
         Ok(clients)
