@@ -2757,6 +2757,12 @@ require_message_authenticator = true
             "secret",
             "require_message_authenticator",
             "business_id",
+            "radsec",
+            "certificate",
+            "private_key",
+            "client_ca",
+            "max_connections",
+            "handshake_timeout",
         ] {
             assert!(
                 text.contains(&format!("\n{key} = ")) || text.contains(&format!("# {key} = ")),
@@ -3106,6 +3112,69 @@ require_message_authenticator = true
             "client",
             "every request would be dropped",
         );
+    }
+
+    #[test]
+    fn radsec_section_and_clients() {
+        let dir = tempfile::tempdir().unwrap();
+        let origin = dir.path().join("radgate.toml");
+        let load = |text: &str| Config::from_toml_str(text, &origin);
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        std::fs::write(dir.path().join("cert.pem"), made.cert.pem()).unwrap();
+        std::fs::write(dir.path().join("key.pem"), made.signing_key.serialize_pem()).unwrap();
+        let section = |extra: &str| {
+            format!(
+                "[radsec]\nlisten = \"127.0.0.1:2083\"\n{extra}\n{}\n[[client]]\nname = \"tls\"\naddress = \"192.0.2.0/24\"\nradsec = true\n",
+                client("udp", "192.0.2.1")
+            )
+        };
+        let key_of = |r: Result<Config, ConfigError>| r.unwrap_err().key;
+        assert_eq!(key_of(load(&section(""))), "radsec.certificate");
+        let files = "certificate = \"cert.pem\"\nprivate_key = \"key.pem\"\n";
+        assert_eq!(key_of(load(&section(files))), "radsec.client_ca");
+        let e = load(&section(&format!("{files}client_ca = \"nope.pem\""))).unwrap_err();
+        assert_eq!(e.key, "radsec.client_ca");
+        assert!(e.problem.contains("cannot read"), "{e}");
+        let e = load(&section(
+            "certificate = \"key.pem\"\nprivate_key = \"key.pem\"\nclient_ca = \"cert.pem\"",
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "radsec.certificate", "{e}");
+        let good = format!("{files}client_ca = \"cert.pem\"");
+        let c = load(&section(&good)).unwrap();
+        assert_eq!(c.radsec.listen, Some("127.0.0.1:2083".parse().unwrap()));
+        let tls = c.radsec.tls.as_ref().unwrap();
+        assert_eq!(tls.client_ca, dir.path().join("cert.pem"));
+        assert_eq!(c.radsec.max_connections, 256);
+        assert_eq!(c.radsec.idle_timeout, Duration::from_secs(300));
+        // A RadSec client without a secret has "radsec"; it may share
+        // addresses with a UDP client, not with another RadSec client.
+        let tls_client = c.clients.iter().find(|c| c.radsec).unwrap();
+        assert_eq!(tls_client.secret, RADSEC_SECRET);
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+        let e = load(&format!(
+            "{}[[client]]\nname = \"tls2\"\naddress = \"192.0.2.7\"\nradsec = true\n",
+            section(&good)
+        ))
+        .unwrap_err();
+        assert!(e.problem.contains("overlaps"), "{e}");
+        let e = load(&section(&format!("{good}\nidle_timeout = 5"))).unwrap_err();
+        assert_eq!(e.key, "radsec.idle_timeout");
+        // A UDP client still needs its secret; without listen, a warning.
+        assert_err(
+            parse("[[client]]\nname = \"a\"\naddress = \"192.0.2.1\"\nradsec = false\n"),
+            "client[0] \"a\".secret",
+            "missing",
+        );
+        let off = parse(&format!(
+            "{ONE_CLIENT}\n[[client]]\nname = \"t\"\naddress = \"192.0.2.9\"\nradsec = true\n"
+        ))
+        .unwrap();
+        assert!(off.warnings().iter().any(|w| w.contains("RadSec is off")));
+        // Moving the listener takes a restart.
+        let mut moved = c.clone();
+        moved.radsec.listen = Some("127.0.0.1:2084".parse().unwrap());
+        assert!(c.restart_needed(&moved)[0].starts_with("radsec.listen"));
     }
 
     #[test]
