@@ -484,3 +484,39 @@ async fn radsecproxy_interop() {
     let _ = child.kill().await;
     s.shutdown().await;
 }
+
+/// A reload that removes the RadSec client: the open connection is closed
+/// at its next packet, a new one is refused; the UDP client is untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_applies_to_open_and_new_connections() {
+    let pki = Pki::new();
+    let s = TestServer::start_with(with_radsec(&pki)).await;
+    s.token("RADSEC01", 60, |_| {}).await;
+    let addr = s.radsec_addr.unwrap();
+    let good = connector(&pki, Some(("client.pem", "client.key")));
+    let mut tls = connect(addr, &good).await.unwrap();
+    tls.write_all(&status_server(1)).await.unwrap();
+    assert_eq!(read_packet(&mut tls).await.unwrap()[0], 2);
+
+    let mut without = (*s.config).clone();
+    without.clients.retain(|c| !c.radsec);
+    let reloaded = s.handle.as_ref().unwrap().reload(without).await;
+    assert!(
+        reloaded.need_restart.is_empty(),
+        "{:?}",
+        reloaded.need_restart
+    );
+
+    tls.write_all(&status_server(2)).await.unwrap();
+    assert!(read_packet(&mut tls).await.is_none(), "closed");
+    if let Ok(mut again) = connect(addr, &good).await {
+        let _ = again.write_all(&status_server(3)).await;
+        assert!(read_packet(&mut again).await.is_none(), "refused");
+    }
+    let udp = Client::new(s.addr).await;
+    assert!(udp
+        .auth(4, "RADSEC01", Pw::Pap("RADSEC01"), None)
+        .await
+        .is_accept());
+    s.shutdown().await;
+}
