@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use radgate::config::{ClientConfig, Config, RadsecTls};
+use radgate::config::{Config, RadsecTls};
 use radgate::radius::codec::{self, PacketCode as Code};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::rustls;
@@ -112,7 +112,7 @@ fn with_radsec(pki: &Pki) -> impl FnOnce(&mut Config) + '_ {
         nas.name = "radsec-nas".into();
         nas.secret = RADSEC.into();
         nas.radsec = true;
-        c.clients.push(ClientConfig { ..nas });
+        c.clients.push(nas);
     }
 }
 
