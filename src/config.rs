@@ -82,7 +82,61 @@ pub struct Config {
     pub branding: std::collections::BTreeMap<i64, crate::portal::Branding>,
     /// `[portal]`: the guest's login page served by `radgate serve`.
     pub portal: PortalConfig,
+    /// `[radsec]`: RADIUS over TLS (RFC 6614).
+    pub radsec: RadsecConfig,
 }
+
+/// The shared secret of a RadSec client that sets none (RFC 6614 §2.3).
+pub const RADSEC_SECRET: &str = "radsec";
+
+/// `[radsec]`: RADIUS over TLS (RFC 6614) for `[[client]]`s with
+/// `radsec = true`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RadsecConfig {
+    /// `None`: RadSec is off.
+    pub listen: Option<SocketAddr>,
+    /// `certificate`, `private_key` and `client_ca`, loaded; set whenever
+    /// `listen` is.
+    pub tls: Option<RadsecTls>,
+    /// Connections open at once; more are closed at once.
+    pub max_connections: usize,
+    /// A connection without a request for this long is closed (NASes keep
+    /// theirs open with Status-Server).
+    pub idle_timeout: Duration,
+    /// A TLS handshake must be over within this long.
+    pub handshake_timeout: Duration,
+}
+
+impl Default for RadsecConfig {
+    fn default() -> Self {
+        RadsecConfig {
+            listen: None,
+            tls: None,
+            max_connections: 256,
+            idle_timeout: Duration::from_secs(300),
+            handshake_timeout: crate::tls::HANDSHAKE_TIMEOUT,
+        }
+    }
+}
+
+/// RadSec's certificate, key and client CA (the files, compared by path)
+/// and the TLS server side loaded from them.
+#[derive(Debug, Clone)]
+pub struct RadsecTls {
+    pub certificate: PathBuf,
+    pub private_key: PathBuf,
+    pub client_ca: PathBuf,
+    pub config: std::sync::Arc<tokio_rustls::rustls::ServerConfig>,
+}
+
+impl PartialEq for RadsecTls {
+    fn eq(&self, o: &Self) -> bool {
+        (&self.certificate, &self.private_key, &self.client_ca)
+            == (&o.certificate, &o.private_key, &o.client_ca)
+    }
+}
+
+impl Eq for RadsecTls {}
 
 /// `[portal]`
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -328,6 +382,11 @@ pub struct ClientConfig {
     /// `http://<hotspot>/login`, CoovaChilli `http://<uamip>:<uamport>/prelogin`):
     /// the RFC 8908 API (`/captive-portal/api`) sends phones there.
     pub hotspot_login_url: Option<String>,
+    /// `radsec = true`: the client talks RadSec (TLS, `[radsec]`) and only
+    /// RadSec: UDP from its addresses is not accepted under this entry (its
+    /// secret may be the public "radsec"). A UDP entry and a RadSec entry
+    /// may cover the same addresses.
+    pub radsec: bool,
 }
 
 /// Per-client Message-Authenticator requirement for incoming requests.
@@ -375,6 +434,7 @@ impl fmt::Debug for ClientConfig {
                 &self.uam_secret.as_ref().map(|_| "<redacted>"),
             )
             .field("hotspot_login_url", &self.hotspot_login_url)
+            .field("radsec", &self.radsec)
             .finish()
     }
 }
@@ -547,6 +607,16 @@ impl Config {
             opt(&o.portal.listen, &n.portal.listen),
         );
         check(
+            "radsec.listen",
+            o.radsec.listen != n.radsec.listen,
+            opt(&o.radsec.listen, &n.radsec.listen),
+        );
+        check(
+            "radsec.max_connections",
+            o.radsec.max_connections != n.radsec.max_connections,
+            None,
+        );
+        check(
             "server.duplicate_window",
             o.server.duplicate_window != n.server.duplicate_window,
             None,
@@ -609,7 +679,9 @@ impl Config {
                 coa_port: None,
                 uam_secret: None,
                 hotspot_login_url: None,
+                radsec: false,
             }],
+            radsec: RadsecConfig::default(),
         }
     }
 
@@ -723,6 +795,20 @@ impl Config {
             },
             targets.join(", ")
         );
+        let _ = writeln!(
+            s,
+            "radsec:           {}",
+            match (self.radsec.listen, &self.radsec.tls) {
+                (Some(a), Some(t)) => format!(
+                    "listening on {a} (TLS, certificate {}, client CA {}, at most {} connections, idle timeout {} s)",
+                    t.certificate.display(),
+                    t.client_ca.display(),
+                    self.radsec.max_connections,
+                    self.radsec.idle_timeout.as_secs()
+                ),
+                _ => "off".to_string(),
+            }
+        );
         let r = &self.reply;
         let show = |v: &Option<String>| match v.as_deref() {
             None | Some("") => "-".to_string(),
@@ -749,9 +835,10 @@ impl Config {
             };
             let _ = writeln!(
                 s,
-                "  {:?} {}: message-authenticator={}, accept any password={}, business={}, disconnect={}{}{}",
+                "  {:?} {}{}: message-authenticator={}, accept any password={}, business={}, disconnect={}{}{}",
                 c.name,
                 c.network,
+                if c.radsec { " (RadSec)" } else { "" },
                 c.require_message_authenticator,
                 yn(c.accept_any_password),
                 business,
@@ -815,6 +902,17 @@ impl Config {
                  browsers to plain HTTP on a TLS port"
                     .to_string(),
             );
+        }
+        let radsec_clients = self.clients.iter().filter(|c| c.radsec).count();
+        match (self.radsec.listen, radsec_clients) {
+            (Some(a), 0) => out.push(format!(
+                "radsec.listen {a} is set but no [[client]] has radsec = true: every RadSec connection \
+                 will be closed"
+            )),
+            (None, n) if n > 0 => out.push(
+                "a [[client]] has radsec = true but radsec.listen is not set: RadSec is off".to_string(),
+            ),
+            _ => {}
         }
         if let Some(c) = self.clients.iter().find(|c| c.hotspot_login_url.is_some()) {
             if !https {
@@ -1001,6 +1099,19 @@ struct RawConfig {
     business: Vec<RawBusiness>,
     api: RawApi,
     portal: RawPortal,
+    radsec: RawRadsec,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawRadsec {
+    listen: Sp<String>,
+    certificate: Sp<String>,
+    private_key: Sp<String>,
+    client_ca: Sp<String>,
+    max_connections: Sp<i64>,
+    idle_timeout: Sp<i64>,
+    handshake_timeout: Sp<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1124,6 +1235,7 @@ struct RawClient {
     coa_port: Sp<i64>,
     uam_secret: Sp<String>,
     hotspot_login_url: Sp<String>,
+    radsec: Option<bool>,
 }
 
 // ---------------------------------------------------------------------------
@@ -1237,6 +1349,7 @@ impl Ctx<'_> {
         let reply = self.reply(raw.reply, raw.business.clone())?;
         let branding = self.branding(&raw.business, origin.parent())?;
         let portal = self.portal(raw.portal, origin.parent())?;
+        let radsec = self.radsec(raw.radsec, origin.parent())?;
         let api = ApiConfig {
             listen: match raw.api.listen {
                 None => None,
@@ -1273,6 +1386,95 @@ impl Ctx<'_> {
             api,
             branding,
             portal,
+            radsec,
+        })
+    }
+
+    /// `[radsec]`: with `listen`, the three PEM files (relative to the
+    /// config file's directory) are required and loaded now, so that a bad
+    /// file stops the start with a message naming the key.
+    fn radsec(&self, raw: RawRadsec, dir: Option<&Path>) -> Result<RadsecConfig, ConfigError> {
+        let d = RadsecConfig::default();
+        let max_connections = self.int(
+            "radsec.max_connections",
+            &raw.max_connections,
+            d.max_connections as i64,
+            1..=65_536,
+            "",
+        )? as usize;
+        let idle_timeout = secs(self.int(
+            "radsec.idle_timeout",
+            &raw.idle_timeout,
+            d.idle_timeout.as_secs() as i64,
+            10..=86_400,
+            " seconds",
+        )?);
+        let handshake_timeout = secs(self.int(
+            "radsec.handshake_timeout",
+            &raw.handshake_timeout,
+            d.handshake_timeout.as_secs() as i64,
+            1..=60,
+            " seconds",
+        )?);
+        let listen = match raw.listen {
+            None => None,
+            Some(v) if v.get_ref().trim().is_empty() => None,
+            Some(v) => Some(self.listen(
+                "radsec.listen",
+                Some(v),
+                SocketAddr::from(([0, 0, 0, 0], 2083)),
+            )?),
+        };
+        let tls = match listen {
+            None => None,
+            Some(_) => {
+                let path = |key: &str,
+                            v: Sp<String>|
+                 -> Result<(PathBuf, Range<usize>), ConfigError> {
+                    let v = v.ok_or_else(|| {
+                        self.err(
+                            format!("radsec.{key}"),
+                            "is required with radsec.listen (a PEM file; see the README, \"RadSec\")",
+                            None,
+                        )
+                    })?;
+                    let p = PathBuf::from(v.get_ref().trim());
+                    let p = match dir {
+                        Some(d) if p.is_relative() => d.join(p),
+                        _ => p,
+                    };
+                    Ok((p, v.span()))
+                };
+                let (certificate, cs) = path("certificate", raw.certificate)?;
+                let (private_key, ks) = path("private_key", raw.private_key)?;
+                let (client_ca, cas) = path("client_ca", raw.client_ca)?;
+                let config =
+                    crate::tls::radsec_server_config(&certificate, &private_key, &client_ca)
+                        .map_err(|p| match p {
+                            crate::tls::Problem::Cert(e) => {
+                                self.err("radsec.certificate", e, Some(cs))
+                            }
+                            crate::tls::Problem::Key(e) => {
+                                self.err("radsec.private_key", e, Some(ks))
+                            }
+                            crate::tls::Problem::Ca(e) => {
+                                self.err("radsec.client_ca", e, Some(cas))
+                            }
+                        })?;
+                Some(RadsecTls {
+                    certificate,
+                    private_key,
+                    client_ca,
+                    config,
+                })
+            }
+        };
+        Ok(RadsecConfig {
+            listen,
+            tls,
+            max_connections,
+            idle_timeout,
+            handshake_timeout,
         })
     }
 
@@ -1403,6 +1605,9 @@ impl Ctx<'_> {
                     }
                     Err(crate::tls::Problem::Key(e)) => {
                         Err(self.err(format!("{section}.tls_key"), e, Some(k.span())))
+                    }
+                    Err(crate::tls::Problem::Ca(e)) => {
+                        Err(self.err(format!("{section}.tls_cert"), e, Some(c.span())))
                     }
                 }
             }
@@ -1954,7 +2159,13 @@ impl Ctx<'_> {
             let network = parse_network(address.get_ref())
                 .map_err(|p| self.err(key("address"), p, Some(address.span())))?;
 
-            let secret = rc.secret.ok_or_else(|| missing("secret"))?;
+            let radsec = rc.radsec.unwrap_or(false);
+            let secret = match (rc.secret, radsec) {
+                (Some(s), _) => s,
+                (None, false) => return Err(missing("secret")),
+                // RFC 6614 §2.3: over TLS the secret protects nothing; "radsec".
+                (None, true) => Spanned::new(0..0, RADSEC_SECRET.to_string()),
+            };
             let chars = secret.get_ref().chars().count();
             if chars == 0 {
                 return Err(self.err(key("secret"), "shared secret is empty", Some(secret.span())));
@@ -1974,7 +2185,7 @@ impl Ctx<'_> {
                     Some(secret.span()),
                 ));
             }
-            if chars < MIN_SECRET_CHARS {
+            if chars < MIN_SECRET_CHARS && !radsec {
                 return Err(self.err(
                     key("secret"),
                     format!(
@@ -2066,7 +2277,8 @@ impl Ctx<'_> {
             };
 
             for (j, other) in clients.iter().enumerate() {
-                if nets_overlap(&network, &other.network) {
+                // UDP and RadSec entries are looked up separately.
+                if other.radsec == radsec && nets_overlap(&network, &other.network) {
                     return Err(self.err(
                         key("address"),
                         format!(
@@ -2090,6 +2302,7 @@ impl Ctx<'_> {
                 coa_port,
                 uam_secret,
                 hotspot_login_url,
+                radsec,
             });
         }
         Ok(clients)
@@ -2594,6 +2807,12 @@ require_message_authenticator = true
             "secret",
             "require_message_authenticator",
             "business_id",
+            "radsec",
+            "certificate",
+            "private_key",
+            "client_ca",
+            "max_connections",
+            "handshake_timeout",
         ] {
             assert!(
                 text.contains(&format!("\n{key} = ")) || text.contains(&format!("# {key} = ")),
@@ -2967,6 +3186,69 @@ require_message_authenticator = true
             "client",
             "every request would be dropped",
         );
+    }
+
+    #[test]
+    fn radsec_section_and_clients() {
+        let dir = tempfile::tempdir().unwrap();
+        let origin = dir.path().join("radgate.toml");
+        let load = |text: &str| Config::from_toml_str(text, &origin);
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        std::fs::write(dir.path().join("cert.pem"), made.cert.pem()).unwrap();
+        std::fs::write(dir.path().join("key.pem"), made.signing_key.serialize_pem()).unwrap();
+        let section = |extra: &str| {
+            format!(
+                "[radsec]\nlisten = \"127.0.0.1:2083\"\n{extra}\n{}\n[[client]]\nname = \"tls\"\naddress = \"192.0.2.0/24\"\nradsec = true\n",
+                client("udp", "192.0.2.1")
+            )
+        };
+        let key_of = |r: Result<Config, ConfigError>| r.unwrap_err().key;
+        assert_eq!(key_of(load(&section(""))), "radsec.certificate");
+        let files = "certificate = \"cert.pem\"\nprivate_key = \"key.pem\"\n";
+        assert_eq!(key_of(load(&section(files))), "radsec.client_ca");
+        let e = load(&section(&format!("{files}client_ca = \"nope.pem\""))).unwrap_err();
+        assert_eq!(e.key, "radsec.client_ca");
+        assert!(e.problem.contains("cannot read"), "{e}");
+        let e = load(&section(
+            "certificate = \"key.pem\"\nprivate_key = \"key.pem\"\nclient_ca = \"cert.pem\"",
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "radsec.certificate", "{e}");
+        let good = format!("{files}client_ca = \"cert.pem\"");
+        let c = load(&section(&good)).unwrap();
+        assert_eq!(c.radsec.listen, Some("127.0.0.1:2083".parse().unwrap()));
+        let tls = c.radsec.tls.as_ref().unwrap();
+        assert_eq!(tls.client_ca, dir.path().join("cert.pem"));
+        assert_eq!(c.radsec.max_connections, 256);
+        assert_eq!(c.radsec.idle_timeout, Duration::from_secs(300));
+        // A RadSec client without a secret has "radsec"; it may share
+        // addresses with a UDP client, not with another RadSec client.
+        let tls_client = c.clients.iter().find(|c| c.radsec).unwrap();
+        assert_eq!(tls_client.secret, RADSEC_SECRET);
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+        let e = load(&format!(
+            "{}[[client]]\nname = \"tls2\"\naddress = \"192.0.2.7\"\nradsec = true\n",
+            section(&good)
+        ))
+        .unwrap_err();
+        assert!(e.problem.contains("overlaps"), "{e}");
+        let e = load(&section(&format!("{good}\nidle_timeout = 5"))).unwrap_err();
+        assert_eq!(e.key, "radsec.idle_timeout");
+        // A UDP client still needs its secret; without listen, a warning.
+        assert_err(
+            parse("[[client]]\nname = \"a\"\naddress = \"192.0.2.1\"\nradsec = false\n"),
+            "client[0] \"a\".secret",
+            "missing",
+        );
+        let off = parse(&format!(
+            "{ONE_CLIENT}\n[[client]]\nname = \"t\"\naddress = \"192.0.2.9\"\nradsec = true\n"
+        ))
+        .unwrap();
+        assert!(off.warnings().iter().any(|w| w.contains("RadSec is off")));
+        // Moving the listener takes a restart.
+        let mut moved = c.clone();
+        moved.radsec.listen = Some("127.0.0.1:2084".parse().unwrap());
+        assert!(c.restart_needed(&moved)[0].starts_with("radsec.listen"));
     }
 
     #[test]

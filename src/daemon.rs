@@ -44,6 +44,7 @@ pub struct Listeners {
     acct: UdpListener,
     api: Option<tokio::net::TcpListener>,
     portal: Option<tokio::net::TcpListener>,
+    radsec: Option<tokio::net::TcpListener>,
 }
 
 impl Listeners {
@@ -75,11 +76,23 @@ impl Listeners {
                     },
                 )?),
             };
+        let radsec =
+            match config.radsec.listen {
+                None => None,
+                Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.map_err(
+                    |source| ServeError::Bind {
+                        addr,
+                        key: "radsec.listen",
+                        source,
+                    },
+                )?),
+            };
         Ok(Listeners {
             auth,
             acct,
             api,
             portal,
+            radsec,
         })
     }
 }
@@ -109,11 +122,13 @@ pub async fn start_on(
         .await?;
     let (stop, stop_rx) = watch::channel(false);
     let (auth_addr, acct_addr) = (listeners.auth.addr, listeners.acct.addr);
+    let radsec_addr = listeners.radsec.as_ref().and_then(|l| l.local_addr().ok());
     let radius = radius_server::start(
         config.clone(),
         writer.clone(),
         listeners.auth,
         listeners.acct,
+        listeners.radsec,
         stop_rx.clone(),
     )
     .map_err(|source| ServeError::Bind {
@@ -178,9 +193,13 @@ pub async fn start_on(
     };
     tracing::info!("auth listening on {auth_addr}");
     tracing::info!("acct listening on {acct_addr}");
+    if let Some(a) = radsec_addr {
+        tracing::info!("radsec listening on {a} (RADIUS over TLS)");
+    }
     Ok(ServerHandle {
         auth_addr,
         acct_addr,
+        radsec_addr,
         api_addr,
         portal_addr,
         stats,
@@ -242,6 +261,8 @@ pub struct ServerHandle {
     pub api_addr: Option<SocketAddr>,
     /// The guest portal's bound address, when `[portal] listen` is set.
     pub portal_addr: Option<SocketAddr>,
+    /// RadSec's bound address, when `[radsec] listen` is set.
+    pub radsec_addr: Option<SocketAddr>,
     pub stats: Arc<Stats>,
     writer: Writer,
     radius: RadiusServer,

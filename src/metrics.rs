@@ -169,6 +169,16 @@ impl Collector for RadiusCollector {
                 ),
             ],
         )?;
+        counters(
+            &mut e,
+            "radgate_radsec_connections",
+            "RadSec (TLS) connections, by result: accepted (handshake done) or refused (unknown address, \
+             too many, handshake failed or too slow)",
+            &[
+                (&[("result", "accepted")], g(&s.radsec_connections)),
+                (&[("result", "refused")], g(&s.radsec_refused)),
+            ],
+        )?;
         counter(
             &mut e,
             "radgate_duplicates",

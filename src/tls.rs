@@ -1,5 +1,5 @@
-//! TLS for radgate's HTTP listeners (the guest portal now; the API and
-//! RadSec share it): a certificate chain and its key from PEM files, TLS
+//! TLS for radgate's HTTP listeners (the guest portal, the API) and for
+//! RadSec (with client certificates): a certificate chain and its key from PEM files, TLS
 //! 1.2 and 1.3 only (rustls, ring), and a bound on how long a handshake may
 //! take so that a slow or silent client cannot hold a connection slot.
 
@@ -42,12 +42,92 @@ impl Tls {
 pub enum Problem {
     Cert(String),
     Key(String),
+    /// The client CA file (RadSec's `client_ca`).
+    Ca(String),
 }
 
 /// The server side of TLS from `cert` (PEM: the certificate, then any
 /// intermediates) and `key` (PEM: PKCS#8, PKCS#1 or SEC1), offering
 /// HTTP/1.1 by ALPN. Errors say what is wrong with which file.
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, Problem> {
+    let (chain, private) = read_identity(cert, key)?;
+    let mut config = builder()?
+        .with_no_client_auth()
+        .with_single_cert(chain, private)
+        .map_err(|e| mismatch(cert, key, e))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// RadSec's server side (RFC 6614): the certificate and key as for
+/// [`server_config`], and client certificates required, verified against
+/// the CA certificates in `client_ca` (PEM, one or more). No ALPN.
+pub fn radsec_server_config(
+    cert: &Path,
+    key: &Path,
+    client_ca: &Path,
+) -> Result<Arc<ServerConfig>, Problem> {
+    let (chain, private) = read_identity(cert, key)?;
+    let ca_pem = std::fs::read(client_ca)
+        .map_err(|e| Problem::Ca(format!("cannot read {}: {e}", client_ca.display())))?;
+    let cas: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&ca_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| {
+            Problem::Ca(format!(
+                "{} is not PEM certificates: {e}",
+                client_ca.display()
+            ))
+        })?;
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in cas {
+        roots.add(ca).map_err(|e| {
+            Problem::Ca(format!(
+                "{} holds a certificate that is not a usable CA: {e}",
+                client_ca.display()
+            ))
+        })?;
+    }
+    if roots.is_empty() {
+        return Err(Problem::Ca(format!(
+            "{} holds no certificate (PEM \"-----BEGIN CERTIFICATE-----\"): the CA that signed the \
+             clients' certificates",
+            client_ca.display()
+        )));
+    }
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+            .build()
+            .map_err(|e| Problem::Ca(format!("{}: {e}", client_ca.display())))?;
+    let config = builder()?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, private)
+        .map_err(|e| mismatch(cert, key, e))?;
+    Ok(Arc::new(config))
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// TLS 1.3 and 1.2 only, ring.
+fn builder() -> Result<rustls::ConfigBuilder<ServerConfig, rustls::WantsVerifier>, Problem> {
+    ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| Problem::Cert(e.to_string()))
+}
+
+fn mismatch(cert: &Path, key: &Path, e: rustls::Error) -> Problem {
+    Problem::Key(format!(
+        "{} does not go with the certificate in {}: {e}",
+        key.display(),
+        cert.display()
+    ))
+}
+
+type Identity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
+
+/// The certificate chain and private key from their PEM files.
+fn read_identity(cert: &Path, key: &Path) -> Result<Identity, Problem> {
     let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
     let cert_pem = read(cert).map_err(Problem::Cert)?;
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
@@ -66,21 +146,7 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, Probl
             key.display()
         ))
     })?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| Problem::Cert(e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(chain, private)
-        .map_err(|e| {
-            Problem::Key(format!(
-                "{} does not go with the certificate in {}: {e}",
-                key.display(),
-                cert.display()
-            ))
-        })?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    Ok((chain, private))
 }
 
 #[cfg(test)]

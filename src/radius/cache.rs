@@ -1,14 +1,25 @@
 //! Retransmit cache (RFC 5080 §2.2.2): a request with the same source,
 //! Identifier and Request Authenticator as one seen within the window gets
 //! the cached response, and no second piece of work is done. Bounded in size
-//! and age.
+//! and age. RadSec requests are keyed by their connection (see [`Source`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub type Key = (SocketAddr, u8, [u8; 16]);
+/// Where a request came from: a UDP source address, or a RadSec
+/// connection (numbered for the process's life). The two never share an
+/// entry, and a RadSec request is a duplicate only on the connection it
+/// came on (RFC 6614 §2.2: over TLS a client retransmits only after
+/// reconnecting, and then it is a new request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    Udp(SocketAddr),
+    Tls(u64),
+}
+
+pub type Key = (Source, u8, [u8; 16]);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
@@ -124,7 +135,7 @@ mod tests {
     use super::*;
 
     fn key(id: u8) -> Key {
-        ("127.0.0.1:1000".parse().unwrap(), id, [id; 16])
+        (Source::Udp("127.0.0.1:1000".parse().unwrap()), id, [id; 16])
     }
 
     #[test]

@@ -2,4 +2,5 @@
 pub mod cache;
 pub mod codec;
 pub mod disconnect;
+pub mod radsec;
 pub mod server;

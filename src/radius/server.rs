@@ -1,6 +1,13 @@
 //! UDP listeners, client lookup by source address, the retransmit cache and
 //! dispatch to the handlers. No business rules here: decisions come from the
 //! policy layer through the store's writer.
+//!
+//! A request goes the same way whether it came as a UDP datagram or over a
+//! RadSec connection (`radsec.rs`): [`handle`] checks it, answers
+//! duplicates from the retransmit cache and hands it to the store's writer;
+//! the reply thread builds the answer and [`Via::send`] delivers it (a UDP
+//! datagram from the port the request came to, or a frame queued to the
+//! TLS connection's writer task).
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
@@ -15,8 +22,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::cache::Key;
-use super::cache::{Lookup, RetransmitCache};
+use super::cache::{Key, Lookup, RetransmitCache, Source};
 use super::codec::{self, Attrs, DropReason, Request};
 use super::disconnect;
 use crate::config::{ClientConfig, Config, MaPolicy};
@@ -58,6 +64,10 @@ pub struct Stats {
     pub disconnect_sent: AtomicU64,
     pub disconnect_acked: AtomicU64,
     pub disconnect_failed: AtomicU64,
+    /// RadSec connections that completed their TLS handshake, and those
+    /// refused (unknown address, too many, failed or slow handshake).
+    pub radsec_connections: AtomicU64,
+    pub radsec_refused: AtomicU64,
     /// Seconds from a request's arrival to its answer's send.
     pub latency: Latency,
     /// Reloads of the configuration file (SIGHUP) that took, and that were
@@ -90,13 +100,13 @@ impl Default for Latency {
 }
 
 impl Stats {
-    fn bump(c: &AtomicU64) {
+    pub(super) fn bump(c: &AtomicU64) {
         c.fetch_add(1, Ordering::Relaxed);
     }
     pub fn get(c: &AtomicU64) -> u64 {
         c.load(Ordering::Relaxed)
     }
-    fn dropped(&self, r: DropReason) {
+    pub(super) fn dropped(&self, r: DropReason) {
         Stats::bump(match r {
             DropReason::Malformed => &self.malformed,
             DropReason::UnexpectedCode => &self.unexpected_code,
@@ -173,7 +183,7 @@ impl Summary {
     }
 }
 
-struct ClientState {
+pub(super) struct ClientState {
     cfg: ClientConfig,
     /// `auto`: when (Unix seconds) the client first sent an Access-Request
     /// with a Message-Authenticator; `NOT_LEARNT` before.
@@ -237,19 +247,19 @@ impl ClientState {
 /// (cache, sockets, counters, writer); a request holds the `Shared` it
 /// arrived under until it is answered, so it finishes with the
 /// configuration it started with.
-struct Shared {
-    config: Arc<Config>,
+pub(super) struct Shared {
+    pub(super) config: Arc<Config>,
     clients: Vec<ClientState>,
     writer: Writer,
     cache: Arc<RetransmitCache>,
-    stats: Arc<Stats>,
+    pub(super) stats: Arc<Stats>,
     /// Replies leave from the store's writer thread through this clone of
     /// the listening sockets (non-blocking).
     reply_sock: Arc<ReplySockets>,
     replies: Replies,
     /// Dropped packets are logged at most a few times per second, so a
     /// flood cannot flood the log; the counters see every one.
-    drop_log: Arc<LogLimiter>,
+    pub(super) drop_log: Arc<LogLimiter>,
     /// Access-Reject lines, likewise.
     reject_log: Arc<LogLimiter>,
     /// Runs Disconnect-Requests (spawned from the reply thread).
@@ -268,11 +278,17 @@ impl Shared {
         }
     }
 
-    fn client_index(&self, src: SocketAddr) -> Option<usize> {
+    /// The client whose range covers `src`, among the UDP clients
+    /// (`radsec` false) or the RadSec ones.
+    pub(super) fn client_index(&self, src: SocketAddr, radsec: bool) -> Option<usize> {
         let ip = src.ip().to_canonical();
         self.clients
             .iter()
-            .position(|c| c.cfg.network.contains(&ip))
+            .position(|c| c.cfg.radsec == radsec && c.cfg.network.contains(&ip))
+    }
+
+    pub(super) fn client_name(&self, ci: usize) -> &str {
+        self.clients.get(ci).map_or("-", |c| c.cfg.name.as_str())
     }
 }
 
@@ -320,6 +336,81 @@ pub struct RadiusServer {
     shared: Arc<ArcSwap<Shared>>,
     /// The receive loops; they end when `stop` changes.
     pub tasks: Vec<JoinHandle<()>>,
+}
+
+/// Where a request came from and how its answer leaves.
+pub(super) enum Via {
+    /// A datagram to `port` from `src`: answered from the same port.
+    Udp { port: Port, src: SocketAddr },
+    /// A RadSec connection: answered through its writer task.
+    Tls(TlsPeer),
+}
+
+/// A request's RadSec connection, as the request holds it until answered.
+pub(super) struct TlsPeer {
+    /// The connection's number (the retransmit cache's key).
+    pub conn: u64,
+    pub peer: SocketAddr,
+    /// Frames to the connection's writer task (bounded; a full queue drops
+    /// the answer, as a full UDP buffer would).
+    pub tx: tokio::sync::mpsc::Sender<Arc<[u8]>>,
+    /// One of the connection's slots for requests in flight, given back
+    /// when the request is answered or dropped.
+    pub _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Via {
+    fn src(&self) -> SocketAddr {
+        match self {
+            Via::Udp { src, .. } => *src,
+            Via::Tls(t) => t.peer,
+        }
+    }
+
+    fn source(&self) -> Source {
+        match self {
+            Via::Udp { src, .. } => Source::Udp(*src),
+            Via::Tls(t) => Source::Tls(t.conn),
+        }
+    }
+
+    /// The codes accepted this way: RadSec carries all three on one
+    /// connection (RFC 6614 §2.5).
+    fn codes(&self) -> &'static [Code] {
+        match self {
+            Via::Udp { port, .. } => port.codes(),
+            Via::Tls(_) => &[
+                Code::AccessRequest,
+                Code::AccountingRequest,
+                Code::StatusServer,
+            ],
+        }
+    }
+
+    /// What answers a Status-Server (RFC 5997 §3: Access-Accept, or
+    /// Accounting-Response on an accounting port).
+    fn status_answer(&self) -> Code {
+        match self {
+            Via::Udp {
+                port: Port::Acct, ..
+            } => Code::AccountingResponse,
+            _ => Code::AccessAccept,
+        }
+    }
+
+    /// Send an answer without waiting; false when it could not leave.
+    fn send(&self, shared: &Shared, bytes: &Arc<[u8]>) -> bool {
+        match self {
+            Via::Udp { port, src } => {
+                let sock = match port {
+                    Port::Auth => &shared.reply_sock.auth,
+                    Port::Acct => &shared.reply_sock.acct,
+                };
+                sock.send_to(bytes, *src).is_ok()
+            }
+            Via::Tls(t) => t.tx.try_send(bytes.clone()).is_ok(),
+        }
+    }
 }
 
 impl RadiusServer {
@@ -372,6 +463,7 @@ pub fn start(
     writer: Writer,
     auth: UdpListener,
     acct: UdpListener,
+    radsec: Option<tokio::net::TcpListener>,
     stop: watch::Receiver<bool>,
 ) -> std::io::Result<RadiusServer> {
     let stats = Arc::new(Stats::default());
@@ -404,7 +496,7 @@ pub fn start(
         runtime: tokio::runtime::Handle::current(),
         disconnecting: Default::default(),
     }));
-    let tasks = vec![
+    let mut tasks = vec![
         tokio::spawn(serve_loop(
             shared.clone(),
             Arc::new(auth.sock),
@@ -415,9 +507,12 @@ pub fn start(
             shared.clone(),
             Arc::new(acct.sock),
             Port::Acct,
-            stop,
+            stop.clone(),
         )),
     ];
+    if let Some(listener) = radsec {
+        tasks.push(super::radsec::serve(listener, shared.clone(), stop));
+    }
     Ok(RadiusServer {
         stats,
         shared,
@@ -426,7 +521,7 @@ pub fn start(
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Port {
+pub(super) enum Port {
     Auth,
     Acct,
 }
@@ -465,7 +560,7 @@ async fn serve_loop(
         let shared = current.load_full();
         let stats = &shared.stats;
         Stats::bump(&stats.received);
-        let Some(ci) = shared.client_index(src) else {
+        let Some(ci) = shared.client_index(src, false) else {
             Stats::bump(&stats.unknown_client);
             if shared.drop_log.allow() {
                 tracing::warn!(%src, "request from an address no client covers; dropped");
@@ -479,102 +574,117 @@ async fn serve_loop(
             }
             continue;
         }
-        let dg = &buf[..n];
-        let Some((_, ident, auth)) = codec::peek_header(dg) else {
-            stats.dropped(DropReason::Malformed);
-            continue;
-        };
-        let client = &shared.clients[ci];
-        let secret = client.cfg.secret.as_bytes();
-        let req = match codec::decode_request(dg, secret, port.codes()) {
-            Ok(r) => r,
-            Err(r) => {
-                stats.dropped(r);
-                if shared.drop_log.allow() {
-                    tracing::warn!(%src, client = %client.cfg.name, "dropped: {}{}", r.as_str(), client.drop_cause(r));
-                }
-                continue;
-            }
-        };
-        if req.has_message_authenticator {
-            // `auto` learns from Access-Requests only: a NAS that signs its
-            // accounting need not sign its logins.
-            if port == Port::Auth
-                && client.cfg.require_message_authenticator == MaPolicy::Auto
-                && client.learn_ma(chrono::Utc::now().timestamp())
-            {
-                tracing::info!(client = %client.cfg.name, "client sends Message-Authenticator; requiring it from now on");
-            }
-        } else if (port == Port::Auth && client.requires_ma()) || req.code == Code::StatusServer {
-            let r = DropReason::MissingMessageAuthenticator;
+        handle(&shared, ci, &buf[..n], Via::Udp { port, src }, arrived);
+    }
+}
+
+/// A request (`packet`, at most 4096 bytes) arrived from client `ci` via
+/// `via`: decode and check it, answer a duplicate from the retransmit
+/// cache, answer Status-Server, hand Access- and Accounting-Requests to the
+/// store's writer (the reply thread answers them). Whatever is wrong with
+/// it is counted and it is dropped; never panics on its bytes.
+pub(super) fn handle(shared: &Arc<Shared>, ci: usize, packet: &[u8], via: Via, arrived: Instant) {
+    let stats = &shared.stats;
+    let src = via.src();
+    let Some((_, ident, auth)) = codec::peek_header(packet) else {
+        stats.dropped(DropReason::Malformed);
+        return;
+    };
+    let Some(client) = shared.clients.get(ci) else {
+        return;
+    };
+    let secret = client.cfg.secret.as_bytes();
+    let req = match codec::decode_request(packet, secret, via.codes()) {
+        Ok(r) => r,
+        Err(r) => {
             stats.dropped(r);
             if shared.drop_log.allow() {
                 tracing::warn!(%src, client = %client.cfg.name, "dropped: {}{}", r.as_str(), client.drop_cause(r));
             }
-            continue;
+            return;
         }
-        if port == Port::Auth
-            && client.cfg.limit_proxy_state
-            && !req.has_message_authenticator
-            && req.has_attr(codec::ATTR_PROXY_STATE)
+    };
+    let is_access = req.code == Code::AccessRequest;
+    if req.has_message_authenticator {
+        // `auto` learns from Access-Requests only: a NAS that signs its
+        // accounting need not sign its logins.
+        if is_access
+            && client.cfg.require_message_authenticator == MaPolicy::Auto
+            && client.learn_ma(chrono::Utc::now().timestamp())
         {
-            Stats::bump(&stats.proxy_state_without_ma);
-            if shared.drop_log.allow() {
-                tracing::warn!(%src, client = %client.cfg.name, "dropped: Proxy-State without Message-Authenticator (limit_proxy_state)");
-            }
-            continue;
+            tracing::info!(client = %client.cfg.name, "client sends Message-Authenticator; requiring it from now on");
         }
-        if req.code == Code::StatusServer {
-            Stats::bump(&stats.status_server);
-            // Answered only while the store answers (RFC 5997 §4: a server
-            // that cannot do its work should not say it is alive): the
-            // answer waits for an empty commit through the writer.
-            let (sh, sock) = (shared.clone(), sock.clone());
-            tokio::spawn(async move {
-                let ready = tokio::time::timeout(STATUS_STORE_BOUND, sh.writer.flush()).await;
-                if !matches!(ready, Ok(Ok(()))) {
-                    if sh.drop_log.allow() {
-                        tracing::warn!(%src, "Status-Server not answered: the store does not answer");
-                    }
-                    return;
+    } else if (is_access && client.requires_ma()) || req.code == Code::StatusServer {
+        let r = DropReason::MissingMessageAuthenticator;
+        stats.dropped(r);
+        if shared.drop_log.allow() {
+            tracing::warn!(%src, client = %client.cfg.name, "dropped: {}{}", r.as_str(), client.drop_cause(r));
+        }
+        return;
+    }
+    if is_access
+        && client.cfg.limit_proxy_state
+        && !req.has_message_authenticator
+        && req.has_attr(codec::ATTR_PROXY_STATE)
+    {
+        Stats::bump(&stats.proxy_state_without_ma);
+        if shared.drop_log.allow() {
+            tracing::warn!(%src, client = %client.cfg.name, "dropped: Proxy-State without Message-Authenticator (limit_proxy_state)");
+        }
+        return;
+    }
+    if req.code == Code::StatusServer {
+        Stats::bump(&stats.status_server);
+        // Answered only while the store answers (RFC 5997 §4: a server
+        // that cannot do its work should not say it is alive): the
+        // answer waits for an empty commit through the writer.
+        let sh = shared.clone();
+        tokio::spawn(async move {
+            let ready = tokio::time::timeout(STATUS_STORE_BOUND, sh.writer.flush()).await;
+            if !matches!(ready, Ok(Ok(()))) {
+                if sh.drop_log.allow() {
+                    tracing::warn!(%src, "Status-Server not answered: the store does not answer");
                 }
-                let mut a = Attrs::default();
-                a.push_string(codec::ATTR_REPLY_MESSAGE, "radgate ok");
-                let code = match port {
-                    Port::Auth => Code::AccessAccept,
-                    Port::Acct => Code::AccountingResponse,
-                };
-                let secret = sh.clients[ci].cfg.secret.as_bytes();
-                if let Some(bytes) = codec::encode_response(&req, code, &a, secret) {
-                    let _ = sock.send_to(&bytes, src).await;
+                return;
+            }
+            let mut a = Attrs::default();
+            a.push_string(codec::ATTR_REPLY_MESSAGE, "radgate ok");
+            let Some(c) = sh.clients.get(ci) else { return };
+            let secret = c.cfg.secret.as_bytes();
+            if let Some(bytes) = codec::encode_response(&req, via.status_answer(), &a, secret) {
+                if !via.send(&sh, &Arc::from(bytes)) {
+                    Stats::bump(&sh.stats.send_errors);
                 }
-            });
-            continue;
+            }
+        });
+        return;
+    }
+    let key = (via.source(), ident, auth);
+    match shared.cache.check(key, Instant::now()) {
+        Lookup::New => {}
+        Lookup::InProgress => {
+            Stats::bump(&stats.duplicates);
+            return;
         }
-        let key = (src, ident, auth);
-        match shared.cache.check(key, Instant::now()) {
-            Lookup::New => {}
-            Lookup::InProgress => {
-                Stats::bump(&stats.duplicates);
-                continue;
+        Lookup::Done(resp) => {
+            Stats::bump(&stats.duplicates);
+            if !via.send(shared, &resp) {
+                Stats::bump(&stats.send_errors);
             }
-            Lookup::Done(resp) => {
-                Stats::bump(&stats.duplicates);
-                let _ = sock.send_to(&resp, src).await;
-                continue;
-            }
+            return;
         }
-        let nas_ip = src.ip().to_canonical();
-        let submitted = match port {
-            Port::Auth => submit_access(&shared, ci, nas_ip, src, key, req, arrived),
-            Port::Acct => submit_accounting(&shared, ci, nas_ip, src, key, req, arrived),
-        };
-        if let Err(e) = submitted {
-            shared.cache.abandon(&key);
-            Stats::bump(&stats.store_errors);
-            if shared.drop_log.allow() {
-                tracing::warn!(%src, error = %e, "request not answered (the NAS will retry)");
-            }
+    }
+    let nas_ip = src.ip().to_canonical();
+    let submitted = if is_access {
+        submit_access(shared, ci, nas_ip, via, key, req, arrived)
+    } else {
+        submit_accounting(shared, ci, nas_ip, via, key, req, arrived)
+    };
+    if let Err(e) = submitted {
+        shared.cache.abandon(&key);
+        Stats::bump(&stats.store_errors);
+        if shared.drop_log.allow() {
+            tracing::warn!(%src, error = %e, "request not answered (the NAS will retry)");
         }
     }
 }
@@ -606,18 +716,14 @@ impl Replies {
     }
 }
 
-/// Send a reply (non-blocking; a full socket buffer drops it and the NAS
-/// retries) and remember it for retransmissions.
-fn deliver(shared: &Shared, port: Port, key: &Key, src: SocketAddr, reply: Option<Vec<u8>>) {
+/// Send a reply (non-blocking; a full socket buffer or connection queue
+/// drops it and the NAS retries) and remember it for retransmissions.
+fn deliver(shared: &Shared, via: &Via, key: &Key, reply: Option<Vec<u8>>) {
     match reply {
         Some(bytes) => {
             let bytes: Arc<[u8]> = Arc::from(bytes);
             shared.cache.complete(key, bytes.clone());
-            let sock = match port {
-                Port::Auth => &shared.reply_sock.auth,
-                Port::Acct => &shared.reply_sock.acct,
-            };
-            if sock.send_to(&bytes, src).is_err() {
+            if !via.send(shared, &bytes) {
                 Stats::bump(&shared.stats.send_errors);
             }
         }
@@ -629,12 +735,13 @@ fn submit_access(
     shared: &Arc<Shared>,
     ci: usize,
     nas_ip: IpAddr,
-    src: SocketAddr,
+    via: Via,
     key: Key,
     req: Request,
     arrived: Instant,
 ) -> Result<(), crate::store::StoreError> {
     let client = &shared.clients[ci];
+    let src = via.src();
     let user_name = req.user_name().unwrap_or_default();
     let csid = req.calling_station_id();
     let device = csid.as_deref().and_then(device_id);
@@ -655,7 +762,7 @@ fn submit_access(
         shared,
         Port::Auth,
         key,
-        src,
+        via,
         arrived,
         move |sh, outcome: AuthOutcome| {
             if garbled && outcome.decision == Decision::Reject(RejectReason::WrongPassword) {
@@ -679,7 +786,7 @@ fn reply_later<T: Send + 'static>(
     shared: &Arc<Shared>,
     port: Port,
     key: Key,
-    src: SocketAddr,
+    via: Via,
     arrived: Instant,
     build: impl FnOnce(&Shared, T) -> Option<Vec<u8>> + Send + 'static,
 ) -> impl FnOnce(Result<T, crate::store::StoreError>) + Send + 'static {
@@ -701,7 +808,7 @@ fn reply_later<T: Send + 'static>(
                 }
             };
             let answered = reply.is_some();
-            deliver(&sh, port, &key, src, reply);
+            deliver(&sh, &via, &key, reply);
             if answered {
                 let h = match port {
                     Port::Auth => &sh.stats.latency.access,
@@ -817,7 +924,7 @@ fn submit_accounting(
     shared: &Arc<Shared>,
     ci: usize,
     nas_ip: IpAddr,
-    src: SocketAddr,
+    via: Via,
     key: Key,
     req: Request,
     arrived: Instant,
@@ -865,7 +972,7 @@ fn submit_accounting(
         shared,
         Port::Acct,
         key,
-        src,
+        via,
         arrived,
         move |sh, outcome: AcctOutcome| {
             accounting_reply(

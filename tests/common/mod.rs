@@ -43,6 +43,8 @@ pub struct TestServer {
     /// The HTTP API, when the config enables it.
     pub api_addr: Option<SocketAddr>,
     pub portal_addr: Option<SocketAddr>,
+    /// RadSec's listener, when the config enables it.
+    pub radsec_addr: Option<SocketAddr>,
     pub config: Arc<Config>,
 }
 
@@ -162,6 +164,7 @@ impl TestServer {
             acct_addr: handle.acct_addr,
             api_addr: handle.api_addr,
             portal_addr: handle.portal_addr,
+            radsec_addr: handle.radsec_addr,
             handle: Some(handle),
             dir,
             store,
@@ -618,11 +621,12 @@ pub fn python_with(module: &str, package: &str) -> Option<&'static str> {
 
 /// Find an external tool; skip loudly (or fail under RADGATE_REQUIRE_INTEROP=1).
 pub fn tool(name: &str, package: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(name))
-            .find(|p| p.is_file())
-    });
+    // Daemons (radsecproxy) live in sbin, which a user's PATH may lack.
+    let paths = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&paths)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|p| p.join(name))
+        .find(|p| p.is_file());
     if found.is_none() {
         if require_interop() {
             panic!("{name} not found and RADGATE_REQUIRE_INTEROP=1: install the Debian package {package}");
