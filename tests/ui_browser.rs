@@ -105,15 +105,7 @@ async fn a_desk_operator_signs_in_and_finds_a_code() {
                 .await
                 .unwrap();
             // The page after the change: 25 hours of 25 hours.
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-            loop {
-                let facts = browser::text(&c, "dl.facts").await;
-                if facts.contains("25 hours of 25 hours") {
-                    break;
-                }
-                assert!(tokio::time::Instant::now() < deadline, "{facts}");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            browser::wait_contains(&c, "dl.facts", "25 hours of 25 hours").await;
             find(&c, "#reason")
                 .await
                 .send_keys("Guest checked out")
@@ -205,15 +197,7 @@ async fn an_admin_adds_an_operator() {
                 .click()
                 .await
                 .unwrap();
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-            loop {
-                let names = browser::text(&c, "tbody").await;
-                if names.contains("nina") {
-                    break;
-                }
-                assert!(tokio::time::Instant::now() < deadline, "{names}");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            browser::wait_contains(&c, "tbody", "nina").await;
             browser::fits_and_touchable(&c).await;
             browser::shot(&c, &shots, "2-added").await;
             // Nina becomes a manager and is disabled; then gets a new
@@ -237,15 +221,7 @@ async fn an_admin_adds_an_operator() {
                 .click()
                 .await
                 .unwrap();
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-            loop {
-                let t = browser::text(&c, row).await;
-                if t.contains("disabled") {
-                    break;
-                }
-                assert!(tokio::time::Instant::now() < deadline, "{t}");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            browser::wait_contains(&c, row, "disabled").await;
             find(&c, &format!("{row} input[type=password]"))
                 .await
                 .send_keys("a third long one")

@@ -199,6 +199,23 @@ pub async fn wait_text(c: &Client, css: &str, want: &str) {
     }
 }
 
+/// Wait until the text of the first element matching `css` contains
+/// `needle`.
+pub async fn wait_contains(c: &Client, css: &str, needle: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = text(c, css).await;
+        if seen.contains(needle) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{css} never held {needle:?}; last {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Wait until the page's address satisfies `f`; its address then.
 pub async fn wait_url(c: &Client, what: &str, f: impl Fn(&str) -> bool) -> String {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
