@@ -41,9 +41,9 @@ pub struct WriterGauges {
     /// fsync with `synchronous = full` follows on its own thread).
     pub batch_seconds: prometheus_client::metrics::histogram::Histogram,
     /// The last commit failed for want of space on the database's disk
-    /// (SQLite's SQLITE_FULL), and none has succeeded since: requests that
-    /// must be stored are not answered (SQLite only; see
-    /// `sqlite/writer.rs`).
+    /// (SQLite's SQLITE_FULL, see `sqlite/writer.rs`; PostgreSQL's
+    /// SQLSTATE 53100 disk_full), and none has succeeded since: requests
+    /// that must be stored are not answered.
     pub disk_full: std::sync::atomic::AtomicBool,
 }
 

@@ -423,12 +423,24 @@ async fn run(
         let Some(c) = conn.as_mut() else { continue };
         let ops = std::mem::take(&mut batch);
         let (nb, t0) = (ops.len(), Instant::now());
+        // Whether the batch writes rows (a Flush or Sweep alone proves
+        // little about the disk).
+        let writes = ops.iter().any(|o| matches!(o, Op::Auth(..) | Op::Acct(..)));
         let done = run_batch(c, ops, &settings, &throttle).await;
         if done.is_ok() {
             gauges.batch_size.observe(nb as f64);
             gauges.batch_seconds.observe(t0.elapsed().as_secs_f64());
+            if writes {
+                gauges.disk_full.store(false, Ordering::Relaxed);
+            }
         }
         if let Err(e) = done {
+            // PostgreSQL's own disk: SQLSTATE 53100 (disk_full) says so.
+            // Set until a batch that writes commits again; other failures
+            // leave it as it is.
+            if e.code() == Some(&SqlState::DISK_FULL) {
+                gauges.disk_full.store(true, Ordering::Relaxed);
+            }
             tracing::warn!(hosts = %hosts, error = %e, "PostgreSQL: a batch failed; its requests are not answered");
             if c.client.is_closed() {
                 conn = None;
