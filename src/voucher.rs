@@ -51,6 +51,9 @@ impl Sheet<'_> {
         let note = self.note.map_or(String::new(), |n| {
             format!("<div class=\"note\">{}</div>", esc(n))
         });
+        let guest = t.guest_name.as_deref().map_or(String::new(), |g| {
+            format!("\n    <div class=\"guest\">For {}</div>", esc(g))
+        });
         // Smaller type for longer codes, so that every code fits its card.
         let code_class = match t.access_code.chars().count() {
             0..=10 => "code",
@@ -58,7 +61,7 @@ impl Sheet<'_> {
             _ => "code long",
         };
         Ok(format!(
-            "<article class=\"card{qr_class}\">\n  <header><div class=\"title\">{title}</div>{network}</header>\n  <div class=\"text\">\n    <div class=\"{code_class}\">{code}</div>\n    <div class=\"minutes\">{minutes}</div>\n    <div class=\"validity\">{validity}</div>{first_use}\n  </div>\n  {qr}\n  {note}\n</article>\n",
+            "<article class=\"card{qr_class}\">\n  <header><div class=\"title\">{title}</div>{network}</header>\n  <div class=\"text\">{guest}\n    <div class=\"{code_class}\">{code}</div>\n    <div class=\"minutes\">{minutes}</div>\n    <div class=\"validity\">{validity}</div>{first_use}\n  </div>\n  {qr}\n  {note}\n</article>\n",
             qr_class = if qr.is_empty() { "" } else { " with-qr" },
             title = esc(self.title),
             code = esc(&t.access_code),
@@ -209,6 +212,7 @@ const HEAD: &str = r#"<!DOCTYPE html>
   .code.medium, .with-qr .code.medium { font-size: 10.5pt; letter-spacing: 0; }
   .code.long, .with-qr .code.long { font-size: 8.5pt; white-space: normal; overflow-wrap: anywhere; letter-spacing: 0; }
   .minutes { font-size: 8.5pt; }
+  .guest { font-size: 8pt; font-weight: 600; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
   .validity { font-size: 7.5pt; color: #333; }
   .when { white-space: nowrap; }
   .note { grid-column: 1 / -1; font-size: 6.5pt; color: #555; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
@@ -252,6 +256,7 @@ mod tests {
             first_used_on: None,
             spent_on: None,
             rate_limit: None,
+            guest_name: None,
         }
     }
 

@@ -103,6 +103,7 @@ async fn create_read_replace_delete_like_nexudus(b: Backend) {
         "server.timezone is UTC here"
     );
     assert_eq!(t["IsNew"], false);
+    assert_eq!(t["GuestName"], Value::Null);
     assert_eq!(t["ToStringText"], "Lobby42");
     assert!(t.get("UniqueId").is_some() && t.get("CreatedOn").is_some());
 
@@ -119,6 +120,24 @@ async fn create_read_replace_delete_like_nexudus(b: Backend) {
     assert_eq!(r.body["Message"], "AccessToken was successfully updated.");
     let t = s.store.token_by_id(id).await.unwrap().unwrap();
     assert_eq!(t.minutes_included, 60);
+    // GuestName: set by PUT, filtered on, too long refused naming it.
+    let named = json!({"Id": id, "BusinessId": 3, "AccessCode": "Lobby42", "MinutesIncluded": 60,
+                       "GuestName": "Room 12: Ada"});
+    let r = request(addr, "PUT", TOKENS, Some(&k), Some(&named.to_string())).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = request(addr, "GET", &format!("{TOKENS}/{id}"), Some(&k), None).await;
+    assert_eq!(r.body["GuestName"], "Room 12: Ada");
+    let r = request(addr, "GET", &format!("{TOKENS}?AccessToken_GuestName=Room%2012%3A%20Ada"), Some(&k), None).await;
+    assert_eq!(r.body["TotalItems"], 1, "{}", r.text);
+    let long = json!({"BusinessId": 3, "AccessCode": "Lobby43", "MinutesIncluded": 60,
+                      "GuestName": "x".repeat(201)});
+    let r = request(addr, "POST", TOKENS, Some(&k), Some(&long.to_string())).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.body["Errors"][0]["PropertyName"], "GuestName");
+    let r = request(addr, "PUT", TOKENS, Some(&k), Some(&put.to_string())).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let t = s.store.token_by_id(id).await.unwrap().unwrap();
+    assert_eq!(t.guest_name, None, "PUT replaces the whole record");
     assert_eq!(
         (t.user_limit, t.mac_address, t.valid_to),
         (None, None, None),

@@ -1361,7 +1361,7 @@ fn first_use_state_in_shortcuts_export_and_import(b: Backend) {
     let csv = e.ok(&["token", "export", "--order-by", "AccessCode"]);
     let header = csv.lines().next().unwrap();
     assert!(
-        header.ends_with("ValidForMinutes,SingleUse,FirstUsedOn,SpentOn,RateLimit,ExpiresOn"),
+        header.ends_with("ValidForMinutes,SingleUse,FirstUsedOn,SpentOn,RateLimit,ExpiresOn,GuestName"),
         "{header}"
     );
     let other = Env::on(b);
@@ -1557,9 +1557,45 @@ fn rate_limit_per_token(b: Backend) {
         csv.lines()
             .next()
             .unwrap()
-            .ends_with(",RateLimit,ExpiresOn"),
+            .ends_with(",RateLimit,ExpiresOn,GuestName"),
         "{csv}"
     );
+}
+}
+
+cli_both_backends! {
+fn guest_name_is_stored_searched_printed_and_moved(b: Backend) {
+    let e = Env::on(b);
+    let t = e.create("ROOM12", 60, &["--guest-name", "  Ada Lovelace "]);
+    assert_eq!(t["GuestName"], "Ada Lovelace", "trimmed");
+    e.create("ROOM14", 60, &["--description", "late check-in"]);
+    let show = e.ok(&["token", "show", "ROOM12"]);
+    assert!(show.contains("GuestName        Ada Lovelace"), "{show}");
+    // Exact filter, and the desk's search (any part, any case).
+    assert_eq!(e.codes(&["--guest-name", "Ada Lovelace"]), ["ROOM12"]);
+    assert_eq!(e.codes(&["--search", "lovel"]), ["ROOM12"]);
+    assert_eq!(e.codes(&["--search", "LATE"]), ["ROOM14"]);
+    assert!(e.codes(&["--search", "nobody"]).is_empty());
+    // Printed on the voucher card, escaped.
+    e.ok(&["token", "update", "ROOM14", "--guest-name", "<Bob & Co>"]);
+    let html = e.ok(&["token", "print", "--code", "ROOM14"]);
+    assert!(html.contains("For &lt;Bob &amp; Co&gt;"), "{html}");
+    // Too long, or on two lines: refused, naming the field.
+    let long = "x".repeat(201);
+    let err = e.fails(&["token", "update", "ROOM14", "--guest-name", &long], 2);
+    assert!(err.contains("GuestName: at most 200 characters"), "{err}");
+    let err = e.fails(&["token", "update", "ROOM14", "--guest-name", "a\nb"], 2);
+    assert!(err.contains("GuestName: "), "{err}");
+    // CSV out and back in.
+    let csv = e.ok(&["token", "export", "--code", "ROOM12"]);
+    assert!(csv.lines().nth(1).unwrap().ends_with(",Ada Lovelace"), "{csv}");
+    let f = e.path("guests.csv");
+    std::fs::write(&f, "AccessCode,MinutesIncluded,GuestName\nROOM20,30,Grace Hopper\n").unwrap();
+    e.ok(&["token", "import", f.to_str().unwrap()]);
+    assert_eq!(e.codes(&["--guest-name", "Grace Hopper"]), ["ROOM20"]);
+    // '' clears it.
+    let t = e.json(&["token", "update", "ROOM12", "--guest-name", "", "--format", "json"]);
+    assert_eq!(t["GuestName"], Value::Null);
 }
 }
 

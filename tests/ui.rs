@@ -600,6 +600,66 @@ async fn presets_issue_codes_with_one_click(b: Backend) {
 }
 
 both_backends! {
+/// GuestName at the desk: given when issuing from a preset, set and
+/// cleared on the code's page, found by the search box, printed on the
+/// receipt and the card, escaped everywhere.
+#[tokio::test]
+async fn the_desk_names_the_guest_and_finds_the_code_by_name(b: Backend) {
+    let s = ui_server(b).await;
+    let addr = s.api_addr.unwrap();
+    let boss = sign_in(addr, "boss").await;
+    let desk = sign_in(addr, "desk").await;
+    let same = [("Sec-Fetch-Site", "same-origin")];
+    let post = |path: String, cookie: String, form: Vec<(&'static str, &'static str)>| async move {
+        page(addr, "POST", &path, Some(&cookie), &same, Some(&form)).await
+    };
+    let r = post("/presets/add".into(), boss.clone(), vec![("name", "Day pass"), ("minutes", "600")]).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let preset = s.store.presets().await.unwrap().pop().unwrap();
+    let id: &'static str = Box::leak(preset.id.to_string().into_boxed_str());
+    let r = page(addr, "GET", "/tokens", Some(&desk), &[], None).await;
+    assert!(r.text.contains("name=\"guest_name\""), "the issue form asks for a name");
+    let r = post("/issue".into(), desk.clone(), vec![("preset", id), ("guest_name", " Marie <Curie> ")]).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let to = r.header("location").unwrap().to_string();
+    let tid: i64 = to["/print?ids=".len()..].parse().unwrap();
+    let t = s.store.token_by_id(tid).await.unwrap().unwrap();
+    assert_eq!(t.guest_name.as_deref(), Some("Marie <Curie>"));
+    let r = page(addr, "GET", &to, Some(&desk), &[], None).await;
+    assert!(r.text.contains("For <strong>Marie &#60;Curie&#62;</strong>"), "{}", r.text);
+    let r = page(addr, "GET", &format!("/tokens/{tid}/card"), Some(&desk), &[], None).await;
+    assert!(r.text.contains("For Marie &lt;Curie&gt;"), "{}", r.text);
+    // Found by any part of the name, any case; shown under the code.
+    s.token("OTHER1", 60, |_| {}).await;
+    let r = page(addr, "GET", "/tokens?q=curie", Some(&desk), &[], None).await;
+    assert!(r.text.contains(&t.access_code) && !r.text.contains("OTHER1"), "{}", r.text);
+    assert!(r.text.contains("<div class=\"guest\">Marie &#60;Curie&#62;</div>"), "{}", r.text);
+    // Changed on the code's page, then cleared; too long is refused.
+    let r = post(format!("/tokens/{tid}/guest"), desk.clone(), vec![("guest_name", "Pierre")]).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    assert_eq!(r.header("location"), Some(format!("/tokens/{tid}?done=guest").as_str()));
+    let r = page(addr, "GET", &format!("/tokens/{tid}?done=guest"), Some(&desk), &[], None).await;
+    assert!(r.text.contains("Guest name saved.") && r.text.contains("<dd>Pierre</dd>"), "{}", r.text);
+    let long: &'static str = Box::leak("x".repeat(201).into_boxed_str());
+    let r = post(format!("/tokens/{tid}/guest"), desk.clone(), vec![("guest_name", long)]).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    let r = post("/issue".into(), desk.clone(), vec![("preset", id), ("guest_name", long)]).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    let r = post(format!("/tokens/{tid}/guest"), desk.clone(), vec![("guest_name", "  ")]).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(s.store.token_by_id(tid).await.unwrap().unwrap().guest_name, None);
+    // Each change is in the audit log.
+    let log = s
+        .store
+        .audit_log(&radgate::store::audit::Filter { limit: 20, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(log.iter().filter(|r| r.action == "token.guest").count(), 2);
+    s.shutdown().await;
+}
+}
+
+both_backends! {
 /// The dashboard (managers and admins): logins per hour, guests online,
 /// minutes per day, codes issued and used — counted from sessions that
 /// came through RADIUS and rows written directly, for the businesses the
@@ -741,6 +801,7 @@ const ROUTES: &[(&str, &str, Role)] = &[
     ("POST", "/tokens/{id}/extend", Role::Desk),
     ("POST", "/tokens/{id}/revoke", Role::Desk),
     ("POST", "/tokens/{id}/unbind", Role::Desk),
+    ("POST", "/tokens/{id}/guest", Role::Desk),
     ("GET", "/tokens/{id}/receipt", Role::Desk),
     ("GET", "/tokens/{id}/card", Role::Desk),
     ("GET", "/sessions", Role::Desk),
@@ -814,6 +875,7 @@ async fn every_route_checks_the_session_the_role_and_the_site() {
         ("id", "1"),
         ("token", "1"),
         ("session", "x"),
+        ("guest_name", "Mallory"),
     ];
     for (method, path, least) in ROUTES {
         let path = path

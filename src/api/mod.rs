@@ -509,6 +509,7 @@ impl Body {
             valid_for: self.int("ValidForMinutes", errs).map(|m| m.to_string()),
             single_use: self.bool("SingleUse", errs),
             rate_limit: self.text("RateLimit", errs),
+            guest_name: self.text("GuestName", errs),
         }
     }
 

@@ -25,6 +25,10 @@ pub struct FilterArgs {
     /// Only the token with this UniqueId.
     #[arg(long, value_name = "UUID", help_heading = "Filters (exact)")]
     pub unique_id: Option<String>,
+    /// Codes whose code, Description, GuestName or MAC address contains
+    /// TEXT (any case), as the web UI's search box.
+    #[arg(long, value_name = "TEXT", help_heading = "Filters (exact)")]
+    pub search: Option<String>,
     /// Only this code (case-insensitive).
     #[arg(
         long,
@@ -43,6 +47,9 @@ pub struct FilterArgs {
     /// Description equal to TEXT.
     #[arg(long, value_name = "TEXT", help_heading = "Filters (exact)")]
     pub description: Option<String>,
+    /// GuestName equal to NAME.
+    #[arg(long, value_name = "NAME", help_heading = "Filters (exact)")]
+    pub guest_name: Option<String>,
     #[arg(
         long,
         visible_alias = "minutes",
@@ -319,6 +326,7 @@ impl FilterArgs {
             }
         };
         text(F::Description, self.description.clone());
+        text(F::GuestName, self.guest_name.clone());
         text(F::UpdatedBy, self.updated_by.clone());
         text(F::RateLimit, self.rate_limit.clone());
         let mut norm = |field: TokenField,
@@ -420,7 +428,7 @@ impl FilterArgs {
             code: self.code.clone(),
             business_id: self.business_id,
             business_ids: None,
-            search: None,
+            search: self.search.clone().filter(|s| !s.trim().is_empty()),
             active: self.active,
             expired: self.expired,
             spent: self.spent,

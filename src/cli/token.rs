@@ -149,6 +149,10 @@ pub struct TokenOptions {
     /// Free text (Description).
     #[arg(long)]
     pub description: Option<String>,
+    /// The guest the code is for (GuestName): searchable, printed on the
+    /// voucher.
+    #[arg(long, value_name = "NAME")]
+    pub guest_name: Option<String>,
     /// Tenant / location owning the code (default 0).
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub business_id: Option<i64>,
@@ -186,6 +190,7 @@ impl TokenOptions {
             valid_for: self.valid_for.clone(),
             single_use: Some(self.single_use),
             rate_limit: self.rate_limit.clone(),
+            guest_name: self.guest_name.clone(),
         }
     }
 }
@@ -299,6 +304,9 @@ pub struct UpdateArgs {
     /// New Description ('' clears it).
     #[arg(long)]
     pub description: Option<String>,
+    /// New GuestName ('' clears it).
+    #[arg(long, value_name = "NAME")]
+    pub guest_name: Option<String>,
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub business_id: Option<i64>,
     /// New BookingGuid ('' clears it).
@@ -683,6 +691,7 @@ fn merged_input(cur: &AccessToken, a: &UpdateArgs) -> Result<TokenInput, Vec<Fie
         },
         single_use: Some(a.single_use.unwrap_or(cur.single_use)),
         rate_limit: text(&a.rate_limit, &cur.rate_limit),
+        guest_name: text(&a.guest_name, &cur.guest_name),
     })
 }
 
@@ -697,6 +706,7 @@ async fn update(store: &Store, a: UpdateArgs, config: &Config) -> Result<(), Cli
         || a.user_limit.is_some()
         || a.mac.is_some()
         || a.description.is_some()
+        || a.guest_name.is_some()
         || a.business_id.is_some()
         || a.booking_guid.is_some()
         || a.visitor_guid.is_some()
@@ -933,6 +943,7 @@ fn show_token(t: &AccessToken, sessions: Option<&[SessionRow]>, tz: chrono_tz::T
         ("BusinessId", t.business_id.to_string()),
         ("AccessCode", t.access_code.clone()),
         ("Description", opt(&t.description)),
+        ("GuestName", opt(&t.guest_name)),
         ("MinutesIncluded", t.minutes_included.to_string()),
         ("MinutesLeft", t.minutes_left().to_string()),
         ("ValidFrom", opt_time(t.valid_from, tz)),

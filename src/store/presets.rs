@@ -60,6 +60,7 @@ impl Preset {
             business_id: self.business_id,
             access_code: String::new(),
             description: Some(self.name.clone()),
+            guest_name: None,
             minutes_included: self.minutes_included,
             valid_from: None,
             valid_to: None,

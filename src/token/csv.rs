@@ -15,7 +15,7 @@ use crate::token::{AccessToken, FieldError, TokenField, TokenInput};
 const IGNORED: [TokenField; 3] = [TokenField::Id, TokenField::UpdatedOn, TokenField::UpdatedBy];
 
 /// The columns of list, export and import: the Nexudus names.
-pub const HEADER: [&str; 23] = [
+pub const HEADER: [&str; 24] = [
     "Id",
     "UniqueId",
     "BusinessId",
@@ -39,6 +39,7 @@ pub const HEADER: [&str; 23] = [
     "SpentOn",
     "RateLimit",
     "ExpiresOn",
+    "GuestName",
 ];
 
 /// Tokens as CSV with a header row; datetimes RFC 3339 UTC.
@@ -74,6 +75,7 @@ pub fn write<W: std::io::Write>(out: W, tokens: &[AccessToken]) -> Result<(), cs
             o(&j.spent_on),
             o(&j.rate_limit),
             o(&j.expires_on),
+            o(&j.guest_name),
         ])?;
     }
     w.flush()?;
@@ -281,6 +283,7 @@ pub fn parse(
             valid_for: text(TokenField::ValidForMinutes),
             single_use: None,
             rate_limit: text(TokenField::RateLimit),
+            guest_name: text(TokenField::GuestName),
         };
         let mut input = input;
         if let Some(v) = text(TokenField::SingleUse) {

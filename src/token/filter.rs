@@ -27,10 +27,11 @@ pub enum TokenField {
     FirstUsedOn,
     SpentOn,
     RateLimit,
+    GuestName,
 }
 
 impl TokenField {
-    pub const ALL: [TokenField; 22] = [
+    pub const ALL: [TokenField; 23] = [
         TokenField::Id,
         TokenField::UniqueId,
         TokenField::BusinessId,
@@ -53,6 +54,7 @@ impl TokenField {
         TokenField::FirstUsedOn,
         TokenField::SpentOn,
         TokenField::RateLimit,
+        TokenField::GuestName,
     ];
 
     /// The Nexudus field name (`MinutesIncluded`).
@@ -80,6 +82,7 @@ impl TokenField {
             TokenField::FirstUsedOn => "FirstUsedOn",
             TokenField::SpentOn => "SpentOn",
             TokenField::RateLimit => "RateLimit",
+            TokenField::GuestName => "GuestName",
         }
     }
 
@@ -157,8 +160,8 @@ pub struct TokenFilter {
     pub business_id: Option<i64>,
     /// Only these businesses (an operator limited to some); `None`: all.
     pub business_ids: Option<Vec<i64>>,
-    /// Text a desk types: part of the code, the description or the MAC
-    /// address, any case.
+    /// Text a desk types: part of the code, the description, the guest's
+    /// name or the MAC address, any case.
     pub search: Option<String>,
     /// Usable now: inside its window, with time left, not spent.
     pub active: bool,

@@ -57,6 +57,8 @@ pub struct AccessToken {
     pub spent_on: Option<i64>,
     /// Mikrotik-Rate-Limit for this code ("2M/5M"), overriding the config.
     pub rate_limit: Option<String>,
+    /// The guest the code was issued to (searchable, printed).
+    pub guest_name: Option<String>,
 }
 
 impl AccessToken {
@@ -128,6 +130,7 @@ impl AccessToken {
             valid_for_minutes: self.valid_for_minutes,
             single_use: self.single_use,
             rate_limit: self.rate_limit.clone(),
+            guest_name: self.guest_name.clone(),
         }
     }
 
@@ -158,6 +161,7 @@ impl AccessToken {
             spent_on: t(self.spent_on),
             expires_on: t(self.expires_on()),
             rate_limit: self.rate_limit.clone(),
+            guest_name: self.guest_name.clone(),
         }
     }
 }
@@ -223,6 +227,22 @@ pub fn unusable_warnings(
     w
 }
 
+/// The most characters a GuestName may have.
+pub const MAX_GUEST_NAME_CHARS: usize = 200;
+
+/// A GuestName as typed (already trimmed, not empty): at most
+/// [`MAX_GUEST_NAME_CHARS`] characters and no control characters (it is
+/// printed on vouchers and shown in tables); else why not.
+pub fn check_guest_name(name: &str) -> Result<String, String> {
+    if name.chars().count() > MAX_GUEST_NAME_CHARS {
+        return Err(format!("at most {MAX_GUEST_NAME_CHARS} characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("must not contain control characters (line breaks, tabs)".into());
+    }
+    Ok(name.to_string())
+}
+
 /// Unix seconds to a UTC datetime (out-of-range values clamp to the epoch).
 pub fn ts(secs: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(secs, 0).unwrap_or_default()
@@ -256,6 +276,7 @@ pub struct TokenJson {
     pub spent_on: Option<String>,
     pub expires_on: Option<String>,
     pub rate_limit: Option<String>,
+    pub guest_name: Option<String>,
 }
 
 /// A token to create, validated.
@@ -275,6 +296,7 @@ pub struct NewToken {
     pub valid_for_minutes: Option<i64>,
     pub single_use: bool,
     pub rate_limit: Option<String>,
+    pub guest_name: Option<String>,
 }
 
 /// Raw, unvalidated input (from the CLI now, the HTTP API later).
@@ -295,6 +317,8 @@ pub struct TokenInput {
     pub single_use: Option<bool>,
     /// Mikrotik-Rate-Limit, e.g. `2M/5M`.
     pub rate_limit: Option<String>,
+    /// GuestName: trimmed; empty is none.
+    pub guest_name: Option<String>,
 }
 
 /// One invalid field: its Nexudus name and what is wrong.
@@ -416,6 +440,16 @@ impl TokenInput {
                 }
             },
         };
+        let guest_name = match self.guest_name.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(n) => match check_guest_name(n) {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    errors.push(err("GuestName", e));
+                    None
+                }
+            },
+        };
         let mut guid = |field: &'static str, v: &Option<String>| -> Option<String> {
             match v.as_deref() {
                 None | Some("") => None,
@@ -448,6 +482,7 @@ impl TokenInput {
             valid_for_minutes,
             single_use: self.single_use.unwrap_or(false),
             rate_limit,
+            guest_name,
         })
     }
 }
@@ -583,6 +618,7 @@ mod tests {
             first_used_on: None,
             spent_on: None,
             rate_limit: None,
+            guest_name: None,
         }
     }
 

@@ -1,7 +1,7 @@
 //! What the front desk does to one code (desk role and up, only codes of
 //! the operator's businesses): add time or days of validity, revoke (a
-//! reason is required; its running sessions are disconnected), and undo
-//! the MAC binding. Each is one change through the store, recorded in the
+//! reason is required; its running sessions are disconnected), undo
+//! the MAC binding, and set the guest's name. Each is one change through the store, recorded in the
 //! audit log as `ui:<operator>`; then back to the code's page.
 
 use std::sync::Arc;
@@ -168,6 +168,37 @@ pub(super) fn extended(
         return Err(Refusal::Input("That is too far ahead: not extended."));
     }
     Ok(t)
+}
+
+#[derive(Deserialize, Default)]
+pub struct Guest {
+    #[serde(default)]
+    guest_name: String,
+}
+
+/// `POST /tokens/{Id}/guest`: set (or, empty, clear) the GuestName.
+pub async fn guest(
+    State(s): State<Arc<UiState>>,
+    Signed(op): Signed,
+    Path(id): Path<String>,
+    Form(f): Form<Guest>,
+) -> Response {
+    change(&s, &op, &id, "token.guest", None, |cur, _| {
+        let mut t = cur.as_new();
+        t.guest_name = guest_name(&f.guest_name)?;
+        Ok(t)
+    })
+    .await
+}
+
+/// A guest's name as typed in a form: `None` when empty.
+pub(super) fn guest_name(typed: &str) -> Result<Option<String>, Refusal> {
+    match typed.trim() {
+        "" => Ok(None),
+        n => crate::token::check_guest_name(n)
+            .map(Some)
+            .map_err(|_| Refusal::Input("Guest name: at most 200 characters, on one line.")),
+    }
 }
 
 #[derive(Deserialize)]

@@ -53,6 +53,7 @@ pub fn router(state: Arc<UiState>) -> Router {
         .route("/tokens/{id}/extend", post(actions::extend))
         .route("/tokens/{id}/revoke", post(actions::revoke))
         .route("/tokens/{id}/unbind", post(actions::unbind))
+        .route("/tokens/{id}/guest", post(actions::guest))
         .route("/tokens/{id}/receipt", get(print::receipt))
         .route("/tokens/{id}/card", get(print::card))
         .route("/sessions", get(pages::sessions))

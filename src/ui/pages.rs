@@ -73,6 +73,7 @@ pub struct TokenRow {
     pub(super) left: String,
     pub(super) until: String,
     pub(super) description: String,
+    pub(super) guest: String,
 }
 
 #[derive(Template)]
@@ -92,7 +93,7 @@ pub struct Search {
     pub(super) q: String,
 }
 
-/// `/tokens?q=`: codes whose code, description or MAC address contains
+/// `/tokens?q=`: codes whose code, description, guest name or MAC address contains
 /// the text, newest first.
 pub async fn tokens(
     State(s): State<Arc<UiState>>,
@@ -152,6 +153,7 @@ pub(super) async fn token_rows(
                 left: minutes_text(t.minutes_left()),
                 until: when(t.expires_on(), tz, "—"),
                 description: t.description.clone().unwrap_or_default(),
+                guest: t.guest_name.clone().unwrap_or_default(),
             }
         })
         .collect())
@@ -191,6 +193,7 @@ pub struct TokenView {
     devices: String,
     mac: String,
     description: String,
+    guest: String,
     business: i64,
     created: String,
 }
@@ -248,6 +251,7 @@ fn done_text(key: &str) -> Option<&'static str> {
         "extend" => Some("Extended."),
         "revoke" => Some("Revoked: the code no longer works."),
         "unbind" => Some("The bound device is forgotten."),
+        "guest" => Some("Guest name saved."),
         _ => None,
     }
 }
@@ -331,6 +335,7 @@ pub async fn token(
         ),
         mac: t.mac_address.clone().unwrap_or_else(|| "—".into()),
         description: t.description.clone().unwrap_or_else(|| "—".into()),
+        guest: t.guest_name.clone().unwrap_or_default(),
         business: t.business_id,
         created: format_local(ts(t.created_on), tz),
     };
@@ -540,6 +545,7 @@ mod tests {
             first_used_on: None,
             spent_on: None,
             rate_limit: None,
+            guest_name: None,
         }
     }
 

@@ -212,6 +212,9 @@ pub struct Issue {
     preset: String,
     #[serde(default)]
     count: String,
+    /// GuestName for the codes issued (optional).
+    #[serde(default)]
+    guest_name: String,
 }
 
 /// `POST /issue` (the desk and up): `count` codes of a preset, then their
@@ -249,8 +252,20 @@ pub async fn issue(
             "It is gone.",
         );
     };
+    let guest_name = match super::actions::guest_name(&f.guest_name) {
+        Ok(g) => g,
+        Err(_) => {
+            return message(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(&op),
+                "Not issued",
+                "Guest name: at most 200 characters, on one line.",
+            )
+        }
+    };
     let now = chrono::Utc::now().timestamp();
     let mut template = preset.template();
+    template.guest_name = guest_name;
     template.updated_by = Some(format!("ui:{}", op.name));
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_entropy();
     let next_code = move || generate_code(CODE_LENGTH, &mut rng);

@@ -25,6 +25,7 @@ pub struct ReceiptView {
     logo: Option<String>,
     venue: String,
     network: Option<String>,
+    guest: Option<String>,
     code: String,
     time: String,
     validity: String,
@@ -65,6 +66,7 @@ fn receipt_view(s: &UiState, t: &AccessToken) -> ReceiptView {
             b.name.clone()
         },
         network: b.network.clone(),
+        guest: t.guest_name.clone(),
         code: t.access_code.clone(),
         time: voucher::duration_text(t.minutes_included),
         validity: voucher::validity_html(t.valid_from, t.valid_to, tz),

@@ -264,11 +264,14 @@ impl Store {
                 batches::COLS
             ))
             .await?;
+        // One placeholder per column of TOKEN_COLS, then the two.
+        let marks = (1..=TOKEN_COLS.split(',').count() + 2)
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let token_sql = t
             .prepare(&format!(
-                "INSERT INTO access_tokens ({TOKEN_COLS}, batch_id, code_key) VALUES ($1, $2, $3, $4, \
-                 $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
-                 $22, $23, $24)"
+                "INSERT INTO access_tokens ({TOKEN_COLS}, batch_id, code_key) VALUES ({marks})"
             ))
             .await?;
         let session_sql = t
@@ -337,7 +340,7 @@ impl Store {
                     for r in v {
                         let x = &r.token;
                         let key = code_key(&x.access_code);
-                        let p: [&(dyn ToSql + Sync); 24] = [
+                        let p: [&(dyn ToSql + Sync); 25] = [
                             &x.id,
                             &x.unique_id,
                             &x.business_id,
@@ -360,6 +363,7 @@ impl Store {
                             &x.first_used_on,
                             &x.spent_on,
                             &x.rate_limit,
+                            &x.guest_name,
                             &r.batch_id,
                             &key,
                         ];

@@ -43,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0003_audit_log.sql"),
     include_str!("../../../migrations/postgres/0004_presets.sql"),
     include_str!("../../../migrations/postgres/0005_batches.sql"),
+    include_str!("../../../migrations/postgres/0006_guest_name.sql"),
 ];
 
 /// Connections the CLI and the API may hold at once, per process.
@@ -54,7 +55,7 @@ const MIGRATION_LOCK: i64 = 0x7261_6467_6174_6501; // "radgate\x01"
 pub(crate) const TOKEN_COLS: &str = "id, unique_id, business_id, access_code, description, \
     minutes_included, seconds_used, valid_from, valid_to, user_limit, mac_address, \
     booking_guid, visitor_guid, last_access, created_on, updated_on, updated_by, \
-    valid_for_minutes, single_use, first_used_on, spent_on, rate_limit";
+    valid_for_minutes, single_use, first_used_on, spent_on, rate_limit, guest_name";
 
 pub(crate) fn token_from_row(r: &Row) -> Result<AccessToken, tokio_postgres::Error> {
     Ok(AccessToken {
@@ -80,6 +81,7 @@ pub(crate) fn token_from_row(r: &Row) -> Result<AccessToken, tokio_postgres::Err
         first_used_on: r.try_get(19)?,
         spent_on: r.try_get(20)?,
         rate_limit: r.try_get(21)?,
+        guest_name: r.try_get(22)?,
     })
 }
 
@@ -398,7 +400,7 @@ impl Store {
                  description = $4, minutes_included = $5, valid_from = $6, valid_to = $7, \
                  user_limit = $8, mac_address = $9, booking_guid = $10, visitor_guid = $11, \
                  updated_on = $12, updated_by = $13, valid_for_minutes = $14, single_use = $15, \
-                 rate_limit = $16, \
+                 rate_limit = $16, guest_name = $19, \
                  seconds_used = CASE WHEN $17 THEN 0 ELSE seconds_used END, \
                  first_used_on = CASE WHEN $17 THEN NULL ELSE first_used_on END, \
                  spent_on = CASE WHEN $17 OR NOT $15 THEN NULL ELSE spent_on END WHERE id = $18",
@@ -421,6 +423,7 @@ impl Store {
                     &t.rate_limit,
                     &u.reset_usage,
                     &cur.id,
+                    &t.guest_name,
                 ],
             )
             .await;
@@ -717,8 +720,8 @@ async fn insert_token(
         .query_one(
             "INSERT INTO access_tokens (unique_id, business_id, access_code, code_key, description, \
              minutes_included, valid_from, valid_to, user_limit, mac_address, booking_guid, visitor_guid, \
-             created_on, updated_on, updated_by, valid_for_minutes, single_use, rate_limit) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $17) \
+             created_on, updated_on, updated_by, valid_for_minutes, single_use, rate_limit, guest_name) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $17, $18) \
              RETURNING id",
             &[
                 &unique_id,
@@ -738,6 +741,7 @@ async fn insert_token(
                 &t.valid_for_minutes,
                 &t.single_use,
                 &t.rate_limit,
+                &t.guest_name,
             ],
         )
         .await;
@@ -853,9 +857,9 @@ async fn insert_imported(
             "INSERT INTO access_tokens (unique_id, business_id, access_code, code_key, description, \
              minutes_included, seconds_used, valid_from, valid_to, user_limit, mac_address, \
              booking_guid, visitor_guid, last_access, created_on, updated_on, updated_by, \
-             valid_for_minutes, single_use, first_used_on, spent_on, rate_limit) \
+             valid_for_minutes, single_use, first_used_on, spent_on, rate_limit, guest_name) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $18, $19, $20, $21, $22) RETURNING id",
+             $18, $19, $20, $21, $22, $23) RETURNING id",
             &[
                 &unique_id,
                 &t.business_id,
@@ -879,6 +883,7 @@ async fn insert_imported(
                 &row.first_used_on,
                 &row.spent_on,
                 &t.rate_limit,
+                &t.guest_name,
             ],
         )
         .await;
@@ -932,6 +937,7 @@ fn field_sql(f: TokenField) -> &'static str {
         TokenField::FirstUsedOn => "first_used_on",
         TokenField::SpentOn => "spent_on",
         TokenField::RateLimit => "rate_limit",
+        TokenField::GuestName => "guest_name",
     }
 }
 
@@ -992,6 +998,7 @@ fn where_sql(f: &TokenFilter, now: i64) -> (String, Vec<FilterValue>) {
         );
         cond.push(format!(
             "(lower(access_code) LIKE {p} ESCAPE '\\' OR lower(COALESCE(description, '')) LIKE {p} ESCAPE '\\' \
+             OR lower(COALESCE(guest_name, '')) LIKE {p} ESCAPE '\\' \
              OR lower(COALESCE(mac_address, '')) LIKE {m} ESCAPE '\\')"
         ));
     }
@@ -1049,7 +1056,8 @@ fn order_sql(f: &TokenFilter) -> String {
         | TokenField::BookingGuid
         | TokenField::VisitorGuid
         | TokenField::UpdatedBy
-        | TokenField::RateLimit => " COLLATE \"C\"",
+        | TokenField::RateLimit
+        | TokenField::GuestName => " COLLATE \"C\"",
         _ => "",
     };
     if field == TokenField::Id {

@@ -328,9 +328,10 @@ async fn load_in(
                 }
             }
             CopyChunk::Tokens(v) => {
+                // One placeholder per column of TOKEN_COLS, then the two.
+                let marks = vec!["?"; TOKEN_COLS.split(',').count() + 2].join(", ");
                 let sql = format!(
-                    "INSERT INTO access_tokens ({TOKEN_COLS}, batch_id, code_key) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    "INSERT INTO access_tokens ({TOKEN_COLS}, batch_id, code_key) VALUES ({marks})"
                 );
                 for r in v {
                     let t = &r.token;
@@ -357,6 +358,7 @@ async fn load_in(
                         .bind(t.first_used_on)
                         .bind(t.spent_on)
                         .bind(&t.rate_limit)
+                        .bind(&t.guest_name)
                         .bind(r.batch_id)
                         .bind(code_key(&t.access_code))
                         .execute(&mut *conn)

@@ -54,12 +54,13 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0010_audit_log.sql"),
     include_str!("../../../migrations/sqlite/0011_presets.sql"),
     include_str!("../../../migrations/sqlite/0012_batches.sql"),
+    include_str!("../../../migrations/sqlite/0013_guest_name.sql"),
 ];
 
 pub(crate) const TOKEN_COLS: &str = "id, unique_id, business_id, access_code, description, \
     minutes_included, seconds_used, valid_from, valid_to, user_limit, mac_address, \
     booking_guid, visitor_guid, last_access, created_on, updated_on, updated_by, \
-    valid_for_minutes, single_use, first_used_on, spent_on, rate_limit";
+    valid_for_minutes, single_use, first_used_on, spent_on, rate_limit, guest_name";
 
 pub(crate) fn token_from_row(r: &SqliteRow) -> Result<AccessToken, sqlx::Error> {
     Ok(AccessToken {
@@ -85,6 +86,7 @@ pub(crate) fn token_from_row(r: &SqliteRow) -> Result<AccessToken, sqlx::Error> 
         first_used_on: r.try_get(19)?,
         spent_on: r.try_get(20)?,
         rate_limit: r.try_get(21)?,
+        guest_name: r.try_get(22)?,
     })
 }
 
@@ -113,6 +115,7 @@ fn field_sql(f: TokenField) -> &'static str {
         TokenField::FirstUsedOn => "first_used_on",
         TokenField::SpentOn => "spent_on",
         TokenField::RateLimit => "rate_limit",
+        TokenField::GuestName => "guest_name",
     }
 }
 
@@ -162,10 +165,12 @@ fn where_sql(f: &TokenFilter, now: i64) -> (String, Vec<FilterValue>) {
     if let Some(text) = f.search.as_deref().filter(|t| !t.trim().is_empty()) {
         cond.push(
             "(lower(access_code) LIKE ? ESCAPE '\\' OR lower(COALESCE(description, '')) LIKE ? ESCAPE '\\' \
+             OR lower(COALESCE(guest_name, '')) LIKE ? ESCAPE '\\' \
              OR lower(COALESCE(mac_address, '')) LIKE ? ESCAPE '\\')"
                 .into(),
         );
         let p = crate::token::filter::search_pattern(text);
+        binds.push(FilterValue::Text(p.clone()));
         binds.push(FilterValue::Text(p.clone()));
         binds.push(FilterValue::Text(p));
         binds.push(FilterValue::Text(crate::token::filter::search_mac_pattern(
@@ -636,7 +641,7 @@ impl Store {
                  description = ?, minutes_included = ?, valid_from = ?, valid_to = ?, \
                  user_limit = ?, mac_address = ?, booking_guid = ?, visitor_guid = ?, \
                  updated_on = ?, updated_by = ?, valid_for_minutes = ?, single_use = ?, rate_limit = ?, \
-                 seconds_used = CASE WHEN ? THEN 0 ELSE seconds_used END, \
+                 guest_name = ?, seconds_used = CASE WHEN ? THEN 0 ELSE seconds_used END, \
                  first_used_on = CASE WHEN ? THEN NULL ELSE first_used_on END, \
                  spent_on = CASE WHEN ? OR ? = 0 THEN NULL ELSE spent_on END WHERE id = ?",
             )
@@ -656,6 +661,7 @@ impl Store {
             .bind(t.valid_for_minutes)
             .bind(t.single_use)
             .bind(&t.rate_limit)
+            .bind(&t.guest_name)
             .bind(u.reset_usage)
             .bind(u.reset_usage)
             .bind(u.reset_usage)
@@ -1005,8 +1011,8 @@ async fn insert_token(
     let r = sqlx::query(
         "INSERT INTO access_tokens (unique_id, business_id, access_code, code_key, description, \
          minutes_included, valid_from, valid_to, user_limit, mac_address, booking_guid, visitor_guid, \
-         created_on, updated_on, updated_by, valid_for_minutes, single_use, rate_limit) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         created_on, updated_on, updated_by, valid_for_minutes, single_use, rate_limit, guest_name) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(uuid::Uuid::new_v4().to_string())
     .bind(t.business_id)
@@ -1026,6 +1032,7 @@ async fn insert_token(
     .bind(t.valid_for_minutes)
     .bind(t.single_use)
     .bind(&t.rate_limit)
+    .bind(&t.guest_name)
     .execute(&mut *conn)
     .await;
     match r {
@@ -1136,8 +1143,8 @@ async fn insert_imported(
         "INSERT INTO access_tokens (unique_id, business_id, access_code, code_key, description, \
          minutes_included, seconds_used, valid_from, valid_to, user_limit, mac_address, \
          booking_guid, visitor_guid, last_access, created_on, updated_on, updated_by, \
-         valid_for_minutes, single_use, first_used_on, spent_on, rate_limit) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         valid_for_minutes, single_use, first_used_on, spent_on, rate_limit, guest_name) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&unique_id)
     .bind(t.business_id)
@@ -1161,6 +1168,7 @@ async fn insert_imported(
     .bind(row.first_used_on)
     .bind(row.spent_on)
     .bind(&t.rate_limit)
+    .bind(&t.guest_name)
     .execute(&mut *conn)
     .await;
     match r {
