@@ -268,7 +268,7 @@ async fn chilli_get(State(s): St, h: HeaderMap, RawQuery(raw): RawQuery) -> Resp
             .timeleft
             .as_deref()
             .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(|secs| time_left_html(&s, t, secs))
+            .map(|secs| time_left_html(&s, &q.as_hotspot(), t, secs))
             .unwrap_or_default();
         let cont = match q
             .userurl
@@ -706,7 +706,7 @@ async fn meraki_online(
     // address, the guest's session tells it.
     let now = chrono::Utc::now().timestamp();
     let left = match super::capport::time_left(&s, peer.ip(), None, now).await {
-        Ok(Some(secs)) => time_left_html(&s, t, secs.max(0) as u64),
+        Ok(Some(secs)) => time_left_html(&s, &hs, t, secs.max(0) as u64),
         _ => String::new(),
     };
     let body = format!(
@@ -717,13 +717,19 @@ async fn meraki_online(
 }
 
 /// "Time left: 1 h 05 min (until 14:30)", until when on the venue's clock
-/// (server.timezone); nothing for an absurd value.
-fn time_left_html(s: &PortalState, t: &Catalog, secs: u64) -> String {
+/// (the page's business's `[[business]] timezone`, else server.timezone);
+/// nothing for an absurd value.
+fn time_left_html(s: &PortalState, q: &Hotspot, t: &Catalog, secs: u64) -> String {
     if secs > 100 * 365 * 86_400 {
         return String::new();
     }
     let end = chrono::Utc::now() + chrono::Duration::seconds(secs as i64);
-    let local = end.with_timezone(&s.config.server.timezone);
+    let zone = q
+        .business
+        .as_deref()
+        .and_then(|b| b.trim().parse::<i64>().ok())
+        .map_or(s.config.server.timezone, |b| s.config.zone_of(b));
+    let local = end.with_timezone(&zone);
     let until = if secs < 86_400 {
         local.format("%H:%M").to_string()
     } else {
