@@ -724,12 +724,7 @@ fn time_left_html(s: &PortalState, q: &Hotspot, t: &Catalog, secs: u64) -> Strin
         return String::new();
     }
     let end = chrono::Utc::now() + chrono::Duration::seconds(secs as i64);
-    let zone = q
-        .business
-        .as_deref()
-        .and_then(|b| b.trim().parse::<i64>().ok())
-        .map_or(s.config.server.timezone, |b| s.config.zone_of(b));
-    let local = end.with_timezone(&zone);
+    let local = end.with_timezone(&page_zone(&s.config, q));
     let until = if secs < 86_400 {
         local.format("%H:%M").to_string()
     } else {
@@ -742,6 +737,15 @@ fn time_left_html(s: &PortalState, q: &Hotspot, t: &Catalog, secs: u64) -> Strin
         esc(t.get("until")),
         esc(&until)
     )
+}
+
+/// The zone of the page's business (`business=` of the hotspot's page):
+/// its `[[business]] timezone`, else `server.timezone`.
+fn page_zone(config: &Config, q: &Hotspot) -> chrono_tz::Tz {
+    q.business
+        .as_deref()
+        .and_then(|b| b.trim().parse::<i64>().ok())
+        .map_or(config.server.timezone, |b| config.zone_of(b))
 }
 
 /// The one script a portal page runs: post the form to the hotspot.
@@ -1090,6 +1094,24 @@ fn html(status: StatusCode, body: String) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_time_left_is_on_the_clock_of_the_page_s_business() {
+        let mut c = Config::builtin_default();
+        c.server.timezone = chrono_tz::Europe::London;
+        c.business_timezones.insert(2, chrono_tz::America::New_York);
+        let page = |business: Option<&str>| Hotspot {
+            business: business.map(str::to_string),
+            ..Hotspot::default()
+        };
+        assert_eq!(
+            page_zone(&c, &page(Some(" 2"))),
+            chrono_tz::America::New_York
+        );
+        assert_eq!(page_zone(&c, &page(Some("3"))), chrono_tz::Europe::London);
+        assert_eq!(page_zone(&c, &page(Some("x"))), chrono_tz::Europe::London);
+        assert_eq!(page_zone(&c, &page(None)), chrono_tz::Europe::London);
+    }
 
     fn config() -> Config {
         let mut c = Config::builtin_default();
