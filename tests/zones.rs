@@ -110,6 +110,14 @@ fn the_cli_reads_and_shows_each_code_in_its_business_zone(b: Backend) {
     let t = e.ok(&["token", "show", "NEWYORK"]);
     assert!(line_of(&t, "ValidFrom").contains("2026-07-01 15:00"), "now shown in Berlin: {t}");
 
+    // Generate: the options' times in the zone of --business-id.
+    let made = e.json(&["token", "generate", "--count", "2", "--minutes", "60", "--business-id", "2", "--valid-to", "2026-12-24T18:00", "--format", "json"]);
+    for t in made.as_array().unwrap() {
+        assert_eq!(t["ValidTo"], "2026-12-24T23:00:00Z", "{made}");
+    }
+    let err = e.fails(&["token", "generate", "--count", "2", "--minutes", "60", "--business-id", "1", "--valid-to", "2026-03-29T02:00"], 2);
+    assert!(err.contains("ValidTo: 2026-03-29 02:00 does not exist in Europe/Berlin"), "{err}");
+
     // Import: each row's zone-less times in the zone of its BusinessId.
     let f = e.write(
         "in.csv",
