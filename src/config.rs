@@ -84,6 +84,45 @@ pub struct Config {
     pub portal: PortalConfig,
     /// `[radsec]`: RADIUS over TLS (RFC 6614).
     pub radsec: RadsecConfig,
+    /// `[[business]] timezone`: the businesses whose codes' zone-less times
+    /// are read and shown in a zone of their own (the others use
+    /// `server.timezone`). Use [`Config::zone_of`] / [`Config::zones`].
+    pub business_timezones: std::collections::BTreeMap<i64, chrono_tz::Tz>,
+}
+
+/// The time zone of each business's codes: its `[[business]] timezone`, or
+/// `server.timezone`. A copy taken from one [`Config`], so that a reload
+/// (which swaps the whole configuration) is seen by the next request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Zones {
+    /// `server.timezone`: businesses without a zone of their own, and
+    /// whatever spans businesses.
+    pub server: chrono_tz::Tz,
+    pub business: std::collections::BTreeMap<i64, chrono_tz::Tz>,
+}
+
+impl Zones {
+    /// One zone for everything.
+    pub fn fixed(tz: chrono_tz::Tz) -> Zones {
+        Zones {
+            server: tz,
+            business: Default::default(),
+        }
+    }
+
+    /// The zone of BusinessId `business_id`'s codes.
+    pub fn of(&self, business_id: i64) -> chrono_tz::Tz {
+        self.business
+            .get(&business_id)
+            .copied()
+            .unwrap_or(self.server)
+    }
+
+    /// The zone of a filter's times: that of the one business filtered on,
+    /// `server.timezone` when the filter spans businesses (`None`).
+    pub fn of_filter(&self, business_id: Option<i64>) -> chrono_tz::Tz {
+        business_id.map_or(self.server, |b| self.of(b))
+    }
 }
 
 /// The shared secret of a RadSec client that sets none (RFC 6614 §2.3).
@@ -682,6 +721,24 @@ impl Config {
                 radsec: false,
             }],
             radsec: RadsecConfig::default(),
+            business_timezones: Default::default(),
+        }
+    }
+
+    /// The zone zone-less times of BusinessId `business_id`'s codes are
+    /// read and shown in: its `[[business]] timezone`, or `server.timezone`.
+    pub fn zone_of(&self, business_id: i64) -> chrono_tz::Tz {
+        self.business_timezones
+            .get(&business_id)
+            .copied()
+            .unwrap_or(self.server.timezone)
+    }
+
+    /// Every business's zone ([`Config::zone_of`]), as a value to pass on.
+    pub fn zones(&self) -> Zones {
+        Zones {
+            server: self.server.timezone,
+            business: self.business_timezones.clone(),
         }
     }
 
@@ -868,6 +925,9 @@ impl Config {
                 b.accent_color,
                 b.terms_url.as_deref().unwrap_or("-"),
             );
+        }
+        for (id, tz) in &self.business_timezones {
+            let _ = writeln!(s, "time zone of business {id}: {}", tz.name());
         }
         s
     }
@@ -1157,6 +1217,7 @@ struct RawBusiness {
     terms_url: Sp<String>,
     network: Sp<String>,
     voucher_login_url: Sp<String>,
+    timezone: Sp<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1348,6 +1409,7 @@ impl Ctx<'_> {
         let clients = self.clients(raw.client, &auth)?;
         let reply = self.reply(raw.reply, raw.business.clone())?;
         let branding = self.branding(&raw.business, origin.parent())?;
+        let business_timezones = self.business_timezones(&raw.business)?;
         let portal = self.portal(raw.portal, origin.parent())?;
         let radsec = self.radsec(raw.radsec, origin.parent())?;
         let api = ApiConfig {
@@ -1387,6 +1449,39 @@ impl Ctx<'_> {
             branding,
             portal,
             radsec,
+            business_timezones,
+        })
+    }
+
+    /// `[[business]] timezone`: an IANA name, like `server.timezone`.
+    fn business_timezones(
+        &self,
+        businesses: &[RawBusiness],
+    ) -> Result<std::collections::BTreeMap<i64, chrono_tz::Tz>, ConfigError> {
+        let mut out = std::collections::BTreeMap::new();
+        for (i, b) in businesses.iter().enumerate() {
+            let (Some(id), Some(tz)) = (&b.id, &b.timezone) else {
+                continue;
+            };
+            out.insert(
+                *id.get_ref(),
+                self.timezone(&format!("business[{i}].timezone"), tz)?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// An IANA time zone name (`UTC`, `Europe/Berlin`).
+    fn timezone(&self, key: &str, tz: &Spanned<String>) -> Result<chrono_tz::Tz, ConfigError> {
+        tz.get_ref().trim().parse::<chrono_tz::Tz>().map_err(|_| {
+            self.err(
+                key,
+                format!(
+                    "unknown time zone {:?}: expected an IANA name such as \"UTC\" or \"Europe/Berlin\"",
+                    tz.get_ref()
+                ),
+                Some(tz.span()),
+            )
         })
     }
 
@@ -1915,18 +2010,9 @@ impl Ctx<'_> {
                 raw.acct_listen.map(|s| s.span()),
             ));
         }
-        let timezone = match raw.timezone {
+        let timezone = match &raw.timezone {
             None => d.timezone,
-            Some(tz) => tz.get_ref().trim().parse::<chrono_tz::Tz>().map_err(|_| {
-                self.err(
-                    "server.timezone",
-                    format!(
-                        "unknown time zone {:?}: expected an IANA name such as \"UTC\" or \"Europe/Berlin\"",
-                        tz.get_ref()
-                    ),
-                    Some(tz.span()),
-                )
-            })?,
+            Some(tz) => self.timezone("server.timezone", tz)?,
         };
         let duplicate_window = secs(self.int(
             "server.duplicate_window",
@@ -2900,6 +2986,53 @@ require_message_authenticator = true
             )),
             "business[1].id",
             "appears twice",
+        );
+    }
+
+    #[test]
+    fn business_timezone() {
+        let base = client("a", "192.0.2.1");
+        let c = parse(&format!(
+            "[server]\ntimezone = \"Europe/London\"\n\n[[business]]\nid = 1\ntimezone = \"Europe/Berlin\"\n\n\
+             [[business]]\nid = 2\ntimezone = \" America/New_York \"\n\n[[business]]\nid = 3\nclass = \"x\"\n\n{base}"
+        ))
+        .unwrap();
+        assert_eq!(c.zone_of(1), chrono_tz::Europe::Berlin);
+        assert_eq!(c.zone_of(2), chrono_tz::America::New_York);
+        // Without a zone of its own, and a business not configured at all:
+        // server.timezone.
+        assert_eq!(c.zone_of(3), chrono_tz::Europe::London);
+        assert_eq!(c.zone_of(99), chrono_tz::Europe::London);
+        let z = c.zones();
+        assert_eq!(z.of(1), chrono_tz::Europe::Berlin);
+        assert_eq!(z.of(0), chrono_tz::Europe::London);
+        assert_eq!(z.of_filter(Some(2)), chrono_tz::America::New_York);
+        assert_eq!(z.of_filter(None), chrono_tz::Europe::London);
+        assert!(c
+            .describe()
+            .contains("time zone of business 2: America/New_York"));
+        let e = assert_err(
+            parse(&format!(
+                "[[business]]\nid = 1\ntimezone = \"UTC\"\n[[business]]\nid = 2\ntimezone = \"Mars/Olympus\"\n{base}"
+            )),
+            "business[1].timezone",
+            "unknown time zone \"Mars/Olympus\": expected an IANA name",
+        );
+        assert!(e.to_string().contains("(line 6)"), "{e}");
+        assert_err(
+            parse(&format!("[[business]]\nid = 1\ntimezone = \"\"\n{base}")),
+            "business[0].timezone",
+            "unknown time zone \"\"",
+        );
+        assert_err(
+            parse(&format!("[[business]]\nid = 1\ntimezone = 1\n{base}")),
+            "business[0].timezone",
+            "",
+        );
+        assert_err(
+            parse(&format!("[[business]]\ntimezone = \"UTC\"\n{base}")),
+            "business[0].id",
+            "is required",
         );
     }
 

@@ -16,7 +16,9 @@ pub struct Sheet<'a> {
     pub network: Option<&'a str>,
     pub login_url: Option<&'a str>,
     pub note: Option<&'a str>,
-    pub tz: Tz,
+    /// Each card's times are shown in the zone of its code's business
+    /// (SPEC §12).
+    pub zones: crate::config::Zones,
 }
 
 impl Sheet<'_> {
@@ -66,7 +68,7 @@ impl Sheet<'_> {
             title = esc(self.title),
             code = esc(&t.access_code),
             minutes = esc(&duration_text(t.minutes_included)),
-            validity = validity_html(t.valid_from, t.valid_to, self.tz),
+            validity = validity_html(t.valid_from, t.valid_to, self.zones.of(t.business_id)),
             first_use = first_use_text(t.valid_for_minutes, t.single_use).map_or(
                 String::new(),
                 |f| format!("\n    <div class=\"validity\">{}</div>", esc(&f))
@@ -293,7 +295,7 @@ mod tests {
             network: Some("Café & Bar"),
             login_url: Some("http://hotspot.lan/login?username={code}&password={code}"),
             note: None,
-            tz: Tz::UTC,
+            zones: crate::config::Zones::fixed(Tz::UTC),
         };
         let html = s.render(&tokens).unwrap();
         assert_eq!(html.matches("<section class=\"page\"").count(), 2);
@@ -303,5 +305,54 @@ mod tests {
         assert!(!html.contains("<C0>"));
         assert!(html.contains("Café &amp; Bar"));
         assert!(html.contains("username=%3CC0%3E&amp;password=%3CC0%3E"));
+    }
+
+    /// Each card in its business's zone: the same instant, two wall times.
+    #[test]
+    fn cards_show_their_business_zone() {
+        let mut berlin = token("BERLIN1");
+        berlin.business_id = 1;
+        berlin.valid_from = Some(1_782_892_800); // 2026-07-01T08:00:00Z
+        berlin.valid_to = Some(1_792_888_200); // 2026-10-25T00:30:00Z
+        let mut ny = berlin.clone();
+        ny.business_id = 2;
+        ny.access_code = "NEWYORK1".into();
+        let mut other = berlin.clone();
+        other.business_id = 7;
+        other.access_code = "OTHER1".into();
+        let s = Sheet {
+            title: "WiFi",
+            network: None,
+            login_url: None,
+            note: None,
+            zones: crate::config::Zones {
+                server: Tz::UTC,
+                business: [
+                    (1, chrono_tz::Europe::Berlin),
+                    (2, chrono_tz::America::New_York),
+                ]
+                .into(),
+            },
+        };
+        let html = s.render(&[berlin, ny, other]).unwrap();
+        let card = |code: &str| {
+            let at = html.find(code).unwrap();
+            html[at..].split("</article>").next().unwrap().to_string()
+        };
+        let when = |a: &str, b: &str| {
+            format!("Valid <span class=\"when\">{a}</span> – <span class=\"when\">{b}</span>")
+        };
+        assert!(
+            card("BERLIN1").contains(&when("2026-07-01 10:00", "2026-10-25 02:30")),
+            "{html}"
+        );
+        assert!(
+            card("NEWYORK1").contains(&when("2026-07-01 04:00", "2026-10-24 20:30")),
+            "{html}"
+        );
+        assert!(
+            card("OTHER1").contains(&when("2026-07-01 08:00", "2026-10-25 00:30")),
+            "{html}"
+        );
     }
 }

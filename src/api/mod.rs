@@ -546,7 +546,7 @@ fn written(message: &str, t: &AccessToken) -> Response {
 /// cannot (the CLI says the same on stderr).
 fn with_warnings(message: &str, t: &AccessToken, cfg: &Config) -> String {
     let mut m = message.to_string();
-    let tz = cfg.server.timezone;
+    let tz = cfg.zone_of(t.business_id);
     for w in crate::token::unusable_warnings(t.minutes_included, t.valid_to, now(), tz) {
         m.push_str(" Warning: ");
         m.push_str(&w);
@@ -596,7 +596,8 @@ async fn create(
     let body = Body::parse(body)?;
     let mut errs = Vec::new();
     let input = body.token_input(&mut errs);
-    let validated = input.validate(s.config.server.timezone, 0);
+    // Zone-less ValidFrom/ValidTo in the zone of its BusinessId (SPEC §12).
+    let validated = input.validate_in(&s.config.zones(), 0);
     let mut token = match validated {
         Ok(t) if errs.is_empty() => t,
         Ok(_) => return Err(ApiError::BadRequest(errs)),
@@ -634,7 +635,9 @@ async fn replace(
         });
     }
     let input = body.token_input(&mut errs);
-    let token = match input.validate(s.config.server.timezone, 0) {
+    // The record replaces the stored one: its times are read in the zone
+    // of the BusinessId it carries (the new one, if it moves the code).
+    let token = match input.validate_in(&s.config.zones(), 0) {
         Ok(t) => Some(t),
         Err(e) => {
             errs.extend(body.field_errors(e));
@@ -738,7 +741,7 @@ async fn list(
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     authorize(&s, &headers, "AccessToken-List").await?;
-    let f = query::filter(&params, s.config.server.timezone).map_err(ApiError::BadRequest)?;
+    let f = query::filter(&params, &s.config.zones()).map_err(ApiError::BadRequest)?;
     let (tokens, total) = s.store.list_tokens(&f, now()).await?;
     Ok(Json(crate::token::list_envelope(&tokens, total, &f, true)).into_response())
 }

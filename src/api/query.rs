@@ -3,6 +3,8 @@
 //! `from_`/`to_AccessToken_<Field>` ranges) and its envelope.
 
 use chrono_tz::Tz;
+
+use crate::config::Zones;
 use serde_json::Value;
 
 use super::FieldErr;
@@ -53,7 +55,21 @@ fn err(property: &str, message: impl Into<String>, value: &str) -> FieldErr {
 /// Build the store filter from the query parameters; every bad one is
 /// reported. Unknown parameters that are not `AccessToken_…` are ignored
 /// (clients add cache-busters and the like).
-pub(super) fn filter(params: &[(String, String)], tz: Tz) -> Result<TokenFilter, Vec<FieldErr>> {
+///
+/// Zone-less dates are read in the zone of the one business filtered on
+/// (`AccessToken_Business=N` or `AccessToken_BusinessId=N`), in
+/// `server.timezone` when the filter spans businesses (SPEC §12).
+pub(super) fn filter(
+    params: &[(String, String)],
+    zones: &Zones,
+) -> Result<TokenFilter, Vec<FieldErr>> {
+    let business = params.iter().find_map(|(name, value)| {
+        let n = name.to_ascii_lowercase();
+        (n.starts_with("accesstoken_") && TokenField::parse(&n) == Some(TokenField::BusinessId))
+            .then(|| value.trim().parse::<i64>().ok())
+            .flatten()
+    });
+    let tz = zones.of_filter(business);
     let mut errs = Vec::new();
     let mut f = TokenFilter {
         page: 1,
@@ -192,7 +208,7 @@ mod tests {
                 ("AccessToken_MacAddress", "aa-bb-cc-dd-ee-ff"),
                 ("_", "12345"),
             ]),
-            Tz::UTC,
+            &Zones::fixed(Tz::UTC),
         )
         .unwrap();
         assert_eq!((f.page, f.size, f.descending), (2, 10, true));
@@ -203,8 +219,73 @@ mod tests {
             f.conds[2].value,
             FilterValue::Text("AA:BB:CC:DD:EE:FF".into())
         );
-        let e = filter(&p(&[("from_AccessToken_AccessCode", "A")]), Tz::UTC).unwrap_err();
+        let e = filter(
+            &p(&[("from_AccessToken_AccessCode", "A")]),
+            &Zones::fixed(Tz::UTC),
+        )
+        .unwrap_err();
         assert!(e[0].message.contains("no range"));
+    }
+
+    /// SPEC §12: a filter on one business reads its dates in that
+    /// business's zone; one that spans businesses, in server.timezone.
+    #[test]
+    fn dates_in_the_zone_of_the_business_filtered_on() {
+        let zones = Zones {
+            server: chrono_tz::Europe::London,
+            business: [
+                (1, chrono_tz::Europe::Berlin),
+                (2, chrono_tz::America::New_York),
+            ]
+            .into(),
+        };
+        let from = |business: Option<(&str, &str)>, v: &str| -> Result<String, Vec<FieldErr>> {
+            let mut q = vec![("from_AccessToken_ValidTo", v)];
+            q.extend(business);
+            let f = filter(&p(&q), &zones)?;
+            let c = f
+                .conds
+                .iter()
+                .find(|c| c.field == TokenField::ValidTo)
+                .unwrap();
+            match c.value {
+                FilterValue::Int(t) => Ok(crate::token::parse::format_utc(crate::token::ts(t))),
+                _ => unreachable!(),
+            }
+        };
+        let t = "2026-07-01T09:00";
+        assert_eq!(
+            from(Some(("AccessToken_Business", "1")), t).unwrap(),
+            "2026-07-01T07:00:00Z"
+        );
+        assert_eq!(
+            from(Some(("accesstoken_businessid", " 2")), t).unwrap(),
+            "2026-07-01T13:00:00Z"
+        );
+        assert_eq!(
+            from(Some(("AccessToken_Business", "3")), t).unwrap(),
+            "2026-07-01T08:00:00Z"
+        );
+        assert_eq!(from(None, t).unwrap(), "2026-07-01T08:00:00Z");
+        // A range on BusinessId spans businesses.
+        assert_eq!(
+            from(Some(("from_AccessToken_Business", "1")), t).unwrap(),
+            "2026-07-01T08:00:00Z"
+        );
+        // Not a number: reported as such, dates in server.timezone.
+        let e = from(Some(("AccessToken_Business", "x")), t).unwrap_err();
+        assert_eq!(e[0].property, "AccessToken_Business");
+        // The DST gap of business 1's zone, not of 2's.
+        let e = from(Some(("AccessToken_Business", "1")), "2026-03-29T02:30").unwrap_err();
+        assert_eq!(e[0].property, "from_AccessToken_ValidTo");
+        assert!(
+            e[0].message.contains("does not exist in Europe/Berlin"),
+            "{e:?}"
+        );
+        assert_eq!(
+            from(Some(("AccessToken_Business", "2")), "2026-03-29T02:30").unwrap(),
+            "2026-03-29T06:30:00Z"
+        );
     }
 
     proptest! {
@@ -219,7 +300,7 @@ mod tests {
                 prop_oneof!["\\PC{0,40}", "-?[0-9]{1,20}", "[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2})?"],
             ), 0..8)
         ) {
-            let _ = filter(&params, Tz::UTC);
+            let _ = filter(&params, &Zones::fixed(Tz::UTC));
         }
     }
 }

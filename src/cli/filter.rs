@@ -2,7 +2,7 @@
 //! the Nexudus AccessToken list semantics (exact filters on every field,
 //! `from`/`to` ranges, ordering) as command-line options.
 
-use chrono_tz::Tz;
+use crate::config::Zones;
 use clap::Args;
 
 use super::CliError;
@@ -290,7 +290,11 @@ pub fn field_errors(errs: &[FieldError]) -> CliError {
 
 impl FilterArgs {
     /// Build the store filter; every bad value is reported, naming its field.
-    pub fn to_filter(&self, tz: Tz, order: &OrderArgs) -> Result<TokenFilter, CliError> {
+    /// Zone-less times are read in the zone of the business filtered on
+    /// (`--business-id N`), `server.timezone` when the filter spans
+    /// businesses (SPEC §12).
+    pub fn to_filter(&self, zones: &Zones, order: &OrderArgs) -> Result<TokenFilter, CliError> {
+        let tz = zones.of_filter(self.business_id);
         let mut errs = Vec::new();
         let mut conds = Vec::new();
         let mut int = |field: TokenField, op: CmpOp, v: Option<i64>| {
@@ -470,7 +474,9 @@ mod tests {
             from_valid_to: Some("soon".into()),
             ..Default::default()
         };
-        let e = a.to_filter(Tz::UTC, &OrderArgs::default()).unwrap_err();
+        let e = a
+            .to_filter(&Zones::fixed(chrono_tz::Tz::UTC), &OrderArgs::default())
+            .unwrap_err();
         assert!(e.message.contains("MacAddress: "), "{}", e.message);
         assert!(e.message.contains("ValidTo: "), "{}", e.message);
     }

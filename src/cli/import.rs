@@ -3,13 +3,13 @@
 
 use std::io::Read;
 
-use chrono_tz::Tz;
+use crate::config::Zones;
 
 use super::token::{now, whoami, ImportArgs};
 use super::CliError;
 use crate::store::Store;
 
-pub async fn run(store: &Store, a: ImportArgs, tz: Tz) -> Result<(), CliError> {
+pub async fn run(store: &Store, a: ImportArgs, zones: &Zones) -> Result<(), CliError> {
     let name = a.file.display().to_string();
     let mut data = Vec::new();
     let read = if name == "-" {
@@ -18,7 +18,7 @@ pub async fn run(store: &Store, a: ImportArgs, tz: Tz) -> Result<(), CliError> {
         std::fs::File::open(&a.file).and_then(|mut f| f.read_to_end(&mut data))
     };
     read.map_err(|e| CliError::failure(format!("cannot read {name}: {e}")))?;
-    let (rows, lines, mut bad) = crate::token::csv::parse(&data, tz, &whoami())
+    let (rows, lines, mut bad) = crate::token::csv::parse(&data, zones, &whoami())
         .map_err(|e| CliError::input(format!("{name}: {e}")))?;
     // Rows that passed their own checks are checked against the database
     // too (without writing) when other rows are bad, so that one report

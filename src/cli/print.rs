@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use chrono_tz::Tz;
+use crate::config::Zones;
 use clap::Args;
 
 use super::filter::{FilterArgs, OrderArgs};
@@ -48,7 +48,7 @@ pub struct PrintArgs {
     pub include_unusable: bool,
 }
 
-pub async fn run(store: &Store, a: PrintArgs, tz: Tz) -> Result<(), CliError> {
+pub async fn run(store: &Store, a: PrintArgs, zones: &Zones) -> Result<(), CliError> {
     if let Some(u) = &a.login_url {
         if !u.contains("{code}") {
             return Err(CliError::input(
@@ -56,7 +56,7 @@ pub async fn run(store: &Store, a: PrintArgs, tz: Tz) -> Result<(), CliError> {
             ));
         }
     }
-    let f = a.filter.to_filter(tz, &a.order)?;
+    let f = a.filter.to_filter(zones, &a.order)?;
     let now = now();
     let mut tokens = store.all_tokens(&f, now).await?;
     // A sheet is handed to guests: codes that cannot log in any more stay
@@ -110,7 +110,7 @@ pub async fn run(store: &Store, a: PrintArgs, tz: Tz) -> Result<(), CliError> {
         network: a.network.as_deref(),
         login_url: a.login_url.as_deref(),
         note: a.note.as_deref(),
-        tz,
+        zones: zones.clone(),
     };
     let html = sheet
         .render(&tokens)

@@ -103,7 +103,8 @@ pub async fn run(cmd: SessionCommand, config: &Config) -> Result<(), CliError> {
         .await;
     store.close().await;
     let sessions = sessions?;
-    let tz = config.server.timezone;
+    // Each session's start in the zone of its code's business.
+    let zones = config.zones();
     match a.format {
         Format::Json => print_json(&sessions.iter().map(SessionJson::from).collect::<Vec<_>>()),
         Format::Csv => {
@@ -165,7 +166,7 @@ pub async fn run(cmd: SessionCommand, config: &Config) -> Result<(), CliError> {
                         Cell::text(&s.nas),
                         Cell::text(&dash(s.acct_session_id.as_deref())),
                         Cell::text(&dash(s.framed_ip.as_deref())),
-                        Cell::text(&format_local(ts(s.created_at), tz)),
+                        Cell::text(&format_local(ts(s.created_at), zones.of(s.business_id))),
                         Cell::text(&format_duration(s.session_time)),
                         Cell::num(s.input_octets),
                         Cell::num(s.output_octets),

@@ -11,7 +11,7 @@ use super::filter::{field_errors, FilterArgs, OrderArgs};
 use super::output::{print_json, print_kv, print_table, Cell};
 use super::progress::Progress;
 use super::{CliError, Format};
-use crate::config::Config;
+use crate::config::{Config, Zones};
 use crate::radius::disconnect;
 use crate::store::{GenerateError, TokenUpdate};
 use crate::store::{LiveSession, SessionRow, Store};
@@ -29,7 +29,8 @@ pub enum TokenCommand {
         "  radgate token create --code LOBBY-7 --minutes 1440 --valid-to 2027-12-31T23:59 --user-limit 2\n",
         "  radgate token create --code ROOM12 --minutes 600 --mac aa-bb-cc-dd-ee-ff --format json\n",
         "  radgate token create --code DAYPASS --minutes 1440 --valid-for 24h --single-use\n\n",
-        "Dates: 2025-07-21T12:45 (the Nexudus format) and other zone-less forms are local time in server.timezone; with Z or an offset they are absolute.\n",
+        "Dates: 2025-07-21T12:45 (the Nexudus format) and other zone-less forms are local time in the zone of the code's\n",
+        "business ([[business]] timezone, else server.timezone); with Z or an offset they are absolute.\n",
         "--valid-for: the code works for that long from its first successful login (and never after\n",
         "--valid-to). --single-use: the code is spent when its first session ends (a Stop from the\n",
         "NAS, or a session that goes silent); a router reboot (Accounting-On) does not spend it."
@@ -60,7 +61,8 @@ pub enum TokenCommand {
     /// List tokens: Nexudus filters, ranges, order and pages.
     #[command(after_help = concat!(
         "Every filter given must hold. Exact date filters match the whole minute (2025-07-21T12:45)\n",
-        "or day (2025-07-21) given; --from-X / --to-X include their bounds.\n",
+        "or day (2025-07-21) given; --from-X / --to-X include their bounds. Zone-less dates are local\n",
+        "time in the zone of --business-id N ([[business]] timezone), else in server.timezone.\n",
         "--format json prints the Nexudus list envelope (Records, CurrentPage, TotalItems, …).\n\n",
         "Examples:\n",
         "  radgate token list\n",
@@ -134,7 +136,8 @@ pub enum TokenCommand {
 /// The token options that create, generate and import share.
 #[derive(Debug, Args)]
 pub struct TokenOptions {
-    /// Start of validity: 2025-07-21T12:45 (local time in server.timezone) or RFC 3339 with Z/offset.
+    /// Start of validity: 2025-07-21T12:45 (local time in the business's [[business]] timezone, else
+    /// server.timezone) or RFC 3339 with Z/offset.
     #[arg(long, value_name = "T")]
     pub valid_from: Option<String>,
     /// End of validity, same formats as --valid-from (a bare date is 00:00 at the start of that day).
@@ -398,21 +401,22 @@ pub async fn run(cmd: TokenCommand, config: &Config) -> Result<(), CliError> {
 }
 
 async fn run_on(store: &Store, cmd: TokenCommand, config: &Config) -> Result<(), CliError> {
-    let tz = config.server.timezone;
+    // Each code's times in the zone of its business (SPEC §12).
+    let zones = config.zones();
     match cmd {
         TokenCommand::Create(a) => {
             let mut new = a
                 .opts
                 .input(a.code, a.minutes)
-                .validate(tz, 0)
+                .validate_in(&zones, 0)
                 .map_err(|e| field_errors(&e))?;
             new.updated_by = Some(whoami());
             let t = store.create_token(&new, now(), &cli_actor()).await?;
-            print_tokens(std::slice::from_ref(&t), a.format, tz, true)?;
-            warn_unusable(t.minutes_included, t.valid_to, tz);
+            print_tokens(std::slice::from_ref(&t), a.format, &zones, true)?;
+            warn_unusable(t.minutes_included, t.valid_to, zones.of(t.business_id));
             Ok(())
         }
-        TokenCommand::Generate(a) => generate(store, a, tz).await,
+        TokenCommand::Generate(a) => generate(store, a, &zones).await,
         TokenCommand::Show { code_or_id, format } => {
             let t = store.find_token(&code_or_id).await?;
             let sessions = store.live_sessions(t.id, now()).await?;
@@ -432,7 +436,7 @@ async fn run_on(store: &Store, cmd: TokenCommand, config: &Config) -> Result<(),
                 }
                 Format::Csv => print_csv(&[t]),
                 Format::Table => {
-                    show_token(&t, Some(&sessions), tz);
+                    show_token(&t, Some(&sessions), zones.of(t.business_id));
                     Ok(())
                 }
             }
@@ -450,7 +454,7 @@ async fn run_on(store: &Store, cmd: TokenCommand, config: &Config) -> Result<(),
                     a.size
                 )));
             }
-            let mut f = a.filter.to_filter(tz, &a.order)?;
+            let mut f = a.filter.to_filter(&zones, &a.order)?;
             f.page = a.page;
             f.size = a.size;
             let (tokens, total) = store.list_tokens(&f, now()).await?;
@@ -458,7 +462,7 @@ async fn run_on(store: &Store, cmd: TokenCommand, config: &Config) -> Result<(),
                 Format::Json => print_json(&crate::token::list_envelope(&tokens, total, &f, false)),
                 Format::Csv => print_csv(&tokens),
                 Format::Table => {
-                    list_table(&tokens, tz);
+                    list_table(&tokens, &zones);
                     eprintln!(
                         "page {} of {}, {} token(s) in all",
                         a.page,
@@ -471,9 +475,9 @@ async fn run_on(store: &Store, cmd: TokenCommand, config: &Config) -> Result<(),
         }
         TokenCommand::Update(a) => update(store, a, config).await,
         TokenCommand::Delete(a) => delete(store, a, config).await,
-        TokenCommand::Import(a) => super::import::run(store, a, tz).await,
+        TokenCommand::Import(a) => super::import::run(store, a, &zones).await,
         TokenCommand::Export(a) => {
-            let f = a.filter.to_filter(tz, &a.order)?;
+            let f = a.filter.to_filter(&zones, &a.order)?;
             let tokens = store.all_tokens(&f, now()).await?;
             match &a.output {
                 None => print_csv(&tokens),
@@ -489,7 +493,7 @@ async fn run_on(store: &Store, cmd: TokenCommand, config: &Config) -> Result<(),
                 }
             }
         }
-        TokenCommand::Print(a) => super::print::run(store, a, tz).await,
+        TokenCommand::Print(a) => super::print::run(store, a, &zones).await,
     }
 }
 
@@ -498,7 +502,7 @@ async fn run_on(store: &Store, cmd: TokenCommand, config: &Config) -> Result<(),
 fn print_tokens(
     tokens: &[AccessToken],
     format: Format,
-    tz: chrono_tz::Tz,
+    zones: &Zones,
     single: bool,
 ) -> Result<(), CliError> {
     match format {
@@ -507,11 +511,11 @@ fn print_tokens(
         Format::Csv => print_csv(tokens),
         Format::Table if single && tokens.len() == 1 => {
             // After create/update: its sessions were not read (`show` has them).
-            show_token(&tokens[0], None, tz);
+            show_token(&tokens[0], None, zones.of(tokens[0].business_id));
             Ok(())
         }
         Format::Table => {
-            list_table(tokens, tz);
+            list_table(tokens, zones);
             Ok(())
         }
     }
@@ -520,7 +524,8 @@ fn print_tokens(
 /// Largest batch `token generate` makes at once.
 const MAX_GENERATE: i64 = 100_000;
 
-async fn generate(store: &Store, a: GenerateArgs, tz: chrono_tz::Tz) -> Result<(), CliError> {
+async fn generate(store: &Store, a: GenerateArgs, zones: &Zones) -> Result<(), CliError> {
+    let tz = zones.of(a.opts.business_id.unwrap_or(0));
     let mut errs = Vec::new();
     if !(1..=MAX_GENERATE).contains(&a.count) {
         errs.push(format!(
@@ -566,7 +571,7 @@ async fn generate(store: &Store, a: GenerateArgs, tz: chrono_tz::Tz) -> Result<(
     let mut template = a
         .opts
         .input(sample, a.minutes)
-        .validate(tz, 0)
+        .validate_in(zones, 0)
         // Only the prefix can make a generated code invalid.
         .map_err(|e| {
             let mut err = field_errors(&e);
@@ -615,7 +620,7 @@ async fn generate(store: &Store, a: GenerateArgs, tz: chrono_tz::Tz) -> Result<(
              taken); nothing was created; use a larger --length"
         )),
     })?;
-    print_tokens(&tokens, a.format, tz, false)?;
+    print_tokens(&tokens, a.format, zones, false)?;
     eprintln!("created {} token(s)", tokens.len());
     Ok(())
 }
@@ -696,7 +701,7 @@ fn merged_input(cur: &AccessToken, a: &UpdateArgs) -> Result<TokenInput, Vec<Fie
 }
 
 async fn update(store: &Store, a: UpdateArgs, config: &Config) -> Result<(), CliError> {
-    let tz = config.server.timezone;
+    let zones = config.zones();
     let changes = a.code.is_some()
         || a.minutes.is_some()
         || a.add_minutes.is_some()
@@ -723,8 +728,10 @@ async fn update(store: &Store, a: UpdateArgs, config: &Config) -> Result<(), Cli
         .update_token(&a.code_or_id, now(), &cli_actor(), |cur| {
             before = Some(cur.clone());
             let input = merged_input(cur, &a).map_err(|e| field_errors(&e))?;
+            // Zone-less times in the zone of the business the code belongs
+            // to after the change (the new one with --business-id).
             let mut token = input
-                .validate(tz, cur.business_id)
+                .validate_in(&zones, cur.business_id)
                 .map_err(|e| field_errors(&e))?;
             token.updated_by = Some(whoami());
             Ok::<_, CliError>(TokenUpdate {
@@ -735,7 +742,7 @@ async fn update(store: &Store, a: UpdateArgs, config: &Config) -> Result<(), Cli
             })
         })
         .await?;
-    print_tokens(std::slice::from_ref(&t), a.format, tz, true)?;
+    print_tokens(std::slice::from_ref(&t), a.format, &zones, true)?;
     // Said when the change is what makes the code unusable.
     let valid_to = t
         .valid_to
@@ -745,7 +752,7 @@ async fn update(store: &Store, a: UpdateArgs, config: &Config) -> Result<(), Cli
     } else {
         1
     };
-    warn_unusable(minutes, valid_to, tz);
+    warn_unusable(minutes, valid_to, zones.of(t.business_id));
     if let Some(old) = before.filter(|old| old.shortened_by(&t, now())) {
         let sessions = store.running_sessions(&[t.id]).await?;
         disconnect_sessions(config, &sessions, &format!("{} shortened", old.access_code)).await;
@@ -790,8 +797,7 @@ async fn disconnect_sessions(config: &Config, sessions: &[LiveSession], why: &st
 }
 
 async fn delete(store: &Store, a: DeleteArgs, config: &Config) -> Result<(), CliError> {
-    let tz = config.server.timezone;
-    let f = a.filter.to_filter(tz, &OrderArgs::default())?;
+    let f = a.filter.to_filter(&config.zones(), &OrderArgs::default())?;
     let by_filter = !f.is_empty() || a.all;
     if !a.codes.is_empty() {
         if by_filter {
@@ -971,6 +977,7 @@ fn show_token(t: &AccessToken, sessions: Option<&[SessionRow]>, tz: chrono_tz::T
         ("FirstUsedOn", opt_time(t.first_used_on, tz)),
         ("SpentOn", opt_time(t.spent_on, tz)),
         ("ExpiresOn", opt_time(t.expires_on(), tz)),
+        ("TimeZone", tz.name().to_string()),
         ("RateLimit", opt(&t.rate_limit)),
     ];
     if let Some(s) = sessions {
@@ -1011,7 +1018,9 @@ fn show_token(t: &AccessToken, sessions: Option<&[SessionRow]>, tz: chrono_tz::T
     }
 }
 
-fn list_table(tokens: &[AccessToken], tz: chrono_tz::Tz) {
+/// Each row's times in the zone of its business; when the rows have
+/// different zones, stderr says which.
+fn list_table(tokens: &[AccessToken], zones: &Zones) {
     let header = [
         "Id",
         "AccessCode",
@@ -1028,6 +1037,7 @@ fn list_table(tokens: &[AccessToken], tz: chrono_tz::Tz) {
     let body: Vec<Vec<Cell>> = tokens
         .iter()
         .map(|t| {
+            let tz = zones.of(t.business_id);
             vec![
                 Cell::num(t.id),
                 Cell::text(&t.access_code),
@@ -1044,6 +1054,18 @@ fn list_table(tokens: &[AccessToken], tz: chrono_tz::Tz) {
         })
         .collect();
     print_table(&header, &body);
+    let mut shown = std::collections::BTreeMap::new();
+    for t in tokens {
+        shown.insert(t.business_id, zones.of(t.business_id));
+    }
+    let distinct: std::collections::BTreeSet<_> = shown.values().map(|z| z.name()).collect();
+    if distinct.len() > 1 {
+        let each: Vec<String> = shown
+            .iter()
+            .map(|(b, z)| format!("BusinessId {b}: {}", z.name()))
+            .collect();
+        eprintln!("times in each code's business zone ({})", each.join(", "));
+    }
 }
 
 fn print_csv(tokens: &[AccessToken]) -> Result<(), CliError> {

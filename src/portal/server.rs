@@ -268,7 +268,7 @@ async fn chilli_get(State(s): St, h: HeaderMap, RawQuery(raw): RawQuery) -> Resp
             .timeleft
             .as_deref()
             .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(|secs| time_left_html(&s, t, secs))
+            .map(|secs| time_left_html(&s, &q.as_hotspot(), t, secs))
             .unwrap_or_default();
         let cont = match q
             .userurl
@@ -706,7 +706,7 @@ async fn meraki_online(
     // address, the guest's session tells it.
     let now = chrono::Utc::now().timestamp();
     let left = match super::capport::time_left(&s, peer.ip(), None, now).await {
-        Ok(Some(secs)) => time_left_html(&s, t, secs.max(0) as u64),
+        Ok(Some(secs)) => time_left_html(&s, &hs, t, secs.max(0) as u64),
         _ => String::new(),
     };
     let body = format!(
@@ -717,13 +717,14 @@ async fn meraki_online(
 }
 
 /// "Time left: 1 h 05 min (until 14:30)", until when on the venue's clock
-/// (server.timezone); nothing for an absurd value.
-fn time_left_html(s: &PortalState, t: &Catalog, secs: u64) -> String {
+/// (the page's business's `[[business]] timezone`, else server.timezone);
+/// nothing for an absurd value.
+fn time_left_html(s: &PortalState, q: &Hotspot, t: &Catalog, secs: u64) -> String {
     if secs > 100 * 365 * 86_400 {
         return String::new();
     }
     let end = chrono::Utc::now() + chrono::Duration::seconds(secs as i64);
-    let local = end.with_timezone(&s.config.server.timezone);
+    let local = end.with_timezone(&page_zone(&s.config, q));
     let until = if secs < 86_400 {
         local.format("%H:%M").to_string()
     } else {
@@ -736,6 +737,15 @@ fn time_left_html(s: &PortalState, t: &Catalog, secs: u64) -> String {
         esc(t.get("until")),
         esc(&until)
     )
+}
+
+/// The zone of the page's business (`business=` of the hotspot's page):
+/// its `[[business]] timezone`, else `server.timezone`.
+fn page_zone(config: &Config, q: &Hotspot) -> chrono_tz::Tz {
+    q.business
+        .as_deref()
+        .and_then(|b| b.trim().parse::<i64>().ok())
+        .map_or(config.server.timezone, |b| config.zone_of(b))
 }
 
 /// The one script a portal page runs: post the form to the hotspot.
@@ -1084,6 +1094,24 @@ fn html(status: StatusCode, body: String) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_time_left_is_on_the_clock_of_the_page_s_business() {
+        let mut c = Config::builtin_default();
+        c.server.timezone = chrono_tz::Europe::London;
+        c.business_timezones.insert(2, chrono_tz::America::New_York);
+        let page = |business: Option<&str>| Hotspot {
+            business: business.map(str::to_string),
+            ..Hotspot::default()
+        };
+        assert_eq!(
+            page_zone(&c, &page(Some(" 2"))),
+            chrono_tz::America::New_York
+        );
+        assert_eq!(page_zone(&c, &page(Some("3"))), chrono_tz::Europe::London);
+        assert_eq!(page_zone(&c, &page(Some("x"))), chrono_tz::Europe::London);
+        assert_eq!(page_zone(&c, &page(None)), chrono_tz::Europe::London);
+    }
 
     fn config() -> Config {
         let mut c = Config::builtin_default();

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use chrono_tz::Tz;
+use crate::config::Zones;
 
 use crate::store::ImportToken;
 use crate::token::parse::{code_key, normalize_uuid, parse_datetime};
@@ -151,10 +151,12 @@ fn delimiter(data: &[u8]) -> u8 {
 
 /// Rows to import, their line numbers, and every problem found as
 /// `(line, message)`. `Err` when the file as a whole is unusable.
+/// Zone-less times of a row are read in the zone of its BusinessId
+/// (`zones`, SPEC §12).
 #[allow(clippy::type_complexity)]
 pub fn parse(
     data: &[u8],
-    tz: Tz,
+    zones: &Zones,
     user: &str,
 ) -> Result<(Vec<ImportToken>, Vec<u64>, Vec<(u64, String)>), String> {
     let delimiter = delimiter(data);
@@ -257,6 +259,7 @@ pub fn parse(
             }
         };
         let business_id = int(TokenField::BusinessId);
+        let tz = zones.of(business_id.unwrap_or(0));
         let minutes = int(TokenField::MinutesIncluded);
         // An unparsable value is reported once, not again as missing.
         let minutes = minutes.or_else(|| {
@@ -394,15 +397,18 @@ pub fn parse(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono_tz::Tz;
 
     #[test]
     fn an_unclosed_quote_is_refused_with_its_line() {
         let csv = "AccessCode,MinutesIncluded\nQ1,\"5\"\nQ2,\"5\n\n";
-        let err = parse(csv.as_bytes(), Tz::UTC, "test").err().unwrap();
+        let err = parse(csv.as_bytes(), &Zones::fixed(Tz::UTC), "test")
+            .err()
+            .unwrap();
         assert!(err.starts_with("line 3: a double quote"), "{err}");
         // Quotes in pairs, "" inside a quoted field: fine.
         let csv = "AccessCode,MinutesIncluded,Description\nQ1,5,\"say \"\"hi\"\"\nthere\"\n";
-        let (rows, _, bad) = parse(csv.as_bytes(), Tz::UTC, "test").unwrap();
+        let (rows, _, bad) = parse(csv.as_bytes(), &Zones::fixed(Tz::UTC), "test").unwrap();
         assert!(bad.is_empty(), "{bad:?}");
         assert_eq!(
             rows[0].token.description.as_deref(),
@@ -410,7 +416,7 @@ mod tests {
         );
         // A quote inside an unquoted field is an ordinary character.
         let csv = "AccessCode,MinutesIncluded,Description\r\nQ1,5,12\" screen\r\nQ2,5,\"a, b\"\r\n";
-        let (rows, _, bad) = parse(csv.as_bytes(), Tz::UTC, "test").unwrap();
+        let (rows, _, bad) = parse(csv.as_bytes(), &Zones::fixed(Tz::UTC), "test").unwrap();
         assert!(bad.is_empty(), "{bad:?}");
         assert_eq!(rows[0].token.description.as_deref(), Some("12\" screen"));
         assert_eq!(rows[1].token.description.as_deref(), Some("a, b"));
@@ -420,7 +426,7 @@ mod tests {
     #[test]
     fn reports_every_bad_row_with_its_line() {
         let csv = "AccessCode,MinutesIncluded,UserLimit\nA1,10,\nA2,-1,0\nA1,5,\nA3,x,2\n";
-        let (rows, lines, bad) = parse(csv.as_bytes(), Tz::UTC, "test").unwrap();
+        let (rows, lines, bad) = parse(csv.as_bytes(), &Zones::fixed(Tz::UTC), "test").unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(lines, [2]);
         let lines_bad: Vec<u64> = bad.iter().map(|b| b.0).collect();
@@ -433,18 +439,22 @@ mod tests {
 
     #[test]
     fn header_problems() {
-        assert!(parse(b"AccessCode\nA\n", Tz::UTC, "test")
+        assert!(parse(b"AccessCode\nA\n", &Zones::fixed(Tz::UTC), "test")
             .unwrap_err()
             .contains("MinutesIncluded"));
-        assert!(
-            parse(b"AccessCode,Minutes,MinutesIncluded\n", Tz::UTC, "test")
-                .unwrap_err()
-                .contains("unknown column \"Minutes\"")
-        );
-        assert!(parse(b"", Tz::UTC, "test").unwrap_err().contains("empty"));
+        assert!(parse(
+            b"AccessCode,Minutes,MinutesIncluded\n",
+            &Zones::fixed(Tz::UTC),
+            "test"
+        )
+        .unwrap_err()
+        .contains("unknown column \"Minutes\""));
+        assert!(parse(b"", &Zones::fixed(Tz::UTC), "test")
+            .unwrap_err()
+            .contains("empty"));
         let (rows, _, bad) = parse(
             "\u{feff}accesscode,minutes_included\nOK,5\n".as_bytes(),
-            Tz::UTC,
+            &Zones::fixed(Tz::UTC),
             "test",
         )
         .unwrap();
@@ -457,14 +467,19 @@ mod tests {
             let csv = format!(
                 "AccessCode{sep}MinutesIncluded{sep}Description\nS1{sep}60{sep}\"a, b; c\"\nS2{sep}30{sep}\n"
             );
-            let (rows, _, bad) = parse(csv.as_bytes(), Tz::UTC, "test").unwrap();
+            let (rows, _, bad) = parse(csv.as_bytes(), &Zones::fixed(Tz::UTC), "test").unwrap();
             assert!(bad.is_empty(), "{sep:?}: {bad:?}");
             assert_eq!(rows.len(), 2);
             assert_eq!(rows[0].token.description.as_deref(), Some("a, b; c"));
             assert_eq!(rows[1].token.minutes_included, 30);
         }
         // Mixed in the header: named.
-        let err = parse(b"AccessCode,MinutesIncluded;Description\n", Tz::UTC, "test").unwrap_err();
+        let err = parse(
+            b"AccessCode,MinutesIncluded;Description\n",
+            &Zones::fixed(Tz::UTC),
+            "test",
+        )
+        .unwrap_err();
         assert!(
             err.contains("separated by commas, semicolons or tabs"),
             "{err}"
@@ -475,12 +490,51 @@ mod tests {
     fn minutes_left_restores_usage() {
         let (rows, _, bad) = parse(
             b"AccessCode,MinutesIncluded,MinutesLeft\nA,60,45\nB,60,61\n",
-            Tz::UTC,
+            &Zones::fixed(Tz::UTC),
             "test",
         )
         .unwrap();
         assert_eq!(rows[0].seconds_used, 15 * 60);
         assert_eq!(bad.len(), 1);
         assert!(bad[0].1.starts_with("MinutesLeft: "), "{bad:?}");
+    }
+
+    /// SPEC §12: each row's zone-less times in the zone of its BusinessId.
+    #[test]
+    fn each_row_in_its_business_zone() {
+        let zones = Zones {
+            server: Tz::UTC,
+            business: [
+                (1, chrono_tz::Europe::Berlin),
+                (2, chrono_tz::America::New_York),
+            ]
+            .into(),
+        };
+        let csv = "BusinessId,AccessCode,MinutesIncluded,ValidFrom,ValidTo,CreatedOn\n\
+                   1,B1,60,2026-07-01T09:00,2026-10-25T02:30,2026-06-01T12:00\n\
+                   2,N1,60,2026-07-01T09:00,2026-10-25T02:30,2026-06-01T12:00\n\
+                   ,U1,60,2026-07-01T09:00,,\n\
+                   2,N2,60,2026-03-29T02:30,2026-07-01T09:00Z,\n\
+                   1,B2,60,2026-03-29T02:30,,\n";
+        let (rows, lines, bad) = parse(csv.as_bytes(), &zones, "test").unwrap();
+        let utc = |t: Option<i64>| crate::token::parse::format_utc(crate::token::ts(t.unwrap()));
+        assert_eq!(lines, [2, 3, 4, 5]);
+        assert_eq!(utc(rows[0].token.valid_from), "2026-07-01T07:00:00Z");
+        assert_eq!(utc(rows[0].token.valid_to), "2026-10-25T00:30:00Z");
+        assert_eq!(utc(rows[0].created_on), "2026-06-01T10:00:00Z");
+        assert_eq!(utc(rows[1].token.valid_from), "2026-07-01T13:00:00Z");
+        assert_eq!(utc(rows[1].token.valid_to), "2026-10-25T06:30:00Z");
+        assert_eq!(utc(rows[1].created_on), "2026-06-01T16:00:00Z");
+        assert_eq!(utc(rows[2].token.valid_from), "2026-07-01T09:00:00Z");
+        assert_eq!(utc(rows[3].token.valid_from), "2026-03-29T06:30:00Z");
+        assert_eq!(utc(rows[3].token.valid_to), "2026-07-01T09:00:00Z");
+        assert_eq!(bad.len(), 1, "{bad:?}");
+        assert_eq!(bad[0].0, 6);
+        assert!(
+            bad[0]
+                .1
+                .starts_with("ValidFrom: 2026-03-29 02:30 does not exist in Europe/Berlin"),
+            "{bad:?}"
+        );
     }
 }

@@ -342,6 +342,20 @@ fn err(field: &'static str, message: impl Into<String>) -> FieldError {
 }
 
 impl TokenInput {
+    /// [`TokenInput::validate`] with zone-less times read in the zone of
+    /// the business the token is for (SPEC §12): its BusinessId, else
+    /// `default_business_id`, whose `[[business]] timezone` or
+    /// `server.timezone`. On a change that moves a code to another
+    /// business, that is the new business's zone.
+    pub fn validate_in(
+        &self,
+        zones: &crate::config::Zones,
+        default_business_id: i64,
+    ) -> Result<NewToken, Vec<FieldError>> {
+        let tz = zones.of(self.business_id.unwrap_or(default_business_id));
+        self.validate(tz, default_business_id)
+    }
+
     /// Validate into a [`NewToken`]; every failing field is reported.
     pub fn validate(&self, tz: Tz, default_business_id: i64) -> Result<NewToken, Vec<FieldError>> {
         let mut errors = Vec::new();
@@ -591,6 +605,58 @@ mod tests {
         assert_eq!(
             format_utc(ts(t.valid_from.unwrap())),
             "2025-07-21T10:45:00Z"
+        );
+    }
+
+    #[test]
+    fn zoneless_dates_are_read_in_the_business_zone() {
+        let zones = crate::config::Zones {
+            server: Tz::UTC,
+            business: [
+                (1, chrono_tz::Europe::Berlin),
+                (2, chrono_tz::America::New_York),
+            ]
+            .into(),
+        };
+        let at = |business: Option<i64>, default: i64, v: &str| {
+            let mut i = input();
+            i.business_id = business;
+            i.valid_to = Some(v.into());
+            i.validate_in(&zones, default)
+                .map(|t| format_utc(ts(t.valid_to.unwrap())))
+        };
+        assert_eq!(
+            at(Some(1), 0, "2026-07-01T12:00").unwrap(),
+            "2026-07-01T10:00:00Z"
+        );
+        assert_eq!(
+            at(Some(2), 0, "2026-07-01T12:00").unwrap(),
+            "2026-07-01T16:00:00Z"
+        );
+        assert_eq!(
+            at(Some(3), 0, "2026-07-01T12:00").unwrap(),
+            "2026-07-01T12:00:00Z"
+        );
+        // No BusinessId given: the default's zone (an update: the code's).
+        assert_eq!(
+            at(None, 2, "2026-07-01T12:00").unwrap(),
+            "2026-07-01T16:00:00Z"
+        );
+        // An offset is absolute whatever the business.
+        assert_eq!(
+            at(Some(2), 0, "2026-07-01T12:00Z").unwrap(),
+            "2026-07-01T12:00:00Z"
+        );
+        // The DST gap of one zone is an error there only.
+        let e = at(Some(1), 0, "2026-03-29T02:30").unwrap_err();
+        assert_eq!(e[0].field, "ValidTo");
+        assert!(
+            e[0].message.contains("does not exist in Europe/Berlin"),
+            "{e:?}"
+        );
+        assert_eq!(
+            at(Some(2), 0, "2026-03-29T02:30").unwrap(),
+            "2026-03-29T06:30:00Z"
         );
     }
 

@@ -882,6 +882,101 @@ mod tests {
         assert_eq!(parsed.with_timezone(&Berlin).hour(), 14);
     }
 
+    /// SPEC §12: two businesses in different zones, the same wall time.
+    /// The rule of each zone's clock changes is the one above (a gap is an
+    /// error, an ambiguous time the earlier instant), zone by zone.
+    #[test]
+    fn same_wall_time_in_two_zones() {
+        use chrono_tz::America::New_York;
+        let t = "2026-07-01T09:00";
+        assert_eq!(
+            parse_datetime(t, Berlin).unwrap(),
+            utc("2026-07-01T07:00:00Z")
+        );
+        assert_eq!(
+            parse_datetime(t, New_York).unwrap(),
+            utc("2026-07-01T13:00:00Z")
+        );
+        // Berlin springs forward on 2026-03-29 (02:00 -> 03:00); New York
+        // did on 2026-03-08, so 02:30 exists there (EDT, UTC-4).
+        let gap = "2026-03-29T02:30";
+        let e = parse_datetime(gap, Berlin).unwrap_err();
+        assert!(
+            e.contains("2026-03-29 02:30 does not exist in Europe/Berlin"),
+            "{e}"
+        );
+        assert_eq!(
+            parse_datetime(gap, New_York).unwrap(),
+            utc("2026-03-29T06:30:00Z")
+        );
+        let e = parse_datetime("2026-03-08T02:30", New_York).unwrap_err();
+        assert!(e.contains("does not exist in America/New_York"), "{e}");
+        assert_eq!(
+            parse_datetime("2026-03-08T02:30", Berlin).unwrap(),
+            utc("2026-03-08T01:30:00Z")
+        );
+        // Berlin falls back on 2026-10-25 (02:00-03:00 twice): the earlier,
+        // CEST. New York on 2026-11-01 (01:00-02:00 twice): the earlier, EDT.
+        let twice = "2026-10-25T02:30";
+        assert_eq!(
+            parse_datetime(twice, Berlin).unwrap(),
+            utc("2026-10-25T00:30:00Z")
+        );
+        assert_eq!(
+            parse_datetime(twice, New_York).unwrap(),
+            utc("2026-10-25T06:30:00Z")
+        );
+        assert_eq!(
+            parse_datetime("2026-11-01T01:30", New_York).unwrap(),
+            utc("2026-11-01T05:30:00Z")
+        );
+        // With an offset, the later of the two is reachable.
+        assert_eq!(
+            parse_datetime("2026-10-25T02:30+01:00", Berlin).unwrap(),
+            utc("2026-10-25T01:30:00Z")
+        );
+        // Filter spans follow the same zone: a whole Berlin day of 23 hours.
+        let (a, b) = parse_datetime_span("2026-03-29", Berlin).unwrap();
+        assert_eq!(
+            (a, b),
+            (utc("2026-03-28T23:00:00Z"), utc("2026-03-29T22:00:00Z"))
+        );
+        let (a, b) = parse_datetime_span("2026-03-29", New_York).unwrap();
+        assert_eq!(
+            (a, b),
+            (utc("2026-03-29T04:00:00Z"), utc("2026-03-30T04:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn display_round_trips_per_zone() {
+        use chrono_tz::America::New_York;
+        for tz in [Berlin, New_York, Tz::UTC] {
+            for instant in [
+                "2026-01-15T08:00:00Z",
+                "2026-03-29T01:00:00Z",
+                "2026-07-01T23:59:00Z",
+                "2026-10-25T00:30:00Z",
+                "2026-11-01T05:30:00Z",
+            ] {
+                let dt = utc(instant);
+                assert_eq!(
+                    parse_datetime(&format_local(dt, tz), tz).unwrap(),
+                    dt,
+                    "{tz} {instant}"
+                );
+            }
+        }
+        // The one exception: the second pass of an hour shown twice reads
+        // back as the first (tables show no offset); JSON and CSV are UTC.
+        let second = utc("2026-10-25T01:30:00Z");
+        assert_eq!(format_local(second, Berlin), "2026-10-25 02:30");
+        assert_eq!(
+            parse_datetime(&format_local(second, Berlin), Berlin).unwrap(),
+            utc("2026-10-25T00:30:00Z")
+        );
+    }
+
     // ---------- datetime spans ----------
 
     #[test]

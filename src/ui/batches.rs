@@ -46,7 +46,9 @@ pub struct BatchRow {
     used_up: i64,
 }
 
-fn row(b: &BatchSummary, tz: chrono_tz::Tz) -> BatchRow {
+/// A batch, its time in the zone of its business.
+fn row(b: &BatchSummary, zones: &crate::config::Zones) -> BatchRow {
+    let tz = zones.of(b.batch.business_id);
     BatchRow {
         id: b.batch.id,
         name: b.batch.name.clone(),
@@ -80,13 +82,13 @@ pub async fn list(State(s): State<Arc<UiState>>, Signed(op): Signed) -> Response
         Ok(v) => v,
         Err(e) => return store_trouble(&op, &e),
     };
-    let tz = s.config.server.timezone;
+    let zones = s.config.zones();
     html(
         StatusCode::OK,
         &BatchesPage {
             operator: Some(&op),
             page: "batches",
-            rows: batches.iter().map(|b| row(b, tz)).collect(),
+            rows: batches.iter().map(|b| row(b, &zones)).collect(),
         },
     )
 }
@@ -192,7 +194,7 @@ pub async fn show(
         &BatchPage {
             operator: Some(&op),
             page: "batches",
-            b: row(&summary, s.config.server.timezone),
+            b: row(&summary, &s.config.zones()),
             done,
             more: codes.len() - shown.len(),
             any_end: codes.iter().any(|c| c.valid_to.is_some()),

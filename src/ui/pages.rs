@@ -1,7 +1,9 @@
 //! The UI's pages. Each takes the signed-in operator ([`Signed`]), checks
 //! the role the page needs, and shows only codes of businesses the
 //! operator may see (another business's code is "not found", as if it did
-//! not exist). Times are shown in `[server] timezone`.
+//! not exist). A code's times are shown in the zone of its business
+//! (`[[business]] timezone`, else `[server] timezone`); what spans
+//! businesses (operators, the audit log) in `[server] timezone`.
 
 use std::sync::Arc;
 
@@ -138,7 +140,7 @@ pub(super) async fn token_rows(
     tokens: &[AccessToken],
     now: i64,
 ) -> Result<Vec<TokenRow>, crate::store::StoreError> {
-    let tz = s.config.server.timezone;
+    let zones = s.config.zones();
     let online = online_devices(s, op, now).await?;
     Ok(tokens
         .iter()
@@ -151,7 +153,7 @@ pub(super) async fn token_rows(
                 status,
                 status_class,
                 left: minutes_text(t.minutes_left()),
-                until: when(t.expires_on(), tz, "—"),
+                until: when(t.expires_on(), zones.of(t.business_id), "—"),
                 description: t.description.clone().unwrap_or_default(),
                 guest: t.guest_name.clone().unwrap_or_default(),
             }
@@ -195,6 +197,7 @@ pub struct TokenView {
     description: String,
     guest: String,
     business: i64,
+    zone: String,
     created: String,
 }
 
@@ -262,12 +265,12 @@ pub async fn token(
     Path(id): Path<String>,
     Query(done): Query<Done>,
 ) -> Response {
-    let tz = s.config.server.timezone;
     let now = chrono::Utc::now().timestamp();
     let t = match super::visible_code(&s, &op, &id).await {
         Ok(t) => t,
         Err(r) => return r,
     };
+    let tz = s.config.zone_of(t.business_id);
     let f = SessionFilter {
         code: Some(t.access_code.clone()),
         limit: 50,
@@ -337,6 +340,7 @@ pub async fn token(
         description: t.description.clone().unwrap_or_else(|| "—".into()),
         guest: t.guest_name.clone().unwrap_or_default(),
         business: t.business_id,
+        zone: tz.name().to_string(),
         created: format_local(ts(t.created_on), tz),
     };
     html(
@@ -362,7 +366,7 @@ struct SessionsPage<'a> {
 
 /// `/sessions`: guests online now.
 pub async fn sessions(State(s): State<Arc<UiState>>, Signed(op): Signed) -> Response {
-    let tz = s.config.server.timezone;
+    let zones = s.config.zones();
     let now = chrono::Utc::now().timestamp();
     let f = SessionFilter {
         active: true,
@@ -373,7 +377,7 @@ pub async fn sessions(State(s): State<Arc<UiState>>, Signed(op): Signed) -> Resp
         Ok(v) => v
             .iter()
             .filter(|x| x.state == "active" && op.sees(x.business_id))
-            .map(|x| session_view(x, tz))
+            .map(|x| session_view(x, zones.of(x.business_id)))
             .collect(),
         Err(e) => return store_trouble(&op, &e),
     };

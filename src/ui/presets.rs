@@ -282,7 +282,7 @@ pub async fn issue(
             &format!(
                 "{} {}",
                 preset.name,
-                crate::store::batches::default_name(now, s.config.server.timezone)
+                crate::store::batches::default_name(now, s.config.zone_of(preset.business_id))
             ),
         )
         .await;

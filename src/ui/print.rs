@@ -44,7 +44,7 @@ struct Receipts {
 }
 
 fn receipt_view(s: &UiState, t: &AccessToken) -> ReceiptView {
-    let tz = s.config.server.timezone;
+    let tz = s.config.zone_of(t.business_id);
     let b = s
         .config
         .branding
@@ -75,8 +75,12 @@ fn receipt_view(s: &UiState, t: &AccessToken) -> ReceiptView {
     }
 }
 
-fn now_text(s: &UiState) -> String {
-    format_local(ts(chrono::Utc::now().timestamp()), s.config.server.timezone)
+/// Now, on the clock of the (first) code's business.
+fn now_text(s: &UiState, t: &AccessToken) -> String {
+    format_local(
+        ts(chrono::Utc::now().timestamp()),
+        s.config.zone_of(t.business_id),
+    )
 }
 
 fn qr(b: &crate::portal::Branding, code: &str) -> Option<String> {
@@ -97,7 +101,7 @@ pub async fn receipt(
     let r = Receipts {
         title: format!("Voucher {}", t.access_code),
         items: vec![receipt_view(&s, &t)],
-        printed: now_text(&s),
+        printed: now_text(&s, &t),
         back: format!("/tokens/{}", t.id),
         card: None,
     };
@@ -137,7 +141,7 @@ fn cards(s: &UiState, op: &crate::store::operators::Operator, tokens: &[AccessTo
         network: b.network.as_deref(),
         login_url: b.voucher_login_url.as_deref(),
         note: None,
-        tz: s.config.server.timezone,
+        zones: s.config.zones(),
     };
     match sheet.render(tokens) {
         Ok(body) => {
@@ -236,7 +240,7 @@ pub async fn many(
     let r = Receipts {
         title: format!("{} voucher(s)", tokens.len()),
         items: tokens.iter().map(|t| receipt_view(&s, t)).collect(),
-        printed: now_text(&s),
+        printed: now_text(&s, &tokens[0]),
         back,
         card: Some(again),
     };

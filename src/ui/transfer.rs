@@ -148,9 +148,10 @@ pub async fn import(
     if u.file.is_empty() {
         return bad("Choose a CSV file to import.".into());
     }
-    let tz = s.config.server.timezone;
     let who = format!("ui:{}", op.name);
-    let (rows, lines, mut problems) = match crate::token::csv::parse(&u.file, tz, &who) {
+    // Each row's zone-less times in the zone of its BusinessId.
+    let zones = s.config.zones();
+    let (rows, lines, mut problems) = match crate::token::csv::parse(&u.file, &zones, &who) {
         Ok(v) => v,
         Err(e) => return bad(format!("{}: {e}. Nothing imported.", u.name)),
     };
