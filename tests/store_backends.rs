@@ -525,10 +525,12 @@ async fn a_database_is_copied_whole_between_backends() {
     src.revoke_api_key("booking", now + 1, &common::test_actor())
         .await
         .unwrap();
+    // The live key is limited to businesses: the copy keeps them.
     let (key2, _) = src
-        .create_api_key(
+        .create_scoped_api_key(
             "booking",
             &["AccessToken-List"],
+            &[3, 7],
             "cli:t",
             now + 2,
             &common::test_actor(),
@@ -696,13 +698,20 @@ async fn a_database_is_copied_whole_between_backends() {
             }
         };
         assert_eq!(sessions(&src).await, sessions(st).await);
+        assert_eq!(
+            src.api_keys(true).await.unwrap(),
+            st.api_keys(true).await.unwrap(),
+            "every field of every key (before one is used)"
+        );
         assert!(
             st.authenticate_api_key(&key, now).await.unwrap().is_none(),
             "revoked"
         );
-        assert!(
-            st.authenticate_api_key(&key2, now).await.unwrap().is_some(),
-            "still works"
+        let k2 = st.authenticate_api_key(&key2, now).await.unwrap();
+        assert_eq!(
+            k2.map(|k| k.businesses),
+            Some(vec![3, 7]),
+            "still works, limited to its businesses"
         );
         // Operators: every field, the password hash (they still sign in),
         // but not their sign-ins.

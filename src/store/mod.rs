@@ -272,7 +272,8 @@ impl Store {
         each!(self, b => b.dashboard_facts(since, now, business_ids).await)
     }
 
-    /// Create an API key; the raw key (shown once) and its record.
+    /// Create an API key reaching every business; the raw key (shown
+    /// once) and its record.
     pub async fn create_api_key(
         &self,
         name: &str,
@@ -281,7 +282,23 @@ impl Store {
         now: i64,
         actor: &audit::Actor,
     ) -> Result<(String, apikeys::ApiKey), StoreError> {
-        each!(self, b => b.create_api_key(name, roles, created_by, now, actor).await)
+        self.create_scoped_api_key(name, roles, &[], created_by, now, actor)
+            .await
+    }
+
+    /// Create an API key reaching only the codes of `businesses` (empty:
+    /// all; checked by the caller, see `apikeys::scope_for_new_key`); the
+    /// raw key (shown once) and its record.
+    pub async fn create_scoped_api_key(
+        &self,
+        name: &str,
+        roles: &[&str],
+        businesses: &[i64],
+        created_by: &str,
+        now: i64,
+        actor: &audit::Actor,
+    ) -> Result<(String, apikeys::ApiKey), StoreError> {
+        each!(self, b => b.create_api_key(name, roles, businesses, created_by, now, actor).await)
     }
 
     /// API keys, newest first; revoked ones only with `all`.

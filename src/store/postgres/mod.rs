@@ -43,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0003_audit_log.sql"),
     include_str!("../../../migrations/postgres/0004_presets.sql"),
     include_str!("../../../migrations/postgres/0005_batches.sql"),
+    include_str!("../../../migrations/postgres/0006_apikey_businesses.sql"),
 ];
 
 /// Connections the CLI and the API may hold at once, per process.

@@ -54,6 +54,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0010_audit_log.sql"),
     include_str!("../../../migrations/sqlite/0011_presets.sql"),
     include_str!("../../../migrations/sqlite/0012_batches.sql"),
+    include_str!("../../../migrations/sqlite/0013_apikey_businesses.sql"),
 ];
 
 pub(crate) const TOKEN_COLS: &str = "id, unique_id, business_id, access_code, description, \
