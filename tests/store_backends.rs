@@ -440,6 +440,57 @@ async fn api_keys_are_created_checked_and_revoked_with_their_children() {
     }
 }
 
+/// API keys limited to businesses: stored and read back with their
+/// businesses; a scoped delete removes only a code of those businesses
+/// (checked as it deletes).
+#[tokio::test]
+async fn keys_and_deletes_limited_to_businesses() {
+    let now = chrono::Utc::now().timestamp();
+    for (name, s, _dir) in backends().await {
+        let (key, made) = s
+            .create_scoped_api_key(
+                "hotel",
+                &["*"],
+                &[3, 4],
+                "cli:t",
+                now,
+                &common::test_actor(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(made.businesses, [3, 4], "{name}");
+        let k = s.authenticate_api_key(&key, now).await.unwrap().unwrap();
+        assert_eq!(k.businesses, [3, 4], "{name}");
+        assert!(k.sees(4) && !k.sees(5), "{name}");
+        let (_, all) = s
+            .create_api_key("all", &["*"], "cli:t", now, &common::test_actor())
+            .await
+            .unwrap();
+        assert!(all.businesses.is_empty(), "{name}");
+
+        let t5 = s
+            .create_token(
+                &token("FIVE", 60, |t| t.business_id = Some(5)),
+                now,
+                &common::test_actor(),
+            )
+            .await
+            .unwrap();
+        assert!(
+            !s.delete_token_in(t5.id, Some(&[3, 4]), &common::test_actor())
+                .await
+                .unwrap(),
+            "{name}: another business's code is not deleted"
+        );
+        assert!(s.token_by_id(t5.id).await.unwrap().is_some(), "{name}");
+        assert!(s
+            .delete_token_in(t5.id, Some(&[5]), &common::test_actor())
+            .await
+            .unwrap());
+        assert!(s.token_by_id(t5.id).await.unwrap().is_none(), "{name}");
+    }
+}
+
 /// The CLI never migrates: a database of this version's schema opens, an
 /// empty one is set up only by commands that create.
 #[tokio::test]

@@ -782,7 +782,13 @@ async fn remove(
     let id = parse_id(&id)?;
     let t = token_in_scope(&s, &key, id).await?;
     let sessions = s.store.running_sessions(&[id]).await?;
-    if !s.store.delete_token(id, &audit_actor(&key)).await? {
+    // In scope again as it is deleted: it may have moved since it was read.
+    let scope = key.scope();
+    if !s
+        .store
+        .delete_token_in(id, scope.as_deref(), &audit_actor(&key))
+        .await?
+    {
         return Err(no_token(id));
     }
     tracing::info!(key = %key.name, id, "HTTP API: token deleted");

@@ -118,7 +118,18 @@ impl Store {
     }
 
     pub async fn delete_token(&self, id: i64, actor: &audit::Actor) -> Result<bool, StoreError> {
-        each!(self, b => b.delete_token(id, actor).await)
+        each!(self, b => b.delete_token(id, None, actor).await)
+    }
+
+    /// Delete the token with this Id only if it is one of these businesses'
+    /// (`None`: any; checked in the deleting transaction); whether it was.
+    pub async fn delete_token_in(
+        &self,
+        id: i64,
+        scope: Option<&[i64]>,
+        actor: &audit::Actor,
+    ) -> Result<bool, StoreError> {
+        each!(self, b => b.delete_token(id, scope, actor).await)
     }
 
     /// One page of tokens and the total count matching the filter.

@@ -459,10 +459,21 @@ impl Store {
         find_in(&mut conn, code_or_id).await
     }
 
-    pub async fn delete_token(&self, id: i64, actor: &Actor) -> Result<bool, StoreError> {
+    /// Delete the token with this Id if it is one of `scope`'s businesses
+    /// (`None`: any), checked in the same transaction; whether it was.
+    pub async fn delete_token(
+        &self,
+        id: i64,
+        scope: Option<&[i64]>,
+        actor: &Actor,
+    ) -> Result<bool, StoreError> {
         let mut conn = begin_immediate(&self.pool).await?;
         let res = async {
-            let Some(before) = tokens_by_ids(&mut conn, &[id]).await?.pop() else {
+            let Some(before) = tokens_by_ids(&mut conn, &[id])
+                .await?
+                .pop()
+                .filter(|t| scope.is_none_or(|s| s.contains(&t.business_id)))
+            else {
                 return Ok(false);
             };
             sqlx::query("DELETE FROM access_tokens WHERE id = ?")
