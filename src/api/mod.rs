@@ -1119,15 +1119,20 @@ async fn ironwifi_decide(
     }
 }
 
+/// A BusinessId no code has (BusinessIds are 0 or more): a login looked up
+/// in it is an unknown code.
+const NO_BUSINESS: i64 = i64::MIN;
+
 /// The business the connector looks `login` up in. A key of every
 /// business: none (the code's own, as for a RADIUS client not tied to a
-/// business). A key limited to businesses: only among its own, so that a
-/// code of another business is refused exactly as an unknown code (the
-/// same answer, throttling and log) — its only business; else the one of
-/// its businesses that has the code; when none has it, its first (where
-/// the code is not, so unknown); when several have it, none: the code
-/// then matches tokens of several businesses, which is no token, as it is
-/// for a key of every business.
+/// business). A key limited to businesses looks only among its own, so
+/// that a code of another business is refused exactly as an unknown code
+/// (the same decision path, answer, throttling and log): its only
+/// business; else the one of its businesses that has the code; when none
+/// of them has it, or several do (a code in several businesses is no
+/// token, as for a key of every business), [`NO_BUSINESS`] — never "any
+/// business", which a code moved or deleted meanwhile could turn into
+/// another business's token.
 async fn connector_business(
     s: &ApiState,
     key: &ApiKey,
@@ -1147,11 +1152,10 @@ async fn connector_business(
         ..Default::default()
     };
     let (found, _) = s.store.list_tokens(&f, now).await?;
-    Ok(match found.as_slice() {
-        [t] => Some(t.business_id),
-        [] => several.first().copied(),
-        _ => None,
-    })
+    Ok(Some(match found.as_slice() {
+        [t] => t.business_id,
+        _ => NO_BUSINESS,
+    }))
 }
 
 fn attr(name: &str, value: impl ToString) -> Value {
