@@ -774,3 +774,317 @@ async fn replace_and_delete_disconnect_running_sessions(b: Backend) {
     s.shutdown().await;
 }
 }
+
+// ------------------------------------------- keys limited to businesses
+
+/// A key limited to `businesses` (SPEC §7, "Tenants").
+async fn scoped_key(s: &TestServer, name: &str, roles: &[&str], businesses: &[i64]) -> String {
+    s.store
+        .create_scoped_api_key(
+            name,
+            roles,
+            businesses,
+            "test",
+            chrono::Utc::now().timestamp(),
+            &common::test_actor(),
+        )
+        .await
+        .unwrap()
+        .0
+}
+
+/// The 404 of a token Id, whether it never existed, is gone, or is another
+/// business's (the very same body).
+fn no_token(id: i64) -> Value {
+    json!({
+        "Message": format!("no access token with Id {id}"),
+        "Value": null,
+        "Errors": null,
+        "WasSuccessful": false,
+    })
+}
+
+both_backends! {
+/// Every token route × role × scope: a key limited to businesses works on
+/// its businesses' codes; another business's code is 404 (read, edit,
+/// delete) exactly as a missing one, left out of lists (even when the
+/// filter asks for that business), and refused on create and edit (403
+/// naming BusinessId); a key of every business reaches them all.
+#[tokio::test]
+async fn keys_limited_to_businesses_reach_only_their_codes(b: Backend) {
+    let s = api_server(b).await;
+    let addr = s.api_addr.unwrap();
+    let admin = key(&s, "admin", &["*"]).await;
+    let new = |biz: i64, code: &str| {
+        json!({"BusinessId": biz, "AccessCode": code, "MinutesIncluded": 60}).to_string()
+    };
+    let mut ids = std::collections::HashMap::new();
+    for (biz, code) in [(3, "A3"), (3, "B3"), (4, "C4"), (5, "D5"), (5, "GONE5")] {
+        let r = request(addr, "POST", TOKENS, Some(&admin), Some(&new(biz, code))).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        ids.insert(code, r.body["Value"]["Id"].as_i64().unwrap());
+    }
+    let id = |code: &str| ids[code];
+    let gone = id("GONE5");
+    let r = request(addr, "DELETE", &format!("{TOKENS}/{gone}"), Some(&admin), None).await;
+    assert_eq!(r.status, 200);
+    // The 404 of a code that does not exist, as a key of every business
+    // sees it: the one every other business's code gets below.
+    let r = request(addr, "GET", &format!("{TOKENS}/{gone}"), Some(&admin), None).await;
+    assert_eq!((r.status, &r.body), (404, &no_token(gone)));
+
+    // ---- List (AccessToken-List)
+    let l3 = scoped_key(&s, "l3", &["AccessToken-List"], &[3]).await;
+    let l34 = scoped_key(&s, "l34", &["AccessToken-List"], &[3, 4]).await;
+    let lall = key(&s, "lall", &["AccessToken-List"]).await;
+    let codes = |k: String, q: &'static str| async move {
+        let r = request(addr, "GET", &format!("{TOKENS}{q}"), Some(&k), None).await;
+        assert_eq!(r.status, 200, "{q}: {}", r.text);
+        let mut c: Vec<String> = r.body["Records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["AccessCode"].as_str().unwrap().to_string())
+            .collect();
+        c.sort();
+        assert_eq!(r.body["TotalItems"], c.len(), "{q}");
+        c
+    };
+    assert_eq!(codes(l3.clone(), "").await, ["A3", "B3"]);
+    assert_eq!(codes(l34.clone(), "").await, ["A3", "B3", "C4"]);
+    assert_eq!(codes(lall.clone(), "").await, ["A3", "B3", "C4", "D5"]);
+    assert!(codes(l3.clone(), "?AccessToken_Business=5").await.is_empty());
+    assert!(codes(l3.clone(), "?AccessToken_Business=4").await.is_empty());
+    assert!(codes(l3.clone(), "?AccessToken_AccessCode=D5").await.is_empty());
+    assert_eq!(codes(l3.clone(), "?AccessToken_Business=3").await, ["A3", "B3"]);
+    assert_eq!(codes(l34.clone(), "?AccessToken_Business=4").await, ["C4"]);
+    assert_eq!(codes(lall.clone(), "?AccessToken_Business=5").await, ["D5"]);
+
+    // ---- Read (AccessToken-Read)
+    let r3 = scoped_key(&s, "r3", &["AccessToken-Read"], &[3]).await;
+    let rall = key(&s, "rall", &["AccessToken-Read"]).await;
+    let read = |k: &str, code: &str| {
+        let (k, path) = (k.to_string(), format!("{TOKENS}/{}", id(code)));
+        async move { request(addr, "GET", &path, Some(&k), None).await }
+    };
+    let r = read(&r3, "A3").await;
+    assert_eq!((r.status, &r.body["AccessCode"]), (200, &json!("A3")));
+    for other in ["C4", "D5"] {
+        let r = read(&r3, other).await;
+        assert_eq!((r.status, &r.body), (404, &no_token(id(other))), "{other}");
+    }
+    let r = read(&r3, "GONE5").await;
+    assert_eq!((r.status, &r.body), (404, &no_token(gone)));
+    assert_eq!(read(&rall, "D5").await.status, 200);
+    // The role is still checked first: a key without it, 403 on its own codes.
+    assert_eq!(read(&l3, "A3").await.status, 403);
+
+    // ---- Create (AccessToken-Create)
+    let c3 = scoped_key(&s, "c3", &["AccessToken-Create"], &[3]).await;
+    let c34 = scoped_key(&s, "c34", &["AccessToken-Create"], &[3, 4]).await;
+    let call = key(&s, "call", &["AccessToken-Create"]).await;
+    let r = request(addr, "POST", TOKENS, Some(&c3), Some(&new(3, "NEW3"))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = request(addr, "POST", TOKENS, Some(&c34), Some(&new(4, "NEW4"))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for (k, biz) in [(&c3, 4), (&c3, 5), (&c34, 5)] {
+        let r = request(addr, "POST", TOKENS, Some(k), Some(&new(biz, "OUT"))).await;
+        assert_eq!(r.status, 403, "{biz}: {}", r.text);
+        assert_eq!(r.body["WasSuccessful"], false);
+        assert_eq!(r.body["Errors"][0]["PropertyName"], "BusinessId");
+        assert_eq!(r.body["Errors"][0]["AttemptedValue"], biz);
+        let m = r.body["Message"].as_str().unwrap();
+        assert!(m.starts_with("BusinessId: this API key is limited to BusinessIds 3"), "{m}");
+    }
+    assert_eq!(count_codes(&s, "OUT").await, 0, "nothing created outside the key's businesses");
+    // Bad input is still 400 first, naming every field.
+    let r = request(addr, "POST", TOKENS, Some(&c3), Some(r#"{"AccessCode":"X"}"#)).await;
+    assert_eq!(r.status, 400);
+    let r = request(addr, "POST", TOKENS, Some(&call), Some(&new(5, "NEW5"))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // ---- Edit (AccessToken-Edit): PUT never moves a code into or out of
+    // the key's businesses.
+    let e3 = scoped_key(&s, "e3", &["AccessToken-Edit"], &[3]).await;
+    let eall = key(&s, "eall", &["AccessToken-Edit"]).await;
+    let put = |biz: i64, code: &str, minutes: i64| {
+        json!({"Id": id(code), "BusinessId": biz, "AccessCode": code, "MinutesIncluded": minutes})
+            .to_string()
+    };
+    let r = request(addr, "PUT", TOKENS, Some(&e3), Some(&put(3, "A3", 90))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // Out of its businesses: 403 naming BusinessId; the code stays.
+    let r = request(addr, "PUT", TOKENS, Some(&e3), Some(&put(5, "A3", 91))).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert_eq!(r.body["Errors"][0]["PropertyName"], "BusinessId");
+    // Another business's code, named with the key's own business (into
+    // it): 404 as if it did not exist; with its own business: 403.
+    let r = request(addr, "PUT", TOKENS, Some(&e3), Some(&put(3, "D5", 92))).await;
+    assert_eq!((r.status, &r.body), (404, &no_token(id("D5"))));
+    let r = request(addr, "PUT", TOKENS, Some(&e3), Some(&put(5, "D5", 93))).await;
+    assert_eq!(r.status, 403);
+    let gone_put = json!({"Id": gone, "BusinessId": 3, "AccessCode": "GONE5", "MinutesIncluded": 1});
+    let r = request(addr, "PUT", TOKENS, Some(&e3), Some(&gone_put.to_string())).await;
+    assert_eq!((r.status, &r.body), (404, &no_token(gone)));
+    let a3 = s.store.token_by_id(id("A3")).await.unwrap().unwrap();
+    assert_eq!((a3.business_id, a3.minutes_included), (3, 90));
+    let d5 = s.store.token_by_id(id("D5")).await.unwrap().unwrap();
+    assert_eq!((d5.business_id, d5.minutes_included), (5, 60));
+    let r = request(addr, "PUT", TOKENS, Some(&eall), Some(&put(5, "D5", 94))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // ---- Delete (AccessToken-Delete)
+    let d3 = scoped_key(&s, "d3", &["AccessToken-Delete"], &[3]).await;
+    let dall = key(&s, "dall", &["AccessToken-Delete"]).await;
+    let del = |k: &str, code: &str| {
+        let (k, path) = (k.to_string(), format!("{TOKENS}/{}", id(code)));
+        async move { request(addr, "DELETE", &path, Some(&k), None).await }
+    };
+    let r = del(&d3, "D5").await;
+    assert_eq!((r.status, &r.body), (404, &no_token(id("D5"))));
+    assert!(s.store.token_by_id(id("D5")).await.unwrap().is_some());
+    assert_eq!(del(&d3, "B3").await.status, 200);
+    assert!(s.store.token_by_id(id("B3")).await.unwrap().is_none());
+    assert_eq!(del(&dall, "D5").await.status, 200);
+
+    // ---- `*` limited to a business: everything, on its business only.
+    let star3 = scoped_key(&s, "star3", &["*"], &[3]).await;
+    assert_eq!(codes(star3.clone(), "").await, ["A3", "NEW3"]);
+    assert_eq!(read(&star3, "C4").await.status, 404);
+    assert_eq!(del(&star3, "C4").await.status, 404);
+    s.shutdown().await;
+}
+}
+
+/// How many codes named `code` exist, in any business.
+async fn count_codes(s: &TestServer, code: &str) -> usize {
+    let f = radgate::token::TokenFilter {
+        code: Some(code.into()),
+        page: 1,
+        size: 100,
+        ..Default::default()
+    };
+    s.store.list_tokens(&f, 0).await.unwrap().0.len()
+}
+
+both_backends! {
+/// The IronWifi connector with a key limited to businesses: only those
+/// businesses' codes log in; another business's code is refused exactly
+/// as an unknown code. Codes are unique per BusinessId: a code in several
+/// businesses is looked up only among the key's.
+#[tokio::test]
+async fn ironwifi_with_a_key_limited_to_businesses(b: Backend) {
+    let s = api_server(b).await;
+    let addr = s.api_addr.unwrap();
+    for (biz, code) in [(3, "ONLY3"), (4, "ONLY4"), (5, "ONLY5"), (3, "BOTH"), (5, "BOTH"), (3, "TWICE"), (4, "TWICE")] {
+        s.token(code, 60, |t| {
+            t.business_id = Some(biz);
+            t.valid_to = Some("2099-01-01T00:00:00Z".into());
+        })
+        .await;
+    }
+    let w3 = scoped_key(&s, "w3", &["Radius-Authorize"], &[3]).await;
+    let w34 = scoped_key(&s, "w34", &["Radius-Authorize"], &[3, 4]).await;
+    let wall = key(&s, "wall", &["Radius-Authorize"]).await;
+    let auth = |k: &str, code: &str| {
+        let k = k.to_string();
+        let body = json!({"login": code, "password": code}).to_string();
+        async move { request(addr, "POST", "/api/ironwifi/authorize", Some(&k), Some(&body)).await }
+    };
+    let unknown = auth(&w3, "NOSUCH").await;
+    assert_eq!((unknown.status, &unknown.body), (403, &json!({"errors": ["Unknown access code"]})));
+
+    // One business.
+    assert_eq!(auth(&w3, "ONLY3").await.status, 200);
+    assert_eq!(auth(&w3, "BOTH").await.status, 200, "business 3's BOTH");
+    for other in ["ONLY4", "ONLY5"] {
+        let r = auth(&w3, other).await;
+        assert_eq!((r.status, &r.body), (unknown.status, &unknown.body), "{other}");
+    }
+    // Several businesses.
+    assert_eq!(auth(&w34, "ONLY3").await.status, 200);
+    assert_eq!(auth(&w34, "ONLY4").await.status, 200);
+    assert_eq!(auth(&w34, "BOTH").await.status, 200, "only business 3's is the key's");
+    let r = auth(&w34, "ONLY5").await;
+    assert_eq!((r.status, &r.body), (unknown.status, &unknown.body));
+    // In two of its businesses: as ambiguous as for a key of every business.
+    let r = auth(&w34, "TWICE").await;
+    assert_eq!((r.status, &r.body), (unknown.status, &unknown.body));
+    let r = auth(&wall, "TWICE").await;
+    assert_eq!((r.status, &r.body), (unknown.status, &unknown.body));
+    // Every business.
+    assert_eq!(auth(&wall, "ONLY5").await.status, 200);
+    assert_eq!(auth(&wall, "ONLY4").await.status, 200);
+    s.shutdown().await;
+}
+}
+
+both_backends! {
+/// Keys created through the API reach no further than their creator:
+/// BusinessIds left out are the creator's; a subset is fine; a wider list
+/// (or every business, `[]`, from a limited creator) is 403 naming
+/// BusinessIds.
+#[tokio::test]
+async fn keys_created_through_the_api_reach_no_further_than_their_creator(b: Backend) {
+    let s = api_server(b).await;
+    let addr = s.api_addr.unwrap();
+    let admin = key(&s, "admin", &["*"]).await;
+    let k34 = scoped_key(&s, "k34", &["*"], &[3, 4]).await;
+    let path = "/api/apikeys";
+    let make = |k: &str, body: Value| {
+        let (k, body) = (k.to_string(), body.to_string());
+        async move { request(addr, "POST", path, Some(&k), Some(&body)).await }
+    };
+    let stored = |name: &'static str| {
+        let store = s.store.clone();
+        async move {
+            store.api_keys(false).await.unwrap().into_iter().find(|k| k.name == name).map(|k| k.businesses)
+        }
+    };
+
+    // Left out (or null): the creator's.
+    let r = make(&k34, json!({"Name": "same", "Roles": ["AccessToken-List"]})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["Value"]["BusinessIds"], json!([3, 4]));
+    assert_eq!(stored("same").await, Some(vec![3, 4]));
+    let r = make(&k34, json!({"Name": "null", "Roles": ["AccessToken-List"], "BusinessIds": null})).await;
+    assert_eq!(r.body["Value"]["BusinessIds"], json!([3, 4]));
+    // A subset (numbers as strings too, repeats dropped).
+    let r = make(&k34, json!({"Name": "four", "Roles": ["*"], "BusinessIds": ["4", 4]})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(stored("four").await, Some(vec![4]));
+    let four = r.body["Value"]["Key"].as_str().unwrap().to_string();
+    // Wider: 403, naming BusinessIds; nothing created.
+    for (name, ids) in [("wide", json!([3, 5])), ("every", json!([]))] {
+        let r = make(&k34, json!({"Name": name, "Roles": ["AccessToken-List"], "BusinessIds": ids})).await;
+        assert_eq!(r.status, 403, "{name}: {}", r.text);
+        assert_eq!(r.body["Errors"][0]["PropertyName"], "BusinessIds");
+        assert_eq!(r.body["Errors"][0]["AttemptedValue"], ids);
+        assert!(r.body["Message"].as_str().unwrap().contains("reaches only BusinessIds 3, 4"), "{}", r.text);
+        assert_eq!(stored(name).await, None);
+    }
+    // And the key it made cannot widen itself back either.
+    let r = make(&four, json!({"Name": "back", "Roles": ["*"], "BusinessIds": [3]})).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    // Not a list of BusinessIds: 400 naming the field.
+    for bad in [json!("3"), json!([-1]), json!([1.5]), json!([true]), json!({"a": 1})] {
+        let r = make(&admin, json!({"Name": "bad", "Roles": ["*"], "BusinessIds": bad})).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.text);
+        assert_eq!(r.body["Errors"][0]["PropertyName"], "BusinessIds", "{bad}");
+    }
+    // A key of every business gives any list, or every business.
+    let r = make(&admin, json!({"Name": "seven", "Roles": ["*"], "BusinessIds": [7]})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(stored("seven").await, Some(vec![7]));
+    let r = make(&admin, json!({"Name": "all", "Roles": ["*"]})).await;
+    assert_eq!(r.body["Value"]["BusinessIds"], json!([]));
+    assert_eq!(stored("all").await, Some(vec![]));
+    // The made keys are limited like their records say.
+    let all = r.body["Value"]["Key"].as_str().unwrap().to_string();
+    let new3 = json!({"BusinessId": 3, "AccessCode": "A3", "MinutesIncluded": 1}).to_string();
+    assert_eq!(request(addr, "POST", TOKENS, Some(&all), Some(&new3)).await.status, 200);
+    let new = json!({"BusinessId": 3, "AccessCode": "X3", "MinutesIncluded": 1}).to_string();
+    assert_eq!(request(addr, "POST", TOKENS, Some(&four), Some(&new)).await.status, 403);
+    s.shutdown().await;
+}
+}

@@ -1663,3 +1663,46 @@ fn apikey_create_list_revoke(b: Backend) {
     e.ok(&["apikey", "create", "--name", "booking", "--role", "*"]);
 }
 }
+
+cli_both_backends! {
+/// `apikey create --business` (repeatable) limits a key to those
+/// businesses; `apikey list` shows them ("all" when unlimited; BusinessIds
+/// in JSON and CSV).
+fn apikey_create_and_list_with_businesses(b: Backend) {
+    let e = Env::on(b);
+    let o = e.run(&[
+        "apikey", "create", "--name", "hotel", "--role", "*", "--business", "4", "--business", "3",
+        "--business", "4",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("for BusinessId(s) 3, 4"), "{err}");
+    let o = e.run(&["apikey", "create", "--name", "all", "--role", "*"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("for every business"));
+    let made = e.json(&[
+        "apikey", "create", "--name", "five", "--role", "AccessToken-List", "--business", "5",
+        "--format", "json",
+    ]);
+    assert_eq!(made["BusinessIds"], serde_json::json!([5]));
+    assert!(made["Key"].as_str().unwrap().starts_with("rgk_"));
+
+    let list = e.json(&["apikey", "list", "--format", "json"]);
+    let by = |name: &str| list.as_array().unwrap().iter().find(|k| k["Name"] == name).unwrap()["BusinessIds"].clone();
+    assert_eq!(by("hotel"), serde_json::json!([3, 4]));
+    assert_eq!(by("all"), serde_json::json!([]));
+    assert_eq!(by("five"), serde_json::json!([5]));
+    let table = e.ok(&["apikey", "list"]);
+    assert!(table.contains("Businesses"), "{table}");
+    let line = |name: &str| table.lines().find(|l| l.contains(&format!(" {name} "))).unwrap_or_default().to_string();
+    assert!(line("hotel").contains("3, 4"), "{table}");
+    assert!(line("all").contains(" all "), "{table}");
+    let csv = e.ok(&["apikey", "list", "--format", "csv"]);
+    assert!(csv.starts_with("Id,Name,Display,Roles,BusinessIds,CreatedOn"), "{csv}");
+    assert!(csv.contains(",* ,3 4,") || csv.contains(",*,3 4,"), "{csv}");
+
+    let err = e.fails(&["apikey", "create", "--name", "neg", "--role", "*", "--business", "-1"], 2);
+    assert!(err.contains("--business: -1 is not a BusinessId"), "{err}");
+    let err = e.fails(&["apikey", "create", "--name", "word", "--role", "*", "--business", "x"], 2);
+    assert!(err.contains("--business"), "{err}");
+}
+}

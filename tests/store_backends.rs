@@ -440,6 +440,57 @@ async fn api_keys_are_created_checked_and_revoked_with_their_children() {
     }
 }
 
+/// API keys limited to businesses: stored and read back with their
+/// businesses; a scoped delete removes only a code of those businesses
+/// (checked as it deletes).
+#[tokio::test]
+async fn keys_and_deletes_limited_to_businesses() {
+    let now = chrono::Utc::now().timestamp();
+    for (name, s, _dir) in backends().await {
+        let (key, made) = s
+            .create_scoped_api_key(
+                "hotel",
+                &["*"],
+                &[3, 4],
+                "cli:t",
+                now,
+                &common::test_actor(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(made.businesses, [3, 4], "{name}");
+        let k = s.authenticate_api_key(&key, now).await.unwrap().unwrap();
+        assert_eq!(k.businesses, [3, 4], "{name}");
+        assert!(k.sees(4) && !k.sees(5), "{name}");
+        let (_, all) = s
+            .create_api_key("all", &["*"], "cli:t", now, &common::test_actor())
+            .await
+            .unwrap();
+        assert!(all.businesses.is_empty(), "{name}");
+
+        let t5 = s
+            .create_token(
+                &token("FIVE", 60, |t| t.business_id = Some(5)),
+                now,
+                &common::test_actor(),
+            )
+            .await
+            .unwrap();
+        assert!(
+            !s.delete_token_in(t5.id, Some(&[3, 4]), &common::test_actor())
+                .await
+                .unwrap(),
+            "{name}: another business's code is not deleted"
+        );
+        assert!(s.token_by_id(t5.id).await.unwrap().is_some(), "{name}");
+        assert!(s
+            .delete_token_in(t5.id, Some(&[5]), &common::test_actor())
+            .await
+            .unwrap());
+        assert!(s.token_by_id(t5.id).await.unwrap().is_none(), "{name}");
+    }
+}
+
 /// The CLI never migrates: a database of this version's schema opens, an
 /// empty one is set up only by commands that create.
 #[tokio::test]
@@ -503,7 +554,11 @@ async fn a_database_is_copied_whole_between_backends() {
     let now = 1_800_000_000;
     for i in 0..12 {
         src.create_token(
-            &token(&format!("COPY{i:02}"), 60, |t| t.user_limit = Some(2)),
+            &token(&format!("COPY{i:02}"), 60, |t| {
+                t.user_limit = Some(2);
+                t.guest_name = Some(format!("Guest {i}"));
+                t.rate_limit = Some("2M/5M".into());
+            }),
             now,
             &common::test_actor(),
         )
@@ -525,10 +580,12 @@ async fn a_database_is_copied_whole_between_backends() {
     src.revoke_api_key("booking", now + 1, &common::test_actor())
         .await
         .unwrap();
+    // The live key is limited to businesses: the copy keeps them.
     let (key2, _) = src
-        .create_api_key(
+        .create_scoped_api_key(
             "booking",
             &["AccessToken-List"],
+            &[3, 7],
             "cli:t",
             now + 2,
             &common::test_actor(),
@@ -696,13 +753,20 @@ async fn a_database_is_copied_whole_between_backends() {
             }
         };
         assert_eq!(sessions(&src).await, sessions(st).await);
+        assert_eq!(
+            src.api_keys(true).await.unwrap(),
+            st.api_keys(true).await.unwrap(),
+            "every field of every key (before one is used)"
+        );
         assert!(
             st.authenticate_api_key(&key, now).await.unwrap().is_none(),
             "revoked"
         );
-        assert!(
-            st.authenticate_api_key(&key2, now).await.unwrap().is_some(),
-            "still works"
+        let k2 = st.authenticate_api_key(&key2, now).await.unwrap();
+        assert_eq!(
+            k2.map(|k| k.businesses),
+            Some(vec![3, 7]),
+            "still works, limited to its businesses"
         );
         // Operators: every field, the password hash (they still sign in),
         // but not their sign-ins.

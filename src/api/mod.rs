@@ -25,7 +25,9 @@ use crate::policy::auth::Decision;
 use crate::policy::reply;
 use crate::radius::codec::Credential;
 use crate::radius::disconnect;
-use crate::store::apikeys::{check_name, parse_role, ApiKey};
+use crate::store::apikeys::{
+    check_businesses, check_name, parse_role, scope_for_new_key, scope_text, ApiKey,
+};
 use crate::store::TokenUpdate;
 use crate::store::{AuthJob, Store, StoreError, Writer};
 use crate::token::parse::{device_id, format_utc, normalize_mac};
@@ -189,6 +191,10 @@ struct FieldErr {
 enum ApiError {
     Unauthorized,
     Forbidden(&'static str),
+    /// A field asking for more than the key reaches: a code of a business
+    /// outside its BusinessIds, or a new key wider than its creator (403,
+    /// Nexudus-style naming the field).
+    OutOfScope(FieldErr),
     BadRequest(Vec<FieldErr>),
     /// A request that is not even a JSON object.
     Malformed(String),
@@ -226,6 +232,10 @@ impl ApiError {
             ApiError::Forbidden(role) => (
                 StatusCode::FORBIDDEN,
                 vec![format!("this API key lacks the role {role}")],
+            ),
+            ApiError::OutOfScope(e) => (
+                StatusCode::FORBIDDEN,
+                vec![format!("{}: {}", e.property, e.message)],
             ),
             ApiError::BadRequest(errs) => (
                 StatusCode::BAD_REQUEST,
@@ -285,6 +295,15 @@ impl IntoResponse for ApiError {
                     .collect();
                 failure(StatusCode::BAD_REQUEST, &message, Value::Array(list))
             }
+            ApiError::OutOfScope(e) => failure(
+                StatusCode::FORBIDDEN,
+                &format!("{}: {}", e.property, e.message),
+                json!([{
+                    "AttemptedValue": e.attempted,
+                    "Message": e.message,
+                    "PropertyName": e.property,
+                }]),
+            ),
             ApiError::Malformed(m) => failure(StatusCode::BAD_REQUEST, &m, json!([])),
             ApiError::TooLarge(m) => failure(StatusCode::PAYLOAD_TOO_LARGE, &m, Value::Null),
             ApiError::MethodNotAllowed => failure(
@@ -485,6 +504,48 @@ impl Body {
         }
     }
 
+    /// A list of BusinessIds (`[3, 4]`; numbers as strings too): `None`
+    /// when left out or null, else the checked list (empty: every
+    /// business).
+    fn business_ids(&self, name: &str, errs: &mut Vec<FieldErr>) -> Option<Vec<i64>> {
+        let mut bad = |message: String, attempted: &Value| {
+            errs.push(FieldErr {
+                property: name.into(),
+                message,
+                attempted: attempted.clone(),
+            })
+        };
+        let Value::Array(items) = self.get(name)? else {
+            bad(
+                "must be a list of BusinessIds (numbers, 0 or more; empty: every business)".into(),
+                &self.attempted(name),
+            );
+            return None;
+        };
+        let mut ids = Vec::with_capacity(items.len());
+        for item in items {
+            let n = match item {
+                Value::Number(n) => whole_number(n),
+                Value::String(s) => parse_whole(s.trim()),
+                _ => Err("must be a whole number"),
+            };
+            match n {
+                Ok(n) => ids.push(n),
+                Err(m) => {
+                    bad(format!("each BusinessId {m}"), item);
+                    return None;
+                }
+            }
+        }
+        match check_businesses(ids) {
+            Ok(ids) => Some(ids),
+            Err(m) => {
+                bad(m, &self.attempted(name));
+                None
+            }
+        }
+    }
+
     /// The token fields of the body (§1 names), BusinessId required.
     fn token_input(&self, errs: &mut Vec<FieldErr>) -> TokenInput {
         let business_id = self.int("BusinessId", errs);
@@ -565,6 +626,35 @@ fn audit_actor(k: &ApiKey) -> crate::store::audit::Actor {
     crate::store::audit::Actor(format!("api:{}", k.name))
 }
 
+/// 403 for a token of a business outside the key's BusinessIds, naming
+/// BusinessId (the key's own businesses are no secret to it).
+fn business_out_of_scope(k: &ApiKey, business_id: i64) -> ApiError {
+    tracing::warn!(key = %k.name, business_id, "HTTP API: BusinessId outside the key's businesses");
+    ApiError::OutOfScope(FieldErr {
+        property: "BusinessId".into(),
+        message: format!(
+            "this API key is limited to BusinessIds {}",
+            scope_text(&k.businesses)
+        ),
+        attempted: json!(business_id),
+    })
+}
+
+/// The token with this Id, if the key reaches it: a token of another
+/// business is "no access token", exactly as one that does not exist.
+async fn token_in_scope(s: &ApiState, k: &ApiKey, id: i64) -> Result<AccessToken, ApiError> {
+    s.store
+        .token_by_id(id)
+        .await?
+        .filter(|t| k.sees(t.business_id))
+        .ok_or_else(|| no_token(id))
+}
+
+/// The 404 for a token Id (the same for one of another business).
+fn no_token(id: i64) -> ApiError {
+    ApiError::NotFound(format!("no access token with Id {id}"))
+}
+
 /// The NAS identity of the IronWifi connector for throttling and places.
 fn connector_nas(k: &ApiKey) -> String {
     format!("api:{}", k.name)
@@ -606,6 +696,9 @@ async fn create(
             return Err(ApiError::BadRequest(errs));
         }
     };
+    if !key.sees(token.business_id) {
+        return Err(business_out_of_scope(&key, token.business_id));
+    }
     token.updated_by = Some(actor(&key));
     let t = s
         .store
@@ -647,11 +740,19 @@ async fn replace(
     let (Some(id), Some(mut token), true) = (id, token, errs.is_empty()) else {
         return Err(ApiError::BadRequest(errs));
     };
+    // Not into a business outside the key's (403), nor out of one: a token
+    // of another business is not there for this key (404, below).
+    if !key.sees(token.business_id) {
+        return Err(business_out_of_scope(&key, token.business_id));
+    }
     token.updated_by = Some(actor(&key));
     let mut before = None;
     let t = s
         .store
         .update_token_by_id(id, now(), &audit_actor(&key), |cur| {
+            if !key.sees(cur.business_id) {
+                return Err(StoreError::NotFound(String::new()));
+            }
             before = Some(cur.clone());
             Ok::<_, StoreError>(TokenUpdate {
                 token,
@@ -662,7 +763,7 @@ async fn replace(
         })
         .await
         .map_err(|e| match e {
-            StoreError::NotFound(_) => ApiError::NotFound(format!("no access token with Id {id}")),
+            StoreError::NotFound(_) => no_token(id),
             e => e.into(),
         })?;
     tracing::info!(key = %key.name, id, "HTTP API: token replaced");
@@ -683,14 +784,16 @@ async fn remove(
 ) -> Result<Response, ApiError> {
     let key = authorize(&s, &headers, "AccessToken-Delete").await?;
     let id = parse_id(&id)?;
-    let t = s
-        .store
-        .token_by_id(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no access token with Id {id}")))?;
+    let t = token_in_scope(&s, &key, id).await?;
     let sessions = s.store.running_sessions(&[id]).await?;
-    if !s.store.delete_token(id, &audit_actor(&key)).await? {
-        return Err(ApiError::NotFound(format!("no access token with Id {id}")));
+    // In scope again as it is deleted: it may have moved since it was read.
+    let scope = key.scope();
+    if !s
+        .store
+        .delete_token_in(id, scope.as_deref(), &audit_actor(&key))
+        .await?
+    {
+        return Err(no_token(id));
     }
     tracing::info!(key = %key.name, id, "HTTP API: token deleted");
     disconnect::later(&s.config, sessions, "deleted through the API");
@@ -707,13 +810,9 @@ async fn read(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    authorize(&s, &headers, "AccessToken-Read").await?;
+    let key = authorize(&s, &headers, "AccessToken-Read").await?;
     let id = parse_id(&id)?;
-    let t = s
-        .store
-        .token_by_id(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no access token with Id {id}")))?;
+    let t = token_in_scope(&s, &key, id).await?;
     let mut v = serde_json::to_value(t.to_json()).map_err(|e| ApiError::Internal(e.to_string()))?;
     if let Value::Object(m) = &mut v {
         m.insert("IsNew".into(), Value::Bool(false));
@@ -740,17 +839,23 @@ async fn list(
     headers: HeaderMap,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
-    authorize(&s, &headers, "AccessToken-List").await?;
-    let f = query::filter(&params, &s.config.zones()).map_err(ApiError::BadRequest)?;
+    let key = authorize(&s, &headers, "AccessToken-List").await?;
+    let mut f = query::filter(&params, &s.config.zones()).map_err(ApiError::BadRequest)?;
+    // Only the key's businesses, whatever the filters ask (a filter on
+    // another business finds nothing).
+    f.business_ids = key.scope();
     let (tokens, total) = s.store.list_tokens(&f, now()).await?;
     Ok(Json(crate::token::list_envelope(&tokens, total, &f, true)).into_response())
 }
 
 // ------------------------------------------------------------ API keys
 
-/// `POST /api/apikeys` `{"Name", "Roles": [...]}`: any key may create keys,
-/// but only with roles it has itself (`*` only from a `*` key). The new key
-/// is in the answer, once.
+/// `POST /api/apikeys` `{"Name", "Roles": [...], "BusinessIds": [...]}`:
+/// any key may create keys, but only with roles it has itself (`*` only
+/// from a `*` key) and reaching no further than itself: `BusinessIds` left
+/// out (or null) is the creator's; `[]` is every business, so only from a
+/// key that reaches every business (403 otherwise). The new key is in the
+/// answer, once.
 async fn create_key(
     State(s): St,
     headers: HeaderMap,
@@ -803,6 +908,7 @@ async fn create_key(
             attempted: body.attempted("Roles"),
         }),
     }
+    let asked = body.business_ids("BusinessIds", &mut errs);
     let Some(name) = name.filter(|_| errs.is_empty()) else {
         return Err(ApiError::BadRequest(errs));
     };
@@ -816,11 +922,23 @@ async fn create_key(
         tracing::warn!(key = %creator.name, role = r, "HTTP API: key tried to grant a role it lacks");
         return Err(ApiError::Forbidden(r));
     }
+    let businesses = match scope_for_new_key(&creator.businesses, asked.as_deref()) {
+        Ok(b) => b,
+        Err(why) => {
+            tracing::warn!(key = %creator.name, "HTTP API: key tried to create a key reaching further than itself");
+            return Err(ApiError::OutOfScope(FieldErr {
+                property: "BusinessIds".into(),
+                message: why,
+                attempted: body.attempted("BusinessIds"),
+            }));
+        }
+    };
     let created = s
         .store
-        .create_api_key(
+        .create_scoped_api_key(
             &name,
             &roles,
+            &businesses,
             &actor(&creator),
             now(),
             &audit_actor(&creator),
@@ -840,7 +958,10 @@ async fn create_key(
     Ok(Json(json!({
         "Status": 200,
         "Message": "API key was successfully created.",
-        "Value": {"Id": k.id, "Name": k.name, "Key": key, "Display": k.display, "Roles": k.roles},
+        "Value": {
+            "Id": k.id, "Name": k.name, "Key": key, "Display": k.display, "Roles": k.roles,
+            "BusinessIds": k.businesses,
+        },
         "Errors": null,
         "WasSuccessful": true,
     }))
@@ -922,6 +1043,7 @@ async fn ironwifi_decide(
         return Err(ApiError::BadRequest(errs));
     };
     let now = now();
+    let business_id = connector_business(&s, &key, &login, now).await?;
     let job = AuthJob {
         user_name: login.clone(),
         credential: Credential::Pap(password.into_bytes()),
@@ -929,7 +1051,7 @@ async fn ironwifi_decide(
         device_mac: mac.as_deref().and_then(|m| normalize_mac(m).ok()),
         // Throttling and places count this key as the "NAS".
         nas: connector_nas(&key),
-        business_id: None,
+        business_id,
         accept_any_password: false,
         now,
     };
@@ -999,6 +1121,45 @@ async fn ironwifi_decide(
         }
         (Decision::Accept(_), None) => Err(ApiError::Internal("accept without token facts".into())),
     }
+}
+
+/// A BusinessId no code has (BusinessIds are 0 or more): a login looked up
+/// in it is an unknown code.
+const NO_BUSINESS: i64 = i64::MIN;
+
+/// The business the connector looks `login` up in. A key of every
+/// business: none (the code's own, as for a RADIUS client not tied to a
+/// business). A key limited to businesses looks only among its own, so
+/// that a code of another business is refused exactly as an unknown code
+/// (the same decision path, answer, throttling and log): its only
+/// business; else the one of its businesses that has the code; when none
+/// of them has it, or several do (a code in several businesses is no
+/// token, as for a key of every business), [`NO_BUSINESS`] — never "any
+/// business", which a code moved or deleted meanwhile could turn into
+/// another business's token.
+async fn connector_business(
+    s: &ApiState,
+    key: &ApiKey,
+    login: &str,
+    now: i64,
+) -> Result<Option<i64>, ApiError> {
+    let several = match key.businesses.as_slice() {
+        [] => return Ok(None),
+        [only] => return Ok(Some(*only)),
+        several => several,
+    };
+    let f = crate::token::TokenFilter {
+        code: Some(login.to_string()),
+        business_ids: Some(several.to_vec()),
+        page: 1,
+        size: 2,
+        ..Default::default()
+    };
+    let (found, _) = s.store.list_tokens(&f, now).await?;
+    Ok(Some(match found.as_slice() {
+        [t] => t.business_id,
+        _ => NO_BUSINESS,
+    }))
 }
 
 fn attr(name: &str, value: impl ToString) -> Value {

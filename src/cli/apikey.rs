@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::output::{print_json, print_table, Cell};
 use super::{CliError, Format};
 use crate::config::Config;
-use crate::store::apikeys::{check_name, parse_roles, ApiKey};
+use crate::store::apikeys::{check_businesses, check_name, parse_roles, scope_text, ApiKey};
 use crate::store::Store;
 use crate::token::parse::{format_local, format_utc};
 use crate::token::ts;
@@ -17,13 +17,18 @@ pub enum ApiKeyCommand {
     #[command(after_help = concat!(
         "Roles: AccessToken-Create, AccessToken-List, AccessToken-Read, AccessToken-Edit,\n",
         "AccessToken-Delete, Radius-Authorize (the IronWifi connector), * (everything).\n\n",
+        "Businesses: without --business the key reaches every business's codes; with\n",
+        "--business it lists, reads, creates, changes, deletes and authorizes only those\n",
+        "businesses' codes (another business's code answers 404, as if it did not exist).\n\n",
         "Examples:\n",
         "  radgate apikey create --name booking-system --role AccessToken-Create --role AccessToken-List\n",
         "  radgate apikey create --name ironwifi --role Radius-Authorize\n",
+        "  radgate apikey create --name hotel-3 --role '*' --business 3 --business 4\n",
         "  radgate apikey create --name admin --role '*' --format json"
     ))]
     Create(CreateArgs),
-    /// List keys (display form, name, roles, created and last-used times).
+    /// List keys (display form, name, roles, businesses, created and
+    /// last-used times).
     #[command(
         after_help = "Examples:\n  radgate apikey list\n  radgate apikey list --all --format json"
     )]
@@ -50,6 +55,14 @@ pub struct CreateArgs {
     /// A role the key carries (repeat for several).
     #[arg(long = "role", value_name = "ROLE", required = true)]
     pub roles: Vec<String>,
+    /// Limit the key to this BusinessId's codes (repeat for several; none:
+    /// every business).
+    #[arg(
+        long = "business",
+        value_name = "BUSINESS_ID",
+        allow_negative_numbers = true
+    )]
+    pub businesses: Vec<i64>,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -61,6 +74,8 @@ struct KeyJson<'a> {
     name: &'a str,
     display: &'a str,
     roles: &'a [String],
+    /// Empty: every business.
+    business_ids: &'a [i64],
     created_on: String,
     created_by: Option<&'a str>,
     last_used: Option<String>,
@@ -77,6 +92,7 @@ fn json<'a>(k: &'a ApiKey, key: Option<&'a str>) -> KeyJson<'a> {
         name: &k.name,
         display: &k.display,
         roles: &k.roles,
+        business_ids: &k.businesses,
         created_on: format_utc(ts(k.created_on)),
         created_by: k.created_by.as_deref(),
         last_used: t(k.last_used),
@@ -105,10 +121,13 @@ async fn run_on(store: &Store, cmd: ApiKeyCommand, config: &Config) -> Result<()
             let name = check_name(&a.name).map_err(|e| CliError::input(format!("--name: {e}")))?;
             let roles = parse_roles(a.roles.iter().map(String::as_str))
                 .map_err(|e| CliError::input(format!("--role: {e}")))?;
+            let businesses = check_businesses(a.businesses.iter().copied())
+                .map_err(|e| CliError::input(format!("--business: {e}")))?;
             let (key, k) = store
-                .create_api_key(
+                .create_scoped_api_key(
                     name,
                     &roles,
+                    &businesses,
                     &super::token::whoami(),
                     now,
                     &super::token::cli_actor(),
@@ -118,8 +137,13 @@ async fn run_on(store: &Store, cmd: ApiKeyCommand, config: &Config) -> Result<()
                 Format::Json => print_json(&json(&k, Some(&key))),
                 _ => {
                     println!("{key}");
+                    let reach = if k.businesses.is_empty() {
+                        "every business".to_string()
+                    } else {
+                        format!("BusinessId(s) {}", scope_text(&k.businesses))
+                    };
                     eprintln!(
-                        "API key {:?} ({}) with role(s) {}: copy it now, it is not shown again",
+                        "API key {:?} ({}) with role(s) {} for {reach}: copy it now, it is not shown again",
                         k.name,
                         k.display,
                         k.roles.join(", ")
@@ -141,6 +165,11 @@ async fn run_on(store: &Store, cmd: ApiKeyCommand, config: &Config) -> Result<()
                             k.name.clone(),
                             k.display.clone(),
                             k.roles.join(" "),
+                            k.businesses
+                                .iter()
+                                .map(i64::to_string)
+                                .collect::<Vec<_>>()
+                                .join(" "),
                             format_utc(ts(k.created_on)),
                             k.created_by.clone().unwrap_or_default(),
                             t(k.last_used),
@@ -152,6 +181,7 @@ async fn run_on(store: &Store, cmd: ApiKeyCommand, config: &Config) -> Result<()
                         "Name",
                         "Display",
                         "Roles",
+                        "BusinessIds",
                         "CreatedOn",
                         "CreatedBy",
                         "LastUsed",
@@ -176,6 +206,7 @@ async fn run_on(store: &Store, cmd: ApiKeyCommand, config: &Config) -> Result<()
                                 Cell::text(&k.name),
                                 Cell::text(&k.display),
                                 Cell::text(&k.roles.join(" ")),
+                                Cell::text(&scope_text(&k.businesses)),
                                 Cell::text(&format_local(ts(k.created_on), tz)),
                                 Cell::text(&t(k.last_used)),
                                 Cell::text(&t(k.revoked_on)),
@@ -188,6 +219,7 @@ async fn run_on(store: &Store, cmd: ApiKeyCommand, config: &Config) -> Result<()
                             "Name",
                             "Key",
                             "Roles",
+                            "Businesses",
                             "CreatedOn",
                             "LastUsed",
                             "RevokedOn",

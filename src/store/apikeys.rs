@@ -99,7 +99,79 @@ pub fn display_form(key: &str) -> String {
 
 /// An API key as the audit log shows it (never the key or its hash).
 pub fn audit_json(k: &ApiKey) -> serde_json::Value {
-    serde_json::json!({"Name": k.name, "Display": k.display, "Roles": k.roles})
+    serde_json::json!({
+        "Name": k.name,
+        "Display": k.display,
+        "Roles": k.roles,
+        "BusinessIds": k.businesses,
+    })
+}
+
+// ------------------------------------------------------- business scope
+//
+// A key may be limited to some BusinessIds (SPEC §7, "Tenants"), like
+// DataFast's `websiteIds`; none listed: every business. Stored like an
+// operator's businesses (store/operators.rs: comma-separated, empty: all).
+
+/// BusinessIds as given (CLI `--business`, API `BusinessIds`, the web
+/// form): each 0 or more (as a code's BusinessId); sorted, repeats
+/// dropped. Empty: every business. Else why not (the first bad one).
+pub fn check_businesses(ids: impl IntoIterator<Item = i64>) -> Result<Vec<i64>, String> {
+    let mut out = Vec::new();
+    for id in ids {
+        if id < 0 {
+            return Err(format!("{id} is not a BusinessId (a number, 0 or more)"));
+        }
+        out.push(id);
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// Whether a scope `inner` reaches no further than `outer` (either empty:
+/// every business). Every business is within only every business.
+pub fn within(inner: &[i64], outer: &[i64]) -> bool {
+    outer.is_empty() || (!inner.is_empty() && inner.iter().all(|b| outer.contains(b)))
+}
+
+/// The BusinessIds of a key made by a creator limited to `creator` (empty:
+/// every business), asked for `asked` (`None`: left out). Left out: the
+/// creator's own. Asked for more than the creator reaches (every business
+/// included, from a limited creator): refused, naming what is too much.
+pub fn scope_for_new_key(creator: &[i64], asked: Option<&[i64]>) -> Result<Vec<i64>, String> {
+    let Some(asked) = asked else {
+        return Ok(creator.to_vec());
+    };
+    if within(asked, creator) {
+        return Ok(asked.to_vec());
+    }
+    let reach = format!("reaches only BusinessIds {}", scope_text(creator));
+    if asked.is_empty() {
+        return Err(format!("cannot be every business: the creator {reach}"));
+    }
+    let outside: Vec<i64> = asked
+        .iter()
+        .copied()
+        .filter(|b| !creator.contains(b))
+        .collect();
+    Err(format!(
+        "{} beyond the creator's businesses: the creator {reach}",
+        scope_text(&outside)
+    ))
+}
+
+/// A scope in words: `3, 4`, or `all`.
+pub fn scope_text(businesses: &[i64]) -> String {
+    if businesses.is_empty() {
+        "all".into()
+    } else {
+        businesses
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// LastUsed is written at most this often per key.
@@ -156,6 +228,8 @@ pub struct ApiKey {
     pub name: String,
     pub display: String,
     pub roles: Vec<String>,
+    /// The BusinessIds whose codes the key reaches; empty: all.
+    pub businesses: Vec<i64>,
     pub created_on: i64,
     pub created_by: Option<String>,
     pub last_used: Option<i64>,
@@ -166,6 +240,16 @@ impl ApiKey {
     /// Whether the key carries `role` (or `*`).
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == "*" || r == role)
+    }
+
+    /// Whether the key reaches the codes of `business_id`.
+    pub fn sees(&self, business_id: i64) -> bool {
+        self.businesses.is_empty() || self.businesses.contains(&business_id)
+    }
+
+    /// The key's businesses as a list filter: `None` for all.
+    pub fn scope(&self) -> Option<Vec<i64>> {
+        (!self.businesses.is_empty()).then(|| self.businesses.clone())
     }
 }
 
@@ -209,11 +293,55 @@ mod tests {
             name: "x".into(),
             display: d,
             roles: vec!["AccessToken-List".into()],
+            businesses: vec![],
             created_on: 0,
             created_by: None,
             last_used: None,
             revoked_on: None,
         };
         assert!(key.has_role("AccessToken-List") && !key.has_role("AccessToken-Edit"));
+        assert!(key.sees(0) && key.sees(99) && key.scope().is_none());
+        let scoped = ApiKey {
+            businesses: vec![3, 4],
+            ..key
+        };
+        assert!(scoped.sees(3) && scoped.sees(4) && !scoped.sees(5) && !scoped.sees(0));
+        assert_eq!(scoped.scope(), Some(vec![3, 4]));
+        assert_eq!(
+            audit_json(&scoped)["BusinessIds"],
+            serde_json::json!([3, 4])
+        );
+    }
+
+    #[test]
+    fn business_scopes() {
+        assert_eq!(check_businesses([4, 3, 4, 0]), Ok(vec![0, 3, 4]));
+        assert_eq!(check_businesses([]), Ok(vec![]));
+        assert!(check_businesses([3, -1])
+            .unwrap_err()
+            .contains("-1 is not a BusinessId"));
+
+        // Every business is within every business only.
+        assert!(within(&[], &[]));
+        assert!(within(&[3], &[]));
+        assert!(!within(&[], &[3]));
+        assert!(within(&[3], &[3, 4]) && within(&[3, 4], &[3, 4]));
+        assert!(!within(&[3, 5], &[3, 4]));
+
+        // An unlimited creator: left out is every business; any list goes.
+        assert_eq!(scope_for_new_key(&[], None), Ok(vec![]));
+        assert_eq!(scope_for_new_key(&[], Some(&[])), Ok(vec![]));
+        assert_eq!(scope_for_new_key(&[], Some(&[7])), Ok(vec![7]));
+        // A limited creator: left out is its own; a subset goes; more is refused.
+        assert_eq!(scope_for_new_key(&[3, 4], None), Ok(vec![3, 4]));
+        assert_eq!(scope_for_new_key(&[3, 4], Some(&[4])), Ok(vec![4]));
+        let e = scope_for_new_key(&[3, 4], Some(&[4, 5, 6])).unwrap_err();
+        assert!(e.starts_with("5, 6 beyond"), "{e}");
+        assert!(e.contains("reaches only BusinessIds 3, 4"), "{e}");
+        let e = scope_for_new_key(&[3, 4], Some(&[])).unwrap_err();
+        assert!(e.contains("cannot be every business"), "{e}");
+
+        assert_eq!(scope_text(&[]), "all");
+        assert_eq!(scope_text(&[3, 4]), "3, 4");
     }
 }

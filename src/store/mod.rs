@@ -118,7 +118,18 @@ impl Store {
     }
 
     pub async fn delete_token(&self, id: i64, actor: &audit::Actor) -> Result<bool, StoreError> {
-        each!(self, b => b.delete_token(id, actor).await)
+        each!(self, b => b.delete_token(id, None, actor).await)
+    }
+
+    /// Delete the token with this Id only if it is one of these businesses'
+    /// (`None`: any; checked in the deleting transaction); whether it was.
+    pub async fn delete_token_in(
+        &self,
+        id: i64,
+        scope: Option<&[i64]>,
+        actor: &audit::Actor,
+    ) -> Result<bool, StoreError> {
+        each!(self, b => b.delete_token(id, scope, actor).await)
     }
 
     /// One page of tokens and the total count matching the filter.
@@ -272,7 +283,8 @@ impl Store {
         each!(self, b => b.dashboard_facts(since, now, business_ids).await)
     }
 
-    /// Create an API key; the raw key (shown once) and its record.
+    /// Create an API key reaching every business; the raw key (shown
+    /// once) and its record.
     pub async fn create_api_key(
         &self,
         name: &str,
@@ -281,7 +293,23 @@ impl Store {
         now: i64,
         actor: &audit::Actor,
     ) -> Result<(String, apikeys::ApiKey), StoreError> {
-        each!(self, b => b.create_api_key(name, roles, created_by, now, actor).await)
+        self.create_scoped_api_key(name, roles, &[], created_by, now, actor)
+            .await
+    }
+
+    /// Create an API key reaching only the codes of `businesses` (empty:
+    /// all; checked by the caller, see `apikeys::scope_for_new_key`); the
+    /// raw key (shown once) and its record.
+    pub async fn create_scoped_api_key(
+        &self,
+        name: &str,
+        roles: &[&str],
+        businesses: &[i64],
+        created_by: &str,
+        now: i64,
+        actor: &audit::Actor,
+    ) -> Result<(String, apikeys::ApiKey), StoreError> {
+        each!(self, b => b.create_api_key(name, roles, businesses, created_by, now, actor).await)
     }
 
     /// API keys, newest first; revoked ones only with `all`.

@@ -5,10 +5,14 @@
 //! goes through the store with the actor `ui:<operator>`, so it is in the
 //! audit log.
 //!
-//! Two limits, decided here:
-//! - Keys are not yet limited to businesses (issue 22): a key reaches every
-//!   business's codes, so an operator limited to some businesses may not
-//!   see or manage keys at all (403, saying why).
+//! The limits, decided here:
+//! - Businesses (SPEC §7, "Tenants"): a key may be limited to some
+//!   BusinessIds (the form's "Businesses", comma-separated; empty: every
+//!   business for an operator who sees every business, the operator's own
+//!   businesses otherwise). An operator limited to some businesses sees,
+//!   creates and revokes only keys within them (a key of every business,
+//!   or of another business too, is not theirs to see); a key wider than
+//!   the operator is refused (403, saying why).
 //! - `*` (every role, including roles added later, and the right to mint
 //!   further `*` keys through the API) is the API's admin: only an admin
 //!   may give it. The named roles are what a manager does in the UI anyway
@@ -28,7 +32,9 @@ use serde::Deserialize;
 use super::actions::actor;
 use super::auth::Signed;
 use super::{html, managers_only, message, store_trouble, UiState};
-use crate::store::apikeys::{check_name, parse_roles, ApiKey, ROLES};
+use crate::store::apikeys::{
+    check_name, parse_roles, scope_for_new_key, scope_text, within, ApiKey, ROLES,
+};
 use crate::store::operators::{Operator, Role};
 use crate::store::StoreError;
 use crate::token::parse::format_local;
@@ -56,21 +62,16 @@ fn may_give(op: &Operator, role: &str) -> bool {
     role != EVERY_ROLE || op.role >= Role::Admin
 }
 
-/// The page refusing `op` the API keys, if `op` may not manage them:
-/// the desk, and anyone limited to some businesses.
+/// The page refusing `op` the API keys, if `op` may not manage them: the
+/// desk.
 fn refused(op: &Operator) -> Option<Response> {
-    if let Some(r) = managers_only(op) {
-        return Some(r);
-    }
-    (!op.businesses.is_empty()).then(|| {
-        message(
-            StatusCode::FORBIDDEN,
-            Some(op),
-            "Not for operators limited to businesses",
-            "API keys are not limited to businesses yet: a key reaches every business's \
-             codes. So only an operator who may see every business may see or manage them.",
-        )
-    })
+    managers_only(op)
+}
+
+/// Whether `op` may see (and revoke) key `k`: one reaching no further
+/// than the operator's businesses.
+fn mine(op: &Operator, k: &ApiKey) -> bool {
+    within(&k.businesses, &op.businesses)
 }
 
 pub struct KeyRow {
@@ -78,6 +79,7 @@ pub struct KeyRow {
     name: String,
     display: String,
     roles: String,
+    businesses: String,
     created: String,
     by: String,
     last_used: String,
@@ -90,6 +92,7 @@ fn row(k: &ApiKey, tz: chrono_tz::Tz) -> KeyRow {
         name: k.name.clone(),
         display: k.display.clone(),
         roles: k.roles.join(" "),
+        businesses: scope_text(&k.businesses),
         created: format_local(ts(k.created_on), tz),
         by: k.created_by.clone().unwrap_or_default(),
         last_used: k
@@ -111,6 +114,7 @@ pub struct Created {
     name: String,
     display: String,
     roles: String,
+    businesses: String,
 }
 
 #[derive(Template)]
@@ -122,6 +126,8 @@ struct KeysPage<'a> {
     roles: Vec<RoleBox>,
     all: bool,
     admin: bool,
+    /// The operator's businesses, when limited to some (`3, 7`).
+    limited: Option<String>,
     done: Option<String>,
     created: Option<Created>,
 }
@@ -145,7 +151,11 @@ async fn render(
         &KeysPage {
             operator: Some(op),
             page: "apikeys",
-            rows: keys.iter().map(|k| row(k, tz)).collect(),
+            rows: keys
+                .iter()
+                .filter(|k| mine(op, k))
+                .map(|k| row(k, tz))
+                .collect(),
             roles: ROLES
                 .iter()
                 .filter(|r| may_give(op, r))
@@ -156,6 +166,7 @@ async fn render(
                 .collect(),
             all,
             admin: op.role >= Role::Admin,
+            limited: (!op.businesses.is_empty()).then(|| scope_text(&op.businesses)),
             done,
             created,
         },
@@ -185,7 +196,9 @@ pub async fn page(
     let mut done = None;
     if let Ok(id) = q.revoked.trim().parse::<i64>() {
         let gone = match s.store.api_keys(true).await {
-            Ok(v) => v.into_iter().find(|k| k.id == id && k.revoked_on.is_some()),
+            Ok(v) => v
+                .into_iter()
+                .find(|k| k.id == id && k.revoked_on.is_some() && mine(&op, k)),
             Err(e) => return store_trouble(&op, &e),
         };
         if let Some(k) = gone {
@@ -203,8 +216,10 @@ pub async fn page(
     render(&s, &op, q.all == "1", done, None).await
 }
 
-/// `POST /apikeys/add`: `name` and repeated `role`. The answer (200, not
-/// a redirect) shows the new key, once.
+/// `POST /apikeys/add`: `name`, repeated `role`, and `businesses`
+/// (comma-separated BusinessIds; empty: the operator's, every business for
+/// one who sees every business). The answer (200, not a redirect) shows
+/// the new key, once.
 pub async fn add(
     State(s): State<Arc<UiState>>,
     Signed(op): Signed,
@@ -244,11 +259,36 @@ pub async fn add(
             "Roles: only an admin may give a key every role (*). Tick the roles it needs.",
         );
     }
+    let typed = f
+        .iter()
+        .find(|(k, _)| k == "businesses")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    let asked = match super::operators::businesses(typed) {
+        Ok(b) if b.is_empty() => None,
+        Ok(b) => Some(b),
+        Err(e) => {
+            return bad(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &format!("Businesses: {e}."),
+            )
+        }
+    };
+    let businesses = match scope_for_new_key(&op.businesses, asked.as_deref()) {
+        Ok(b) => b,
+        Err(e) => {
+            let e = e
+                .replace("the creator's", "your")
+                .replace("the creator reaches", "you reach");
+            return bad(StatusCode::FORBIDDEN, &format!("Businesses: {e}."));
+        }
+    };
     let created = s
         .store
-        .create_api_key(
+        .create_scoped_api_key(
             name,
             &roles,
+            &businesses,
             &format!("ui:{}", op.name),
             chrono::Utc::now().timestamp(),
             &actor(&op),
@@ -267,6 +307,7 @@ pub async fn add(
         name: k.name.clone(),
         display: k.display.clone(),
         roles: k.roles.join(" "),
+        businesses: scope_text(&k.businesses),
     };
     render(&s, &op, false, None, Some(created)).await
 }
@@ -302,7 +343,7 @@ pub async fn revoke(
         Err(e) => return store_trouble(&op, &e),
     };
     let id = f.id.trim().parse::<i64>().ok();
-    let Some(k) = live.iter().find(|k| Some(k.id) == id) else {
+    let Some(k) = live.iter().find(|k| Some(k.id) == id && mine(&op, k)) else {
         return message(
             StatusCode::NOT_FOUND,
             Some(&op),

@@ -31,7 +31,7 @@ fn admin_only(op: &Operator) -> Option<Response> {
 }
 
 /// "3, 7" → [3, 7]; empty → all businesses.
-fn businesses(text: &str) -> Result<Vec<i64>, String> {
+pub(super) fn businesses(text: &str) -> Result<Vec<i64>, String> {
     let mut out = Vec::new();
     for part in text.split([',', ' ']).filter(|p| !p.trim().is_empty()) {
         match part.trim().parse::<i64>() {

@@ -9,12 +9,15 @@ use crate::store::apikeys::{
     LAST_USED_RESOLUTION,
 };
 use crate::store::audit::{Actor, Change};
+use crate::store::operators::{businesses_from_column, businesses_to_column};
 use crate::store::StoreError;
 
-const COLS: &str = "id, name, display, roles, created_on, created_by, last_used, revoked_on";
+const COLS: &str =
+    "id, name, display, roles, created_on, created_by, last_used, revoked_on, businesses";
 
 fn from_row(r: &Row) -> Result<ApiKey, tokio_postgres::Error> {
     let roles: String = r.try_get(3)?;
+    let businesses: String = r.try_get(8)?;
     Ok(ApiKey {
         id: r.try_get(0)?,
         name: r.try_get(1)?,
@@ -24,15 +27,18 @@ fn from_row(r: &Row) -> Result<ApiKey, tokio_postgres::Error> {
         created_by: r.try_get(5)?,
         last_used: r.try_get(6)?,
         revoked_on: r.try_get(7)?,
+        businesses: businesses_from_column(&businesses),
     })
 }
 
 impl Store {
-    /// Create a key; returns the raw key (shown once) and its record.
+    /// Create a key reaching the codes of `businesses` (empty: all);
+    /// returns the raw key (shown once) and its record.
     pub async fn create_api_key(
         &self,
         name: &str,
         roles: &[&str],
+        businesses: &[i64],
         created_by: &str,
         now: i64,
         actor: &Actor,
@@ -41,8 +47,8 @@ impl Store {
         let mut client = self.client().await?;
         let client = client.transaction().await?;
         let sql = format!(
-            "INSERT INTO api_keys (name, key_hash, display, roles, created_on, created_by) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLS}"
+            "INSERT INTO api_keys (name, key_hash, display, roles, created_on, created_by, \
+             businesses) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLS}"
         );
         let r = client
             .query_one(
@@ -54,6 +60,7 @@ impl Store {
                     &roles.join(","),
                     &now,
                     &created_by,
+                    &businesses_to_column(businesses),
                 ],
             )
             .await;

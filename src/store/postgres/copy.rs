@@ -9,7 +9,7 @@ use tokio_postgres::Row;
 use super::{batches, operators, presets, token_from_row, Store, TOKEN_COLS};
 use crate::store::apikeys::{roles_from_column, ApiKey};
 use crate::store::audit::Record;
-use crate::store::operators::businesses_to_column;
+use crate::store::operators::{businesses_from_column, businesses_to_column};
 use crate::store::{
     ApiKeyRecord, CopyChunk, CopyCounts, CopySequences, OperatorRecord, SessionRecord, StoreError,
     TokenRecord, COPY_CHUNK, COPY_TARGET_COUNTS,
@@ -21,7 +21,7 @@ const SESSION_COLS: &str =
     updated_at, expires_at, session_time, stopped_at, terminate_cause, close_reason, input_octets, \
     output_octets, input_packets, output_packets, user_name";
 const KEY_COLS: &str =
-    "id, name, display, roles, created_on, created_by, last_used, revoked_on, key_hash";
+    "id, name, display, roles, created_on, created_by, last_used, revoked_on, key_hash, businesses";
 const OPERATOR_COLS: &str =
     "id, name, role, businesses, created_on, created_by, disabled_on, password_hash";
 const AUDIT_COLS: &str = "id, at, actor, action, target, business_id, before, after";
@@ -61,7 +61,7 @@ async fn send_table<T>(
 fn token_record(r: &Row) -> Result<TokenRecord, StoreError> {
     Ok(TokenRecord {
         token: token_from_row(r)?,
-        batch_id: r.try_get(22)?,
+        batch_id: r.try_get("batch_id")?,
     })
 }
 
@@ -181,6 +181,7 @@ impl Store {
             .iter()
             .map(|r| {
                 let roles: String = r.try_get(3)?;
+                let businesses: String = r.try_get(9)?;
                 Ok(ApiKeyRecord {
                     key: ApiKey {
                         id: r.try_get(0)?,
@@ -191,6 +192,7 @@ impl Store {
                         created_by: r.try_get(5)?,
                         last_used: r.try_get(6)?,
                         revoked_on: r.try_get(7)?,
+                        businesses: businesses_from_column(&businesses),
                     },
                     key_hash: r.try_get(8)?,
                 })
@@ -282,7 +284,7 @@ impl Store {
             .await?;
         let key_sql = t
             .prepare(&format!(
-                "INSERT INTO api_keys ({KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                "INSERT INTO api_keys ({KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
             ))
             .await?;
         let audit_sql = t
@@ -402,7 +404,8 @@ impl Store {
                     for r in v {
                         let k = &r.key;
                         let roles = k.roles.join(",");
-                        let p: [&(dyn ToSql + Sync); 9] = [
+                        let businesses = businesses_to_column(&k.businesses);
+                        let p: [&(dyn ToSql + Sync); 10] = [
                             &k.id,
                             &k.name,
                             &k.display,
@@ -412,6 +415,7 @@ impl Store {
                             &k.last_used,
                             &k.revoked_on,
                             &r.key_hash,
+                            &businesses,
                         ];
                         t.execute(&key_sql, &p).await?;
                         counts.api_keys += 1;

@@ -44,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0004_presets.sql"),
     include_str!("../../../migrations/postgres/0005_batches.sql"),
     include_str!("../../../migrations/postgres/0006_guest_name.sql"),
+    include_str!("../../../migrations/postgres/0007_apikey_businesses.sql"),
 ];
 
 /// Connections the CLI and the API may hold at once, per process.
@@ -220,10 +221,21 @@ impl Store {
         find_in(&client, code_or_id, false).await
     }
 
-    pub async fn delete_token(&self, id: i64, actor: &Actor) -> Result<bool, StoreError> {
+    /// Delete the token with this Id if it is one of `scope`'s businesses
+    /// (`None`: any), checked in the same transaction; whether it was.
+    pub async fn delete_token(
+        &self,
+        id: i64,
+        scope: Option<&[i64]>,
+        actor: &Actor,
+    ) -> Result<bool, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let Some(before) = tokens_by_ids_locked(&tx, &[id]).await?.pop() else {
+        let Some(before) = tokens_by_ids_locked(&tx, &[id])
+            .await?
+            .pop()
+            .filter(|t| scope.is_none_or(|s| s.contains(&t.business_id)))
+        else {
             return Ok(false);
         };
         tx.execute("DELETE FROM access_tokens WHERE id = $1", &[&id])

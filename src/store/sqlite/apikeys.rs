@@ -9,12 +9,15 @@ use crate::store::apikeys::{
     LAST_USED_RESOLUTION,
 };
 use crate::store::audit::{Actor, Change};
+use crate::store::operators::{businesses_from_column, businesses_to_column};
 use crate::store::StoreError;
 
-const COLS: &str = "id, name, display, roles, created_on, created_by, last_used, revoked_on";
+const COLS: &str =
+    "id, name, display, roles, created_on, created_by, last_used, revoked_on, businesses";
 
 fn from_row(r: &sqlx::sqlite::SqliteRow) -> Result<ApiKey, sqlx::Error> {
     let roles: String = r.try_get(3)?;
+    let businesses: String = r.try_get(8)?;
     Ok(ApiKey {
         id: r.try_get(0)?,
         name: r.try_get(1)?,
@@ -24,15 +27,18 @@ fn from_row(r: &sqlx::sqlite::SqliteRow) -> Result<ApiKey, sqlx::Error> {
         created_by: r.try_get(5)?,
         last_used: r.try_get(6)?,
         revoked_on: r.try_get(7)?,
+        businesses: businesses_from_column(&businesses),
     })
 }
 
 impl Store {
-    /// Create a key; returns the raw key (shown once) and its record.
+    /// Create a key reaching the codes of `businesses` (empty: all);
+    /// returns the raw key (shown once) and its record.
     pub async fn create_api_key(
         &self,
         name: &str,
         roles: &[&str],
+        businesses: &[i64],
         created_by: &str,
         now: i64,
         actor: &Actor,
@@ -40,8 +46,8 @@ impl Store {
         let key = generate_key(&mut rand::thread_rng());
         let mut tx = self.pool().begin().await?;
         let r = sqlx::query(
-            "INSERT INTO api_keys (name, key_hash, display, roles, created_on, created_by) \
-             VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO api_keys (name, key_hash, display, roles, created_on, created_by, \
+             businesses) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(name)
         .bind(key_hash(&key))
@@ -49,6 +55,7 @@ impl Store {
         .bind(roles.join(","))
         .bind(now)
         .bind(created_by)
+        .bind(businesses_to_column(businesses))
         .execute(&mut *tx)
         .await;
         let id = match r {

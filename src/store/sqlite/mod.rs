@@ -55,6 +55,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0011_presets.sql"),
     include_str!("../../../migrations/sqlite/0012_batches.sql"),
     include_str!("../../../migrations/sqlite/0013_guest_name.sql"),
+    include_str!("../../../migrations/sqlite/0014_apikey_businesses.sql"),
 ];
 
 pub(crate) const TOKEN_COLS: &str = "id, unique_id, business_id, access_code, description, \
@@ -463,10 +464,21 @@ impl Store {
         find_in(&mut conn, code_or_id).await
     }
 
-    pub async fn delete_token(&self, id: i64, actor: &Actor) -> Result<bool, StoreError> {
+    /// Delete the token with this Id if it is one of `scope`'s businesses
+    /// (`None`: any), checked in the same transaction; whether it was.
+    pub async fn delete_token(
+        &self,
+        id: i64,
+        scope: Option<&[i64]>,
+        actor: &Actor,
+    ) -> Result<bool, StoreError> {
         let mut conn = begin_immediate(&self.pool).await?;
         let res = async {
-            let Some(before) = tokens_by_ids(&mut conn, &[id]).await?.pop() else {
+            let Some(before) = tokens_by_ids(&mut conn, &[id])
+                .await?
+                .pop()
+                .filter(|t| scope.is_none_or(|s| s.contains(&t.business_id)))
+            else {
                 return Ok(false);
             };
             sqlx::query("DELETE FROM access_tokens WHERE id = ?")
