@@ -1361,7 +1361,10 @@ fn first_use_state_in_shortcuts_export_and_import(b: Backend) {
     let csv = e.ok(&["token", "export", "--order-by", "AccessCode"]);
     let header = csv.lines().next().unwrap();
     assert!(
-        header.ends_with("ValidForMinutes,SingleUse,FirstUsedOn,SpentOn,RateLimit,ExpiresOn"),
+        header.ends_with(
+            "ValidForMinutes,SingleUse,FirstUsedOn,SpentOn,RateLimit,ExpiresOn,\
+             MegabytesIncluded,MegabytesLeft"
+        ),
         "{header}"
     );
     let other = Env::on(b);
@@ -1557,7 +1560,7 @@ fn rate_limit_per_token(b: Backend) {
         csv.lines()
             .next()
             .unwrap()
-            .ends_with(",RateLimit,ExpiresOn"),
+            .ends_with(",RateLimit,ExpiresOn,MegabytesIncluded,MegabytesLeft"),
         "{csv}"
     );
 }

@@ -29,7 +29,9 @@ fn kind(f: TokenField) -> Kind {
         | F::MinutesIncluded
         | F::MinutesLeft
         | F::UserLimit
-        | F::ValidForMinutes => Kind::Int,
+        | F::ValidForMinutes
+        | F::MegabytesIncluded
+        | F::MegabytesLeft => Kind::Int,
         F::SingleUse => Kind::Bool,
         F::ValidFrom
         | F::ValidTo

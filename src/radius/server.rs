@@ -837,6 +837,9 @@ fn access_reply(
         Decision::Accept(g) => {
             Stats::bump(&shared.stats.access_accepts);
             attrs.push_u32(codec::ATTR_SESSION_TIMEOUT, g.session_timeout);
+            if let Some(b) = g.bytes_left {
+                push_total_limit(&mut attrs, reply::total_limit(b));
+            }
             if cfg.auth.acct_interim_interval > 0 {
                 attrs.push_u32(
                     codec::ATTR_ACCT_INTERIM_INTERVAL,
@@ -884,6 +887,31 @@ fn access_reply(
         }
     };
     codec::encode_response(req, code, &attrs, secret)
+}
+
+/// A data allowance's remainder (SPEC §12), for RouterOS and ChilliSpot /
+/// CoovaChilli NASes alike (each ignores the other's vendor).
+fn push_total_limit(attrs: &mut Attrs, l: reply::TotalLimit) {
+    let o = l.octets.to_be_bytes();
+    attrs.push_vendor(codec::VENDOR_MIKROTIK, codec::MIKROTIK_TOTAL_LIMIT, &o);
+    attrs.push_vendor(
+        codec::VENDOR_CHILLISPOT,
+        codec::CHILLISPOT_MAX_TOTAL_OCTETS,
+        &o,
+    );
+    if let Some(g) = l.gigawords {
+        let g = g.to_be_bytes();
+        attrs.push_vendor(
+            codec::VENDOR_MIKROTIK,
+            codec::MIKROTIK_TOTAL_LIMIT_GIGAWORDS,
+            &g,
+        );
+        attrs.push_vendor(
+            codec::VENDOR_CHILLISPOT,
+            codec::CHILLISPOT_MAX_TOTAL_GIGAWORDS,
+            &g,
+        );
+    }
 }
 
 /// The optional Access-Accept attributes (SPEC §2), see `[reply]`.

@@ -27,10 +27,12 @@ pub enum TokenField {
     FirstUsedOn,
     SpentOn,
     RateLimit,
+    MegabytesIncluded,
+    MegabytesLeft,
 }
 
 impl TokenField {
-    pub const ALL: [TokenField; 22] = [
+    pub const ALL: [TokenField; 24] = [
         TokenField::Id,
         TokenField::UniqueId,
         TokenField::BusinessId,
@@ -53,6 +55,8 @@ impl TokenField {
         TokenField::FirstUsedOn,
         TokenField::SpentOn,
         TokenField::RateLimit,
+        TokenField::MegabytesIncluded,
+        TokenField::MegabytesLeft,
     ];
 
     /// The Nexudus field name (`MinutesIncluded`).
@@ -80,6 +84,8 @@ impl TokenField {
             TokenField::FirstUsedOn => "FirstUsedOn",
             TokenField::SpentOn => "SpentOn",
             TokenField::RateLimit => "RateLimit",
+            TokenField::MegabytesIncluded => "MegabytesIncluded",
+            TokenField::MegabytesLeft => "MegabytesLeft",
         }
     }
 
