@@ -61,7 +61,7 @@ async fn send_table<T>(
 fn token_record(r: &Row) -> Result<TokenRecord, StoreError> {
     Ok(TokenRecord {
         token: token_from_row(r)?,
-        batch_id: r.try_get(22)?,
+        batch_id: r.try_get(24)?,
     })
 }
 
@@ -268,7 +268,7 @@ impl Store {
             .prepare(&format!(
                 "INSERT INTO access_tokens ({TOKEN_COLS}, batch_id, code_key) VALUES ($1, $2, $3, $4, \
                  $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
-                 $22, $23, $24)"
+                 $22, $23, $24, $25, $26)"
             ))
             .await?;
         let session_sql = t
@@ -337,7 +337,7 @@ impl Store {
                     for r in v {
                         let x = &r.token;
                         let key = code_key(&x.access_code);
-                        let p: [&(dyn ToSql + Sync); 24] = [
+                        let p: [&(dyn ToSql + Sync); 26] = [
                             &x.id,
                             &x.unique_id,
                             &x.business_id,
@@ -360,6 +360,8 @@ impl Store {
                             &x.first_used_on,
                             &x.spent_on,
                             &x.rate_limit,
+                            &x.megabytes_included,
+                            &x.bytes_used,
                             &r.batch_id,
                             &key,
                         ];

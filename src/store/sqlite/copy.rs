@@ -90,7 +90,7 @@ async fn send_table<T>(
 fn token_record(r: &SqliteRow) -> Result<TokenRecord, StoreError> {
     Ok(TokenRecord {
         token: token_from_row(r)?,
-        batch_id: r.try_get(22)?,
+        batch_id: r.try_get(24)?,
     })
 }
 
@@ -330,7 +330,8 @@ async fn load_in(
             CopyChunk::Tokens(v) => {
                 let sql = format!(
                     "INSERT INTO access_tokens ({TOKEN_COLS}, batch_id, code_key) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, \
+                     ?, ?)"
                 );
                 for r in v {
                     let t = &r.token;
@@ -357,6 +358,8 @@ async fn load_in(
                         .bind(t.first_used_on)
                         .bind(t.spent_on)
                         .bind(&t.rate_limit)
+                        .bind(t.megabytes_included)
+                        .bind(t.bytes_used)
                         .bind(r.batch_id)
                         .bind(code_key(&t.access_code))
                         .execute(&mut *conn)
