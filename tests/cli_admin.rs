@@ -1566,6 +1566,71 @@ fn rate_limit_per_token(b: Backend) {
 }
 }
 
+cli_both_backends! {
+fn data_allowance_round_trips_through_the_cli(b: Backend) {
+    let e = Env::on(b);
+    let t = e.create("DATA1", 60, &["--megabytes", "500"]);
+    assert_eq!((t["MegabytesIncluded"].as_i64(), t["MegabytesLeft"].as_i64()), (Some(500), Some(500)));
+    let t = e.create("NODATA", 60, &[]);
+    assert_eq!((&t["MegabytesIncluded"], &t["MegabytesLeft"]), (&Value::Null, &Value::Null));
+    e.create("BIG", 60, &["--megabytes", "5000"]);
+    // 0 and nonsense are refused, naming the field.
+    for bad in [&["--megabytes", "0"][..], &["--megabytes", "-5"][..]] {
+        let err = e.fails(&[&["token", "create", "--code", "BAD", "--minutes", "5"][..], bad].concat(), 2);
+        assert!(err.contains("MegabytesIncluded: must be 1 or more"), "{err}");
+    }
+    // Usage: 120.5 MB of DATA1 used, 379.5 MB left: 380 shown (rounded up).
+    e.exec("UPDATE access_tokens SET bytes_used = 120500000 WHERE code_key = 'DATA1'");
+    let t = e.json(&["token", "show", "DATA1", "--format", "json"]);
+    assert_eq!(t["MegabytesLeft"], 380);
+    let shown = e.ok(&["token", "show", "DATA1"]);
+    assert!(shown.contains("500 (500 MB)") && shown.contains("380"), "{shown}");
+    assert!(e.ok(&["token", "list"]).contains("MegabytesLeft"));
+    // Filters and ranges, as for minutes; codes without one never match.
+    assert_eq!(e.codes(&["--megabytes-included", "500"]), ["DATA1"]);
+    assert_eq!(e.codes(&["--megabytes-left", "380"]), ["DATA1"]);
+    assert_eq!(e.codes(&["--from-megabytes-left", "1", "--to-megabytes-left", "400"]), ["DATA1"]);
+    assert_eq!(e.codes(&["--from-megabytes-included", "1000"]), ["BIG"]);
+    assert_eq!(e.codes(&["--to-megabytes-included", "5000", "--order-by", "MegabytesLeft"]), ["DATA1", "BIG"]);
+    // Update: more data, then none (both spellings), then back.
+    let t = e.json(&["token", "update", "DATA1", "--megabytes", "1000", "--format", "json"]);
+    assert_eq!((t["MegabytesIncluded"].as_i64(), t["MegabytesLeft"].as_i64()), (Some(1000), Some(880)));
+    let t = e.json(&["token", "update", "DATA1", "--megabytes", "unlimited", "--format", "json"]);
+    assert_eq!(t["MegabytesIncluded"], Value::Null);
+    e.ok(&["token", "update", "DATA1", "--megabytes", "200"]);
+    let t = e.json(&["token", "update", "DATA1", "--megabytes", "", "--format", "json"]);
+    assert_eq!(t["MegabytesLeft"], Value::Null);
+    let err = e.fails(&["token", "update", "DATA1", "--megabytes", "lots"], 2);
+    assert!(err.contains("MegabytesIncluded"), "{err}");
+    // A data cap used up: refused at login, listed as exhausted, not active;
+    // --reset-usage forgets the data used too.
+    e.ok(&["token", "update", "DATA1", "--megabytes", "100"]);
+    e.exec("UPDATE access_tokens SET bytes_used = 100000000 WHERE code_key = 'DATA1'");
+    assert!(e.codes(&["--exhausted"]).contains(&"DATA1".to_string()));
+    assert!(!e.codes(&["--active"]).contains(&"DATA1".to_string()));
+    let t = e.json(&["token", "update", "DATA1", "--reset-usage", "--format", "json"]);
+    assert_eq!(t["MegabytesLeft"], 100);
+    // Export and import keep the allowance and the usage (MegabytesLeft).
+    e.exec("UPDATE access_tokens SET bytes_used = 40000000 WHERE code_key = 'DATA1'");
+    let csv = e.ok(&["token", "export", "--order-by", "AccessCode"]);
+    let other = Env::on(b);
+    let f = other.write("in.csv", &csv);
+    other.ok(&["token", "import", &f]);
+    for code in ["DATA1", "NODATA", "BIG"] {
+        let a = e.json(&["token", "show", code, "--format", "json"]);
+        let c = other.json(&["token", "show", code, "--format", "json"]);
+        for k in ["MegabytesIncluded", "MegabytesLeft"] {
+            assert_eq!(a[k], c[k], "{code} {k}");
+        }
+    }
+    // generate takes it too.
+    let out = e.json(&["token", "generate", "--count", "2", "--minutes", "60", "--megabytes", "250", "--format", "json"]);
+    let recs = out.as_array().cloned().unwrap_or_else(|| out["Records"].as_array().cloned().unwrap_or_default());
+    assert_eq!(recs.len(), 2, "{out}");
+    assert!(recs.iter().all(|r| r["MegabytesIncluded"] == 250), "{out}");
+}
+}
+
 // ------------------------------------------------------------- API keys
 
 cli_both_backends! {
