@@ -215,7 +215,7 @@ mod tests {
             params in proptest::collection::vec((
                 prop_oneof![
                     "[a-zA-Z_]{0,30}",
-                    "(from_|to_)?AccessToken_(ValidTo|MinutesLeft|AccessCode|SingleUse|MacAddress|Id|Business|SpentOn)",
+                    "(from_|to_)?AccessToken_(ValidTo|MinutesLeft|AccessCode|SingleUse|MacAddress|Id|Business|SpentOn|MegabytesIncluded|MegabytesLeft)",
                     "page|size|dir|orderBy",
                 ],
                 prop_oneof!["\\PC{0,40}", "-?[0-9]{1,20}", "[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2})?"],

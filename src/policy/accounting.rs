@@ -901,4 +901,47 @@ mod tests {
         assert!(!disconnects(3_600, Some(51), &t));
         assert!(!disconnects(3_600, None, &t));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// However a NAS's packets for one session arrive (any order,
+            /// any of them repeated, the Start lost or not), the seconds
+            /// and octets charged add up to the highest time and the
+            /// highest counter of each direction among them: never more,
+            /// never less, never negative.
+            #[test]
+            fn any_delivery_charges_the_highest_counters_once(
+                packets in proptest::collection::vec(
+                    (0i64..100_000, 0i64..(1 << 40), 0i64..(1 << 40)), 1..12),
+                order in proptest::collection::vec(any::<prop::sample::Index>(), 1..30),
+                with_start in any::<bool>(),
+            ) {
+                let mut seen: Option<Seen> = None;
+                if with_start {
+                    let t = transition(None, Start, Some(0), octets(7, 7));
+                    prop_assert_eq!((t.charge, t.bytes), (0, 0));
+                    seen = Some(Seen { ended: Ended::No, session_time: t.session_time, octets: t.octets });
+                }
+                let (mut secs, mut bytes) = (0i64, 0i64);
+                let (mut top_t, mut top) = (0i64, Octets::default());
+                for i in &order {
+                    let (time, input, output) = packets[i.index(packets.len())];
+                    let o = octets(input, output);
+                    let t = transition(seen, Interim, Some(time), o);
+                    prop_assert!(t.charge >= 0 && t.bytes >= 0);
+                    secs += t.charge;
+                    bytes += t.bytes;
+                    top_t = top_t.max(time);
+                    top = top.max(o);
+                    prop_assert_eq!(t.octets, top);
+                    seen = Some(Seen { ended: Ended::No, session_time: t.session_time, octets: t.octets });
+                }
+                prop_assert_eq!(secs, top_t);
+                prop_assert_eq!(bytes, top.total());
+            }
+        }
+    }
 }
