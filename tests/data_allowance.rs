@@ -237,3 +237,47 @@ async fn packets_in_one_batch_charge_each_session_once(b: Backend) {
     s.shutdown().await;
 }
 }
+
+/// An older database gains the columns (no allowance, nothing used), and
+/// the octets its live sessions had already reported are not charged when
+/// they go on: only what comes after.
+#[tokio::test]
+async fn an_older_database_migrates_and_charges_only_new_octets() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(include_str!("../migrations/sqlite/0001_init.sql"))
+            .unwrap();
+        conn.execute_batch(
+            "PRAGMA user_version = 1;
+             INSERT INTO access_tokens (unique_id, access_code, code_key, minutes_included,
+                 seconds_used, created_on, updated_on)
+             VALUES ('67e55044-10b1-426f-9247-bb680e5fe0c8', 'OldCode', 'OLDCODE', 60, 120, 1, 1);
+             INSERT INTO sessions (token_id, nas, state, acct_session_id, created_at, updated_at,
+                 session_time, input_octets, output_octets)
+             VALUES (1, '127.0.0.1', 'active', 's-old', 1, 1, 120, 5000, 7000);",
+        )
+        .unwrap();
+    }
+    let url = format!("sqlite://{}", path.display());
+    let s = TestServer::start_on_with(Backend::Sqlite, {
+        let url = url.clone();
+        move |c| c.database.url = url
+    })
+    .await;
+    let t = s.store.find_token("oldcode").await.unwrap();
+    assert_eq!(
+        (t.megabytes_included, t.bytes_used, t.megabytes_left()),
+        (None, 0, None)
+    );
+    let c = Client::new(s.acct_addr).await;
+    send(
+        &c,
+        &acct_octets(1, INTERIM, "OldCode", "s-old", 180, (6_000, 0), (7_500, 0)),
+    )
+    .await;
+    let t = s.store.find_token("oldcode").await.unwrap();
+    assert_eq!((t.seconds_used, t.bytes_used), (180, 1_500));
+    s.shutdown().await;
+}

@@ -249,7 +249,7 @@ pub struct FilterArgs {
     #[arg(long, value_name = "T", help_heading = "Ranges (inclusive)")]
     pub to_first_used_on: Option<String>,
 
-    /// Usable now: inside its validity window, with minutes left, not spent.
+    /// Usable now: inside its validity window, with minutes (and data) left, not spent.
     #[arg(long, help_heading = "Shortcuts")]
     pub active: bool,
     /// The window has ended: ValidTo, or ValidForMinutes after the first login.
@@ -261,7 +261,7 @@ pub struct FilterArgs {
     /// Never used (no LastAccess).
     #[arg(long, help_heading = "Shortcuts")]
     pub unused: bool,
-    /// No minutes left (usage >= MinutesIncluded).
+    /// No minutes left (usage >= MinutesIncluded), or no data left.
     #[arg(long, help_heading = "Shortcuts")]
     pub exhausted: bool,
 }

@@ -166,7 +166,7 @@ pub struct TokenFilter {
     /// Text a desk types: part of the code, the description or the MAC
     /// address, any case.
     pub search: Option<String>,
-    /// Usable now: inside its window, with time left, not spent.
+    /// Usable now: inside its window, with time (and data) left, not spent.
     pub active: bool,
     /// The window has ended (ValidTo, or ValidForMinutes after first use).
     pub expired: bool,
@@ -174,7 +174,7 @@ pub struct TokenFilter {
     pub spent: bool,
     /// Never used: LastAccess is empty.
     pub unused: bool,
-    /// No time left: usage >= MinutesIncluded.
+    /// No time left (usage >= MinutesIncluded), or no data left.
     pub exhausted: bool,
     /// Only the codes of this batch (store/batches.rs).
     pub batch_id: Option<i64>,
