@@ -234,6 +234,21 @@ async fn packets_in_one_batch_charge_each_session_once(b: Backend) {
     assert_eq!(t.bytes_used, 40_000_000);
     assert_eq!(t.seconds_used, 20 * 120);
     assert_eq!(t.megabytes_left(), Some(60));
+    // Each session's newer packet and an older one right behind it, all
+    // in flight at once: the older one charges nothing and lowers nothing.
+    for sid in &sids {
+        for (time, octets) in [(180, 3_000_000), (150, 2_500_000)] {
+            ident = ident.wrapping_add(1);
+            c.send(&acct_octets(ident, INTERIM, "BURST", sid, time, (octets, 0), (0, 0)))
+                .await;
+        }
+    }
+    for _ in 0..2 * sids.len() {
+        assert_eq!(c.recv_any().await.code, Code::AccountingResponse);
+    }
+    let t = s.store.find_token("BURST").await.unwrap();
+    assert_eq!((t.bytes_used, t.seconds_used), (60_000_000, 20 * 180));
+    assert!(s.sessions("burst-3").await[0].input_octets == 3_000_000);
     s.shutdown().await;
 }
 }
