@@ -862,6 +862,7 @@ fn access_reply(
                 nas = %client.cfg.name,
                 device = device.unwrap_or("-"),
                 session_timeout = g.session_timeout,
+                bytes_left = g.bytes_left,
                 "Access-Accept"
             );
             Code::AccessAccept
@@ -1046,6 +1047,7 @@ fn accounting_reply(
             nas = %client.cfg.name,
             session,
             charged = outcome.charged,
+            bytes = outcome.bytes,
             closed = outcome.closed,
             "Accounting-Response"
         ),
@@ -1061,7 +1063,7 @@ fn accounting_reply(
     )
 }
 
-/// The token ran out of time while these sessions run: ask their NASes to
+/// The token ran out of time or data while these sessions run: ask their NASes to
 /// end them (clients with a `coa_port` only). Runs on the tokio runtime; the
 /// outcome is logged and counted.
 fn disconnect_sessions(shared: &Shared, sessions: &[LiveSession]) {
@@ -1096,11 +1098,11 @@ fn disconnect_sessions(shared: &Shared, sessions: &[LiveSession]) {
             match outcome {
                 disconnect::Outcome::Ack => {
                     Stats::bump(&stats.disconnect_acked);
-                    tracing::info!(%code, nas = %t.client, session, "no time left: session disconnected (Disconnect-ACK)");
+                    tracing::info!(%code, nas = %t.client, session, "no time or data left: session disconnected (Disconnect-ACK)");
                 }
                 o => {
                     Stats::bump(&stats.disconnect_failed);
-                    tracing::warn!(%code, nas = %t.client, session, to = %t.addr, "no time left: disconnect failed: {}", o.describe());
+                    tracing::warn!(%code, nas = %t.client, session, to = %t.addr, "no time or data left: disconnect failed: {}", o.describe());
                 }
             }
         });
