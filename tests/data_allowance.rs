@@ -296,3 +296,33 @@ async fn an_older_database_migrates_and_charges_only_new_octets() {
     assert_eq!((t.seconds_used, t.bytes_used), (180, 1_500));
     s.shutdown().await;
 }
+
+both_backends! {
+#[tokio::test]
+async fn a_batch_counts_a_code_with_no_data_left_as_used_up(b: Backend) {
+    let s = TestServer::start_on(b).await;
+    let codes = s.batch("Conference", 0, 3, None).await;
+    s.exec(&format!(
+        "UPDATE access_tokens SET megabytes_included = 1, bytes_used = 1000000, \
+         last_access = 1 WHERE id = {}",
+        codes[0].id
+    ))
+    .await;
+    s.exec(&format!(
+        "UPDATE access_tokens SET megabytes_included = 1, bytes_used = 999999, \
+         last_access = 1 WHERE id = {}",
+        codes[1].id
+    ))
+    .await;
+    let b = s
+        .store
+        .batches(None, chrono::Utc::now().timestamp(), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        (b[0].total, b[0].used_up, b[0].in_use, b[0].unused),
+        (3, 1, 1, 1)
+    );
+    s.shutdown().await;
+}
+}
