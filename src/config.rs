@@ -355,6 +355,8 @@ pub struct Messages {
     /// A single-use code whose session has ended.
     pub already_used: String,
     pub no_minutes_left: String,
+    /// Its data allowance (MegabytesIncluded) is used up.
+    pub data_used_up: String,
     pub mac_mismatch: String,
     pub user_limit_reached: String,
     /// Sent while a device or NAS is cooling down after repeated failures.
@@ -364,7 +366,7 @@ pub struct Messages {
 impl Messages {
     /// Each text with the key the guest pages translate it by
     /// (src/portal/lang/*.toml).
-    pub fn by_key(&self) -> [(&str, &'static str); 9] {
+    pub fn by_key(&self) -> [(&str, &'static str); 10] {
         [
             (&self.unknown_code, "unknown_code"),
             (&self.wrong_password, "wrong_password"),
@@ -372,6 +374,7 @@ impl Messages {
             (&self.expired, "expired"),
             (&self.already_used, "already_used"),
             (&self.no_minutes_left, "no_minutes_left"),
+            (&self.data_used_up, "data_used_up"),
             (&self.mac_mismatch, "mac_mismatch"),
             (&self.user_limit_reached, "user_limit_reached"),
             (&self.throttled, "throttled"),
@@ -388,6 +391,7 @@ impl Messages {
             R::Expired => &self.expired,
             R::AlreadyUsed => &self.already_used,
             R::NoMinutesLeft => &self.no_minutes_left,
+            R::NoDataLeft => &self.data_used_up,
             R::MacMismatch => &self.mac_mismatch,
             R::UserLimitReached => &self.user_limit_reached,
             R::Throttled => &self.throttled,
@@ -559,6 +563,7 @@ impl Default for Messages {
             expired: "This access code has expired".into(),
             already_used: "This access code has already been used".into(),
             no_minutes_left: "No time left on this access code".into(),
+            data_used_up: "Your data allowance is used up".into(),
             mac_mismatch: "This access code is in use by another device".into(),
             user_limit_reached: "Too many devices are using this access code".into(),
             throttled: "Too many failed attempts, please wait a few minutes".into(),
@@ -1278,6 +1283,7 @@ struct RawMessages {
     expired: Sp<String>,
     already_used: Sp<String>,
     no_minutes_left: Sp<String>,
+    data_used_up: Sp<String>,
     mac_mismatch: Sp<String>,
     user_limit_reached: Sp<String>,
     throttled: Sp<String>,
@@ -2188,6 +2194,7 @@ impl Ctx<'_> {
             expired: m("expired", raw.expired, d.expired)?,
             already_used: m("already_used", raw.already_used, d.already_used)?,
             no_minutes_left: m("no_minutes_left", raw.no_minutes_left, d.no_minutes_left)?,
+            data_used_up: m("data_used_up", raw.data_used_up, d.data_used_up)?,
             mac_mismatch: m("mac_mismatch", raw.mac_mismatch, d.mac_mismatch)?,
             user_limit_reached: m(
                 "user_limit_reached",
@@ -2740,6 +2747,7 @@ wrong_password = "b"
 not_yet_valid = "c"
 expired = "d"
 no_minutes_left = "e"
+data_used_up = "h"
 mac_mismatch = "f"
 user_limit_reached = "g"
 
@@ -2788,9 +2796,10 @@ require_message_authenticator = true
                 &m.expired,
                 &m.no_minutes_left,
                 &m.mac_mismatch,
-                &m.user_limit_reached
+                &m.user_limit_reached,
+                &m.data_used_up
             ],
-            ["a", "b", "c", "d", "e", "f", "g"]
+            ["a", "b", "c", "d", "e", "f", "g", "h"]
         );
         assert_eq!(c.clients.len(), 3);
         let [a, b, d] = [&c.clients[0], &c.clients[1], &c.clients[2]];
@@ -2886,6 +2895,7 @@ require_message_authenticator = true
             "expired",
             "already_used",
             "no_minutes_left",
+            "data_used_up",
             "mac_mismatch",
             "user_limit_reached",
             "name",

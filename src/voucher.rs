@@ -67,7 +67,7 @@ impl Sheet<'_> {
             qr_class = if qr.is_empty() { "" } else { " with-qr" },
             title = esc(self.title),
             code = esc(&t.access_code),
-            minutes = esc(&duration_text(t.minutes_included)),
+            minutes = esc(&allowance_text(t.minutes_included, t.megabytes_included)),
             validity = validity_html(t.valid_from, t.valid_to, self.zones.of(t.business_id)),
             first_use = first_use_text(t.valid_for_minutes, t.single_use).map_or(
                 String::new(),
@@ -80,6 +80,19 @@ impl Sheet<'_> {
 /// `90` → `1 h 30 min of access`, `1440` → `1 day of access`.
 pub fn duration_text(minutes: i64) -> String {
     format!("{} of access", duration_words(minutes))
+}
+
+/// What a code gives, for a card or receipt: its time, and its data when it
+/// has an allowance: `2 hours of access · 500 MB of data`.
+pub fn allowance_text(minutes: i64, megabytes: Option<i64>) -> String {
+    match megabytes {
+        None => duration_text(minutes),
+        Some(mb) => format!(
+            "{} · {} of data",
+            duration_text(minutes),
+            crate::token::format_megabytes(mb)
+        ),
+    }
 }
 
 /// The rules that start at the first login, for a card: `For 1 day from
@@ -259,6 +272,8 @@ mod tests {
             spent_on: None,
             rate_limit: None,
             guest_name: None,
+            megabytes_included: None,
+            bytes_used: 0,
         }
     }
 
@@ -266,6 +281,15 @@ mod tests {
     fn texts() {
         assert_eq!(duration_text(1), "1 minute of access");
         assert_eq!(duration_text(45), "45 minutes of access");
+        assert_eq!(allowance_text(45, None), "45 minutes of access");
+        assert_eq!(
+            allowance_text(45, Some(5_000)),
+            "45 minutes of access · 5 GB of data"
+        );
+        assert_eq!(
+            allowance_text(45, Some(500)),
+            "45 minutes of access · 500 MB of data"
+        );
         assert_eq!(duration_text(60), "1 hour of access");
         assert_eq!(duration_text(90), "1 h 30 min of access");
         assert_eq!(duration_text(2880), "2 days of access");

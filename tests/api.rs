@@ -1088,3 +1088,84 @@ async fn keys_created_through_the_api_reach_no_further_than_their_creator(b: Bac
     s.shutdown().await;
 }
 }
+
+both_backends! {
+#[tokio::test]
+async fn data_allowance_fields_filters_order_and_ironwifi(b: Backend) {
+    let s = api_server(b).await;
+    let addr = s.api_addr.unwrap();
+    let k = key(&s, "booking", &["*"]).await;
+    let post = |code: &str, mb: Value| {
+        json!({"BusinessId": 0, "AccessCode": code, "MinutesIncluded": 60, "MegabytesIncluded": mb})
+            .to_string()
+    };
+    let r = request(addr, "POST", TOKENS, Some(&k), Some(&post("D500", json!(500)))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let id = r.body["Value"]["Id"].as_i64().unwrap();
+    let r = request(addr, "GET", &format!("{TOKENS}/{id}"), Some(&k), None).await;
+    assert_eq!(r.body["MegabytesIncluded"], 500);
+    assert_eq!(r.body["MegabytesLeft"], 500);
+    for (code, mb) in [("D2000", json!(2000)), ("DNONE", Value::Null)] {
+        let r = request(addr, "POST", TOKENS, Some(&k), Some(&post(code, mb))).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    // 0 is refused, naming the field.
+    let r = request(addr, "POST", TOKENS, Some(&k), Some(&post("DZERO", json!(0)))).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body["Errors"][0]["PropertyName"], "MegabytesIncluded");
+    // Usage, then GET: MegabytesLeft rounded up; null without an allowance.
+    s.exec("UPDATE access_tokens SET bytes_used = 100000001 WHERE code_key = 'D500'").await;
+    let r = request(addr, "GET", &format!("{TOKENS}/{id}"), Some(&k), None).await;
+    assert_eq!((r.body["MegabytesIncluded"].as_i64(), r.body["MegabytesLeft"].as_i64()), (Some(500), Some(400)));
+    let codes = |q: &str| {
+        let q = q.to_string();
+        let k = k.clone();
+        async move {
+            let r = request(addr, "GET", &format!("{TOKENS}?{q}"), Some(&k), None).await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            r.body["Records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["AccessCode"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(codes("AccessToken_MegabytesIncluded=2000").await, ["D2000"]);
+    assert_eq!(codes("AccessToken_MegabytesLeft=400").await, ["D500"]);
+    assert_eq!(codes("from_AccessToken_MegabytesLeft=401").await, ["D2000"]);
+    assert_eq!(codes("to_AccessToken_MegabytesIncluded=1000").await, ["D500"]);
+    assert_eq!(
+        codes("orderBy=MegabytesLeft&dir=-1&from_AccessToken_MegabytesIncluded=1").await,
+        ["D2000", "D500"]
+    );
+    // PUT replaces the record: without MegabytesIncluded, unlimited.
+    let put = json!({"Id": id, "BusinessId": 0, "AccessCode": "D500", "MinutesIncluded": 60});
+    let r = request(addr, "PUT", TOKENS, Some(&k), Some(&put.to_string())).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(s.store.token_by_id(id).await.unwrap().unwrap().megabytes_included, None);
+    // The IronWifi connector returns the limit as attributes.
+    let iron = key(&s, "ironwifi", &["Radius-Authorize"]).await;
+    let r = request(
+        addr,
+        "POST",
+        "/api/ironwifi/authorize",
+        Some(&iron),
+        Some(r#"{"login":"D2000","password":"D2000"}"#),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let attrs = r.body["attributes"].as_array().unwrap();
+    let get = |n: &str| {
+        attrs
+            .iter()
+            .find(|a| a["name"] == n)
+            .map(|a| a["value"].as_str().unwrap().to_string())
+    };
+    // 2 GB: below 2^32, no Gigawords.
+    assert_eq!(get("Mikrotik-Total-Limit").as_deref(), Some("2000000000"));
+    assert_eq!(get("ChilliSpot-Max-Total-Octets").as_deref(), Some("2000000000"));
+    assert_eq!(get("Mikrotik-Total-Limit-Gigawords"), None);
+    s.shutdown().await;
+}
+}

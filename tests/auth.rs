@@ -105,6 +105,12 @@ async fn every_reject_reason_has_its_own_reply_message(b: Backend) {
         used.id
     ))
     .await;
+    let nodata = s.token("NODATA", 60, |t| t.megabytes_included = Some(1)).await;
+    s.exec(&format!(
+        "UPDATE access_tokens SET bytes_used = 1000000 WHERE id = {}",
+        nodata.id
+    ))
+    .await;
     s.token("BOUND", 60, |t| {
         t.mac_address = Some("AA:BB:CC:00:00:01".into())
     })
@@ -127,6 +133,7 @@ async fn every_reject_reason_has_its_own_reply_message(b: Backend) {
         ),
         ("OLD", "OLD", None, "Code expired, ask reception"),
         ("USEDUP", "USEDUP", None, "No time left on this access code"),
+        ("NODATA", "NODATA", None, "Your data allowance is used up"),
         (
             "BOUND",
             "BOUND",
@@ -150,7 +157,7 @@ async fn every_reject_reason_has_its_own_reply_message(b: Backend) {
         .auth(30, "BOUND", Pw::Pap("BOUND"), Some("aabb.cc00.0001"))
         .await
         .is_accept());
-    assert_eq!(stat(&s.stats().access_rejects), 7);
+    assert_eq!(stat(&s.stats().access_rejects), 8);
     s.shutdown().await;
 }
 }

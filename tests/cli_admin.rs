@@ -1361,7 +1361,10 @@ fn first_use_state_in_shortcuts_export_and_import(b: Backend) {
     let csv = e.ok(&["token", "export", "--order-by", "AccessCode"]);
     let header = csv.lines().next().unwrap();
     assert!(
-        header.ends_with("ValidForMinutes,SingleUse,FirstUsedOn,SpentOn,RateLimit,ExpiresOn,GuestName"),
+        header.ends_with(
+            "ValidForMinutes,SingleUse,FirstUsedOn,SpentOn,RateLimit,ExpiresOn,\
+             GuestName,MegabytesIncluded,MegabytesLeft"
+        ),
         "{header}"
     );
     let other = Env::on(b);
@@ -1557,7 +1560,7 @@ fn rate_limit_per_token(b: Backend) {
         csv.lines()
             .next()
             .unwrap()
-            .ends_with(",RateLimit,ExpiresOn,GuestName"),
+            .ends_with(",RateLimit,ExpiresOn,GuestName,MegabytesIncluded,MegabytesLeft"),
         "{csv}"
     );
 }
@@ -1570,7 +1573,7 @@ fn guest_name_is_stored_searched_printed_and_moved(b: Backend) {
     assert_eq!(t["GuestName"], "Ada Lovelace", "trimmed");
     e.create("ROOM14", 60, &["--description", "late check-in"]);
     let show = e.ok(&["token", "show", "ROOM12"]);
-    assert!(show.contains("GuestName        Ada Lovelace"), "{show}");
+    assert!(show.contains("GuestName          Ada Lovelace"), "{show}");
     // Exact filter, and the desk's search (any part, any case).
     assert_eq!(e.codes(&["--guest-name", "Ada Lovelace"]), ["ROOM12"]);
     assert_eq!(e.codes(&["--search", "lovel"]), ["ROOM12"]);
@@ -1588,7 +1591,7 @@ fn guest_name_is_stored_searched_printed_and_moved(b: Backend) {
     assert!(err.contains("GuestName: "), "{err}");
     // CSV out and back in.
     let csv = e.ok(&["token", "export", "--code", "ROOM12"]);
-    assert!(csv.lines().nth(1).unwrap().ends_with(",Ada Lovelace"), "{csv}");
+    assert!(csv.lines().nth(1).unwrap().contains(",Ada Lovelace,"), "{csv}");
     let f = e.path("guests.csv");
     std::fs::write(&f, "AccessCode,MinutesIncluded,GuestName\nROOM20,30,Grace Hopper\n").unwrap();
     e.ok(&["token", "import", f.to_str().unwrap()]);
@@ -1596,6 +1599,71 @@ fn guest_name_is_stored_searched_printed_and_moved(b: Backend) {
     // '' clears it.
     let t = e.json(&["token", "update", "ROOM12", "--guest-name", "", "--format", "json"]);
     assert_eq!(t["GuestName"], Value::Null);
+}
+}
+
+cli_both_backends! {
+fn data_allowance_round_trips_through_the_cli(b: Backend) {
+    let e = Env::on(b);
+    let t = e.create("DATA1", 60, &["--megabytes", "500"]);
+    assert_eq!((t["MegabytesIncluded"].as_i64(), t["MegabytesLeft"].as_i64()), (Some(500), Some(500)));
+    let t = e.create("NODATA", 60, &[]);
+    assert_eq!((&t["MegabytesIncluded"], &t["MegabytesLeft"]), (&Value::Null, &Value::Null));
+    e.create("BIG", 60, &["--megabytes", "5000"]);
+    // 0 and nonsense are refused, naming the field.
+    for bad in [&["--megabytes", "0"][..], &["--megabytes", "-5"][..]] {
+        let err = e.fails(&[&["token", "create", "--code", "BAD", "--minutes", "5"][..], bad].concat(), 2);
+        assert!(err.contains("MegabytesIncluded: must be 1 or more"), "{err}");
+    }
+    // Usage: 120.5 MB of DATA1 used, 379.5 MB left: 380 shown (rounded up).
+    e.exec("UPDATE access_tokens SET bytes_used = 120500000 WHERE code_key = 'DATA1'");
+    let t = e.json(&["token", "show", "DATA1", "--format", "json"]);
+    assert_eq!(t["MegabytesLeft"], 380);
+    let shown = e.ok(&["token", "show", "DATA1"]);
+    assert!(shown.contains("500 (500 MB)") && shown.contains("380"), "{shown}");
+    assert!(e.ok(&["token", "list"]).contains("MegabytesLeft"));
+    // Filters and ranges, as for minutes; codes without one never match.
+    assert_eq!(e.codes(&["--megabytes-included", "500"]), ["DATA1"]);
+    assert_eq!(e.codes(&["--megabytes-left", "380"]), ["DATA1"]);
+    assert_eq!(e.codes(&["--from-megabytes-left", "1", "--to-megabytes-left", "400"]), ["DATA1"]);
+    assert_eq!(e.codes(&["--from-megabytes-included", "1000"]), ["BIG"]);
+    assert_eq!(e.codes(&["--to-megabytes-included", "5000", "--order-by", "MegabytesLeft"]), ["DATA1", "BIG"]);
+    // Update: more data, then none (both spellings), then back.
+    let t = e.json(&["token", "update", "DATA1", "--megabytes", "1000", "--format", "json"]);
+    assert_eq!((t["MegabytesIncluded"].as_i64(), t["MegabytesLeft"].as_i64()), (Some(1000), Some(880)));
+    let t = e.json(&["token", "update", "DATA1", "--megabytes", "unlimited", "--format", "json"]);
+    assert_eq!(t["MegabytesIncluded"], Value::Null);
+    e.ok(&["token", "update", "DATA1", "--megabytes", "200"]);
+    let t = e.json(&["token", "update", "DATA1", "--megabytes", "", "--format", "json"]);
+    assert_eq!(t["MegabytesLeft"], Value::Null);
+    let err = e.fails(&["token", "update", "DATA1", "--megabytes", "lots"], 2);
+    assert!(err.contains("MegabytesIncluded"), "{err}");
+    // A data cap used up: refused at login, listed as exhausted, not active;
+    // --reset-usage forgets the data used too.
+    e.ok(&["token", "update", "DATA1", "--megabytes", "100"]);
+    e.exec("UPDATE access_tokens SET bytes_used = 100000000 WHERE code_key = 'DATA1'");
+    assert!(e.codes(&["--exhausted"]).contains(&"DATA1".to_string()));
+    assert!(!e.codes(&["--active"]).contains(&"DATA1".to_string()));
+    let t = e.json(&["token", "update", "DATA1", "--reset-usage", "--format", "json"]);
+    assert_eq!(t["MegabytesLeft"], 100);
+    // Export and import keep the allowance and the usage (MegabytesLeft).
+    e.exec("UPDATE access_tokens SET bytes_used = 40000000 WHERE code_key = 'DATA1'");
+    let csv = e.ok(&["token", "export", "--order-by", "AccessCode"]);
+    let other = Env::on(b);
+    let f = other.write("in.csv", &csv);
+    other.ok(&["token", "import", &f]);
+    for code in ["DATA1", "NODATA", "BIG"] {
+        let a = e.json(&["token", "show", code, "--format", "json"]);
+        let c = other.json(&["token", "show", code, "--format", "json"]);
+        for k in ["MegabytesIncluded", "MegabytesLeft"] {
+            assert_eq!(a[k], c[k], "{code} {k}");
+        }
+    }
+    // generate takes it too.
+    let out = e.json(&["token", "generate", "--count", "2", "--minutes", "60", "--megabytes", "250", "--format", "json"]);
+    let recs = out.as_array().cloned().unwrap_or_else(|| out["Records"].as_array().cloned().unwrap_or_default());
+    assert_eq!(recs.len(), 2, "{out}");
+    assert!(recs.iter().all(|r| r["MegabytesIncluded"] == 250), "{out}");
 }
 }
 

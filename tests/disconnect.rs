@@ -445,3 +445,57 @@ async fn revoking_a_code_at_the_front_desk_disconnects_its_guests() {
     );
     nas.answer(&got, 41, None).await;
 }
+
+both_backends! {
+#[tokio::test]
+async fn running_out_of_data_disconnects_every_live_session_of_the_code(b: Backend) {
+    let nas = FakeNas::start().await;
+    let port = nas.port();
+    let s = TestServer::start_on_with(b, |c| c.clients[0].coa_port = Some(port)).await;
+    // 10 MB shared by two devices, plenty of time.
+    s.token("DATA10", 600, |t| t.megabytes_included = Some(10)).await;
+    let acct = Client::new(s.acct_addr).await;
+    let a = pkt(START, "DATA10", "da-1", Some(0), "02:00:00:00:00:0a", [10, 5, 50, 10]);
+    let b = pkt(START, "data10", "db-1", Some(0), "02:00:00:00:00:0b", [10, 5, 50, 11]);
+    acct.acct(1, &a).await;
+    acct.acct(2, &b).await;
+    // Device A uses 6 MB: data is left, nothing is sent.
+    acct.acct(
+        3,
+        &Acct {
+            status: INTERIM,
+            session_time: Some(60),
+            input_octets: Some(1_000_000),
+            output_octets: Some(5_000_000),
+            ..a.clone()
+        },
+    )
+    .await;
+    s.flush().await;
+    assert!(nas.nothing_pending());
+    // Device B uses 4 MB more: all 10 MB used; both sessions go.
+    acct.acct(
+        4,
+        &Acct {
+            status: INTERIM,
+            session_time: Some(60),
+            output_octets: Some(4_000_000),
+            ..b.clone()
+        },
+    )
+    .await;
+    let mut got = [nas.recv().await, nas.recv().await];
+    got.sort_by_key(|r| r.text(codec::ATTR_ACCT_SESSION_ID));
+    assert_eq!(got[0].text(codec::ATTR_ACCT_SESSION_ID).as_deref(), Some("da-1"));
+    assert_eq!(got[1].text(codec::ATTR_ACCT_SESSION_ID).as_deref(), Some("db-1"));
+    assert_eq!(got[1].text(codec::ATTR_USER_NAME).as_deref(), Some("data10"));
+    nas.answer(&got[0], 41, None).await;
+    nas.answer(&got[1], 41, None).await;
+    let st = s.stats();
+    eventually("both acknowledged", || stat(&st.disconnect_acked) == 2).await;
+    let t = s.store.find_token("DATA10").await.unwrap();
+    assert_eq!((t.bytes_used, t.megabytes_left()), (10_000_000, Some(0)));
+    assert_eq!(t.seconds_used, 120, "time is charged as before");
+    s.shutdown().await;
+}
+}

@@ -354,6 +354,8 @@ fn crash_handler_valid_to_minus_now_overflow() {
         user_limit: None,
         mac_address: None,
         spent: false,
+        megabytes_included: None,
+        bytes_used: 0,
     };
     let live = LivePlaces::default();
     for now in [-1, i64::MIN, i64::MIN + 1, 0] {
@@ -438,4 +440,68 @@ fn corpus_attributes() {
 #[test]
 fn corpus_handler() {
     replay("handler", handler);
+}
+
+/// Octet counters at their extremes (Gigawords of u32::MAX both ways, a
+/// data allowance at i64::MAX, bytes used beyond it): charging and the
+/// Access-Accept's Total-Limit saturate, never overflow or panic.
+#[test]
+fn octet_counters_and_allowances_at_their_extremes() {
+    use radgate::policy::accounting::{counter64, transition, AcctStatus, Ended, Octets, Seen};
+    use radgate::policy::reply::total_limit;
+    let max = counter64(Some(u32::MAX), Some(u32::MAX));
+    assert_eq!(max, i64::MAX);
+    let all = Octets {
+        input: max,
+        output: max,
+    };
+    let t = transition(None, AcctStatus::Interim, Some(1), all);
+    assert_eq!(t.bytes, i64::MAX);
+    let seen = Seen {
+        ended: Ended::No,
+        session_time: 1,
+        octets: all,
+    };
+    let t = transition(Some(seen), AcctStatus::Stop, Some(2), all);
+    assert_eq!(t.bytes, 0);
+    let cred = Credential::Pap(b"Welcome1".to_vec());
+    let req = RequestFacts {
+        user_name: "Welcome1",
+        credential: &cred,
+        device: None,
+        device_mac: None,
+    };
+    for (mb, used) in [
+        (i64::MAX, 0),
+        (i64::MAX, i64::MAX),
+        (1, i64::MAX),
+        (i64::MIN, 0),
+        (1, i64::MIN),
+    ] {
+        let token = TokenFacts {
+            access_code: "Welcome1".into(),
+            minutes_included: 60,
+            seconds_used: 0,
+            valid_from: None,
+            valid_to: None,
+            user_limit: None,
+            mac_address: None,
+            spent: false,
+            megabytes_included: Some(mb),
+            bytes_used: used,
+        };
+        if let Decision::Accept(g) = decide(
+            Some(&token),
+            &req,
+            &LivePlaces::default(),
+            AuthOptions::default(),
+            0,
+        ) {
+            let b = g.bytes_left.expect("an allowance");
+            assert!(b > 0);
+            let l = total_limit(b);
+            let back = (u64::from(l.gigawords.unwrap_or(0)) << 32) | u64::from(l.octets);
+            assert_eq!(back, b as u64);
+        }
+    }
 }

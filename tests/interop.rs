@@ -451,3 +451,68 @@ async fn radclient_decodes_rate_limit_and_wispr_attributes(b: Backend) {
     s.shutdown().await;
 }
 }
+
+both_backends! {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn radclient_charges_octets_and_decodes_the_total_limit_attributes(b: Backend) {
+    let s = TestServer::start_on(b).await;
+    s.token("DATA5G", 600, |t| t.megabytes_included = Some(5_000)).await;
+    let (port, acct_port) = (s.addr.port(), s.acct_addr.port());
+    let Some((ok, out)) = run_blocking(move || {
+        radclient(
+            port,
+            "auth",
+            "User-Name = \"DATA5G\"\nUser-Password = \"DATA5G\"\n",
+        )
+    })
+    .await
+    else {
+        return;
+    };
+    assert!(ok, "{out}");
+    // 5 GB = 1 × 2^32 + 705,032,704, decoded by name with FreeRADIUS's
+    // dictionaries (ChilliSpot-Max-Total-Gigawords, 14559/23, is CoovaChilli's
+    // and not in them).
+    for line in [
+        "Mikrotik-Total-Limit = 705032704",
+        "Mikrotik-Total-Limit-Gigawords = 1",
+        "ChilliSpot-Max-Total-Octets = 705032704",
+    ] {
+        assert!(out.contains(line), "{line} missing: {out}");
+    }
+    // Accounting from radclient, with Gigawords: 1 × 2^32 + 1,000 in and
+    // 704,031,704 out, 4,999,000,000 bytes in all: 1 MB left.
+    let Some((ok, out)) = run_blocking(move || {
+        radclient(
+            acct_port,
+            "acct",
+            "User-Name = \"DATA5G\"\nAcct-Status-Type = Interim-Update\n\
+             Acct-Session-Id = \"rc-1\"\nAcct-Session-Time = 60\n\
+             Acct-Input-Octets = 1000\nAcct-Input-Gigawords = 1\n\
+             Acct-Output-Octets = 704031704\n",
+        )
+    })
+    .await
+    else {
+        return;
+    };
+    assert!(ok, "{out}");
+    let t = s.store.find_token("DATA5G").await.unwrap();
+    assert_eq!((t.bytes_used, t.megabytes_left()), (4_999_000_000, Some(1)));
+    let Some((ok, out)) = run_blocking(move || {
+        radclient(
+            port,
+            "auth",
+            "User-Name = \"DATA5G\"\nUser-Password = \"DATA5G\"\n",
+        )
+    })
+    .await
+    else {
+        return;
+    };
+    assert!(ok, "{out}");
+    assert!(out.contains("Mikrotik-Total-Limit = 1000000"), "{out}");
+    assert!(!out.contains("Mikrotik-Total-Limit-Gigawords"), "{out}");
+    s.shutdown().await;
+}
+}

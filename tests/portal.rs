@@ -1120,7 +1120,9 @@ async fn the_captive_portal_api_tells_a_phone_whether_it_is_online() {
         c.clients.push(other);
     })
     .await;
-    s.token("WELCOME1", 60, |_| {}).await;
+    // With a data allowance: RFC 8908's bytes-remaining says what is left.
+    s.token("WELCOME1", 60, |t| t.megabytes_included = Some(500))
+        .await;
     let addr = s.portal_addr.unwrap();
     let api = "/captive-portal/api?hotspot=caf%C3%A9%20hotspot";
     let (status, h, body) = https_get(addr, &made.cert, api).await;
@@ -1167,6 +1169,7 @@ async fn the_captive_portal_api_tells_a_phone_whether_it_is_online() {
         assert_eq!(v["can-extend-session"], false);
         let left = v["seconds-remaining"].as_i64().unwrap();
         assert!((3590..=3600).contains(&left), "{left}");
+        assert_eq!(v["bytes-remaining"], 500_000_000, "{v}");
     }
     // Not through the other hotspot: captive there.
     let (_, _, body) = https_get(addr, &made.cert, "/captive-portal/api?hotspot=other").await;

@@ -558,6 +558,7 @@ async fn a_database_is_copied_whole_between_backends() {
                 t.user_limit = Some(2);
                 t.guest_name = Some(format!("Guest {i}"));
                 t.rate_limit = Some("2M/5M".into());
+                t.megabytes_included = (i % 2 == 0).then_some(100 + i);
             }),
             now,
             &common::test_actor(),
@@ -696,6 +697,7 @@ async fn a_database_is_copied_whole_between_backends() {
             session_id: if i == 0 { "cs-1" } else { "cs-2" },
             session_time: Some(t),
             mac: Some("02:00:00:00:00:0a"),
+            input_octets: Some(t * 1_000),
             ..Default::default()
         };
         c.acct(1 + 2 * i as u8, &pkt(common::START, 0)).await;
@@ -737,7 +739,9 @@ async fn a_database_is_copied_whole_between_backends() {
         let a = src.all_tokens(&all(filter(|_| {})), now).await.unwrap();
         let b = st.all_tokens(&all(filter(|_| {})), now).await.unwrap();
         assert_eq!(a, b, "every field of every token");
-        assert_eq!(st.find_token("copy02").await.unwrap().seconds_used, 600);
+        let t = st.find_token("copy02").await.unwrap();
+        assert_eq!((t.seconds_used, t.bytes_used), (600, 600_000));
+        assert_eq!(t.megabytes_included, Some(102), "the data allowance too");
         let sessions = |s: &Store| {
             let s = s.clone();
             async move {

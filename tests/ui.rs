@@ -925,3 +925,41 @@ async fn every_route_checks_the_session_the_role_and_the_site() {
     );
     s.shutdown().await;
 }
+
+/// A code with a data allowance: its page says what is left of it, the
+/// list shows it beside the time, and its receipt and card say how much
+/// data it gives.
+#[tokio::test]
+async fn a_data_allowance_shows_on_the_code_its_list_and_its_vouchers() {
+    let s = ui_server(Backend::Sqlite).await;
+    let t = s
+        .token("DATA-5G", 120, |t| t.megabytes_included = Some(5_000))
+        .await;
+    s.exec("UPDATE access_tokens SET bytes_used = 1500000000 WHERE code_key = 'DATA-5G'")
+        .await;
+    let addr = s.api_addr.unwrap();
+    let desk = sign_in(addr, "desk").await;
+    let get = |path: String| {
+        let desk = desk.clone();
+        async move {
+            let r = page(addr, "GET", &path, Some(&desk), &[], None).await;
+            assert_eq!(r.status, 200, "{path}: {}", r.text);
+            r.text
+        }
+    };
+    let text = get(format!("/tokens/{}", t.id)).await;
+    assert!(
+        text.contains("<dt>Data left</dt><dd>3.5 GB of 5 GB</dd>"),
+        "{text}"
+    );
+    let text = get("/tokens?q=DATA".into()).await;
+    assert!(text.contains("2 hours · 3.5 GB"), "{text}");
+    for view in ["receipt", "card"] {
+        let text = get(format!("/tokens/{}/{view}", t.id)).await;
+        assert!(
+            text.contains("2 hours of access · 5 GB of data"),
+            "{view}: {text}"
+        );
+    }
+    s.shutdown().await;
+}

@@ -17,11 +17,11 @@ use hmac::{Hmac, Mac};
 use md5::{Digest, Md5};
 use radgate::config::ThrottleConfig;
 use radgate::policy::accounting::{
-    counter64, match_session, transition, AcctStatus, Candidate, Ended, Seen,
+    counter64, match_session, transition, AcctStatus, Candidate, Ended, Octets, Seen,
 };
 use radgate::policy::auth::{
-    decide, minutes_left, window_end, AuthOptions, Decision, LivePlaces, RejectReason,
-    RequestFacts, TokenFacts,
+    bytes_left, decide, megabytes_left, minutes_left, window_end, AuthOptions, Decision,
+    LivePlaces, RejectReason, RequestFacts, TokenFacts,
 };
 use radgate::policy::throttle::{Throttle, Verdict};
 use radgate::radius::codec::{self, Attrs, Credential, DropReason, PacketCode as Code, Request};
@@ -846,6 +846,8 @@ fn access(req: &Request, inp: &mut Input, reply: &mut Attrs) -> Code {
             _ => Some("00:01:02:03:00:01".to_string()),
         },
         spent: false,
+        megabytes_included: None,
+        bytes_used: 0,
     };
     // Validity from first use and single-use codes, fuzzed after the rest so
     // that older corpus inputs keep their meaning.
@@ -856,6 +858,19 @@ fn access(req: &Request, inp: &mut Input, reply: &mut Attrs) -> Code {
         token.valid_to = window_end(token.valid_to, Some(valid_for), first_used, now);
     }
     token.spent = inp.bool();
+    // A data allowance (SPEC §12), fuzzed after the rest likewise.
+    if inp.bool() {
+        token.megabytes_included = Some(match inp.u8() % 3 {
+            0 => 5,
+            1 => i64::from(inp.u32()),
+            _ => inp.i64(),
+        });
+        token.bytes_used = match inp.u8() % 3 {
+            0 => 0,
+            1 => i64::from(inp.u32()),
+            _ => inp.i64(),
+        };
+    }
     let mut live = LivePlaces::default();
     for _ in 0..inp.u8() % 5 {
         live.devices.push(match inp.u8() % 3 {
@@ -959,6 +974,14 @@ fn check_decision(
     let left = token.seconds_left();
     assert!(left > 0);
     assert!(i64::from(g.session_timeout) <= left);
+    // Data: accepted only with some left, and told exactly that much.
+    let data = bytes_left(token.megabytes_included, token.bytes_used);
+    assert_eq!(g.bytes_left, data);
+    if let Some(b) = data {
+        assert!(b > 0, "accepted with no data left");
+        let mb = megabytes_left(token.megabytes_included, token.bytes_used);
+        assert!(mb.is_some_and(|m| m >= 1), "MegabytesLeft 0 while admitted");
+    }
     if let Some(mac) = &token.mac_address {
         assert_eq!(req.device_mac, Some(mac.as_str()));
         assert!(g.bind_mac.is_none());
@@ -1023,6 +1046,16 @@ fn accounting(req: &Request, inp: &mut Input) {
     }
     let Some(status) = status else { return };
     let reported = u(codec::ATTR_ACCT_SESSION_TIME).map(i64::from);
+    let counters = Octets {
+        input: counter64(
+            u(codec::ATTR_ACCT_INPUT_OCTETS),
+            u(codec::ATTR_ACCT_INPUT_GIGAWORDS),
+        ),
+        output: counter64(
+            u(codec::ATTR_ACCT_OUTPUT_OCTETS),
+            u(codec::ATTR_ACCT_OUTPUT_GIGAWORDS),
+        ),
+    };
     // The store only ever records Acct-Session-Time values (≥ 0).
     let seen = inp.bool().then(|| Seen {
         ended: match inp.u8() % 3 {
@@ -1035,29 +1068,52 @@ fn accounting(req: &Request, inp: &mut Input) {
             1 => inp.u32() as i64,
             _ => inp.i64().max(0),
         },
+        octets: Octets::default(),
     });
-    let t = transition(seen, status, reported);
+    // The store only ever records counters from counter64 (≥ 0).
+    let mut seen = seen;
+    if let Some(s) = seen.as_mut() {
+        s.octets = Octets {
+            input: inp.i64().max(0),
+            output: i64::from(inp.u32()),
+        };
+    }
+    let t = transition(seen, status, reported, counters);
     assert!(t.charge >= 0);
     assert!(t.session_time >= 0);
+    assert!(t.bytes >= 0);
     if t.ignore {
         assert_eq!(t.charge, 0);
+        assert_eq!(t.bytes, 0);
         assert!(!t.open && !t.close);
     }
     match seen {
         None => {
             assert!(t.open && !t.ignore);
             assert_eq!(t.charge, t.session_time);
+            assert_eq!(t.bytes, t.octets.total());
+            if status == AcctStatus::Start {
+                assert_eq!(t.bytes, 0, "a Start charges no octets");
+            } else {
+                assert_eq!(t.octets, counters);
+            }
         }
         Some(s) => {
             assert!(!t.open);
             assert!(t.session_time >= s.session_time);
             assert_eq!(t.charge, t.session_time - s.session_time);
+            // Octets: high-water marks per direction, never lowered; the
+            // charge is the increase of their sum.
+            assert!(t.octets.input >= s.octets.input && t.octets.output >= s.octets.output);
+            if !t.ignore {
+                assert_eq!(t.bytes, t.octets.total() - s.octets.total());
+            }
             if s.ended == Ended::ByStop {
                 assert!(t.ignore);
             }
-            // A session presumed over comes back only with more time.
+            // A session presumed over comes back only with more time or data.
             if s.ended == Ended::Presumed && !t.ignore {
-                assert!(t.charge > 0);
+                assert!(t.charge > 0 || t.bytes > 0);
             }
             assert_eq!(
                 t.reopen,
@@ -1076,11 +1132,14 @@ fn accounting(req: &Request, inp: &mut Input) {
                     Some(Seen {
                         ended,
                         session_time: t.session_time,
+                        octets: t.octets,
                     }),
                     status,
                     reported,
+                    counters,
                 );
                 assert_eq!(again.charge, 0);
+                assert_eq!(again.bytes, 0);
             }
         }
     }

@@ -571,6 +571,7 @@ impl Body {
             single_use: self.bool("SingleUse", errs),
             rate_limit: self.text("RateLimit", errs),
             guest_name: self.text("GuestName", errs),
+            megabytes_included: self.int("MegabytesIncluded", errs),
         }
     }
 
@@ -1069,6 +1070,15 @@ async fn ironwifi_decide(
     match (&outcome.decision, &outcome.accepted) {
         (Decision::Accept(g), Some(a)) => {
             let mut attrs = vec![attr("Session-Timeout", g.session_timeout)];
+            if let Some(b) = g.bytes_left {
+                let l = reply::total_limit(b);
+                attrs.push(attr("Mikrotik-Total-Limit", l.octets));
+                attrs.push(attr("ChilliSpot-Max-Total-Octets", l.octets));
+                if let Some(g) = l.gigawords {
+                    attrs.push(attr("Mikrotik-Total-Limit-Gigawords", g));
+                    attrs.push(attr("ChilliSpot-Max-Total-Gigawords", g));
+                }
+            }
             if cfg.auth.acct_interim_interval > 0 {
                 attrs.push(attr(
                     "Acct-Interim-Interval",

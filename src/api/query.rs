@@ -31,7 +31,9 @@ fn kind(f: TokenField) -> Kind {
         | F::MinutesIncluded
         | F::MinutesLeft
         | F::UserLimit
-        | F::ValidForMinutes => Kind::Int,
+        | F::ValidForMinutes
+        | F::MegabytesIncluded
+        | F::MegabytesLeft => Kind::Int,
         F::SingleUse => Kind::Bool,
         F::ValidFrom
         | F::ValidTo
@@ -294,7 +296,7 @@ mod tests {
             params in proptest::collection::vec((
                 prop_oneof![
                     "[a-zA-Z_]{0,30}",
-                    "(from_|to_)?AccessToken_(ValidTo|MinutesLeft|AccessCode|SingleUse|MacAddress|Id|Business|SpentOn)",
+                    "(from_|to_)?AccessToken_(ValidTo|MinutesLeft|AccessCode|SingleUse|MacAddress|Id|Business|SpentOn|MegabytesIncluded|MegabytesLeft)",
                     "page|size|dir|orderBy",
                 ],
                 prop_oneof!["\\PC{0,40}", "-?[0-9]{1,20}", "[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2})?"],

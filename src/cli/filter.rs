@@ -65,6 +65,22 @@ pub struct FilterArgs {
         help_heading = "Filters (exact)"
     )]
     pub minutes_left: Option<i64>,
+    /// Data allowance of N MB (codes without one never match).
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        help_heading = "Filters (exact)"
+    )]
+    pub megabytes_included: Option<i64>,
+    /// N MB of data left (rounded up; codes without an allowance never match).
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        help_heading = "Filters (exact)"
+    )]
+    pub megabytes_left: Option<i64>,
     /// ValidFrom within this minute (2025-07-21T12:45) or day (2025-07-21).
     #[arg(long, value_name = "T", help_heading = "Filters (exact)")]
     pub valid_from: Option<String>,
@@ -155,6 +171,38 @@ pub struct FilterArgs {
         help_heading = "Ranges (inclusive)"
     )]
     pub to_minutes_left: Option<i64>,
+    /// MegabytesIncluded >= N.
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        help_heading = "Ranges (inclusive)"
+    )]
+    pub from_megabytes_included: Option<i64>,
+    /// MegabytesIncluded <= N.
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        help_heading = "Ranges (inclusive)"
+    )]
+    pub to_megabytes_included: Option<i64>,
+    /// MegabytesLeft >= N.
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        help_heading = "Ranges (inclusive)"
+    )]
+    pub from_megabytes_left: Option<i64>,
+    /// MegabytesLeft <= N.
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        help_heading = "Ranges (inclusive)"
+    )]
+    pub to_megabytes_left: Option<i64>,
     /// ValidFrom at or after T.
     #[arg(long, value_name = "T", help_heading = "Ranges (inclusive)")]
     pub from_valid_from: Option<String>,
@@ -208,7 +256,7 @@ pub struct FilterArgs {
     #[arg(long, value_name = "T", help_heading = "Ranges (inclusive)")]
     pub to_first_used_on: Option<String>,
 
-    /// Usable now: inside its validity window, with minutes left, not spent.
+    /// Usable now: inside its validity window, with minutes (and data) left, not spent.
     #[arg(long, help_heading = "Shortcuts")]
     pub active: bool,
     /// The window has ended: ValidTo, or ValidForMinutes after the first login.
@@ -220,7 +268,7 @@ pub struct FilterArgs {
     /// Never used (no LastAccess).
     #[arg(long, help_heading = "Shortcuts")]
     pub unused: bool,
-    /// No minutes left (usage >= MinutesIncluded).
+    /// No minutes left (usage >= MinutesIncluded), or no data left.
     #[arg(long, help_heading = "Shortcuts")]
     pub exhausted: bool,
 }
@@ -315,6 +363,16 @@ impl FilterArgs {
         int(F::MinutesIncluded, CmpOp::Le, self.to_minutes_included);
         int(F::MinutesLeft, CmpOp::Ge, self.from_minutes_left);
         int(F::MinutesLeft, CmpOp::Le, self.to_minutes_left);
+        int(F::MegabytesIncluded, CmpOp::Eq, self.megabytes_included);
+        int(F::MegabytesLeft, CmpOp::Eq, self.megabytes_left);
+        int(
+            F::MegabytesIncluded,
+            CmpOp::Ge,
+            self.from_megabytes_included,
+        );
+        int(F::MegabytesIncluded, CmpOp::Le, self.to_megabytes_included);
+        int(F::MegabytesLeft, CmpOp::Ge, self.from_megabytes_left);
+        int(F::MegabytesLeft, CmpOp::Le, self.to_megabytes_left);
         int(F::UserLimit, CmpOp::Ge, self.from_user_limit);
         int(F::UserLimit, CmpOp::Le, self.to_user_limit);
         int(F::ValidForMinutes, CmpOp::Eq, self.valid_for_minutes);

@@ -175,6 +175,11 @@ pub struct TokenOptions {
     /// e.g. 2M/5M (overrides [reply] and [[business]] rate_limit).
     #[arg(long, value_name = "UP/DOWN")]
     pub rate_limit: Option<String>,
+    /// Data allowance in MB (MegabytesIncluded; 1 MB = 1,000,000 bytes,
+    /// input + output; default: unlimited). Sent to the NAS as
+    /// Mikrotik-Total-Limit / ChilliSpot-Max-Total-Octets.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub megabytes: Option<i64>,
 }
 
 impl TokenOptions {
@@ -194,6 +199,7 @@ impl TokenOptions {
             single_use: Some(self.single_use),
             rate_limit: self.rate_limit.clone(),
             guest_name: self.guest_name.clone(),
+            megabytes_included: self.megabytes,
         }
     }
 }
@@ -334,6 +340,10 @@ pub struct UpdateArgs {
     /// New RateLimit (UP/DOWN, e.g. 2M/5M; '' removes it).
     #[arg(long, value_name = "UP/DOWN")]
     pub rate_limit: Option<String>,
+    /// New MegabytesIncluded ('unlimited' or '' removes the allowance).
+    /// --reset-usage also forgets the data used.
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub megabytes: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -672,6 +682,20 @@ fn merged_input(cur: &AccessToken, a: &UpdateArgs) -> Result<TokenInput, Vec<Fie
             }
         },
     };
+    let megabytes = match a.megabytes.as_deref().map(str::trim) {
+        None => cur.megabytes_included,
+        Some(v) if clears(v) || v.eq_ignore_ascii_case("unlimited") => None,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                errs.push(FieldError {
+                    field: "MegabytesIncluded",
+                    message: format!("{v:?} is not a number (give 1 or more, or 'unlimited')"),
+                });
+                None
+            }
+        },
+    };
     if !errs.is_empty() {
         return Err(errs);
     }
@@ -697,6 +721,7 @@ fn merged_input(cur: &AccessToken, a: &UpdateArgs) -> Result<TokenInput, Vec<Fie
         single_use: Some(a.single_use.unwrap_or(cur.single_use)),
         rate_limit: text(&a.rate_limit, &cur.rate_limit),
         guest_name: text(&a.guest_name, &cur.guest_name),
+        megabytes_included: megabytes,
     })
 }
 
@@ -717,7 +742,8 @@ async fn update(store: &Store, a: UpdateArgs, config: &Config) -> Result<(), Cli
         || a.visitor_guid.is_some()
         || a.valid_for.is_some()
         || a.single_use.is_some()
-        || a.rate_limit.is_some();
+        || a.rate_limit.is_some()
+        || a.megabytes.is_some();
     if !changes {
         return Err(CliError::input(
             "nothing to change: give at least one option (see radgate token update --help)",
@@ -979,6 +1005,13 @@ fn show_token(t: &AccessToken, sessions: Option<&[SessionRow]>, tz: chrono_tz::T
         ("ExpiresOn", opt_time(t.expires_on(), tz)),
         ("TimeZone", tz.name().to_string()),
         ("RateLimit", opt(&t.rate_limit)),
+        (
+            "MegabytesIncluded",
+            t.megabytes_included
+                .map(|m| format!("{m} ({})", crate::token::format_megabytes(m)))
+                .unwrap_or_else(|| "unlimited".into()),
+        ),
+        ("MegabytesLeft", opt(&t.megabytes_left())),
     ];
     if let Some(s) = sessions {
         rows.push(("LiveSessions", s.len().to_string()));
@@ -1033,6 +1066,7 @@ fn list_table(tokens: &[AccessToken], zones: &Zones) {
         "MacAddress",
         "LastAccess",
         "ExpiresOn",
+        "MegabytesLeft",
     ];
     let body: Vec<Vec<Cell>> = tokens
         .iter()
@@ -1050,6 +1084,7 @@ fn list_table(tokens: &[AccessToken], zones: &Zones) {
                 Cell::text(&opt(&t.mac_address)),
                 Cell::text(&opt_time(t.last_access, tz)),
                 Cell::text(&opt_time(t.expires_on(), tz)),
+                Cell::text(&opt(&t.megabytes_left())),
             ]
         })
         .collect();

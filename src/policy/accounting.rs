@@ -1,7 +1,9 @@
-//! Accounting decisions (SPEC §3): how a packet moves a session and how much
-//! it charges. Charging is by the **increase** of Acct-Session-Time over the
-//! highest value already seen for the session, so retransmitted, duplicated
-//! or reordered packets never charge twice, and a lost Start is tolerated.
+//! Accounting decisions (SPEC §3, §12): how a packet moves a session and how
+//! much it charges. Charging is by the **increase** of Acct-Session-Time,
+//! and of the octet counters (input + output, with Gigawords), over the
+//! highest values already seen for the session, so retransmitted,
+//! duplicated or reordered packets never charge twice, and a lost Start is
+//! tolerated.
 
 /// Acct-Status-Type (RFC 2866 §5.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,12 +53,46 @@ pub enum Ended {
     Presumed,
 }
 
+/// A session's octet counters (RFC 2866/2869: Acct-Input-Octets and
+/// Acct-Output-Octets with their Gigawords), or the highest of each seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Octets {
+    pub input: i64,
+    pub output: i64,
+}
+
+impl Octets {
+    /// Input + output: what a data allowance is charged (saturating).
+    pub fn total(self) -> i64 {
+        self.input.max(0).saturating_add(self.output.max(0))
+    }
+
+    /// Each counter's higher value (a high-water mark per direction: an
+    /// older packet arriving late lowers neither).
+    pub fn max(self, other: Octets) -> Octets {
+        Octets {
+            input: self.input.max(other.input),
+            output: self.output.max(other.output),
+        }
+    }
+
+    /// Negative counters (never from a sane NAS) count as 0.
+    fn clamped(self) -> Octets {
+        Octets {
+            input: self.input.max(0),
+            output: self.output.max(0),
+        }
+    }
+}
+
 /// What is stored about a session already seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Seen {
     pub ended: Ended,
     /// Highest Acct-Session-Time seen, seconds.
     pub session_time: i64,
+    /// Highest octet counters seen (what the session has been charged).
+    pub octets: Octets,
 }
 
 /// Seconds after a session's Stop from which an Interim-Update or Stop for
@@ -112,22 +148,33 @@ pub struct Transition {
     pub charge: i64,
     /// The session's new highest Acct-Session-Time.
     pub session_time: i64,
+    /// Octets (input + output) to add to the token's data usage.
+    pub bytes: i64,
+    /// The session's new highest octet counters.
+    pub octets: Octets,
     /// Nothing to record (duplicate, or a packet for a closed session).
     pub ignore: bool,
 }
 
 /// Decide what a Start/Interim/Stop does to a session.
 /// `reported`: Acct-Session-Time of the packet, if present (negative values
-/// are treated as 0).
-pub fn transition(seen: Option<Seen>, status: AcctStatus, reported: Option<i64>) -> Transition {
+/// are treated as 0); `counters`: its octet counters (0 when absent).
+pub fn transition(
+    seen: Option<Seen>,
+    status: AcctStatus,
+    reported: Option<i64>,
+    counters: Octets,
+) -> Transition {
     let reported = reported.map(|r| r.max(0));
+    let counters = counters.clamped();
     match seen {
         None => {
-            // A Start charges nothing; a first Interim or Stop (lost Start)
-            // opens the session and charges what it reports.
-            let t = match status {
-                AcctStatus::Start => 0,
-                _ => reported.unwrap_or(0),
+            // A Start charges nothing (its counters are 0 by definition;
+            // some NASes send garbage there); a first Interim or Stop (lost
+            // Start) opens the session and charges what it reports.
+            let (t, o) = match status {
+                AcctStatus::Start => (0, Octets::default()),
+                _ => (reported.unwrap_or(0), counters),
             };
             Transition {
                 open: true,
@@ -135,6 +182,8 @@ pub fn transition(seen: Option<Seen>, status: AcctStatus, reported: Option<i64>)
                 reopen: false,
                 charge: t,
                 session_time: t,
+                bytes: o.total(),
+                octets: o,
                 ignore: false,
             }
         }
@@ -145,13 +194,17 @@ pub fn transition(seen: Option<Seen>, status: AcctStatus, reported: Option<i64>)
                 reopen: false,
                 charge: 0,
                 session_time: s.session_time,
+                bytes: 0,
+                octets: s.octets,
                 ignore: true,
             };
             if status == AcctStatus::Start || s.ended == Ended::ByStop {
                 return ignored;
             }
             let new = reported.unwrap_or(s.session_time).max(s.session_time);
-            if s.ended == Ended::Presumed && new == s.session_time {
+            let octets = s.octets.max(counters);
+            let bytes = octets.total().saturating_sub(s.octets.total()).max(0);
+            if s.ended == Ended::Presumed && new == s.session_time && bytes == 0 {
                 // Nothing shows the session went on: leave it ended.
                 return ignored;
             }
@@ -161,6 +214,8 @@ pub fn transition(seen: Option<Seen>, status: AcctStatus, reported: Option<i64>)
                 reopen: s.ended == Ended::Presumed && status != AcctStatus::Stop,
                 charge: new - s.session_time,
                 session_time: new,
+                bytes,
+                octets,
                 ignore: false,
             }
         }
@@ -174,6 +229,8 @@ pub struct Stored<'a> {
     pub ended: Ended,
     /// Highest Acct-Session-Time seen, seconds.
     pub session_time: i64,
+    /// Highest octet counters seen.
+    pub octets: Octets,
     /// The code key its packets named (its User-Name, else its token's code).
     pub code_key: &'a str,
     /// When it ended (Stop, or radgate closing it).
@@ -189,6 +246,8 @@ pub struct Packet<'a> {
     pub code_key: Option<&'a str>,
     /// Acct-Session-Time, if present.
     pub session_time: Option<i64>,
+    /// Its octet counters, with Gigawords (0 when absent).
+    pub octets: Octets,
     /// Acct-Delay-Time, seconds (0 without it).
     pub delay: i64,
     pub now: i64,
@@ -277,11 +336,12 @@ fn decide(stored: &[Stored], candidates: &[Candidate], p: &Packet) -> Plan {
     let seen = session.and_then(|i| stored.get(i)).map(|s| Seen {
         ended: s.ended,
         session_time: s.session_time,
+        octets: s.octets,
     });
     Plan::Record(Record {
         session,
         replaces,
-        transition: transition(seen, p.status, p.session_time),
+        transition: transition(seen, p.status, p.session_time, p.octets),
     })
 }
 
@@ -334,7 +394,20 @@ pub fn spends(t: &Transition, terminate_cause: Option<u32>) -> bool {
 /// Session-Timeout assumed each was alone on the code). Every later
 /// charging packet of a session that keeps running asks again.
 pub fn used_up(left: i64, charge: i64) -> bool {
-    charge > 0 && left - charge <= 0
+    charge > 0 && left.saturating_sub(charge) <= 0
+}
+
+/// [`used_up`] for a data allowance (SPEC §12): a packet that charged
+/// `bytes` to a token with `left` bytes before it (`None`: no allowance,
+/// never used up) used the last of its data.
+pub fn data_used_up(left: Option<i64>, bytes: i64) -> bool {
+    left.is_some_and(|left| used_up(left, bytes))
+}
+
+/// Whether this packet's charge leaves the token's other sessions to be
+/// disconnected: it used the last of its time or of its data.
+pub fn disconnects(left: i64, bytes_left: Option<i64>, t: &Transition) -> bool {
+    used_up(left, t.charge) || data_used_up(bytes_left, t.bytes)
 }
 
 /// A 64-bit counter from its 32-bit value and Gigawords (RFC 2869 §5.1),
@@ -369,10 +442,16 @@ mod tests {
     }
     use AcctStatus::*;
 
+    /// A transition for a packet without octet counters.
+    fn tr(seen: Option<Seen>, st: AcctStatus, t: Option<i64>) -> Transition {
+        transition(seen, st, t, Octets::default())
+    }
+
     fn active(t: i64) -> Option<Seen> {
         Some(Seen {
             ended: Ended::No,
             session_time: t,
+            octets: Octets::default(),
         })
     }
 
@@ -380,25 +459,26 @@ mod tests {
         Some(Seen {
             ended: Ended::Presumed,
             session_time: t,
+            octets: Octets::default(),
         })
     }
 
     #[test]
     fn a_session_presumed_over_resumes_when_the_nas_reports_more_time() {
         // Swept as stale (or closed by Accounting-On) at 60 s; the NAS goes on.
-        let t = transition(presumed(60), Interim, Some(600));
+        let t = tr(presumed(60), Interim, Some(600));
         assert_eq!((t.charge, t.session_time), (540, 600));
         assert!(t.reopen && !t.close && !t.ignore);
-        let t = transition(presumed(60), Stop, Some(700));
+        let t = tr(presumed(60), Stop, Some(700));
         assert_eq!((t.charge, t.session_time), (640, 700));
         assert!(t.close && !t.reopen);
         // No more time reported: it stays ended, nothing charged.
         for st in [Interim, Stop] {
-            let t = transition(presumed(600), st, Some(600));
+            let t = tr(presumed(600), st, Some(600));
             assert!(t.ignore && t.charge == 0, "{st:?}");
-            assert!(transition(presumed(600), st, Some(300)).ignore);
+            assert!(tr(presumed(600), st, Some(300)).ignore);
         }
-        assert!(transition(presumed(600), Start, Some(0)).ignore);
+        assert!(tr(presumed(600), Start, Some(0)).ignore);
     }
 
     #[test]
@@ -445,47 +525,48 @@ mod tests {
 
     #[test]
     fn start_interim_stop_charges_increases() {
-        let t = transition(None, Start, Some(0));
+        let t = tr(None, Start, Some(0));
         assert!(t.open && !t.close && t.charge == 0);
-        let t = transition(active(0), Interim, Some(600));
+        let t = tr(active(0), Interim, Some(600));
         assert_eq!((t.charge, t.session_time, t.close), (600, 600, false));
-        let t = transition(active(600), Stop, Some(900));
+        let t = tr(active(600), Stop, Some(900));
         assert_eq!((t.charge, t.session_time, t.close), (300, 900, true));
     }
 
     #[test]
     fn duplicates_and_reordering_never_charge_twice() {
-        assert_eq!(transition(active(600), Interim, Some(600)).charge, 0);
+        assert_eq!(tr(active(600), Interim, Some(600)).charge, 0);
         // An older Interim arriving late.
-        let t = transition(active(900), Interim, Some(600));
+        let t = tr(active(900), Interim, Some(600));
         assert_eq!((t.charge, t.session_time), (0, 900));
         // A second Start for a live session.
-        assert!(transition(active(300), Start, Some(0)).ignore);
+        assert!(tr(active(300), Start, Some(0)).ignore);
         // Anything after Stop.
         let closed = Some(Seen {
             ended: Ended::ByStop,
             session_time: 900,
+            octets: Octets::default(),
         });
         for st in [Start, Interim, Stop] {
-            let t = transition(closed, st, Some(1200));
+            let t = tr(closed, st, Some(1200));
             assert!(t.ignore && t.charge == 0, "{st:?}");
         }
     }
 
     #[test]
     fn lost_start_is_tolerated() {
-        let t = transition(None, Interim, Some(600));
+        let t = tr(None, Interim, Some(600));
         assert!(t.open && !t.close);
         assert_eq!(t.charge, 600);
-        let t = transition(None, Stop, Some(120));
+        let t = tr(None, Stop, Some(120));
         assert!(t.open && t.close);
         assert_eq!(t.charge, 120);
     }
 
     #[test]
     fn missing_or_negative_session_time() {
-        assert_eq!(transition(active(100), Interim, None).charge, 0);
-        assert_eq!(transition(None, Interim, Some(-5)).charge, 0);
+        assert_eq!(tr(active(100), Interim, None).charge, 0);
+        assert_eq!(tr(None, Interim, Some(-5)).charge, 0);
     }
 
     #[test]
@@ -504,10 +585,10 @@ mod tests {
     fn a_start_never_charges_even_when_it_reports_time() {
         // Some NASes put an Acct-Session-Time on the Start: it opens the
         // session at 0 and charges nothing; the first Interim charges it all.
-        let t = transition(None, Start, Some(30));
+        let t = tr(None, Start, Some(30));
         assert!(t.open && !t.close && !t.reopen && !t.ignore);
         assert_eq!((t.charge, t.session_time), (0, 0));
-        let t = transition(active(t.session_time), Interim, Some(600));
+        let t = tr(active(t.session_time), Interim, Some(600));
         assert_eq!(t.charge, 600);
     }
 
@@ -543,6 +624,7 @@ mod tests {
         Stored {
             ended,
             session_time: 100,
+            octets: Octets::default(),
             code_key,
             stopped_at,
         }
@@ -553,6 +635,7 @@ mod tests {
             status,
             code_key,
             session_time: Some(160),
+            octets: Octets::default(),
             delay: 0,
             now: 10_000,
         }
@@ -652,7 +735,7 @@ mod tests {
 
     #[test]
     fn how_a_new_session_is_stored_and_what_spends_and_disconnects() {
-        let stop = transition(None, Stop, Some(30));
+        let stop = tr(None, Stop, Some(30));
         let o = opening(&stop, Stop, Some(1));
         assert_eq!(
             (
@@ -664,7 +747,7 @@ mod tests {
             ),
             ("closed", true, Some(1), Some("stop"), true)
         );
-        let start = transition(None, Start, Some(0));
+        let start = tr(None, Start, Some(0));
         let o = opening(&start, Start, Some(1));
         assert_eq!(
             (
@@ -683,5 +766,182 @@ mod tests {
         assert!(used_up(-5, 1));
         assert!(!used_up(61, 60));
         assert!(!used_up(0, 0), "a packet that charges nothing asks nothing");
+    }
+
+    fn octets(input: i64, output: i64) -> Octets {
+        Octets { input, output }
+    }
+
+    fn seen(ended: Ended, t: i64, o: Octets) -> Option<Seen> {
+        Some(Seen {
+            ended,
+            session_time: t,
+            octets: o,
+        })
+    }
+
+    #[test]
+    fn octets_charge_their_increase_alongside_seconds() {
+        // A Start charges nothing, whatever counters it carries.
+        let t = transition(None, Start, Some(0), octets(500, 700));
+        assert_eq!((t.bytes, t.octets), (0, Octets::default()));
+        let t = transition(
+            seen(Ended::No, 0, t.octets),
+            Interim,
+            Some(60),
+            octets(1_000, 4_000),
+        );
+        assert_eq!((t.charge, t.bytes), (60, 5_000));
+        assert_eq!(t.octets, octets(1_000, 4_000));
+        let t = transition(
+            seen(Ended::No, 60, t.octets),
+            Stop,
+            Some(90),
+            octets(1_500, 6_000),
+        );
+        assert_eq!((t.charge, t.bytes, t.close), (30, 2_500, true));
+    }
+
+    #[test]
+    fn a_retransmitted_or_older_interim_never_charges_octets_twice_or_subtracts() {
+        let s = seen(Ended::No, 600, octets(10_000, 20_000));
+        // The same counters again (a retransmission the cache missed).
+        let t = transition(s, Interim, Some(600), octets(10_000, 20_000));
+        assert_eq!((t.charge, t.bytes), (0, 0));
+        // An older Interim arriving after a newer one: nothing, and the
+        // high-water mark stays.
+        let t = transition(s, Interim, Some(300), octets(4_000, 9_000));
+        assert_eq!((t.charge, t.bytes), (0, 0));
+        assert_eq!(t.octets, octets(10_000, 20_000));
+        // One direction newer, the other older (reordered halves): only
+        // the increase of the one that grew.
+        let t = transition(s, Interim, Some(600), octets(12_000, 5_000));
+        assert_eq!(t.bytes, 2_000);
+        assert_eq!(t.octets, octets(12_000, 20_000));
+        // Anything after the Stop.
+        let closed = seen(Ended::ByStop, 900, octets(10_000, 20_000));
+        let t = transition(closed, Stop, Some(900), octets(90_000, 90_000));
+        assert!(t.ignore && t.bytes == 0);
+    }
+
+    #[test]
+    fn gigawords_count_and_a_lost_start_charges_what_the_first_packet_reports() {
+        // 1 Gigaword + 5 octets in, 2 Gigawords out.
+        let o = octets(counter64(Some(5), Some(1)), counter64(Some(0), Some(2)));
+        assert_eq!(o.total(), 3 * (1 << 32) + 5);
+        let t = transition(None, Interim, Some(60), o);
+        assert!(t.open);
+        assert_eq!(t.bytes, 3 * (1 << 32) + 5);
+        // The low word wrapped into the next Gigaword: still an increase.
+        let before = octets(counter64(Some(u32::MAX), Some(0)), 0);
+        let after = octets(counter64(Some(10), Some(1)), 0);
+        let t = transition(seen(Ended::No, 60, before), Interim, Some(120), after);
+        assert_eq!(t.bytes, 11);
+        // A hostile NAS's counters saturate rather than overflow.
+        let huge = octets(i64::MAX, i64::MAX);
+        assert_eq!(huge.total(), i64::MAX);
+        let t = transition(seen(Ended::No, 0, huge), Interim, Some(1), huge);
+        assert_eq!(t.bytes, 0);
+        // Negative counters (impossible on the wire) count as nothing.
+        assert_eq!(transition(None, Stop, Some(1), octets(-5, -5)).bytes, 0);
+    }
+
+    #[test]
+    fn a_reused_session_id_charges_the_new_sessions_octets_in_full() {
+        // Stopped long ago with 9,000 octets; the NAS reuses the id and
+        // its Start is lost: the new session's Interim opens a session of
+        // its own and charges all it reports, not the difference.
+        let s = [Stored {
+            ended: Ended::ByStop,
+            session_time: 100,
+            octets: octets(4_000, 5_000),
+            code_key: "A",
+            stopped_at: Some(1_000),
+        }];
+        let p = Packet {
+            status: Interim,
+            code_key: Some("A"),
+            session_time: Some(60),
+            octets: octets(1_000, 2_000),
+            delay: 0,
+            now: 10_000,
+        };
+        let Plan::Record(r) = plan(&s, &p, 16) else {
+            panic!()
+        };
+        assert_eq!(r.session, None);
+        assert_eq!((r.transition.charge, r.transition.bytes), (60, 3_000));
+    }
+
+    #[test]
+    fn a_session_presumed_over_resumes_when_more_octets_are_reported() {
+        let s = seen(Ended::Presumed, 600, octets(100, 100));
+        let t = transition(s, Interim, Some(600), octets(100, 100));
+        assert!(t.ignore);
+        let t = transition(s, Interim, Some(600), octets(100, 400));
+        assert!(t.reopen && !t.ignore);
+        assert_eq!((t.charge, t.bytes), (0, 300));
+    }
+
+    #[test]
+    fn what_used_up_data_disconnects() {
+        assert!(data_used_up(Some(100), 100));
+        assert!(data_used_up(Some(0), 1));
+        assert!(!data_used_up(Some(101), 100));
+        assert!(!data_used_up(None, i64::MAX), "no allowance");
+        assert!(!data_used_up(Some(0), 0), "charged nothing");
+        let t = transition(
+            seen(Ended::No, 0, Octets::default()),
+            Interim,
+            Some(10),
+            octets(0, 50),
+        );
+        assert!(disconnects(3_600, Some(50), &t), "data ran out");
+        assert!(disconnects(10, None, &t), "time ran out");
+        assert!(!disconnects(3_600, Some(51), &t));
+        assert!(!disconnects(3_600, None, &t));
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// However a NAS's packets for one session arrive (any order,
+            /// any of them repeated, the Start lost or not), the seconds
+            /// and octets charged add up to the highest time and the
+            /// highest counter of each direction among them: never more,
+            /// never less, never negative.
+            #[test]
+            fn any_delivery_charges_the_highest_counters_once(
+                packets in proptest::collection::vec(
+                    (0i64..100_000, 0i64..(1 << 40), 0i64..(1 << 40)), 1..12),
+                order in proptest::collection::vec(any::<prop::sample::Index>(), 1..30),
+                with_start in any::<bool>(),
+            ) {
+                let mut seen: Option<Seen> = None;
+                if with_start {
+                    let t = transition(None, Start, Some(0), octets(7, 7));
+                    prop_assert_eq!((t.charge, t.bytes), (0, 0));
+                    seen = Some(Seen { ended: Ended::No, session_time: t.session_time, octets: t.octets });
+                }
+                let (mut secs, mut bytes) = (0i64, 0i64);
+                let (mut top_t, mut top) = (0i64, Octets::default());
+                for i in &order {
+                    let (time, input, output) = packets[i.index(packets.len())];
+                    let o = octets(input, output);
+                    let t = transition(seen, Interim, Some(time), o);
+                    prop_assert!(t.charge >= 0 && t.bytes >= 0);
+                    secs += t.charge;
+                    bytes += t.bytes;
+                    top_t = top_t.max(time);
+                    top = top.max(o);
+                    prop_assert_eq!(t.octets, top);
+                    seen = Some(Seen { ended: Ended::No, session_time: t.session_time, octets: t.octets });
+                }
+                prop_assert_eq!(secs, top_t);
+                prop_assert_eq!(bytes, top.total());
+            }
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Access-Request decision (SPEC §2): first failure wins, in this order:
 //! unknown code · wrong password · not yet valid · expired · already used ·
-//! no minutes left · bound to another device · device limit reached.
+//! no minutes left · no data left · bound to another device · device limit
+//! reached.
 
 use crate::radius::codec::Credential;
 use crate::token::parse::code_key;
@@ -20,6 +21,10 @@ pub struct TokenFacts {
     pub mac_address: Option<String>,
     /// A single-use code whose first session has ended.
     pub spent: bool,
+    /// The data allowance (SPEC §12), `None`: unlimited.
+    pub megabytes_included: Option<i64>,
+    /// Octets (input + output) accounting has charged.
+    pub bytes_used: i64,
 }
 
 /// The end of a token's validity window: ValidTo, or `valid_for_minutes`
@@ -63,6 +68,28 @@ pub fn minutes_left(minutes_included: i64, seconds_used: i64) -> i64 {
     let s = seconds_left(minutes_included, seconds_used);
     // Not `(s + 59) / 60`: that overflows when `s` saturated at i64::MAX.
     s / 60 + i64::from(s % 60 != 0)
+}
+
+/// Bytes in a megabyte of a data allowance (SPEC §12: 1 MB = 1,000,000
+/// bytes, as NASes and phones count).
+pub const BYTES_PER_MB: i64 = 1_000_000;
+
+/// Bytes left of a data allowance of `megabytes_included` after
+/// `bytes_used`, never below 0; `None`: no allowance (unlimited).
+pub fn bytes_left(megabytes_included: Option<i64>, bytes_used: i64) -> Option<i64> {
+    megabytes_included.map(|mb| {
+        mb.saturating_mul(BYTES_PER_MB)
+            .saturating_sub(bytes_used)
+            .max(0)
+    })
+}
+
+/// MegabytesLeft as shown to admins: whole megabytes, rounded **up** like
+/// [`minutes_left`], so that a code shows 0 exactly when it is refused for
+/// lack of data (1 byte left shows as 1 MB and is still admitted).
+pub fn megabytes_left(megabytes_included: Option<i64>, bytes_used: i64) -> Option<i64> {
+    bytes_left(megabytes_included, bytes_used)
+        .map(|b| b / BYTES_PER_MB + i64::from(b % BYTES_PER_MB != 0))
 }
 
 /// Facts of one Access-Request.
@@ -115,6 +142,8 @@ pub enum RejectReason {
     /// A single-use code whose first session has ended.
     AlreadyUsed,
     NoMinutesLeft,
+    /// Its data allowance is used up (SPEC §12).
+    NoDataLeft,
     MacMismatch,
     UserLimitReached,
     /// Refused before any lookup: the device or NAS failed too often
@@ -131,6 +160,7 @@ impl RejectReason {
             RejectReason::Expired => "expired",
             RejectReason::AlreadyUsed => "already used (single-use)",
             RejectReason::NoMinutesLeft => "no minutes left",
+            RejectReason::NoDataLeft => "no data left",
             RejectReason::MacMismatch => "bound to another device",
             RejectReason::UserLimitReached => "device limit reached",
             RejectReason::Throttled => "throttled after repeated failures",
@@ -143,6 +173,9 @@ impl RejectReason {
 pub struct Grant {
     /// min(seconds left, seconds until ValidTo), at least 1.
     pub session_timeout: u32,
+    /// Bytes left of the data allowance (at least 1), `None` without one:
+    /// sent as Mikrotik-Total-Limit and ChilliSpot-Max-Total-Octets.
+    pub bytes_left: Option<i64>,
     /// Bind the token to this MAC (bind_mac_on_first_use).
     pub bind_mac: Option<String>,
     /// The device already holds a place: do not count it again.
@@ -225,6 +258,10 @@ pub fn decide(
     if left <= 0 {
         return Decision::Reject(RejectReason::NoMinutesLeft);
     }
+    let bytes_left = bytes_left(token.megabytes_included, token.bytes_used);
+    if bytes_left.is_some_and(|b| b <= 0) {
+        return Decision::Reject(RejectReason::NoDataLeft);
+    }
     let mut bind_mac = None;
     match (&token.mac_address, req.device_mac) {
         (Some(bound), Some(mac)) if bound == mac => {}
@@ -244,6 +281,7 @@ pub fn decide(
     }
     Decision::Accept(Grant {
         session_timeout: timeout.clamp(1, u32::MAX as i64) as u32,
+        bytes_left,
         bind_mac,
         already_holds_place,
     })
@@ -268,6 +306,8 @@ mod tests {
             user_limit: None,
             mac_address: None,
             spent: false,
+            megabytes_included: None,
+            bytes_used: 0,
         }
     }
 
@@ -498,6 +538,45 @@ mod tests {
     }
 
     #[test]
+    fn data_allowance_refuses_when_used_up_and_rounds_up() {
+        let mut t = token();
+        match simple(&t) {
+            Decision::Accept(g) => assert_eq!(g.bytes_left, None, "unlimited"),
+            d => panic!("{d:?}"),
+        }
+        t.megabytes_included = Some(5);
+        t.bytes_used = 5_000_000;
+        assert_eq!(simple(&t), reject(RejectReason::NoDataLeft));
+        t.bytes_used = 9_000_000;
+        assert_eq!(simple(&t), reject(RejectReason::NoDataLeft));
+        assert_eq!(megabytes_left(Some(5), 9_000_000), Some(0));
+        t.bytes_used = 4_999_999;
+        match simple(&t) {
+            Decision::Accept(g) => assert_eq!(g.bytes_left, Some(1)),
+            d => panic!("{d:?}"),
+        }
+        assert_eq!(
+            megabytes_left(Some(5), 4_999_999),
+            Some(1),
+            "1 byte left shows as 1 MB"
+        );
+        assert_eq!(megabytes_left(Some(5), 0), Some(5));
+        assert_eq!(megabytes_left(Some(5), 1), Some(5));
+        assert_eq!(megabytes_left(Some(5), 1_000_000), Some(4));
+        assert_eq!(megabytes_left(None, 123), None);
+        // No time left is named first.
+        t.bytes_used = 5_000_000;
+        t.seconds_used = 3_600;
+        assert_eq!(simple(&t), reject(RejectReason::NoMinutesLeft));
+        // Huge allowances saturate instead of overflowing.
+        assert_eq!(bytes_left(Some(i64::MAX), 0), Some(i64::MAX));
+        assert_eq!(
+            megabytes_left(Some(i64::MAX), 0),
+            Some(i64::MAX / 1_000_000 + 1)
+        );
+    }
+
+    #[test]
     fn spent_single_use_code_is_refused() {
         let mut t = token();
         t.spent = true;
@@ -614,6 +693,8 @@ mod tests {
         t.valid_from = Some(NOW + 10);
         t.valid_to = Some(NOW - 10);
         t.seconds_used = 99_999;
+        t.megabytes_included = Some(1);
+        t.bytes_used = 1_000_000;
         t.mac_address = Some(OTHER.into());
         t.user_limit = Some(1);
         t.spent = true;
@@ -631,6 +712,8 @@ mod tests {
         t.spent = false;
         assert_eq!(go(&t, "Welcome1"), reject(RejectReason::NoMinutesLeft));
         t.seconds_used = 0;
+        assert_eq!(go(&t, "Welcome1"), reject(RejectReason::NoDataLeft));
+        t.bytes_used = 999_999;
         assert_eq!(go(&t, "Welcome1"), reject(RejectReason::MacMismatch));
         t.mac_address = None;
         assert_eq!(go(&t, "Welcome1"), reject(RejectReason::UserLimitReached));
@@ -647,6 +730,7 @@ mod tests {
             (RejectReason::Expired, "expired"),
             (RejectReason::AlreadyUsed, "already used (single-use)"),
             (RejectReason::NoMinutesLeft, "no minutes left"),
+            (RejectReason::NoDataLeft, "no data left"),
             (RejectReason::MacMismatch, "bound to another device"),
             (RejectReason::UserLimitReached, "device limit reached"),
             (RejectReason::Throttled, "throttled after repeated failures"),

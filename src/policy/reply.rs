@@ -155,9 +155,66 @@ pub fn plan(
     }
 }
 
+/// A data allowance's remainder as a NAS takes it (SPEC §12): bytes, split
+/// into the low 32 bits (Mikrotik-Total-Limit, ChilliSpot-Max-Total-Octets)
+/// and the bits above (…-Gigawords, sent only when not 0). Sent with every
+/// Access-Accept of a code with an allowance, like Session-Timeout, to
+/// every NAS: each session is given the whole remainder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TotalLimit {
+    pub octets: u32,
+    pub gigawords: Option<u32>,
+}
+
+/// [`TotalLimit`] of `bytes_left` (at least 1 byte: a code with nothing
+/// left is refused, and a limit of 0 means "no limit" to RouterOS).
+pub fn total_limit(bytes_left: i64) -> TotalLimit {
+    let b = u64::try_from(bytes_left.max(1)).unwrap_or(1);
+    let gigawords = u32::try_from(b >> 32).unwrap_or(u32::MAX);
+    TotalLimit {
+        octets: (b & 0xFFFF_FFFF) as u32,
+        gigawords: (gigawords != 0).then_some(gigawords),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn total_limits_split_into_gigawords() {
+        assert_eq!(
+            total_limit(500_000_000),
+            TotalLimit {
+                octets: 500_000_000,
+                gigawords: None
+            }
+        );
+        // 5 GB = 1 × 2^32 + 705,032,704.
+        assert_eq!(
+            total_limit(5_000_000_000),
+            TotalLimit {
+                octets: 705_032_704,
+                gigawords: Some(1)
+            }
+        );
+        assert_eq!(
+            total_limit(1 << 32),
+            TotalLimit {
+                octets: 0,
+                gigawords: Some(1)
+            }
+        );
+        assert_eq!(total_limit(0).octets, 1, "never 0 (unlimited to RouterOS)");
+        assert_eq!(total_limit(-5).octets, 1);
+        assert_eq!(
+            total_limit(i64::MAX),
+            TotalLimit {
+                octets: u32::MAX,
+                gigawords: Some(i32::MAX as u32)
+            }
+        );
+    }
 
     #[test]
     fn rate_limits() {

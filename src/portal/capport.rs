@@ -131,13 +131,18 @@ pub async fn api(
         answer.insert("user-portal-url".into(), user_portal_url(&s, c).into());
     }
     let now = chrono::Utc::now().timestamp();
-    let left = match time_left(&s, peer.ip(), client, now).await {
+    let (left, bytes) = match remaining(&s, peer.ip(), client, now).await {
         Ok(Some(left)) => left,
         Ok(None) => return captive_json(StatusCode::OK, answer.into()),
         Err(e) => return unavailable(&e),
     };
     answer.insert("captive".into(), false.into());
     answer.insert("seconds-remaining".into(), left.into());
+    // RFC 8908 bytes-remaining: what the code's data allowance had left at
+    // its last accounting update (SPEC §12); absent without one.
+    if let Some(b) = bytes {
+        answer.insert("bytes-remaining".into(), b.into());
+    }
     answer.insert("can-extend-session".into(), false.into());
     captive_json(StatusCode::OK, answer.into())
 }
@@ -150,6 +155,17 @@ pub async fn time_left(
     client: Option<&ClientConfig>,
     now: i64,
 ) -> Result<Option<i64>, crate::store::StoreError> {
+    Ok(remaining(s, ip, client, now).await?.map(|(secs, _)| secs))
+}
+
+/// [`time_left`], with the bytes left of the code's data allowance (`None`
+/// without one).
+async fn remaining(
+    s: &PortalState,
+    ip: std::net::IpAddr,
+    client: Option<&ClientConfig>,
+    now: i64,
+) -> Result<Option<(i64, Option<i64>)>, crate::store::StoreError> {
     let filter = SessionFilter {
         active: true,
         framed_ip: Some(ip.to_canonical().to_string()),
@@ -177,11 +193,14 @@ pub async fn time_left(
         token.first_used_on,
         now,
     );
-    Ok(Some(seconds_remaining(
-        crate::policy::auth::seconds_left(token.minutes_included, token.seconds_used),
-        open.updated_at,
-        end,
-        now,
+    Ok(Some((
+        seconds_remaining(
+            crate::policy::auth::seconds_left(token.minutes_included, token.seconds_used),
+            open.updated_at,
+            end,
+            now,
+        ),
+        crate::policy::auth::bytes_left(token.megabytes_included, token.bytes_used),
     )))
 }
 

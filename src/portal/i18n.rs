@@ -26,6 +26,7 @@ pub const KEYS: &[&str] = &[
     "expired",
     "already_used",
     "no_minutes_left",
+    "data_used_up",
     "mac_mismatch",
     "user_limit_reached",
     "throttled",

@@ -49,6 +49,16 @@ pub const VENDOR_MIKROTIK: u32 = 14988;
 pub const VENDOR_WISPR: u32 = 14122;
 /// Mikrotik-Rate-Limit (vendor 14988).
 pub const MIKROTIK_RATE_LIMIT: u8 = 8;
+/// Mikrotik-Total-Limit (bytes, low 32 bits) and
+/// Mikrotik-Total-Limit-Gigawords (the bits above), FreeRADIUS
+/// dictionary.mikrotik.
+pub const MIKROTIK_TOTAL_LIMIT: u8 = 17;
+pub const MIKROTIK_TOTAL_LIMIT_GIGAWORDS: u8 = 18;
+/// ChilliSpot / CoovaChilli (FreeRADIUS dictionary.chillispot; the
+/// Gigawords attribute from CoovaChilli's radius_chillispot.h).
+pub const VENDOR_CHILLISPOT: u32 = 14559;
+pub const CHILLISPOT_MAX_TOTAL_OCTETS: u8 = 3;
+pub const CHILLISPOT_MAX_TOTAL_GIGAWORDS: u8 = 23;
 /// WISPr-Bandwidth-Max-Up / -Down (bits/s) and WISPr-Session-Terminate-Time
 /// (vendor 14122).
 pub const WISPR_BANDWIDTH_MAX_UP: u8 = 7;

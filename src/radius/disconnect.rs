@@ -7,7 +7,7 @@
 //! NAS's address (the source of the session's accounting) on the client's
 //! `coa_port`, retransmitted unchanged (same Identifier and authenticator, as
 //! RFC 5176 asks) until a verified Disconnect-ACK/NAK arrives or the tries
-//! run out. Used by the server (minutes ran out) and by the CLI (token
+//! run out. Used by the server (minutes or data ran out) and by the CLI (token
 //! deleted or shortened).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

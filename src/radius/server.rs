@@ -837,6 +837,9 @@ fn access_reply(
         Decision::Accept(g) => {
             Stats::bump(&shared.stats.access_accepts);
             attrs.push_u32(codec::ATTR_SESSION_TIMEOUT, g.session_timeout);
+            if let Some(b) = g.bytes_left {
+                push_total_limit(&mut attrs, reply::total_limit(b));
+            }
             if cfg.auth.acct_interim_interval > 0 {
                 attrs.push_u32(
                     codec::ATTR_ACCT_INTERIM_INTERVAL,
@@ -859,6 +862,7 @@ fn access_reply(
                 nas = %client.cfg.name,
                 device = device.unwrap_or("-"),
                 session_timeout = g.session_timeout,
+                bytes_left = g.bytes_left,
                 "Access-Accept"
             );
             Code::AccessAccept
@@ -884,6 +888,31 @@ fn access_reply(
         }
     };
     codec::encode_response(req, code, &attrs, secret)
+}
+
+/// A data allowance's remainder (SPEC §12), for RouterOS and ChilliSpot /
+/// CoovaChilli NASes alike (each ignores the other's vendor).
+fn push_total_limit(attrs: &mut Attrs, l: reply::TotalLimit) {
+    let o = l.octets.to_be_bytes();
+    attrs.push_vendor(codec::VENDOR_MIKROTIK, codec::MIKROTIK_TOTAL_LIMIT, &o);
+    attrs.push_vendor(
+        codec::VENDOR_CHILLISPOT,
+        codec::CHILLISPOT_MAX_TOTAL_OCTETS,
+        &o,
+    );
+    if let Some(g) = l.gigawords {
+        let g = g.to_be_bytes();
+        attrs.push_vendor(
+            codec::VENDOR_MIKROTIK,
+            codec::MIKROTIK_TOTAL_LIMIT_GIGAWORDS,
+            &g,
+        );
+        attrs.push_vendor(
+            codec::VENDOR_CHILLISPOT,
+            codec::CHILLISPOT_MAX_TOTAL_GIGAWORDS,
+            &g,
+        );
+    }
 }
 
 /// The optional Access-Accept attributes (SPEC §2), see `[reply]`.
@@ -1018,6 +1047,7 @@ fn accounting_reply(
             nas = %client.cfg.name,
             session,
             charged = outcome.charged,
+            bytes = outcome.bytes,
             closed = outcome.closed,
             "Accounting-Response"
         ),
@@ -1033,7 +1063,7 @@ fn accounting_reply(
     )
 }
 
-/// The token ran out of time while these sessions run: ask their NASes to
+/// The token ran out of time or data while these sessions run: ask their NASes to
 /// end them (clients with a `coa_port` only). Runs on the tokio runtime; the
 /// outcome is logged and counted.
 fn disconnect_sessions(shared: &Shared, sessions: &[LiveSession]) {
@@ -1068,11 +1098,11 @@ fn disconnect_sessions(shared: &Shared, sessions: &[LiveSession]) {
             match outcome {
                 disconnect::Outcome::Ack => {
                     Stats::bump(&stats.disconnect_acked);
-                    tracing::info!(%code, nas = %t.client, session, "no time left: session disconnected (Disconnect-ACK)");
+                    tracing::info!(%code, nas = %t.client, session, "no time or data left: session disconnected (Disconnect-ACK)");
                 }
                 o => {
                     Stats::bump(&stats.disconnect_failed);
-                    tracing::warn!(%code, nas = %t.client, session, to = %t.addr, "no time left: disconnect failed: {}", o.describe());
+                    tracing::warn!(%code, nas = %t.client, session, to = %t.addr, "no time or data left: disconnect failed: {}", o.describe());
                 }
             }
         });

@@ -62,6 +62,7 @@ pub(crate) fn category_sql(expires_on: &str, single_use: &str, now: &str) -> Str
     format!(
         "CASE WHEN {expires_on} <= {now} THEN 'expired' \
          WHEN ({single_use} AND spent_on IS NOT NULL) OR seconds_used >= minutes_included * 60 \
+         OR (megabytes_included IS NOT NULL AND bytes_used >= megabytes_included * 1000000) \
          THEN 'used_up' WHEN last_access IS NULL THEN 'unused' ELSE 'in_use' END"
     )
 }

@@ -586,6 +586,8 @@ pub struct ImportToken {
     pub token: NewToken,
     pub unique_id: Option<String>,
     pub seconds_used: i64,
+    /// Octets used of a data allowance (from MegabytesLeft).
+    pub bytes_used: i64,
     pub last_access: Option<i64>,
     pub created_on: Option<i64>,
     pub first_used_on: Option<i64>,

@@ -72,6 +72,7 @@ impl Preset {
             valid_for_minutes: self.valid_for_minutes,
             single_use: self.single_use,
             rate_limit: None,
+            megabytes_included: None,
         }
     }
 

@@ -129,6 +129,10 @@ impl AcctJob {
             status: self.status,
             code_key,
             session_time: self.session_time,
+            octets: accounting::Octets {
+                input: self.input_octets,
+                output: self.output_octets,
+            },
             delay: self.delay,
             now: self.now,
         }
@@ -155,6 +159,8 @@ pub struct AcctOutcome {
     pub token_id: Option<i64>,
     /// Seconds charged to the token by this packet.
     pub charged: i64,
+    /// Octets charged to the token's data usage by this packet.
+    pub bytes: i64,
     /// Sessions closed (Stop, Accounting-On/Off).
     pub closed: u64,
     /// Why nothing was recorded, when nothing was.
@@ -169,6 +175,7 @@ impl AcctOutcome {
         AcctOutcome {
             token_id: None,
             charged: 0,
+            bytes: 0,
             closed: 0,
             ignored: Some(why),
             disconnect: Vec::new(),

@@ -15,7 +15,7 @@ use crate::token::{AccessToken, FieldError, TokenField, TokenInput};
 const IGNORED: [TokenField; 3] = [TokenField::Id, TokenField::UpdatedOn, TokenField::UpdatedBy];
 
 /// The columns of list, export and import: the Nexudus names.
-pub const HEADER: [&str; 24] = [
+pub const HEADER: [&str; 26] = [
     "Id",
     "UniqueId",
     "BusinessId",
@@ -40,6 +40,8 @@ pub const HEADER: [&str; 24] = [
     "RateLimit",
     "ExpiresOn",
     "GuestName",
+    "MegabytesIncluded",
+    "MegabytesLeft",
 ];
 
 /// Tokens as CSV with a header row; datetimes RFC 3339 UTC.
@@ -76,6 +78,10 @@ pub fn write<W: std::io::Write>(out: W, tokens: &[AccessToken]) -> Result<(), cs
             o(&j.rate_limit),
             o(&j.expires_on),
             o(&j.guest_name),
+            j.megabytes_included
+                .map(|m| m.to_string())
+                .unwrap_or_default(),
+            j.megabytes_left.map(|m| m.to_string()).unwrap_or_default(),
         ])?;
     }
     w.flush()?;
@@ -269,6 +275,8 @@ pub fn parse(
         });
         let user_limit = int(TokenField::UserLimit);
         let minutes_left = int(TokenField::MinutesLeft);
+        let megabytes = int(TokenField::MegabytesIncluded);
+        let megabytes_left = int(TokenField::MegabytesLeft);
         let text = |f: TokenField| get(f).filter(|v| !v.trim().is_empty()).map(str::to_string);
         let input = TokenInput {
             business_id,
@@ -287,6 +295,7 @@ pub fn parse(
             single_use: None,
             rate_limit: text(TokenField::RateLimit),
             guest_name: text(TokenField::GuestName),
+            megabytes_included: megabytes,
         };
         let mut input = input;
         if let Some(v) = text(TokenField::SingleUse) {
@@ -347,6 +356,22 @@ pub fn parse(
                 seconds_used = (t.minutes_included - left) * 60;
             }
         }
+        let mut bytes_used = 0;
+        if let (Some(t), Some(left)) = (&token, megabytes_left) {
+            match t.megabytes_included {
+                Some(mb) if (0..=mb).contains(&left) => {
+                    bytes_used = (mb - left) * crate::policy::auth::BYTES_PER_MB;
+                }
+                Some(mb) => errs.push(FieldError {
+                    field: "MegabytesLeft",
+                    message: format!("must be 0..MegabytesIncluded ({mb}), got {left}"),
+                }),
+                None => errs.push(FieldError {
+                    field: "MegabytesLeft",
+                    message: "needs a MegabytesIncluded (empty: unlimited)".into(),
+                }),
+            }
+        }
         if let Some(t) = &token {
             if let Some(first) = codes.insert((t.business_id, code_key(&t.access_code)), line) {
                 errs.push(FieldError {
@@ -384,6 +409,7 @@ pub fn parse(
             token,
             unique_id,
             seconds_used,
+            bytes_used,
             last_access,
             created_on,
             first_used_on,
@@ -398,6 +424,36 @@ pub fn parse(
 mod tests {
     use super::*;
     use chrono_tz::Tz;
+
+    #[test]
+    fn megabytes_round_trip_and_megabytes_left_restores_usage() {
+        let (rows, _, bad) = parse(
+            b"AccessCode,MinutesIncluded,MegabytesIncluded,MegabytesLeft\nA,60,500,120\nB,60,,\nC,60,5,6\nD,60,,3\nE,60,0,\n",
+            &Zones::fixed(Tz::UTC),
+            "t",
+        )
+        .unwrap();
+        assert_eq!(rows.len(), 2, "{bad:?}");
+        assert_eq!(rows[0].token.megabytes_included, Some(500));
+        assert_eq!(rows[0].bytes_used, 380_000_000);
+        assert_eq!(
+            (rows[1].token.megabytes_included, rows[1].bytes_used),
+            (None, 0)
+        );
+        let msgs: Vec<&str> = bad.iter().map(|(_, m)| m.as_str()).collect();
+        assert!(
+            msgs[0].starts_with("MegabytesLeft: must be 0..MegabytesIncluded (5)"),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs[1].starts_with("MegabytesLeft: needs a MegabytesIncluded"),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs[2].starts_with("MegabytesIncluded: must be 1 or more"),
+            "{msgs:?}"
+        );
+    }
 
     #[test]
     fn an_unclosed_quote_is_refused_with_its_line() {

@@ -28,10 +28,12 @@ pub enum TokenField {
     SpentOn,
     RateLimit,
     GuestName,
+    MegabytesIncluded,
+    MegabytesLeft,
 }
 
 impl TokenField {
-    pub const ALL: [TokenField; 23] = [
+    pub const ALL: [TokenField; 25] = [
         TokenField::Id,
         TokenField::UniqueId,
         TokenField::BusinessId,
@@ -55,6 +57,8 @@ impl TokenField {
         TokenField::SpentOn,
         TokenField::RateLimit,
         TokenField::GuestName,
+        TokenField::MegabytesIncluded,
+        TokenField::MegabytesLeft,
     ];
 
     /// The Nexudus field name (`MinutesIncluded`).
@@ -83,6 +87,8 @@ impl TokenField {
             TokenField::SpentOn => "SpentOn",
             TokenField::RateLimit => "RateLimit",
             TokenField::GuestName => "GuestName",
+            TokenField::MegabytesIncluded => "MegabytesIncluded",
+            TokenField::MegabytesLeft => "MegabytesLeft",
         }
     }
 
@@ -163,7 +169,7 @@ pub struct TokenFilter {
     /// Text a desk types: part of the code, the description, the guest's
     /// name or the MAC address, any case.
     pub search: Option<String>,
-    /// Usable now: inside its window, with time left, not spent.
+    /// Usable now: inside its window, with time (and data) left, not spent.
     pub active: bool,
     /// The window has ended (ValidTo, or ValidForMinutes after first use).
     pub expired: bool,
@@ -171,7 +177,7 @@ pub struct TokenFilter {
     pub spent: bool,
     /// Never used: LastAccess is empty.
     pub unused: bool,
-    /// No time left: usage >= MinutesIncluded.
+    /// No time left (usage >= MinutesIncluded), or no data left.
     pub exhausted: bool,
     /// Only the codes of this batch (store/batches.rs).
     pub batch_id: Option<i64>,

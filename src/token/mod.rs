@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use crate::policy::auth::{minutes_left, seconds_left, window_end};
+use crate::policy::auth::{bytes_left, megabytes_left, minutes_left, seconds_left, window_end};
 use crate::policy::reply::parse_rate_limit;
 use crate::token::parse::{
     format_utc, normalize_mac, normalize_uuid, parse_datetime, parse_minutes_span, validate_code,
@@ -25,6 +25,10 @@ use crate::token::parse::{
 /// The most MinutesIncluded a code may have (about 190 years): far beyond
 /// any voucher, and far from overflowing seconds.
 pub const MAX_MINUTES: i64 = 100_000_000;
+
+/// The most MegabytesIncluded a code may have (a petabyte): far beyond any
+/// voucher, and far from overflowing bytes.
+pub const MAX_MEGABYTES: i64 = 1_000_000_000;
 
 /// A stored access token. Times are Unix seconds (UTC).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,11 +63,20 @@ pub struct AccessToken {
     pub rate_limit: Option<String>,
     /// The guest the code was issued to (searchable, printed).
     pub guest_name: Option<String>,
+    /// Data allowance in MB (1,000,000 bytes); `None`: unlimited.
+    pub megabytes_included: Option<i64>,
+    /// Octets (input + output) accounting has charged.
+    pub bytes_used: i64,
 }
 
 impl AccessToken {
     pub fn minutes_left(&self) -> i64 {
         minutes_left(self.minutes_included, self.seconds_used)
+    }
+
+    /// MegabytesLeft, rounded up (`None` without an allowance).
+    pub fn megabytes_left(&self) -> Option<i64> {
+        megabytes_left(self.megabytes_included, self.bytes_used)
     }
 
     /// Whether `new` (this token after a change) leaves a running session
@@ -79,7 +92,14 @@ impl AccessToken {
             (Some(o), Some(n)) => n < o,
         };
         let not_yet = |t: &AccessToken| t.valid_from.is_some_and(|f| f > now);
+        let data = |t: &AccessToken| bytes_left(t.megabytes_included, t.bytes_used);
+        let less_data = match (data(self), data(new)) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some(o), Some(n)) => n < o,
+        };
         secs(new) < secs(self)
+            || less_data
             || earlier
             || (not_yet(new) && !not_yet(self))
             || (new.mac_address.is_some() && new.mac_address != self.mac_address)
@@ -106,7 +126,9 @@ impl AccessToken {
             Usability::Expired
         } else if self.single_use && self.spent_on.is_some() {
             Usability::Spent
-        } else if seconds_left(self.minutes_included, self.seconds_used) == 0 {
+        } else if seconds_left(self.minutes_included, self.seconds_used) == 0
+            || bytes_left(self.megabytes_included, self.bytes_used) == Some(0)
+        {
             Usability::UsedUp
         } else {
             Usability::Usable
@@ -131,6 +153,7 @@ impl AccessToken {
             single_use: self.single_use,
             rate_limit: self.rate_limit.clone(),
             guest_name: self.guest_name.clone(),
+            megabytes_included: self.megabytes_included,
         }
     }
 
@@ -162,6 +185,8 @@ impl AccessToken {
             expires_on: t(self.expires_on()),
             rate_limit: self.rate_limit.clone(),
             guest_name: self.guest_name.clone(),
+            megabytes_included: self.megabytes_included,
+            megabytes_left: self.megabytes_left(),
         }
     }
 }
@@ -176,7 +201,7 @@ pub enum Usability {
     Expired,
     /// Single use, and its session has ended.
     Spent,
-    /// No time left.
+    /// No time left, or no data.
     UsedUp,
 }
 
@@ -277,6 +302,10 @@ pub struct TokenJson {
     pub expires_on: Option<String>,
     pub rate_limit: Option<String>,
     pub guest_name: Option<String>,
+    /// The data allowance (SPEC §12): null = unlimited.
+    pub megabytes_included: Option<i64>,
+    /// Rounded up: 0 exactly when a login is refused for lack of data.
+    pub megabytes_left: Option<i64>,
 }
 
 /// A token to create, validated.
@@ -297,6 +326,7 @@ pub struct NewToken {
     pub single_use: bool,
     pub rate_limit: Option<String>,
     pub guest_name: Option<String>,
+    pub megabytes_included: Option<i64>,
 }
 
 /// Raw, unvalidated input (from the CLI now, the HTTP API later).
@@ -319,6 +349,8 @@ pub struct TokenInput {
     pub rate_limit: Option<String>,
     /// GuestName: trimmed; empty is none.
     pub guest_name: Option<String>,
+    /// MegabytesIncluded (≥ 1; `None`: unlimited).
+    pub megabytes_included: Option<i64>,
 }
 
 /// One invalid field: its Nexudus name and what is wrong.
@@ -424,6 +456,9 @@ impl TokenInput {
                 ));
             }
         }
+        if let Err(e) = check_megabytes(self.megabytes_included) {
+            errors.push(e);
+        }
         let mac_address = match self.mac_address.as_deref() {
             None | Some("") => None,
             Some(m) => match normalize_mac(m) {
@@ -497,7 +532,38 @@ impl TokenInput {
             single_use: self.single_use.unwrap_or(false),
             rate_limit,
             guest_name,
+            megabytes_included: self.megabytes_included,
         })
+    }
+}
+
+/// Check a MegabytesIncluded: 1 or more (`None` is unlimited), at most
+/// [`MAX_MEGABYTES`].
+pub fn check_megabytes(mb: Option<i64>) -> Result<(), FieldError> {
+    match mb {
+        Some(m) if m < 1 => Err(err(
+            "MegabytesIncluded",
+            format!("must be 1 or more (leave it out for unlimited), got {m}"),
+        )),
+        Some(m) if m > MAX_MEGABYTES => Err(err(
+            "MegabytesIncluded",
+            format!("is too large: {m} (at most {MAX_MEGABYTES}, a petabyte)"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A data allowance for people: `500 MB`, `5 GB`, `1.5 GB` (1 GB = 1,000
+/// MB, as NASes and phones count).
+pub fn format_megabytes(mb: i64) -> String {
+    if mb >= 1_000 && mb % 100 == 0 {
+        let gb = mb / 1_000;
+        match mb % 1_000 {
+            0 => format!("{gb} GB"),
+            r => format!("{gb}.{} GB", r / 100),
+        }
+    } else {
+        format!("{mb} MB")
     }
 }
 
@@ -685,6 +751,8 @@ mod tests {
             spent_on: None,
             rate_limit: None,
             guest_name: None,
+            megabytes_included: None,
+            bytes_used: 0,
         }
     }
 
@@ -705,6 +773,8 @@ mod tests {
         assert!(changed(|t| t.valid_to = Some(9_000)), "earlier end");
         assert!(changed(|t| t.valid_from = Some(6_000)), "starts later");
         assert!(changed(|t| t.mac_address = Some("AA:BB:CC:DD:EE:FF".into())));
+        assert!(changed(|t| t.megabytes_included = Some(100)), "a data cap");
+        assert!(!changed(|t| t.bytes_used = 5), "unlimited stays unlimited");
         assert!(
             changed(|t| {
                 t.valid_for_minutes = Some(10);
@@ -770,6 +840,41 @@ mod tests {
                 && Usability::Expired.is_dead()
                 && Usability::UsedUp.is_dead()
         );
+    }
+
+    #[test]
+    fn data_allowances_validate_show_and_use_up() {
+        let mut i = input();
+        i.megabytes_included = Some(0);
+        assert_eq!(fields(i.validate(Tz::UTC, 0)), ["MegabytesIncluded"]);
+        i.megabytes_included = Some(MAX_MEGABYTES + 1);
+        assert_eq!(fields(i.validate(Tz::UTC, 0)), ["MegabytesIncluded"]);
+        i.megabytes_included = Some(500);
+        assert_eq!(
+            i.validate(Tz::UTC, 0).unwrap().megabytes_included,
+            Some(500)
+        );
+        let mut t = stored();
+        t.megabytes_included = Some(5);
+        t.bytes_used = 4_000_001;
+        assert_eq!(t.megabytes_left(), Some(1));
+        assert_eq!(t.usability(0), Usability::Usable);
+        let j = t.to_json();
+        assert_eq!((j.megabytes_included, j.megabytes_left), (Some(5), Some(1)));
+        t.bytes_used = 5_000_000;
+        assert_eq!(t.megabytes_left(), Some(0));
+        assert_eq!(t.usability(0), Usability::UsedUp);
+        assert_eq!(stored().to_json().megabytes_left, None);
+        for (mb, text) in [
+            (500, "500 MB"),
+            (1_000, "1 GB"),
+            (5_000, "5 GB"),
+            (1_500, "1.5 GB"),
+            (1_234, "1234 MB"),
+            (1, "1 MB"),
+        ] {
+            assert_eq!(format_megabytes(mb), text);
+        }
     }
 
     #[test]

@@ -62,6 +62,23 @@ fn minutes_text(m: i64) -> String {
     }
 }
 
+/// Time left, with the data left for a code with an allowance:
+/// `45 minutes · 120 MB`.
+fn left_text(t: &AccessToken) -> String {
+    match t.megabytes_left() {
+        None => minutes_text(t.minutes_left()),
+        Some(mb) => format!(
+            "{} · {}",
+            minutes_text(t.minutes_left()),
+            if mb <= 0 {
+                "no data".into()
+            } else {
+                crate::token::format_megabytes(mb)
+            }
+        ),
+    }
+}
+
 /// The businesses `op` sees, as a filter: `None` for all.
 pub(super) fn scope(op: &Operator) -> Option<Vec<i64>> {
     (!op.businesses.is_empty()).then(|| op.businesses.clone())
@@ -152,7 +169,7 @@ pub(super) async fn token_rows(
                 code: t.access_code.clone(),
                 status,
                 status_class,
-                left: minutes_text(t.minutes_left()),
+                left: left_text(t),
                 until: when(t.expires_on(), zones.of(t.business_id), "—"),
                 description: t.description.clone().unwrap_or_default(),
                 guest: t.guest_name.clone().unwrap_or_default(),
@@ -190,6 +207,8 @@ pub struct TokenView {
     status_class: &'static str,
     left: String,
     included: String,
+    /// "120 MB of 500 MB" for a code with a data allowance.
+    data: Option<String>,
     from: String,
     until: String,
     devices: String,
@@ -323,6 +342,18 @@ pub async fn token(
         status_class,
         left: minutes_text(t.minutes_left()),
         included: minutes_text(t.minutes_included),
+        data: t.megabytes_included.map(|mb| {
+            let left = t.megabytes_left().unwrap_or(0);
+            format!(
+                "{} of {}",
+                if left <= 0 {
+                    "none".into()
+                } else {
+                    crate::token::format_megabytes(left)
+                },
+                crate::token::format_megabytes(mb)
+            )
+        }),
         from: when(t.valid_from, tz, "now"),
         until: match (t.expires_on(), t.valid_for_minutes) {
             (Some(e), _) => format_local(ts(e), tz),
@@ -550,6 +581,8 @@ mod tests {
             spent_on: None,
             rate_limit: None,
             guest_name: None,
+            megabytes_included: None,
+            bytes_used: 0,
         }
     }
 
@@ -573,6 +606,19 @@ mod tests {
             ..token()
         };
         assert_eq!(status_words(&up, 0, now).0, "used up");
+        let no_data = AccessToken {
+            megabytes_included: Some(5),
+            bytes_used: 5_000_000,
+            ..token()
+        };
+        assert_eq!(status_words(&no_data, 0, now).0, "used up");
+        assert_eq!(left_text(&no_data), "1 hour · no data");
+        let some_data = AccessToken {
+            megabytes_included: Some(5_000),
+            bytes_used: 1,
+            ..token()
+        };
+        assert_eq!(left_text(&some_data), "1 hour · 5 GB");
         let over = AccessToken {
             valid_to: Some(now),
             ..token()

@@ -68,7 +68,7 @@ fn receipt_view(s: &UiState, t: &AccessToken) -> ReceiptView {
         network: b.network.clone(),
         guest: t.guest_name.clone(),
         code: t.access_code.clone(),
-        time: voucher::duration_text(t.minutes_included),
+        time: voucher::allowance_text(t.minutes_included, t.megabytes_included),
         validity: voucher::validity_html(t.valid_from, t.valid_to, tz),
         first_use: voucher::first_use_text(t.valid_for_minutes, t.single_use),
         qr: qr(&b, &t.access_code),

@@ -32,10 +32,11 @@ const LOOKUP: usize = 16;
 /// The sessions of each (NAS, Acct-Session-Id), newest first, with the
 /// code each was used with and its token's code now.
 pub(super) const SESSIONS: &str = "SELECT p.i, s.id, s.state = 'closed', s.session_time, \
-     s.token_id, s.close_reason, COALESCE(s.user_name, t.access_code), s.stopped_at, t.code_key \
+     s.token_id, s.close_reason, COALESCE(s.user_name, t.access_code), s.stopped_at, t.code_key, \
+     s.input_octets, s.output_octets \
      FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS p(nas, sid, i) \
      CROSS JOIN LATERAL (SELECT id, state, session_time, token_id, close_reason, user_name, \
-     stopped_at FROM sessions WHERE nas = p.nas AND acct_session_id = p.sid \
+     stopped_at, input_octets, output_octets FROM sessions WHERE nas = p.nas AND acct_session_id = p.sid \
      ORDER BY id + 0 DESC LIMIT 16) s \
      CROSS JOIN LATERAL (SELECT access_code, code_key FROM access_tokens \
      WHERE id = s.token_id LIMIT 1) t ORDER BY p.i, s.id + 0 DESC";
@@ -87,9 +88,11 @@ pub(super) const CHARGE: &str =
     "UPDATE access_tokens t SET seconds_used = t.seconds_used + u.charge, \
      last_access = u.now, first_used_on = COALESCE(t.first_used_on, u.first), \
      spent_on = CASE WHEN u.spent IS NOT NULL AND t.single_use THEN COALESCE(t.spent_on, u.spent) \
-     ELSE t.spent_on END \
-     FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) \
-     AS u(id, charge, now, first, spent) WHERE t.id = u.id AND t.id = ANY($1)";
+     ELSE t.spent_on END, \
+     bytes_used = CASE WHEN t.bytes_used > 9223372036854775807 - u.bytes THEN 9223372036854775807 \
+     ELSE t.bytes_used + u.bytes END \
+     FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], \
+     $6::bigint[]) AS u(id, charge, now, first, spent, bytes) WHERE t.id = u.id AND t.id = ANY($1)";
 
 /// (Each write also says `id = ANY($1)`: the rows are then looked up by
 /// id, whatever the plan thinks of the table's size.)
@@ -102,6 +105,8 @@ struct Token {
     id: i64,
     business_id: i64,
     left: i64,
+    /// Bytes left of its data allowance (`None`: unlimited).
+    bytes_left: Option<i64>,
     user_limit: Option<i64>,
     last_access: Option<i64>,
     first_used_on: Option<i64>,
@@ -112,6 +117,7 @@ struct Token {
 
 struct TokenWrite {
     charge: i64,
+    bytes: i64,
     now: i64,
     first: i64,
     spent: Option<i64>,
@@ -123,6 +129,8 @@ struct Sess {
     at: At,
     ended: Ended,
     session_time: i64,
+    /// Its octet counters' high-water marks.
+    octets: accounting::Octets,
     code_key: String,
     stopped_at: Option<i64>,
     token_id: i64,
@@ -273,6 +281,7 @@ pub(super) fn batch(tokens: &[Row], fetched: &Fetched) -> Result<Batch, StoreErr
             id: r.try_get(0)?,
             business_id: r.try_get(2)?,
             left: r.try_get(3)?,
+            bytes_left: r.try_get(8)?,
             user_limit: r.try_get(4)?,
             last_access: r.try_get(5)?,
             first_used_on: r.try_get(6)?,
@@ -295,6 +304,10 @@ pub(super) fn batch(tokens: &[Row], fetched: &Fetched) -> Result<Batch, StoreErr
             at: At::Stored(r.try_get(1)?),
             ended: ended(closed, reason.as_deref()),
             session_time: r.try_get(3)?,
+            octets: accounting::Octets {
+                input: r.try_get(9)?,
+                output: r.try_get(10)?,
+            },
             code_key: code_key(&used),
             stopped_at: r.try_get(7)?,
             token_id: r.try_get(4)?,
@@ -354,6 +367,7 @@ impl Batch {
             .map(|s| accounting::Stored {
                 ended: s.ended,
                 session_time: s.session_time,
+                octets: s.octets,
                 code_key: &s.code_key,
                 stopped_at: s.stopped_at,
             })
@@ -382,6 +396,7 @@ impl Batch {
                 if let Some(i) = record.session {
                     if let Some(r) = rows.get_mut(i) {
                         r.session_time = tr.session_time;
+                        r.octets = tr.octets;
                         if tr.close {
                             r.ended = Ended::ByStop;
                             r.stopped_at = Some(now);
@@ -532,6 +547,7 @@ impl Batch {
                         at: At::Whole(k),
                         ended: if tr.close { Ended::ByStop } else { Ended::No },
                         session_time: tr.session_time,
+                        octets: tr.octets,
                         code_key: packet_code.clone(),
                         stopped_at: o.stopped.then_some(now),
                         token_id,
@@ -552,14 +568,16 @@ impl Batch {
         let stale = t
             .last_access
             .is_none_or(|l| now - l >= LAST_ACCESS_RESOLUTION);
-        if stale || tr.charge != 0 || spends || t.first_used_on.is_none() {
+        if stale || tr.charge != 0 || tr.bytes != 0 || spends || t.first_used_on.is_none() {
             let w = t.write.get_or_insert(TokenWrite {
                 charge: 0,
+                bytes: 0,
                 now,
                 first: now,
                 spent: None,
             });
             w.charge += tr.charge;
+            w.bytes = w.bytes.saturating_add(tr.bytes);
             w.now = now;
             if spends && w.spent.is_none() {
                 w.spent = Some(now);
@@ -567,13 +585,15 @@ impl Batch {
             t.last_access = Some(now);
             t.first_used_on = t.first_used_on.or(Some(now));
         }
-        let used_up = accounting::used_up(t.left, tr.charge);
+        let used_up = accounting::disconnects(t.left, t.bytes_left, &tr);
         t.left -= tr.charge;
+        t.bytes_left = t.bytes_left.map(|b| b.saturating_sub(tr.bytes));
         t.ran_out |= used_up;
         (
             AcctOutcome {
                 token_id: Some(token_id),
                 charged: tr.charge,
+                bytes: tr.bytes,
                 closed: u64::from(tr.close),
                 ignored: None,
                 // Filled in from `write` for a packet that used the code up.
@@ -673,8 +693,9 @@ impl Batch {
         let t_now: Vec<i64> = written.iter().map(|(_, w)| w.now).collect();
         let t_first: Vec<i64> = written.iter().map(|(_, w)| w.first).collect();
         let t_spent: Vec<Option<i64>> = written.iter().map(|(_, w)| w.spent).collect();
-        let charge_params: [&(dyn ToSql + Sync); 5] =
-            [&t_id, &t_charge, &t_now, &t_first, &t_spent];
+        let t_bytes: Vec<i64> = written.iter().map(|(_, w)| w.bytes).collect();
+        let charge_params: [&(dyn ToSql + Sync); 6] =
+            [&t_id, &t_charge, &t_now, &t_first, &t_spent, &t_bytes];
         let ran_out: Vec<i64> = self
             .tokens
             .iter()

@@ -342,7 +342,7 @@ impl Store {
                     for r in v {
                         let x = &r.token;
                         let key = code_key(&x.access_code);
-                        let p: [&(dyn ToSql + Sync); 25] = [
+                        let p: [&(dyn ToSql + Sync); 27] = [
                             &x.id,
                             &x.unique_id,
                             &x.business_id,
@@ -366,6 +366,8 @@ impl Store {
                             &x.spent_on,
                             &x.rate_limit,
                             &x.guest_name,
+                            &x.megabytes_included,
+                            &x.bytes_used,
                             &r.batch_id,
                             &key,
                         ];

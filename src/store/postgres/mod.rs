@@ -45,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0005_batches.sql"),
     include_str!("../../../migrations/postgres/0006_guest_name.sql"),
     include_str!("../../../migrations/postgres/0007_apikey_businesses.sql"),
+    include_str!("../../../migrations/postgres/0008_data_allowance.sql"),
 ];
 
 /// Connections the CLI and the API may hold at once, per process.
@@ -56,7 +57,8 @@ const MIGRATION_LOCK: i64 = 0x7261_6467_6174_6501; // "radgate\x01"
 pub(crate) const TOKEN_COLS: &str = "id, unique_id, business_id, access_code, description, \
     minutes_included, seconds_used, valid_from, valid_to, user_limit, mac_address, \
     booking_guid, visitor_guid, last_access, created_on, updated_on, updated_by, \
-    valid_for_minutes, single_use, first_used_on, spent_on, rate_limit, guest_name";
+    valid_for_minutes, single_use, first_used_on, spent_on, rate_limit, guest_name, \
+    megabytes_included, bytes_used";
 
 pub(crate) fn token_from_row(r: &Row) -> Result<AccessToken, tokio_postgres::Error> {
     Ok(AccessToken {
@@ -83,6 +85,8 @@ pub(crate) fn token_from_row(r: &Row) -> Result<AccessToken, tokio_postgres::Err
         spent_on: r.try_get(20)?,
         rate_limit: r.try_get(21)?,
         guest_name: r.try_get(22)?,
+        megabytes_included: r.try_get(23)?,
+        bytes_used: r.try_get(24)?,
     })
 }
 
@@ -412,7 +416,8 @@ impl Store {
                  description = $4, minutes_included = $5, valid_from = $6, valid_to = $7, \
                  user_limit = $8, mac_address = $9, booking_guid = $10, visitor_guid = $11, \
                  updated_on = $12, updated_by = $13, valid_for_minutes = $14, single_use = $15, \
-                 rate_limit = $16, guest_name = $19, \
+                 rate_limit = $16, guest_name = $19, megabytes_included = $20, \
+                 bytes_used = CASE WHEN $17 THEN 0 ELSE bytes_used END, \
                  seconds_used = CASE WHEN $17 THEN 0 ELSE seconds_used END, \
                  first_used_on = CASE WHEN $17 THEN NULL ELSE first_used_on END, \
                  spent_on = CASE WHEN $17 OR NOT $15 THEN NULL ELSE spent_on END WHERE id = $18",
@@ -436,6 +441,7 @@ impl Store {
                     &u.reset_usage,
                     &cur.id,
                     &t.guest_name,
+                    &t.megabytes_included,
                 ],
             )
             .await;
@@ -732,9 +738,10 @@ async fn insert_token(
         .query_one(
             "INSERT INTO access_tokens (unique_id, business_id, access_code, code_key, description, \
              minutes_included, valid_from, valid_to, user_limit, mac_address, booking_guid, visitor_guid, \
-             created_on, updated_on, updated_by, valid_for_minutes, single_use, rate_limit, guest_name) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $17, $18) \
-             RETURNING id",
+             created_on, updated_on, updated_by, valid_for_minutes, single_use, rate_limit, \
+             guest_name, megabytes_included) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $17, \
+             $18, $19) RETURNING id",
             &[
                 &unique_id,
                 &t.business_id,
@@ -754,6 +761,7 @@ async fn insert_token(
                 &t.single_use,
                 &t.rate_limit,
                 &t.guest_name,
+                &t.megabytes_included,
             ],
         )
         .await;
@@ -863,15 +871,17 @@ async fn insert_imported(
         }));
     }
     let seconds_used = row.seconds_used.max(0);
+    let bytes_used = row.bytes_used.max(0);
     let created_on = row.created_on.unwrap_or(now);
     let r = client
         .query_one(
             "INSERT INTO access_tokens (unique_id, business_id, access_code, code_key, description, \
              minutes_included, seconds_used, valid_from, valid_to, user_limit, mac_address, \
              booking_guid, visitor_guid, last_access, created_on, updated_on, updated_by, \
-             valid_for_minutes, single_use, first_used_on, spent_on, rate_limit, guest_name) \
+             valid_for_minutes, single_use, first_used_on, spent_on, rate_limit, guest_name, \
+             megabytes_included, bytes_used) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $18, $19, $20, $21, $22, $23) RETURNING id",
+             $18, $19, $20, $21, $22, $23, $24, $25) RETURNING id",
             &[
                 &unique_id,
                 &t.business_id,
@@ -896,6 +906,8 @@ async fn insert_imported(
                 &row.spent_on,
                 &t.rate_limit,
                 &t.guest_name,
+                &t.megabytes_included,
+                &bytes_used,
             ],
         )
         .await;
@@ -950,11 +962,21 @@ fn field_sql(f: TokenField) -> &'static str {
         TokenField::SpentOn => "spent_on",
         TokenField::RateLimit => "rate_limit",
         TokenField::GuestName => "guest_name",
+        TokenField::MegabytesIncluded => "megabytes_included",
+        TokenField::MegabytesLeft => MEGABYTES_LEFT_SQL,
     }
 }
 
 /// MinutesLeft in SQL, rounded up like [`crate::policy::auth::minutes_left`].
 const MINUTES_LEFT_SQL: &str = "GREATEST(0, (minutes_included * 60 - seconds_used + 59) / 60)";
+/// MegabytesLeft in SQL, rounded up like
+/// [`crate::policy::auth::megabytes_left`]; NULL without an allowance
+/// (GREATEST would turn NULL into 0).
+const MEGABYTES_LEFT_SQL: &str = "(CASE WHEN megabytes_included IS NULL THEN NULL \
+     ELSE GREATEST(0, (megabytes_included * 1000000 - bytes_used + 999999) / 1000000) END)";
+/// A data allowance used up (SPEC §12).
+const DATA_USED_UP_SQL: &str =
+    "(megabytes_included IS NOT NULL AND bytes_used >= megabytes_included * 1000000)";
 
 /// The end of the validity window, like [`AccessToken::expires_on`].
 pub(super) const EXPIRES_ON_SQL: &str =
@@ -1018,7 +1040,8 @@ fn where_sql(f: &TokenFilter, now: i64) -> (String, Vec<FilterValue>) {
         let p = bind(&mut binds, FilterValue::Int(now));
         cond.push(format!(
             "(valid_from IS NULL OR valid_from <= {p}) AND ({EXPIRES_ON_SQL} IS NULL OR {EXPIRES_ON_SQL} > {p}) \
-             AND seconds_used < minutes_included * 60 AND (NOT single_use OR spent_on IS NULL)"
+             AND seconds_used < minutes_included * 60 AND (NOT single_use OR spent_on IS NULL) \
+             AND NOT {DATA_USED_UP_SQL}"
         ));
     }
     if f.expired {
@@ -1032,7 +1055,9 @@ fn where_sql(f: &TokenFilter, now: i64) -> (String, Vec<FilterValue>) {
         cond.push("last_access IS NULL".into());
     }
     if f.exhausted {
-        cond.push("seconds_used >= minutes_included * 60".into());
+        cond.push(format!(
+            "(seconds_used >= minutes_included * 60 OR {DATA_USED_UP_SQL})"
+        ));
     }
     if let Some(b) = f.batch_id {
         let p = bind(&mut binds, FilterValue::Int(b));

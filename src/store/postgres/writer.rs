@@ -1335,7 +1335,7 @@ async fn in_savepoint(
 /// says whether a row is accounting's.
 pub(super) const LOCK_TOKENS: &str = "SELECT id, code_key, business_id, \
      minutes_included * 60 - seconds_used, user_limit, last_access, first_used_on, \
-     code_key = ANY($1) \
+     code_key = ANY($1), megabytes_included * 1000000 - bytes_used \
      FROM access_tokens WHERE code_key = ANY($1::TEXT[] || $2::TEXT[]) \
      AND (code_key = ANY($1) OR user_limit IS NOT NULL OR ($3 AND mac_address IS NULL)) \
      ORDER BY code_key, id FOR UPDATE";
@@ -1350,14 +1350,14 @@ const LIVE_PLACES_OF_CODES: &str = "SELECT token_id, device, state = 'active', e
 const TOKEN_FACTS: &str =
     "SELECT id, access_code, minutes_included, seconds_used, valid_from, valid_to, \
      user_limit, mac_address, last_access, valid_for_minutes, first_used_on, \
-     CASE WHEN single_use THEN spent_on END, business_id, rate_limit \
-     FROM access_tokens WHERE code_key = $1 AND ($2::BIGINT IS NULL OR business_id = $2) \
+     CASE WHEN single_use THEN spent_on END, business_id, rate_limit, megabytes_included, \
+     bytes_used FROM access_tokens WHERE code_key = $1 AND ($2::BIGINT IS NULL OR business_id = $2) \
      ORDER BY id + 0 LIMIT 2";
 const TOKEN_FACTS_LOCKED: &str =
     "SELECT id, access_code, minutes_included, seconds_used, valid_from, valid_to, \
      user_limit, mac_address, last_access, valid_for_minutes, first_used_on, \
-     CASE WHEN single_use THEN spent_on END, business_id, rate_limit \
-     FROM access_tokens WHERE id = $1 FOR UPDATE";
+     CASE WHEN single_use THEN spent_on END, business_id, rate_limit, megabytes_included, \
+     bytes_used FROM access_tokens WHERE id = $1 FOR UPDATE";
 const LIVE_DEVICES: &str = "SELECT device FROM sessions WHERE token_id = $1 \
      AND state IN ('pending', 'active') AND (state = 'active' OR expires_at > $2)";
 const REFRESH_PENDING: &str = "UPDATE sessions SET expires_at = $1, updated_at = $2 \
@@ -1433,6 +1433,8 @@ fn facts_row(r: &Row, now: i64) -> Result<Facts, tokio_postgres::Error> {
             user_limit: r.try_get(6)?,
             mac_address: r.try_get(7)?,
             spent: r.try_get::<_, Option<i64>>(11)?.is_some(),
+            megabytes_included: r.try_get(14)?,
+            bytes_used: r.try_get(15)?,
         },
     })
 }
@@ -1559,15 +1561,21 @@ struct TokenUse {
     id: i64,
     /// Seconds left before this packet.
     left: i64,
+    /// Bytes left of its data allowance before this packet (`None`:
+    /// unlimited).
+    bytes_left: Option<i64>,
     user_limit: Option<i64>,
     last_access: Option<i64>,
     first_used_on: Option<i64>,
 }
 
-fn token_use_at(r: &Row, i: usize) -> Result<TokenUse, tokio_postgres::Error> {
+/// A [`TokenUse`] from the five columns at `i` (id, seconds left,
+/// user_limit, last_access, first_used_on) and the bytes left at `bytes`.
+fn token_use_at(r: &Row, i: usize, bytes: usize) -> Result<TokenUse, tokio_postgres::Error> {
     Ok(TokenUse {
         id: r.try_get(i)?,
         left: r.try_get(i + 1)?,
+        bytes_left: r.try_get(bytes)?,
         user_limit: r.try_get(i + 2)?,
         last_access: r.try_get(i + 3)?,
         first_used_on: r.try_get(i + 4)?,
@@ -1575,7 +1583,7 @@ fn token_use_at(r: &Row, i: usize) -> Result<TokenUse, tokio_postgres::Error> {
 }
 
 const TOKEN_USE: &str = "SELECT id, minutes_included * 60 - seconds_used, user_limit, last_access, \
-     first_used_on FROM access_tokens WHERE code_key = $1 AND ($2::BIGINT IS NULL OR business_id = $2) \
+     first_used_on, megabytes_included * 1000000 - bytes_used FROM access_tokens WHERE code_key = $1 AND ($2::BIGINT IS NULL OR business_id = $2) \
      ORDER BY id + 0 LIMIT 2 FOR UPDATE";
 
 /// A session accounting has seen, with its token.
@@ -1583,6 +1591,8 @@ struct SeenSession {
     id: i64,
     ended: Ended,
     session_time: i64,
+    /// Its octet counters' high-water marks.
+    octets: accounting::Octets,
     token: TokenUse,
     code_key: String,
     stopped_at: Option<i64>,
@@ -1596,6 +1606,7 @@ impl SeenSession {
         accounting::Stored {
             ended: self.ended,
             session_time: self.session_time,
+            octets: self.octets,
             code_key: &self.code_key,
             stopped_at: self.stopped_at,
         }
@@ -1617,7 +1628,11 @@ fn seen_session(r: &Row) -> Result<SeenSession, tokio_postgres::Error> {
             (true, _) => Ended::ByStop,
         },
         session_time: r.try_get(2)?,
-        token: token_use_at(r, 3)?,
+        octets: accounting::Octets {
+            input: r.try_get(13)?,
+            output: r.try_get(14)?,
+        },
+        token: token_use_at(r, 3, 12)?,
         code_key: code_key(&r.try_get::<_, String>(9)?),
         stopped_at: r.try_get(10)?,
         token_code_key: r.try_get(11)?,
@@ -1631,17 +1646,21 @@ fn seen_session(r: &Row) -> Result<SeenSession, tokio_postgres::Error> {
 /// table, could scan the tokens for each session).
 const SESSIONS_BY_ID: &str = "SELECT s.id, s.state = 'closed', s.session_time, t.id, \
      t.minutes_included * 60 - t.seconds_used, t.user_limit, t.last_access, t.first_used_on, \
-     s.close_reason, COALESCE(s.user_name, t.access_code), s.stopped_at, t.code_key \
+     s.close_reason, COALESCE(s.user_name, t.access_code), s.stopped_at, t.code_key, \
+     t.megabytes_included * 1000000 - t.bytes_used, s.input_octets, s.output_octets \
      FROM sessions s CROSS JOIN LATERAL (SELECT id, minutes_included, seconds_used, user_limit, \
-     last_access, first_used_on, access_code, code_key FROM access_tokens \
+     last_access, first_used_on, access_code, code_key, megabytes_included, bytes_used \
+     FROM access_tokens \
      WHERE id = s.token_id LIMIT 1) t \
      WHERE s.nas = $1 AND s.acct_session_id = $2 ORDER BY s.id + 0 DESC LIMIT 16";
 const SESSIONS_BY_ID_LIMIT: usize = 16;
 const SESSION_BY_ID_AND_USER: &str = "SELECT s.id, s.state = 'closed', s.session_time, t.id, \
      t.minutes_included * 60 - t.seconds_used, t.user_limit, t.last_access, t.first_used_on, \
-     s.close_reason, COALESCE(s.user_name, t.access_code), s.stopped_at, t.code_key \
+     s.close_reason, COALESCE(s.user_name, t.access_code), s.stopped_at, t.code_key, \
+     t.megabytes_included * 1000000 - t.bytes_used, s.input_octets, s.output_octets \
      FROM sessions s CROSS JOIN LATERAL (SELECT id, minutes_included, seconds_used, user_limit, \
-     last_access, first_used_on, access_code, code_key FROM access_tokens \
+     last_access, first_used_on, access_code, code_key, megabytes_included, bytes_used \
+     FROM access_tokens \
      WHERE id = s.token_id LIMIT 1) t \
      WHERE s.nas = $1 AND s.acct_session_id = $2 AND s.user_name = $3 ORDER BY s.id + 0 DESC LIMIT 1";
 /// The tokens of the sessions on an id, locked (a session may belong to a
@@ -1682,7 +1701,9 @@ const INSERT_SESSION: &str =
 const CHARGE: &str =
     "UPDATE access_tokens SET seconds_used = seconds_used + $1, last_access = $2, \
      first_used_on = COALESCE(first_used_on, $2), \
-     spent_on = CASE WHEN $3 AND single_use THEN COALESCE(spent_on, $2) ELSE spent_on END \
+     spent_on = CASE WHEN $3 AND single_use THEN COALESCE(spent_on, $2) ELSE spent_on END, \
+     bytes_used = CASE WHEN bytes_used > 9223372036854775807 - $5 THEN 9223372036854775807 \
+     ELSE bytes_used + $5 END \
      WHERE id = $4";
 pub(super) const LIVE_SESSIONS: &str =
     "SELECT s.nas, s.acct_session_id, COALESCE(s.user_name, t.access_code), \
@@ -1700,6 +1721,7 @@ async fn account(c: &Conn, a: &AcctJob) -> Result<AcctOutcome, StoreError> {
             return Ok(AcctOutcome {
                 token_id: None,
                 charged: 0,
+                bytes: 0,
                 closed: n,
                 ignored: None,
                 disconnect: Vec::new(),
@@ -1819,7 +1841,7 @@ async fn account(c: &Conn, a: &AcctJob) -> Result<AcctOutcome, StoreError> {
             let Some(r) = found.first().filter(|_| found.len() == 1) else {
                 return Ok(AcctOutcome::ignored("unknown code"));
             };
-            let token = token_use_at(r, 0)?;
+            let token = token_use_at(r, 0, 5)?;
             let opening = accounting::opening(&tr, a.status, a.terminate_cause);
             let (io, oo, ip, op) = a.opening_counters(&opening);
             let pending: Option<i64> = if token.user_limit.is_some() {
@@ -1895,11 +1917,11 @@ async fn account(c: &Conn, a: &AcctJob) -> Result<AcctOutcome, StoreError> {
     let stale = token
         .last_access
         .is_none_or(|t| now - t >= LAST_ACCESS_RESOLUTION);
-    if stale || tr.charge != 0 || spends || token.first_used_on.is_none() {
-        c.execute(CHARGE, &[&tr.charge, &now, &spends, &token.id])
+    if stale || tr.charge != 0 || tr.bytes != 0 || spends || token.first_used_on.is_none() {
+        c.execute(CHARGE, &[&tr.charge, &now, &spends, &token.id, &tr.bytes])
             .await?;
     }
-    let disconnect = if accounting::used_up(token.left, tr.charge) {
+    let disconnect = if accounting::disconnects(token.left, token.bytes_left, &tr) {
         live_sessions(c, token.id).await?
     } else {
         Vec::new()
@@ -1907,6 +1929,7 @@ async fn account(c: &Conn, a: &AcctJob) -> Result<AcctOutcome, StoreError> {
     Ok(AcctOutcome {
         token_id: Some(token.id),
         charged: tr.charge,
+        bytes: tr.bytes,
         closed: u64::from(tr.close),
         ignored: None,
         disconnect,

@@ -361,6 +361,8 @@ async fn load_in(
                         .bind(t.spent_on)
                         .bind(&t.rate_limit)
                         .bind(&t.guest_name)
+                        .bind(t.megabytes_included)
+                        .bind(t.bytes_used)
                         .bind(r.batch_id)
                         .bind(code_key(&t.access_code))
                         .execute(&mut *conn)

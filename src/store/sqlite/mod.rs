@@ -56,12 +56,14 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0012_batches.sql"),
     include_str!("../../../migrations/sqlite/0013_guest_name.sql"),
     include_str!("../../../migrations/sqlite/0014_apikey_businesses.sql"),
+    include_str!("../../../migrations/sqlite/0015_data_allowance.sql"),
 ];
 
 pub(crate) const TOKEN_COLS: &str = "id, unique_id, business_id, access_code, description, \
     minutes_included, seconds_used, valid_from, valid_to, user_limit, mac_address, \
     booking_guid, visitor_guid, last_access, created_on, updated_on, updated_by, \
-    valid_for_minutes, single_use, first_used_on, spent_on, rate_limit, guest_name";
+    valid_for_minutes, single_use, first_used_on, spent_on, rate_limit, guest_name, \
+    megabytes_included, bytes_used";
 
 pub(crate) fn token_from_row(r: &SqliteRow) -> Result<AccessToken, sqlx::Error> {
     Ok(AccessToken {
@@ -88,6 +90,8 @@ pub(crate) fn token_from_row(r: &SqliteRow) -> Result<AccessToken, sqlx::Error> 
         spent_on: r.try_get(20)?,
         rate_limit: r.try_get(21)?,
         guest_name: r.try_get(22)?,
+        megabytes_included: r.try_get(23)?,
+        bytes_used: r.try_get(24)?,
     })
 }
 
@@ -117,11 +121,20 @@ fn field_sql(f: TokenField) -> &'static str {
         TokenField::SpentOn => "spent_on",
         TokenField::RateLimit => "rate_limit",
         TokenField::GuestName => "guest_name",
+        TokenField::MegabytesIncluded => "megabytes_included",
+        TokenField::MegabytesLeft => MEGABYTES_LEFT_SQL,
     }
 }
 
 /// MinutesLeft in SQL, rounded up like [`crate::policy::auth::minutes_left`].
 const MINUTES_LEFT_SQL: &str = "MAX(0, (minutes_included * 60 - seconds_used + 59) / 60)";
+/// MegabytesLeft in SQL, rounded up like
+/// [`crate::policy::auth::megabytes_left`]; NULL without an allowance.
+const MEGABYTES_LEFT_SQL: &str =
+    "MAX(0, (megabytes_included * 1000000 - bytes_used + 999999) / 1000000)";
+/// A data allowance used up (SPEC §12).
+pub(super) const DATA_USED_UP_SQL: &str =
+    "(megabytes_included IS NOT NULL AND bytes_used >= megabytes_included * 1000000)";
 
 /// The end of the validity window in SQL, like
 /// [`crate::token::AccessToken::expires_on`]: ValidTo, or ValidForMinutes
@@ -181,7 +194,8 @@ fn where_sql(f: &TokenFilter, now: i64) -> (String, Vec<FilterValue>) {
     if f.active {
         cond.push(format!(
             "(valid_from IS NULL OR valid_from <= ?) AND ({EXPIRES_ON_SQL} IS NULL OR {EXPIRES_ON_SQL} > ?) \
-             AND seconds_used < minutes_included * 60 AND (single_use = 0 OR spent_on IS NULL)"
+             AND seconds_used < minutes_included * 60 AND (single_use = 0 OR spent_on IS NULL) \
+             AND NOT {DATA_USED_UP_SQL}"
         ));
         binds.push(FilterValue::Int(now));
         binds.push(FilterValue::Int(now));
@@ -197,7 +211,9 @@ fn where_sql(f: &TokenFilter, now: i64) -> (String, Vec<FilterValue>) {
         cond.push("last_access IS NULL".into());
     }
     if f.exhausted {
-        cond.push("seconds_used >= minutes_included * 60".into());
+        cond.push(format!(
+            "(seconds_used >= minutes_included * 60 OR {DATA_USED_UP_SQL})"
+        ));
     }
     if let Some(b) = f.batch_id {
         cond.push("batch_id = ?".into());
@@ -653,7 +669,9 @@ impl Store {
                  description = ?, minutes_included = ?, valid_from = ?, valid_to = ?, \
                  user_limit = ?, mac_address = ?, booking_guid = ?, visitor_guid = ?, \
                  updated_on = ?, updated_by = ?, valid_for_minutes = ?, single_use = ?, rate_limit = ?, \
-                 guest_name = ?, seconds_used = CASE WHEN ? THEN 0 ELSE seconds_used END, \
+                 guest_name = ?, megabytes_included = ?, \
+                 bytes_used = CASE WHEN ? THEN 0 ELSE bytes_used END, \
+                 seconds_used = CASE WHEN ? THEN 0 ELSE seconds_used END, \
                  first_used_on = CASE WHEN ? THEN NULL ELSE first_used_on END, \
                  spent_on = CASE WHEN ? OR ? = 0 THEN NULL ELSE spent_on END WHERE id = ?",
             )
@@ -674,6 +692,8 @@ impl Store {
             .bind(t.single_use)
             .bind(&t.rate_limit)
             .bind(&t.guest_name)
+            .bind(t.megabytes_included)
+            .bind(u.reset_usage)
             .bind(u.reset_usage)
             .bind(u.reset_usage)
             .bind(u.reset_usage)
@@ -1023,8 +1043,9 @@ async fn insert_token(
     let r = sqlx::query(
         "INSERT INTO access_tokens (unique_id, business_id, access_code, code_key, description, \
          minutes_included, valid_from, valid_to, user_limit, mac_address, booking_guid, visitor_guid, \
-         created_on, updated_on, updated_by, valid_for_minutes, single_use, rate_limit, guest_name) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         created_on, updated_on, updated_by, valid_for_minutes, single_use, rate_limit, \
+         guest_name, megabytes_included) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(uuid::Uuid::new_v4().to_string())
     .bind(t.business_id)
@@ -1045,6 +1066,7 @@ async fn insert_token(
     .bind(t.single_use)
     .bind(&t.rate_limit)
     .bind(&t.guest_name)
+    .bind(t.megabytes_included)
     .execute(&mut *conn)
     .await;
     match r {
@@ -1155,8 +1177,9 @@ async fn insert_imported(
         "INSERT INTO access_tokens (unique_id, business_id, access_code, code_key, description, \
          minutes_included, seconds_used, valid_from, valid_to, user_limit, mac_address, \
          booking_guid, visitor_guid, last_access, created_on, updated_on, updated_by, \
-         valid_for_minutes, single_use, first_used_on, spent_on, rate_limit, guest_name) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         valid_for_minutes, single_use, first_used_on, spent_on, rate_limit, guest_name, \
+         megabytes_included, bytes_used) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&unique_id)
     .bind(t.business_id)
@@ -1181,6 +1204,8 @@ async fn insert_imported(
     .bind(row.spent_on)
     .bind(&t.rate_limit)
     .bind(&t.guest_name)
+    .bind(t.megabytes_included)
+    .bind(row.bytes_used.max(0))
     .execute(&mut *conn)
     .await;
     match r {

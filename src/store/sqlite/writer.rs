@@ -689,7 +689,7 @@ macro_rules! token_facts {
         "SELECT id, access_code, minutes_included, seconds_used, valid_from, valid_to, \
          user_limit, mac_address, last_access, valid_for_minutes, first_used_on, \
          CASE WHEN single_use = 1 THEN spent_on END, \
-         business_id, rate_limit, code_key FROM access_tokens "
+         business_id, rate_limit, code_key, megabytes_included, bytes_used FROM access_tokens "
     };
 }
 const TOKEN_FACTS: &str = concat!(
@@ -760,6 +760,8 @@ fn token_facts_row(
             user_limit: r.get(6)?,
             mac_address: r.get(7)?,
             spent: r.get::<_, Option<i64>>(11)?.is_some(),
+            megabytes_included: r.get(15)?,
+            bytes_used: r.get(16)?,
         },
         r.get(14)?,
     ))
@@ -933,27 +935,43 @@ struct TokenUse {
     id: i64,
     /// Seconds left before this packet (MinutesIncluded × 60 − used).
     left: i64,
+    /// Bytes left of its data allowance before this packet (`None`:
+    /// unlimited).
+    bytes_left: Option<i64>,
     user_limit: Option<i64>,
     last_access: Option<i64>,
     first_used_on: Option<i64>,
 }
 
 /// A [`TokenUse`] from the five columns at `i`: id, seconds left,
-/// user_limit, last_access, first_used_on (as `token_use!` reads them).
-fn token_use_at(r: &rusqlite::Row, i: usize) -> rusqlite::Result<TokenUse> {
+/// user_limit, last_access, first_used_on (as `token_use!` reads them),
+/// and the bytes left at `bytes` (`token_bytes_left!`).
+fn token_use_at(r: &rusqlite::Row, i: usize, bytes: usize) -> rusqlite::Result<TokenUse> {
     Ok(TokenUse {
         id: r.get(i)?,
         left: r.get(i + 1)?,
+        bytes_left: r.get(bytes)?,
         user_limit: r.get(i + 2)?,
         last_access: r.get(i + 3)?,
         first_used_on: r.get(i + 4)?,
     })
 }
 
+/// Bytes left of a token's data allowance (NULL: unlimited), of table `t`.
+macro_rules! token_bytes_left {
+    ($t:literal) => {
+        concat!($t, "megabytes_included * 1000000 - ", $t, "bytes_used")
+    };
+}
+
 macro_rules! token_use {
     () => {
-        "SELECT id, minutes_included * 60 - seconds_used, user_limit, last_access, first_used_on, \
-         code_key, business_id FROM access_tokens "
+        concat!(
+            "SELECT id, minutes_included * 60 - seconds_used, user_limit, last_access, first_used_on, \
+             code_key, business_id, ",
+            token_bytes_left!(""),
+            " FROM access_tokens "
+        )
     };
 }
 
@@ -979,7 +997,7 @@ fn find_token_use(
             ),
         ),
         |r| {
-            let row = token_use_at(r, 0)?;
+            let row = token_use_at(r, 0, 7)?;
             Ok(Found {
                 id: row.id,
                 row,
@@ -995,6 +1013,8 @@ struct SeenSession {
     id: i64,
     ended: Ended,
     session_time: i64,
+    /// Its octet counters' high-water marks.
+    octets: accounting::Octets,
     token: TokenUse,
     /// The key of the code the NAS named for it (its User-Name; the
     /// token's code for a session recorded without one).
@@ -1007,6 +1027,7 @@ impl SeenSession {
         accounting::Stored {
             ended: self.ended,
             session_time: self.session_time,
+            octets: self.octets,
             code_key: &self.code_key,
             stopped_at: self.stopped_at,
         }
@@ -1031,7 +1052,11 @@ fn seen_session(r: &rusqlite::Row) -> rusqlite::Result<SeenSession> {
             (true, _) => Ended::ByStop,
         },
         session_time: r.get(2)?,
-        token: token_use_at(r, 3)?,
+        octets: accounting::Octets {
+            input: r.get(12)?,
+            output: r.get(13)?,
+        },
+        token: token_use_at(r, 3, 11)?,
         code_key: code_key(&r.get::<_, String>(9)?),
         stopped_at: r.get(10)?,
     })
@@ -1057,6 +1082,7 @@ fn account(
             return Ok(AcctOutcome {
                 token_id: None,
                 charged: 0,
+                bytes: 0,
                 closed: n as u64,
                 ignored: None,
                 disconnect: Vec::new(),
@@ -1231,24 +1257,27 @@ fn account(
     let stale = stamps
         .last_access(token.id, token.last_access)
         .is_none_or(|t| now - t >= LAST_ACCESS_RESOLUTION);
-    let must_write = tr.charge != 0 || spends || token.first_used_on.is_none();
+    let must_write = tr.charge != 0 || tr.bytes != 0 || spends || token.first_used_on.is_none();
     if stale && !must_write && stamps.defer(token.id, now) {
         // Written by a sweep.
     } else if stale || must_write {
         conn.prepare_cached(
             "UPDATE access_tokens SET seconds_used = seconds_used + ?1, last_access = ?2, \
              first_used_on = COALESCE(first_used_on, ?2), \
-             spent_on = CASE WHEN ?3 AND single_use = 1 THEN COALESCE(spent_on, ?2) ELSE spent_on END \
+             spent_on = CASE WHEN ?3 AND single_use = 1 THEN COALESCE(spent_on, ?2) ELSE spent_on END, \
+             bytes_used = CASE WHEN bytes_used > 9223372036854775807 - ?5 THEN 9223372036854775807 \
+             ELSE bytes_used + ?5 END \
              WHERE id = ?4",
         )?
-        .execute(params![tr.charge, now, spends, token.id])?;
+        .execute(params![tr.charge, now, spends, token.id, tr.bytes])?;
     }
-    // This packet used the last of the time: the sessions still running on
-    // the token are to be disconnected (their Session-Timeout assumed each
-    // was alone on the code). Every later charging packet of a session that
-    // keeps running asks again. (The token was read in this transaction, by
-    // the only writer: `left` is exact.)
-    let disconnect = if accounting::used_up(token.left, tr.charge) {
+    // This packet used the last of the time or of the data: the sessions
+    // still running on the token are to be disconnected (their
+    // Session-Timeout and Total-Limit assumed each was alone on the code).
+    // Every later charging packet of a session that keeps running asks
+    // again. (The token was read in this transaction, by the only writer:
+    // `left` and `bytes_left` are exact.)
+    let disconnect = if accounting::disconnects(token.left, token.bytes_left, &tr) {
         live_sessions(conn, token.id)?
     } else {
         Vec::new()
@@ -1256,6 +1285,7 @@ fn account(
     Ok(AcctOutcome {
         token_id: Some(token.id),
         charged: tr.charge,
+        bytes: tr.bytes,
         closed: u64::from(tr.close),
         ignored: None,
         disconnect,
@@ -1270,11 +1300,15 @@ const LIVE_DEVICES: &str = "SELECT device FROM sessions WHERE token_id = ?1 \
      AND state IN ('pending', 'active') AND (state = 'active' OR expires_at > ?2)";
 macro_rules! sessions_by_id {
     () => {
-        "SELECT s.id, s.state = 'closed', s.session_time, t.id, \
-         t.minutes_included * 60 - t.seconds_used, t.user_limit, t.last_access, t.first_used_on, \
-         s.close_reason, COALESCE(s.user_name, t.access_code), s.stopped_at \
-         FROM sessions s JOIN access_tokens t ON t.id = s.token_id \
-         WHERE s.nas = ?1 AND s.acct_session_id = ?2 "
+        concat!(
+            "SELECT s.id, s.state = 'closed', s.session_time, t.id, \
+             t.minutes_included * 60 - t.seconds_used, t.user_limit, t.last_access, t.first_used_on, \
+             s.close_reason, COALESCE(s.user_name, t.access_code), s.stopped_at, ",
+            token_bytes_left!("t."),
+            ", s.input_octets, s.output_octets \
+             FROM sessions s JOIN access_tokens t ON t.id = s.token_id \
+             WHERE s.nas = ?1 AND s.acct_session_id = ?2 "
+        )
     };
 }
 /// The sessions accounting matches a packet against (see `account`), at
