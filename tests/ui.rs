@@ -613,9 +613,15 @@ async fn the_desk_names_the_guest_and_finds_the_code_by_name(b: Backend) {
     let post = |path: String, cookie: String, form: Vec<(&'static str, &'static str)>| async move {
         page(addr, "POST", &path, Some(&cookie), &same, Some(&form)).await
     };
-    let r = post("/presets/add".into(), boss.clone(), vec![("name", "Day pass"), ("minutes", "600")]).await;
+    // A preset with a data allowance (0 MB is refused).
+    let r = post("/presets/add".into(), boss.clone(), vec![("name", "Day pass"), ("minutes", "600"), ("megabytes", "0")]).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    let r = post("/presets/add".into(), boss.clone(), vec![("name", "Day pass"), ("minutes", "600"), ("megabytes", "5000")]).await;
     assert_eq!(r.status, 303, "{}", r.text);
     let preset = s.store.presets().await.unwrap().pop().unwrap();
+    assert_eq!(preset.megabytes_included, Some(5000));
+    let r = page(addr, "GET", "/presets", Some(&boss), &[], None).await;
+    assert!(r.text.contains("10 hours · 5 GB of data"), "{}", r.text);
     let id: &'static str = Box::leak(preset.id.to_string().into_boxed_str());
     let r = page(addr, "GET", "/tokens", Some(&desk), &[], None).await;
     assert!(r.text.contains("name=\"guest_name\""), "the issue form asks for a name");
@@ -625,6 +631,7 @@ async fn the_desk_names_the_guest_and_finds_the_code_by_name(b: Backend) {
     let tid: i64 = to["/print?ids=".len()..].parse().unwrap();
     let t = s.store.token_by_id(tid).await.unwrap().unwrap();
     assert_eq!(t.guest_name.as_deref(), Some("Marie <Curie>"));
+    assert_eq!(t.megabytes_included, Some(5000), "the preset's data allowance");
     let r = page(addr, "GET", &to, Some(&desk), &[], None).await;
     assert!(r.text.contains("For <strong>Marie &#60;Curie&#62;</strong>"), "{}", r.text);
     let r = page(addr, "GET", &format!("/tokens/{tid}/card"), Some(&desk), &[], None).await;

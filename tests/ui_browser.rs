@@ -46,6 +46,7 @@ async fn a_desk_operator_signs_in_and_finds_a_code() {
                     valid_for_minutes: None,
                     user_limit: Some(1),
                     single_use: false,
+                    megabytes_included: None,
                 },
                 0,
                 &common::test_actor(),

@@ -1,6 +1,6 @@
 //! Presets for the front desk's quick issue (SPEC §10): a manager names a
-//! kind of code — its time, its window from first use, its device limit,
-//! single use, its business — and the desk makes 1..N such codes at once.
+//! kind of code — its time, its data, its window from first use, its
+//! device limit, single use, its business — and the desk makes 1..N such codes at once.
 
 use crate::token::NewToken;
 
@@ -14,6 +14,8 @@ pub struct Preset {
     pub user_limit: Option<i64>,
     pub single_use: bool,
     pub created_on: i64,
+    /// MegabytesIncluded of its codes (`None`: unlimited).
+    pub megabytes_included: Option<i64>,
 }
 
 /// A preset to add (checked by [`NewPreset::check`]).
@@ -25,6 +27,7 @@ pub struct NewPreset {
     pub valid_for_minutes: Option<i64>,
     pub user_limit: Option<i64>,
     pub single_use: bool,
+    pub megabytes_included: Option<i64>,
 }
 
 impl NewPreset {
@@ -45,6 +48,12 @@ impl NewPreset {
         }
         if self.user_limit.is_some_and(|u| !(1..=10_000).contains(&u)) {
             return Err("Devices: 1 or more, or empty for no limit.".into());
+        }
+        if self
+            .megabytes_included
+            .is_some_and(|m| !(1..=crate::token::MAX_MEGABYTES).contains(&m))
+        {
+            return Err("Data: at least 1 MB, or empty for no limit.".into());
         }
         if self.business_id < 0 {
             return Err("Business: 0 or more.".into());
@@ -72,7 +81,7 @@ impl Preset {
             valid_for_minutes: self.valid_for_minutes,
             single_use: self.single_use,
             rate_limit: None,
-            megabytes_included: None,
+            megabytes_included: self.megabytes_included,
         }
     }
 
@@ -84,6 +93,7 @@ impl Preset {
             "ValidForMinutes": self.valid_for_minutes,
             "UserLimit": self.user_limit,
             "SingleUse": self.single_use,
+            "MegabytesIncluded": self.megabytes_included,
         })
     }
 }

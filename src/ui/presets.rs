@@ -29,6 +29,9 @@ fn actor(op: &Operator) -> Actor {
 /// A preset in words: "2 hours · 1 device · for 1 day from the first login".
 pub fn describe(p: &Preset) -> String {
     let mut parts = vec![duration_words(p.minutes_included)];
+    if let Some(mb) = p.megabytes_included {
+        parts.push(format!("{} of data", crate::token::format_megabytes(mb)));
+    }
     if let Some(u) = p.user_limit {
         parts.push(format!("{u} device{}", if u == 1 { "" } else { "s" }));
     }
@@ -101,6 +104,8 @@ pub struct Add {
     #[serde(default)]
     devices: String,
     #[serde(default)]
+    megabytes: String,
+    #[serde(default)]
     business: String,
     #[serde(default)]
     single_use: Option<String>,
@@ -129,13 +134,16 @@ pub async fn add(
             v => v.parse().map(Some).map_err(|_| ()),
         }
     };
-    let (Ok(Some(minutes)), Ok(valid_for), Ok(devices), Ok(business)) = (
+    let (Ok(Some(minutes)), Ok(valid_for), Ok(devices), Ok(megabytes), Ok(business)) = (
         opt(&f.minutes),
         opt(&f.valid_for),
         opt(&f.devices),
+        opt(&f.megabytes),
         opt(&f.business),
     ) else {
-        return bad("Time, valid for, devices and business are whole numbers (time is required).");
+        return bad(
+            "Time, valid for, devices, data and business are whole numbers (time is required).",
+        );
     };
     let business = business.unwrap_or(op.businesses.first().copied().unwrap_or(0));
     if !op.sees(business) {
@@ -148,6 +156,7 @@ pub async fn add(
         valid_for_minutes: valid_for,
         user_limit: devices,
         single_use: f.single_use.as_deref() == Some("on"),
+        megabytes_included: megabytes,
     };
     if let Err(e) = p.check() {
         return bad(&e);

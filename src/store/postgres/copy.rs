@@ -256,7 +256,7 @@ impl Store {
             .await?;
         let preset_sql = t
             .prepare(&format!(
-                "INSERT INTO presets ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "INSERT INTO presets ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 presets::COLS
             ))
             .await?;
@@ -316,7 +316,7 @@ impl Store {
                 }
                 CopyChunk::Presets(v) => {
                     for x in v {
-                        let p: [&(dyn ToSql + Sync); 8] = [
+                        let p: [&(dyn ToSql + Sync); 9] = [
                             &x.id,
                             &x.name,
                             &x.business_id,
@@ -325,6 +325,7 @@ impl Store {
                             &x.user_limit,
                             &x.single_use,
                             &x.created_on,
+                            &x.megabytes_included,
                         ];
                         t.execute(&preset_sql, &p).await?;
                         counts.presets += 1;

@@ -8,7 +8,8 @@ use crate::store::presets::{NewPreset, Preset};
 use crate::store::StoreError;
 
 pub(super) const COLS: &str =
-    "id, name, business_id, minutes_included, valid_for_minutes, user_limit, single_use, created_on";
+    "id, name, business_id, minutes_included, valid_for_minutes, user_limit, single_use, created_on, \
+     megabytes_included";
 
 pub(super) fn from_row(r: &Row) -> Result<Preset, tokio_postgres::Error> {
     Ok(Preset {
@@ -20,6 +21,7 @@ pub(super) fn from_row(r: &Row) -> Result<Preset, tokio_postgres::Error> {
         user_limit: r.try_get(5)?,
         single_use: r.try_get(6)?,
         created_on: r.try_get(7)?,
+        megabytes_included: r.try_get(8)?,
     })
 }
 
@@ -42,7 +44,8 @@ impl Store {
         let tx = client.transaction().await?;
         let sql = format!(
             "INSERT INTO presets (name, business_id, minutes_included, valid_for_minutes, \
-             user_limit, single_use, created_on) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLS}"
+             user_limit, single_use, created_on, megabytes_included) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             RETURNING {COLS}"
         );
         let r = tx
             .query_one(
@@ -55,6 +58,7 @@ impl Store {
                     &p.user_limit,
                     &p.single_use,
                     &now,
+                    &p.megabytes_included,
                 ],
             )
             .await;

@@ -294,7 +294,7 @@ async fn load_in(
             }
             CopyChunk::Presets(v) => {
                 let sql = format!(
-                    "INSERT INTO presets ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO presets ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     presets::COLS
                 );
                 for p in v {
@@ -307,6 +307,7 @@ async fn load_in(
                         .bind(p.user_limit)
                         .bind(p.single_use)
                         .bind(p.created_on)
+                        .bind(p.megabytes_included)
                         .execute(&mut *conn)
                         .await?;
                     counts.presets += 1;

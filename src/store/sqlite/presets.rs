@@ -8,7 +8,8 @@ use crate::store::presets::{NewPreset, Preset};
 use crate::store::StoreError;
 
 pub(super) const COLS: &str =
-    "id, name, business_id, minutes_included, valid_for_minutes, user_limit, single_use, created_on";
+    "id, name, business_id, minutes_included, valid_for_minutes, user_limit, single_use, created_on, \
+     megabytes_included";
 
 pub(super) fn from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Preset, sqlx::Error> {
     Ok(Preset {
@@ -20,6 +21,7 @@ pub(super) fn from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Preset, sqlx::Erro
         user_limit: r.try_get(5)?,
         single_use: r.try_get(6)?,
         created_on: r.try_get(7)?,
+        megabytes_included: r.try_get(8)?,
     })
 }
 
@@ -40,7 +42,7 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         let r = sqlx::query(
             "INSERT INTO presets (name, business_id, minutes_included, valid_for_minutes, \
-             user_limit, single_use, created_on) VALUES (?, ?, ?, ?, ?, ?, ?)",
+             user_limit, single_use, created_on, megabytes_included) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(p.name.trim())
         .bind(p.business_id)
@@ -49,6 +51,7 @@ impl Store {
         .bind(p.user_limit)
         .bind(p.single_use)
         .bind(now)
+        .bind(p.megabytes_included)
         .execute(&mut *tx)
         .await;
         let id = match r {
