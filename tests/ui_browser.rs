@@ -124,6 +124,11 @@ async fn a_desk_operator_signs_in_and_finds_a_code() {
             let count = find(&c, "form[action='/issue'] input[name=count]").await;
             count.clear().await.unwrap();
             count.send_keys("2").await.unwrap();
+            find(&c, "form[action='/issue'] input[name=guest_name]")
+                .await
+                .send_keys("Mr Okafor")
+                .await
+                .unwrap();
             find(&c, "form[action='/issue'] button")
                 .await
                 .click()
@@ -132,6 +137,9 @@ async fn a_desk_operator_signs_in_and_finds_a_code() {
             browser::wait_url(&c, "the print view", |u| u.contains("/print?ids=")).await;
             let n = c.find_all(Locator::Css(".receipt")).await.unwrap().len();
             assert_eq!(n, 2);
+            assert!(browser::text(&c, ".receipt .guest")
+                .await
+                .contains("For Mr Okafor"));
             browser::shot(&c, &shots, "5b-issued").await;
             c.back().await.unwrap();
             c.goto(&format!("{base}/tokens?q=weber")).await.unwrap();
