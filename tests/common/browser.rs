@@ -159,16 +159,25 @@ pub async fn shot(c: &Client, dir: &std::path::Path, name: &str) {
 }
 
 /// The text of the first element matching `css`, waited for (an element
-/// of a page the browser is leaving is looked up again).
+/// of a page the browser is leaving is looked up again, and so is a
+/// lookup the navigation to the next page aborted).
 pub async fn text(c: &Client, css: &str) -> String {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let e = c
+        let found = c
             .wait()
             .at_most(Duration::from_secs(10))
             .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no {css} on the page: {e}"));
+            .await;
+        let e = match found {
+            Ok(e) => e,
+            Err(err) if tokio::time::Instant::now() < deadline => {
+                let _ = err;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+            Err(err) => panic!("no {css} on the page: {err}"),
+        };
         match e.text().await {
             Ok(t) => return t,
             Err(err) if tokio::time::Instant::now() < deadline => {
